@@ -1,0 +1,48 @@
+/**
+ * The project's own error types. Everything the product reports to a user is one of these, so a
+ * caller can tell "bad input / remote refused" (show the message) from a bug (show the stack).
+ */
+export class ImageCloneError extends Error {
+  override name = 'ImageCloneError';
+}
+
+/** An image reference that does not follow the distribution reference grammar. */
+export class ReferenceError extends ImageCloneError {
+  override name = 'ReferenceError';
+  readonly input: string;
+  constructor(input: string, reason: string) {
+    super(`invalid image reference ${JSON.stringify(input)}: ${reason}`);
+    this.input = input;
+  }
+}
+
+/** A registry answered with something we cannot use (status, body, digest mismatch). */
+export class RegistryError extends ImageCloneError {
+  override name = 'RegistryError';
+  /** HTTP status when the registry answered; undefined for transport failures. */
+  readonly status: number | undefined;
+  /** Whether trying the same request again may succeed (5xx, 429, dropped connection). */
+  readonly retryable: boolean;
+  /** Seconds the registry asked us to wait (Retry-After), when it said. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    message: string,
+    options: { status?: number; retryable?: boolean; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** Configuration or credentials that are missing or malformed. */
+export class ConfigError extends ImageCloneError {
+  override name = 'ConfigError';
+}
+
+/** The message of any thrown value, for logs and CLI output. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
