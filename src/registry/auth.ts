@@ -1,0 +1,167 @@
+/**
+ * Registry authentication: anonymous, Basic, and the Bearer token flow of the distribution token
+ * spec. The registry's `WWW-Authenticate` challenge on `GET /v2/` tells which; for Bearer we ask
+ * the realm for a token carrying exactly the scopes a request needs (`repository:NAME:pull,push`),
+ * and cache it until shortly before it expires.
+ */
+import { RegistryError } from '../errors.ts';
+import type { Credential, CredentialStore } from './credentials.ts';
+import { redactUrl, type Transport } from './transport.ts';
+
+export interface Challenge {
+  readonly scheme: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"` (quoted or token values, any order). */
+export function parseChallenge(header: string | undefined): Challenge | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*([A-Za-z][\w-]*)\s*(.*)$/s.exec(header);
+  if (!match) return undefined;
+  const params: Record<string, string> = {};
+  const paramPattern = /([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/g;
+  for (const [, name = '', quoted, bare] of (match[2] ?? '').matchAll(paramPattern)) {
+    params[name.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare ?? '';
+  }
+  return { scheme: (match[1] ?? '').toLowerCase(), params };
+}
+
+/** The scope string for a repository and actions: `repository:library/nginx:pull,push`. */
+export function repositoryScope(repository: string, actions: readonly ('pull' | 'push')[]): string {
+  return `repository:${repository}:${actions.join(',')}`;
+}
+
+interface CachedToken {
+  readonly value: string;
+  readonly expiresAt: number;
+}
+
+/** What a registry asked for on `GET /v2/`. */
+type RegistryAuth = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; realm: string; service: string | undefined };
+
+const TOKEN_EXPIRY_MARGIN_MS = 10_000;
+const DEFAULT_TOKEN_LIFETIME_S = 60;
+
+export class Authenticator {
+  readonly #transport: Transport;
+  readonly #credentials: () => CredentialStore;
+  readonly #registryAuth = new Map<string, Promise<RegistryAuth>>();
+  readonly #tokens = new Map<string, Promise<CachedToken>>();
+
+  /** `credentials` is a function so that a reloaded auth file takes effect without a restart. */
+  constructor(transport: Transport, credentials: () => CredentialStore) {
+    this.#transport = transport;
+    this.#credentials = credentials;
+  }
+
+  /** The Authorization header value for a request to `registry` that needs `scopes`, if any. */
+  async authorization(registry: string, scopes: readonly string[]): Promise<string | undefined> {
+    const auth = await this.#probe(registry);
+    const credential = this.#credentials().get(registry);
+    if (auth.kind === 'none') return undefined;
+    if (auth.kind === 'basic') return credential === undefined ? undefined : basicHeader(credential);
+    const token = await this.#token(registry, auth, scopes, credential);
+    return `Bearer ${token}`;
+  }
+
+  /**
+   * After a 401: forget what we knew (the token may have been revoked, the credentials rotated)
+   * and merge any scope the challenge names, so the next authorization() asks afresh.
+   */
+  rejected(registry: string, scopes: readonly string[], challengeHeader: string | undefined): readonly string[] {
+    const challenge = parseChallenge(challengeHeader);
+    for (const key of this.#tokens.keys()) if (key.startsWith(`${registry}|`)) this.#tokens.delete(key);
+    if (challenge?.scheme !== 'bearer') this.#registryAuth.delete(registry);
+    const extra = challenge?.params.scope?.split(' ').filter((s) => s !== '') ?? [];
+    return [...new Set([...scopes, ...extra])];
+  }
+
+  #probe(registry: string): Promise<RegistryAuth> {
+    let probe = this.#registryAuth.get(registry);
+    if (probe === undefined) {
+      probe = this.#ping(registry);
+      this.#registryAuth.set(registry, probe);
+      // A failed probe (registry down) must not be cached forever.
+      probe.catch(() => this.#registryAuth.delete(registry));
+    }
+    return probe;
+  }
+
+  async #ping(registry: string): Promise<RegistryAuth> {
+    const response = await this.#transport.send({ method: 'GET', url: `${this.#transport.baseUrl(registry)}/`, what: `GET /v2/ on ${registry}` });
+    await response.body.dump().catch(() => undefined);
+    if (response.status === 200) return { kind: 'none' };
+    if (response.status !== 401) {
+      throw new RegistryError(`registry ${registry} answered GET /v2/ with HTTP ${response.status}; is it an OCI registry?`, {
+        status: response.status,
+        retryable: response.status >= 500 || response.status === 429,
+      });
+    }
+    const challenge = parseChallenge(response.headers['www-authenticate']);
+    if (challenge?.scheme === 'basic') return { kind: 'basic' };
+    if (challenge?.scheme === 'bearer' && challenge.params.realm) {
+      return { kind: 'bearer', realm: challenge.params.realm, service: challenge.params.service };
+    }
+    throw new RegistryError(`registry ${registry} requires authentication but sent no usable WWW-Authenticate challenge`, { status: 401 });
+  }
+
+  #token(registry: string, auth: { realm: string; service: string | undefined }, scopes: readonly string[], credential: Credential | undefined): Promise<string> {
+    const key = `${registry}|${[...scopes].sort().join(' ')}`;
+    const cached = this.#tokens.get(key);
+    const now = Date.now();
+    const fresh = cached ?? this.#fetchToken(registry, auth, scopes, credential);
+    if (cached === undefined) {
+      this.#tokens.set(key, fresh);
+      fresh.catch(() => this.#tokens.delete(key));
+    }
+    return fresh.then((token) => {
+      if (token.expiresAt > now) return token.value;
+      this.#tokens.delete(key);
+      return this.#token(registry, auth, scopes, credential);
+    });
+  }
+
+  async #fetchToken(registry: string, auth: { realm: string; service: string | undefined }, scopes: readonly string[], credential: Credential | undefined): Promise<CachedToken> {
+    const url = new URL(auth.realm);
+    if (auth.service !== undefined) url.searchParams.set('service', auth.service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+    const response = await this.#transport.send({
+      method: 'GET',
+      url: url.toString(),
+      headers: { authorization: credential === undefined ? undefined : basicHeader(credential), accept: 'application/json' },
+      what: `token request for ${registry}`,
+    });
+    if (response.status === 401 || response.status === 403) {
+      await response.body.dump().catch(() => undefined);
+      throw new RegistryError(
+        credential === undefined
+          ? `registry ${registry}: the token server ${redactUrl(auth.realm)} refused anonymous access (HTTP ${response.status}); configure credentials for ${registry}`
+          : `registry ${registry}: the token server ${redactUrl(auth.realm)} refused the credentials of user ${JSON.stringify(credential.username)} (HTTP ${response.status}); check the password or token`,
+        { status: response.status },
+      );
+    }
+    if (response.status !== 200) {
+      await response.body.dump().catch(() => undefined);
+      throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} answered HTTP ${response.status}`, {
+        status: response.status,
+        retryable: response.status >= 500 || response.status === 429,
+      });
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+    try {
+      body = (await response.body.json()) as typeof body;
+    } catch {
+      throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} did not answer with JSON`);
+    }
+    const value = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (value === undefined || value === '') {
+      throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} answered without a token`);
+    }
+    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    return { value, expiresAt: Date.now() + lifetime * 1000 - TOKEN_EXPIRY_MARGIN_MS };
+  }
+}
+
+function basicHeader(credential: Credential): string {
+  return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+}

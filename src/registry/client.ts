@@ -1,0 +1,275 @@
+/**
+ * The OCI Distribution API calls the copy engine needs, each one authenticated and mapped to a
+ * clear RegistryError: manifests (HEAD, GET, PUT), blobs (HEAD, streamed GET, cross-repository
+ * mount, monolithic upload with an explicit Content-Length).
+ */
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../errors.ts';
+import { parseRetryAfter } from '../util/retry.ts';
+import { repositoryScope, type Authenticator } from './auth.ts';
+import { digestOf } from './digest.ts';
+import { MANIFEST_ACCEPT } from './manifest.ts';
+import type { Headers, SendResponse, Transport } from './transport.ts';
+
+export interface Repo {
+  readonly registry: string;
+  readonly repository: string;
+}
+
+export interface ManifestHead {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface FetchedManifest {
+  readonly bytes: Buffer;
+  readonly mediaType: string;
+  readonly digest: string;
+}
+
+const PULL = ['pull'] as const;
+const PULL_PUSH = ['pull', 'push'] as const;
+const ERROR_BODY_LIMIT = 4096;
+
+export function repoName(repo: Repo): string {
+  return `${repo.registry}/${repo.repository}`;
+}
+
+export class RegistryClient {
+  readonly #transport: Transport;
+  readonly #auth: Authenticator;
+
+  constructor(transport: Transport, auth: Authenticator) {
+    this.#transport = transport;
+    this.#auth = auth;
+  }
+
+  /** Digest and media type of a manifest, or undefined when the registry does not have it. */
+  async headManifest(repo: Repo, selector: string): Promise<ManifestHead | undefined> {
+    const what = `HEAD manifest ${at(repo, selector)}`;
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
+      method: 'HEAD',
+      path: `/manifests/${selector}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      what,
+    });
+    await response.body.dump().catch(() => undefined);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw await failure(response, what);
+    const digest = response.headers['docker-content-digest'];
+    const mediaType = contentType(response);
+    // Some registries omit the digest on HEAD; the bytes are the only truth then.
+    if (digest === undefined || mediaType === undefined) {
+      const fetched = await this.getManifest(repo, selector);
+      return { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.bytes.length };
+    }
+    return { digest, mediaType, size: Number(response.headers['content-length'] ?? 0) };
+  }
+
+  /** The manifest's original bytes, checked against the digest asked for or announced. */
+  async getManifest(repo: Repo, selector: string): Promise<FetchedManifest> {
+    const what = `GET manifest ${at(repo, selector)}`;
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
+      method: 'GET',
+      path: `/manifests/${selector}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      what,
+    });
+    if (response.status === 404) {
+      const detail = await errorDetail(response);
+      throw new RegistryError(`${at(repo, selector)} not found (HTTP 404${detail})`, { status: 404 });
+    }
+    if (response.status !== 200) throw await failure(response, what);
+    const bytes = Buffer.from(await response.body.arrayBuffer());
+    const mediaType = contentType(response) ?? '';
+    const expected = selector.includes(':') ? selector : response.headers['docker-content-digest'];
+    const digest = digestOf(bytes, expected ?? 'sha256:');
+    if (expected !== undefined && digest !== expected) {
+      throw new RegistryError(`${what}: the manifest's content digest ${digest} does not match ${expected}`);
+    }
+    return { bytes, mediaType, digest };
+  }
+
+  /** Pushes a manifest's original bytes under a tag or digest; returns the digest the registry computed. */
+  async putManifest(repo: Repo, selector: string, manifest: FetchedManifest): Promise<string> {
+    const what = `PUT manifest ${at(repo, selector)}`;
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH)], {
+      method: 'PUT',
+      path: `/manifests/${selector}`,
+      headers: { 'content-type': manifest.mediaType, 'content-length': String(manifest.bytes.length) },
+      body: manifest.bytes,
+      what,
+    });
+    if (response.status !== 201 && response.status !== 200) throw await failure(response, what);
+    await response.body.dump().catch(() => undefined);
+    const digest = response.headers['docker-content-digest'] ?? manifest.digest;
+    if (digest !== manifest.digest) {
+      throw new RegistryError(`${what}: the registry stored digest ${digest}, not the source's ${manifest.digest}`);
+    }
+    return digest;
+  }
+
+  async hasBlob(repo: Repo, digest: string): Promise<boolean> {
+    const what = `HEAD blob ${repoName(repo)}@${digest}`;
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], { method: 'HEAD', path: `/blobs/${digest}`, what });
+    await response.body.dump().catch(() => undefined);
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    throw await failure(response, what);
+  }
+
+  /** Opens a blob for streaming (redirects to a CDN are followed without our credentials). */
+  async openBlob(repo: Repo, digest: string): Promise<{ body: Readable; size: number | undefined }> {
+    const what = `GET blob ${repoName(repo)}@${digest}`;
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], { method: 'GET', path: `/blobs/${digest}`, what });
+    if (response.status !== 200) throw await failure(response, what);
+    const length = response.headers['content-length'];
+    return { body: response.body, size: length === undefined ? undefined : Number(length) };
+  }
+
+  /**
+   * Asks the registry to link a blob from another repository it holds. True when mounted (201);
+   * false when the registry offered an upload instead (202, session cancelled) or refused.
+   */
+  async mountBlob(repo: Repo, digest: string, from: string): Promise<boolean> {
+    const what = `mount blob ${digest} from ${from} into ${repoName(repo)}`;
+    const query = new URLSearchParams({ mount: digest, from });
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH), repositoryScope(from, PULL)], {
+      method: 'POST',
+      path: `/blobs/uploads/?${query}`,
+      headers: { 'content-length': '0' },
+      what,
+    });
+    await response.body.dump().catch(() => undefined);
+    if (response.status === 201) return true;
+    if (response.status === 202) {
+      await this.#cancelUpload(repo, response);
+      return false;
+    }
+    if (response.status === 401 || response.status === 403 || response.status === 404) return false;
+    throw await failure(response, what);
+  }
+
+  /**
+   * Uploads a blob in one PUT with an explicit Content-Length (chunked transfer encoding is slow
+   * or broken on several registries). `body` is consumed: on failure, reopen the source to retry.
+   */
+  async pushBlob(repo: Repo, digest: string, size: number, body: Readable): Promise<void> {
+    const scopes = [repositoryScope(repo.repository, PULL_PUSH)];
+    const startWhat = `start upload of blob ${digest} to ${repoName(repo)}`;
+    const start = await this.#exchange(repo, scopes, { method: 'POST', path: '/blobs/uploads/', headers: { 'content-length': '0' }, what: startWhat });
+    await start.body.dump().catch(() => undefined);
+    if (start.status !== 202) {
+      body.destroy();
+      throw await failure(start, startWhat);
+    }
+    const location = uploadLocation(this.#transport.baseUrl(repo.registry), start, startWhat);
+    location.searchParams.set('digest', digest);
+    const what = `upload blob ${digest} (${size} bytes) to ${repoName(repo)}`;
+    let response: SendResponse;
+    try {
+      response = await this.#exchange(repo, scopes, {
+        method: 'PUT',
+        url: location.toString(),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body,
+        what,
+      });
+    } catch (error) {
+      await this.#cancelUpload(repo, start).catch(() => undefined);
+      throw error;
+    }
+    if (response.status !== 201) {
+      await this.#cancelUpload(repo, start).catch(() => undefined);
+      throw await failure(response, what);
+    }
+    await response.body.dump().catch(() => undefined);
+  }
+
+  async #cancelUpload(repo: Repo, session: SendResponse): Promise<void> {
+    const location = uploadLocation(this.#transport.baseUrl(repo.registry), session, 'cancel upload');
+    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH)], {
+      method: 'DELETE',
+      url: location.toString(),
+      what: `cancel upload to ${repoName(repo)}`,
+    });
+    await response.body.dump().catch(() => undefined);
+  }
+
+  /**
+   * One authenticated exchange. A 401 on a request without a stream body is answered once more with
+   * fresh credentials and the challenge's scopes (a token may expire or lack a scope).
+   */
+  async #exchange(
+    repo: Repo,
+    scopes: readonly string[],
+    req: { method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE'; path?: string; url?: string; headers?: Headers; body?: string | Buffer | Readable; what: string },
+  ): Promise<SendResponse> {
+    const url = req.url ?? `${this.#transport.baseUrl(repo.registry)}/${repo.repository}${req.path ?? ''}`;
+    const send = async (scopeSet: readonly string[]) => {
+      const authorization = await this.#auth.authorization(repo.registry, scopeSet);
+      return this.#transport.send({ method: req.method, url, headers: { ...req.headers, authorization }, ...(req.body === undefined ? {} : { body: req.body }), what: req.what });
+    };
+    let response = await send(scopes);
+    const replayable = req.body === undefined || typeof req.body === 'string' || Buffer.isBuffer(req.body);
+    if (response.status === 401 && replayable) {
+      await response.body.dump().catch(() => undefined);
+      const widened = this.#auth.rejected(repo.registry, scopes, response.headers['www-authenticate']);
+      response = await send(widened);
+    }
+    if (response.status === 401) {
+      await response.body.dump().catch(() => undefined);
+      throw new RegistryError(`${req.what}: registry ${repo.registry} refused the credentials (HTTP 401); check the user name and password or token for ${repo.registry}`, { status: 401 });
+    }
+    return response;
+  }
+}
+
+function at(repo: Repo, selector: string): string {
+  return `${repoName(repo)}${selector.includes(':') ? '@' : ':'}${selector}`;
+}
+
+function contentType(response: SendResponse): string | undefined {
+  return response.headers['content-type']?.split(';')[0]?.trim() || undefined;
+}
+
+function uploadLocation(base: string, response: SendResponse, what: string): URL {
+  const location = response.headers.location;
+  if (location === undefined) throw new RegistryError(`${what}: the registry answered 202 without a Location header`);
+  return new URL(location, base);
+}
+
+/** The registry's own error code and message, if its body follows the distribution error format. */
+async function errorDetail(response: SendResponse): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of response.body) {
+      text += chunk.toString();
+      if (text.length > ERROR_BODY_LIMIT) break;
+    }
+  } catch {
+    return '';
+  }
+  try {
+    const errors = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors;
+    const first = errors?.[0];
+    if (first) return `: ${[first.code, first.message].filter(Boolean).join(' ')}`;
+  } catch {
+    // Not JSON: a proxy's HTML page or plain text; the status says enough.
+  }
+  return '';
+}
+
+/** A RegistryError for an unexpected status, retryable for 5xx, 408 and 429 (with Retry-After). */
+export async function failure(response: SendResponse, what: string): Promise<RegistryError> {
+  const detail = await errorDetail(response);
+  const status = response.status;
+  const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after']) : undefined;
+  const limit = response.headers['ratelimit-remaining'] !== undefined ? ` (rate limit remaining: ${response.headers['ratelimit-remaining']})` : '';
+  return new RegistryError(`${what}: HTTP ${status}${detail}${limit}`, {
+    status,
+    retryable: status >= 500 || status === 429 || status === 408,
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Content digests: computed over buffers, and verified while a blob streams through, so that no
+ * blob is ever held whole in memory or on disk and a corrupted or over-long body fails before the
+ * upload completes.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { RegistryError } from '../errors.ts';
+
+const ALGORITHMS: Readonly<Record<string, string>> = { sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
+
+function hashFor(digest: string, what: string): Hash {
+  const algorithm = ALGORITHMS[digest.split(':')[0] ?? ''];
+  if (algorithm === undefined) throw new RegistryError(`${what}: unsupported digest algorithm in ${digest}`);
+  return createHash(algorithm);
+}
+
+/** The digest of `bytes` under the same algorithm as `like` (sha256 by default). */
+export function digestOf(bytes: Uint8Array, like = 'sha256:'): string {
+  const algorithm = like.split(':')[0] ?? 'sha256';
+  return `${algorithm}:${hashFor(like, 'digest').update(bytes).digest('hex')}`;
+}
+
+/**
+ * A pass-through stream that fails if the bytes are longer than `size` or, at the end, shorter or
+ * with another digest than `digest`.
+ */
+export class DigestVerifier extends Transform {
+  readonly #hash: Hash;
+  readonly #digest: string;
+  readonly #size: number;
+  readonly #what: string;
+  #seen = 0;
+
+  constructor(digest: string, size: number, what: string) {
+    super();
+    this.#hash = hashFor(digest, what);
+    this.#digest = digest;
+    this.#size = size;
+    this.#what = what;
+  }
+
+  get bytesSeen(): number {
+    return this.#seen;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#size) {
+      callback(new RegistryError(`${this.#what}: the source sent more than the ${this.#size} bytes its descriptor declares`));
+      return;
+    }
+    this.#hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#seen !== this.#size) {
+      callback(new RegistryError(`${this.#what}: the source sent ${this.#seen} of ${this.#size} bytes`, { retryable: true }));
+      return;
+    }
+    const actual = `${this.#digest.split(':')[0]}:${this.#hash.digest('hex')}`;
+    if (actual !== this.#digest) {
+      callback(new RegistryError(`${this.#what}: content digest ${actual} does not match the expected ${this.#digest}`));
+      return;
+    }
+    callback();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * One HTTP exchange with a registry, on undici: the scheme for each registry (HTTPS unless the
+ * user named it insecure), TLS trust (system roots plus an optional extra CA), timeouts that catch
+ * stalls, and redirects followed by hand so that the registry's Authorization header never travels
+ * to another host (blob downloads are redirected to CDNs and object stores).
+ *
+ * Transport failures become retryable RegistryErrors; retrying is the caller's decision, because a
+ * request whose body was a stream cannot simply be sent again.
+ */
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Agent, request, type Dispatcher } from 'undici';
+import { ConfigError, RegistryError } from '../errors.ts';
+
+export type Headers = Record<string, string | undefined>;
+
+export interface TransportOptions {
+  /** Registries (`host[:port]`) spoken to over plain HTTP, like Docker's `insecure-registries`. */
+  readonly insecureRegistries?: readonly string[];
+  /** PEM file with extra CA certificates to trust, on top of the system's roots. */
+  readonly caFile?: string;
+  /** Connections kept open per origin. */
+  readonly connectionsPerOrigin?: number;
+  /** Milliseconds without a byte of body before a transfer counts as stalled. */
+  readonly bodyTimeoutMs?: number;
+  readonly headersTimeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+export interface SendRequest {
+  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly headers?: Headers;
+  readonly body?: string | Buffer | Readable;
+  /** For messages only: what this request was for, e.g. "GET manifest docker.io/library/nginx:1". */
+  readonly what: string;
+}
+
+export interface SendResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | undefined>;
+  readonly body: Dispatcher.ResponseData['body'];
+  /** The URL that finally answered (after redirects). */
+  readonly url: string;
+}
+
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const DOCKER_HUB_ENDPOINT = 'registry-1.docker.io';
+
+export class Transport {
+  readonly #insecure: ReadonlySet<string>;
+  readonly #dispatcher: Agent;
+  readonly #userAgent: string;
+
+  constructor(options: TransportOptions = {}) {
+    this.#insecure = new Set((options.insecureRegistries ?? []).map((r) => r.toLowerCase()));
+    this.#userAgent = options.userAgent ?? 'image-clone-controller';
+    let ca: string[] | undefined;
+    if (options.caFile !== undefined) {
+      let pem: string;
+      try {
+        pem = readFileSync(options.caFile, 'utf8');
+      } catch (error) {
+        throw new ConfigError(`cannot read the CA file ${options.caFile}: ${(error as Error).message}`);
+      }
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`the CA file ${options.caFile} holds no PEM certificate`);
+      // Node's `ca` replaces the default roots; keep them and add the user's.
+      ca = [...rootCertificates, pem];
+    }
+    this.#dispatcher = new Agent({
+      connections: options.connectionsPerOrigin ?? 16,
+      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      keepAliveTimeout: 10_000,
+      allowH2: false,
+      connect: ca === undefined ? { rejectUnauthorized: true } : { ca, rejectUnauthorized: true },
+    });
+  }
+
+  /** `https://host/v2` (or http for insecure registries); Docker Hub's API lives on registry-1.docker.io. */
+  baseUrl(registry: string): string {
+    const host = registry === 'docker.io' ? DOCKER_HUB_ENDPOINT : registry;
+    const scheme = this.#insecure.has(registry.toLowerCase()) ? 'http' : 'https';
+    return `${scheme}://${host}/v2`;
+  }
+
+  /** Whether the registry was named insecure (used for token realms on the same host, too). */
+  isInsecure(registry: string): boolean {
+    return this.#insecure.has(registry.toLowerCase());
+  }
+
+  async send(req: SendRequest): Promise<SendResponse> {
+    let url = req.url;
+    const origin = new URL(url).origin;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const headers: Record<string, string> = { 'user-agent': this.#userAgent };
+      for (const [name, value] of Object.entries(req.headers ?? {})) {
+        if (value === undefined) continue;
+        // The registry's credentials stay with the registry's origin.
+        if (name.toLowerCase() === 'authorization' && new URL(url).origin !== origin) continue;
+        headers[name.toLowerCase()] = value;
+      }
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(url, {
+          method: hop === 0 ? req.method : req.method === 'HEAD' ? 'HEAD' : 'GET',
+          headers,
+          body: hop === 0 ? req.body ?? null : null,
+          dispatcher: this.#dispatcher,
+        });
+      } catch (error) {
+        // Our own errors come from a request body stream (a digest or size check): keep them.
+        if (error instanceof RegistryError) throw error;
+        throw transportError(req.what, url, error);
+      }
+      const status = response.statusCode;
+      const flat = flattenHeaders(response.headers);
+      if (REDIRECT_STATUSES.has(status) && flat.location !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+        await response.body.dump().catch(() => undefined);
+        url = new URL(flat.location, url).toString();
+        continue;
+      }
+      return { status, headers: flat, body: response.body, url };
+    }
+    throw new RegistryError(`${req.what}: more than ${MAX_REDIRECTS} redirects (a redirect loop?), last to ${redactUrl(url)}`);
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+/** A URL for messages: no credentials, no query (signed CDN URLs carry tokens there). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function transportError(what: string, url: string, error: unknown): RegistryError {
+  const code = (error as { code?: string }).code;
+  const message = (error as Error).message ?? String(error);
+  const tlsFailure = /certificate|self[- ]signed|CERT_|SSL|TLS/i.test(`${code} ${message}`);
+  const reason = tlsFailure
+    ? `TLS verification failed (${message}); trust the registry's CA with --ca-file, or name it with --insecure-registry if it speaks plain HTTP`
+    : `${code ?? 'connection error'}: ${message}`;
+  // A certificate problem does not fix itself; a dropped or refused connection may.
+  return new RegistryError(`${what}: cannot reach ${redactUrl(url)}: ${reason}`, { retryable: !tlsFailure, cause: error });
+}
