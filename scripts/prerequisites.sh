@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the demo, the tests and the benchmarks need, skipping what is already there:
+# Debian packages (docker-registry, skopeo, apache2-utils for htpasswd, openssl, git) and the npm
+# packages (which bring Node.js 24 for the npm scripts). Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v git >/dev/null || need+=(git)
+if ((${#need[@]})); then
+  echo "==> installing Debian packages: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi

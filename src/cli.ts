@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+/**
+ * The one executable, `image-clone`, and its subcommands. Parsing and help live here; each
+ * subcommand's work lives in src/commands/.
+ */
+import { parseArgs } from 'node:util';
+import { copyCommand, readPairsFile } from './commands/copy.ts';
+import { demoCommand } from './commands/demo.ts';
+import { ImageCloneError, describeError } from './errors.ts';
+
+const USAGE = `image-clone: back up the public images a cluster runs into your own registry
+
+Usage:
+  image-clone copy SRC [DST] [options]     copy one image (DST defaults to its name under --backup-registry)
+  image-clone copy --from-file FILE        copy one "SRC DST" pair per line, concurrently
+  image-clone demo                         run the copy end to end against local registries
+  image-clone help [COMMAND]
+
+Run "image-clone COMMAND --help" for a command's options.`;
+
+const COPY_USAGE = `Usage: image-clone copy SRC [DST] [options]
+       image-clone copy --from-file FILE [options]
+
+Copies every platform of each image, preserving digests. Prints one line per image:
+  OUTCOME SRC -> DST DIGEST   (OUTCOME: copied | present | unchanged)
+Exit status 0 only when every copy succeeded.
+
+Options:
+  --from-file FILE            "SRC DST" pairs, one per line (# comments allowed)
+  --backup-registry HOST/PFX  destination for SRC given alone: PFX/<source host>/<source path>:<tag>
+  --flat                      Docker Hub-style names (one level under PFX) for --backup-registry
+  --insecure-registry HOST    plain HTTP for this registry (repeatable)
+  --auth-file PATH            Docker config.json with credentials ("auths")
+  --ca-file PATH              extra CA certificates (PEM) to trust, on top of the system's
+  --mutable-tag PATTERN       tags re-checked by digest on every copy (repeatable; * globs;
+                              default: latest)
+  --concurrency N             images copied at once (default 16)
+  --blob-concurrency N        blob transfers at once (default 6)
+  --json                      one JSON object per image instead of text
+  -h, --help                  this help`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  switch (command) {
+    case 'copy':
+      return copy(rest, out, err);
+    case 'demo':
+      return demoCommand(out);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(rest[0] === 'copy' ? COPY_USAGE : USAGE);
+      return 0;
+    default:
+      err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function copy(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      'from-file': { type: 'string' },
+      'backup-registry': { type: 'string' },
+      flat: { type: 'boolean' },
+      'insecure-registry': { type: 'string', multiple: true },
+      'auth-file': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'mutable-tag': { type: 'string', multiple: true },
+      concurrency: { type: 'string' },
+      'blob-concurrency': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(COPY_USAGE);
+    return 0;
+  }
+  let pairs: Array<readonly [string, string | undefined]>;
+  if (values['from-file'] !== undefined) {
+    if (positionals.length > 0) throw new UsageError('give either --from-file or SRC [DST], not both');
+    pairs = readPairsFile(values['from-file']);
+  } else {
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('copy needs SRC and DST (or SRC with --backup-registry)');
+    pairs = [[positionals[0]!, positionals[1]]];
+  }
+  return copyCommand(
+    {
+      pairs,
+      ...(values['backup-registry'] === undefined ? {} : { backupRegistry: values['backup-registry'] }),
+      layout: values.flat ? 'flat' : 'nested',
+      insecureRegistries: values['insecure-registry'] ?? [],
+      ...(values['auth-file'] === undefined ? {} : { authFile: values['auth-file'] }),
+      ...(values['ca-file'] === undefined ? {} : { caFile: values['ca-file'] }),
+      ...(values['mutable-tag'] === undefined ? {} : { mutableTags: values['mutable-tag'] }),
+      ...(values.concurrency === undefined ? {} : { imageConcurrency: positiveInteger('--concurrency', values.concurrency) }),
+      ...(values['blob-concurrency'] === undefined ? {} : { blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']) }),
+      json: values.json ?? false,
+    },
+    out,
+    err,
+  );
+}
+
+class UsageError extends ImageCloneError {
+  override name = 'UsageError';
+}
+
+function positiveInteger(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+// Run when executed directly (node src/cli.ts, dist/cli.js or the bin link), not when imported by tests.
+if (process.argv[1] !== undefined && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      const known = error instanceof ImageCloneError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`image-clone: ${known ? describeError(error) : (error as Error).stack ?? String(error)}\n`);
+      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`Run "image-clone help" for usage.\n`);
+      process.exitCode = 2;
+    },
+  );
+}
