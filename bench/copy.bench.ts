@@ -29,13 +29,27 @@ const PEER_POOL = 4; // crane and regctl have no batch mode: 4 processes at once
 const work = mkdtempSync(join(tmpdir(), 'image-clone-bench-'));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-const [src, dst]: RegistryServer[] = await Promise.all([startRegistryServer(), startRegistryServer()]);
-const insecureArgs = ['--insecure-registry', src!.address, '--insecure-registry', dst!.address];
+const src = await startRegistryServer();
+/** The registry copies go to; scenarios 1 and 2 get a fresh one per measurement (see freshTarget). */
+let dst = await startRegistryServer();
+const insecureArgs = () => ['--insecure-registry', src.address, '--insecure-registry', dst.address];
 const regctlHome = join(work, 'regctl-home');
 const regctlEnv = { ...process.env, HOME: regctlHome };
 const crane = goTool('crane');
 const regctl = goTool('regctl');
-for (const host of [src!.address, dst!.address]) await measure(regctl, ['registry', 'set', '--tls', 'disabled', host], regctlEnv);
+const trustForRegctl = async (address: string) => void (await measure(regctl, ['registry', 'set', '--tls', 'disabled', address], regctlEnv));
+await trustForRegctl(src.address);
+await trustForRegctl(dst.address);
+
+/**
+ * A new, empty target registry. Without it a peer's own cache (skopeo's blob-info cache
+ * remembers blobs an earlier run pushed and mounts them) turns a "fresh copy" into a mount.
+ */
+async function freshTarget(): Promise<void> {
+  await dst.stop();
+  dst = await startRegistryServer();
+  await trustForRegctl(dst.address);
+}
 
 interface Tool {
   readonly name: string;
@@ -55,10 +69,10 @@ const tools: Tool[] = [
     name: 'image-clone',
     peer: false,
     run(pairs) {
-      if (pairs.length === 1) return measure(process.execPath, [CLI, 'copy', pairs[0]![0], pairs[0]![1], ...insecureArgs]);
+      if (pairs.length === 1) return measure(process.execPath, [CLI, 'copy', pairs[0]![0], pairs[0]![1], ...insecureArgs()]);
       const file = join(work, `pairs-${Date.now()}.txt`);
       writeFileSync(file, pairs.map((p) => p.join(' ')).join('\n'));
-      return measure(process.execPath, [CLI, 'copy', '--from-file', file, ...insecureArgs]);
+      return measure(process.execPath, [CLI, 'copy', '--from-file', file, ...insecureArgs()]);
     },
   },
   {
@@ -68,7 +82,7 @@ const tools: Tool[] = [
       const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
       if (pairs.length === 1) return measure(skopeo(), ['copy', '--all', '--preserve-digests', ...tls, `docker://${pairs[0]![0]}`, `docker://${pairs[0]![1]}`]);
       const file = join(work, `sync-${Date.now()}.yaml`);
-      const lines = [`${src!.address}:`, '  tls-verify: false', '  images:', ...Object.entries(sync.images).map(([repo, tags]) => `    ${repo}: [${tags.join(', ')}]`)];
+      const lines = [`${src.address}:`, '  tls-verify: false', '  images:', ...Object.entries(sync.images).map(([repo, tags]) => `    ${repo}: [${tags.join(', ')}]`)];
       writeFileSync(file, lines.join('\n') + '\n');
       return measure(skopeo(), ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', file, sync.destination]);
     },
@@ -105,7 +119,8 @@ interface ScenarioResult {
  * Runs one scenario for every tool, RUNS times, alternating tools so drift hits all alike.
  * `plan(tool, run)` gives the pairs and the sync spec; `check` proves the copy is right.
  */
-async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs: Array<[string, string]>; sync: SyncSpec; check: () => Promise<void> }, warmUp = false): Promise<ScenarioResult> {
+async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs: Array<[string, string]>; sync: SyncSpec; check: () => Promise<void> }, mode: 'fresh' | 'recheck'): Promise<ScenarioResult> {
+  const warmUp = mode === 'recheck';
   say(`\n## ${name}`);
   const times = new Map<string, number[]>(tools.map((t) => [t.name, []]));
   if (warmUp) {
@@ -117,6 +132,7 @@ async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs
   }
   for (let run = 1; run <= RUNS; run++) {
     for (const tool of tools) {
+      if (mode === 'fresh') await freshTarget();
       const p = plan(tool, warmUp ? 0 : run);
       const measured = await tool.run(p.pairs, p.sync);
       await p.check();
@@ -134,7 +150,7 @@ async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs
 }
 
 async function expectDigest(repository: string, tag: string, expected: string) {
-  const actual = await digestAt(dst!, repository, tag);
+  const actual = await digestAt(dst, repository, tag);
   if (actual !== expected) throw new Error(`${repository}:${tag} has digest ${actual}, expected ${expected}: a tool did not preserve the digest`);
 }
 
@@ -144,21 +160,21 @@ try {
 
   // Scenario 1: one image, ~200 MB in 4 layers.
   const big: SeedImageSpec = { repository: 's1/big', tag: 'v1', format: 'docker', layers: [0, 1, 2, 3].map((i) => ({ seed: `s1-layer-${i}`, size: 50 * MiB })) };
-  const bigDigest = (await seedImage({ url: src!.url }, big)).digest;
+  const bigDigest = (await seedImage({ url: src.url }, big)).digest;
   const s1 = await scenario('1. one fresh image, 200 MiB in 4 layers', (tool, run) => {
     const repo = `s1-${tool.name}-${run}`;
     return {
-      pairs: [[`${src!.address}/s1/big:v1`, `${dst!.address}/${repo}/big:v1`]],
-      sync: { images: { 's1/big': ['v1'] }, destination: `${dst!.address}/${repo}` },
+      pairs: [[`${src.address}/s1/big:v1`, `${dst.address}/${repo}/big:v1`]],
+      sync: { images: { 's1/big': ['v1'] }, destination: `${dst.address}/${repo}` },
       check: () => expectDigest(`${repo}/big`, 'v1', bigDigest),
     };
-  });
+  }, 'fresh');
 
   // Scenario 2: 20 images sharing two base layers (60 MiB), 5 MiB of their own each.
   const names = Array.from({ length: 20 }, (_, i) => `img-${i}`);
   const s2Digests = new Map<string, string>();
   for (const n of names) {
-    const seeded = await seedImage({ url: src!.url }, {
+    const seeded = await seedImage({ url: src.url }, {
       repository: `s2/${n}`,
       tag: 'v1',
       format: 'oci',
@@ -169,31 +185,32 @@ try {
   const s2 = await scenario('2. batch of 20 images sharing base layers, each into a new repository', (tool, run) => {
     const prefix = `s2-${tool.name}-${run}`;
     return {
-      pairs: names.map((n) => [`${src!.address}/s2/${n}:v1`, `${dst!.address}/${prefix}/${n}:v1`]),
-      sync: { images: Object.fromEntries(names.map((n) => [`s2/${n}`, ['v1']])), destination: `${dst!.address}/${prefix}` },
+      pairs: names.map((n) => [`${src.address}/s2/${n}:v1`, `${dst.address}/${prefix}/${n}:v1`]),
+      sync: { images: Object.fromEntries(names.map((n) => [`s2/${n}`, ['v1']])), destination: `${dst.address}/${prefix}` },
       check: async () => {
         for (const n of names) await expectDigest(`${prefix}/${n}`, 'v1', s2Digests.get(n)!);
       },
     };
-  });
+  }, 'fresh');
+  await freshTarget();
 
   // Scenario 3: RECHECK_TAGS tags already backed up (each tool backs them up once, untimed).
   const tags = Array.from({ length: RECHECK_TAGS }, (_, i) => `t${i}`);
   const s3Digests: string[] = [];
   for (let i = 0; i < tags.length; i += 25) {
-    s3Digests.push(...(await Promise.all(tags.slice(i, i + 25).map((tag) => seedImage({ url: src!.url }, { repository: 's3/app', tag, format: 'docker', layers: [{ seed: 's3-shared', size: 64 * 1024 }, { seed: `s3-${tag}`, size: 512 }] }).then((s) => s.digest)))));
+    s3Digests.push(...(await Promise.all(tags.slice(i, i + 25).map((tag) => seedImage({ url: src.url }, { repository: 's3/app', tag, format: 'docker', layers: [{ seed: 's3-shared', size: 64 * 1024 }, { seed: `s3-${tag}`, size: 512 }] }).then((s) => s.digest)))));
   }
   const s3 = await scenario(`3. re-checking ${RECHECK_TAGS} tags already backed up`, (tool) => {
     const prefix = `s3-${tool.name}`;
     return {
-      pairs: tags.map((t) => [`${src!.address}/s3/app:${t}`, `${dst!.address}/${prefix}/app:${t}`]),
-      sync: { images: { 's3/app': tags }, destination: `${dst!.address}/${prefix}` },
+      pairs: tags.map((t) => [`${src.address}/s3/app:${t}`, `${dst.address}/${prefix}/app:${t}`]),
+      sync: { images: { 's3/app': tags }, destination: `${dst.address}/${prefix}` },
       check: async () => {
         await expectDigest(`${prefix}/app`, tags[0]!, s3Digests[0]!);
         await expectDigest(`${prefix}/app`, tags.at(-1)!, s3Digests.at(-1)!);
       },
     };
-  }, true);
+  }, 'recheck');
 
   say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 1.5x, 3 ≥ 2x faster than the fastest peer)');
   for (const s of [s1, s2, s3]) {
@@ -203,14 +220,14 @@ try {
 
   if (!values['skip-rss']) {
     say('\n## Peak RSS copying one 2 GiB layer (target: under 200 MB)');
-    const hugeDigest = (await seedImage({ url: src!.url }, { repository: 's4/huge', tag: 'v1', format: 'docker', layers: [{ seed: 's4-2gib', size: 2048 * MiB }] })).digest;
-    const measured = await measure(process.execPath, [CLI, 'copy', `${src!.address}/s4/huge:v1`, `${dst!.address}/s4/huge:v1`, ...insecureArgs]);
+    const hugeDigest = (await seedImage({ url: src.url }, { repository: 's4/huge', tag: 'v1', format: 'docker', layers: [{ seed: 's4-2gib', size: 2048 * MiB }] })).digest;
+    const measured = await measure(process.execPath, [CLI, 'copy', `${src.address}/s4/huge:v1`, `${dst.address}/s4/huge:v1`, ...insecureArgs()]);
     await expectDigest('s4/huge', 'v1', hugeDigest);
     say(measured.maxRssBytes === undefined
       ? `copied in ${measured.seconds.toFixed(1)} s; peak RSS unknown (/usr/bin/time missing: apt-get install time)`
       : `copied in ${measured.seconds.toFixed(1)} s; peak RSS ${(measured.maxRssBytes / MiB).toFixed(1)} MiB`);
   }
 } finally {
-  await Promise.all([src!.stop(), dst!.stop()]);
+  await Promise.all([src.stop(), dst.stop()]);
   rmSync(work, { recursive: true, force: true });
 }
