@@ -23,16 +23,33 @@ export async function createCertificateAuthority(dir: string, name = 'image-clon
   return { certFile, keyFile };
 }
 
-/** A certificate for 127.0.0.1, 127.0.0.2 and localhost, signed by `ca`. */
-export async function createServerCertificate(dir: string, ca: CertificateAuthority, name = 'server'): Promise<ServerCertificate> {
-  const keyFile = join(dir, `${name}.key`);
-  const csrFile = join(dir, `${name}.csr`);
-  const certFile = join(dir, `${name}.crt`);
-  const extFile = join(dir, `${name}.ext`);
-  writeFileSync(extFile, 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', `/CN=${name}`, '-keyout', keyFile, '-out', csrFile]);
+export interface CertificateRequest {
+  /** File name stem in `dir`. */
+  readonly name: string;
+  /** Subject, e.g. `/CN=admin/O=system:masters` (Kubernetes reads user and groups from CN and O). */
+  readonly subject: string;
+  readonly usage: 'server' | 'client';
+  /** subjectAltName entries for a server: `IP:127.0.0.1`, `DNS:localhost`. */
+  readonly altNames?: readonly string[];
+}
+
+/** A certificate signed by `ca`. */
+export async function createCertificate(dir: string, ca: CertificateAuthority, req: CertificateRequest): Promise<ServerCertificate> {
+  const keyFile = join(dir, `${req.name}.key`);
+  const csrFile = join(dir, `${req.name}.csr`);
+  const certFile = join(dir, `${req.name}.crt`);
+  const extFile = join(dir, `${req.name}.ext`);
+  const lines = [`extendedKeyUsage=${req.usage === 'server' ? 'serverAuth' : 'clientAuth'}`];
+  if (req.altNames?.length) lines.push(`subjectAltName=${req.altNames.join(',')}`);
+  writeFileSync(extFile, lines.join('\n') + '\n');
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', req.subject, '-keyout', keyFile, '-out', csrFile]);
   await run('openssl', ['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', extFile, '-out', certFile]);
   return { certFile, keyFile };
+}
+
+/** A server certificate for 127.0.0.1, 127.0.0.2 and localhost, signed by `ca`. */
+export function createServerCertificate(dir: string, ca: CertificateAuthority, name = 'server'): Promise<ServerCertificate> {
+  return createCertificate(dir, ca, { name, subject: `/CN=${name}`, usage: 'server', altNames: ['IP:127.0.0.1', 'IP:127.0.0.2', 'DNS:localhost'] });
 }
 
 /** A self-signed certificate and key, e.g. for signing registry tokens. */

@@ -1,7 +1,7 @@
 /**
  * The OCI Distribution API calls the copy engine needs, each one authenticated and mapped to a
  * clear RegistryError: manifests (HEAD, GET, PUT), blobs (HEAD, streamed GET, cross-repository
- * mount, monolithic upload with an explicit Content-Length).
+ * mount, upload sessions). The bytes of a blob move in ./blob-transfer.ts.
  */
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.ts';
@@ -20,6 +20,18 @@ export interface ManifestHead {
   readonly digest: string;
   readonly mediaType: string;
   readonly size: number;
+}
+
+/** A URL and the Authorization header that goes with it. */
+export interface BlobEndpoint {
+  readonly url: string;
+  readonly authorization: string | undefined;
+}
+
+export interface UploadSession extends BlobEndpoint {
+  readonly repo: Repo;
+  /** The session's Location, for DELETE. */
+  readonly cancelUrl: string;
 }
 
 export interface FetchedManifest {
@@ -119,13 +131,12 @@ export class RegistryClient {
     throw await failure(response, what);
   }
 
-  /** Opens a blob for streaming (redirects to a CDN are followed without our credentials). */
-  async openBlob(repo: Repo, digest: string): Promise<{ body: Readable; size: number | undefined }> {
-    const what = `GET blob ${repoName(repo)}@${digest}`;
-    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], { method: 'GET', path: `/blobs/${digest}`, what });
-    if (response.status !== 200) throw await failure(response, what);
-    const length = response.headers['content-length'];
-    return { body: response.body, size: length === undefined ? undefined : Number(length) };
+  /** Where and how to GET a blob: its URL and the Authorization for it (for a blob transfer). */
+  async blobSource(repo: Repo, digest: string): Promise<BlobEndpoint> {
+    return {
+      url: `${this.#transport.baseUrl(repo.registry)}/${repo.repository}/blobs/${digest}`,
+      authorization: await this.#auth.authorization(repo.registry, [repositoryScope(repo.repository, PULL)]),
+    };
   }
 
   /**
@@ -144,7 +155,8 @@ export class RegistryClient {
     await response.body.dump().catch(() => undefined);
     if (response.status === 201) return true;
     if (response.status === 202) {
-      await this.#cancelUpload(repo, response);
+      const cancelUrl = uploadLocation(this.#transport.baseUrl(repo.registry), response, what).toString();
+      await this.cancelUpload({ repo, url: cancelUrl, cancelUrl, authorization: undefined }).catch(() => undefined);
       return false;
     }
     if (response.status === 401 || response.status === 403 || response.status === 404) return false;
@@ -152,47 +164,28 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob in one PUT with an explicit Content-Length (chunked transfer encoding is slow
-   * or broken on several registries). `body` is consumed: on failure, reopen the source to retry.
+   * Opens an upload session and returns where to PUT the blob, with `digest` set, so that one PUT
+   * with an explicit Content-Length completes it (chunked transfer encoding is slow or broken on
+   * several registries).
    */
-  async pushBlob(repo: Repo, digest: string, size: number, body: Readable): Promise<void> {
+  async startUpload(repo: Repo, digest: string): Promise<UploadSession> {
     const scopes = [repositoryScope(repo.repository, PULL_PUSH)];
-    const startWhat = `start upload of blob ${digest} to ${repoName(repo)}`;
-    const start = await this.#exchange(repo, scopes, { method: 'POST', path: '/blobs/uploads/', headers: { 'content-length': '0' }, what: startWhat });
+    const what = `start upload of blob ${digest} to ${repoName(repo)}`;
+    const start = await this.#exchange(repo, scopes, { method: 'POST', path: '/blobs/uploads/', headers: { 'content-length': '0' }, what });
     await start.body.dump().catch(() => undefined);
-    if (start.status !== 202) {
-      body.destroy();
-      throw await failure(start, startWhat);
-    }
-    const location = uploadLocation(this.#transport.baseUrl(repo.registry), start, startWhat);
+    if (start.status !== 202) throw await failure(start, what);
+    const location = uploadLocation(this.#transport.baseUrl(repo.registry), start, what);
+    const cancelUrl = location.toString();
     location.searchParams.set('digest', digest);
-    const what = `upload blob ${digest} (${size} bytes) to ${repoName(repo)}`;
-    let response: SendResponse;
-    try {
-      response = await this.#exchange(repo, scopes, {
-        method: 'PUT',
-        url: location.toString(),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-        body,
-        what,
-      });
-    } catch (error) {
-      await this.#cancelUpload(repo, start).catch(() => undefined);
-      throw error;
-    }
-    if (response.status !== 201) {
-      await this.#cancelUpload(repo, start).catch(() => undefined);
-      throw await failure(response, what);
-    }
-    await response.body.dump().catch(() => undefined);
+    return { repo, url: location.toString(), cancelUrl, authorization: await this.#auth.authorization(repo.registry, scopes) };
   }
 
-  async #cancelUpload(repo: Repo, session: SendResponse): Promise<void> {
-    const location = uploadLocation(this.#transport.baseUrl(repo.registry), session, 'cancel upload');
-    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH)], {
+  /** Abandons an upload session (best effort: registries also expire them). */
+  async cancelUpload(session: UploadSession): Promise<void> {
+    const response = await this.#exchange(session.repo, [repositoryScope(session.repo.repository, PULL_PUSH)], {
       method: 'DELETE',
-      url: location.toString(),
-      what: `cancel upload to ${repoName(repo)}`,
+      url: session.cancelUrl,
+      what: `cancel upload to ${repoName(session.repo)}`,
     });
     await response.body.dump().catch(() => undefined);
   }

@@ -17,7 +17,7 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import { Limit, mapLimited } from '../util/limit.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } from '../util/retry.ts';
 import { repoName, type FetchedManifest, type RegistryClient, type Repo } from './client.ts';
-import { DigestVerifier } from './digest.ts';
+import type { BlobTransferPool } from './blob-transfer.ts';
 import { formatPlatform, parseManifest, type Descriptor } from './manifest.ts';
 
 export interface CopyRequest {
@@ -77,8 +77,12 @@ export class CopyEngine {
   readonly #landed = new Map<string, BlobLanding>();
   readonly #inFlight = new Map<string, Promise<CopyResult>>();
 
-  constructor(client: RegistryClient, options: CopyEngineOptions = {}) {
+  readonly #pool: BlobTransferPool;
+
+  /** `pool` moves the bytes of each blob (in worker threads, or in this one). */
+  constructor(client: RegistryClient, pool: BlobTransferPool, options: CopyEngineOptions = {}) {
     this.#client = client;
+    this.#pool = pool;
     this.#options = options;
     this.#policy = options.tagPolicy ?? new TagPolicy();
     this.#images = new Limit(options.imageConcurrency ?? 16);
@@ -220,19 +224,14 @@ export class CopyEngine {
     const what = `blob ${blob.digest} of ${repoName(src)}`;
     await this.#transfers.run(() =>
       this.#call(async () => {
-        // Each attempt reopens the source: a consumed stream cannot be sent again.
-        const { body, size } = await this.#client.openBlob(src, blob.digest);
-        if (size !== undefined && size !== blob.size) {
-          body.destroy();
-          throw new RegistryError(`${what}: the registry sent Content-Length ${size}, but the manifest declares ${blob.size} bytes`);
-        }
-        const verifier = new DigestVerifier(blob.digest, blob.size, what);
-        body.on('error', (error) => verifier.destroy(error));
-        body.pipe(verifier);
+        // Each attempt opens a new source stream and a new upload session: a consumed stream
+        // cannot be sent again.
+        const source = await this.#client.blobSource(src, blob.digest);
+        const session = await this.#client.startUpload(dst, blob.digest);
         try {
-          await this.#client.pushBlob(dst, blob.digest, blob.size, verifier);
+          await this.#pool.run({ sourceUrl: source.url, sourceAuthorization: source.authorization, uploadUrl: session.url, uploadAuthorization: session.authorization, digest: blob.digest, size: blob.size, what });
         } catch (error) {
-          body.destroy();
+          await this.#client.cancelUpload(session).catch(() => undefined);
           throw error;
         }
       }, what),
