@@ -10,6 +10,7 @@
  * Usage: npm run bench:copy [-- --runs N] [-- --skip-rss]
  * Prints each tool's median wall time and this project's speed-up over the fastest peer.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,9 @@ const MiB = 1 << 20;
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' } } });
 const RUNS = Number(values.runs);
 const RECHECK_TAGS = Number(values['recheck-tags']);
-const CLI = join(import.meta.dirname, '../src/cli.ts');
+// The shipped artifact (what the container image runs), built fresh for this run.
+execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], { stdio: 'inherit' });
+const CLI = join(import.meta.dirname, '../dist/cli.js');
 const PEER_POOL = 4; // crane and regctl have no batch mode: 4 processes at once (crane's own default job count)
 
 const work = mkdtempSync(join(tmpdir(), 'image-clone-bench-'));

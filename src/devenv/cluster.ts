@@ -107,6 +107,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     '--initial-cluster', `test=http://127.0.0.1:${etcdPeerPort}`, '--log-level', 'warn',
   ], 'etcd.log');
 
+  await waitFor(`etcd on 127.0.0.1:${etcdClientPort}`, async () => {
+    const response = await request(`http://127.0.0.1:${etcdClientPort}/health`);
+    return (await response.body.text()).includes('true');
+  }, 30_000, etcdChild);
+
   const server = `https://127.0.0.1:${apiPort}`;
   const apiServerArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdClientPort}`,

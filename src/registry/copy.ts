@@ -17,8 +17,9 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import { Limit, mapLimited } from '../util/limit.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } from '../util/retry.ts';
 import { repoName, type FetchedManifest, type RegistryClient, type Repo } from './client.ts';
-import type { BlobTransferPool } from './blob-transfer.ts';
+import { transferBlob } from './blob-transfer.ts';
 import { formatPlatform, parseManifest, type Descriptor } from './manifest.ts';
+import type { Transport } from './transport.ts';
 
 export interface CopyRequest {
   readonly source: ImageReference;
@@ -77,12 +78,11 @@ export class CopyEngine {
   readonly #landed = new Map<string, BlobLanding>();
   readonly #inFlight = new Map<string, Promise<CopyResult>>();
 
-  readonly #pool: BlobTransferPool;
+  readonly #transport: Transport;
 
-  /** `pool` moves the bytes of each blob (in worker threads, or in this one). */
-  constructor(client: RegistryClient, pool: BlobTransferPool, options: CopyEngineOptions = {}) {
+  constructor(client: RegistryClient, transport: Transport, options: CopyEngineOptions = {}) {
     this.#client = client;
-    this.#pool = pool;
+    this.#transport = transport;
     this.#options = options;
     this.#policy = options.tagPolicy ?? new TagPolicy();
     this.#images = new Limit(options.imageConcurrency ?? 16);
@@ -229,7 +229,7 @@ export class CopyEngine {
         const source = await this.#client.blobSource(src, blob.digest);
         const session = await this.#client.startUpload(dst, blob.digest);
         try {
-          await this.#pool.run({ sourceUrl: source.url, sourceAuthorization: source.authorization, uploadUrl: session.url, uploadAuthorization: session.authorization, digest: blob.digest, size: blob.size, what });
+          await transferBlob(this.#transport, { sourceUrl: source.url, sourceAuthorization: source.authorization, uploadUrl: session.url, uploadAuthorization: session.authorization, digest: blob.digest, size: blob.size, what });
         } catch (error) {
           await this.#client.cancelUpload(session).catch(() => undefined);
           throw error;

@@ -55,6 +55,11 @@ export class CredentialStore {
     return new CredentialStore(entries);
   }
 
+  /** One store from several; a later store wins for the same registry. */
+  static merge(stores: readonly CredentialStore[]): CredentialStore {
+    return new CredentialStore(stores.flatMap((s) => [...s.#byRegistry]));
+  }
+
   get(registry: string): Credential | undefined {
     return this.#byRegistry.get(normaliseRegistryKey(registry));
   }

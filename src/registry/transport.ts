@@ -28,12 +28,6 @@ export interface TransportOptions {
   readonly userAgent?: string;
 }
 
-/** Only the transport's own options, e.g. to hand them to a worker thread (functions cannot cross). */
-export function transportOptionsOf(options: TransportOptions): TransportOptions {
-  const keys: ReadonlyArray<keyof TransportOptions> = ['insecureRegistries', 'caFile', 'connectionsPerOrigin', 'bodyTimeoutMs', 'headersTimeoutMs', 'userAgent'];
-  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])) as TransportOptions;
-}
-
 export interface SendRequest {
   readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   readonly url: string;

@@ -1,0 +1,153 @@
+/**
+ * Informers (list + watch) that keep themselves alive. client-node's ListWatch relists on 410 Gone
+ * but stops for good on any other error, and watches have been seen to stall silently; so each
+ * informer here is restarted from its error handler with capped exponential backoff, and a
+ * watchdog restarts one that has shown no sign of life for too long.
+ */
+import {
+  makeInformer,
+  type AppsV1Api,
+  type BatchV1Api,
+  type CoreV1Api,
+  type Informer,
+  type KubeConfig,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1Namespace,
+} from '@kubernetes/client-node';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../observability/log.ts';
+import { KIND_INFO, type WorkloadKind, type WorkloadObject } from './workloads.ts';
+
+export interface ResilientInformerOptions<T extends KubernetesObject> {
+  readonly name: string;
+  readonly kubeConfig: KubeConfig;
+  readonly path: string;
+  readonly list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+  readonly logger: Logger;
+  /** Restart when nothing (event, reconnect) was seen for this long. */
+  readonly stallAfterMs?: number;
+  readonly onChange: (kind: 'add' | 'update' | 'delete', object: T) => void;
+  readonly onRestart?: (reason: string) => void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export class ResilientInformer<T extends KubernetesObject> {
+  readonly name: string;
+  readonly #options: ResilientInformerOptions<T>;
+  readonly #informer: Informer<T> & ObjectCache<T>;
+  #synced = false;
+  #stopped = false;
+  #failures = 0;
+  #lastSign = Date.now();
+  #restartTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+
+  constructor(options: ResilientInformerOptions<T>) {
+    this.name = options.name;
+    this.#options = options;
+    this.#informer = makeInformer(options.kubeConfig, options.path, options.list as never);
+    const sign = () => {
+      this.#lastSign = Date.now();
+      this.#failures = 0;
+    };
+    this.#informer.on('add', (o) => (sign(), options.onChange('add', o)));
+    this.#informer.on('update', (o) => (sign(), options.onChange('update', o)));
+    this.#informer.on('delete', (o) => (sign(), options.onChange('delete', o)));
+    this.#informer.on('connect', () => {
+      sign();
+      this.#synced = true;
+    });
+    this.#informer.on('error', (error: unknown) => this.#scheduleRestart(`watch error: ${describeError(error)}`));
+  }
+
+  /** Whether the first list has completed (every object seen once). */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Milliseconds since the informer last showed life. */
+  get quietForMs(): number {
+    return Date.now() - this.#lastSign;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.#informer.get(name, namespace);
+  }
+
+  list(): readonly T[] {
+    return this.#informer.list();
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const stallAfterMs = this.#options.stallAfterMs ?? 15 * 60_000;
+    this.#watchdog = setInterval(() => {
+      if (this.quietForMs > stallAfterMs) this.#scheduleRestart(`no watch activity for ${Math.round(this.quietForMs / 1000)} s`, 0);
+    }, Math.min(stallAfterMs, 60_000));
+    this.#watchdog.unref();
+    try {
+      await this.#informer.start();
+    } catch (error) {
+      this.#scheduleRestart(`start failed: ${describeError(error)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#restartTimer);
+    await this.#informer.stop();
+  }
+
+  #scheduleRestart(reason: string, delayMs?: number): void {
+    if (this.#stopped || this.#restartTimer !== undefined) return;
+    this.#failures++;
+    const backoff = delayMs ?? Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.#failures - 1)) * (0.5 + Math.random() / 2);
+    this.#options.logger.warn('informer restarting', { informer: this.name, reason, inMs: Math.round(backoff) });
+    this.#options.onRestart?.(reason);
+    this.#restartTimer = setTimeout(async () => {
+      this.#restartTimer = undefined;
+      if (this.#stopped) return;
+      this.#lastSign = Date.now();
+      try {
+        await this.#informer.stop();
+        await this.#informer.start();
+      } catch (error) {
+        this.#scheduleRestart(`restart failed: ${describeError(error)}`);
+      }
+    }, backoff);
+    this.#restartTimer.unref();
+  }
+}
+
+export interface ClusterApis {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly batch: BatchV1Api;
+}
+
+/** The list function for a workload kind across all namespaces. */
+export function listAll(apis: ClusterApis, kind: WorkloadKind): () => Promise<{ items: WorkloadObject[] }> {
+  switch (kind) {
+    case 'Deployment':
+      return () => apis.apps.listDeploymentForAllNamespaces();
+    case 'DaemonSet':
+      return () => apis.apps.listDaemonSetForAllNamespaces();
+    case 'StatefulSet':
+      return () => apis.apps.listStatefulSetForAllNamespaces();
+    case 'CronJob':
+      return () => apis.batch.listCronJobForAllNamespaces();
+  }
+}
+
+/** The watch path of a kind across all namespaces: `/apis/apps/v1/deployments`. */
+export function watchPath(kind: WorkloadKind): string {
+  const { apiVersion, plural } = KIND_INFO[kind];
+  return `/apis/${apiVersion}/${plural}`;
+}
+
+export function listNamespaces(apis: ClusterApis): () => Promise<{ items: V1Namespace[] }> {
+  return () => apis.core.listNamespace();
+}

@@ -1,0 +1,54 @@
+/**
+ * The workload kinds the controller watches, and the images of their pod templates (containers and
+ * init containers). Pure functions over API objects.
+ */
+import type { V1CronJob, V1DaemonSet, V1Deployment, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
+
+export const WORKLOAD_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'CronJob'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+export type WorkloadObject = V1Deployment | V1DaemonSet | V1StatefulSet | V1CronJob;
+
+export interface WorkloadRef {
+  readonly kind: WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+export interface ContainerImage {
+  readonly container: string;
+  /** True for an init container. */
+  readonly init: boolean;
+  readonly image: string;
+}
+
+/** API group/version and plural of each kind, for paths, RBAC and Events. */
+export const KIND_INFO: Readonly<Record<WorkloadKind, { apiVersion: string; plural: string }>> = {
+  Deployment: { apiVersion: 'apps/v1', plural: 'deployments' },
+  DaemonSet: { apiVersion: 'apps/v1', plural: 'daemonsets' },
+  StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets' },
+  CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs' },
+};
+
+export function podSpecOf(kind: WorkloadKind, object: WorkloadObject): V1PodSpec | undefined {
+  if (kind === 'CronJob') return (object as V1CronJob).spec?.jobTemplate?.spec?.template?.spec;
+  return (object as V1Deployment).spec?.template?.spec;
+}
+
+/** Every image of the pod template, init containers first, in the order the kubelet starts them. */
+export function imagesOf(kind: WorkloadKind, object: WorkloadObject): ContainerImage[] {
+  const spec = podSpecOf(kind, object);
+  if (!spec) return [];
+  const out: ContainerImage[] = [];
+  for (const c of spec.initContainers ?? []) if (c.image) out.push({ container: c.name, init: true, image: c.image });
+  for (const c of spec.containers ?? []) if (c.image) out.push({ container: c.name, init: false, image: c.image });
+  return out;
+}
+
+export function workloadRef(kind: WorkloadKind, object: WorkloadObject): WorkloadRef {
+  return { kind, namespace: object.metadata?.namespace ?? '', name: object.metadata?.name ?? '', uid: object.metadata?.uid ?? '' };
+}
+
+export function workloadKey(ref: Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}

@@ -1,0 +1,131 @@
+/**
+ * The handoff ledger: the copier's records of finished backups, in a directory on the volume it
+ * shares with the rewriter. A record is a JSON file named by a hash of its content (workload uid
+ * and every source → backup@digest), so writing the same record again is harmless, and written
+ * atomically (temp file, fsync, rename, fsync of the directory) so a reader never sees half of one.
+ * The rewriter marks a record done by writing `<id>.done` beside it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GitOpsOwner } from '../cluster/gitops.ts';
+import type { WorkloadRef } from '../cluster/workloads.ts';
+
+export const RECORD_VERSION = 1;
+
+export interface HandoffImage {
+  readonly container: string;
+  readonly init: boolean;
+  /** The image as the workload names it today. */
+  readonly source: string;
+  /** The backup reference, with tag, without digest. */
+  readonly backup: string;
+  readonly digest: string;
+  readonly platforms: readonly string[];
+  readonly sizeBytes: number;
+}
+
+export interface HandoffRecord {
+  readonly version: typeof RECORD_VERSION;
+  readonly id: string;
+  readonly createdAt: string;
+  readonly workload: WorkloadRef;
+  readonly images: readonly HandoffImage[];
+  /** Who applies this workload from Git; undefined when unmanaged. */
+  readonly owner: GitOpsOwner | undefined;
+}
+
+/** The content-derived id: the same workload and images always give the same id. */
+export function recordId(workload: WorkloadRef, images: readonly HandoffImage[]): string {
+  const hash = createHash('sha256');
+  hash.update(`${workload.uid}\n${workload.kind}/${workload.namespace}/${workload.name}\n`);
+  for (const image of [...images].sort((a, b) => a.container.localeCompare(b.container))) hash.update(`${image.container}|${image.init}|${image.source}|${image.backup}@${image.digest}\n`);
+  return `${workload.namespace}.${workload.kind.toLowerCase()}.${workload.name}.${hash.digest('hex').slice(0, 16)}`;
+}
+
+export class Ledger {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Writes a record atomically; returns false when the same record was already there. */
+  write(record: Omit<HandoffRecord, 'id' | 'version' | 'createdAt'>): { id: string; written: boolean } {
+    const id = recordId(record.workload, record.images);
+    const file = join(this.dir, `${id}.json`);
+    if (this.#exists(`${id}.json`)) return { id, written: false };
+    const full: HandoffRecord = { version: RECORD_VERSION, id, createdAt: new Date().toISOString(), ...record };
+    const temp = join(this.dir, `.${id}.${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(temp, 'w', 0o644);
+    try {
+      writeSync(fd, JSON.stringify(full, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+    this.#syncDir();
+    return { id, written: true };
+  }
+
+  /** Records not yet marked done, oldest first; unreadable files are reported, not thrown. */
+  pending(onError: (file: string, error: Error) => void = () => {}): HandoffRecord[] {
+    const names = new Set(readdirSync(this.dir));
+    const records: HandoffRecord[] = [];
+    for (const name of names) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const id = name.slice(0, -'.json'.length);
+      if (names.has(`${id}.done`)) continue;
+      try {
+        records.push(this.read(id));
+      } catch (error) {
+        onError(name, error as Error);
+      }
+    }
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  read(id: string): HandoffRecord {
+    const record = JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as HandoffRecord;
+    if (record.version !== RECORD_VERSION || record.id !== id) throw new Error(`record ${id} has version ${record.version} and id ${record.id}`);
+    return record;
+  }
+
+  markDone(id: string, note: string): void {
+    const temp = join(this.dir, `.${id}.done.tmp`);
+    const fd = openSync(temp, 'w', 0o644);
+    try {
+      writeSync(fd, `${new Date().toISOString()} ${note}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, join(this.dir, `${id}.done`));
+    this.#syncDir();
+  }
+
+  /** Removes temp files a crash left behind (never complete records). */
+  sweepTemporaries(): void {
+    for (const name of readdirSync(this.dir)) if (name.startsWith('.') && name.endsWith('.tmp')) rmSync(join(this.dir, name), { force: true });
+  }
+
+  #exists(name: string): boolean {
+    try {
+      closeSync(openSync(join(this.dir, name), 'r'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #syncDir(): void {
+    const fd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
