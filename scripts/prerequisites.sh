@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, skipping what is already there:
-# Debian packages (docker-registry, skopeo, apache2-utils for htpasswd, openssl, git) and the npm
-# packages (which bring Node.js 24 for the npm scripts). Idempotent; safe to run again.
+# Debian packages (docker-registry, skopeo, etcd-server, apache2-utils for htpasswd, openssl, git,
+# time), the npm packages (which bring Node.js 24 for the npm scripts), and a kube-apiserver built
+# from the Go module proxy into ~/.cache/image-clone-controller (minutes the first time, then
+# cached). Idempotent; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v git >/dev/null || need+=(git)
+command -v etcd >/dev/null || need+=(etcd-server)
+[ -x /usr/bin/time ] || need+=(time)
 if ((${#need[@]})); then
   echo "==> installing Debian packages: ${need[*]}"
   SUDO=""
@@ -23,3 +27,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   echo "==> installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
 fi
+
+bash scripts/build-kube-apiserver.sh >/dev/null

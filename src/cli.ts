@@ -4,15 +4,18 @@
  * subcommand's work lives in src/commands/.
  */
 import { parseArgs } from 'node:util';
+import { copierCommand, parseDuration } from './commands/copier.ts';
 import { copyCommand, readPairsFile } from './commands/copy.ts';
 import { demoCommand } from './commands/demo.ts';
 import { ImageCloneError, describeError } from './errors.ts';
+import { createLogger, parseLevel } from './observability/log.ts';
 
 const USAGE = `image-clone: back up the public images a cluster runs into your own registry
 
 Usage:
   image-clone copy SRC [DST] [options]     copy one image (DST defaults to its name under --backup-registry)
   image-clone copy --from-file FILE        copy one "SRC DST" pair per line, concurrently
+  image-clone copier [options]             watch the cluster and back up the public images it runs
   image-clone demo                         run the copy end to end against local registries
   image-clone help [COMMAND]
 
@@ -39,6 +42,36 @@ Options:
   --json                      one JSON object per image instead of text
   -h, --help                  this help`;
 
+const COPIER_USAGE = `Usage: image-clone copier --backup-registry HOST[:PORT]/PREFIX --handoff-dir DIR [options]
+
+Watches Deployments, DaemonSets, StatefulSets and CronJobs in every namespace (except kube-system
+and its own), backs up each public image into the backup registry, and writes a handoff record
+per workload for the rewriter. JSON logs on stderr.
+
+Options:
+  --kubeconfig PATH           kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --backup-registry HOST/PFX  where backups go: PFX/<source host>/<source path>:<tag>
+  --flat                      Docker Hub-style names (PFX/<host>_<path>)
+  --handoff-dir DIR           the directory shared with the rewriter
+  --insecure-registry HOST    plain HTTP for this registry (repeatable)
+  --auth-file PATH            Docker config.json with registry credentials (reloaded on change)
+  --registry-secret-dir DIR   a mounted Secret: docker-server/docker-username/docker-password,
+                              or .dockerconfigjson (reloaded on change)
+  --ca-file PATH              extra CA certificates (PEM) to trust
+  --mutable-tag PATTERN       tags re-checked by digest (repeatable, * globs; default: latest)
+  --once                      one full pass, then exit (0 only if every workload succeeded)
+  --controller-namespace NS   its own namespace (default: $POD_NAMESPACE, then the service account's)
+  --include-namespace NS      only these namespaces (repeatable)
+  --exclude-namespace NS      never these namespaces (repeatable)
+  --recheck-interval DUR      how long a verified backup is trusted (default 10m)
+  --health-address ADDR       /healthz, /readyz and /metrics (default :8080; "" for none)
+  --no-leader-election        run without the Lease (a single replica)
+  --lease-name NAME           the Lease for leader election (default image-clone-copier)
+  --argocd-namespace NS       where Argo CD Applications live (default argocd)
+  --log-level LEVEL           debug, info, warn or error (default info)
+
+An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace or workload opts it out.`;
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -46,13 +79,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'copy':
       return copy(rest, out, err);
+    case 'copier':
+      return copier(rest, out);
     case 'demo':
       return demoCommand(out);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      out(rest[0] === 'copy' ? COPY_USAGE : USAGE);
+      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : USAGE);
       return 0;
     default:
       err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -106,6 +141,61 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
     out,
     err,
   );
+}
+
+async function copier(args: readonly string[], out: (l: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      kubeconfig: { type: 'string' },
+      'backup-registry': { type: 'string' },
+      flat: { type: 'boolean' },
+      'handoff-dir': { type: 'string' },
+      'insecure-registry': { type: 'string', multiple: true },
+      'auth-file': { type: 'string' },
+      'registry-secret-dir': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'mutable-tag': { type: 'string', multiple: true },
+      once: { type: 'boolean' },
+      'controller-namespace': { type: 'string' },
+      'include-namespace': { type: 'string', multiple: true },
+      'exclude-namespace': { type: 'string', multiple: true },
+      'recheck-interval': { type: 'string' },
+      'health-address': { type: 'string', default: ':8080' },
+      'no-leader-election': { type: 'boolean' },
+      'lease-name': { type: 'string', default: 'image-clone-copier' },
+      'argocd-namespace': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(COPIER_USAGE);
+    return 0;
+  }
+  if (!values['backup-registry']) throw new UsageError('copier needs --backup-registry HOST[:PORT]/PREFIX');
+  if (!values['handoff-dir']) throw new UsageError('copier needs --handoff-dir DIR');
+  return copierCommand({
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    backupRegistry: values['backup-registry'],
+    layout: values.flat ? 'flat' : 'nested',
+    handoffDir: values['handoff-dir'],
+    insecureRegistries: values['insecure-registry'] ?? [],
+    ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
+    ...(values['registry-secret-dir'] ? { registrySecretDir: values['registry-secret-dir'] } : {}),
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    once: values.once ?? false,
+    ...(values['controller-namespace'] ? { controllerNamespace: values['controller-namespace'] } : {}),
+    includeNamespaces: values['include-namespace'] ?? [],
+    excludeNamespaces: values['exclude-namespace'] ?? [],
+    ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+    ...(values['recheck-interval'] ? { recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']) } : {}),
+    ...(values['health-address'] ? { healthAddress: values['health-address'] } : {}),
+    leaderElection: !values['no-leader-election'],
+    leaseName: values['lease-name'] ?? 'image-clone-copier',
+    ...(values['argocd-namespace'] ? { argocdNamespace: values['argocd-namespace'] } : {}),
+    logger: createLogger({ level: parseLevel(values['log-level']) }),
+  });
 }
 
 class UsageError extends ImageCloneError {

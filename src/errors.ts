@@ -25,12 +25,15 @@ export class RegistryError extends ImageCloneError {
   readonly retryable: boolean;
   /** Seconds the registry asked us to wait (Retry-After), when it said. */
   readonly retryAfterSeconds: number | undefined;
+  /** The registry that refused, when known (tells "source not public" from "backup refused"). */
+  readonly registry: string | undefined;
   constructor(
     message: string,
-    options: { status?: number; retryable?: boolean; retryAfterSeconds?: number; cause?: unknown } = {},
+    options: { status?: number; retryable?: boolean; retryAfterSeconds?: number; registry?: string; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = options.status;
+    this.registry = options.registry;
     this.retryable = options.retryable ?? false;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }

@@ -85,7 +85,7 @@ export class GitOpsOwners {
         const chartSpec = ((hr.spec?.chart as Obj | undefined)?.spec ?? {}) as Record<string, unknown>;
         const repo = await this.#fluxSource(chartSpec.sourceRef, hrNamespace);
         const chart = typeof chartSpec.chart === 'string' ? chartSpec.chart : undefined;
-        return { tool: 'flux', kind: 'HelmRelease', namespace: hrNamespace, name: hrName, sources: repo ? [{ ...repo, path: chart, ...(chart ? { chart } : {}) }] : [] };
+        return { tool: 'flux', kind: 'HelmRelease', namespace: hrNamespace, name: hrName, sources: repo ? [{ ...repo, path: chart === undefined ? undefined : normalisePath(chart), ...(chart ? { chart } : {}) }] : [] };
       }
     }
     return undefined;

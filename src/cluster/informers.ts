@@ -39,6 +39,8 @@ export class ResilientInformer<T extends KubernetesObject> {
   readonly #informer: Informer<T> & ObjectCache<T>;
   #synced = false;
   #stopped = false;
+  #lastError: unknown;
+  #errorsThisStart = 0;
   #failures = 0;
   #lastSign = Date.now();
   #restartTimer: NodeJS.Timeout | undefined;
@@ -55,16 +57,31 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#informer.on('add', (o) => (sign(), options.onChange('add', o)));
     this.#informer.on('update', (o) => (sign(), options.onChange('update', o)));
     this.#informer.on('delete', (o) => (sign(), options.onChange('delete', o)));
-    this.#informer.on('connect', () => {
-      sign();
-      this.#synced = true;
+    // 'connect' fires before the list, so it means life, not "synced".
+    this.#informer.on('connect', sign);
+    this.#informer.on('error', (error: unknown) => {
+      this.#lastError = error;
+      this.#errorsThisStart++;
+      this.#scheduleRestart(`watch error: ${describeError(error)}`);
     });
-    this.#informer.on('error', (error: unknown) => this.#scheduleRestart(`watch error: ${describeError(error)}`));
   }
 
-  /** Whether the first list has completed (every object seen once). */
+  /** Whether a list has completed (every object seen once). */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /** Set when the API server refused to list or watch (RBAC): retrying will not help. */
+  get forbidden(): string | undefined {
+    const error = this.#lastError as { code?: number; body?: unknown } | undefined;
+    if (error?.code !== 403) return undefined;
+    let status: { message?: unknown } | undefined;
+    try {
+      status = (typeof error.body === 'string' ? JSON.parse(error.body) : error.body) as typeof status;
+    } catch {
+      status = undefined;
+    }
+    return `${this.name}: ${typeof status?.message === 'string' ? status.message : 'forbidden'}`;
   }
 
   /** Milliseconds since the informer last showed life. */
@@ -87,9 +104,20 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (this.quietForMs > stallAfterMs) this.#scheduleRestart(`no watch activity for ${Math.round(this.quietForMs / 1000)} s`, 0);
     }, Math.min(stallAfterMs, 60_000));
     this.#watchdog.unref();
+    await this.#run();
+  }
+
+  /** Starts the ListWatch; it lists, then watches, and reports list errors through 'error'. */
+  async #run(): Promise<void> {
+    this.#errorsThisStart = 0;
     try {
       await this.#informer.start();
+      if (this.#errorsThisStart === 0) {
+        this.#synced = true;
+        this.#lastError = undefined;
+      }
     } catch (error) {
+      this.#lastError = error;
       this.#scheduleRestart(`start failed: ${describeError(error)}`);
     }
   }
@@ -111,12 +139,8 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.#restartTimer = undefined;
       if (this.#stopped) return;
       this.#lastSign = Date.now();
-      try {
-        await this.#informer.stop();
-        await this.#informer.start();
-      } catch (error) {
-        this.#scheduleRestart(`restart failed: ${describeError(error)}`);
-      }
+      await this.#informer.stop();
+      await this.#run();
     }, backoff);
     this.#restartTimer.unref();
   }

@@ -137,7 +137,7 @@ export class Authenticator {
         credential === undefined
           ? `registry ${registry}: the token server ${redactUrl(auth.realm)} refused anonymous access (HTTP ${response.status}); configure credentials for ${registry}`
           : `registry ${registry}: the token server ${redactUrl(auth.realm)} refused the credentials of user ${JSON.stringify(credential.username)} (HTTP ${response.status}); check the password or token`,
-        { status: response.status },
+        { status: response.status, registry },
       );
     }
     if (response.status !== 200) {

@@ -146,12 +146,19 @@ export class RegistryClient {
   async mountBlob(repo: Repo, digest: string, from: string): Promise<boolean> {
     const what = `mount blob ${digest} from ${from} into ${repoName(repo)}`;
     const query = new URLSearchParams({ mount: digest, from });
-    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH), repositoryScope(from, PULL)], {
-      method: 'POST',
-      path: `/blobs/uploads/?${query}`,
-      headers: { 'content-length': '0' },
-      what,
-    });
+    let response: SendResponse;
+    try {
+      response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH), repositoryScope(from, PULL)], {
+        method: 'POST',
+        path: `/blobs/uploads/?${query}`,
+        headers: { 'content-length': '0' },
+        what,
+      });
+    } catch (error) {
+      // No read access to the other repository: not an error, just no shortcut.
+      if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) return false;
+      throw error;
+    }
     await response.body.dump().catch(() => undefined);
     if (response.status === 201) return true;
     if (response.status === 202) {
@@ -213,7 +220,11 @@ export class RegistryClient {
     }
     if (response.status === 401) {
       await response.body.dump().catch(() => undefined);
-      throw new RegistryError(`${req.what}: registry ${repo.registry} refused the credentials (HTTP 401); check the user name and password or token for ${repo.registry}`, { status: 401 });
+      throw new RegistryError(`${req.what}: registry ${repo.registry} refused the credentials (HTTP 401); check the user name and password or token for ${repo.registry}`, { status: 401, registry: repo.registry });
+    }
+    if (response.status === 403) {
+      await response.body.dump().catch(() => undefined);
+      throw new RegistryError(`${req.what}: registry ${repo.registry} denied access (HTTP 403)`, { status: 403, registry: repo.registry });
     }
     return response;
   }

@@ -156,6 +156,7 @@ export class CopyEngine {
       if (error instanceof RegistryError && error.message.includes(srcName)) throw error;
       throw new RegistryError(`copy ${srcName} → ${dstName} failed: ${describeError(error)}`, {
         ...(error instanceof RegistryError && error.status !== undefined ? { status: error.status } : {}),
+        ...(error instanceof RegistryError && error.registry !== undefined ? { registry: error.registry } : {}),
         cause: error,
       });
     }

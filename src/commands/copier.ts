@@ -1,0 +1,118 @@
+/**
+ * `image-clone copier`: the sidecar. Watches the cluster, backs up public images, writes handoff
+ * records. `--once` makes one full pass and exits 0 only if every workload's backup succeeded.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Copier } from '../copier/copier.ts';
+import { ConfigError } from '../errors.ts';
+import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
+import { TagPolicy } from '../image/tag-policy.ts';
+import type { Logger } from '../observability/log.ts';
+import { CredentialFiles } from '../registry/credential-files.ts';
+
+export interface CopierCommandOptions {
+  readonly kubeconfig?: string;
+  readonly backupRegistry: string;
+  readonly layout: BackupLayout;
+  readonly handoffDir: string;
+  readonly insecureRegistries: readonly string[];
+  readonly authFile?: string;
+  readonly registrySecretDir?: string;
+  readonly caFile?: string;
+  readonly once: boolean;
+  readonly controllerNamespace?: string;
+  readonly includeNamespaces: readonly string[];
+  readonly excludeNamespaces: readonly string[];
+  readonly mutableTags?: readonly string[];
+  readonly recheckIntervalMs?: number;
+  readonly healthAddress?: string;
+  readonly leaderElection: boolean;
+  readonly leaseName: string;
+  readonly argocdNamespace?: string;
+  readonly logger: Logger;
+}
+
+const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The controller's own namespace: flag, then POD_NAMESPACE (downward API), then the service account's. */
+export function controllerNamespace(flag: string | undefined): string | undefined {
+  if (flag) return flag;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE_FILE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
+  return undefined;
+}
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path !== undefined) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (error) {
+    throw new ConfigError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(error as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new ConfigError(`the kubeconfig${path ? ` ${path}` : ''} names no current cluster`);
+  return kc;
+}
+
+export async function copierCommand(options: CopierCommandOptions): Promise<number> {
+  const log = options.logger;
+  const target = parseBackupTarget(options.backupRegistry, options.layout);
+  const credentials = new CredentialFiles({
+    ...(options.authFile ? { authFile: options.authFile } : {}),
+    ...(options.registrySecretDir ? { secretDir: options.registrySecretDir } : {}),
+    logger: log,
+  });
+  const namespace = controllerNamespace(options.controllerNamespace);
+  if (namespace === undefined) log.warn('the controller namespace is unknown (no --controller-namespace, POD_NAMESPACE or service account); only kube-system is skipped');
+  const copier = new Copier({
+    kubeConfig: loadKubeConfig(options.kubeconfig),
+    backupTarget: target,
+    handoffDir: options.handoffDir,
+    controllerNamespace: namespace,
+    includeNamespaces: options.includeNamespaces,
+    excludeNamespaces: options.excludeNamespaces,
+    registry: {
+      insecureRegistries: options.insecureRegistries,
+      ...(options.caFile ? { caFile: options.caFile } : {}),
+      credentials: () => credentials.current(),
+      tagPolicy: new TagPolicy(options.mutableTags),
+    },
+    logger: log,
+    ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
+    ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
+    ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
+    ...(options.healthAddress && !options.once ? { healthAddress: options.healthAddress } : {}),
+  });
+
+  if (options.once) {
+    const summary = await copier.runOnce();
+    await credentials.close();
+    log.info('pass complete', { workloads: summary.workloads, recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length });
+    for (const workload of summary.failedWorkloads) log.error('workload not backed up', { workload });
+    return summary.failedWorkloads.length === 0 ? 0 : 1;
+  }
+
+  await credentials.watch();
+  await copier.start();
+  log.info('copier running', { backupRegistry: options.backupRegistry, handoffDir: options.handoffDir });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await copier.stop();
+  await credentials.close();
+  return 0;
+}
+
+/** `90s`, `10m`, `1h` or plain milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new ConfigError(`${flag} must be a duration like 90s, 10m or 1h, got ${JSON.stringify(text)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}

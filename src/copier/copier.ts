@@ -1,0 +1,424 @@
+/**
+ * The copier role: cluster → policy → registry → handoff.
+ *
+ * Informers list and watch the workload kinds in every namespace; each change puts the workload's
+ * key on a queue (a set: one entry however many events). A worker takes a key, reads the object
+ * from the informer's cache (no API request per workload), decides which of its images to back up,
+ * copies them through the copy engine (the same image for many workloads is checked once per
+ * re-check interval), and when every public image of the workload is in the backup registry,
+ * writes one handoff record for the rewriter. Only the leader works the queue; a standby keeps its
+ * caches warm.
+ */
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { EventRecorder } from '../cluster/events.ts';
+import { GitOpsOwners } from '../cluster/gitops.ts';
+import { listAll, listNamespaces, ResilientInformer, watchPath, type ClusterApis } from '../cluster/informers.ts';
+import { LeaderElector } from '../cluster/leader.ts';
+import { imagesOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
+import { ConfigError, RegistryError, describeError } from '../errors.ts';
+import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
+import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
+import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
+import type { Logger } from '../observability/log.ts';
+import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
+import { startHealthServer, type HealthServer } from '../observability/server.ts';
+import type { CopyResult } from '../registry/copy.ts';
+import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
+
+/** On a namespace or a workload, `"true"` keeps the controller away from it. */
+export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
+const ALWAYS_IGNORED_NAMESPACES = ['kube-system'];
+
+export interface CopierConfig {
+  readonly kubeConfig: KubeConfig;
+  readonly backupTarget: BackupTarget;
+  readonly handoffDir: string;
+  /** The controller's own namespace, never touched. */
+  readonly controllerNamespace: string | undefined;
+  /** When non-empty, only these namespaces. */
+  readonly includeNamespaces: readonly string[];
+  readonly excludeNamespaces: readonly string[];
+  readonly registry: RegistryStackOptions;
+  readonly logger: Logger;
+  /** How long a verified backup is trusted before it is checked again (lifecycle policies delete). */
+  readonly recheckIntervalMs?: number;
+  /** Workloads processed at once. */
+  readonly workers?: number;
+  readonly leaderElection?: { readonly leaseName: string; readonly identity?: string };
+  readonly argocdNamespace?: string;
+  /** `HOST:PORT` for /healthz, /readyz, /metrics; none when undefined. */
+  readonly healthAddress?: string;
+}
+
+type ImageOutcome =
+  | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
+  | { readonly kind: 'skipped'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly error: Error };
+
+export interface PassSummary {
+  readonly workloads: number;
+  readonly failedWorkloads: readonly string[];
+  readonly recordsWritten: number;
+}
+
+export class Copier {
+  readonly metrics = new MetricsRegistry();
+  readonly #config: CopierConfig;
+  readonly #log: Logger;
+  readonly #apis: ClusterApis;
+  readonly #registry: RegistryStack;
+  readonly #ledger: Ledger;
+  readonly #owners: GitOpsOwners;
+  readonly #events: EventRecorder;
+  readonly #informers: Map<WorkloadKind, ResilientInformer<WorkloadObject>>;
+  readonly #namespaces: ResilientInformer<V1Namespace>;
+  readonly #elector: LeaderElector | undefined;
+  readonly #queue = new Set<string>();
+  readonly #images = new Map<string, { at: number; ttlMs: number; outcome: Promise<ImageOutcome> }>();
+  readonly #retryAt = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #failing = new Set<string>();
+  #active = 0;
+  #leading = false;
+  #firstPassDone = false;
+  #drained: Array<() => void> = [];
+  #health: HealthServer | undefined;
+  #resync: NodeJS.Timeout | undefined;
+  #recordsWritten = 0;
+
+  readonly #copies = this.metrics.register(new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, skipped).'));
+  readonly #bytes = this.metrics.register(new Counter('image_clone_copied_bytes_total', 'Blob bytes transferred to the backup registry.'));
+  readonly #blobs = this.metrics.register(new Counter('image_clone_blobs_total', 'Blobs placed in the backup registry, by how (transferred, mounted, present).'));
+  readonly #durations = this.metrics.register(new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]));
+  readonly #records = this.metrics.register(new Counter('image_clone_handoff_records_total', 'Handoff records written for the rewriter.'));
+  readonly #restarts = this.metrics.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
+  readonly #retries = this.metrics.register(new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'));
+
+  constructor(config: CopierConfig) {
+    this.#config = config;
+    this.#log = config.logger.child({ role: 'copier' });
+    const kc = config.kubeConfig;
+    this.#apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+    this.#registry = createRegistryStack({
+      ...config.registry,
+      onRetry: (what, event) => {
+        this.#retries.inc();
+        this.#log.warn('registry request retried', { what, attempt: event.attempt, delayMs: event.delayMs, error: describeError(event.error) });
+      },
+      onBlob: (how, bytes) => {
+        this.#blobs.inc({ how });
+        if (bytes > 0) this.#bytes.inc({}, bytes);
+      },
+    });
+    this.#ledger = new Ledger(config.handoffDir);
+    this.#ledger.sweepTemporaries();
+    this.#owners = new GitOpsOwners(kc.makeApiClient(CustomObjectsApi), { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
+    this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
+
+    this.#informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, new ResilientInformer<WorkloadObject>({
+      name: kind,
+      kubeConfig: kc,
+      path: watchPath(kind),
+      list: listAll(this.#apis, kind),
+      logger: this.#log,
+      onChange: (change, object) => {
+        if (change !== 'delete') this.#enqueue(workloadKey(workloadRef(kind, object)));
+      },
+      onRestart: () => this.#restarts.inc({ informer: kind }),
+    })]));
+    this.#namespaces = new ResilientInformer<V1Namespace>({
+      name: 'Namespace',
+      kubeConfig: kc,
+      path: '/api/v1/namespaces',
+      list: listNamespaces(this.#apis),
+      logger: this.#log,
+      // A namespace that drops its ignore annotation makes its workloads eligible again.
+      onChange: (change, ns) => {
+        if (change === 'update' && this.#firstPassDone) this.#enqueueNamespace(ns.metadata?.name ?? '');
+      },
+      onRestart: () => this.#restarts.inc({ informer: 'Namespace' }),
+    });
+
+    if (config.leaderElection) {
+      const identity = config.leaderElection.identity ?? `${process.env.POD_NAME ?? hostname()}-${process.pid}`;
+      this.#elector = new LeaderElector({
+        api: kc.makeApiClient(CoordinationV1Api),
+        namespace: config.controllerNamespace ?? 'default',
+        name: config.leaderElection.leaseName,
+        identity,
+        logger: this.#log,
+        onStartedLeading: () => {
+          this.#leading = true;
+          this.#enqueueAll();
+        },
+        onStoppedLeading: () => {
+          this.#leading = false;
+        },
+      });
+    }
+
+    this.metrics.register(new Gauge('image_clone_queue_depth', 'Workloads waiting or being processed.')).set(() => this.#queue.size + this.#active);
+    this.metrics.register(new Gauge('image_clone_copies_in_flight', 'Images being copied now.')).set(() => this.#registry.engine.pending);
+    this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
+    this.metrics.register(new Gauge('image_clone_workloads_failing', 'Workloads whose last backup attempt failed.')).set(() => this.#failing.size);
+  }
+
+  /** Runs until stop(): informers, leader election, periodic re-checks, health endpoints. */
+  async start(): Promise<void> {
+    if (this.#config.healthAddress !== undefined) {
+      this.#health = await startHealthServer({
+        address: this.#config.healthAddress,
+        metrics: this.metrics,
+        healthy: () => this.#healthy(),
+        ready: () => this.#readiness(),
+      });
+      this.#log.info('health endpoints listening', { port: this.#health.port });
+    }
+    await this.#startInformers();
+    if (this.#elector) this.#elector.start();
+    else {
+      this.#leading = true;
+      this.#enqueueAll();
+    }
+    const interval = this.#recheckMs();
+    this.#resync = setInterval(() => this.#enqueueAll(), interval);
+    this.#resync.unref();
+  }
+
+  /** One full pass over every workload: waits for its copies, writes its records, then stops. */
+  async runOnce(): Promise<PassSummary> {
+    await this.#startInformers();
+    this.#leading = true;
+    this.#enqueueAll();
+    await this.#waitDrained();
+    const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
+    const summary = { workloads: all, failedWorkloads: [...this.#failing], recordsWritten: this.#recordsWritten };
+    await this.stop();
+    return summary;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    for (const { timer } of this.#retryAt.values()) clearTimeout(timer);
+    await this.#elector?.stop();
+    await Promise.all([...this.#informers.values(), this.#namespaces].map((i) => i.stop()));
+    await this.#health?.close();
+    await this.#registry.close();
+  }
+
+  /** Port of the health server (for tests using port 0). */
+  get healthPort(): number | undefined {
+    return this.#health?.port;
+  }
+
+  async #startInformers(): Promise<void> {
+    await Promise.all([this.#namespaces, ...this.#informers.values()].map((i) => i.start()));
+    const deadline = Date.now() + 120_000;
+    const all = [this.#namespaces, ...this.#informers.values()];
+    while (!all.every((i) => i.synced)) {
+      const forbidden = all.map((i) => i.forbidden).filter((f) => f !== undefined);
+      if (forbidden.length > 0) {
+        throw new ConfigError(`the copier's service account lacks RBAC permission (it needs get, list and watch on namespaces, deployments, daemonsets, statefulsets and cronjobs cluster-wide): ${forbidden.join('; ')}`);
+      }
+      if (Date.now() > deadline) throw new Error('the informers did not finish their first list within 120 s; see the warnings above');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.#log.info('informers synced', Object.fromEntries([...this.#informers].map(([k, i]) => [k, i.list().length])));
+  }
+
+  #recheckMs(): number {
+    return this.#config.recheckIntervalMs ?? 10 * 60_000;
+  }
+
+  #enqueue(key: string): void {
+    this.#queue.add(key);
+    this.#pump();
+  }
+
+  #enqueueAll(): void {
+    for (const [kind, informer] of this.#informers) for (const object of informer.list()) this.#queue.add(workloadKey(workloadRef(kind, object)));
+    this.#pump();
+  }
+
+  #enqueueNamespace(namespace: string): void {
+    for (const [kind, informer] of this.#informers) {
+      for (const object of informer.list()) if (object.metadata?.namespace === namespace) this.#queue.add(workloadKey(workloadRef(kind, object)));
+    }
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (!this.#leading) return;
+    const workers = this.#config.workers ?? 32;
+    while (this.#active < workers && this.#queue.size > 0) {
+      const key = this.#queue.values().next().value!;
+      this.#queue.delete(key);
+      this.#active++;
+      this.#process(key)
+        .catch((error: unknown) => this.#log.error('workload processing failed', { workload: key, error: describeError(error) }))
+        .finally(() => {
+          this.#active--;
+          this.#pump();
+          if (this.#active === 0 && this.#queue.size === 0) {
+            if (!this.#firstPassDone) this.#log.info('first pass done: every workload decided');
+            this.#firstPassDone = true;
+            for (const resolve of this.#drained.splice(0)) resolve();
+          }
+        });
+    }
+    if (this.#active === 0 && this.#queue.size === 0) {
+      this.#firstPassDone = true;
+      for (const resolve of this.#drained.splice(0)) resolve();
+    }
+  }
+
+  #waitDrained(): Promise<void> {
+    if (this.#active === 0 && this.#queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  #namespaceIgnored(namespace: string): boolean {
+    const { includeNamespaces, excludeNamespaces, controllerNamespace } = this.#config;
+    if (ALWAYS_IGNORED_NAMESPACES.includes(namespace) || namespace === controllerNamespace) return true;
+    if (includeNamespaces.length > 0 && !includeNamespaces.includes(namespace)) return true;
+    if (excludeNamespaces.includes(namespace)) return true;
+    return this.#namespaces.get(namespace)?.metadata?.annotations?.[IGNORE_ANNOTATION] === 'true';
+  }
+
+  async #process(key: string): Promise<void> {
+    const [kind, namespace, name] = key.split('/') as [WorkloadKind, string, string];
+    const object = this.#informers.get(kind)?.get(name, namespace);
+    if (!object || this.#namespaceIgnored(namespace)) return this.#forget(key);
+    if (object.metadata?.annotations?.[IGNORE_ANNOTATION] === 'true') return this.#forget(key);
+
+    const ref = workloadRef(kind, object);
+    const containers = imagesOf(kind, object);
+    const outcomes = await Promise.all(containers.map(async (c) => ({ container: c, outcome: await this.#backUp(c.image) })));
+
+    const failed = outcomes.filter((o): o is { container: ContainerImage; outcome: Extract<ImageOutcome, { kind: 'failed' }> } => o.outcome.kind === 'failed');
+    if (failed.length > 0) {
+      this.#failing.add(key);
+      const message = failed.map((f) => `${f.container.container}: ${f.outcome.error.message}`).join('; ');
+      this.#log.warn('backup failed', { workload: key, failed: failed.length, error: message });
+      void this.#events.record(ref, 'Warning', 'BackupFailed', message);
+      this.#retryLater(key);
+      return;
+    }
+
+    const moved: HandoffImage[] = [];
+    for (const { container, outcome } of outcomes) {
+      if (outcome.kind !== 'backed-up') continue;
+      moved.push({
+        container: container.container,
+        init: container.init,
+        source: container.image,
+        backup: formatReference({ ...outcome.backup, digest: undefined }),
+        digest: outcome.result.digest,
+        platforms: outcome.result.platforms,
+        sizeBytes: outcome.result.totalBytes,
+      });
+    }
+    this.#forget(key);
+    if (moved.length === 0) return;
+
+    let owner;
+    try {
+      owner = await this.#owners.ownerOf(object.metadata ?? {});
+    } catch (error) {
+      this.#log.warn('could not resolve the GitOps owner; will retry', { workload: key, error: describeError(error) });
+      this.#failing.add(key);
+      this.#retryLater(key);
+      return;
+    }
+    const { id, written } = this.#ledger.write({ workload: ref, images: moved, owner });
+    if (written) {
+      this.#recordsWritten++;
+      this.#records.inc();
+      this.#log.info('handoff record written', { workload: key, record: id, images: moved.length, owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged' });
+      void this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
+    }
+  }
+
+  /** Backs up one image, or reuses a recent verdict for it (many workloads share images). */
+  #backUp(image: string): Promise<ImageOutcome> {
+    let source: ImageReference;
+    try {
+      source = parseReference(image);
+    } catch (error) {
+      this.#copies.inc({ outcome: 'skipped' });
+      return Promise.resolve({ kind: 'skipped', reason: describeError(error) });
+    }
+    if (isInBackupTarget(source, this.#config.backupTarget)) return Promise.resolve({ kind: 'skipped', reason: 'already a backup' });
+    const key = formatReference(source);
+    const cached = this.#images.get(key);
+    if (cached && Date.now() - cached.at < cached.ttlMs) return cached.outcome;
+
+    const entry = { at: Date.now(), ttlMs: this.#recheckMs(), outcome: this.#copy(source) };
+    this.#images.set(key, entry);
+    // A failure is remembered briefly, so the next attempt comes from the retry timer, not a storm.
+    void entry.outcome.then((o) => {
+      if (o.kind === 'failed') entry.ttlMs = 5_000;
+    });
+    return entry.outcome;
+  }
+
+  async #copy(source: ImageReference): Promise<ImageOutcome> {
+    const started = performance.now();
+    let backup: ImageReference;
+    try {
+      backup = backupReference(source, this.#config.backupTarget);
+    } catch (error) {
+      this.#copies.inc({ outcome: 'skipped' });
+      return { kind: 'skipped', reason: describeError(error) };
+    }
+    try {
+      const result = await this.#registry.engine.copy({ source, destination: backup });
+      this.#copies.inc({ outcome: result.outcome });
+      this.#durations.observe((performance.now() - started) / 1000);
+      if (result.outcome === 'copied') this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
+      return { kind: 'backed-up', source, backup, result };
+    } catch (error) {
+      // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
+      if (error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry) {
+        this.#copies.inc({ outcome: 'skipped' });
+        this.#log.info('image skipped: not public', { image: formatReference(source) });
+        return { kind: 'skipped', reason: 'not public' };
+      }
+      this.#copies.inc({ outcome: 'failed' });
+      return { kind: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
+    }
+  }
+
+  /** Requeues a failed workload with capped exponential backoff. */
+  #retryLater(key: string): void {
+    const previous = this.#retryAt.get(key);
+    clearTimeout(previous?.timer);
+    const attempt = (previous?.attempt ?? 0) + 1;
+    const delay = Math.min(5 * 60_000, 5_000 * 2 ** (attempt - 1));
+    const timer = setTimeout(() => this.#enqueue(key), delay);
+    timer.unref();
+    this.#retryAt.set(key, { attempt, timer });
+  }
+
+  #forget(key: string): void {
+    this.#failing.delete(key);
+    const retry = this.#retryAt.get(key);
+    if (retry) {
+      clearTimeout(retry.timer);
+      this.#retryAt.delete(key);
+    }
+  }
+
+  #healthy(): { ok: boolean; detail: string } {
+    const stalled = [...this.#informers.values(), this.#namespaces].filter((i) => !i.synced && i.quietForMs > 5 * 60_000);
+    return stalled.length === 0 ? { ok: true, detail: 'informers alive' } : { ok: false, detail: `informers without a successful list for 5 minutes: ${stalled.map((i) => i.name).join(', ')}` };
+  }
+
+  #readiness(): { ok: boolean; detail: string } {
+    if (this.#elector && !this.#leading) {
+      const synced = [...this.#informers.values()].every((i) => i.synced);
+      return { ok: synced, detail: synced ? 'standby (not the leader), caches warm' : 'informers syncing' };
+    }
+    return this.#firstPassDone ? { ok: true, detail: 'every workload decided' } : { ok: false, detail: `first pass in progress (${this.#queue.size + this.#active} workloads left)` };
+  }
+}

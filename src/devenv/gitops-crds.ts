@@ -1,0 +1,41 @@
+/**
+ * The Argo CD and Flux custom resource definitions the controller reads, for a test API server
+ * with no GitOps tool installed: the real group, version, kind and scope of each, with an open
+ * schema (the controller reads spec fields the tools document; it never writes these objects).
+ */
+import { ApiextensionsV1Api, ApiException, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+
+const DEFINITIONS = [
+  { group: 'argoproj.io', version: 'v1alpha1', kind: 'Application', plural: 'applications' },
+  { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', kind: 'Kustomization', plural: 'kustomizations' },
+  { group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'GitRepository', plural: 'gitrepositories' },
+  { group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', plural: 'helmreleases' },
+] as const;
+
+export async function installGitOpsCrds(kubeConfig: KubeConfig): Promise<void> {
+  const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
+  for (const d of DEFINITIONS) {
+    const body: V1CustomResourceDefinition = {
+      metadata: { name: `${d.plural}.${d.group}` },
+      spec: {
+        group: d.group,
+        scope: 'Namespaced',
+        names: { kind: d.kind, plural: d.plural, singular: d.kind.toLowerCase(), listKind: `${d.kind}List` },
+        versions: [{ name: d.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
+      },
+    };
+    try {
+      await api.createCustomResourceDefinition({ body });
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 409)) throw error;
+    }
+  }
+  // Wait until every CRD is established (served by the API server).
+  for (const d of DEFINITIONS) {
+    for (let i = 0; i < 200; i++) {
+      const crd = await api.readCustomResourceDefinition({ name: `${d.plural}.${d.group}` });
+      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The copier end to end: a real kube-apiserver with etcd, real registries, real CRD objects for
+ * Argo CD and Flux. Workloads are created through the API; the copier (in-process, as the CLI
+ * wires it) must back their images up and write handoff records.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, type V1PodSpec } from '@kubernetes/client-node';
+import { request } from 'undici';
+import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
+import { installGitOpsCrds } from '../../src/devenv/gitops-crds.ts';
+import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
+import { seedImage } from '../../src/devenv/seed.ts';
+import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/copier.ts';
+import type { HandoffRecord } from '../../src/handoff/ledger.ts';
+import { parseBackupTarget } from '../../src/image/backup.ts';
+import { createLogger } from '../../src/observability/log.ts';
+import { CredentialFiles } from '../../src/registry/credential-files.ts';
+import { dockerConfigJson } from '../../src/registry/credentials.ts';
+
+const CONTROLLER_NS = 'image-clone-namespace';
+const PASSWORD = 'backup-password-canary';
+
+let cluster: Cluster;
+let kc: KubeConfig;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let batch: BatchV1Api;
+let source: RegistryServer;
+let backup: RegistryServer;
+let work: string;
+const logLines: string[] = [];
+const digests: Record<string, string> = {};
+
+const podSpec = (images: Record<string, string>, init: Record<string, string> = {}): V1PodSpec => ({
+  containers: Object.entries(images).map(([name, image]) => ({ name, image })),
+  ...(Object.keys(init).length ? { initContainers: Object.entries(init).map(([name, image]) => ({ name, image })) } : {}),
+});
+
+async function deployment(namespace: string, name: string, spec: V1PodSpec, meta: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}) {
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: { metadata: { name, namespace, ...meta }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } } },
+  });
+}
+
+async function namespace(name: string, annotations: Record<string, string> = {}) {
+  await core.createNamespace({ body: { metadata: { name, annotations } } });
+}
+
+function copierConfig(handoffDir: string, overrides: Partial<CopierConfig> = {}): CopierConfig {
+  writeFileSync(join(work, 'auth.json'), dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
+  const credentials = new CredentialFiles({ authFile: join(work, 'auth.json'), logger: createLogger({ write: () => {} }) });
+  return {
+    kubeConfig: kc,
+    backupTarget: parseBackupTarget(`${backup.address}/mirror`),
+    handoffDir,
+    controllerNamespace: CONTROLLER_NS,
+    includeNamespaces: [],
+    excludeNamespaces: [],
+    registry: { insecureRegistries: [source.address, backup.address], credentials: () => credentials.current(), retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
+    logger: createLogger({ write: (line) => void logLines.push(line) }),
+    ...overrides,
+  };
+}
+
+function records(dir: string): HandoffRecord[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord);
+}
+
+async function backupDigest(repository: string, tag: string): Promise<string | undefined> {
+  const response = await request(`${backup.url}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      authorization: `Basic ${Buffer.from(`pusher:${PASSWORD}`).toString('base64')}`,
+      accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
+  });
+  await response.body.dump();
+  return response.statusCode === 200 ? String(response.headers['docker-content-digest']) : undefined;
+}
+
+const mirrorOf = (repo: string) => `mirror/${source.address.replace(':', '_')}/${repo}`;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'image-clone-e2e-'));
+  [cluster, source, backup] = await Promise.all([
+    startCluster({ dir: join(work, 'cluster') }),
+    startRegistryServer(),
+    startRegistryServer({ auth: { kind: 'basic', users: { pusher: PASSWORD } } }),
+  ]);
+  kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+  batch = kc.makeApiClient(BatchV1Api);
+  await installGitOpsCrds(kc);
+  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1']] as const) {
+    digests[`${repo}:${tag}`] = (await seedImage({ url: source.url }, { repository: repo, tag, format: 'oci', layers: [{ seed: 'e2e-base', size: 32 * 1024 }, { seed: `${repo}:${tag}`, size: 1024 }] })).digest;
+  }
+  for (const ns of ['team-a', 'team-b', CONTROLLER_NS]) await namespace(ns);
+  await namespace('opted-out', { [IGNORE_ANNOTATION]: 'true' });
+});
+
+after(async () => {
+  await Promise.all([cluster?.stop(), source?.stop(), backup?.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('copier against a real API server', () => {
+  it('backs up every workload kind, init containers included, and skips what it must', async () => {
+    const s = source.address;
+    await deployment('team-a', 'web', podSpec({ web: `${s}/web:1.0`, sidecar: `${s}/sidecar:2.1` }, { setup: `${s}/init:0.3` }));
+    await apps.createNamespacedStatefulSet({ namespace: 'team-a', body: { metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: podSpec({ db: `${s}/db:15` }) } } } });
+    await apps.createNamespacedDaemonSet({ namespace: 'team-b', body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: podSpec({ agent: `${s}/agent:3` }) } } } });
+    await batch.createNamespacedCronJob({ namespace: 'team-b', body: { metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: { ...podSpec({ job: `${s}/job:1` }), restartPolicy: 'OnFailure' } } } } } } });
+    // The same image twice, across namespaces: copied once.
+    await deployment('team-b', 'web-copy', podSpec({ web: `${s}/web:1.0` }));
+    // Never touched: kube-system, the controller's own namespace, an opted-out namespace and workload.
+    await deployment('kube-system', 'system-thing', podSpec({ x: `${s}/web:1.0` }));
+    await deployment(CONTROLLER_NS, 'itself', podSpec({ x: `${s}/web:1.0` }));
+    await deployment('opted-out', 'quiet', podSpec({ x: `${s}/web:1.0` }));
+    await deployment('team-a', 'optout', podSpec({ x: `${s}/web:1.0` }), { annotations: { [IGNORE_ANNOTATION]: 'true' } });
+
+    const handoff = join(work, 'handoff-1');
+    const copier = new Copier(copierConfig(handoff));
+    const summary = await copier.runOnce();
+    assert.deepEqual(summary.failedWorkloads, []);
+
+    for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['agent', '3'], ['job', '1']]) {
+      assert.equal(await backupDigest(mirrorOf(repo!), tag!), digests[`${repo}:${tag}`], `${repo}:${tag} backed up with its digest`);
+    }
+    const written = records(handoff);
+    const names = written.map((r) => `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`).sort();
+    assert.deepEqual(names, ['team-a/Deployment/web', 'team-a/StatefulSet/db', 'team-b/CronJob/nightly', 'team-b/DaemonSet/agent', 'team-b/Deployment/web-copy']);
+    const web = written.find((r) => r.workload.name === 'web')!;
+    assert.ok(web.workload.uid.length > 0);
+    assert.deepEqual(web.images.map((i) => [i.container, i.init]).sort(), [['setup', true], ['sidecar', false], ['web', false]]);
+    const webImage = web.images.find((i) => i.container === 'web')!;
+    assert.equal(webImage.source, `${s}/web:1.0`);
+    assert.equal(webImage.backup, `${backup.address}/${mirrorOf('web')}:1.0`);
+    assert.equal(webImage.digest, digests['web:1.0']);
+    assert.equal(web.owner, undefined, 'no GitOps owner: unmanaged');
+    assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '6', 'six distinct images, each copied once');
+
+    const events = await core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=web' });
+    assert.ok(events.items.some((e) => e.reason === 'BackedUp' && e.type === 'Normal'), 'an Event on the workload');
+    assert.ok(!logLines.join('\n').includes(PASSWORD), 'the registry password never appears in logs');
+  });
+
+  it('copies nothing twice after a restart, and re-checks latest by digest', async () => {
+    const handoff = join(work, 'handoff-1');
+    await deployment('team-a', 'moving', podSpec({ app: `${source.address}/moving:latest` }));
+    const first = new Copier(copierConfig(handoff));
+    await first.runOnce();
+    assert.equal(await backupDigest(mirrorOf('moving'), 'latest'), digests['moving:latest']);
+    const before = records(handoff).length;
+
+    const again = new Copier(copierConfig(handoff));
+    const summary = await again.runOnce();
+    assert.equal(summary.recordsWritten, 0, 'the same records are not written again');
+    assert.equal(records(handoff).length, before);
+    const metrics = again.metrics.render();
+    assert.equal(metrics.match(/outcome="copied"\} (\d+)/)?.[1], undefined, `nothing copied on restart:\n${metrics}`);
+    assert.match(metrics, /outcome="present"\} 6/);
+    assert.match(metrics, /outcome="unchanged"\} 1/);
+
+    const moved = await seedImage({ url: source.url }, { repository: 'moving', tag: 'latest', format: 'oci', layers: [{ seed: 'moving-v2', size: 2048 }] });
+    const third = new Copier(copierConfig(handoff));
+    const after = await third.runOnce();
+    assert.equal(await backupDigest(mirrorOf('moving'), 'latest'), moved.digest, 'latest follows the source digest');
+    assert.equal(after.recordsWritten, 1, 'a new record for the workload whose image moved');
+  });
+
+  it('resolves Argo CD and Flux owners from real CRD objects', async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await namespace('argocd');
+    await namespace('flux-system');
+    await custom.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'shop' }, spec: { source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' }, destination: { namespace: 'team-a' } } } });
+    await custom.createNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'gitrepositories', body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'fleet' }, spec: { url: 'ssh://git@git.example.com/fleet.git', ref: { branch: 'release' } } } });
+    await custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'apps' }, spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } } } });
+    await custom.createNamespacedCustomObject({ group: 'helm.toolkit.fluxcd.io', version: 'v2', namespace: 'team-b', plural: 'helmreleases', body: { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'cache' }, spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } } } });
+
+    const s = source.address;
+    await deployment('team-a', 'argo-web', podSpec({ app: `${s}/argo-app:1` }), { annotations: { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:team-a/argo-web' } });
+    await deployment('team-a', 'flux-web', podSpec({ app: `${s}/flux-app:1` }), { labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' } });
+    await deployment('team-b', 'helm-web', podSpec({ app: `${s}/helm-app:1` }), { labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' } });
+
+    const handoff = join(work, 'handoff-owners');
+    await new Copier(copierConfig(handoff, { includeNamespaces: ['team-a', 'team-b'] })).runOnce();
+    const byName = new Map(records(handoff).map((r) => [r.workload.name, r]));
+    assert.deepEqual(byName.get('argo-web')?.owner, { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: 'https://git.example.com/platform/apps.git', path: 'shop/overlays/prod', revision: 'main' }] });
+    assert.deepEqual(byName.get('flux-web')?.owner, { tool: 'flux', kind: 'Kustomization', namespace: 'flux-system', name: 'apps', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'clusters/prod/apps' }] });
+    assert.deepEqual(byName.get('helm-web')?.owner, { tool: 'flux', kind: 'HelmRelease', namespace: 'team-b', name: 'cache', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'charts/cache', chart: './charts/cache' }] });
+  });
+
+  it('recovers when the API server restarts under its watches', async () => {
+    const handoff = join(work, 'handoff-watch');
+    await namespace('watched');
+    const copier = new Copier(copierConfig(handoff, { includeNamespaces: ['watched'] }));
+    await copier.start();
+    try {
+      await deployment('watched', 'before', podSpec({ app: `${source.address}/web:1.0` }));
+      await waitUntil(() => records(handoff).some((r) => r.workload.name === 'before'), 'a record for the deployment made before the cut');
+      await cluster.restartApiServer();
+      await deployment('watched', 'after', podSpec({ app: `${source.address}/db:15` }));
+      await waitUntil(() => records(handoff).some((r) => r.workload.name === 'after'), 'a record for the deployment made after the API server restarted', 60_000);
+    } finally {
+      await copier.stop();
+    }
+  });
+
+  it('takes rotated credentials from disk without a restart', async () => {
+    await namespace('rotation');
+    await seedImage({ url: source.url }, { repository: 'rotated', tag: 'v1', format: 'docker', layers: [{ seed: 'rotated', size: 1024 }] });
+    await deployment('rotation', 'app', podSpec({ app: `${source.address}/rotated:v1` }));
+    const authFile = join(work, 'rotating-auth.json');
+    writeFileSync(authFile, dockerConfigJson({ [backup.address]: { username: 'pusher', password: 'old-wrong-password' } }));
+    const credentials = new CredentialFiles({ authFile, logger: createLogger({ write: () => {} }) });
+    await credentials.watch();
+    const handoff = join(work, 'handoff-rotation');
+    const base = copierConfig(handoff, { includeNamespaces: ['rotation'] });
+    const copier = new Copier({ ...base, registry: { ...base.registry, credentials: () => credentials.current() } });
+    await copier.start();
+    try {
+      await waitUntil(() => /image_clone_workloads_failing 1/.test(copier.metrics.render()), 'the wrong password makes the backup fail');
+      writeFileSync(authFile, dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
+      await waitUntil(() => records(handoff).some((r) => r.workload.name === 'app'), 'the rotated password is used on the retry', 30_000);
+    } finally {
+      await copier.stop();
+      await credentials.close();
+    }
+  });
+
+  it('runs two replicas safely: one leads on a Lease, the other takes over when it stops', async () => {
+    await namespace('leader-test');
+    await deployment('leader-test', 'app', podSpec({ app: `${source.address}/agent:3` }));
+    const handoff = join(work, 'handoff-leader');
+    const config = copierConfig(handoff, { includeNamespaces: ['leader-test'], controllerNamespace: CONTROLLER_NS, healthAddress: '127.0.0.1:0' });
+    const a = new Copier({ ...config, leaderElection: { leaseName: 'copier-test', identity: 'replica-a' } });
+    const b = new Copier({ ...config, leaderElection: { leaseName: 'copier-test', identity: 'replica-b' } });
+    await a.start();
+    await waitUntil(() => /image_clone_leader 1/.test(a.metrics.render()), 'replica a leads');
+    await b.start();
+    try {
+      await waitUntil(() => records(handoff).length === 1, 'the leader wrote the record');
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.match(b.metrics.render(), /image_clone_leader 0/, 'only one leader');
+      const lease = await kc.makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api).readNamespacedLease({ name: 'copier-test', namespace: CONTROLLER_NS });
+      assert.equal(lease.spec?.holderIdentity, 'replica-a');
+
+      const health = async (copier: Copier, path: string) => {
+        const response = await request(`http://127.0.0.1:${copier.healthPort}${path}`);
+        return { status: response.statusCode, body: await response.body.text() };
+      };
+      assert.equal((await health(a, '/healthz')).status, 200);
+      assert.deepEqual(await health(a, '/readyz'), { status: 200, body: 'ok: every workload decided\n' });
+      assert.match((await health(b, '/readyz')).body, /standby/);
+      const metrics = await health(a, '/metrics');
+      for (const name of ['image_clone_copies_total', 'image_clone_queue_depth', 'image_clone_copy_duration_seconds_bucket', 'image_clone_handoff_records_total', 'image_clone_leader']) assert.ok(metrics.body.includes(name), name);
+
+      await a.stop();
+      await waitUntil(() => /image_clone_leader 1/.test(b.metrics.render()), 'replica b takes over after a releases the lease', 20_000);
+    } finally {
+      await a.stop().catch(() => undefined);
+      await b.stop();
+    }
+  });
+
+  it('names the missing RBAC permission when the service account may not list', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createClusterRole({ body: { metadata: { name: 'half-copier' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }, { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] }] } });
+    await rbac.createClusterRoleBinding({ body: { metadata: { name: 'half-copier' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'half-copier' }, subjects: [{ kind: 'User', name: 'half-copier', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    const limited = new KubeConfig();
+    limited.loadFromFile(await cluster.kubeconfigFor('half-copier'));
+    const copier = new Copier(copierConfig(join(work, 'handoff-rbac'), { kubeConfig: limited }));
+    await assert.rejects(copier.runOnce(), (error: Error) => {
+      assert.match(error.message, /lacks RBAC permission/);
+      assert.match(error.message, /daemonsets/);
+      assert.match(error.message, /cannot list resource "daemonsets"/);
+      return true;
+    });
+    await copier.stop();
+  });
+});
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

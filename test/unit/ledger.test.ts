@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Ledger, recordId, type HandoffImage } from '../../src/handoff/ledger.ts';
+import { imagesOf, workloadKey, workloadRef } from '../../src/cluster/workloads.ts';
+import { parseDuration } from '../../src/commands/copier.ts';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'ledger-'));
+  dirs.push(d);
+  return d;
+};
+const workload = { kind: 'Deployment' as const, namespace: 'shop', name: 'web', uid: 'u-1' };
+const image = (digest: string): HandoffImage => ({ container: 'web', init: false, source: 'nginx:1.25', backup: 'r.io/m/docker.io/library/nginx:1.25', digest, platforms: ['linux/amd64'], sizeBytes: 10 });
+
+describe('handoff ledger', () => {
+  it('writes a record once; the same content again is a no-op', () => {
+    const ledger = new Ledger(tempDir());
+    const first = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const again = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    assert.equal(first.written, true);
+    assert.equal(again.written, false);
+    assert.equal(first.id, again.id);
+    assert.equal(ledger.pending().length, 1);
+    assert.equal(ledger.read(first.id).images[0]?.digest, 'sha256:a');
+  });
+
+  it('gives a new record when the images change, and hides records marked done', () => {
+    const ledger = new Ledger(tempDir());
+    const a = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const b = ledger.write({ workload, images: [image('sha256:b')], owner: undefined });
+    assert.notEqual(a.id, b.id);
+    ledger.markDone(a.id, 'committed abc123');
+    assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
+  });
+
+  it('never leaves or reads half-written files', () => {
+    const dir = tempDir();
+    const ledger = new Ledger(dir);
+    writeFileSync(join(dir, '.crashed.tmp'), '{"half');
+    writeFileSync(join(dir, 'garbage.json'), '{not json');
+    const errors: string[] = [];
+    assert.deepEqual(ledger.pending((file) => errors.push(file)), []);
+    assert.deepEqual(errors, ['garbage.json']);
+    ledger.sweepTemporaries();
+    assert.ok(!readdirSync(dir).includes('.crashed.tmp'));
+  });
+
+  it('derives ids from content, independent of container order', () => {
+    const other: HandoffImage = { ...image('sha256:c'), container: 'sidecar' };
+    assert.equal(recordId(workload, [image('sha256:a'), other]), recordId(workload, [other, image('sha256:a')]));
+    assert.match(recordId(workload, [image('sha256:a')]), /^shop\.deployment\.web\.[0-9a-f]{16}$/);
+  });
+});
+
+describe('workload images', () => {
+  it('reads init containers and containers of every kind', () => {
+    const spec = { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'c', image: 'nginx' }] };
+    const deployment = { metadata: { name: 'd', namespace: 'n', uid: 'u' }, spec: { selector: {}, template: { spec } } };
+    assert.deepEqual(imagesOf('Deployment', deployment), [{ container: 'i', init: true, image: 'busybox' }, { container: 'c', init: false, image: 'nginx' }]);
+    const cron = { spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec } } } } };
+    assert.equal(imagesOf('CronJob', cron).length, 2);
+    assert.deepEqual(imagesOf('DaemonSet', {}), []);
+    assert.equal(workloadKey(workloadRef('Deployment', deployment)), 'Deployment/n/d');
+  });
+  it('parses durations', () => {
+    assert.equal(parseDuration('--x', '90s'), 90_000);
+    assert.equal(parseDuration('--x', '10m'), 600_000);
+    assert.equal(parseDuration('--x', '250'), 250);
+    assert.throws(() => parseDuration('--x', 'soon'), /--x must be a duration/);
+  });
+});
