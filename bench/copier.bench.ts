@@ -73,7 +73,7 @@ try {
     const delta = diff(before, after);
     const total = [...delta.values()].reduce((a, b) => a + b, 0);
     say(`\n## ${label}`);
-    say(`- start to every workload decided (process wall time): ${run.seconds.toFixed(2)} s (target < 10 s)`);
+    say(`- start to every workload decided: ${run.decided} inside the process; process wall time ${run.seconds.toFixed(2)} s, start-up and exit included (target < 10 s)`);
     say(`- peak RSS: ${run.maxRssMiB === undefined ? 'unknown (/usr/bin/time missing)' : `${run.maxRssMiB.toFixed(0)} MiB`} (target < 200 MB)`);
     say(`- API requests: ${total} (target: none per workload), by verb and resource:`);
     for (const [key, n] of [...delta].sort((a, b) => b[1] - a[1])) say(`  - ${key}: ${n}`);
@@ -85,18 +85,23 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-function runCopier(args: string[]): Promise<{ seconds: number; maxRssMiB: number | undefined; code: number | null }> {
+function runCopier(args: string[]): Promise<{ seconds: number; decided: string; maxRssMiB: number | undefined; code: number | null }> {
   const rssFile = join(work, 'rss');
   const timed = existsSync('/usr/bin/time');
-  const [cmd, argv] = timed ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  // Run as the container runs it (see the Dockerfile): a 4 MiB young generation keeps the
+  // transient garbage of listing 10,000 objects from inflating the heap.
+  const node = [process.execPath, '--max-semi-space-size=4', CLI, ...args];
+  const [cmd, argv] = timed ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, ...node]] : [node[0]!, node.slice(1)];
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, argv as string[], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(cmd, argv as string[], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const maxRssMiB = timed && existsSync(rssFile) ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 : undefined;
-      resolve({ seconds, maxRssMiB, code });
+      resolve({ seconds, decided: /decided in ([\d.]+ s)/.exec(stdout)?.[1] ?? '?', maxRssMiB, code });
     });
   });
 }

@@ -195,7 +195,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
     leaseName: values['lease-name'] ?? 'image-clone-copier',
     ...(values['argocd-namespace'] ? { argocdNamespace: values['argocd-namespace'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
-  });
+  }, out);
 }
 
 class UsageError extends ImageCloneError {

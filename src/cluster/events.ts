@@ -1,10 +1,13 @@
 /**
  * Kubernetes Events on a workload ("BackedUp", "BackupFailed"), so `kubectl describe` shows what
  * the controller did. The same reason for the same workload is recorded at most once per interval,
- * so a failing registry does not flood the API server.
+ * so a failing registry does not flood the API server; at most 4 are sent at once, and past a
+ * backlog of 1,000 new ones are dropped (and counted) rather than held in memory: a first pass over
+ * 10,000 workloads must not queue 10,000 requests.
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { describeError } from '../errors.ts';
+import { Limit } from '../util/limit.ts';
 import type { Logger } from '../observability/log.ts';
 import { KIND_INFO, workloadKey, type WorkloadRef } from './workloads.ts';
 
@@ -14,6 +17,10 @@ export class EventRecorder {
   readonly #logger: Logger;
   readonly #intervalMs: number;
   readonly #recent = new Map<string, number>();
+  readonly #sending = new Limit(4);
+  readonly #inFlight = new Set<Promise<void>>();
+  #dropped = 0;
+  static readonly MAX_BACKLOG = 1000;
 
   constructor(api: CoreV1Api, component: string, logger: Logger, intervalMs = 10 * 60_000) {
     this.#api = api;
@@ -22,12 +29,34 @@ export class EventRecorder {
     this.#intervalMs = intervalMs;
   }
 
-  async record(ref: WorkloadRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  /** Events dropped because the backlog was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Queues an Event; never throws, never blocks the caller. */
+  record(ref: WorkloadRef, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const key = `${workloadKey(ref)}|${reason}|${message}`;
     const last = this.#recent.get(key);
     if (last !== undefined && Date.now() - last < this.#intervalMs) return;
+    if (this.#sending.pending >= EventRecorder.MAX_BACKLOG) {
+      if (this.#dropped++ === 0) this.#logger.warn('too many Events queued; dropping new ones until the backlog drains', { backlog: EventRecorder.MAX_BACKLOG });
+      return;
+    }
     this.#recent.set(key, Date.now());
     if (this.#recent.size > 10_000) this.#recent.delete(this.#recent.keys().next().value!);
+    const sent = this.#sending.run(() => this.#send(ref, type, reason, message));
+    this.#inFlight.add(sent);
+    void sent.finally(() => this.#inFlight.delete(sent));
+  }
+
+  /** Waits (at most `timeoutMs`) for queued Events to be sent, e.g. before exiting. */
+  async flush(timeoutMs = 10_000): Promise<void> {
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([Promise.allSettled([...this.#inFlight]).then(() => undefined), timer]);
+  }
+
+  async #send(ref: WorkloadRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
     try {
       await this.#api.createNamespacedEvent({

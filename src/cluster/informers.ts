@@ -17,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
-import { KIND_INFO, type WorkloadKind, type WorkloadObject } from './workloads.ts';
+import { KIND_INFO, slimWorkload, type WorkloadKind, type WorkloadObject } from './workloads.ts';
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly name: string;
@@ -152,18 +152,44 @@ export interface ClusterApis {
   readonly batch: BatchV1Api;
 }
 
-/** The list function for a workload kind across all namespaces. */
-export function listAll(apis: ClusterApis, kind: WorkloadKind): () => Promise<{ items: WorkloadObject[] }> {
-  switch (kind) {
-    case 'Deployment':
-      return () => apis.apps.listDeploymentForAllNamespaces();
-    case 'DaemonSet':
-      return () => apis.apps.listDaemonSetForAllNamespaces();
-    case 'StatefulSet':
-      return () => apis.apps.listStatefulSetForAllNamespaces();
-    case 'CronJob':
-      return () => apis.batch.listCronJobForAllNamespaces();
-  }
+const LIST_PAGE_SIZE = 500;
+
+interface Page<T> {
+  items: T[];
+  metadata?: { _continue?: string; resourceVersion?: string };
+}
+
+/**
+ * The list function for a workload kind across all namespaces: pages of 500 (one snapshot, so the
+ * final resourceVersion is consistent), each slimmed before the next is read, which bounds memory
+ * on large clusters.
+ */
+export function listAll(apis: ClusterApis, kind: WorkloadKind): () => Promise<{ items: WorkloadObject[]; metadata: { resourceVersion?: string } }> {
+  const page = (limit: number, _continue: string | undefined): Promise<Page<WorkloadObject>> => {
+    const args = { limit, ...(_continue ? { _continue } : {}) };
+    switch (kind) {
+      case 'Deployment':
+        return apis.apps.listDeploymentForAllNamespaces(args);
+      case 'DaemonSet':
+        return apis.apps.listDaemonSetForAllNamespaces(args);
+      case 'StatefulSet':
+        return apis.apps.listStatefulSetForAllNamespaces(args);
+      case 'CronJob':
+        return apis.batch.listCronJobForAllNamespaces(args);
+    }
+  };
+  return async () => {
+    const items: WorkloadObject[] = [];
+    let next: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const result = await page(LIST_PAGE_SIZE, next);
+      for (const item of result.items) items.push(slimWorkload(kind, item));
+      next = result.metadata?._continue || undefined;
+      resourceVersion = result.metadata?.resourceVersion;
+    } while (next !== undefined);
+    return { items, metadata: { ...(resourceVersion === undefined ? {} : { resourceVersion }) } };
+  };
 }
 
 /** The watch path of a kind across all namespaces: `/apis/apps/v1/deployments`. */

@@ -55,7 +55,7 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-export async function copierCommand(options: CopierCommandOptions): Promise<number> {
+export async function copierCommand(options: CopierCommandOptions, out: (line: string) => void): Promise<number> {
   const log = options.logger;
   const target = parseBackupTarget(options.backupRegistry, options.layout);
   const credentials = new CredentialFiles({
@@ -88,8 +88,9 @@ export async function copierCommand(options: CopierCommandOptions): Promise<numb
   if (options.once) {
     const summary = await copier.runOnce();
     await credentials.close();
-    log.info('pass complete', { workloads: summary.workloads, recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length });
+    log.info('pass complete', { workloads: summary.workloads, decidedAfterMs: Math.round(summary.decidedAfterMs), recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length });
     for (const workload of summary.failedWorkloads) log.error('workload not backed up', { workload });
+    out(`pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed`);
     return summary.failedWorkloads.length === 0 ? 0 : 1;
   }
 

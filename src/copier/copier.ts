@@ -58,6 +58,8 @@ type ImageOutcome =
 
 export interface PassSummary {
   readonly workloads: number;
+  /** From the start of the pass until every workload was decided (before Events are flushed). */
+  readonly decidedAfterMs: number;
   readonly failedWorkloads: readonly string[];
   readonly recordsWritten: number;
 }
@@ -160,6 +162,7 @@ export class Copier {
     this.metrics.register(new Gauge('image_clone_queue_depth', 'Workloads waiting or being processed.')).set(() => this.#queue.size + this.#active);
     this.metrics.register(new Gauge('image_clone_copies_in_flight', 'Images being copied now.')).set(() => this.#registry.engine.pending);
     this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
+    this.metrics.register(new Gauge('image_clone_events_dropped', 'Events not recorded because too many were queued.')).set(() => this.#events.dropped);
     this.metrics.register(new Gauge('image_clone_workloads_failing', 'Workloads whose last backup attempt failed.')).set(() => this.#failing.size);
   }
 
@@ -187,18 +190,20 @@ export class Copier {
 
   /** One full pass over every workload: waits for its copies, writes its records, then stops. */
   async runOnce(): Promise<PassSummary> {
+    const started = performance.now();
     await this.#startInformers();
     this.#leading = true;
     this.#enqueueAll();
     await this.#waitDrained();
     const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
-    const summary = { workloads: all, failedWorkloads: [...this.#failing], recordsWritten: this.#recordsWritten };
+    const summary = { workloads: all, decidedAfterMs: performance.now() - started, failedWorkloads: [...this.#failing], recordsWritten: this.#recordsWritten };
     await this.stop();
     return summary;
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
+    await this.#events.flush();
     for (const { timer } of this.#retryAt.values()) clearTimeout(timer);
     await this.#elector?.stop();
     await Promise.all([...this.#informers.values(), this.#namespaces].map((i) => i.stop()));
@@ -300,7 +305,7 @@ export class Copier {
       this.#failing.add(key);
       const message = failed.map((f) => `${f.container.container}: ${f.outcome.error.message}`).join('; ');
       this.#log.warn('backup failed', { workload: key, failed: failed.length, error: message });
-      void this.#events.record(ref, 'Warning', 'BackupFailed', message);
+      this.#events.record(ref, 'Warning', 'BackupFailed', message);
       this.#retryLater(key);
       return;
     }
@@ -330,12 +335,12 @@ export class Copier {
       this.#retryLater(key);
       return;
     }
-    const { id, written } = this.#ledger.write({ workload: ref, images: moved, owner });
+    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner });
     if (written) {
       this.#recordsWritten++;
       this.#records.inc();
       this.#log.info('handoff record written', { workload: key, record: id, images: moved.length, owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged' });
-      void this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
+      this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
     }
   }
 

@@ -3,10 +3,13 @@
  * shares with the rewriter. A record is a JSON file named by a hash of its content (workload uid
  * and every source → backup@digest), so writing the same record again is harmless, and written
  * atomically (temp file, fsync, rename, fsync of the directory) so a reader never sees half of one.
+ * Writes are asynchronous and concurrent writers share directory fsyncs (group commit), so a first
+ * pass over 10,000 workloads does not block the event loop on 20,000 serial fsyncs.
  * The rewriter marks a record done by writing `<id>.done` beside it.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitOpsOwner } from '../cluster/gitops.ts';
 import type { WorkloadRef } from '../cluster/workloads.ts';
@@ -51,22 +54,22 @@ export class Ledger {
     mkdirSync(dir, { recursive: true });
   }
 
-  /** Writes a record atomically; returns false when the same record was already there. */
-  write(record: Omit<HandoffRecord, 'id' | 'version' | 'createdAt'>): { id: string; written: boolean } {
+  /** Writes a record atomically; `written` is false when the same record was already there. */
+  async write(record: Omit<HandoffRecord, 'id' | 'version' | 'createdAt'>): Promise<{ id: string; written: boolean }> {
     const id = recordId(record.workload, record.images);
     const file = join(this.dir, `${id}.json`);
-    if (this.#exists(`${id}.json`)) return { id, written: false };
+    if (await access(file).then(() => true, () => false)) return { id, written: false };
     const full: HandoffRecord = { version: RECORD_VERSION, id, createdAt: new Date().toISOString(), ...record };
     const temp = join(this.dir, `.${id}.${randomBytes(4).toString('hex')}.tmp`);
-    const fd = openSync(temp, 'w', 0o644);
+    const handle = await open(temp, 'w', 0o644);
     try {
-      writeSync(fd, JSON.stringify(full, null, 2) + '\n');
-      fsyncSync(fd);
+      await handle.writeFile(JSON.stringify(full, null, 2) + '\n');
+      await handle.sync();
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
-    renameSync(temp, file);
-    this.#syncDir();
+    await rename(temp, file);
+    await this.#syncDirectory();
     return { id, written: true };
   }
 
@@ -111,12 +114,32 @@ export class Ledger {
     for (const name of readdirSync(this.dir)) if (name.startsWith('.') && name.endsWith('.tmp')) rmSync(join(this.dir, name), { force: true });
   }
 
-  #exists(name: string): boolean {
+  #syncing: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+
+  /**
+   * Makes every rename done so far durable. A sync already running may have started before our
+   * rename, so we join the next one; all callers waiting meanwhile share it.
+   */
+  #syncDirectory(): Promise<void> {
+    if (this.#next) return this.#next;
+    if (!this.#syncing) {
+      this.#syncing = this.#fsyncDirectory().finally(() => (this.#syncing = undefined));
+      return this.#syncing;
+    }
+    this.#next = this.#syncing.then(() => {
+      this.#next = undefined;
+      return this.#syncDirectory();
+    });
+    return this.#next;
+  }
+
+  async #fsyncDirectory(): Promise<void> {
+    const handle = await open(this.dir, 'r');
     try {
-      closeSync(openSync(join(this.dir, name), 'r'));
-      return true;
-    } catch {
-      return false;
+      await handle.sync();
+    } finally {
+      await handle.close();
     }
   }
 

@@ -129,26 +129,34 @@ export class CopyEngine {
     const nothing = { transferred: 0, mounted: 0, present: 0, bytesTransferred: 0 };
 
     try {
-      // An immutable tag already in the backup registry is trusted: one request, no source traffic.
-      if (dstTag !== undefined && !mutable && source.digest === undefined) {
-        const backedUp = await this.#call(() => this.#client.headManifest(dst, dstTag));
-        if (backedUp) return { source: srcName, destination: dstName, digest: backedUp.digest, mediaType: backedUp.mediaType, outcome: 'present', platforms: [], totalBytes: 0, blobs: nothing };
+      // One HEAD of the backup decides most cases: an immutable tag already there is trusted,
+      // with no request to the source at all.
+      const current = dstTag === undefined ? undefined : await this.#call(() => this.#client.headManifest(dst, dstTag));
+      if (current && !mutable && source.digest === undefined) {
+        return { source: srcName, destination: dstName, digest: current.digest, mediaType: current.mediaType, outcome: 'present', platforms: [], totalBytes: 0, blobs: nothing };
       }
 
-      const srcSelector = source.digest ?? effectiveTag(source)!;
+      let top: FetchedManifest | undefined;
       let wanted = source.digest;
       if (wanted === undefined) {
-        const head = await this.#call(() => this.#client.headManifest(src, srcSelector));
-        if (head === undefined) throw new RegistryError(`${srcName} not found in ${source.registry} (HTTP 404: no such tag or repository)`, { status: 404 });
-        wanted = head.digest;
+        if (current) {
+          // A mutable tag with a backup: a HEAD (which Docker Hub does not count as a pull) decides.
+          const head = await this.#call(() => this.#client.headManifest(src, effectiveTag(source)!));
+          if (head === undefined) throw new RegistryError(`${srcName} not found in ${source.registry} (HTTP 404: no such tag or repository)`, { status: 404 });
+          wanted = head.digest;
+        } else {
+          // Nothing backed up yet: the copy is certain, so read the manifest straight away.
+          top = await this.#call(() => this.#client.getManifest(src, effectiveTag(source)!));
+          wanted = top.digest;
+        }
       }
-      const current = dstTag === undefined ? undefined : await this.#call(() => this.#client.headManifest(dst, dstTag));
       if (current?.digest === wanted) {
         return { source: srcName, destination: dstName, digest: wanted, mediaType: current.mediaType, outcome: mutable ? 'unchanged' : 'present', platforms: [], totalBytes: 0, blobs: nothing };
       }
 
       const stats = { ...nothing };
-      const top = await this.#call(() => this.#client.getManifest(src, wanted));
+      const digest = wanted;
+      top ??= await this.#call(() => this.#client.getManifest(src, digest));
       const { platforms, totalBytes } = await this.#copyContents(src, dst, top, stats, srcName);
       await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
       return { source: srcName, destination: dstName, digest: top.digest, mediaType: top.mediaType, outcome: 'copied', platforms, totalBytes, blobs: stats };

@@ -18,10 +18,10 @@ const workload = { kind: 'Deployment' as const, namespace: 'shop', name: 'web', 
 const image = (digest: string): HandoffImage => ({ container: 'web', init: false, source: 'nginx:1.25', backup: 'r.io/m/docker.io/library/nginx:1.25', digest, platforms: ['linux/amd64'], sizeBytes: 10 });
 
 describe('handoff ledger', () => {
-  it('writes a record once; the same content again is a no-op', () => {
+  it('writes a record once; the same content again is a no-op', async () => {
     const ledger = new Ledger(tempDir());
-    const first = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
-    const again = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const first = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const again = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
     assert.equal(first.written, true);
     assert.equal(again.written, false);
     assert.equal(first.id, again.id);
@@ -29,10 +29,10 @@ describe('handoff ledger', () => {
     assert.equal(ledger.read(first.id).images[0]?.digest, 'sha256:a');
   });
 
-  it('gives a new record when the images change, and hides records marked done', () => {
+  it('gives a new record when the images change, and hides records marked done', async () => {
     const ledger = new Ledger(tempDir());
-    const a = ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
-    const b = ledger.write({ workload, images: [image('sha256:b')], owner: undefined });
+    const a = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const b = await ledger.write({ workload, images: [image('sha256:b')], owner: undefined });
     assert.notEqual(a.id, b.id);
     ledger.markDone(a.id, 'committed abc123');
     assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
@@ -48,6 +48,15 @@ describe('handoff ledger', () => {
     assert.deepEqual(errors, ['garbage.json']);
     ledger.sweepTemporaries();
     assert.ok(!readdirSync(dir).includes('.crashed.tmp'));
+  });
+
+  it('writes many records concurrently, each complete', async () => {
+    const dir = tempDir();
+    const ledger = new Ledger(dir);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => ledger.write({ workload: { ...workload, name: `w${i}`, uid: `u${i}` }, images: [image('sha256:a')], owner: undefined })));
+    assert.ok(results.every((r) => r.written));
+    assert.equal(ledger.pending().length, 200);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
   });
 
   it('derives ids from content, independent of container order', () => {
