@@ -6,6 +6,8 @@
 import { parseArgs } from 'node:util';
 import { copierCommand, parseDuration } from './commands/copier.ts';
 import { copyCommand, readPairsFile } from './commands/copy.ts';
+import { rewriteCommand } from './commands/rewrite.ts';
+import { parseReplacement } from './rewriter/edit/plan.ts';
 import { demoCommand } from './commands/demo.ts';
 import { ImageCloneError, describeError } from './errors.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
@@ -16,6 +18,8 @@ Usage:
   image-clone copy SRC [DST] [options]     copy one image (DST defaults to its name under --backup-registry)
   image-clone copy --from-file FILE        copy one "SRC DST" pair per line, concurrently
   image-clone copier [options]             watch the cluster and back up the public images it runs
+  image-clone rewrite --repo DIR --set OLD=NEW [--path SUBDIR] [--dry-run]
+                                           replace an image in the manifests of a repository
   image-clone demo                         run the copy end to end against local registries
   image-clone help [COMMAND]
 
@@ -72,6 +76,19 @@ Options:
 
 An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace or workload opts it out.`;
 
+const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
+
+Replaces every use of image OLD as a container or init container image of the workloads
+(Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob, Pod) and in kustomize images:
+entries under DIR[/SUBDIR]. OLD is matched after normalisation (nginx:1.25 is
+docker.io/library/nginx:1.25; nginx is nginx:latest), and kustomize's images: transformation is
+taken into account: the edit goes where the image a resource really runs is decided. Only the
+image values change; comments, quoting and every other byte stay as they were.
+
+Writes the files (no commit); --dry-run prints the unified diff and writes nothing. A file that
+cannot be parsed is named with its line and left untouched, the others are still edited, and the
+exit status is 1.`;
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -81,13 +98,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return copy(rest, out, err);
     case 'copier':
       return copier(rest, out);
+    case 'rewrite':
+      return rewrite(rest, out, err);
     case 'demo':
       return demoCommand(out);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : USAGE);
+      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : USAGE);
       return 0;
     default:
       err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -141,6 +160,26 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
     out,
     err,
   );
+}
+
+function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      repo: { type: 'string' },
+      path: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(REWRITE_USAGE);
+    return 0;
+  }
+  if (!values.repo) throw new UsageError('rewrite needs --repo DIR');
+  if (!values.set?.length) throw new UsageError('rewrite needs at least one --set OLD=NEW');
+  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false }, out, err);
 }
 
 async function copier(args: readonly string[], out: (l: string) => void): Promise<number> {

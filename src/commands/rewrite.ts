@@ -1,0 +1,39 @@
+/**
+ * `image-clone rewrite`: the one-shot edit of a repository without a cluster. Replaces every use of
+ * image OLD (after normalisation, kustomize's images: transformation taken into account) by NEW in
+ * the manifests under DIR[/SUBDIR]. Writes the files (no commit), or with --dry-run prints the
+ * unified diff and writes nothing. A file that cannot be parsed is named with its line and left
+ * untouched; the others are still edited, and the exit code is 1.
+ */
+import { renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import { describeError } from '../errors.ts';
+import { planRepository, type Replacement } from '../rewriter/edit/plan.ts';
+
+export interface RewriteCommandOptions {
+  readonly repo: string;
+  readonly path?: string;
+  readonly replacements: readonly Replacement[];
+  readonly dryRun: boolean;
+}
+
+export function rewriteCommand(options: RewriteCommandOptions, out: (line: string) => void, err: (line: string) => void): number {
+  const plan = planRepository(options.repo, options.path, options.replacements);
+  for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
+  for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
+  for (const [file, { before, after }] of plan.files) {
+    const name = relative(options.repo, file);
+    if (options.dryRun) out(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 }).replace(/^={67}\n/m, '').trimEnd());
+    else writeAtomically(file, after);
+  }
+  if (plan.changes.length === 0) err('no use of the given image(s) found');
+  return plan.errors.length === 0 ? 0 : 1;
+}
+
+/** Temp file beside the original, same mode, then rename: a crash never leaves half a manifest. */
+function writeAtomically(file: string, text: string): void {
+  const temp = join(dirname(file), `.${basename(file)}.image-clone.tmp`);
+  writeFileSync(temp, text, { mode: statSync(file).mode & 0o777 });
+  renameSync(temp, file);
+}

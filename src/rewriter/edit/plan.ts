@@ -1,0 +1,282 @@
+/**
+ * Plans image replacements across a repository tree: every container and init container image of
+ * the workload kinds (Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob, Pod), and every
+ * kustomize `images:` entry, matched after normalisation (`nginx:1.25` is
+ * `docker.io/library/nginx:1.25`; `nginx` is `nginx:latest`).
+ *
+ * kustomize's `images:` transformation is taken into account: a resource whose image a
+ * kustomization rewrites does not run its literal image, so the edit goes where the running image
+ * is decided, the kustomization entry, and a literal that a kustomization overrides is left alone.
+ *
+ * A file that does not parse is reported with its line and left untouched; every other file is
+ * still planned.
+ */
+import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Node, YAMLMap } from 'yaml';
+import { ConfigError } from '../../errors.ts';
+import { formatReference, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
+import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
+
+export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const MAX_FILE_BYTES = 5 * 1024 * 1024;
+
+export interface Replacement {
+  /** The image to replace, normalised. */
+  readonly from: ImageReference;
+  /** The image to write, as the user wrote it. */
+  readonly to: string;
+}
+
+export interface PlannedChange {
+  readonly file: string;
+  readonly line: number;
+  readonly what: string;
+  readonly before: string;
+  readonly after: string;
+}
+
+export interface RepositoryPlan {
+  /** Absolute path → its new text, for files that change. */
+  readonly files: Map<string, { before: string; after: string }>;
+  readonly changes: readonly PlannedChange[];
+  /** Files that could not be read or parsed (left untouched). */
+  readonly errors: readonly Error[];
+}
+
+interface ImageUse {
+  readonly file: string;
+  readonly where: string;
+  readonly site: ScalarSite;
+}
+
+interface KustomizeEntry {
+  readonly file: string;
+  readonly node: Node;
+  readonly name: string;
+  readonly newName: string | undefined;
+  readonly newTag: string | undefined;
+  readonly digest: string | undefined;
+  readonly line: number;
+}
+
+interface Kustomization {
+  readonly dir: string;
+  readonly images: readonly KustomizeEntry[];
+  /** Absolute paths of resource files and directories it lists. */
+  readonly resources: readonly string[];
+}
+
+export function parseReplacement(spec: string): Replacement {
+  const eq = spec.indexOf('=');
+  if (eq <= 0 || eq === spec.length - 1) throw new ConfigError(`--set expects OLD=NEW, got ${JSON.stringify(spec)}`);
+  const to = spec.slice(eq + 1);
+  parseReference(to);
+  return { from: parseReference(spec.slice(0, eq)), to };
+}
+
+/** Plans every replacement under `root/subdir`; reads files, writes nothing. */
+export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[]): RepositoryPlan {
+  const rootReal = realpathSync(root);
+  const scope = resolve(rootReal, subdir ?? '.');
+  if (scope !== rootReal && !scope.startsWith(rootReal + sep)) throw new ConfigError(`--path ${JSON.stringify(subdir)} leads outside the repository`);
+  const errors: Error[] = [];
+  const parsed = new Map<string, ParsedYaml>();
+  for (const file of yamlFiles(scope, rootReal, errors)) {
+    try {
+      const text = readFileSync(file, 'utf8');
+      parsed.set(file, parseYamlFile(relative(rootReal, file), text));
+    } catch (error) {
+      errors.push(error as Error);
+    }
+  }
+
+  const kustomizations = [...parsed].filter(([file]) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`))).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
+  const edits = new Map<string, TextEdit[]>();
+  const changes: PlannedChange[] = [];
+  const matches = (image: string) => replacements.find((r) => sameImage(image, r.from));
+  const handledEntries = new Set<KustomizeEntry>();
+
+  // kustomize entries that pin the whole output image (newTag or digest): their output is known.
+  for (const k of kustomizations) {
+    for (const entry of k.images) {
+      if (entry.newTag === undefined && entry.digest === undefined) continue;
+      const output = entryOutput(entry, undefined);
+      const replacement = output === undefined ? undefined : matches(output);
+      if (!replacement) continue;
+      handledEntries.add(entry);
+      planEntryEdit(entry, parseReference(replacement.to), parsed.get(entry.file)!.text, edits, changes, rootReal, output!, replacement.to);
+    }
+  }
+
+  // Literal images, through the kustomizations that include their file.
+  for (const use of uses) {
+    const chain = kustomizations.filter((k) => includes(k, use.file, kustomizations));
+    const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
+    if (entry === undefined) {
+      const replacement = matches(use.site.value);
+      if (replacement) {
+        addEdits(edits, use.file, [{ start: use.site.start, end: use.site.end, text: formatScalar(replacement.to, use.site) }]);
+        changes.push({ file: relative(rootReal, use.file), line: use.site.line, what: use.where, before: use.site.value, after: replacement.to });
+      }
+      continue;
+    }
+    if (handledEntries.has(entry)) continue;
+    const output = entryOutput(entry, use.site.value);
+    const replacement = output === undefined ? undefined : matches(output);
+    if (!replacement) continue;
+    handledEntries.add(entry);
+    planEntryEdit(entry, parseReference(replacement.to), parsed.get(entry.file)!.text, edits, changes, rootReal, output!, replacement.to);
+  }
+
+  const files = new Map<string, { before: string; after: string }>();
+  for (const [file, fileEdits] of edits) {
+    const before = parsed.get(file)!.text;
+    files.set(file, { before, after: applyTextEdits(before, fileEdits) });
+  }
+  return { files, changes, errors };
+}
+
+function sameImage(image: string, ref: ImageReference): boolean {
+  const parsed = tryParseReference(image);
+  return parsed !== undefined && formatReference(parsed) === formatReference(ref);
+}
+
+/** kustomize matches an entry's `name` against the image as written, up to its tag or digest. */
+function kustomizeMatches(image: string, name: string): boolean {
+  return image === name || image.startsWith(`${name}:`) || image.startsWith(`${name}@`);
+}
+
+/** The image an entry makes of `literal` (or, with no literal, of itself when it pins tag or digest). */
+function entryOutput(entry: KustomizeEntry, literal: string | undefined): string | undefined {
+  const name = entry.newName ?? entry.name;
+  if (entry.digest !== undefined) return `${name}@${entry.digest}`;
+  if (entry.newTag !== undefined) return `${name}:${entry.newTag}`;
+  if (literal === undefined) return undefined;
+  return name + literal.slice(entry.name.length);
+}
+
+/** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
+function planEntryEdit(entry: KustomizeEntry, to: ImageReference, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, after: string): void {
+  const fileEdits: TextEdit[] = [];
+  setKey(entry, 'newName', nameOf(after), text, fileEdits);
+  if (to.digest !== undefined) setKey(entry, 'digest', to.digest, text, fileEdits);
+  else if (to.tag !== undefined) setKey(entry, 'newTag', to.tag, text, fileEdits);
+  addEdits(edits, entry.file, fileEdits);
+  changes.push({ file: relative(root, entry.file), line: entry.line, what: `kustomize images entry "${entry.name}"`, before, after });
+}
+
+/** The name part of an image as written (without tag or digest). */
+function nameOf(image: string): string {
+  const at = image.indexOf('@');
+  const withoutDigest = at >= 0 ? image.slice(0, at) : image;
+  const colon = withoutDigest.lastIndexOf(':');
+  return colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
+}
+
+/** Sets `key` in an entry's map: edits the scalar if present, else inserts a key after `name`. */
+function setKey(entry: KustomizeEntry, key: string, value: string, text: string, out: TextEdit[]): void {
+  const existing = scalarSite(text, get(entry.node, key));
+  if (existing) {
+    if (existing.value !== value) out.push({ start: existing.start, end: existing.end, text: formatScalar(value, existing) });
+    return;
+  }
+  // Insert after the entry's last key, at the column of its keys.
+  const map = entry.node as YAMLMap;
+  const lastValue = map.items.at(-1)?.value as Node | undefined;
+  const lastEnd = lastValue?.range?.[1] ?? scalarSite(text, get(entry.node, 'name'))!.end;
+  const quoted = formatScalar(value);
+  if (map.flow) {
+    out.push({ start: lastEnd, end: lastEnd, text: `, ${key}: ${quoted}` });
+    return;
+  }
+  const nameSite = scalarSite(text, get(entry.node, 'name'))!;
+  const nameLineStart = text.lastIndexOf('\n', nameSite.start - 1) + 1;
+  const keyColumn = (map.items[0]?.key as Node | undefined)?.range?.[0] ?? nameSite.start;
+  const column = keyColumn - nameLineStart;
+  const lineEnd = text.indexOf('\n', lastEnd);
+  const at = lineEnd === -1 ? text.length : lineEnd;
+  out.push({ start: at, end: at, text: `\n${' '.repeat(column)}${key}: ${quoted}` });
+}
+
+function addEdits(edits: Map<string, TextEdit[]>, file: string, more: readonly TextEdit[]): void {
+  edits.set(file, [...(edits.get(file) ?? []), ...more]);
+}
+
+/** Whether kustomization `k` includes `file`, directly or through nested kustomization directories. */
+function includes(k: Kustomization, file: string, all: readonly Kustomization[], seen = new Set<Kustomization>()): boolean {
+  if (seen.has(k)) return false;
+  seen.add(k);
+  for (const resource of k.resources) {
+    if (resource === file) return true;
+    const nested = all.find((other) => other.dir === resource);
+    if (nested && includes(nested, file, all, seen)) return true;
+  }
+  return false;
+}
+
+function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustomization {
+  const doc = yaml.documents[0]?.contents;
+  const dir = dirname(file);
+  const resources = [...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]
+    .map((n) => scalarSite(yaml.text, n)?.value)
+    .filter((v): v is string => v !== undefined && !/^[a-z]+:\/\/|^git@|^github\.com\//.test(v))
+    .map((v) => resolve(dir, v))
+    .filter((p) => p === root || p.startsWith(root + sep));
+  const images = items(get(doc, 'images')).flatMap((node): KustomizeEntry[] => {
+    const name = stringAt(node, 'name');
+    if (name === undefined) return [];
+    const site = scalarSite(yaml.text, get(node, 'name'))!;
+    return [{ file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line }];
+  });
+  return { dir, images, resources };
+}
+
+/** A tag may be written as a number (`newTag: 1.25`); kustomize reads it as text. */
+function scalarText(node: Node | undefined): string | undefined {
+  const value = (node as { value?: unknown } | undefined)?.value;
+  if (value === undefined || value === null) return undefined;
+  const source = (node as { source?: string }).source;
+  return typeof source === 'string' ? source : String(value);
+}
+
+/** Every container and init container image of the workload documents in a file. */
+function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
+  const uses: ImageUse[] = [];
+  for (const doc of yaml.documents) {
+    const root = doc.contents;
+    const kind = stringAt(root, 'kind');
+    if (!kind || !(MANIFEST_KINDS as readonly string[]).includes(kind)) continue;
+    const name = stringAt(get(root, 'metadata'), 'name') ?? '?';
+    const spec = get(root, 'spec');
+    const podSpec = kind === 'Pod' ? spec : kind === 'CronJob' ? get(get(get(get(spec, 'jobTemplate'), 'spec'), 'template'), 'spec') : get(get(spec, 'template'), 'spec');
+    for (const list of ['initContainers', 'containers'] as const) {
+      for (const container of items(get(podSpec, list))) {
+        const site = scalarSite(yaml.text, get(container, 'image'));
+        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${stringAt(container, 'name') ?? '?'}`, site });
+      }
+    }
+  }
+  return uses;
+}
+
+/** YAML files under `dir`, never following symbolic links (a link may point outside the repository). */
+function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
+  const out: string[] = [];
+  const walk = (current: string) => {
+    for (const entry of readdirSync(current, { withFileTypes: true })) {
+      if (entry.name === '.git' || entry.name === 'node_modules') continue;
+      const path = join(current, entry.name);
+      if (entry.isSymbolicLink()) continue;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && (/\.ya?ml$/.test(entry.name) || entry.name === 'Kustomization')) {
+        if (lstatSync(path).size > MAX_FILE_BYTES) errors.push(new YamlSyntaxError(relative(root, path), 0, `larger than ${MAX_FILE_BYTES} bytes; skipped`));
+        else out.push(path);
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}

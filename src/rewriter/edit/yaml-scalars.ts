@@ -1,0 +1,107 @@
+/**
+ * Minimal-diff YAML edits: find scalars in each document of a multi-document file and replace only
+ * their bytes, keeping their quoting style. Comments, indentation, key order, blank
+ * lines and every other byte stay as they were, because the edit is a splice of the original text
+ * at the scalar's source range (from the `yaml` package's CST), never a re-serialisation.
+ */
+import { isMap, isScalar, isSeq, parseAllDocuments, Scalar, type Document, type Node, type YAMLMap } from 'yaml';
+import { ImageCloneError } from '../../errors.ts';
+
+/** A file that is not valid YAML, or cannot be edited safely: names the file and the line. */
+export class YamlSyntaxError extends ImageCloneError {
+  override name = 'YamlSyntaxError';
+  readonly file: string;
+  readonly line: number;
+  constructor(file: string, line: number, reason: string) {
+    super(`${file}:${line}: ${reason}`);
+    this.file = file;
+    this.line = line;
+  }
+}
+
+export interface ParsedYaml {
+  readonly text: string;
+  readonly documents: readonly Document.Parsed[];
+}
+
+/** Parses every document of a file; throws YamlSyntaxError with the file and 1-based line. */
+export function parseYamlFile(file: string, text: string): ParsedYaml {
+  const documents = parseAllDocuments(text, { keepSourceTokens: true, uniqueKeys: false });
+  const list = Array.isArray(documents) ? documents : [documents];
+  for (const doc of list) {
+    const error = doc.errors[0];
+    if (error) {
+      const line = error.linePos?.[0]?.line ?? lineOf(text, error.pos[0]);
+      throw new YamlSyntaxError(file, line, error.message.split('\n')[0] ?? 'invalid YAML');
+    }
+  }
+  return { text, documents: list as Document.Parsed[] };
+}
+
+export function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** A scalar found in a document, with where it sits. */
+export interface ScalarSite {
+  readonly node: Scalar;
+  readonly value: string;
+  /** Byte range of the scalar in the file (quotes included). */
+  readonly start: number;
+  readonly end: number;
+  readonly line: number;
+}
+
+/** One edit of a file's text: a replaced range (empty for an insertion). */
+export interface TextEdit {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+export function scalarSite(text: string, node: Node | null | undefined): ScalarSite | undefined {
+  if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return undefined;
+  return { node, value: node.value, start: node.range[0], end: node.range[1], line: lineOf(text, node.range[0]) };
+}
+
+/** The value at a key of a map node, if the node is a map. */
+export function get(node: unknown, key: string): Node | undefined {
+  return isMap(node) ? ((node as YAMLMap).get(key, true) as Node | undefined) : undefined;
+}
+
+/** The items of a sequence node (empty for anything else). */
+export function items(node: unknown): Node[] {
+  return isSeq(node) ? (node.items as Node[]) : [];
+}
+
+/** The string value of a scalar at `key`, if there is one. */
+export function stringAt(node: unknown, key: string): string | undefined {
+  const value = get(node, key);
+  return isScalar(value) && typeof value.value === 'string' ? value.value : undefined;
+}
+
+/**
+ * Applies edits to the original text, last first, so earlier offsets stay valid; insertions at the
+ * same offset keep their listed order.
+ */
+export function applyTextEdits(text: string, edits: readonly TextEdit[]): string {
+  const ordered = edits.map((edit, index) => ({ edit, index })).sort((a, b) => b.edit.start - a.edit.start || b.index - a.index);
+  let out = text;
+  for (const { edit } of ordered) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  return out;
+}
+
+const PLAIN_SAFE = /^[A-Za-z0-9_./@:+-]+$/;
+
+/**
+ * `value` written as a YAML scalar in the style of `site` (plain, single- or double-quoted; plain
+ * when there is no site). A value that would not read back as the same string when plain (a
+ * number, or text with YAML indicators) is double-quoted.
+ */
+export function formatScalar(value: string, site?: ScalarSite): string {
+  if (site?.node.type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
+  if (site?.node.type === Scalar.QUOTE_DOUBLE) return JSON.stringify(value);
+  return PLAIN_SAFE.test(value) && !/^[0-9.+-]+$/.test(value) && !value.startsWith('@') ? value : JSON.stringify(value);
+}

@@ -1,0 +1,51 @@
+/** The `image-clone rewrite` command line contract, run as a process on a real directory tree. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const CLI = join(import.meta.dirname, '../../src/cli.ts');
+const roots: string[] = [];
+after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr })));
+}
+
+const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25 # pinned\n';
+
+describe('image-clone rewrite (command line)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'rewrite-cli-'));
+  roots.push(root);
+  mkdirSync(join(root, 'apps'));
+  writeFileSync(join(root, 'apps/web.yaml'), WEB);
+  writeFileSync(join(root, 'apps/broken.yaml'), 'kind: Pod\nspec: [unclosed\n');
+
+  it('--dry-run prints the unified diff and writes nothing', async () => {
+    const result = await run(['rewrite', '--repo', root, '--set', 'docker.io/library/nginx:1.25=backup.io/m/nginx:1.25', '--dry-run']);
+    assert.equal(result.code, 1, 'non-zero: a file could not be parsed');
+    assert.match(result.stdout, /^--- a\/apps\/web\.yaml/m);
+    assert.match(result.stdout, /^-          image: nginx:1\.25 # pinned$/m);
+    assert.match(result.stdout, /^\+          image: backup\.io\/m\/nginx:1\.25 # pinned$/m);
+    assert.match(result.stderr, /error: apps\/broken\.yaml:\d+: .*\(file left untouched\)/);
+    assert.equal(readFileSync(join(root, 'apps/web.yaml'), 'utf8'), WEB);
+  });
+
+  it('writes the edit, names the broken file, and exits 1', async () => {
+    const result = await run(['rewrite', '--repo', root, '--path', 'apps', '--set', 'nginx:1.25=backup.io/m/nginx:1.25']);
+    assert.equal(result.code, 1);
+    assert.equal(readFileSync(join(root, 'apps/web.yaml'), 'utf8'), WEB.replace('nginx:1.25', 'backup.io/m/nginx:1.25'));
+    assert.equal(readFileSync(join(root, 'apps/broken.yaml'), 'utf8'), 'kind: Pod\nspec: [unclosed\n');
+  });
+
+  it('exits 0 when every needed edit was made, and rejects a malformed --set', async () => {
+    rmSync(join(root, 'apps/broken.yaml'));
+    const ok = await run(['rewrite', '--repo', root, '--set', 'backup.io/m/nginx:1.25=other.io/nginx:1.25']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const bad = await run(['rewrite', '--repo', root, '--set', 'nginx']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--set expects OLD=NEW/);
+  });
+});

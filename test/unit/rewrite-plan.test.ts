@@ -1,0 +1,123 @@
+/** Planning image replacements over real files in a temporary repository tree. */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseReplacement, planRepository } from '../../src/rewriter/edit/plan.ts';
+
+const roots: string[] = [];
+after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+function repo(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'rewrite-'));
+  roots.push(root);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+const plan = (root: string, ...sets: string[]) => planRepository(root, undefined, sets.map(parseReplacement));
+const after_ = (p: ReturnType<typeof plan>, root: string, file: string) => p.files.get(join(root, file))?.after;
+
+const DEPLOYMENT = `# the web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web   # keep this comment
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: migrate
+          image: "nginx:1.25"   # quoted, double
+      containers:
+        - name: web
+          image: docker.io/library/nginx:1.25
+        - name: other
+          image: 'nginx'
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data:
+  image: nginx:1.25
+`;
+
+describe('rewrite planning: plain manifests', () => {
+  it('changes only the image values, in their own quoting, and matches after normalisation', () => {
+    const root = repo({ 'apps/web.yaml': DEPLOYMENT });
+    const p = plan(root, 'nginx:1.25=backup.io/m/docker.io/library/nginx:1.25');
+    const expected = DEPLOYMENT
+      .replace('image: "nginx:1.25"', 'image: "backup.io/m/docker.io/library/nginx:1.25"')
+      .replace('image: docker.io/library/nginx:1.25', 'image: backup.io/m/docker.io/library/nginx:1.25');
+    assert.equal(after_(p, root, 'apps/web.yaml'), expected, 'nginx (latest) and the ConfigMap value are not touched');
+    assert.deepEqual(p.changes.map((c) => c.what), ['Deployment/web init container migrate', 'Deployment/web container web']);
+    assert.deepEqual(p.errors, []);
+  });
+
+  it('reads every workload kind: CronJob, Job, Pod, ReplicaSet, StatefulSet, DaemonSet', () => {
+    const docs = [
+      ['CronJob', 'spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: c\n              image: redis:7\n'],
+      ['Job', 'spec:\n  template:\n    spec:\n      containers:\n        - {name: c, image: redis:7}\n'],
+      ['Pod', 'spec:\n  containers:\n    - name: c\n      image: redis:7\n'],
+      ['ReplicaSet', 'spec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: redis:7\n'],
+      ['StatefulSet', 'spec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: redis:7\n'],
+      ['DaemonSet', 'spec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: redis:7\n'],
+    ];
+    const root = repo({ 'all.yml': docs.map(([kind, body]) => `kind: ${kind}\nmetadata:\n  name: x\n${body}`).join('---\n') });
+    const p = plan(root, 'redis:7=r.io/redis:7');
+    assert.equal(p.changes.length, 6);
+    assert.equal((after_(p, root, 'all.yml') ?? '').match(/r\.io\/redis:7/g)?.length, 6);
+  });
+
+  it('reports a broken file with its line, leaves it untouched, and still edits the others', () => {
+    const root = repo({ 'good.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n      image: redis:7\n', 'bad.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n     image: [redis:7\n' });
+    const p = plan(root, 'redis:7=r.io/redis:7');
+    assert.equal(p.errors.length, 1);
+    assert.match(p.errors[0]!.message, /^bad\.yaml:\d+: /);
+    assert.ok(after_(p, root, 'good.yaml')?.includes('r.io/redis:7'));
+    assert.equal(p.files.has(join(root, 'bad.yaml')), false);
+  });
+
+  it('never follows a symbolic link out of the repository', () => {
+    const outside = repo({ 'victim.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n      image: redis:7\n' });
+    const root = repo({ 'ok.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n      image: redis:6\n' });
+    symlinkSync(join(outside, 'victim.yaml'), join(root, 'link.yaml'));
+    symlinkSync(outside, join(root, 'linkdir'));
+    const p = plan(root, 'redis:7=r.io/redis:7');
+    assert.equal(p.files.size, 0);
+    assert.throws(() => planRepository(root, '../..', [parseReplacement('a=b')]), /leads outside the repository/);
+  });
+});
+
+describe('rewrite planning: kustomize', () => {
+  const base = { 'base/kustomization.yaml': 'resources:\n  - deployment.yaml\n', 'base/deployment.yaml': 'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.24\n' };
+
+  it('edits the overlay entry that decides the running image, not the base literal', () => {
+    const overlay = 'resources:\n  - ../../base\nimages:\n  # pinned by the platform team\n  - name: nginx\n    newTag: "1.25"\n';
+    const root = repo({ ...base, 'overlays/prod/kustomization.yaml': overlay });
+    const p = plan(root, 'nginx:1.25=backup.io/m/nginx:1.25');
+    assert.equal(p.files.has(join(root, 'base/deployment.yaml')), false, 'the base literal (1.24) is not what runs');
+    assert.equal(after_(p, root, 'overlays/prod/kustomization.yaml'), 'resources:\n  - ../../base\nimages:\n  # pinned by the platform team\n  - name: nginx\n    newTag: "1.25"\n    newName: backup.io/m/nginx\n');
+  });
+
+  it('leaves a literal alone when an overlay makes the resource run something else', () => {
+    const root = repo({ ...base, 'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\nimages:\n  - name: nginx\n    newTag: "1.26"\n' });
+    const p = plan(root, 'nginx:1.24=backup.io/m/nginx:1.24');
+    assert.equal(p.files.size, 0);
+  });
+
+  it('edits an entry without tag through the literal it transforms, and an entry in flow style', () => {
+    const root = repo({ ...base, 'overlays/a/kustomization.yaml': 'resources: [../../base]\nimages:\n  - {name: nginx, newName: mirror.io/nginx}\n' });
+    const p = plan(root, 'mirror.io/nginx:1.24=backup.io/m/mirror.io/nginx:1.24');
+    assert.equal(after_(p, root, 'overlays/a/kustomization.yaml'), 'resources: [../../base]\nimages:\n  - {name: nginx, newName: backup.io/m/mirror.io/nginx, newTag: "1.24"}\n');
+  });
+
+  it('replaces a digest-pinned entry with the new digest', () => {
+    const d = `sha256:${'a'.repeat(64)}`;
+    const root = repo({ 'kustomization.yaml': `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n` });
+    const p = plan(root, `redis@${d}=backup.io/m/redis@${d}`);
+    assert.equal(after_(p, root, 'kustomization.yaml'), `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n    newName: backup.io/m/redis\n`);
+  });
+});
