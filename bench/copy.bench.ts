@@ -7,7 +7,7 @@
  *   3. re-checking 500 tags that are already backed up
  *   and the peak RSS of this project copying one 2 GiB layer.
  *
- * Usage: npm run bench:copy [-- --runs N] [-- --skip-rss]
+ * Usage: npm run bench:copy [-- --runs N] [--skip-rss] [--only 1,2] [--recheck-tags N]
  * Prints each tool's median wall time and this project's speed-up over the fastest peer.
  */
 import { execFileSync } from 'node:child_process';
@@ -21,7 +21,8 @@ import { manifestDigestAt, seedImage, type SeedImageSpec } from '../src/devenv/s
 import { goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
 
 const MiB = 1 << 20;
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' }, only: { type: 'string', default: '1,2,3' } } });
+const ONLY = new Set(values.only.split(',').map(Number));
 const RUNS = Number(values.runs);
 const RECHECK_TAGS = Number(values['recheck-tags']);
 // The shipped artifact (what the container image runs), built fresh for this run.
@@ -152,31 +153,35 @@ try {
   say(`# Copy benchmark (${new Date().toISOString()}), ${RUNS} runs per tool, median wall time`);
   say(`peers: skopeo (Debian), crane and regctl (Go module proxy); crane/regctl run ${PEER_POOL} processes at once for batches`);
 
+  const results: ScenarioResult[] = [];
   // Scenario 1: one image, ~200 MB in 4 layers.
-  const big: SeedImageSpec = { repository: 's1/big', tag: 'v1', format: 'docker', layers: [0, 1, 2, 3].map((i) => ({ seed: `s1-layer-${i}`, size: 50 * MiB })) };
-  const bigDigest = (await seedImage({ url: src.url }, big)).digest;
-  const s1 = await scenario('1. one fresh image, 200 MiB in 4 layers', (tool, run) => {
-    const repo = `s1-${tool.name}-${run}`;
-    return {
-      pairs: [[`${src.address}/s1/big:v1`, `${dst.address}/${repo}/big:v1`]],
-      sync: { images: { 's1/big': ['v1'] }, destination: `${dst.address}/${repo}` },
-      check: () => expectDigest(`${repo}/big`, 'v1', bigDigest),
-    };
-  }, 'fresh');
+  if (ONLY.has(1)) {
+    const big: SeedImageSpec = { repository: 's1/big', tag: 'v1', format: 'docker', layers: [0, 1, 2, 3].map((i) => ({ seed: `s1-layer-${i}`, size: 50 * MiB })) };
+    const bigDigest = (await seedImage({ url: src.url }, big)).digest;
+    results.push(await scenario('1. one fresh image, 200 MiB in 4 layers', (tool, run) => {
+      const repo = `s1-${tool.name}-${run}`;
+      return {
+        pairs: [[`${src.address}/s1/big:v1`, `${dst.address}/${repo}/big:v1`]],
+        sync: { images: { 's1/big': ['v1'] }, destination: `${dst.address}/${repo}` },
+        check: () => expectDigest(`${repo}/big`, 'v1', bigDigest),
+      };
+    }, 'fresh'));
+  }
 
   // Scenario 2: 20 images sharing two base layers (60 MiB), 5 MiB of their own each.
-  const names = Array.from({ length: 20 }, (_, i) => `img-${i}`);
-  const s2Digests = new Map<string, string>();
-  for (const n of names) {
-    const seeded = await seedImage({ url: src.url }, {
-      repository: `s2/${n}`,
-      tag: 'v1',
-      format: 'oci',
-      layers: [{ seed: 's2-base-os', size: 40 * MiB }, { seed: 's2-base-runtime', size: 20 * MiB }, { seed: `s2-${n}`, size: 5 * MiB }],
-    });
-    s2Digests.set(n, seeded.digest);
+  if (ONLY.has(2)) {
+    const names = Array.from({ length: 20 }, (_, i) => `img-${i}`);
+    const s2Digests = new Map<string, string>();
+    for (const n of names) {
+      const seeded = await seedImage({ url: src.url }, {
+        repository: `s2/${n}`,
+        tag: 'v1',
+        format: 'oci',
+        layers: [{ seed: 's2-base-os', size: 40 * MiB }, { seed: 's2-base-runtime', size: 20 * MiB }, { seed: `s2-${n}`, size: 5 * MiB }],
+      });
+      s2Digests.set(n, seeded.digest);
   }
-  const s2 = await scenario('2. batch of 20 images sharing base layers, each into a new repository', (tool, run) => {
+  results.push(await scenario('2. batch of 20 images sharing base layers, each into a new repository', (tool, run) => {
     const prefix = `s2-${tool.name}-${run}`;
     return {
       pairs: names.map((n) => [`${src.address}/s2/${n}:v1`, `${dst.address}/${prefix}/${n}:v1`]),
@@ -185,16 +190,18 @@ try {
         for (const n of names) await expectDigest(`${prefix}/${n}`, 'v1', s2Digests.get(n)!);
       },
     };
-  }, 'fresh');
+  }, 'fresh'));
   await freshTarget();
+  }
 
   // Scenario 3: RECHECK_TAGS tags already backed up (each tool backs them up once, untimed).
-  const tags = Array.from({ length: RECHECK_TAGS }, (_, i) => `t${i}`);
-  const s3Digests: string[] = [];
-  for (let i = 0; i < tags.length; i += 25) {
-    s3Digests.push(...(await Promise.all(tags.slice(i, i + 25).map((tag) => seedImage({ url: src.url }, { repository: 's3/app', tag, format: 'docker', layers: [{ seed: 's3-shared', size: 64 * 1024 }, { seed: `s3-${tag}`, size: 512 }] }).then((s) => s.digest)))));
+  if (ONLY.has(3)) {
+    const tags = Array.from({ length: RECHECK_TAGS }, (_, i) => `t${i}`);
+    const s3Digests: string[] = [];
+    for (let i = 0; i < tags.length; i += 25) {
+      s3Digests.push(...(await Promise.all(tags.slice(i, i + 25).map((tag) => seedImage({ url: src.url }, { repository: 's3/app', tag, format: 'docker', layers: [{ seed: 's3-shared', size: 64 * 1024 }, { seed: `s3-${tag}`, size: 512 }] }).then((s) => s.digest)))));
   }
-  const s3 = await scenario(`3. re-checking ${RECHECK_TAGS} tags already backed up`, (tool) => {
+  results.push(await scenario(`3. re-checking ${RECHECK_TAGS} tags already backed up`, (tool) => {
     const prefix = `s3-${tool.name}`;
     return {
       pairs: tags.map((t) => [`${src.address}/s3/app:${t}`, `${dst.address}/${prefix}/app:${t}`]),
@@ -204,10 +211,11 @@ try {
         await expectDigest(`${prefix}/app`, tags.at(-1)!, s3Digests.at(-1)!);
       },
     };
-  }, 'recheck');
+  }, 'recheck'));
+  }
 
   say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 1.5x, 3 ≥ 2x faster than the fastest peer)');
-  for (const s of [s1, s2, s3]) {
+  for (const s of results) {
     const fastest = Math.min(...tools.filter((t) => t.peer).map((t) => s.medians.get(t.name)!));
     say(`- ${s.name}: ${(fastest / s.medians.get('image-clone')!).toFixed(2)}x`);
   }
