@@ -23,6 +23,7 @@ import { backupReference, parseBackupTarget } from '../src/image/backup.ts';
 import { parseReference } from '../src/image/reference.ts';
 import { createRegistryStack } from '../src/registry/index.ts';
 import { mapLimited } from '../src/util/limit.ts';
+import { containerNodeFlags } from './peers.ts';
 
 const { values } = parseArgs({ options: { deployments: { type: 'string', default: '10000' }, namespaces: { type: 'string', default: '500' }, images: { type: 'string', default: '20' } } });
 const DEPLOYMENTS = Number(values.deployments);
@@ -88,9 +89,8 @@ try {
 function runCopier(args: string[]): Promise<{ seconds: number; decided: string; maxRssMiB: number | undefined; code: number | null }> {
   const rssFile = join(work, 'rss');
   const timed = existsSync('/usr/bin/time');
-  // Run as the container runs it (see the Dockerfile): a 4 MiB young generation keeps the
-  // transient garbage of listing 10,000 objects from inflating the heap.
-  const node = [process.execPath, '--max-semi-space-size=4', CLI, ...args];
+  // Run as the container runs it: the Dockerfile's node flags.
+  const node = [process.execPath, ...containerNodeFlags(), CLI, ...args];
   const [cmd, argv] = timed ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, ...node]] : [node[0]!, node.slice(1)];
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { startRegistryServer, type RegistryServer } from '../src/devenv/registry-server.ts';
 import { manifestDigestAt, seedImage, type SeedImageSpec } from '../src/devenv/seed.ts';
-import { goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
+import { containerNodeFlags, goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
 
 const MiB = 1 << 20;
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' }, only: { type: 'string', default: '1,2,3' } } });
@@ -28,6 +28,7 @@ const RECHECK_TAGS = Number(values['recheck-tags']);
 // The shipped artifact (what the container image runs), built fresh for this run.
 execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], { stdio: 'inherit' });
 const CLI = join(import.meta.dirname, '../dist/cli.js');
+const OURS = [...containerNodeFlags(), CLI];
 const PEER_POOL = 4; // crane and regctl have no batch mode: 4 processes at once (crane's own default job count)
 
 const work = mkdtempSync(join(tmpdir(), 'image-clone-bench-'));
@@ -73,10 +74,10 @@ const tools: Tool[] = [
     name: 'image-clone',
     peer: false,
     run(pairs) {
-      if (pairs.length === 1) return measure(process.execPath, [CLI, 'copy', pairs[0]![0], pairs[0]![1], ...insecureArgs()]);
+      if (pairs.length === 1) return measure(process.execPath, [...OURS, 'copy', pairs[0]![0], pairs[0]![1], ...insecureArgs()]);
       const file = join(work, `pairs-${Date.now()}.txt`);
       writeFileSync(file, pairs.map((p) => p.join(' ')).join('\n'));
-      return measure(process.execPath, [CLI, 'copy', '--from-file', file, ...insecureArgs()]);
+      return measure(process.execPath, [...OURS, 'copy', '--from-file', file, ...insecureArgs()]);
     },
   },
   {
@@ -223,7 +224,7 @@ try {
   if (!values['skip-rss']) {
     say('\n## Peak RSS copying one 2 GiB layer (target: under 200 MB)');
     const hugeDigest = (await seedImage({ url: src.url }, { repository: 's4/huge', tag: 'v1', format: 'docker', layers: [{ seed: 's4-2gib', size: 2048 * MiB }] })).digest;
-    const measured = await measure(process.execPath, [CLI, 'copy', `${src.address}/s4/huge:v1`, `${dst.address}/s4/huge:v1`, ...insecureArgs()]);
+    const measured = await measure(process.execPath, [...OURS, 'copy', `${src.address}/s4/huge:v1`, `${dst.address}/s4/huge:v1`, ...insecureArgs()]);
     await expectDigest('s4/huge', 'v1', hugeDigest);
     say(measured.maxRssBytes === undefined
       ? `copied in ${measured.seconds.toFixed(1)} s; peak RSS unknown (/usr/bin/time missing: apt-get install time)`

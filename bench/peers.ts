@@ -32,6 +32,15 @@ export function skopeo(): string {
   return path;
 }
 
+/** The node flags of the Dockerfile's ENTRYPOINT: this project is measured as the container runs it. */
+export function containerNodeFlags(): string[] {
+  const dockerfile = readFileSync(join(import.meta.dirname, '../Dockerfile'), 'utf8');
+  const entry = /^ENTRYPOINT (\[.+\])$/m.exec(dockerfile)?.[1];
+  if (!entry) throw new Error('the Dockerfile has no ENTRYPOINT in exec form');
+  const argv = JSON.parse(entry) as string[];
+  return argv.slice(1, argv.findIndex((a) => a.endsWith('.js')));
+}
+
 export interface Measured {
   readonly seconds: number;
   /** Peak resident set size in bytes, when /usr/bin/time is available. */

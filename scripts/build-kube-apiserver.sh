@@ -11,6 +11,8 @@ KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
 BIN="$CACHE/bin/kube-apiserver-$KUBE_VERSION"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+# Go's own installer puts it in /usr/local/go; a non-login shell may not have that on PATH.
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "go is required to build kube-apiserver (https://go.dev/dl or the golang-go package)" >&2; exit 1; }
 
 WORK="$CACHE/kube-build-$KUBE_VERSION"
