@@ -5,11 +5,11 @@
  * unified diff and writes nothing. A file that cannot be parsed is named with its line and left
  * untouched; the others are still edited, and the exit code is 1.
  */
-import { renameSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { describeError } from '../errors.ts';
 import { planRepository, type Replacement } from '../rewriter/edit/plan.ts';
+import { replaceFileAtomically } from '../util/files.ts';
 
 export interface RewriteCommandOptions {
   readonly repo: string;
@@ -25,15 +25,8 @@ export function rewriteCommand(options: RewriteCommandOptions, out: (line: strin
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
     if (options.dryRun) out(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 }).replace(/^={67}\n/m, '').trimEnd());
-    else writeAtomically(file, after);
+    else replaceFileAtomically(file, after);
   }
   if (plan.changes.length === 0) err('no use of the given image(s) found');
   return plan.errors.length === 0 ? 0 : 1;
-}
-
-/** Temp file beside the original, same mode, then rename: a crash never leaves half a manifest. */
-function writeAtomically(file: string, text: string): void {
-  const temp = join(dirname(file), `.${basename(file)}.image-clone.tmp`);
-  writeFileSync(temp, text, { mode: statSync(file).mode & 0o777 });
-  renameSync(temp, file);
 }

@@ -1,0 +1,109 @@
+/**
+ * A working copy of one GitOps repository, on simple-git: cloned once into a cache directory,
+ * fetched before each change, reset to the tip it builds on, committed with a configured author,
+ * and pushed without force to the base branch. A rejected push (the base moved) is reported, not
+ * thrown, so the caller can fetch, re-apply its edit on the new tip and push again.
+ *
+ * Credentials: none of our own yet. It works with URLs git can reach as configured (file://, a
+ * mounted credential helper or SSH agent); HTTPS tokens and SSH keys from Secrets are issue #4's
+ * next step. The working copy is our own `git init` plus fetches, so no hooks come with the
+ * repository.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { ConfigError, ImageCloneError } from '../../errors.ts';
+
+export interface GitAuthor {
+  readonly name: string;
+  readonly email: string;
+}
+
+export class GitError extends ImageCloneError {
+  override name = 'GitError';
+}
+
+/** Branch names that could be read as an option, or that git refuses, never reach a git command. */
+export function assertSafeBranch(branch: string): void {
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || branch.startsWith('-') || branch.includes('..') || branch.endsWith('/') || branch.endsWith('.lock')) {
+    throw new ConfigError(`unsafe branch name ${JSON.stringify(branch)}`);
+  }
+}
+
+export class GitWorkspace {
+  readonly url: string;
+  readonly dir: string;
+  readonly #git: SimpleGit;
+
+  constructor(url: string, cacheDir: string) {
+    if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
+    this.url = url;
+    this.dir = join(cacheDir, createHash('sha256').update(url).digest('hex').slice(0, 16));
+    mkdirSync(this.dir, { recursive: true });
+    this.#git = simpleGit({ baseDir: this.dir, timeout: { block: 120_000 } });
+  }
+
+  /**
+   * A clean working tree at `origin/<base>`, or at `origin/<branch>` when that branch already
+   * exists (a change pushed before a crash is found there, not made twice). Returns the tip used.
+   */
+  async checkout(base: string, branch?: string): Promise<{ tip: string; onExistingBranch: boolean }> {
+    assertSafeBranch(base);
+    if (branch !== undefined) assertSafeBranch(branch);
+    if (!existsSync(join(this.dir, '.git'))) {
+      await this.#git.init();
+      await this.#git.addRemote('origin', this.url);
+    }
+    try {
+      await this.#git.raw(['fetch', '--prune', '--no-tags', 'origin']);
+    } catch (error) {
+      throw new GitError(`cannot fetch ${redactRepo(this.url)}: ${firstLine(error)}`);
+    }
+    const remoteBranches = (await this.#git.branch(['-r'])).all;
+    if (!remoteBranches.includes(`origin/${base}`)) throw new GitError(`${redactRepo(this.url)} has no branch ${base}`);
+    const onExistingBranch = branch !== undefined && remoteBranches.includes(`origin/${branch}`);
+    const start = `origin/${onExistingBranch ? branch : base}`;
+    await this.#git.raw(['checkout', '--force', '-B', branch ?? base, start]);
+    await this.#git.raw(['clean', '-fdx']);
+    return { tip: (await this.#git.revparse(['HEAD'])).trim(), onExistingBranch };
+  }
+
+  /** Commits every change in the tree; undefined when there is nothing to commit. */
+  async commitAll(message: string, author: GitAuthor): Promise<string | undefined> {
+    await this.#git.add(['--all']);
+    const status = await this.#git.status();
+    if (status.isClean()) return undefined;
+    await this.#git.addConfig('user.name', author.name).addConfig('user.email', author.email);
+    await this.#git.commit(message);
+    return (await this.#git.revparse(['HEAD'])).trim();
+  }
+
+  /** Pushes HEAD to `branch`; 'rejected' when the remote moved on (never forced onto a base branch). */
+  async push(branch: string): Promise<'pushed' | 'rejected'> {
+    assertSafeBranch(branch);
+    try {
+      await this.#git.push('origin', `HEAD:refs/heads/${branch}`);
+      return 'pushed';
+    } catch (error) {
+      const text = String((error as Error).message ?? error);
+      if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(text)) return 'rejected';
+      throw new GitError(`push to ${redactRepo(this.url)} ${branch} failed: ${firstLine(error)}`);
+    }
+  }
+
+  /** Commits on `branch` not on `base` (to tell "already applied" from "pending"). */
+  async subjectsSince(base: string): Promise<string[]> {
+    const log = await this.#git.raw(['log', '--format=%s', `origin/${base}..HEAD`]);
+    return log.split('\n').filter((l) => l !== '');
+  }
+}
+
+/** A repository URL for messages: no user information. */
+export function redactRepo(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+}

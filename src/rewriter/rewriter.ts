@@ -1,0 +1,154 @@
+/**
+ * The rewriter role, Git side: pending handoff records → one change per repository and base branch
+ * → committed to the base (`commit` mode) or pushed to a branch of ours (`branch` mode).
+ *
+ * Crash safety comes from re-deriving everything from the remote: each attempt starts from the
+ * remote tip (our branch if it exists, else the base), re-applies the edits, and a record is marked
+ * done only after its change is pushed, or when the tip already holds it. So a crash at any step,
+ * then a restart, neither loses a change nor makes a second commit. A rejected push (the base
+ * moved) is retried from the new tip a bounded number of times; nothing is ever force-pushed.
+ *
+ * Not here yet (issue #4): pull requests on forges, HTTPS/SSH credentials, the direct-patch fallback.
+ */
+import { createHash } from 'node:crypto';
+import { describeError } from '../errors.ts';
+import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
+import { parseReference } from '../image/reference.ts';
+import type { Logger } from '../observability/log.ts';
+import { replaceFileAtomically } from '../util/files.ts';
+import { planRepository, type Replacement } from './edit/plan.ts';
+import { GitWorkspace, redactRepo, type GitAuthor } from './git/workspace.ts';
+
+export type GitMode = 'commit' | 'branch';
+
+export interface RewriterConfig {
+  readonly handoffDir: string;
+  /** Where repositories are cloned (reused across runs). */
+  readonly cacheDir: string;
+  readonly mode: GitMode;
+  readonly author: GitAuthor;
+  readonly logger: Logger;
+  /** Prefix of our branches in `branch` mode. */
+  readonly branchPrefix?: string;
+  /** For workloads no GitOps tool manages: the repository, path and branch to search. */
+  readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
+  readonly maxPushAttempts?: number;
+  /** Called just before each push (instrumentation, and tests that race a push deterministically). */
+  readonly beforePush?: (attempt: number) => Promise<void>;
+}
+
+export interface RewriteOutcome {
+  readonly repoURL: string;
+  readonly base: string;
+  readonly records: readonly string[];
+  readonly result: 'pushed' | 'already-applied' | 'not-found' | 'failed';
+  readonly commit?: string;
+  readonly branch: string;
+  readonly error?: string;
+}
+
+interface Target {
+  readonly repoURL: string;
+  readonly base: string;
+  readonly path: string | undefined;
+}
+
+export class Rewriter {
+  readonly #config: RewriterConfig;
+  readonly #ledger: Ledger;
+  readonly #log: Logger;
+
+  constructor(config: RewriterConfig) {
+    this.#config = config;
+    this.#ledger = new Ledger(config.handoffDir);
+    this.#log = config.logger.child({ role: 'rewriter' });
+  }
+
+  /** Turns every pending record into Git changes, one per repository and base branch. */
+  async processPending(): Promise<RewriteOutcome[]> {
+    const groups = new Map<string, { target: Target; records: Array<{ record: HandoffRecord; path: string | undefined }> }>();
+    for (const record of this.#ledger.pending((file, error) => this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) }))) {
+      const target = this.#targetOf(record);
+      if (!target) {
+        this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
+        continue;
+      }
+      const key = `${target.repoURL}#${target.base}`;
+      const group = groups.get(key) ?? { target, records: [] };
+      group.records.push({ record, path: target.path });
+      groups.set(key, group);
+    }
+    const outcomes: RewriteOutcome[] = [];
+    for (const { target, records } of groups.values()) outcomes.push(await this.#apply(target, records));
+    return outcomes;
+  }
+
+  #targetOf(record: HandoffRecord): Target | undefined {
+    const source = record.owner?.sources.find((s) => s.chart === undefined) ?? record.owner?.sources[0];
+    if (source) return { repoURL: source.repoURL, base: source.revision && source.revision !== 'HEAD' ? source.revision : 'main', path: source.path };
+    const unmanaged = this.#config.unmanaged;
+    return unmanaged ? { repoURL: unmanaged.repoURL, base: unmanaged.branch, path: unmanaged.path } : undefined;
+  }
+
+  async #apply(target: Target, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome> {
+    const workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir);
+    const branch = this.#config.mode === 'commit' ? target.base : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
+    const ids = records.map((r) => r.record.id);
+    const base = { repoURL: redactRepo(target.repoURL), base: target.base, records: ids, branch };
+    const attempts = this.#config.maxPushAttempts ?? 5;
+    try {
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        await workspace.checkout(target.base, this.#config.mode === 'branch' ? branch : undefined);
+        const changed = this.#edit(workspace.dir, records);
+        const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record)), this.#config.author);
+        if (commit === undefined) {
+          const result = changed.found ? 'already-applied' : 'not-found';
+          if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
+          for (const id of ids) this.#ledger.markDone(id, result);
+          return { ...base, result };
+        }
+        await this.#config.beforePush?.(attempt);
+        if ((await workspace.push(branch)) === 'pushed') {
+          for (const id of ids) this.#ledger.markDone(id, `pushed ${commit} to ${branch}`);
+          this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length });
+          return { ...base, result: 'pushed', commit };
+        }
+        this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
+        // Jittered backoff, so two writers that keep colliding fall out of step.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 250 * attempt));
+      }
+      return { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` };
+    } catch (error) {
+      this.#log.error('rewrite failed; records stay pending', { repo: base.repoURL, error: describeError(error) });
+      return { ...base, result: 'failed', error: describeError(error) };
+    }
+  }
+
+  /**
+   * Applies every record's replacements under its path. `found` says whether the old or the new
+   * images appear at all: no edit with `found` means the change is already on the tip.
+   */
+  #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean } {
+    let found = false;
+    const byPath = new Map<string | undefined, Replacement[]>();
+    for (const { record, path } of records) {
+      const list = byPath.get(path) ?? [];
+      for (const image of record.images) list.push({ from: parseReference(image.source), to: `${image.backup}@${image.digest}` });
+      byPath.set(path, list);
+    }
+    for (const [path, replacements] of byPath) {
+      const plan = planRepository(dir, path, replacements);
+      for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+      for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
+      const applied = planRepository(dir, path, replacements.map((r) => ({ from: parseReference(r.to), to: r.to })));
+      found ||= plan.changes.length > 0 || applied.changes.length > 0;
+    }
+    return { found };
+  }
+}
+
+function commitMessage(records: readonly HandoffRecord[]): string {
+  const lines = records.flatMap((r) => r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`));
+  const workloads = records.length === 1 ? `${records[0]!.workload.namespace}/${records[0]!.workload.name}` : `${records.length} workloads`;
+  return `image-clone: move ${workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n${lines.join('\n')}\n`;
+}

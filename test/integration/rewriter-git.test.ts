@@ -1,0 +1,140 @@
+/**
+ * The rewriter's Git side against real git: bare repositories served over file://, commit and
+ * branch modes, a crash between push and bookkeeping, and other pushers racing it.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Ledger } from '../../src/handoff/ledger.ts';
+import { createLogger } from '../../src/observability/log.ts';
+import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
+
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
+const NEW_IMAGE = `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`;
+
+let work: string;
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+
+function makeOrigin(name: string, files: Record<string, string>): string {
+  const origin = join(work, `${name}.git`);
+  git(work, 'init', '--bare', '--initial-branch=main', origin);
+  // A reflog in the bare repository records every update of main, to prove none was forced.
+  git(origin, 'config', 'core.logAllRefUpdates', 'always');
+  const seed = join(work, `${name}-seed`);
+  git(work, 'clone', '-q', origin, seed);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(seed, path, '..'), { recursive: true });
+    writeFileSync(join(seed, path), text);
+  }
+  git(seed, 'add', '-A');
+  git(seed, 'commit', '-qm', 'initial manifests');
+  git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  return origin;
+}
+
+function record(ledger: Ledger, repoURL: string): Promise<{ id: string }> {
+  return ledger.write({
+    workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-web' },
+    images: [{ container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: ['linux/amd64'], sizeBytes: 1 }],
+    owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL, path: 'apps', revision: 'main' }] },
+  });
+}
+
+function rewriter(handoffDir: string, mode: 'commit' | 'branch', extra: Partial<RewriterConfig> = {}): Rewriter {
+  const config: RewriterConfig = { handoffDir, cacheDir: join(work, `cache-${mode}`), mode, author: { name: 'image-clone', email: 'bot@example.com' }, logger: createLogger({ write: () => {} }), ...extra };
+  return new Rewriter(config);
+}
+
+before(() => {
+  work = mkdtempSync(join(tmpdir(), 'rewriter-git-'));
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('rewriter and git', () => {
+  it('commit mode: one commit on the base branch, only the image bytes changed, record done', async () => {
+    const origin = makeOrigin('commit', { 'apps/web.yaml': WEB, 'apps/broken.yaml': 'kind: Pod\nspec: [\n', 'other/ignored.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-commit'));
+    const { id } = await record(ledger, `file://${origin}`);
+    const [outcome] = await rewriter(ledger.dir, 'commit').processPending();
+    assert.equal(outcome?.result, 'pushed', outcome?.error);
+    assert.equal(git(origin, 'show', 'main:apps/web.yaml'), WEB.replace('nginx:1.25', NEW_IMAGE).trim());
+    assert.equal(git(origin, 'show', 'main:other/ignored.yaml'), WEB.trim(), 'outside the owner path: untouched');
+    assert.equal(git(origin, 'show', 'main:apps/broken.yaml'), 'kind: Pod\nspec: [', 'a broken file is left as it was');
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+    assert.match(git(origin, 'log', '-1', '--format=%an <%ae>%n%B', 'main'), /^image-clone <bot@example.com>\nimage-clone: move shop\/web to backed-up images[\s\S]*shop\/Deployment\/web web: nginx:1.25 -> backup\.io/);
+    assert.deepEqual(ledger.pending().map((r) => r.id), []);
+
+    // A crash after the push but before the record was marked done: the restart finds the change
+    // on the tip and makes no second commit.
+    unlinkSync(join(ledger.dir, `${id}.done`));
+    const [again] = await rewriter(ledger.dir, 'commit').processPending();
+    assert.equal(again?.result, 'already-applied');
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+    assert.deepEqual(ledger.pending(), []);
+  });
+
+  it('branch mode: pushes a branch of ours, leaves the base alone, and never commits twice', async () => {
+    const origin = makeOrigin('branch', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-branch'));
+    const { id } = await record(ledger, `file://${origin}`);
+    const [outcome] = await rewriter(ledger.dir, 'branch').processPending();
+    assert.equal(outcome?.result, 'pushed', outcome?.error);
+    assert.match(outcome!.branch, /^image-clone\/main-[0-9a-f]{8}$/);
+    assert.equal(git(origin, 'show', 'main:apps/web.yaml'), WEB.trim(), 'the base branch is not touched');
+    assert.ok(git(origin, 'show', `${outcome!.branch}:apps/web.yaml`).includes(NEW_IMAGE));
+    unlinkSync(join(ledger.dir, `${id}.done`));
+    const [again] = await rewriter(ledger.dir, 'branch').processPending();
+    assert.equal(again?.result, 'already-applied');
+    assert.equal(git(origin, 'rev-list', '--count', outcome!.branch), '2');
+  });
+
+  it('re-applies its edit on the new tip when the base moved between fetch and push', async () => {
+    const origin = makeOrigin('moved', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-moved'));
+    await record(ledger, `file://${origin}`);
+    const other = join(work, 'moved-other');
+    git(work, 'clone', '-q', origin, other);
+    const attempts: number[] = [];
+    const beforePush = async (attempt: number) => {
+      attempts.push(attempt);
+      if (attempt > 1) return;
+      writeFileSync(join(other, 'apps/web.yaml'), WEB.replace('# the front end', '# the front end, resized').replace('name: web\n  namespace', 'name: web\n  labels: {tier: front}\n  namespace'));
+      git(other, 'commit', '-qam', 'someone else edits the same file');
+      git(other, 'push', '-q', 'origin', 'HEAD:main');
+    };
+    const [outcome] = await rewriter(ledger.dir, 'commit', { beforePush }).processPending();
+    assert.equal(outcome?.result, 'pushed', outcome?.error);
+    assert.deepEqual(attempts, [1, 2], 'the first push was rejected, the second landed');
+    const final = git(origin, 'show', 'main:apps/web.yaml');
+    assert.ok(final.includes(`image: ${NEW_IMAGE}   # the front end, resized`), final);
+    assert.ok(final.includes('labels: {tier: front}'), "the other writer's edit is kept");
+    assert.deepEqual(git(origin, 'log', '--format=%s', 'main').split('\n'), ['image-clone: move shop/web to backed-up images', 'someone else edits the same file', 'initial manifests']);
+  });
+
+  it('never force-pushes while other pushers race it', async () => {
+    const origin = makeOrigin('race', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-race'));
+    await record(ledger, `file://${origin}`);
+    // Another writer pushes a commit every few milliseconds while the rewriter works.
+    const other = join(work, 'race-other');
+    git(work, 'clone', '-q', origin, other);
+    const script = `for i in $(seq 1 30); do sleep 0.05; echo "n: $i" > notes-$i.yaml; git add -A; git -c user.name=o -c user.email=o@o commit -qm "other $i"; git pull -q --rebase origin main 2>/dev/null; git push -q origin HEAD:main 2>/dev/null; done`;
+    const racer = spawn('bash', ['-c', script], { cwd: other, stdio: 'ignore' });
+    const raced = new Promise((resolve) => racer.on('close', resolve));
+    const [outcome] = await rewriter(ledger.dir, 'commit', { maxPushAttempts: 40 }).processPending();
+    await raced;
+    assert.equal(outcome?.result, 'pushed', outcome?.error);
+    const subjects = git(origin, 'log', '--format=%s', 'main').split('\n');
+    assert.equal(subjects.filter((s) => s.startsWith('image-clone:')).length, 1, 'exactly one commit of ours');
+    assert.ok(subjects.filter((s) => s.startsWith('other ')).length > 0, 'the other writer did push meanwhile');
+    const updates = git(origin, 'reflog', 'show', '--format=%H', 'refs/heads/main').split('\n');
+    for (let i = 0; i + 1 < updates.length; i++) {
+      assert.doesNotThrow(() => git(origin, 'merge-base', '--is-ancestor', updates[i + 1]!, updates[i]!), `update ${updates[i]} of main was a fast-forward`);
+    }
+    assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+  });
+});
