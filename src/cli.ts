@@ -4,13 +4,12 @@
  * subcommand's work lives in src/commands/.
  */
 import { parseArgs } from 'node:util';
-import { copierCommand, parseDuration } from './commands/copier.ts';
-import { copyCommand, readPairsFile } from './commands/copy.ts';
-import { rewriteCommand } from './commands/rewrite.ts';
-import { parseReplacement } from './rewriter/edit/plan.ts';
-import { demoCommand } from './commands/demo.ts';
 import { ImageCloneError, describeError } from './errors.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
+import { parseDuration } from './util/duration.ts';
+
+// Each command is imported when it runs: `copy` must not pay for the Kubernetes client (131 MiB and
+// most of a second to load) nor `help` for anything.
 
 const USAGE = `image-clone: back up the public images a cluster runs into your own registry
 
@@ -18,6 +17,7 @@ Usage:
   image-clone copy SRC [DST] [options]     copy one image (DST defaults to its name under --backup-registry)
   image-clone copy --from-file FILE        copy one "SRC DST" pair per line, concurrently
   image-clone copier [options]             watch the cluster and back up the public images it runs
+  image-clone rewriter [options]           turn the copier's handoff records into Git commits
   image-clone rewrite --repo DIR --set OLD=NEW [--path SUBDIR] [--dry-run]
                                            replace an image in the manifests of a repository
   image-clone demo                         run the copy end to end against local registries
@@ -76,6 +76,28 @@ Options:
 
 An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace or workload opts it out.`;
 
+const REWRITER_USAGE = `Usage: image-clone rewriter --handoff-dir DIR --cache-dir DIR [options]
+
+Turns each handoff record written by the copier into a change in the Git repository its GitOps
+owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
+per repository and base branch, only the image values changed. Records are scanned at start, then
+watched; a record is marked done only after its change is pushed or found already applied.
+(Pull requests on forges, Git credentials from Secrets and the direct-patch fallback: not yet.)
+
+Options:
+  --handoff-dir DIR           the directory shared with the copier
+  --cache-dir DIR             where repositories are cloned (kept between runs)
+  --git-mode MODE             commit (to the base branch) or branch (to a branch of ours) [branch]
+  --author-name NAME          commit author [image-clone-controller]
+  --author-email EMAIL        commit author e-mail [image-clone-controller@users.noreply.local]
+  --branch-prefix PREFIX      our branches in branch mode [image-clone/]
+  --unmanaged-repo URL        repository for workloads no GitOps tool manages
+  --unmanaged-path PATH       directory in it to search
+  --unmanaged-branch BRANCH   its base branch [main]
+  --debounce DUR              wait for a burst of records to end [2s]
+  --once                      process what is pending, then exit (0 only if every change landed)
+  --log-level LEVEL           debug, info, warn or error [info]`;
+
 const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
 
 Replaces every use of image OLD as a container or init container image of the workloads
@@ -100,13 +122,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return copier(rest, out);
     case 'rewrite':
       return rewrite(rest, out, err);
+    case 'rewriter':
+      return rewriter(rest, out);
     case 'demo':
-      return demoCommand(out);
+      return (await import('./commands/demo.ts')).demoCommand(out);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : USAGE);
+      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : rest[0] === 'rewriter' ? REWRITER_USAGE : USAGE);
       return 0;
     default:
       err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -139,11 +163,12 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
   let pairs: Array<readonly [string, string | undefined]>;
   if (values['from-file'] !== undefined) {
     if (positionals.length > 0) throw new UsageError('give either --from-file or SRC [DST], not both');
-    pairs = readPairsFile(values['from-file']);
+    pairs = (await import('./commands/copy.ts')).readPairsFile(values['from-file']);
   } else {
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('copy needs SRC and DST (or SRC with --backup-registry)');
     pairs = [[positionals[0]!, positionals[1]]];
   }
+  const { copyCommand } = await import('./commands/copy.ts');
   return copyCommand(
     {
       pairs,
@@ -162,7 +187,51 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
   );
 }
 
-function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): number {
+async function rewriter(args: readonly string[], out: (l: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      'handoff-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'git-mode': { type: 'string', default: 'branch' },
+      'author-name': { type: 'string', default: 'image-clone-controller' },
+      'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
+      'branch-prefix': { type: 'string' },
+      'unmanaged-repo': { type: 'string' },
+      'unmanaged-path': { type: 'string' },
+      'unmanaged-branch': { type: 'string', default: 'main' },
+      debounce: { type: 'string', default: '2s' },
+      once: { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(REWRITER_USAGE);
+    return 0;
+  }
+  if (!values['handoff-dir']) throw new UsageError('rewriter needs --handoff-dir DIR');
+  if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
+  const mode = values['git-mode'];
+  if (mode !== 'commit' && mode !== 'branch') throw new UsageError(`--git-mode must be commit or branch (pr is not built yet), got ${JSON.stringify(mode)}`);
+  const { rewriterCommand } = await import('./commands/rewriter.ts');
+  return rewriterCommand({
+    handoffDir: values['handoff-dir'],
+    cacheDir: values['cache-dir'],
+    mode,
+    authorName: values['author-name'] ?? 'image-clone-controller',
+    authorEmail: values['author-email'] ?? 'image-clone-controller@users.noreply.local',
+    ...(values['branch-prefix'] ? { branchPrefix: values['branch-prefix'] } : {}),
+    ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
+    ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
+    unmanagedBranch: values['unmanaged-branch'] ?? 'main',
+    once: values.once ?? false,
+    debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
+    logger: createLogger({ level: parseLevel(values['log-level']) }),
+  }, out);
+}
+
+async function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
   const { values } = parseArgs({
     args: [...args],
     options: {
@@ -179,6 +248,7 @@ function rewrite(args: readonly string[], out: (l: string) => void, err: (l: str
   }
   if (!values.repo) throw new UsageError('rewrite needs --repo DIR');
   if (!values.set?.length) throw new UsageError('rewrite needs at least one --set OLD=NEW');
+  const [{ rewriteCommand }, { parseReplacement }] = await Promise.all([import('./commands/rewrite.ts'), import('./rewriter/edit/plan.ts')]);
   return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false }, out, err);
 }
 
@@ -214,6 +284,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
   }
   if (!values['backup-registry']) throw new UsageError('copier needs --backup-registry HOST[:PORT]/PREFIX');
   if (!values['handoff-dir']) throw new UsageError('copier needs --handoff-dir DIR');
+  const { copierCommand } = await import('./commands/copier.ts');
   return copierCommand({
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     backupRegistry: values['backup-registry'],

@@ -8,9 +8,14 @@
  * then a restart, neither loses a change nor makes a second commit. A rejected push (the base
  * moved) is retried from the new tip a bounded number of times; nothing is ever force-pushed.
  *
+ * Intake: a scan at start (records written while the rewriter was down are not lost), then a
+ * chokidar watch of the handoff directory, debounced, so a burst of records becomes one batch and
+ * so one commit per repository.
+ *
  * Not here yet (issue #4): pull requests on forges, HTTPS/SSH credentials, the direct-patch fallback.
  */
 import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'chokidar';
 import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { parseReference } from '../image/reference.ts';
@@ -57,11 +62,47 @@ export class Rewriter {
   readonly #config: RewriterConfig;
   readonly #ledger: Ledger;
   readonly #log: Logger;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+  #again = false;
 
   constructor(config: RewriterConfig) {
     this.#config = config;
     this.#ledger = new Ledger(config.handoffDir);
     this.#log = config.logger.child({ role: 'rewriter' });
+  }
+
+  /**
+   * Processes what is pending now, then watches for new records; each burst (records arriving
+   * within `debounceMs` of each other) becomes one pass. Passes never overlap.
+   */
+  async watch(debounceMs = 2_000, onPass?: (outcomes: RewriteOutcome[]) => void): Promise<void> {
+    const pass = () => {
+      this.#running = this.#running.then(async () => {
+        do {
+          this.#again = false;
+          const outcomes = await this.processPending();
+          onPass?.(outcomes);
+        } while (this.#again);
+      });
+    };
+    this.#watcher = watch(this.#ledger.dir, { ignoreInitial: true, depth: 0, ignored: (path) => /\/\.[^/]*$/.test(path) });
+    this.#watcher.on('add', (path) => {
+      if (!path.endsWith('.json')) return;
+      this.#again = true;
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(pass, debounceMs);
+    });
+    await new Promise<void>((resolve) => this.#watcher!.once('ready', () => resolve()));
+    pass();
+    await this.#running;
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#debounce);
+    await this.#watcher?.close();
+    await this.#running;
   }
 
   /** Turns every pending record into Git changes, one per repository and base branch. */

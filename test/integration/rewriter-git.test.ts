@@ -36,10 +36,11 @@ function makeOrigin(name: string, files: Record<string, string>): string {
   return origin;
 }
 
-function record(ledger: Ledger, repoURL: string): Promise<{ id: string }> {
+function record(ledger: Ledger, repoURL: string, name = 'web', source = 'nginx:1.25'): Promise<{ id: string }> {
+  const backup = `backup.io/m/docker.io/library/${source}`;
   return ledger.write({
-    workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-web' },
-    images: [{ container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: ['linux/amd64'], sizeBytes: 1 }],
+    workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
+    images: [{ container: 'web', init: false, source, backup, digest: DIGEST, platforms: ['linux/amd64'], sizeBytes: 1 }],
     owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL, path: 'apps', revision: 'main' }] },
   });
 }
@@ -135,6 +136,39 @@ describe('rewriter and git', () => {
     for (let i = 0; i + 1 < updates.length; i++) {
       assert.doesNotThrow(() => git(origin, 'merge-base', '--is-ancestor', updates[i + 1]!, updates[i]!), `update ${updates[i]} of main was a fast-forward`);
     }
+    assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+  });
+
+  it('batches a burst of records into one commit, scanning at start and then watching', async () => {
+    const images: Record<string, string> = { a: 'nginx:1.25', b: 'redis:7', c: 'busybox:1.36' };
+    const files = Object.fromEntries(Object.entries(images).map(([n, image]) => [`apps/${n}.yaml`, WEB.replace('name: web\n  namespace', `name: ${n}\n  namespace`).replace('nginx:1.25', image)]));
+    const origin = makeOrigin('watch', files);
+    const ledger = new Ledger(join(work, 'handoff-watch'));
+    await record(ledger, `file://${origin}`, 'a'); // written while the rewriter was down
+    const passes: string[][] = [];
+    const r = rewriter(ledger.dir, 'commit');
+    await r.watch(300, (outcomes) => passes.push(outcomes.flatMap((o) => o.records)));
+    assert.equal(passes.length, 1, 'the start-up scan');
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+    // b and c arrive together: one more commit, not two.
+    await record(ledger, `file://${origin}`, 'b', images.b);
+    await record(ledger, `file://${origin}`, 'c', images.c);
+    const deadline = Date.now() + 20_000;
+    while (ledger.pending().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    await r.stop();
+    assert.deepEqual(ledger.pending(), []);
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '3', 'one commit for the burst');
+    assert.match(git(origin, 'log', '-1', '--format=%s', 'main'), /move 2 workloads/);
+    assert.ok(git(origin, 'show', 'main:apps/c.yaml').includes(`backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`));
+  });
+
+  it('image-clone rewriter --once exits 0 and reports what it pushed', async () => {
+    const origin = makeOrigin('cli', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-cli'));
+    await record(ledger, `file://${origin}`);
+    const cli = join(import.meta.dirname, '../../src/cli.ts');
+    const result = execFileSync(process.execPath, [cli, 'rewriter', '--once', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-cli'), '--git-mode', 'commit', '--log-level', 'warn'], { encoding: 'utf8' });
+    assert.match(result, /^pushed +file:\/\/.*cli\.git main [0-9a-f]{12} \(1 record\(s\)\)/);
     assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ledger, recordId, type HandoffImage } from '../../src/handoff/ledger.ts';
 import { imagesOf, workloadKey, workloadRef } from '../../src/cluster/workloads.ts';
-import { parseDuration } from '../../src/commands/copier.ts';
+import { parseDuration } from '../../src/util/duration.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

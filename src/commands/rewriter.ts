@@ -1,0 +1,50 @@
+/**
+ * `image-clone rewriter`: the main container. Turns the copier's handoff records into Git changes.
+ * `--once` processes what is pending and exits (0 only if every change landed).
+ */
+import type { Logger } from '../observability/log.ts';
+import { Rewriter, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
+
+export interface RewriterCommandOptions {
+  readonly handoffDir: string;
+  readonly cacheDir: string;
+  readonly mode: GitMode;
+  readonly authorName: string;
+  readonly authorEmail: string;
+  readonly branchPrefix?: string;
+  readonly unmanagedRepo?: string;
+  readonly unmanagedPath?: string;
+  readonly unmanagedBranch: string;
+  readonly once: boolean;
+  readonly debounceMs: number;
+  readonly logger: Logger;
+}
+
+export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
+  const rewriter = new Rewriter({
+    handoffDir: options.handoffDir,
+    cacheDir: options.cacheDir,
+    mode: options.mode,
+    author: { name: options.authorName, email: options.authorEmail },
+    logger: options.logger,
+    ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
+    ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
+  });
+  const report = (outcomes: RewriteOutcome[]) => {
+    for (const o of outcomes) out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''} (${o.records.length} record(s))${o.error ? `: ${o.error}` : ''}`);
+  };
+  if (options.once) {
+    const outcomes = await rewriter.processPending();
+    report(outcomes);
+    return outcomes.every((o) => o.result !== 'failed') ? 0 : 1;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await rewriter.watch(options.debounceMs, report);
+  options.logger.info('rewriter watching', { handoffDir: options.handoffDir, mode: options.mode });
+  await stopped;
+  await rewriter.stop();
+  return 0;
+}
