@@ -22,9 +22,9 @@ COPY --from=build /app/dist ./dist
 # Non-root (the distroless "nonroot" uid), no shell needed at run time.
 USER 65532:65532
 EXPOSE 8080
-# A 2 MiB young generation makes V8 collect short-lived garbage (list pages, 64 KiB blob chunks)
-# often, so memory stays flat: measured peak RSS 180 MiB copying a 2 GiB layer (206 MiB at 4 MiB,
-# more by default) and under 200 MiB listing 10,000 workloads (302 MiB by default). The benchmarks
+# A 4 MiB young generation makes V8 collect short-lived garbage (list pages of 500 workloads, 64 KiB
+# blob chunks) often enough that memory stays flat: the copier's peak RSS over 10,000 Deployments
+# was 302 MiB with Node's defaults (see bench/copier.bench.ts for today's figures). The benchmarks
 # read these flags from this line, so they run the controller exactly as the container does.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]
 CMD ["help"]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, skipping what is already there:
 # Debian packages (docker-registry, skopeo, etcd-server, apache2-utils for htpasswd, openssl, git,
-# time), the npm packages (which bring Node.js 24 for the npm scripts), and a kube-apiserver built
-# from the Go module proxy into ~/.cache/image-clone-controller (minutes the first time, then
-# cached). Idempotent; safe to run again.
+# time), the npm packages (which bring Node.js 24 for the npm scripts), and with NEED_CLUSTER=1 a
+# kube-apiserver built from the Go module proxy into ~/.cache/image-clone-controller (minutes the
+# first time, then cached). Idempotent; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +28,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund
 fi
 
-bash scripts/build-kube-apiserver.sh >/dev/null
+# The end-to-end tests need a real kube-apiserver (built once, then cached); the demo does not yet.
+if [ "${NEED_CLUSTER:-0}" = 1 ]; then
+  bash scripts/build-kube-apiserver.sh >/dev/null
+fi

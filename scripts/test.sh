@@ -2,5 +2,5 @@
 # The whole test suite: installs what is missing, type-checks, then runs unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/prerequisites.sh
+NEED_CLUSTER=1 bash scripts/prerequisites.sh
 exec npm test
