@@ -8,7 +8,7 @@
  * The rewriter marks a record done by writing `<id>.done` beside it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitOpsOwner } from '../cluster/gitops.ts';
@@ -96,17 +96,18 @@ export class Ledger {
     return record;
   }
 
-  markDone(id: string, note: string): void {
+  /** Marks a record done (atomically, durably): its change was pushed or found applied. */
+  async markDone(id: string, note: string): Promise<void> {
     const temp = join(this.dir, `.${id}.done.tmp`);
-    const fd = openSync(temp, 'w', 0o644);
+    const handle = await open(temp, 'w', 0o644);
     try {
-      writeSync(fd, `${new Date().toISOString()} ${note}\n`);
-      fsyncSync(fd);
+      await handle.writeFile(`${new Date().toISOString()} ${note}\n`);
+      await handle.sync();
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
-    renameSync(temp, join(this.dir, `${id}.done`));
-    this.#syncDir();
+    await rename(temp, join(this.dir, `${id}.done`));
+    await this.#syncDirectory();
   }
 
   /** Removes temp files a crash left behind (never complete records). */
@@ -140,15 +141,6 @@ export class Ledger {
       await handle.sync();
     } finally {
       await handle.close();
-    }
-  }
-
-  #syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
   }
 }

@@ -145,12 +145,12 @@ export class Rewriter {
         if (commit === undefined) {
           const result = changed.found ? 'already-applied' : 'not-found';
           if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
-          for (const id of ids) this.#ledger.markDone(id, result);
+          for (const id of ids) await this.#ledger.markDone(id, result);
           return { ...base, result };
         }
         await this.#config.beforePush?.(attempt);
         if ((await workspace.push(branch)) === 'pushed') {
-          for (const id of ids) this.#ledger.markDone(id, `pushed ${commit} to ${branch}`);
+          for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit} to ${branch}`);
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length });
           return { ...base, result: 'pushed', commit };
         }

@@ -34,7 +34,7 @@ describe('handoff ledger', () => {
     const a = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
     const b = await ledger.write({ workload, images: [image('sha256:b')], owner: undefined });
     assert.notEqual(a.id, b.id);
-    ledger.markDone(a.id, 'committed abc123');
+    await ledger.markDone(a.id, 'committed abc123');
     assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
   });
 
