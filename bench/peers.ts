@@ -4,12 +4,10 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { BIN_DIR, CACHE_DIR } from '../src/devenv/cache.ts';
 import { findExecutable } from '../src/devenv/process.ts';
 
-export const CACHE_DIR = process.env.IMAGE_CLONE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'image-clone-controller');
-export const BIN_DIR = join(CACHE_DIR, 'bin');
 
 const GO_TOOLS: Record<string, string> = {
   crane: 'github.com/google/go-containerregistry/cmd/crane@v0.22.1',

@@ -29,6 +29,13 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 # The end-to-end tests need a real kube-apiserver (built once, then cached); the demo does not yet.
+# So does kustomize, to render kustomize/ for the tests.
 if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-kube-apiserver.sh >/dev/null
+  CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
+  if [ ! -x "$CACHE/bin/kustomize" ]; then
+    command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
+    echo "==> building kustomize v5.7.1 from the Go module proxy (once, cached)"
+    GOBIN="$CACHE/bin" GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+  fi
 fi
