@@ -82,7 +82,7 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(Pull requests on forges, Git credentials from Secrets and the direct-patch fallback: not yet.)
+(Pull requests on forges and Git credentials from Secrets: not yet.)
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
@@ -95,6 +95,10 @@ Options:
   --unmanaged-path PATH       directory in it to search
   --unmanaged-branch BRANCH   its base branch [main]
   --debounce DUR              wait for a burst of records to end [2s]
+  --direct-patch MODE         never, unmanaged (patch workloads no GitOps tool manages through the
+                              Kubernetes API) or always (also managed ones: the GitOps tool may
+                              revert them until the Git change lands) [never]
+  --kubeconfig PATH           the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)
   --once                      process what is pending, then exit (0 only if every change landed)
   --log-level LEVEL           debug, info, warn or error [info]`;
 
@@ -201,6 +205,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'unmanaged-path': { type: 'string' },
       'unmanaged-branch': { type: 'string', default: 'main' },
       debounce: { type: 'string', default: '2s' },
+      'direct-patch': { type: 'string', default: 'never' },
+      kubeconfig: { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -214,6 +220,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch') throw new UsageError(`--git-mode must be commit or branch (pr is not built yet), got ${JSON.stringify(mode)}`);
+  const directPatch = values['direct-patch'];
+  if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
   return rewriterCommand({
     handoffDir: values['handoff-dir'],
@@ -227,6 +235,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     unmanagedBranch: values['unmanaged-branch'] ?? 'main',
     once: values.once ?? false,
     debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
+    directPatch,
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }

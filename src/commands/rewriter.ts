@@ -3,7 +3,8 @@
  * `--once` processes what is pending and exits (0 only if every change landed).
  */
 import type { Logger } from '../observability/log.ts';
-import { Rewriter, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
+import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
+import { loadKubeConfig } from './copier.ts';
 
 export interface RewriterCommandOptions {
   readonly handoffDir: string;
@@ -17,6 +18,8 @@ export interface RewriterCommandOptions {
   readonly unmanagedBranch: string;
   readonly once: boolean;
   readonly debounceMs: number;
+  readonly directPatch: DirectPatchMode;
+  readonly kubeconfig?: string;
   readonly logger: Logger;
 }
 
@@ -28,6 +31,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     author: { name: options.authorName, email: options.authorEmail },
     logger: options.logger,
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
+    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: loadKubeConfig(options.kubeconfig) } }),
     ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
   });
   const report = (outcomes: RewriteOutcome[]) => {

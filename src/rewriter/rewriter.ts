@@ -12,10 +12,16 @@
  * chokidar watch of the handoff directory, debounced, so a burst of records becomes one batch and
  * so one commit per repository.
  *
- * Not here yet (issue #4): pull requests on forges, HTTPS/SSH credentials, the direct-patch fallback.
+ * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
+ * (or, for managed ones under `always`, as well as) changing Git.
+ *
+ * Not here yet (issue #4): pull requests on forges, HTTPS/SSH credentials.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { patchWorkloadImages } from '../cluster/patch.ts';
+import { workloadKey } from '../cluster/workloads.ts';
 import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { parseReference } from '../image/reference.ts';
@@ -25,6 +31,8 @@ import { planRepository, type Replacement } from './edit/plan.ts';
 import { GitWorkspace, redactRepo, type GitAuthor } from './git/workspace.ts';
 
 export type GitMode = 'commit' | 'branch';
+/** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
+export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
 
 export interface RewriterConfig {
   readonly handoffDir: string;
@@ -38,6 +46,8 @@ export interface RewriterConfig {
   /** For workloads no GitOps tool manages: the repository, path and branch to search. */
   readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
   readonly maxPushAttempts?: number;
+  /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
+  readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -46,7 +56,7 @@ export interface RewriteOutcome {
   readonly repoURL: string;
   readonly base: string;
   readonly records: readonly string[];
-  readonly result: 'pushed' | 'already-applied' | 'not-found' | 'failed';
+  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'failed';
   readonly commit?: string;
   readonly branch: string;
   readonly error?: string;
@@ -108,7 +118,16 @@ export class Rewriter {
   /** Turns every pending record into Git changes, one per repository and base branch. */
   async processPending(): Promise<RewriteOutcome[]> {
     const groups = new Map<string, { target: Target; records: Array<{ record: HandoffRecord; path: string | undefined }> }>();
+    const outcomes: RewriteOutcome[] = [];
     for (const record of this.#ledger.pending((file, error) => this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) }))) {
+      const patchMode = this.#config.directPatch?.mode ?? 'never';
+      const managed = record.owner !== undefined;
+      if (patchMode === 'always' || (patchMode === 'unmanaged' && !managed)) {
+        const patched = await this.#patch(record, managed);
+        outcomes.push(patched);
+        // A managed workload still gets its Git change, so the GitOps tool does not revert it.
+        if (!managed || patched.result === 'failed') continue;
+      }
       const target = this.#targetOf(record);
       if (!target) {
         this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
@@ -119,9 +138,27 @@ export class Rewriter {
       group.records.push({ record, path: target.path });
       groups.set(key, group);
     }
-    const outcomes: RewriteOutcome[] = [];
     for (const { target, records } of groups.values()) outcomes.push(await this.#apply(target, records));
     return outcomes;
+  }
+
+  /** Patches the workload's images through the API; an unmanaged record is then done. */
+  async #patch(record: HandoffRecord, managed: boolean): Promise<RewriteOutcome> {
+    const key = workloadKey(record.workload);
+    const base = { repoURL: `cluster:${key}`, base: '', branch: '', records: [record.id] };
+    if (managed) {
+      this.#log.warn('PATCHING A WORKLOAD THAT A GITOPS TOOL MANAGES (--direct-patch=always): the tool may revert it until the Git change lands', { workload: key, owner: `${record.owner!.tool}:${record.owner!.namespace}/${record.owner!.name}` });
+    }
+    try {
+      await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })));
+      if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
+      this.#log.info('workload patched directly', { workload: key, images: record.images.length });
+      return { ...base, result: 'patched' };
+    } catch (error) {
+      const message = describeError(error);
+      this.#log.error('direct patch failed; record stays pending', { workload: key, error: message });
+      return { ...base, result: 'failed', error: message };
+    }
   }
 
   #targetOf(record: HandoffRecord): Target | undefined {

@@ -17,7 +17,9 @@ import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
 import { installGitOpsCrds } from '../../src/devenv/gitops-crds.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const OVERLAYS = ['argocd', 'flux'];
+const OVERLAYS = ['argocd', 'flux', 'direct-patch'];
+const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount'];
+const EXTRA_KINDS: Record<string, string[]> = { 'direct-patch': ['ClusterRole', 'ClusterRoleBinding'] };
 const NAMESPACE = 'image-clone-namespace';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:image-clone-controller`;
 
@@ -46,7 +48,7 @@ describe('kustomize manifests', () => {
   for (const overlay of OVERLAYS) {
     it(`overlays/${overlay} renders and every object passes a server-side dry run`, async () => {
       const objects = render(`kustomize/overlays/${overlay}`);
-      assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount']);
+      assert.deepEqual(objects.map((o) => o.kind).sort(), [...BASE_KINDS, ...(EXTRA_KINDS[overlay] ?? [])].sort());
       const api = KubernetesObjectApi.makeApiClient(kc);
       // The namespace must exist for a dry run of what goes in it; everything else is dry-run only.
       const namespace = objects.find((o) => o.kind === 'Namespace')!;
@@ -84,13 +86,6 @@ describe('kustomize manifests', () => {
     for (const object of render('kustomize/base').filter((o) => rbacKinds.includes(o.kind!))) {
       await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409));
     }
-    const authz = kc.makeApiClient(AuthorizationV1Api);
-    const can = async (verb: string, group: string, resource: string, namespace?: string) => {
-      const review = await authz.createSubjectAccessReview({
-        body: { spec: { user: SERVICE_ACCOUNT, groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`], resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) } } },
-      });
-      return review.status?.allowed === true;
-    };
     const expectations: Array<[boolean, string, string, string, string?]> = [
       [true, 'list', 'apps', 'deployments'],
       [true, 'watch', 'apps', 'daemonsets'],
@@ -116,4 +111,32 @@ describe('kustomize manifests', () => {
       assert.equal(await can(verb, group, resource, namespace), allowed, `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource}${namespace ? ` in ${namespace}` : ' cluster-wide'}`);
     }
   });
+
+  it('the direct-patch overlay adds patch on the workload kinds, and nothing else', async () => {
+    const api = KubernetesObjectApi.makeApiClient(kc);
+    const rbacKinds = ['ClusterRole', 'ClusterRoleBinding'];
+    for (const object of render('kustomize/overlays/direct-patch').filter((o) => rbacKinds.includes(o.kind!) && o.metadata?.name === 'image-clone-controller-direct-patch')) {
+      await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409));
+    }
+    const expectations: Array<[boolean, string, string, string, string]> = [
+      [true, 'patch', 'apps', 'deployments', 'shop'],
+      [true, 'patch', 'apps', 'daemonsets', 'shop'],
+      [true, 'patch', 'apps', 'statefulsets', 'shop'],
+      [true, 'patch', 'batch', 'cronjobs', 'shop'],
+      [false, 'update', 'apps', 'deployments', 'shop'],
+      [false, 'delete', 'apps', 'deployments', 'shop'],
+      [false, 'patch', '', 'pods', 'shop'],
+      [false, 'get', '', 'secrets', 'default'],
+    ];
+    for (const [allowed, verb, group, resource, namespace] of expectations) {
+      assert.equal(await can(verb, group, resource, namespace), allowed, `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource} in ${namespace}`);
+    }
+  });
 });
+
+async function can(verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
+  const review = await kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: { spec: { user: SERVICE_ACCOUNT, groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`], resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) } } },
+  });
+  return review.status?.allowed === true;
+}
