@@ -82,7 +82,7 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(Pull requests on forges and Git credentials from Secrets: not yet.)
+(Pull requests on forges and SSH keys: not yet.)
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
@@ -99,6 +99,8 @@ Options:
                               Kubernetes API) or always (also managed ones: the GitOps tool may
                               revert them until the Git change lands) [never]
   --kubeconfig PATH           the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --git-username NAME         user name for HTTPS Git [git]
+  --git-password-file PATH    password or token for HTTPS Git, read from a file (a mounted Secret)
   --once                      process what is pending, then exit (0 only if every change landed)
   --log-level LEVEL           debug, info, warn or error [info]`;
 
@@ -207,6 +209,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       debounce: { type: 'string', default: '2s' },
       'direct-patch': { type: 'string', default: 'never' },
       kubeconfig: { type: 'string' },
+      'git-username': { type: 'string', default: 'git' },
+      'git-password-file': { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -237,6 +241,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    gitUsername: values['git-username'] ?? 'git',
+    ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }

@@ -2,6 +2,8 @@
  * `image-clone rewriter`: the main container. Turns the copier's handoff records into Git changes.
  * `--once` processes what is pending and exits (0 only if every change landed).
  */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
 import { loadKubeConfig } from './copier.ts';
@@ -20,11 +22,22 @@ export interface RewriterCommandOptions {
   readonly debounceMs: number;
   readonly directPatch: DirectPatchMode;
   readonly kubeconfig?: string;
+  readonly gitUsername: string;
+  readonly gitPasswordFile?: string;
   readonly logger: Logger;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
+  let password: string | undefined;
+  if (options.gitPasswordFile !== undefined) {
+    try {
+      password = readFileSync(options.gitPasswordFile, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(`cannot read --git-password-file ${options.gitPasswordFile}: ${(error as Error).message}`);
+    }
+  }
   const rewriter = new Rewriter({
+    ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
     mode: options.mode,

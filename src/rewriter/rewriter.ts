@@ -28,7 +28,7 @@ import { parseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planRepository, type Replacement } from './edit/plan.ts';
-import { GitWorkspace, redactRepo, type GitAuthor } from './git/workspace.ts';
+import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials } from './git/workspace.ts';
 
 export type GitMode = 'commit' | 'branch';
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
@@ -46,6 +46,8 @@ export interface RewriterConfig {
   /** For workloads no GitOps tool manages: the repository, path and branch to search. */
   readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
   readonly maxPushAttempts?: number;
+  /** HTTPS credentials for every repository (from a mounted Secret). */
+  readonly gitCredentials?: GitCredentials;
   /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
   readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
@@ -169,7 +171,12 @@ export class Rewriter {
   }
 
   async #apply(target: Target, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome> {
-    const workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir);
+    let workspace: GitWorkspace;
+    try {
+      workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials);
+    } catch (error) {
+      return { repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
+    }
     const branch = this.#config.mode === 'commit' ? target.base : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
     const ids = records.map((r) => r.record.id);
     const base = { repoURL: redactRepo(target.repoURL), base: target.base, records: ids, branch };

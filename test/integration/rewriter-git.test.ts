@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
+import { startGitHttpServer } from '../../src/devenv/git-http-server.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
@@ -170,5 +171,41 @@ describe('rewriter and git', () => {
     const result = execFileSync(process.execPath, [cli, 'rewriter', '--once', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-cli'), '--git-mode', 'commit', '--log-level', 'warn'], { encoding: 'utf8' });
     assert.match(result, /^pushed +file:\/\/.*cli\.git main [0-9a-f]{12} \(1 record\(s\)\)/);
     assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+  });
+
+  it('pushes over HTTP with Basic credentials that appear in no URL, argument, log or error', async () => {
+    const origin = makeOrigin('http', { 'apps/web.yaml': WEB });
+    git(origin, 'config', 'http.receivepack', 'true');
+    const token = 'ghp_canary_token_0123456789';
+    const server = await startGitHttpServer(work, { bot: token });
+    const lines: string[] = [];
+    try {
+      const ledger = new Ledger(join(work, 'handoff-http'));
+      await record(ledger, `${server.url}/http.git`);
+      const logger = createLogger({ write: (l) => void lines.push(l) });
+
+      const wrong = await rewriter(ledger.dir, 'commit', { logger, gitCredentials: { username: 'bot', password: 'wrong-canary-password' } }).processPending();
+      assert.equal(wrong[0]?.result, 'failed');
+      assert.match(wrong[0]!.error!, /Authentication failed|401/);
+      assert.equal(ledger.pending().length, 1, 'a refused push loses nothing');
+
+      // A repository URL that carries a password is refused, and the password is not repeated.
+      const leaky = new Ledger(join(work, 'handoff-http-leaky'));
+      await record(leaky, `http://bot:${token}@127.0.0.1:1/x.git`);
+      const [embedded] = await rewriter(leaky.dir, 'commit', { logger }).processPending();
+      assert.equal(embedded?.result, 'failed');
+      assert.match(embedded!.error!, /carries a password; give credentials as files instead/);
+      assert.ok(!JSON.stringify(embedded).includes(token));
+
+      const [outcome] = await rewriter(ledger.dir, 'commit', { logger, gitCredentials: { username: 'bot', password: token } }).processPending();
+      assert.equal(outcome?.result, 'pushed', outcome?.error);
+      assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+      assert.ok(server.log.some((r) => r.authorized && r.path.endsWith('/git-receive-pack')), 'pushed with credentials');
+      assert.ok(server.log.some((r) => !r.authorized), 'git asked only after a 401, as the protocol goes');
+      const everything = lines.join('\n') + JSON.stringify([wrong, embedded, outcome]) + git(origin, 'log', '--format=%B', 'main');
+      for (const secret of [token, 'wrong-canary-password', Buffer.from(`bot:${token}`).toString('base64')]) assert.ok(!everything.includes(secret), `${secret} leaked`);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -4,13 +4,13 @@
  * and pushed without force to the base branch. A rejected push (the base moved) is reported, not
  * thrown, so the caller can fetch, re-apply its edit on the new tip and push again.
  *
- * Credentials: none of our own yet. It works with URLs git can reach as configured (file://, a
- * mounted credential helper or SSH agent); HTTPS tokens and SSH keys from Secrets are issue #4's
- * next step. The working copy is our own `git init` plus fetches, so no hooks come with the
- * repository.
+ * HTTPS credentials (a user name and a password or token) reach git through an askpass helper that
+ * prints them from environment variables only git's children see: never in a URL, a process
+ * argument or a log line. (SSH keys: not yet.) The working copy is our own `git init` plus fetches,
+ * so no hooks come with the repository.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
@@ -19,6 +19,19 @@ export interface GitAuthor {
   readonly name: string;
   readonly email: string;
 }
+
+export interface GitCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Answers git's "Username for …" and "Password for …" prompts from the environment. */
+const ASKPASS = `#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$IMAGE_CLONE_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$IMAGE_CLONE_GIT_PASSWORD" ;;
+esac
+`;
 
 export class GitError extends ImageCloneError {
   override name = 'GitError';
@@ -36,12 +49,22 @@ export class GitWorkspace {
   readonly dir: string;
   readonly #git: SimpleGit;
 
-  constructor(url: string, cacheDir: string) {
+  constructor(url: string, cacheDir: string, credentials?: GitCredentials) {
     if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) {
+      throw new ConfigError(`the repository URL ${redactRepo(url)} carries a password; give credentials as files instead`);
+    }
     this.url = url;
     this.dir = join(cacheDir, createHash('sha256').update(url).digest('hex').slice(0, 16));
     mkdirSync(this.dir, { recursive: true });
-    this.#git = simpleGit({ baseDir: this.dir, timeout: { block: 120_000 } });
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cacheDir, GIT_TERMINAL_PROMPT: '0' };
+    if (credentials) {
+      const askpass = join(cacheDir, 'image-clone-askpass.sh');
+      writeFileSync(askpass, ASKPASS, { mode: 0o700 });
+      Object.assign(env, { GIT_ASKPASS: askpass, IMAGE_CLONE_GIT_USERNAME: credentials.username, IMAGE_CLONE_GIT_PASSWORD: credentials.password });
+    }
+    // simple-git guards GIT_ASKPASS because a hostile value runs a program; ours is our own file.
+    this.#git = simpleGit({ baseDir: this.dir, timeout: { block: 120_000 }, allowEnvironment: ['GIT_ASKPASS', 'GIT_TERMINAL_PROMPT'], unsafe: { allowUnsafeAskPass: true } }).env(env);
   }
 
   /**
