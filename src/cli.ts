@@ -99,6 +99,7 @@ Options:
                               Kubernetes API) or always (also managed ones: the GitOps tool may
                               revert them until the Git change lands) [never]
   --kubeconfig PATH           the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --health-address ADDR       /healthz, /readyz and /metrics [:8081; "" for none]
   --git-username NAME         user name for HTTPS Git [git]
   --git-password-file PATH    password or token for HTTPS Git, read from a file (a mounted Secret)
   --once                      process what is pending, then exit (0 only if every change landed)
@@ -210,6 +211,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'direct-patch': { type: 'string', default: 'never' },
       kubeconfig: { type: 'string' },
       'git-username': { type: 'string', default: 'git' },
+      'health-address': { type: 'string', default: ':8081' },
       'git-password-file': { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -242,6 +244,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     gitUsername: values['git-username'] ?? 'git',
+    ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);

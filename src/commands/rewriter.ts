@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
+import { startHealthServer } from '../observability/server.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
 import { loadKubeConfig } from './copier.ts';
 
@@ -22,6 +23,7 @@ export interface RewriterCommandOptions {
   readonly debounceMs: number;
   readonly directPatch: DirectPatchMode;
   readonly kubeconfig?: string;
+  readonly healthAddress?: string;
   readonly gitUsername: string;
   readonly gitPasswordFile?: string;
   readonly logger: Logger;
@@ -55,6 +57,14 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     report(outcomes);
     return outcomes.every((o) => o.result !== 'failed') ? 0 : 1;
   }
+  const health = options.healthAddress
+    ? await startHealthServer({
+        address: options.healthAddress,
+        metrics: rewriter.metrics,
+        healthy: () => ({ ok: true, detail: 'running' }),
+        ready: () => (rewriter.lastPass.at > 0 ? { ok: true, detail: `last pass ${new Date(rewriter.lastPass.at).toISOString()}${rewriter.lastPass.ok ? '' : ' (some changes failed; retried on the next pass)'}` } : { ok: false, detail: 'first pass in progress' }),
+      })
+    : undefined;
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
@@ -63,5 +73,6 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   options.logger.info('rewriter watching', { handoffDir: options.handoffDir, mode: options.mode });
   await stopped;
   await rewriter.stop();
+  await health?.close();
   return 0;
 }

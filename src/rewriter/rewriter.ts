@@ -26,6 +26,7 @@ import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { parseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
+import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planRepository, type Replacement } from './edit/plan.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials } from './git/workspace.ts';
@@ -71,6 +72,12 @@ interface Target {
 }
 
 export class Rewriter {
+  readonly metrics = new MetricsRegistry();
+  readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, failed.'));
+  readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
+  readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
+  #lastPassAt = 0;
+  #lastPassOk = true;
   readonly #config: RewriterConfig;
   readonly #ledger: Ledger;
   readonly #log: Logger;
@@ -83,6 +90,12 @@ export class Rewriter {
     this.#config = config;
     this.#ledger = new Ledger(config.handoffDir);
     this.#log = config.logger.child({ role: 'rewriter' });
+    this.metrics.register(new Gauge('image_clone_pending_records', 'Handoff records not yet done.')).set(() => this.#ledger.pending().length);
+  }
+
+  /** For /readyz: the first pass is done. For /healthz: the last pass finished (failed changes are retried). */
+  get lastPass(): { at: number; ok: boolean } {
+    return { at: this.#lastPassAt, ok: this.#lastPassOk };
   }
 
   /**
@@ -141,6 +154,10 @@ export class Rewriter {
       groups.set(key, group);
     }
     for (const { target, records } of groups.values()) outcomes.push(await this.#apply(target, records));
+    for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
+    this.#passes.inc();
+    this.#lastPassAt = Date.now();
+    this.#lastPassOk = outcomes.every((o) => o.result !== 'failed');
     return outcomes;
   }
 
@@ -198,6 +215,7 @@ export class Rewriter {
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length });
           return { ...base, result: 'pushed', commit };
         }
+        this.#rejections.inc();
         this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
         // Jittered backoff, so two writers that keep colliding fall out of step.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 250 * attempt));

@@ -73,9 +73,14 @@ describe('kustomize manifests', () => {
         const args = [...(container.args ?? []), '--help'];
         assert.doesNotThrow(() => execFileSync(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { stdio: 'pipe' }), `${container.name}: ${args.join(' ')}`);
       }
+      for (const container of pod.containers) {
+        assert.equal(container.readinessProbe?.httpGet?.path, '/readyz', container.name);
+        assert.equal(container.livenessProbe?.httpGet?.path, '/healthz', container.name);
+        const port = container.readinessProbe?.httpGet?.port;
+        assert.ok(container.ports?.some((p) => p.name === port), `${container.name} declares the probe port ${port}`);
+        assert.ok(container.args?.some((a) => a.startsWith('--health-address=:') && container.ports?.some((p) => a.endsWith(`:${p.containerPort}`))), `${container.name} serves health on its declared port`);
+      }
       const copier = pod.containers.find((c) => c.name === 'copier')!;
-      assert.equal(copier.readinessProbe?.httpGet?.path, '/readyz');
-      assert.equal(copier.livenessProbe?.httpGet?.path, '/healthz');
       assert.ok(copier.env?.some((e) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace'));
     });
   }

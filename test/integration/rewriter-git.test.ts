@@ -160,6 +160,10 @@ describe('rewriter and git', () => {
     assert.deepEqual(ledger.pending(), []);
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '3', 'one commit for the burst');
     assert.match(git(origin, 'log', '-1', '--format=%s', 'main'), /move 2 workloads/);
+    const metrics = r.metrics.render();
+    assert.match(metrics, /image_clone_rewrites_total\{result="pushed"\} 2/);
+    assert.match(metrics, /image_clone_pending_records 0/);
+    assert.ok(r.lastPass.at > 0 && r.lastPass.ok);
     assert.ok(git(origin, 'show', 'main:apps/c.yaml').includes(`backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`));
   });
 
