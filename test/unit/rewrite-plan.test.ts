@@ -121,3 +121,32 @@ describe('rewrite planning: kustomize', () => {
     assert.equal(after_(p, root, 'kustomization.yaml'), `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n    newName: backup.io/m/redis\n`);
   });
 });
+
+describe('rewrite planning: Helm values', () => {
+  const D = `sha256:${'f'.repeat(64)}`;
+
+  it('edits repository and tag of an image mapping in values.yaml, keeping everything else', () => {
+    const values = '# chart values\nreplicaCount: 2\nimage:\n  repository: nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: redis, tag: 7}\n';
+    const root = repo({ 'charts/web/values.yaml': values });
+    const p = plan(root, 'nginx:1.25=backup.io/m/docker.io/library/nginx:1.25', 'redis:7=backup.io/m/docker.io/library/redis:7');
+    assert.equal(after_(p, root, 'charts/web/values.yaml'), '# chart values\nreplicaCount: 2\nimage:\n  repository: backup.io/m/docker.io/library/nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: backup.io/m/docker.io/library/redis, tag: 7}\n', 'an unchanged tag stays as written');
+    assert.deepEqual(p.changes.map((c) => c.what), ['Helm values image', 'Helm values sidecar.image']);
+  });
+
+  it('follows the Bitnami convention: registry, repository, tag and digest', () => {
+    const values = 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\n  digest: ""\n';
+    const root = repo({ 'values-prod.yaml': values });
+    const p = plan(root, `docker.io/bitnami/redis:7.2.4=backup.io/m/docker.io/bitnami/redis:7.2.4@${D}`);
+    assert.equal(after_(p, root, 'values-prod.yaml'), `image:\n  registry: backup.io\n  repository: m/docker.io/bitnami/redis\n  tag: 7.2.4\n  digest: "${D}"\n`);
+  });
+
+  it('edits the inline values of a Flux HelmRelease, and leaves other mappings alone', () => {
+    const release = 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    image:\n      repository: redis\n      tag: "7"\n';
+    const other = 'kind: ConfigMap\nmetadata: {name: x}\ndata:\n  image: {repository: redis, tag: "7"}\n';
+    const root = repo({ 'releases/cache.yaml': release, 'other.yaml': other });
+    const p = plan(root, 'redis:7=backup.io/m/redis:7');
+    assert.equal(after_(p, root, 'releases/cache.yaml'), release.replace('repository: redis', 'repository: backup.io/m/redis'));
+    assert.equal(p.files.has(join(root, 'other.yaml')), false, 'only values files and HelmRelease values are Helm values');
+    assert.deepEqual(p.changes.map((c) => c.what), ['Helm values HelmRelease/cache spec.values image']);
+  });
+});

@@ -8,15 +8,20 @@
  * kustomization rewrites does not run its literal image, so the edit goes where the running image
  * is decided, the kustomization entry, and a literal that a kustomization overrides is left alone.
  *
+ * Helm values are edited where charts split an image into parts: a mapping with `repository` and
+ * `tag` (and optionally `registry` and `digest`, the Bitnami convention), in `values*.yaml` files
+ * and in a Flux HelmRelease's inline `spec.values`. An image given as one string in values, or a
+ * tag left to the chart's appVersion, is not recognised.
+ *
  * A file that does not parse is reported with its line and left untouched; every other file is
  * still planned.
  */
 import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { Node, YAMLMap } from 'yaml';
+import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { formatReference, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
-import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
+import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -131,6 +136,28 @@ export function planRepository(root: string, subdir: string | undefined, replace
     planEntryEdit(entry, parseReference(replacement.to), parsed.get(entry.file)!.text, edits, changes, rootReal, output!, replacement.to);
   }
 
+  // Helm values: image mappings split into registry/repository/tag/digest.
+  for (const [file, yaml] of parsed) {
+    for (const { map, where } of helmImageMaps(file, yaml)) {
+      const image = helmImage(map);
+      const replacement = image === undefined ? undefined : matches(image);
+      if (!replacement) continue;
+      const to = parseReference(replacement.to);
+      const fileEdits: TextEdit[] = [];
+      if (get(map, 'registry') !== undefined) {
+        setKey(map, 'registry', to.registry, yaml.text, fileEdits);
+        setKey(map, 'repository', to.repository, yaml.text, fileEdits);
+      } else {
+        setKey(map, 'repository', `${to.registry}/${to.repository}`, yaml.text, fileEdits);
+      }
+      if (to.tag !== undefined) setKey(map, 'tag', to.tag, yaml.text, fileEdits);
+      if (get(map, 'digest') !== undefined) setKey(map, 'digest', to.digest ?? '', yaml.text, fileEdits);
+      addEdits(edits, file, fileEdits);
+      const line = scalarSite(yaml.text, get(map, 'repository'))!.line;
+      changes.push({ file: relative(rootReal, file), line, what: `Helm values ${where}`, before: image!, after: replacement.to });
+    }
+  }
+
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
     const before = parsed.get(file)!.text;
@@ -161,9 +188,9 @@ function entryOutput(entry: KustomizeEntry, literal: string | undefined): string
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
 function planEntryEdit(entry: KustomizeEntry, to: ImageReference, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, after: string): void {
   const fileEdits: TextEdit[] = [];
-  setKey(entry, 'newName', nameOf(after), text, fileEdits);
-  if (to.digest !== undefined) setKey(entry, 'digest', to.digest, text, fileEdits);
-  else if (to.tag !== undefined) setKey(entry, 'newTag', to.tag, text, fileEdits);
+  setKey(entry.node, 'newName', nameOf(after), text, fileEdits);
+  if (to.digest !== undefined) setKey(entry.node, 'digest', to.digest, text, fileEdits);
+  else if (to.tag !== undefined) setKey(entry.node, 'newTag', to.tag, text, fileEdits);
   addEdits(edits, entry.file, fileEdits);
   changes.push({ file: relative(root, entry.file), line: entry.line, what: `kustomize images entry "${entry.name}"`, before, after });
 }
@@ -176,26 +203,27 @@ function nameOf(image: string): string {
   return colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
 }
 
-/** Sets `key` in an entry's map: edits the scalar if present, else inserts a key after `name`. */
-function setKey(entry: KustomizeEntry, key: string, value: string, text: string, out: TextEdit[]): void {
-  const existing = scalarSite(text, get(entry.node, key));
+/**
+ * Sets `key` in a mapping: edits its scalar in place if present, else appends `key: value` after
+ * the mapping's last entry (block style: a new line at the column of its keys; flow style: `, key: value`).
+ */
+function setKey(node: Node, key: string, value: string, text: string, out: TextEdit[]): void {
+  const existing = scalarSite(text, get(node, key));
   if (existing) {
     if (existing.value !== value) out.push({ start: existing.start, end: existing.end, text: formatScalar(value, existing) });
     return;
   }
-  // Insert after the entry's last key, at the column of its keys.
-  const map = entry.node as YAMLMap;
+  const map = node as YAMLMap;
+  const firstKey = map.items[0]?.key as Node | undefined;
   const lastValue = map.items.at(-1)?.value as Node | undefined;
-  const lastEnd = lastValue?.range?.[1] ?? scalarSite(text, get(entry.node, 'name'))!.end;
+  const lastEnd = lastValue?.range?.[1] ?? firstKey?.range?.[1] ?? 0;
   const quoted = formatScalar(value);
   if (map.flow) {
     out.push({ start: lastEnd, end: lastEnd, text: `, ${key}: ${quoted}` });
     return;
   }
-  const nameSite = scalarSite(text, get(entry.node, 'name'))!;
-  const nameLineStart = text.lastIndexOf('\n', nameSite.start - 1) + 1;
-  const keyColumn = (map.items[0]?.key as Node | undefined)?.range?.[0] ?? nameSite.start;
-  const column = keyColumn - nameLineStart;
+  const keyStart = firstKey?.range?.[0] ?? 0;
+  const column = keyStart - (text.lastIndexOf('\n', keyStart - 1) + 1);
   const lineEnd = text.indexOf('\n', lastEnd);
   const at = lineEnd === -1 ? text.length : lineEnd;
   out.push({ start: at, end: at, text: `\n${' '.repeat(column)}${key}: ${quoted}` });
@@ -234,12 +262,40 @@ function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustom
   return { dir, images, resources };
 }
 
-/** A tag may be written as a number (`newTag: 1.25`); kustomize reads it as text. */
-function scalarText(node: Node | undefined): string | undefined {
-  const value = (node as { value?: unknown } | undefined)?.value;
-  if (value === undefined || value === null) return undefined;
-  const source = (node as { source?: string }).source;
-  return typeof source === 'string' ? source : String(value);
+/** Image mappings in Helm values: whole `values*.yaml` documents, and HelmRelease `spec.values`. */
+function helmImageMaps(file: string, yaml: ParsedYaml): Array<{ map: Node; where: string }> {
+  const roots: Array<{ node: Node; where: string }> = [];
+  const valuesFile = /^values[^/]*\.ya?ml$/.test(file.slice(file.lastIndexOf(sep) + 1));
+  for (const doc of yaml.documents) {
+    const contents = doc.contents as Node | null;
+    if (!contents) continue;
+    if (valuesFile) roots.push({ node: contents, where: '' });
+    else if (stringAt(contents, 'kind') === 'HelmRelease') {
+      const values = get(get(contents, 'spec'), 'values');
+      if (values) roots.push({ node: values, where: `HelmRelease/${stringAt(get(contents, 'metadata'), 'name') ?? '?'} spec.values` });
+    }
+  }
+  const found: Array<{ map: Node; where: string }> = [];
+  const walk = (node: Node | undefined, path: string, where: string) => {
+    if (isMap(node)) {
+      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && path ? ' ' : ''}${path}` });
+      for (const pair of node.items) walk(pair.value as Node | undefined, `${path}${path ? '.' : ''}${String((pair.key as { value?: unknown })?.value ?? '?')}`, where);
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item as Node, `${path}[${i}]`, where));
+    }
+  };
+  for (const root of roots) walk(root.node, '', root.where);
+  return found;
+}
+
+/** The image a Helm image mapping names: `[registry/]repository[:tag][@digest]`. */
+function helmImage(map: Node): string | undefined {
+  const registry = stringAt(map, 'registry');
+  const repository = stringAt(map, 'repository');
+  const tag = scalarText(get(map, 'tag'));
+  const digest = stringAt(map, 'digest');
+  if (!repository) return undefined;
+  return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
 }
 
 /** Every container and init container image of the workload documents in a file. */

@@ -61,9 +61,20 @@ export interface TextEdit {
   readonly text: string;
 }
 
+/**
+ * Where a scalar sits, and its value as text: a number or boolean (`tag: 7`) is read as written in
+ * the source, the way kustomize and Helm read tags.
+ */
 export function scalarSite(text: string, node: Node | null | undefined): ScalarSite | undefined {
-  if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return undefined;
-  return { node, value: node.value, start: node.range[0], end: node.range[1], line: lineOf(text, node.range[0]) };
+  const value = scalarText(node);
+  if (value === undefined || !isScalar(node) || !node.range) return undefined;
+  return { node, value, start: node.range[0], end: node.range[1], line: lineOf(text, node.range[0]) };
+}
+
+/** A scalar's value as text; a number or boolean as written in the source. */
+export function scalarText(node: Node | null | undefined): string | undefined {
+  if (!isScalar(node) || node.value === null || typeof node.value === 'object') return undefined;
+  return typeof node.value === 'string' ? node.value : (node.source ?? String(node.value));
 }
 
 /** The value at a key of a map node, if the node is a map. */
