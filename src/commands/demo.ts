@@ -1,27 +1,39 @@
 /**
- * `image-clone demo`: the whole copy path on one machine with nothing outside it. Starts a local
- * "public" registry seeded with a multi-platform image, and an empty backup registry (both real
- * docker-registry servers on 127.0.0.1), backs the image up through the same code the controller
- * uses, proves the digest survived, shows that a second pass copies nothing, and cleans up.
+ * `image-clone demo`: the whole product on one machine, nothing outside it. Starts a "public"
+ * registry seeded with a multi-platform image, an empty backup registry, a real kube-apiserver
+ * (built the first time, with progress), and a Git repository over HTTP laid out like an Argo CD
+ * application; creates the Deployment as Argo CD would; runs the copier and the rewriter; shows
+ * the backup with its digest and the commit with its diff; then cleans everything up.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { Copier } from '../copier/copier.ts';
+import { startCluster, type Cluster } from '../devenv/cluster.ts';
+import { startGitHttpServer, type GitHttpServer } from '../devenv/git-http-server.ts';
+import { installGitOpsCrds } from '../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../devenv/registry-server.ts';
 import { seedImage } from '../devenv/seed.ts';
 import { describeError } from '../errors.ts';
-import { backupReference, parseBackupTarget } from '../image/backup.ts';
-import { formatReference, parseReference } from '../image/reference.ts';
+import { parseBackupTarget } from '../image/backup.ts';
+import { createLogger } from '../observability/log.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { formatBytes } from './copy.ts';
+import { Rewriter } from '../rewriter/rewriter.ts';
+
+const STEPS = 7;
 
 export async function demoCommand(say: (line: string) => void): Promise<number> {
-  const servers: RegistryServer[] = [];
-  const step = (n: number, text: string) => say(`\n[${n}/5] ${text}`);
+  const work = mkdtempSync(join(tmpdir(), 'image-clone-demo-'));
+  const stops: Array<() => Promise<void>> = [];
+  const step = (n: number, text: string) => say(`\n[${n}/${STEPS}] ${text}`);
+  const quiet = createLogger({ write: () => {} });
   try {
     step(1, 'Starting two real registries on 127.0.0.1 (docker-registry): a "public" one and your backup registry');
     const [publicRegistry, backupRegistry] = await Promise.all([startRegistryServer(), startRegistryServer()]);
-    servers.push(publicRegistry, backupRegistry);
+    stops.push(() => publicRegistry.stop(), () => backupRegistry.stop());
     say(`      public registry: ${publicRegistry.url}\n      backup registry: ${backupRegistry.url}`);
-
-    step(2, 'Seeding the public registry with demo/web:1.0, an OCI index for linux/amd64 and linux/arm64 (a shared 4 MiB base layer and a 2 MiB layer per platform)');
     const seeded = await seedImage({ url: publicRegistry.url }, {
       repository: 'demo/web',
       tag: '1.0',
@@ -29,35 +41,110 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
       layers: [{ seed: 'demo-base', size: 4 << 20, shared: true }, { seed: 'demo-app', size: 2 << 20 }],
     });
-    say(`      source digest: ${seeded.digest}`);
+    const sourceImage = `${publicRegistry.address}/demo/web:1.0`;
+    say(`      seeded ${sourceImage} (linux/amd64, linux/arm64/v8), digest ${seeded.digest}`);
 
-    const source = parseReference(`${publicRegistry.address}/demo/web:1.0`);
-    const target = parseBackupTarget(`${backupRegistry.address}/backup`);
-    const destination = backupReference(source, target);
-    step(3, `Backing up ${formatReference(source)}\n      to ${formatReference(destination)} (the controller's default naming: PREFIX/<source host>/<path>)`);
-    const stack = createRegistryStack({ insecureRegistries: [publicRegistry.address, backupRegistry.address] });
-    try {
-      const started = Date.now();
-      const first = await stack.engine.copy({ source, destination });
-      say(`      ${first.outcome}: ${first.digest}, platforms ${first.platforms.join(', ')}, ${formatBytes(first.blobs.bytesTransferred)} transferred in ${Date.now() - started} ms`);
+    step(2, 'Starting a real Kubernetes API server with etcd on 127.0.0.1 (the first run builds kube-apiserver from the Go module proxy: several minutes, then cached)');
+    const cluster: Cluster = await startCluster({ dir: join(work, 'cluster'), progress: (line) => say(`      ${line}`) });
+    stops.push(() => cluster.stop());
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    await installGitOpsCrds(kc);
 
-      step(4, 'Checking the backup: the digest in the backup registry must equal the source digest');
-      const stored = await stack.client.headManifest(destination, '1.0');
-      if (stored?.digest !== seeded.digest) throw new Error(`the backup has digest ${stored?.digest}, expected ${seeded.digest}`);
-      say(`      backup digest: ${stored.digest}  ✔ identical, so a workload pinned to it runs the very same image`);
+    step(3, 'Creating a GitOps repository served over HTTP (git http-backend, token auth), laid out like an Argo CD application');
+    const token = `demo-token-${Math.random().toString(36).slice(2)}`;
+    const git: GitHttpServer = await startGitHttpServer(work, { 'argocd-bot': token });
+    stops.push(() => git.stop());
+    const repoURL = createRepository(work, sourceImage);
+    const remote = `${git.url}/apps.git`;
+    say(`      ${remote}: apps/web/deployment.yaml (image ${sourceImage}), apps/web/kustomization.yaml`);
 
-      step(5, 'Running the backup again: an immutable tag already backed up costs one HEAD request and copies nothing');
-      const second = await stack.engine.copy({ source, destination });
-      say(`      ${second.outcome}: ${second.digest}`);
-    } finally {
-      await stack.close();
-    }
-    say('\nDone. The registries are stopped and their data removed. Next: `image-clone copy --help`.');
+    step(4, 'Deploying it as Argo CD would: an Application, and the Deployment with Argo CD\'s tracking annotation');
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'argocd' } } });
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications',
+      body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'web' }, spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } } },
+    });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: 'shop',
+      body: {
+        metadata: { name: 'web', annotations: { 'argocd.argoproj.io/tracking-id': 'web:apps/Deployment:shop/web' } },
+        spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: sourceImage }] } } },
+      },
+    });
+    say('      argocd/Application web → shop/Deployment web');
+
+    step(5, 'The copier: one pass over the cluster, backing up every public image and writing a handoff record');
+    const handoffDir = join(work, 'handoff');
+    const backupTarget = parseBackupTarget(`${backupRegistry.address}/backup`);
+    const copier = new Copier({
+      kubeConfig: kc, backupTarget, handoffDir, controllerNamespace: 'image-clone-namespace', includeNamespaces: [], excludeNamespaces: [],
+      registry: { insecureRegistries: [publicRegistry.address, backupRegistry.address] }, logger: quiet,
+    });
+    const pass = await copier.runOnce();
+    if (pass.failedWorkloads.length > 0) throw new Error(`the copier failed for ${pass.failedWorkloads.join(', ')}`);
+    const backupImage = `${backupRegistry.address}/backup/${publicRegistry.address.replace(':', '_')}/demo/web:1.0`;
+    const stack = createRegistryStack({ insecureRegistries: [backupRegistry.address] });
+    const stored = await stack.client.headManifest({ registry: backupRegistry.address, repository: `backup/${publicRegistry.address.replace(':', '_')}/demo/web` }, '1.0');
+    await stack.close();
+    if (stored?.digest !== seeded.digest) throw new Error(`the backup has digest ${stored?.digest}, expected ${seeded.digest}`);
+    say(`      backed up to ${backupImage}\n      backup digest ${stored.digest} ✔ the same as the source: the very same image\n      ${pass.recordsWritten} handoff record written for shop/Deployment/web, owner argocd/Application web`);
+
+    step(6, 'The rewriter: the record becomes a commit in the repository Argo CD syncs from (commit mode)');
+    const rewriter = new Rewriter({ handoffDir, cacheDir: join(work, 'git-cache'), mode: 'commit', author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: { username: 'argocd-bot', password: token } });
+    const [outcome] = await rewriter.processPending();
+    if (outcome?.result !== 'pushed') throw new Error(`the rewriter did not push: ${outcome?.result} ${outcome?.error ?? ''}`);
+    say(`      pushed ${outcome.commit?.slice(0, 12)} to main of ${remote}`);
+
+    step(7, 'The change Argo CD will apply: only the image value moved, pinned to the same digest');
+    const show = execFileSync('git', ['--no-pager', 'show', '--stat', '--patch', '--format=%an <%ae>%n%n%B', 'main'], { cwd: repoURL, encoding: 'utf8' });
+    for (const line of show.trimEnd().split('\n')) say(`      ${line}`);
+    say('\nDone. Everything ran on 127.0.0.1 and is being stopped and removed now.');
     return 0;
   } catch (error) {
     say(`\ndemo failed: ${describeError(error)}`);
     return 1;
   } finally {
-    await Promise.all(servers.map((s) => s.stop()));
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** A bare repository `apps.git` under `root`, with one Argo CD application directory; returns its path. */
+function createRepository(root: string, image: string): string {
+  const bare = join(root, 'apps.git');
+  const seed = join(root, 'apps-seed');
+  const gitIn = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, stdio: 'pipe', env: { ...process.env, GIT_AUTHOR_NAME: 'platform team', GIT_AUTHOR_EMAIL: 'platform@demo.local', GIT_COMMITTER_NAME: 'platform team', GIT_COMMITTER_EMAIL: 'platform@demo.local' } });
+  gitIn(root, 'init', '-q', '--bare', '--initial-branch=main', bare);
+  gitIn(bare, 'config', 'http.receivepack', 'true');
+  gitIn(root, 'clone', '-q', bare, seed);
+  mkdirSync(join(seed, 'apps/web'), { recursive: true });
+  writeFileSync(join(seed, 'apps/web/kustomization.yaml'), 'resources:\n  - deployment.yaml\n');
+  writeFileSync(join(seed, 'apps/web/deployment.yaml'), [
+    '# The web front end, synced by Argo CD (Application "web").',
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    '  name: web',
+    '  namespace: shop',
+    'spec:',
+    '  replicas: 2',
+    '  selector:',
+    '    matchLabels: {app: web}',
+    '  template:',
+    '    metadata:',
+    '      labels: {app: web}',
+    '    spec:',
+    '      containers:',
+    '        - name: web',
+    `          image: ${image}   # from a public registry`,
+    '          ports:',
+    '            - containerPort: 8080',
+    '',
+  ].join('\n'));
+  gitIn(seed, 'add', '-A');
+  gitIn(seed, 'commit', '-qm', 'web: first deployment');
+  gitIn(seed, 'push', '-q', 'origin', 'HEAD:main');
+  return bare;
 }
