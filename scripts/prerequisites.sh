@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, skipping what is already there:
 # Debian packages (docker-registry, skopeo, etcd-server, apache2-utils for htpasswd, openssl, git,
-# time), the npm packages (which bring Node.js 24 for the npm scripts), and with NEED_CLUSTER=1 a
-# kube-apiserver built from the Go module proxy into ~/.cache/image-clone-controller (minutes the
-# first time, then cached). Idempotent; safe to run again.
+# time, gcc for Gitea's SQLite), the npm packages (which bring Node.js 24 for the npm scripts), and
+# with NEED_CLUSTER=1 a kube-apiserver, kustomize and Gitea built from the Go module proxy into
+# ~/.cache/image-clone-controller (minutes the first time, then cached). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v git >/dev/null || need+=(git)
 command -v etcd >/dev/null || need+=(etcd-server)
 [ -x /usr/bin/time ] || need+=(time)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if ((${#need[@]})); then
   echo "==> installing Debian packages: ${need[*]}"
   SUDO=""
@@ -29,9 +30,10 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 # The end-to-end tests need a real kube-apiserver (built once, then cached); the demo does not yet.
-# So does kustomize, to render kustomize/ for the tests.
+# So do kustomize (to render kustomize/) and Gitea (the pull-request tests).
 if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-kube-apiserver.sh >/dev/null
+  bash scripts/build-gitea.sh >/dev/null
   CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
   if [ ! -x "$CACHE/bin/kustomize" ]; then
     command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"

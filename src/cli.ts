@@ -82,12 +82,17 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(Pull requests on forges and SSH keys: not yet.)
+(Pull requests on GitHub and GitLab, and SSH keys: not yet.)
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
   --cache-dir DIR             where repositories are cloned (kept between runs)
-  --git-mode MODE             commit (to the base branch) or branch (to a branch of ours) [branch]
+  --git-mode MODE             pr (a branch of ours and a pull request; Gitea/Forgejo), branch (the
+                              branch only) or commit (straight to the base branch) [branch]
+  --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret)
+  --forge-api URL             the forge's API base, when not <repository origin>/api/v1
+  --pr-label NAME             label the pull request (repeatable)
+  --pr-draft                  open pull requests as drafts
   --author-name NAME          commit author [image-clone-controller]
   --author-email EMAIL        commit author e-mail [image-clone-controller@users.noreply.local]
   --branch-prefix PREFIX      our branches in branch mode [image-clone/]
@@ -211,6 +216,10 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'direct-patch': { type: 'string', default: 'never' },
       kubeconfig: { type: 'string' },
       'git-username': { type: 'string', default: 'git' },
+      'forge-token-file': { type: 'string' },
+      'forge-api': { type: 'string' },
+      'pr-label': { type: 'string', multiple: true },
+      'pr-draft': { type: 'boolean' },
       'health-address': { type: 'string', default: ':8081' },
       'git-password-file': { type: 'string' },
       once: { type: 'boolean' },
@@ -225,7 +234,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   if (!values['handoff-dir']) throw new UsageError('rewriter needs --handoff-dir DIR');
   if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
   const mode = values['git-mode'];
-  if (mode !== 'commit' && mode !== 'branch') throw new UsageError(`--git-mode must be commit or branch (pr is not built yet), got ${JSON.stringify(mode)}`);
+  if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
+  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
   const directPatch = values['direct-patch'];
   if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
@@ -244,6 +254,10 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     gitUsername: values['git-username'] ?? 'git',
+    ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
+    ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
+    ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
+    prDraft: values['pr-draft'] ?? false,
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),

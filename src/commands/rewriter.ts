@@ -26,19 +26,18 @@ export interface RewriterCommandOptions {
   readonly healthAddress?: string;
   readonly gitUsername: string;
   readonly gitPasswordFile?: string;
+  readonly forgeTokenFile?: string;
+  readonly forgeApi?: string;
+  readonly prLabels?: readonly string[];
+  readonly prDraft: boolean;
   readonly logger: Logger;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
-  let password: string | undefined;
-  if (options.gitPasswordFile !== undefined) {
-    try {
-      password = readFileSync(options.gitPasswordFile, 'utf8').trim();
-    } catch (error) {
-      throw new ConfigError(`cannot read --git-password-file ${options.gitPasswordFile}: ${(error as Error).message}`);
-    }
-  }
+  const password = options.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', options.gitPasswordFile);
+  const forgeToken = options.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', options.forgeTokenFile);
   const rewriter = new Rewriter({
+    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
     ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
@@ -75,4 +74,13 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   await rewriter.stop();
   await health?.close();
   return 0;
+}
+
+/** A credential from a mounted Secret file; its path may be named in errors, its content never. */
+function readSecretFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
+  }
 }

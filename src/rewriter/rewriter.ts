@@ -29,9 +29,11 @@ import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planRepository, type Replacement } from './edit/plan.ts';
+import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
+import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials } from './git/workspace.ts';
 
-export type GitMode = 'commit' | 'branch';
+export type GitMode = 'commit' | 'branch' | 'pr';
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
 export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
 
@@ -47,6 +49,8 @@ export interface RewriterConfig {
   /** For workloads no GitOps tool manages: the repository, path and branch to search. */
   readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
   readonly maxPushAttempts?: number;
+  /** In `pr` mode: the forge (chosen from the URL, or configured) and how pull requests look. */
+  readonly forge?: ForgeOptions & { readonly draft?: boolean; readonly labels?: readonly string[] };
   /** HTTPS credentials for every repository (from a mounted Secret). */
   readonly gitCredentials?: GitCredentials;
   /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
@@ -59,7 +63,9 @@ export interface RewriteOutcome {
   readonly repoURL: string;
   readonly base: string;
   readonly records: readonly string[];
-  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'failed';
+  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'not-reopened' | 'failed';
+  /** In `pr` mode: the pull request opened or updated. */
+  readonly pullRequest?: string;
   readonly commit?: string;
   readonly branch: string;
   readonly error?: string;
@@ -198,22 +204,40 @@ export class Rewriter {
     const ids = records.map((r) => r.record.id);
     const base = { repoURL: redactRepo(target.repoURL), base: target.base, records: ids, branch };
     const attempts = this.#config.maxPushAttempts ?? 5;
+    const pr = this.#config.mode === 'pr';
     try {
+      const forge = pr ? this.#forge(target.repoURL) : undefined;
+      const rows = rowsOf(records.map((r) => r.record));
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        await workspace.checkout(target.base, this.#config.mode === 'branch' ? branch : undefined);
+        await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch);
         const changed = this.#edit(workspace.dir, records);
         const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record)), this.#config.author);
-        if (commit === undefined) {
+        if (forge) {
+          // A reviewer closed this very change before: it is not proposed again.
+          const pulls = await forge.pullRequests(branch, target.base);
+          const open = pulls.find((p) => p.state === 'open');
+          const declined = pulls.find((p) => p.state === 'closed' && changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows));
+          if (!open && declined) {
+            for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
+            this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
+            return { ...base, result: 'not-reopened', pullRequest: declined.url };
+          }
+          if (commit === undefined && !(await workspace.differsFrom(target.base))) {
+            for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
+            return { ...base, result: changed.found ? 'already-applied' : 'not-found' };
+          }
+        } else if (commit === undefined) {
           const result = changed.found ? 'already-applied' : 'not-found';
           if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
           for (const id of ids) await this.#ledger.markDone(id, result);
           return { ...base, result };
         }
         await this.#config.beforePush?.(attempt);
-        if ((await workspace.push(branch)) === 'pushed') {
-          for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit} to ${branch}`);
-          this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length });
-          return { ...base, result: 'pushed', commit };
+        if (commit === undefined || (await workspace.push(branch)) === 'pushed') {
+          const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
+          for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
+          this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });
+          return { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) };
         }
         this.#rejections.inc();
         this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
@@ -225,6 +249,31 @@ export class Rewriter {
       this.#log.error('rewrite failed; records stay pending', { repo: base.repoURL, error: describeError(error) });
       return { ...base, result: 'failed', error: describeError(error) };
     }
+  }
+
+  #forge(repoURL: string): Forge {
+    if (!this.#config.forge) throw new Error('--git-mode pr needs a forge token (--forge-token-file)');
+    return forgeFor(repoURL, this.#config.forge);
+  }
+
+  /** Opens the branch's pull request, or updates the open one with the rows of this batch added. */
+  async #proposeChange(forge: Forge, workspace: GitWorkspace, branch: string, base: string, rows: ReturnType<typeof rowsOf>): Promise<string> {
+    const files = await workspace.changedFiles(base);
+    const open = (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
+    if (open) {
+      const all = mergeRows(rowsFromDescription(open.body), rows);
+      const updated = await forge.update(open, { title: pullRequestTitle(all), body: pullRequestBody(all, files) });
+      return updated.url;
+    }
+    const created = await forge.open({
+      head: branch,
+      base,
+      title: pullRequestTitle(rows),
+      body: pullRequestBody(rows, files),
+      ...(this.#config.forge?.draft ? { draft: true } : {}),
+      ...(this.#config.forge?.labels ? { labels: this.#config.forge.labels } : {}),
+    });
+    return created.url;
   }
 
   /**

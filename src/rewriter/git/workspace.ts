@@ -115,10 +115,16 @@ export class GitWorkspace {
     }
   }
 
-  /** Commits on `branch` not on `base` (to tell "already applied" from "pending"). */
-  async subjectsSince(base: string): Promise<string[]> {
-    const log = await this.#git.raw(['log', '--format=%s', `origin/${base}..HEAD`]);
-    return log.split('\n').filter((l) => l !== '');
+  /** Whether HEAD has changes that `origin/<base>` does not. */
+  async differsFrom(base: string): Promise<boolean> {
+    return (await this.changedFiles(base)).length > 0;
+  }
+
+  /** Files HEAD changes relative to `origin/<base>` (the pull request's files). */
+  async changedFiles(base: string): Promise<string[]> {
+    assertSafeBranch(base);
+    const names = await this.#git.raw(['diff', '--name-only', `origin/${base}...HEAD`]);
+    return names.split('\n').filter((l) => l !== '');
   }
 }
 

@@ -1,0 +1,89 @@
+/**
+ * The pull request a reviewer reads: what moves (a table of workload, container, old image, new
+ * image, digest, platforms and size), which files change, and why it is safe; plus a hidden marker
+ * by which the controller recognises its own pull requests and the rows it already described, so a
+ * later batch on the same branch adds to the description instead of replacing it.
+ */
+import { createHash } from 'node:crypto';
+import type { HandoffRecord } from '../../handoff/ledger.ts';
+
+export const MARKER_PREFIX = '<!-- image-clone-controller:';
+
+export interface DescribedImage {
+  readonly workload: string;
+  readonly container: string;
+  readonly from: string;
+  readonly to: string;
+  readonly digest: string;
+  readonly platforms: readonly string[];
+  readonly sizeBytes: number;
+}
+
+/** The rows of a batch of records. */
+export function rowsOf(records: readonly HandoffRecord[]): DescribedImage[] {
+  return records.flatMap((r) => r.images.map((i) => ({
+    workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
+    container: `${i.container}${i.init ? ' (init)' : ''}`,
+    from: i.source,
+    to: i.backup,
+    digest: i.digest,
+    platforms: i.platforms,
+    sizeBytes: i.sizeBytes,
+  })));
+}
+
+/** A stable id for a set of rows: the same change always has the same id. */
+export function changeId(rows: readonly DescribedImage[]): string {
+  const lines = rows.map((r) => `${r.workload}|${r.container}|${r.from}|${r.to}@${r.digest}`).sort();
+  return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** The rows a previous description of ours carried (from its marker), or none. */
+export function rowsFromDescription(body: string | undefined): DescribedImage[] {
+  const start = body?.indexOf(MARKER_PREFIX) ?? -1;
+  if (start < 0) return [];
+  const end = body!.indexOf('-->', start);
+  try {
+    const parsed = JSON.parse(body!.slice(start + MARKER_PREFIX.length, end).trim()) as { rows?: DescribedImage[] };
+    return Array.isArray(parsed.rows) ? parsed.rows : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Earlier rows, replaced by newer ones for the same workload and container. */
+export function mergeRows(earlier: readonly DescribedImage[], later: readonly DescribedImage[]): DescribedImage[] {
+  const key = (r: DescribedImage) => `${r.workload}|${r.container}`;
+  const merged = new Map(earlier.map((r) => [key(r), r]));
+  for (const r of later) merged.set(key(r), r);
+  return [...merged.values()].sort((a, b) => key(a).localeCompare(key(b)));
+}
+
+export function pullRequestTitle(rows: readonly DescribedImage[]): string {
+  const workloads = new Set(rows.map((r) => r.workload));
+  return `Move ${workloads.size} workload${workloads.size === 1 ? '' : 's'} to backed-up images`;
+}
+
+export function pullRequestBody(rows: readonly DescribedImage[], files: readonly string[]): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const table = rows.map((r) => `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} |`);
+  return [
+    'This change moves workloads onto copies of their images in our own registry, so a deleted, rate-limited or unreachable public image cannot stop them from starting.',
+    '',
+    '| Workload | Container | Old image | New image | Digest | Platforms | Size |',
+    '|---|---|---|---|---|---|---|',
+    ...table,
+    '',
+    '**Why this is safe.** Each new reference pins the digest of the image the workload runs today. The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes.',
+    '',
+    `**Files changed:** ${files.map((f) => `\`${f}\``).join(', ') || 'none'}`,
+    '',
+    `${MARKER_PREFIX} ${JSON.stringify({ change: changeId(rows), rows })} -->`,
+    '',
+  ].join('\n');
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

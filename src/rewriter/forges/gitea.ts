@@ -1,0 +1,110 @@
+/**
+ * Gitea and Forgejo pull requests (API v1): list by state and match head and base, create, edit.
+ * Drafts use Gitea's "WIP:" title prefix; labels are matched by name to the repository's labels.
+ */
+import { request } from 'undici';
+import { ImageCloneError } from '../../errors.ts';
+import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
+
+export class ForgeError extends ImageCloneError {
+  override name = 'ForgeError';
+}
+
+interface GiteaPull {
+  number: number;
+  html_url: string;
+  state: 'open' | 'closed';
+  merged: boolean;
+  title: string;
+  body: string | null;
+  head: { ref: string };
+  base: { ref: string };
+}
+
+export class GiteaForge implements Forge {
+  readonly kind = 'gitea' as const;
+  readonly #api: string;
+  readonly #repo: string;
+  readonly #token: string;
+
+  constructor(apiBase: string, owner: string, name: string, token: string) {
+    this.#api = apiBase.replace(/\/+$/, '');
+    this.#repo = `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+    this.#token = token;
+  }
+
+  async pullRequests(head: string, base: string): Promise<PullRequest[]> {
+    const found: PullRequest[] = [];
+    for (let page = 1; page <= 20; page++) {
+      const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?state=all&sort=newest&limit=50&page=${page}`)) as GiteaPull[];
+      if (!Array.isArray(pulls)) throw new ForgeError(`Gitea answered the pull request list with something that is not a list`);
+      for (const pull of pulls) if (pull.head?.ref === head && pull.base?.ref === base) found.push(toPullRequest(pull));
+      if (pulls.length < 50) break;
+    }
+    return found.sort((a, b) => b.number - a.number);
+  }
+
+  async open(spec: PullRequestSpec): Promise<PullRequest> {
+    const labels = spec.labels?.length ? await this.#labelIds(spec.labels) : [];
+    const pull = (await this.#call('POST', `/repos/${this.#repo}/pulls`, {
+      head: spec.head,
+      base: spec.base,
+      title: spec.draft ? `WIP: ${spec.title}` : spec.title,
+      body: spec.body,
+      ...(labels.length ? { labels } : {}),
+    })) as GiteaPull;
+    return toPullRequest(pull);
+  }
+
+  async update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest> {
+    const title = pr.title.startsWith('WIP: ') ? `WIP: ${change.title}` : change.title;
+    return toPullRequest((await this.#call('PATCH', `/repos/${this.#repo}/pulls/${pr.number}`, { title, body: change.body })) as GiteaPull);
+  }
+
+  async #labelIds(names: readonly string[]): Promise<number[]> {
+    const labels = (await this.#call('GET', `/repos/${this.#repo}/labels?limit=50`)) as Array<{ id: number; name: string }>;
+    return labels.filter((l) => names.includes(l.name)).map((l) => l.id);
+  }
+
+  async #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
+    const what = `${method} ${path.split('?')[0]}`;
+    let response;
+    try {
+      response = await request(`${this.#api}${path}`, {
+        method,
+        headers: { authorization: `token ${this.#token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      throw new ForgeError(`Gitea ${what}: ${(error as Error).message}`);
+    }
+    const text = await response.body.text();
+    if (response.statusCode >= 300) {
+      let message = '';
+      try {
+        message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
+      } catch {
+        // not JSON
+      }
+      throw new ForgeError(`Gitea ${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${response.statusCode === 401 || response.statusCode === 403 ? ' (check the token and its scopes)' : ''}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ForgeError(`Gitea ${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
+    }
+  }
+}
+
+function toPullRequest(pull: GiteaPull): PullRequest {
+  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string') throw new ForgeError('Gitea answered with a pull request missing its number or head');
+  return {
+    number: pull.number,
+    url: pull.html_url,
+    state: pull.merged ? 'merged' : pull.state,
+    head: pull.head.ref,
+    base: pull.base.ref,
+    title: pull.title,
+    body: pull.body ?? '',
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The pull-request flow end to end against a real Gitea (built from the Go module proxy, SQLite,
+ * 127.0.0.1): open, update with a later batch, crash-safe (no second pull request), merged and
+ * closed changes not proposed again.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startGitea, type Gitea } from '../../src/devenv/gitea.ts';
+import { Ledger } from '../../src/handoff/ledger.ts';
+import { createLogger } from '../../src/observability/log.ts';
+import { Rewriter } from '../../src/rewriter/rewriter.ts';
+
+const DIGEST = `sha256:${'b'.repeat(64)}`;
+let work: string;
+let gitea: Gitea;
+
+const deployment = (name: string, image: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${image}\n`;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'image-clone-gitea-'));
+  gitea = await startGitea(join(work, 'gitea'));
+});
+after(async () => {
+  await gitea?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function repositoryWith(name: string, files: Record<string, string>): Promise<string> {
+  const url = await gitea.createRepository(name);
+  for (const [path, text] of Object.entries(files)) {
+    await gitea.api('POST', `/repos/${gitea.user}/${name}/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+  }
+  return url;
+}
+
+function record(ledger: Ledger, repoURL: string, name: string, source: string) {
+  return ledger.write({
+    workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
+    images: [{ container: 'app', init: false, source, backup: `backup.io/m/docker.io/library/${source}`, digest: DIGEST, platforms: ['linux/amd64'], sizeBytes: 3 * 1024 * 1024 }],
+    owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL, path: 'apps', revision: 'main' }] },
+  });
+}
+
+function rewriter(ledgerDir: string, cache: string): Rewriter {
+  return new Rewriter({
+    handoffDir: ledgerDir,
+    cacheDir: join(work, cache),
+    mode: 'pr',
+    author: { name: 'image-clone', email: 'bot@example.com' },
+    logger: createLogger({ write: () => {} }),
+    gitCredentials: { username: gitea.user, password: gitea.password },
+    forge: { token: gitea.token, labels: ['backup'] },
+  });
+}
+
+const pulls = async (repo: string) => (await gitea.api('GET', `/repos/${gitea.user}/${repo}/pulls?state=all`)) as Array<{ number: number; state: string; merged: boolean; body: string; title: string; head: { ref: string }; labels: Array<{ name: string }> }>;
+
+describe('pull requests on a real Gitea', () => {
+  it('opens one pull request, then updates it with a later batch', async () => {
+    const repo = await repositoryWith('shop', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/api.yaml': deployment('api', 'redis:7') });
+    await gitea.api('POST', `/repos/${gitea.user}/shop/labels`, { name: 'backup', color: '#00aabb' });
+    const ledger = new Ledger(join(work, 'handoff-shop'));
+    const web = await record(ledger, repo, 'web', 'nginx:1.25');
+    const [first] = await rewriter(ledger.dir, 'cache-a').processPending();
+    assert.equal(first?.result, 'pushed', first?.error);
+    let list = await pulls('shop');
+    assert.equal(list.length, 1);
+    assert.equal(list[0]!.state, 'open');
+    assert.equal(list[0]!.title, 'Move 1 workload to backed-up images');
+    assert.deepEqual(list[0]!.labels.map((l) => l.name), ['backup']);
+    assert.match(list[0]!.body, /\| shop\/Deployment\/web \| app \| `nginx:1\.25` \| `backup\.io\/m\/docker\.io\/library\/nginx:1\.25` \|/);
+    assert.match(list[0]!.body, /\*\*Files changed:\*\* `apps\/web\.yaml`/);
+
+    await record(ledger, repo, 'api', 'redis:7');
+    const [second] = await rewriter(ledger.dir, 'cache-a').processPending();
+    assert.equal(second?.result, 'pushed', second?.error);
+    list = await pulls('shop');
+    assert.equal(list.length, 1, 'the same pull request, updated');
+    assert.equal(list[0]!.title, 'Move 2 workloads to backed-up images');
+    assert.match(list[0]!.body, /shop\/Deployment\/api .*redis:7/);
+    assert.match(list[0]!.body, /shop\/Deployment\/web .*nginx:1\.25/);
+    assert.match(list[0]!.body, /`apps\/api\.yaml`, `apps\/web\.yaml`/);
+
+    // A crash after the push, before the record was marked done: no second pull request.
+    unlinkSync(join(ledger.dir, `${web.id}.done`));
+    const [again] = await rewriter(ledger.dir, 'cache-b').processPending();
+    assert.notEqual(again?.result, 'failed', again?.error);
+    assert.equal((await pulls('shop')).length, 1);
+  });
+
+  it('does not propose again a change whose pull request was merged or closed', async () => {
+    const repo = await repositoryWith('catalog', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/db.yaml': deployment('db', 'postgres:16') });
+    const ledger = new Ledger(join(work, 'handoff-catalog'));
+    const web = await record(ledger, repo, 'web', 'nginx:1.25');
+    await rewriter(ledger.dir, 'cache-c').processPending();
+    const [opened] = await pulls('catalog');
+    await gitea.api('POST', `/repos/${gitea.user}/catalog/pulls/${opened!.number}/merge`, { Do: 'merge' });
+    unlinkSync(join(ledger.dir, `${web.id}.done`));
+    const [merged] = await rewriter(ledger.dir, 'cache-c').processPending();
+    assert.equal(merged?.result, 'already-applied', 'merged: the base holds the change');
+    assert.equal((await pulls('catalog')).length, 1);
+
+    const db = await record(ledger, repo, 'db', 'postgres:16');
+    await rewriter(ledger.dir, 'cache-c').processPending();
+    const open = (await pulls('catalog')).find((p) => p.state === 'open')!;
+    await gitea.api('PATCH', `/repos/${gitea.user}/catalog/pulls/${open.number}`, { state: 'closed' });
+    unlinkSync(join(ledger.dir, `${db.id}.done`));
+    const [declined] = await rewriter(ledger.dir, 'cache-c').processPending();
+    assert.equal(declined?.result, 'not-reopened');
+    const all = await pulls('catalog');
+    assert.equal(all.length, 2);
+    assert.ok(all.every((p) => p.state === 'closed'), 'the closed one stays closed, nothing new was opened');
+  });
+});

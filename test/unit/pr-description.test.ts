@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, type DescribedImage } from '../../src/rewriter/forges/description.ts';
+import { repositoryPath } from '../../src/rewriter/forges/forge.ts';
+
+const D = `sha256:${'a'.repeat(64)}`;
+const row = (workload: string, from: string): DescribedImage => ({ workload, container: 'web', from, to: `backup.io/m/${from}`, digest: D, platforms: ['linux/amd64', 'linux/arm64'], sizeBytes: 5 * 1024 * 1024 });
+
+describe('pull request descriptions', () => {
+  it('tells a reviewer what moves, where, and why it is safe', () => {
+    const body = pullRequestBody([row('shop/Deployment/web', 'nginx:1.25')], ['apps/web.yaml']);
+    assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \|/);
+    assert.match(body, /\| shop\/Deployment\/web \| web \| `nginx:1\.25` \| `backup\.io\/m\/nginx:1\.25` \| `sha256:a{64}` \| linux\/amd64, linux\/arm64 \| 5\.0 MiB \|/);
+    assert.match(body, /\*\*Why this is safe\.\*\* Each new reference pins the digest/);
+    assert.match(body, /\*\*Files changed:\*\* `apps\/web\.yaml`/);
+    assert.equal(pullRequestTitle([row('a/Deployment/x', 'n:1'), row('a/Deployment/x', 'm:1'), row('b/Deployment/y', 'n:1')]), 'Move 2 workloads to backed-up images');
+  });
+
+  it('carries its rows in a hidden marker, so a later batch adds to them', () => {
+    const first = [row('shop/Deployment/web', 'nginx:1.25')];
+    const body = pullRequestBody(first, []);
+    assert.deepEqual(rowsFromDescription(body), first);
+    const merged = mergeRows(rowsFromDescription(body), [row('shop/Deployment/api', 'redis:7'), row('shop/Deployment/web', 'nginx:1.26')]);
+    assert.deepEqual(merged.map((r) => `${r.workload} ${r.from}`), ['shop/Deployment/api redis:7', 'shop/Deployment/web nginx:1.26']);
+    assert.deepEqual(rowsFromDescription('a human wrote this'), []);
+    assert.deepEqual(rowsFromDescription('<!-- image-clone-controller: {broken -->'), []);
+  });
+
+  it('gives the same change the same id, whatever the order', () => {
+    const a = row('x/Deployment/a', 'n:1');
+    const b = row('x/Deployment/b', 'm:1');
+    assert.equal(changeId([a, b]), changeId([b, a]));
+    assert.notEqual(changeId([a]), changeId([a, b]));
+  });
+
+  it('reads owner and name from repository URLs', () => {
+    assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), { origin: 'https://git.example.com', owner: 'platform', name: 'apps' });
+    assert.deepEqual(repositoryPath('http://127.0.0.1:3000/org/team/repo'), { origin: 'http://127.0.0.1:3000', owner: 'team', name: 'repo' });
+    assert.throws(() => repositoryPath('git@github.com:org/repo.git'), /need an http\(s\) repository URL/);
+  });
+});
