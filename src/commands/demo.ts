@@ -1,18 +1,21 @@
 /**
  * `image-clone demo`: the whole product on one machine, nothing outside it. Starts a "public"
  * registry seeded with a multi-platform image, an empty backup registry, a real kube-apiserver
- * (built the first time, with progress), and a Git repository over HTTP laid out like an Argo CD
- * application; creates the Deployment as Argo CD would; runs the copier and the rewriter; shows
- * the backup with its digest and the commit with its diff; then cleans everything up.
+ * (built the first time, with progress), and a Git repository laid out like an Argo CD application,
+ * on a local Gitea where its build is available (the change arrives as a pull request), else on
+ * git's own HTTP server (the change arrives as a commit); creates the Deployment as Argo CD would;
+ * runs the copier and the rewriter; shows the backup with its digest and the change with its diff;
+ * then cleans everything up.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Copier } from '../copier/copier.ts';
 import { startCluster, type Cluster } from '../devenv/cluster.ts';
-import { startGitHttpServer, type GitHttpServer } from '../devenv/git-http-server.ts';
+import { giteaAvailable, startGitea } from '../devenv/gitea.ts';
+import { startGitHttpServer } from '../devenv/git-http-server.ts';
 import { installGitOpsCrds } from '../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../devenv/registry-server.ts';
 import { seedImage } from '../devenv/seed.ts';
@@ -51,12 +54,43 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     kc.loadFromFile(cluster.kubeconfig);
     await installGitOpsCrds(kc);
 
-    step(3, 'Creating a GitOps repository served over HTTP (git http-backend, token auth), laid out like an Argo CD application');
-    const token = `demo-token-${Math.random().toString(36).slice(2)}`;
-    const git: GitHttpServer = await startGitHttpServer(work, { 'argocd-bot': token });
-    stops.push(() => git.stop());
-    const repoURL = createRepository(work, sourceImage);
-    const remote = `${git.url}/apps.git`;
+    const files = repositoryFiles(sourceImage);
+    let repo: DemoRepository;
+    // IMAGE_CLONE_DEMO_FORGE=none: plain git over HTTP even where Gitea is built.
+    if (giteaAvailable() && process.env.IMAGE_CLONE_DEMO_FORGE !== 'none') {
+      step(3, 'Starting a local Gitea (SQLite, 127.0.0.1) with a GitOps repository laid out like an Argo CD application');
+      const gitea = await startGitea(join(work, 'gitea'));
+      stops.push(() => gitea.stop());
+      const remote = await gitea.createRepository('apps');
+      for (const [path, text] of Object.entries(files)) {
+        await gitea.api('POST', `/repos/${gitea.user}/apps/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+      }
+      repo = {
+        remote,
+        mode: 'pr',
+        credentials: { username: gitea.user, password: gitea.password },
+        forgeToken: gitea.token,
+        show: async (pullRequest) => {
+          const number = Number(/\/pulls\/(\d+)$/.exec(pullRequest ?? '')?.[1]);
+          const pull = (await gitea.api('GET', `/repos/${gitea.user}/apps/pulls/${number}`)) as { title: string; body: string; html_url: string };
+          const diff = await gitea.text(`/repos/${gitea.user}/apps/pulls/${number}.diff`);
+          return [`pull request ${pull.html_url}`, `title: ${pull.title}`, '', ...pull.body.split('\n').filter((l) => !l.startsWith('<!--')), diff].join('\n');
+        },
+      };
+    } else {
+      step(3, 'Creating a GitOps repository served over HTTP (git http-backend, token auth), laid out like an Argo CD application (build Gitea with scripts/build-gitea.sh to get a pull request instead of a commit)');
+      const token = `demo-token-${Math.random().toString(36).slice(2)}`;
+      const git = await startGitHttpServer(work, { 'argocd-bot': token });
+      stops.push(() => git.stop());
+      const bare = createRepository(work, files);
+      repo = {
+        remote: `${git.url}/apps.git`,
+        mode: 'commit',
+        credentials: { username: 'argocd-bot', password: token },
+        show: async () => execFileSync('git', ['--no-pager', 'show', '--stat', '--patch', '--format=%an <%ae>%n%n%B', 'main'], { cwd: bare, encoding: 'utf8' }),
+      };
+    }
+    const remote = repo.remote;
     say(`      ${remote}: apps/web/deployment.yaml (image ${sourceImage}), apps/web/kustomization.yaml`);
 
     step(4, 'Deploying it as Argo CD would: an Application, and the Deployment with Argo CD\'s tracking annotation');
@@ -91,15 +125,17 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     if (stored?.digest !== seeded.digest) throw new Error(`the backup has digest ${stored?.digest}, expected ${seeded.digest}`);
     say(`      backed up to ${backupImage}\n      backup digest ${stored.digest} ✔ the same as the source: the very same image\n      ${pass.recordsWritten} handoff record written for shop/Deployment/web, owner argocd/Application web`);
 
-    step(6, 'The rewriter: the record becomes a commit in the repository Argo CD syncs from (commit mode)');
-    const rewriter = new Rewriter({ handoffDir, cacheDir: join(work, 'git-cache'), mode: 'commit', author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: { username: 'argocd-bot', password: token } });
+    step(6, repo.mode === 'pr' ? 'The rewriter: the record becomes a branch and a pull request for a reviewer (pr mode)' : 'The rewriter: the record becomes a commit in the repository Argo CD syncs from (commit mode)');
+    const rewriter = new Rewriter({
+      handoffDir, cacheDir: join(work, 'git-cache'), mode: repo.mode, author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: repo.credentials,
+      ...(repo.forgeToken ? { forge: { token: repo.forgeToken } } : {}),
+    });
     const [outcome] = await rewriter.processPending();
     if (outcome?.result !== 'pushed') throw new Error(`the rewriter did not push: ${outcome?.result} ${outcome?.error ?? ''}`);
-    say(`      pushed ${outcome.commit?.slice(0, 12)} to main of ${remote}`);
+    say(`      pushed ${outcome.commit?.slice(0, 12)} to ${outcome.branch} of ${remote}${outcome.pullRequest ? `\n      opened ${outcome.pullRequest}` : ''}`);
 
-    step(7, 'The change Argo CD will apply: only the image value moved, pinned to the same digest');
-    const show = execFileSync('git', ['--no-pager', 'show', '--stat', '--patch', '--format=%an <%ae>%n%n%B', 'main'], { cwd: repoURL, encoding: 'utf8' });
-    for (const line of show.trimEnd().split('\n')) say(`      ${line}`);
+    step(7, 'The change Argo CD will apply once merged: only the image value moved, pinned to the same digest');
+    for (const line of (await repo.show(outcome.pullRequest)).trimEnd().split('\n')) say(`      ${line}`);
     say('\nDone. Everything ran on 127.0.0.1 and is being stopped and removed now.');
     return 0;
   } catch (error) {
@@ -111,38 +147,56 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
   }
 }
 
-/** A bare repository `apps.git` under `root`, with one Argo CD application directory; returns its path. */
-function createRepository(root: string, image: string): string {
+interface DemoRepository {
+  readonly remote: string;
+  readonly mode: 'pr' | 'commit';
+  readonly credentials: { username: string; password: string };
+  readonly forgeToken?: string;
+  /** The change as a reviewer sees it. */
+  show(pullRequest: string | undefined): Promise<string>;
+}
+
+/** One Argo CD application directory: a kustomization and a Deployment of `image`. */
+function repositoryFiles(image: string): Record<string, string> {
+  return {
+    'apps/web/kustomization.yaml': 'resources:\n  - deployment.yaml\n',
+    'apps/web/deployment.yaml': [
+      '# The web front end, synced by Argo CD (Application "web").',
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: web',
+      '  namespace: shop',
+      'spec:',
+      '  replicas: 2',
+      '  selector:',
+      '    matchLabels: {app: web}',
+      '  template:',
+      '    metadata:',
+      '      labels: {app: web}',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      `          image: ${image}   # from a public registry`,
+      '          ports:',
+      '            - containerPort: 8080',
+      '',
+    ].join('\n'),
+  };
+}
+
+/** A bare repository `apps.git` under `root` holding `files` on main; returns its path. */
+function createRepository(root: string, files: Record<string, string>): string {
   const bare = join(root, 'apps.git');
   const seed = join(root, 'apps-seed');
   const gitIn = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, stdio: 'pipe', env: { ...process.env, GIT_AUTHOR_NAME: 'platform team', GIT_AUTHOR_EMAIL: 'platform@demo.local', GIT_COMMITTER_NAME: 'platform team', GIT_COMMITTER_EMAIL: 'platform@demo.local' } });
   gitIn(root, 'init', '-q', '--bare', '--initial-branch=main', bare);
   gitIn(bare, 'config', 'http.receivepack', 'true');
   gitIn(root, 'clone', '-q', bare, seed);
-  mkdirSync(join(seed, 'apps/web'), { recursive: true });
-  writeFileSync(join(seed, 'apps/web/kustomization.yaml'), 'resources:\n  - deployment.yaml\n');
-  writeFileSync(join(seed, 'apps/web/deployment.yaml'), [
-    '# The web front end, synced by Argo CD (Application "web").',
-    'apiVersion: apps/v1',
-    'kind: Deployment',
-    'metadata:',
-    '  name: web',
-    '  namespace: shop',
-    'spec:',
-    '  replicas: 2',
-    '  selector:',
-    '    matchLabels: {app: web}',
-    '  template:',
-    '    metadata:',
-    '      labels: {app: web}',
-    '    spec:',
-    '      containers:',
-    '        - name: web',
-    `          image: ${image}   # from a public registry`,
-    '          ports:',
-    '            - containerPort: 8080',
-    '',
-  ].join('\n'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(seed, dirname(path)), { recursive: true });
+    writeFileSync(join(seed, path), text);
+  }
   gitIn(seed, 'add', '-A');
   gitIn(seed, 'commit', '-qm', 'web: first deployment');
   gitIn(seed, 'push', '-q', 'origin', 'HEAD:main');

@@ -21,6 +21,8 @@ export interface Gitea {
   /** Creates a repository owned by the admin user, with `files` on `main`; returns its clone URL. */
   createRepository(name: string): Promise<string>;
   api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown>;
+  /** A GET of the API that answers text (a pull request's .diff). */
+  text(path: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,12 @@ export async function startGitea(dir: string): Promise<Gitea> {
     password,
     token,
     api,
+    async text(path) {
+      const response = await request(`${url}/api/v1${path}`, { headers: { authorization: `token ${token}` } });
+      const body = await response.body.text();
+      if (response.statusCode >= 300) throw new Error(`gitea GET ${path}: ${response.statusCode} ${body}`);
+      return body;
+    },
     async createRepository(name) {
       await api('POST', '/user/repos', { name, auto_init: true, default_branch: 'main', private: false });
       return `${url}/${user}/${name}.git`;
