@@ -19,7 +19,7 @@ export interface RewriteCommandOptions {
 }
 
 export function rewriteCommand(options: RewriteCommandOptions, out: (line: string) => void, err: (line: string) => void): number {
-  const plan = planRepository(options.repo, options.path, options.replacements);
+  const plan = planRepository(options.repo, options.path, options.replacements, { reportEveryBrokenFile: true });
   for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
   for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const [file, { before, after }] of plan.files) {
