@@ -5,13 +5,12 @@
 # Usage: scripts/build-gitea.sh    prints the binary's path when done
 set -euo pipefail
 GITEA_VERSION="${GITEA_VERSION:-v1.24.6}"
-CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
+source "$(dirname "$0")/go-env.sh"
 BIN="$CACHE/bin/gitea-$GITEA_VERSION"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
-command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "go is required to build gitea" >&2; exit 1; }
+require_go gitea
 WORK="$CACHE/gitea-build-$GITEA_VERSION"
-mkdir -p "$WORK" "$CACHE/bin"
+mkdir -p "$WORK"
 cd "$WORK"
 export GOFLAGS=-mod=mod CGO_ENABLED=1
 echo ">> downloading code.gitea.io/gitea@$GITEA_VERSION from the Go module proxy" >&2

@@ -8,15 +8,13 @@
 # Env:   KUBE_VERSION (default v1.34.4), IMAGE_CLONE_CACHE (default ~/.cache/image-clone-controller)
 set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
-CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
+source "$(dirname "$0")/go-env.sh"
 BIN="$CACHE/bin/kube-apiserver-$KUBE_VERSION"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
-# Go's own installer puts it in /usr/local/go; a non-login shell may not have that on PATH.
-command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "go is required to build kube-apiserver (https://go.dev/dl or the golang-go package)" >&2; exit 1; }
+require_go kube-apiserver
 
 WORK="$CACHE/kube-build-$KUBE_VERSION"
-mkdir -p "$WORK" "$CACHE/bin"
+mkdir -p "$WORK"
 cd "$WORK"
 export GOFLAGS=-mod=mod
 echo ">> downloading k8s.io/kubernetes@$KUBE_VERSION from the Go module proxy" >&2

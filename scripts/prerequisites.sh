@@ -34,9 +34,9 @@ fi
 if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-kube-apiserver.sh >/dev/null
   bash scripts/build-gitea.sh >/dev/null
-  CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
+  source scripts/go-env.sh
   if [ ! -x "$CACHE/bin/kustomize" ]; then
-    command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
+    require_go kustomize
     echo "==> building kustomize v5.7.1 from the Go module proxy (once, cached)"
     GOBIN="$CACHE/bin" GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
   fi
