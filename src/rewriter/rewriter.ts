@@ -208,20 +208,23 @@ export class Rewriter {
     try {
       const forge = pr ? this.#forge(target.repoURL) : undefined;
       const rows = rowsOf(records.map((r) => r.record));
+      const pulls = forge ? await forge.pullRequests(branch, target.base) : [];
+      const open = pulls.find((p) => p.state === 'open');
+      // A reviewer closed this very change before: it is not proposed again.
+      const declined = pulls.find((p) => p.state === 'closed' && changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows));
+      if (forge && !open && declined) {
+        for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
+        this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
+        return { ...base, result: 'not-reopened', pullRequest: declined.url };
+      }
+      // Without an open pull request our branch starts again from the base, so a declined or
+      // merged change is not carried into the next one.
+      const fresh = forge !== undefined && open === undefined;
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch);
+        const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
         const changed = this.#edit(workspace.dir, records);
         const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record)), this.#config.author);
         if (forge) {
-          // A reviewer closed this very change before: it is not proposed again.
-          const pulls = await forge.pullRequests(branch, target.base);
-          const open = pulls.find((p) => p.state === 'open');
-          const declined = pulls.find((p) => p.state === 'closed' && changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows));
-          if (!open && declined) {
-            for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
-            this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
-            return { ...base, result: 'not-reopened', pullRequest: declined.url };
-          }
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {
             for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
             return { ...base, result: changed.found ? 'already-applied' : 'not-found' };
@@ -233,7 +236,7 @@ export class Rewriter {
           return { ...base, result };
         }
         await this.#config.beforePush?.(attempt);
-        if (commit === undefined || (await workspace.push(branch)) === 'pushed') {
+        if (commit === undefined || (await workspace.push(branch, fresh ? remoteBranchTip : undefined)) === 'pushed') {
           const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
           for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });

@@ -92,7 +92,7 @@ describe('pull requests on a real Gitea', () => {
   });
 
   it('does not propose again a change whose pull request was merged or closed', async () => {
-    const repo = await repositoryWith('catalog', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/db.yaml': deployment('db', 'postgres:16') });
+    const repo = await repositoryWith('catalog', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/db.yaml': deployment('db', 'postgres:16'), 'apps/cache.yaml': deployment('cache', 'memcached:1.6') });
     const ledger = new Ledger(join(work, 'handoff-catalog'));
     const web = await record(ledger, repo, 'web', 'nginx:1.25');
     await rewriter(ledger.dir, 'cache-c').processPending();
@@ -113,5 +113,14 @@ describe('pull requests on a real Gitea', () => {
     const all = await pulls('catalog');
     assert.equal(all.length, 2);
     assert.ok(all.every((p) => p.state === 'closed'), 'the closed one stays closed, nothing new was opened');
+
+    // The next change gets a pull request of its own, without the declined change in it.
+    await record(ledger, repo, 'cache', 'memcached:1.6');
+    const [next] = await rewriter(ledger.dir, 'cache-c').processPending();
+    assert.equal(next?.result, 'pushed', next?.error);
+    const fresh = (await pulls('catalog')).find((p) => p.state === 'open')!;
+    const files = (await gitea.api('GET', `/repos/${gitea.user}/catalog/pulls/${fresh.number}/files`)) as Array<{ filename: string }>;
+    assert.deepEqual(files.map((f) => f.filename), ['apps/cache.yaml']);
+    assert.doesNotMatch(fresh.body, /postgres/);
   });
 });

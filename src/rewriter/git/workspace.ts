@@ -69,9 +69,11 @@ export class GitWorkspace {
 
   /**
    * A clean working tree at `origin/<base>`, or at `origin/<branch>` when that branch already
-   * exists (a change pushed before a crash is found there, not made twice). Returns the tip used.
+   * exists (a change pushed before a crash is found there, not made twice), unless `fresh` asks
+   * for the base anyway. Returns the tip used and the remote branch's tip ('' when it does not
+   * exist), the lease for replacing our own branch.
    */
-  async checkout(base: string, branch?: string): Promise<{ tip: string; onExistingBranch: boolean }> {
+  async checkout(base: string, branch?: string, fresh = false): Promise<{ tip: string; onExistingBranch: boolean; remoteBranchTip: string }> {
     assertSafeBranch(base);
     if (branch !== undefined) assertSafeBranch(branch);
     if (!existsSync(join(this.dir, '.git'))) {
@@ -85,11 +87,13 @@ export class GitWorkspace {
     }
     const remoteBranches = (await this.#git.branch(['-r'])).all;
     if (!remoteBranches.includes(`origin/${base}`)) throw new GitError(`${redactRepo(this.url)} has no branch ${base}`);
-    const onExistingBranch = branch !== undefined && remoteBranches.includes(`origin/${branch}`);
+    const exists = branch !== undefined && remoteBranches.includes(`origin/${branch}`);
+    const remoteBranchTip = exists ? (await this.#git.revparse([`origin/${branch}`])).trim() : '';
+    const onExistingBranch = exists && !fresh;
     const start = `origin/${onExistingBranch ? branch : base}`;
     await this.#git.raw(['checkout', '--force', '-B', branch ?? base, start]);
     await this.#git.raw(['clean', '-fdx']);
-    return { tip: (await this.#git.revparse(['HEAD'])).trim(), onExistingBranch };
+    return { tip: (await this.#git.revparse(['HEAD'])).trim(), onExistingBranch, remoteBranchTip };
   }
 
   /** Commits every change in the tree; undefined when there is nothing to commit. */
@@ -102,11 +106,16 @@ export class GitWorkspace {
     return (await this.#git.revparse(['HEAD'])).trim();
   }
 
-  /** Pushes HEAD to `branch`; 'rejected' when the remote moved on (never forced onto a base branch). */
-  async push(branch: string): Promise<'pushed' | 'rejected'> {
+  /**
+   * Pushes HEAD to `branch`; 'rejected' when the remote moved on. With `replacing` (the tip we saw,
+   * '' for none), our own branch is replaced only if nobody pushed to it since (--force-with-lease);
+   * callers never pass it for a base branch.
+   */
+  async push(branch: string, replacing?: string): Promise<'pushed' | 'rejected'> {
     assertSafeBranch(branch);
     try {
-      await this.#git.push('origin', `HEAD:refs/heads/${branch}`);
+      const lease = replacing === undefined ? [] : [`--force-with-lease=refs/heads/${branch}:${replacing}`];
+      await this.#git.push('origin', `HEAD:refs/heads/${branch}`, lease);
       return 'pushed';
     } catch (error) {
       const text = String((error as Error).message ?? error);
