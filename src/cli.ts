@@ -108,6 +108,8 @@ Options:
   --git-username NAME         user name for HTTPS Git [git]
   --git-password-file PATH    password or token for HTTPS Git, read from a file (a mounted Secret)
   --once                      process what is pending, then exit (0 only if every change landed)
+  --dry-run                   print the plan and the unified diff (and any patch) for what is
+                              pending; commit, push, patch and mark nothing (implies --once)
   --log-level LEVEL           debug, info, warn or error [info]`;
 
 const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
@@ -220,6 +222,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'forge-api': { type: 'string' },
       'pr-label': { type: 'string', multiple: true },
       'pr-draft': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
       'health-address': { type: 'string', default: ':8081' },
       'git-password-file': { type: 'string' },
       once: { type: 'boolean' },
@@ -258,6 +261,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
     ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
     prDraft: values['pr-draft'] ?? false,
+    dryRun: values['dry-run'] ?? false,
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),

@@ -30,6 +30,7 @@ export interface RewriterCommandOptions {
   readonly forgeApi?: string;
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
+  readonly dryRun: boolean;
   readonly logger: Logger;
 }
 
@@ -37,6 +38,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   const password = options.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', options.gitPasswordFile);
   const forgeToken = options.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', options.forgeTokenFile);
   const rewriter = new Rewriter({
+    dryRun: options.dryRun,
     ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
     ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,
@@ -49,9 +51,12 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
   });
   const report = (outcomes: RewriteOutcome[]) => {
-    for (const o of outcomes) out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''} (${o.records.length} record(s))${o.error ? `: ${o.error}` : ''}`);
+    for (const o of outcomes) {
+      out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''} (${o.records.length} record(s))${o.error ? `: ${o.error}` : ''}`);
+      if (o.plan) out(o.plan.trimEnd());
+    }
   };
-  if (options.once) {
+  if (options.once || options.dryRun) {
     const outcomes = await rewriter.processPending();
     report(outcomes);
     return outcomes.every((o) => o.result !== 'failed') ? 0 : 1;

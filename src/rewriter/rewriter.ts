@@ -55,6 +55,8 @@ export interface RewriterConfig {
   readonly gitCredentials?: GitCredentials;
   /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
   readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
+  /** Show what would change (diffs, patches) and change nothing: no commit, push, patch or "done". */
+  readonly dryRun?: boolean;
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -63,7 +65,9 @@ export interface RewriteOutcome {
   readonly repoURL: string;
   readonly base: string;
   readonly records: readonly string[];
-  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'not-reopened' | 'failed';
+  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'not-reopened' | 'would-change' | 'failed';
+  /** With `dryRun`: the unified diff, or the patch, that would be made. */
+  readonly plan?: string;
   /** In `pr` mode: the pull request opened or updated. */
   readonly pullRequest?: string;
   readonly commit?: string;
@@ -174,6 +178,10 @@ export class Rewriter {
     if (managed) {
       this.#log.warn('PATCHING A WORKLOAD THAT A GITOPS TOOL MANAGES (--direct-patch=always): the tool may revert it until the Git change lands', { workload: key, owner: `${record.owner!.tool}:${record.owner!.namespace}/${record.owner!.name}` });
     }
+    if (this.#config.dryRun) {
+      const plan = record.images.map((i) => `patch ${key} ${i.init ? 'init container' : 'container'} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`).join('\n');
+      return { ...base, result: 'would-change', plan };
+    }
     try {
       await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })));
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
@@ -213,7 +221,7 @@ export class Rewriter {
       // A reviewer closed this very change before: it is not proposed again.
       const declined = pulls.find((p) => p.state === 'closed' && changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows));
       if (forge && !open && declined) {
-        for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
+        if (!this.#config.dryRun) for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
         this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
         return { ...base, result: 'not-reopened', pullRequest: declined.url };
       }
@@ -223,6 +231,10 @@ export class Rewriter {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
         const changed = this.#edit(workspace.dir, records);
+        if (this.#config.dryRun) {
+          const plan = await workspace.diff();
+          return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
+        }
         const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record)), this.#config.author);
         if (forge) {
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {

@@ -109,4 +109,16 @@ describe('direct-patch fallback', () => {
     assert.equal(outcomes[1]?.result, 'failed', 'the Git change is still attempted (this repository does not exist)');
     assert.equal(ledger.pending().length, 1, 'a managed record is done only when its Git change lands');
   });
+
+  it('--dry-run shows the patch and patches nothing', async () => {
+    const ref = await deployment('dry');
+    const ledger = new Ledger(join(work, 'handoff-dry'));
+    await ledger.write({ workload: ref, images: [image('web', 'nginx:1.25')], owner: undefined });
+    const dry = new Rewriter({ handoffDir: ledger.dir, cacheDir: join(work, 'cache'), mode: 'branch', author: { name: 'a', email: 'a@a' }, logger: createLogger({ write: () => {} }), directPatch: { mode: 'unmanaged', kubeConfig: kc }, dryRun: true });
+    const [outcome] = await dry.processPending();
+    assert.equal(outcome?.result, 'would-change');
+    assert.equal(outcome?.plan, `patch Deployment/shop/dry container web: nginx:1.25 -> backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`);
+    assert.equal((await apps.readNamespacedDeployment({ name: 'dry', namespace: 'shop' })).spec!.template.spec!.containers[0]!.image, 'nginx:1.25');
+    assert.equal(ledger.pending().length, 1);
+  });
 });

@@ -212,4 +212,17 @@ describe('rewriter and git', () => {
       await server.stop();
     }
   });
+
+  it('--dry-run prints the diff and the patch, and commits, pushes, patches and marks nothing', async () => {
+    const origin = makeOrigin('dry', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-dry'));
+    await record(ledger, `file://${origin}`);
+    const cli = join(import.meta.dirname, '../../src/cli.ts');
+    const out = execFileSync(process.execPath, [cli, 'rewriter', '--dry-run', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-dry'), '--git-mode', 'commit', '--log-level', 'warn'], { encoding: 'utf8' });
+    assert.match(out, /^would-change +file:\/\/.*dry\.git main \(1 record\(s\)\)$/m);
+    assert.match(out, /^-          image: nginx:1\.25   # the front end$/m);
+    assert.match(out, new RegExp(`^\\+          image: ${NEW_IMAGE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}   # the front end$`, 'm'));
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing pushed');
+    assert.equal(ledger.pending().length, 1, 'nothing marked done');
+  });
 });

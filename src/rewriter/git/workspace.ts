@@ -124,6 +124,11 @@ export class GitWorkspace {
     }
   }
 
+  /** The uncommitted changes of the working tree, as a unified diff. */
+  async diff(): Promise<string> {
+    return this.#git.raw(['diff', '--no-color']);
+  }
+
   /** Whether HEAD has changes that `origin/<base>` does not. */
   async differsFrom(base: string): Promise<boolean> {
     return (await this.changedFiles(base)).length > 0;
