@@ -95,6 +95,8 @@ Options:
   --pr-draft                  open pull requests as drafts
   --author-name NAME          commit author [image-clone-controller]
   --author-email EMAIL        commit author e-mail [image-clone-controller@users.noreply.local]
+  --commit-template-file PATH commit message template; {workloads}, {count} and {changes} are
+                              replaced (default: a subject, why it is safe, one line per image)
   --branch-prefix PREFIX      our branches in branch mode [image-clone/]
   --unmanaged-repo URL        repository for workloads no GitOps tool manages
   --unmanaged-path PATH       directory in it to search
@@ -223,6 +225,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'pr-label': { type: 'string', multiple: true },
       'pr-draft': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      'commit-template-file': { type: 'string' },
       'health-address': { type: 'string', default: ':8081' },
       'git-password-file': { type: 'string' },
       once: { type: 'boolean' },
@@ -262,6 +265,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
     prDraft: values['pr-draft'] ?? false,
     dryRun: values['dry-run'] ?? false,
+    ...(values['commit-template-file'] ? { commitTemplateFile: values['commit-template-file'] } : {}),
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
@@ -276,6 +280,7 @@ async function rewrite(args: readonly string[], out: (l: string) => void, err: (
       path: { type: 'string' },
       set: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
+      'commit-template-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

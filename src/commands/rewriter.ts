@@ -31,14 +31,18 @@ export interface RewriterCommandOptions {
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
   readonly dryRun: boolean;
+  readonly commitTemplateFile?: string;
   readonly logger: Logger;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
   const password = options.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', options.gitPasswordFile);
   const forgeToken = options.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', options.forgeTokenFile);
+  const commitTemplate = options.commitTemplateFile === undefined ? undefined : readFileSync(options.commitTemplateFile, 'utf8');
+  if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${options.commitTemplateFile} is empty`);
   const rewriter = new Rewriter({
     dryRun: options.dryRun,
+    ...(commitTemplate === undefined ? {} : { commitTemplate }),
     ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
     ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,

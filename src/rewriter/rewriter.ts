@@ -43,6 +43,8 @@ export interface RewriterConfig {
   readonly cacheDir: string;
   readonly mode: GitMode;
   readonly author: GitAuthor;
+  /** See commitMessage(); the default explains the change and lists every image. */
+  readonly commitTemplate?: string;
   readonly logger: Logger;
   /** Prefix of our branches in `branch` mode. */
   readonly branchPrefix?: string;
@@ -235,7 +237,7 @@ export class Rewriter {
           const plan = await workspace.diff();
           return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
         }
-        const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record)), this.#config.author);
+        const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record), this.#config.commitTemplate), this.#config.author);
         if (forge) {
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {
             for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
@@ -314,8 +316,15 @@ export class Rewriter {
   }
 }
 
-function commitMessage(records: readonly HandoffRecord[]): string {
+export const DEFAULT_COMMIT_TEMPLATE = 'image-clone: move {workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n{changes}\n';
+
+/**
+ * The commit message from a template: `{workloads}` ("shop/web" or "3 workloads"), `{count}` (images
+ * moved) and `{changes}` (one "- namespace/Kind/name container: old -> new@digest" line per image).
+ */
+export function commitMessage(records: readonly HandoffRecord[], template = DEFAULT_COMMIT_TEMPLATE): string {
   const lines = records.flatMap((r) => r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`));
   const workloads = records.length === 1 ? `${records[0]!.workload.namespace}/${records[0]!.workload.name}` : `${records.length} workloads`;
-  return `image-clone: move ${workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n${lines.join('\n')}\n`;
+  const values: Record<string, string> = { workloads, count: String(lines.length), changes: lines.join('\n') };
+  return template.replace(/\{(workloads|count|changes)\}/g, (_, key: string) => values[key]!);
 }

@@ -39,3 +39,16 @@ describe('pull request descriptions', () => {
     assert.throws(() => repositoryPath('git@github.com:org/repo.git'), /need an http\(s\) repository URL/);
   });
 });
+
+describe('commit messages', () => {
+  it('fill a template with the workloads, the count and one line per image', async () => {
+    const { commitMessage, DEFAULT_COMMIT_TEMPLATE } = await import('../../src/rewriter/rewriter.ts');
+    const record = (name: string) => ({
+      version: 1 as const, id: name, createdAt: '', owner: undefined,
+      workload: { kind: 'Deployment' as const, namespace: 'shop', name, uid: name },
+      images: [{ container: 'app', init: false, source: 'nginx:1.25', backup: 'b.io/nginx:1.25', digest: D, platforms: [], sizeBytes: 1 }],
+    });
+    assert.equal(commitMessage([record('web')], 'chore(images): {workloads} ({count})\n\n{changes}\n'), `chore(images): shop/web (1)\n\n- shop/Deployment/web app: nginx:1.25 -> b.io/nginx:1.25@${D}\n`);
+    assert.match(commitMessage([record('a'), record('b')], DEFAULT_COMMIT_TEMPLATE), /^image-clone: move 2 workloads to backed-up images\n\nThe new references pin the digests/);
+  });
+});
