@@ -82,15 +82,17 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(Pull requests on GitHub and GitLab, and SSH keys: not yet.)
+(GitLab merge requests and SSH keys: not yet.)
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
   --cache-dir DIR             where repositories are cloned (kept between runs)
-  --git-mode MODE             pr (a branch of ours and a pull request; Gitea/Forgejo), branch (the
-                              branch only) or commit (straight to the base branch) [branch]
+  --git-mode MODE             pr (a branch of ours and a pull request on GitHub, Gitea or Forgejo),
+                              branch (the branch only) or commit (straight to the base branch) [branch]
   --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret)
-  --forge-api URL             the forge's API base, when not <repository origin>/api/v1
+  --forge KIND                github or gitea [from the URL: github.com is github, others gitea]
+  --forge-api URL             the forge's API base [api.github.com; <origin>/api/v3 for GitHub
+                              Enterprise; <origin>/api/v1 for Gitea]
   --pr-label NAME             label the pull request (repeatable)
   --pr-draft                  open pull requests as drafts
   --author-name NAME          commit author [image-clone-controller]
@@ -222,6 +224,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'git-username': { type: 'string', default: 'git' },
       'forge-token-file': { type: 'string' },
       'forge-api': { type: 'string' },
+      forge: { type: 'string' },
       'pr-label': { type: 'string', multiple: true },
       'pr-draft': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
@@ -242,6 +245,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
   if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
+  const forge = values.forge;
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitea') throw new UsageError(`--forge must be github or gitea, got ${JSON.stringify(forge)}`);
   const directPatch = values['direct-patch'];
   if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
@@ -262,6 +267,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     gitUsername: values['git-username'] ?? 'git',
     ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
     ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
+    ...(forge ? { forgeKind: forge } : {}),
     ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
     prDraft: values['pr-draft'] ?? false,
     dryRun: values['dry-run'] ?? false,

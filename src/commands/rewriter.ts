@@ -28,6 +28,7 @@ export interface RewriterCommandOptions {
   readonly gitPasswordFile?: string;
   readonly forgeTokenFile?: string;
   readonly forgeApi?: string;
+  readonly forgeKind?: 'github' | 'gitea';
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
   readonly dryRun: boolean;
@@ -43,7 +44,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   const rewriter = new Rewriter({
     dryRun: options.dryRun,
     ...(commitTemplate === undefined ? {} : { commitTemplate }),
-    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
+    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeKind ? { kind: options.forgeKind } : {}), ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
     ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,

@@ -1,10 +1,11 @@
 /**
  * One small interface over the forges that host GitOps repositories: find the pull requests of a
- * branch, open one, update one. Implementations: Gitea/Forgejo (./gitea.ts). GitHub and GitLab:
- * issue #4, to be checked against their published API descriptions.
+ * branch, open one, update one. Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub
+ * Enterprise Server (./github.ts). GitLab: not yet.
  */
 import { ConfigError } from '../../errors.ts';
 import { GiteaForge } from './gitea.ts';
+import { GitHubForge } from './github.ts';
 
 export interface PullRequest {
   readonly number: number;
@@ -26,7 +27,7 @@ export interface PullRequestSpec {
 }
 
 export interface Forge {
-  readonly kind: 'gitea';
+  readonly kind: 'gitea' | 'github';
   /** Pull requests from `head` into `base`, any state, newest first. */
   pullRequests(head: string, base: string): Promise<PullRequest[]>;
   open(spec: PullRequestSpec): Promise<PullRequest>;
@@ -34,7 +35,8 @@ export interface Forge {
 }
 
 export interface ForgeOptions {
-  readonly kind?: 'gitea';
+  /** Chosen from the URL when absent: github.com → github, anything else → gitea. */
+  readonly kind?: 'gitea' | 'github';
   /** API base URL, for self-hosted forges whose API is not at the repository's origin. */
   readonly apiBase?: string;
   readonly token: string;
@@ -56,8 +58,8 @@ export function repositoryPath(repoURL: string): { origin: string; owner: string
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
   const { origin, owner, name } = repositoryPath(repoURL);
   const host = new URL(origin).hostname;
-  if (options.kind === undefined && (host === 'github.com' || host.startsWith('gitlab.'))) {
-    throw new ConfigError(`${host}: GitHub and GitLab pull requests are not supported yet; use --git-mode branch or commit`);
-  }
+  const kind = options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
+  if (kind === 'gitlab') throw new ConfigError(`${host}: GitLab merge requests are not supported yet; use --git-mode branch or commit`);
+  if (kind === 'github') return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token);
   return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token);
 }

@@ -1,0 +1,103 @@
+/**
+ * GitHub and GitHub Enterprise Server pull requests (REST, version 2022-11-28): list a branch's pull
+ * requests, create (with labels through the issues API), update. Checked in the tests against
+ * GitHub's official OpenAPI description (@octokit/openapi): every request this client sends is an
+ * operation of that description with a body its schema accepts.
+ */
+import { request } from 'undici';
+import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
+import { ForgeError } from './gitea.ts';
+
+interface GitHubPull {
+  number: number;
+  html_url: string;
+  state: 'open' | 'closed';
+  merged_at: string | null;
+  title: string;
+  body: string | null;
+  head: { ref: string };
+  base: { ref: string };
+}
+
+export class GitHubForge implements Forge {
+  readonly kind = 'github' as const;
+  readonly #api: string;
+  readonly #owner: string;
+  readonly #repo: string;
+  readonly #token: string;
+
+  constructor(apiBase: string, owner: string, name: string, token: string) {
+    this.#api = apiBase.replace(/\/+$/, '');
+    this.#owner = owner;
+    this.#repo = `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+    this.#token = token;
+  }
+
+  async pullRequests(head: string, base: string): Promise<PullRequest[]> {
+    const query = new URLSearchParams({ state: 'all', head: `${this.#owner}:${head}`, base, per_page: '100' });
+    const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?${query}`)) as GitHubPull[];
+    if (!Array.isArray(pulls)) throw new ForgeError('GitHub answered the pull request list with something that is not a list');
+    return pulls.map(toPullRequest).filter((p) => p.head === head && p.base === base).sort((a, b) => b.number - a.number);
+  }
+
+  async open(spec: PullRequestSpec): Promise<PullRequest> {
+    const pull = toPullRequest((await this.#call('POST', `/repos/${this.#repo}/pulls`, { title: spec.title, head: spec.head, base: spec.base, body: spec.body, draft: spec.draft ?? false })) as GitHubPull);
+    if (spec.labels?.length) await this.#call('POST', `/repos/${this.#repo}/issues/${pull.number}/labels`, { labels: [...spec.labels] });
+    return pull;
+  }
+
+  async update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest> {
+    return toPullRequest((await this.#call('PATCH', `/repos/${this.#repo}/pulls/${pr.number}`, { title: change.title, body: change.body })) as GitHubPull);
+  }
+
+  async #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
+    const what = `${method} ${path.split('?')[0]}`;
+    let response;
+    try {
+      response = await request(`${this.#api}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          accept: 'application/vnd.github+json',
+          'x-github-api-version': '2022-11-28',
+          'user-agent': 'image-clone-controller',
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      throw new ForgeError(`GitHub ${what}: ${(error as Error).message}`);
+    }
+    const text = await response.body.text();
+    if (response.statusCode >= 300) {
+      let message = '';
+      try {
+        message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
+      } catch {
+        // not JSON
+      }
+      const hint = response.statusCode === 401 || response.statusCode === 403 ? ' (check the token: it needs pull requests: write, and contents: write to push)' : '';
+      throw new ForgeError(`GitHub ${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${hint}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ForgeError(`GitHub ${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
+    }
+  }
+}
+
+function toPullRequest(pull: GitHubPull): PullRequest {
+  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string') {
+    throw new ForgeError('GitHub answered with a pull request missing its number, head or base');
+  }
+  return {
+    number: pull.number,
+    url: pull.html_url,
+    state: pull.merged_at ? 'merged' : pull.state,
+    head: pull.head.ref,
+    base: pull.base.ref,
+    title: pull.title,
+    body: pull.body ?? '',
+  };
+}
