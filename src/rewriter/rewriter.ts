@@ -24,11 +24,11 @@ import { patchWorkloadImages } from '../cluster/patch.ts';
 import { workloadKey } from '../cluster/workloads.ts';
 import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
-import { parseReference } from '../image/reference.ts';
+import { parseReference, repositoryName, tryParseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
-import { planRepository, type Replacement } from './edit/plan.ts';
+import { planRemoteBaseEntries, planRepository, type Replacement } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials } from './git/workspace.ts';
@@ -299,10 +299,10 @@ export class Rewriter {
    */
   #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean } {
     let found = false;
-    const byPath = new Map<string | undefined, Replacement[]>();
+    const byPath = new Map<string | undefined, Array<Replacement & { asWritten: string }>>();
     for (const { record, path } of records) {
       const list = byPath.get(path) ?? [];
-      for (const image of record.images) list.push({ from: parseReference(image.source), to: `${image.backup}@${image.digest}` });
+      for (const image of record.images) list.push({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source });
       byPath.set(path, list);
     }
     for (const [path, replacements] of byPath) {
@@ -310,7 +310,14 @@ export class Rewriter {
       for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
       const applied = planRepository(dir, path, replacements.map((r) => ({ from: parseReference(r.to), to: r.to })));
-      found ||= plan.changes.length > 0 || applied.changes.length > 0;
+      // An image that no manifest in the tree names may come from a kustomize base outside the
+      // repository: the overlay gets an images: entry for it.
+      const named = new Set([...plan.changes, ...applied.changes].flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
+      const missing = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
+      const additions = planRemoteBaseEntries(dir, path, missing.map((r) => ({ asWritten: r.asWritten, to: r.to })));
+      for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+      for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
+      found ||= plan.changes.length > 0 || applied.changes.length > 0 || additions.changes.length > 0;
     }
     return { found };
   }

@@ -225,4 +225,18 @@ describe('rewriter and git', () => {
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing pushed');
     assert.equal(ledger.pending().length, 1, 'nothing marked done');
   });
+
+  it('adds an images: entry to the overlay for a workload whose manifest lives in a remote base', async () => {
+    const overlay = '# prod overlay\nresources:\n  - https://github.com/org/base//deploy?ref=v1.2.0\nimages:\n  - name: redis\n    newTag: "7"\n';
+    const origin = makeOrigin('remote', { 'apps/kustomization.yaml': overlay, 'other/kustomization.yaml': 'resources:\n  - https://example.com/x.yaml\n' });
+    const ledger = new Ledger(join(work, 'handoff-remote'));
+    const { id } = await record(ledger, `file://${origin}`);
+    const [outcome] = await rewriter(ledger.dir, 'commit').processPending();
+    assert.equal(outcome?.result, 'pushed', outcome?.error);
+    assert.equal(git(origin, 'show', 'main:apps/kustomization.yaml'), `${overlay}  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    newTag: "1.25"\n    digest: ${DIGEST}`.trim());
+    assert.equal(git(origin, 'show', 'main:other/kustomization.yaml'), 'resources:\n  - https://example.com/x.yaml', 'only the owner path is touched');
+    unlinkSync(join(ledger.dir, `${id}.done`));
+    const [again] = await rewriter(ledger.dir, 'commit').processPending();
+    assert.equal(again?.result, 'already-applied', 'the entry is recognised: no second entry, no second commit');
+  });
 });

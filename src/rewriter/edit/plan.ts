@@ -20,7 +20,7 @@ import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
-import { formatReference, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
+import { formatReference, parseReference, repositoryName, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
@@ -132,10 +132,12 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
-  const byImage = new Map(replacements.map((r) => [formatReference(r.from), r]));
+  // A reference with a digest is the image with that digest, whatever its tag says.
+  const key = (ref: ImageReference) => (ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref));
+  const byImage = new Map(replacements.map((r) => [key(r.from), r]));
   const matches = (image: string) => {
     const parsedImage = tryParseReference(image);
-    return parsedImage === undefined ? undefined : byImage.get(formatReference(parsedImage));
+    return parsedImage === undefined ? undefined : byImage.get(key(parsedImage));
   };
   const handledEntries = new Set<KustomizeEntry>();
 
@@ -365,4 +367,58 @@ function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
   };
   walk(dir);
   return out;
+}
+
+/**
+ * For images no manifest in the tree names (the resource comes from a kustomize base outside the
+ * repository), an `images:` entry in the kustomization at `root/subdir` that maps the image's name,
+ * as the base writes it, to the new one. Only when that kustomization has a remote resource;
+ * otherwise there is nothing to add.
+ */
+export function planRemoteBaseEntries(root: string, subdir: string | undefined, additions: readonly { readonly asWritten: string; readonly to: string }[]): RepositoryPlan {
+  const dir = resolve(realpathSync(root), subdir ?? '.');
+  const file = KUSTOMIZATION_FILES.map((n) => join(dir, n)).find((f) => { try { return lstatSync(f).isFile(); } catch { return false; } });
+  const none: RepositoryPlan = { files: new Map(), changes: [], errors: [] };
+  if (!file || additions.length === 0) return none;
+  const text = readFileSync(file, 'utf8');
+  let yaml: ParsedYaml;
+  try {
+    yaml = parseYamlFile(relative(root, file), text);
+  } catch (error) {
+    return { ...none, errors: [error as Error] };
+  }
+  const doc = yaml.documents[0]?.contents as Node | undefined;
+  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases'))].some((n) => /^[a-z]+:\/\/|^git@|^github\.com\//.test(scalarSite(text, n)?.value ?? ''));
+  if (!remote) return none;
+  const entries = additions.map(({ asWritten, to }) => {
+    const target = parseReference(to);
+    const lines = [`name: ${formatScalar(nameOf(asWritten))}`, `newName: ${formatScalar(`${target.registry}/${target.repository}`)}`];
+    if (target.tag !== undefined) lines.push(`newTag: ${formatScalar(target.tag)}`);
+    if (target.digest !== undefined) lines.push(`digest: ${formatScalar(target.digest)}`);
+    return lines;
+  });
+  const images = get(doc, 'images');
+  if (isSeq(images) && images.flow) {
+    return { ...none, errors: [new YamlSyntaxError(relative(root, file), scalarSite(text, get(doc, 'images'))?.line ?? 0, 'cannot add an entry to a flow-style images: list; write it as a block list')] };
+  }
+  const first = items(images)[0];
+  let after: string;
+  if (first?.range) {
+    // Append to the existing block sequence, at the column of its "-".
+    const lineStart = text.lastIndexOf('\n', first.range[0] - 1) + 1;
+    const dash = text.lastIndexOf('-', first.range[0]);
+    const column = dash - lineStart;
+    const end = (images as Node).range![1];
+    const at = text.lastIndexOf('\n', end - 1) === end - 1 ? end - 1 : end;
+    const block = entries.map((lines) => lines.map((l, i) => `${' '.repeat(column)}${i === 0 ? '- ' : '  '}${l}`).join('\n')).join('\n');
+    after = `${text.slice(0, at)}\n${block}${text.slice(at)}`;
+  } else {
+    const block = entries.map((lines) => lines.map((l, i) => `${i === 0 ? '  - ' : '    '}${l}`).join('\n')).join('\n');
+    after = `${text}${text.endsWith('\n') ? '' : '\n'}images:\n${block}\n`;
+  }
+  return {
+    files: new Map([[file, { before: text, after }]]),
+    changes: additions.map(({ asWritten, to }) => ({ file: relative(root, file), line: 0, what: 'kustomize images entry added for a remote base', before: asWritten, after: to })),
+    errors: [],
+  };
 }
