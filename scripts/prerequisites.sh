@@ -16,6 +16,9 @@ command -v git >/dev/null || need+=(git)
 command -v etcd >/dev/null || need+=(etcd-server)
 [ -x /usr/bin/time ] || need+=(time)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v ssh >/dev/null || need+=(openssh-client)
+# The tests also run a real SSH server for Git over SSH.
+if [ "${NEED_CLUSTER:-0}" = 1 ]; then [ -x /usr/sbin/sshd ] || need+=(openssh-server); fi
 if ((${#need[@]})); then
   echo "==> installing Debian packages: ${need[*]}"
   SUDO=""

@@ -82,7 +82,7 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(GitLab merge requests and SSH keys: not yet.)
+(GitLab merge requests: not yet.)
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
@@ -111,6 +111,8 @@ Options:
   --health-address ADDR       /healthz, /readyz and /metrics [:8081; "" for none]
   --git-username NAME         user name for HTTPS Git [git]
   --git-password-file PATH    password or token for HTTPS Git, read from a file (a mounted Secret)
+  --git-ssh-key-file PATH     private key for ssh:// and git@host: repositories (a mounted Secret)
+  --git-known-hosts-file PATH the SSH servers trusted (required with a key; no other host is accepted)
   --once                      process what is pending, then exit (0 only if every change landed)
   --dry-run                   print the plan and the unified diff (and any patch) for what is
                               pending; commit, push, patch and mark nothing (implies --once)
@@ -231,6 +233,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'commit-template-file': { type: 'string' },
       'health-address': { type: 'string', default: ':8081' },
       'git-password-file': { type: 'string' },
+      'git-ssh-key-file': { type: 'string' },
+      'git-known-hosts-file': { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -274,6 +278,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     ...(values['commit-template-file'] ? { commitTemplateFile: values['commit-template-file'] } : {}),
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
+    ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
+    ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }

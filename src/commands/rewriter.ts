@@ -26,6 +26,8 @@ export interface RewriterCommandOptions {
   readonly healthAddress?: string;
   readonly gitUsername: string;
   readonly gitPasswordFile?: string;
+  readonly gitSshKeyFile?: string;
+  readonly gitKnownHostsFile?: string;
   readonly forgeTokenFile?: string;
   readonly forgeApi?: string;
   readonly forgeKind?: 'github' | 'gitea';
@@ -41,8 +43,12 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   const forgeToken = options.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', options.forgeTokenFile);
   const commitTemplate = options.commitTemplateFile === undefined ? undefined : readFileSync(options.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${options.commitTemplateFile} is empty`);
+  if ((options.gitSshKeyFile === undefined) !== (options.gitKnownHostsFile === undefined)) {
+    throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
+  }
   const rewriter = new Rewriter({
     dryRun: options.dryRun,
+    ...(options.gitSshKeyFile && options.gitKnownHostsFile ? { gitSsh: { keyFile: options.gitSshKeyFile, knownHostsFile: options.gitKnownHostsFile } } : {}),
     ...(commitTemplate === undefined ? {} : { commitTemplate }),
     ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeKind ? { kind: options.forgeKind } : {}), ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
     ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),

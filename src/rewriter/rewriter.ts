@@ -31,7 +31,7 @@ import { replaceFileAtomically } from '../util/files.ts';
 import { planRemoteBaseEntries, planRepository, type Replacement } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
-import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials } from './git/workspace.ts';
+import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
 
 export type GitMode = 'commit' | 'branch' | 'pr';
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
@@ -55,6 +55,8 @@ export interface RewriterConfig {
   readonly forge?: ForgeOptions & { readonly draft?: boolean; readonly labels?: readonly string[] };
   /** HTTPS credentials for every repository (from a mounted Secret). */
   readonly gitCredentials?: GitCredentials;
+  /** SSH key and known_hosts for ssh:// and scp-like repository URLs. */
+  readonly gitSsh?: GitSsh;
   /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
   readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
   /** Show what would change (diffs, patches) and change nothing: no commit, push, patch or "done". */
@@ -206,7 +208,7 @@ export class Rewriter {
   async #apply(target: Target, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome> {
     let workspace: GitWorkspace;
     try {
-      workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials);
+      workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
     } catch (error) {
       return { repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
     }

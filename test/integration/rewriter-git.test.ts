@@ -12,6 +12,7 @@ import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
 import { startGitHttpServer } from '../../src/devenv/git-http-server.ts';
+import { startSshServer } from '../../src/devenv/sshd.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
@@ -238,5 +239,25 @@ describe('rewriter and git', () => {
     unlinkSync(join(ledger.dir, `${id}.done`));
     const [again] = await rewriter(ledger.dir, 'commit').processPending();
     assert.equal(again?.result, 'already-applied', 'the entry is recognised: no second entry, no second commit');
+  });
+
+  it('pushes over SSH with a key and known_hosts from files, and trusts no other host', async () => {
+    const origin = makeOrigin('ssh', { 'apps/web.yaml': WEB });
+    const sshd = await startSshServer(join(work, 'sshd'));
+    try {
+      const ledger = new Ledger(join(work, 'handoff-ssh'));
+      await record(ledger, sshd.urlFor(origin));
+      const strangers = join(work, 'sshd', 'known_hosts_other');
+      writeFileSync(strangers, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0cmFuZ2VyIGhvc3Qga2V5IGZvciB0aGlzIHRlc3Q=\n`);
+      const [refused] = await rewriter(ledger.dir, 'commit', { gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: strangers } }).processPending();
+      assert.equal(refused?.result, 'failed');
+      assert.match(refused!.error!, /Host key verification failed|REMOTE HOST IDENTIFICATION|cannot fetch/);
+      assert.equal(ledger.pending().length, 1);
+      const [outcome] = await rewriter(ledger.dir, 'commit', { gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile } }).processPending();
+      assert.equal(outcome?.result, 'pushed', outcome?.error);
+      assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+    } finally {
+      await sshd.stop();
+    }
   });
 });

@@ -6,11 +6,13 @@
  *
  * HTTPS credentials (a user name and a password or token) reach git through an askpass helper that
  * prints them from environment variables only git's children see: never in a URL, a process
- * argument or a log line. (SSH keys: not yet.) The working copy is our own `git init` plus fetches,
- * so no hooks come with the repository.
+ * argument or a log line. For SSH, a private key and a known_hosts file (both files from a Secret)
+ * reach ssh through GIT_SSH_COMMAND with strict host key checking; the key is copied to a private
+ * file first, since ssh refuses keys that others may read. The working copy is our own `git init`
+ * plus fetches, so no hooks come with the repository.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
@@ -23,6 +25,11 @@ export interface GitAuthor {
 export interface GitCredentials {
   readonly username: string;
   readonly password: string;
+}
+
+export interface GitSsh {
+  readonly keyFile: string;
+  readonly knownHostsFile: string;
 }
 
 /** Answers git's "Username for …" and "Password for …" prompts from the environment. */
@@ -49,7 +56,7 @@ export class GitWorkspace {
   readonly dir: string;
   readonly #git: SimpleGit;
 
-  constructor(url: string, cacheDir: string, credentials?: GitCredentials) {
+  constructor(url: string, cacheDir: string, credentials?: GitCredentials, ssh?: GitSsh) {
     if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) {
       throw new ConfigError(`the repository URL ${redactRepo(url)} carries a password; give credentials as files instead`);
@@ -63,8 +70,20 @@ export class GitWorkspace {
       writeFileSync(askpass, ASKPASS, { mode: 0o700 });
       Object.assign(env, { GIT_ASKPASS: askpass, IMAGE_CLONE_GIT_USERNAME: credentials.username, IMAGE_CLONE_GIT_PASSWORD: credentials.password });
     }
-    // simple-git guards GIT_ASKPASS because a hostile value runs a program; ours is our own file.
-    this.#git = simpleGit({ baseDir: this.dir, timeout: { block: 120_000 }, allowEnvironment: ['GIT_ASKPASS', 'GIT_TERMINAL_PROMPT'], unsafe: { allowUnsafeAskPass: true } }).env(env);
+    if (ssh) {
+      const key = join(cacheDir, 'image-clone-ssh-key');
+      copyFileSync(ssh.keyFile, key);
+      chmodSync(key, 0o600);
+      for (const path of [key, ssh.knownHostsFile]) if (path.includes("'")) throw new ConfigError(`unsupported character in the path ${path}`);
+      env.GIT_SSH_COMMAND = `ssh -i '${key}' -o IdentitiesOnly=yes -o UserKnownHostsFile='${ssh.knownHostsFile}' -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+    }
+    // simple-git guards these because a hostile value runs a program; ours are our own.
+    this.#git = simpleGit({
+      baseDir: this.dir,
+      timeout: { block: 120_000 },
+      allowEnvironment: ['GIT_ASKPASS', 'GIT_TERMINAL_PROMPT', 'GIT_SSH_COMMAND'],
+      unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true },
+    }).env(env);
   }
 
   /**
