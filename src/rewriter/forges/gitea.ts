@@ -2,13 +2,8 @@
  * Gitea and Forgejo pull requests (API v1): list by state and match head and base, create, edit.
  * Drafts use Gitea's "WIP:" title prefix; labels are matched by name to the repository's labels.
  */
-import { request } from 'undici';
-import { ImageCloneError } from '../../errors.ts';
 import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
-
-export class ForgeError extends ImageCloneError {
-  override name = 'ForgeError';
-}
+import { ForgeError, forgeCall } from './http.ts';
 
 interface GiteaPull {
   number: number;
@@ -66,33 +61,15 @@ export class GiteaForge implements Forge {
     return labels.filter((l) => names.includes(l.name)).map((l) => l.id);
   }
 
-  async #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
-    const what = `${method} ${path.split('?')[0]}`;
-    let response;
-    try {
-      response = await request(`${this.#api}${path}`, {
-        method,
-        headers: { authorization: `token ${this.#token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (error) {
-      throw new ForgeError(`Gitea ${what}: ${(error as Error).message}`);
-    }
-    const text = await response.body.text();
-    if (response.statusCode >= 300) {
-      let message = '';
-      try {
-        message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
-      } catch {
-        // not JSON
-      }
-      throw new ForgeError(`Gitea ${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${response.statusCode === 401 || response.statusCode === 403 ? ' (check the token and its scopes)' : ''}`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ForgeError(`Gitea ${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
-    }
+  #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
+    return forgeCall({
+      forge: 'Gitea',
+      method,
+      url: `${this.#api}${path}`,
+      headers: { authorization: `token ${this.#token}` },
+      ...(body ? { body } : {}),
+      authHint: 'check the token and its scopes',
+    });
   }
 }
 

@@ -4,9 +4,8 @@
  * GitHub's official OpenAPI description (@octokit/openapi): every request this client sends is an
  * operation of that description with a body its schema accepts.
  */
-import { request } from 'undici';
 import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
-import { ForgeError } from './gitea.ts';
+import { ForgeError, forgeCall } from './http.ts';
 
 interface GitHubPull {
   number: number;
@@ -50,40 +49,15 @@ export class GitHubForge implements Forge {
     return toPullRequest((await this.#call('PATCH', `/repos/${this.#repo}/pulls/${pr.number}`, { title: change.title, body: change.body })) as GitHubPull);
   }
 
-  async #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
-    const what = `${method} ${path.split('?')[0]}`;
-    let response;
-    try {
-      response = await request(`${this.#api}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.#token}`,
-          accept: 'application/vnd.github+json',
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'image-clone-controller',
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (error) {
-      throw new ForgeError(`GitHub ${what}: ${(error as Error).message}`);
-    }
-    const text = await response.body.text();
-    if (response.statusCode >= 300) {
-      let message = '';
-      try {
-        message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
-      } catch {
-        // not JSON
-      }
-      const hint = response.statusCode === 401 || response.statusCode === 403 ? ' (check the token: it needs pull requests: write, and contents: write to push)' : '';
-      throw new ForgeError(`GitHub ${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${hint}`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ForgeError(`GitHub ${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
-    }
+  #call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown> {
+    return forgeCall({
+      forge: 'GitHub',
+      method,
+      url: `${this.#api}${path}`,
+      headers: { authorization: `Bearer ${this.#token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'image-clone-controller' },
+      ...(body ? { body } : {}),
+      authHint: 'check the token: it needs pull requests: write, and contents: write to push',
+    });
   }
 }
 

@@ -1,0 +1,50 @@
+/**
+ * One JSON call to a forge's API with undici, and errors that say which forge, which call, which
+ * status and (for 401/403) what to check. Tokens travel only in the header given.
+ */
+import { request } from 'undici';
+import { ImageCloneError } from '../../errors.ts';
+
+export class ForgeError extends ImageCloneError {
+  override name = 'ForgeError';
+}
+
+export interface ForgeCall {
+  readonly forge: string;
+  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: object;
+  /** Appended to 401 and 403 errors: what the token needs. */
+  readonly authHint: string;
+}
+
+export async function forgeCall(call: ForgeCall): Promise<unknown> {
+  const what = `${call.forge} ${call.method} ${new URL(call.url).pathname}`;
+  let response;
+  try {
+    response = await request(call.url, {
+      method: call.method,
+      headers: { accept: 'application/json', ...call.headers, ...(call.body ? { 'content-type': 'application/json' } : {}) },
+      ...(call.body ? { body: JSON.stringify(call.body) } : {}),
+    });
+  } catch (error) {
+    throw new ForgeError(`${what}: ${(error as Error).message}`);
+  }
+  const text = await response.body.text();
+  if (response.statusCode >= 300) {
+    let message = '';
+    try {
+      message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
+    } catch {
+      // not JSON: the status says enough
+    }
+    const hint = response.statusCode === 401 || response.statusCode === 403 ? ` (${call.authHint})` : '';
+    throw new ForgeError(`${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${hint}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ForgeError(`${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
+  }
+}
