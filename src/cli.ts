@@ -18,6 +18,8 @@ Usage:
   image-clone copy --from-file FILE        copy one "SRC DST" pair per line, concurrently
   image-clone copier [options]             watch the cluster and back up the public images it runs
   image-clone rewriter [options]           turn the copier's handoff records into Git commits
+  image-clone sync-repo --repo URL --backup-registry HOST/PFX [options]
+                                           back up a GitOps repository's images and move it onto them
   image-clone rewrite --repo DIR --set OLD=NEW [--path SUBDIR] [--dry-run]
                                            replace an image in the manifests of a repository
   image-clone demo                         run the copy end to end against local registries
@@ -118,6 +120,30 @@ Options:
                               pending; commit, push, patch and mark nothing (implies --once)
   --log-level LEVEL           debug, info, warn or error [info]`;
 
+const SYNC_REPO_USAGE = `Usage: image-clone sync-repo --repo URL --backup-registry HOST[:PORT]/PREFIX [options]
+
+The controller's job as one CI step, without a cluster: clones the repository, backs up every
+public image its workloads run (after kustomize's images: transformation) into the backup
+registry, then moves the manifests onto the backups (pinned to their digests) with a commit, a
+branch or a pull request. Exit 0 only if every image and the change succeeded.
+
+Options:
+  --repo URL                  the GitOps repository (https://, ssh://, file://)
+  --branch BRANCH             its base branch [main]
+  --path SUBDIR               only this directory of it
+  --backup-registry HOST/PFX  where backups go: PFX/<source host>/<source path>:<tag>
+  --flat                      Docker Hub-style names (PFX/<host>_<path>)
+  --insecure-registry HOST    plain HTTP for this registry (repeatable)
+  --auth-file PATH            Docker config.json with registry credentials
+  --ca-file PATH              extra CA certificates (PEM) to trust
+  --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
+  --git-mode MODE             pr, branch or commit [branch]
+  --author-name NAME, --author-email EMAIL, --git-username NAME, --git-password-file PATH,
+  --git-ssh-key-file PATH, --git-known-hosts-file PATH, --forge-token-file PATH, --forge KIND,
+  --forge-api URL             as for image-clone rewriter
+  --dry-run                   back up, then print the diff; commit, push and open nothing
+  --log-level LEVEL           debug, info, warn or error [warn]`;
+
 const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
 
 Replaces every use of image OLD as a container or init container image of the workloads
@@ -144,13 +170,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return rewrite(rest, out, err);
     case 'rewriter':
       return rewriter(rest, out);
+    case 'sync-repo':
+      return syncRepo(rest, out, err);
     case 'demo':
       return (await import('./commands/demo.ts')).demoCommand(out);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : rest[0] === 'rewriter' ? REWRITER_USAGE : USAGE);
+      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : rest[0] === 'rewriter' ? REWRITER_USAGE : rest[0] === 'sync-repo' ? SYNC_REPO_USAGE : USAGE);
       return 0;
     default:
       err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -282,6 +310,67 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
+}
+
+async function syncRepo(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      repo: { type: 'string' },
+      branch: { type: 'string', default: 'main' },
+      path: { type: 'string' },
+      'backup-registry': { type: 'string' },
+      flat: { type: 'boolean' },
+      'insecure-registry': { type: 'string', multiple: true },
+      'auth-file': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'mutable-tag': { type: 'string', multiple: true },
+      'git-mode': { type: 'string', default: 'branch' },
+      'author-name': { type: 'string', default: 'image-clone-controller' },
+      'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
+      'git-username': { type: 'string', default: 'git' },
+      'git-password-file': { type: 'string' },
+      'git-ssh-key-file': { type: 'string' },
+      'git-known-hosts-file': { type: 'string' },
+      'forge-token-file': { type: 'string' },
+      forge: { type: 'string' },
+      'forge-api': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'log-level': { type: 'string', default: 'warn' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(SYNC_REPO_USAGE);
+    return 0;
+  }
+  if (!values.repo) throw new UsageError('sync-repo needs --repo URL');
+  if (!values['backup-registry']) throw new UsageError('sync-repo needs --backup-registry HOST[:PORT]/PREFIX');
+  const mode = values['git-mode'];
+  if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
+  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
+  if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
+  const forge = values.forge;
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitea') throw new UsageError(`--forge must be github or gitea, got ${JSON.stringify(forge)}`);
+  const [{ syncRepoCommand }, { readSecretFile }] = await Promise.all([import('./commands/sync-repo.ts'), import('./commands/rewriter.ts')]);
+  return syncRepoCommand({
+    repoURL: values.repo,
+    branch: values.branch ?? 'main',
+    ...(values.path ? { path: values.path } : {}),
+    backupRegistry: values['backup-registry'],
+    layout: values.flat ? 'flat' : 'nested',
+    insecureRegistries: values['insecure-registry'] ?? [],
+    ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+    mode,
+    author: { name: values['author-name'] ?? 'image-clone-controller', email: values['author-email'] ?? 'image-clone-controller@users.noreply.local' },
+    ...(values['git-password-file'] ? { gitCredentials: { username: values['git-username'] ?? 'git', password: readSecretFile('--git-password-file', values['git-password-file']) } } : {}),
+    ...(values['git-ssh-key-file'] && values['git-known-hosts-file'] ? { gitSsh: { keyFile: values['git-ssh-key-file'], knownHostsFile: values['git-known-hosts-file'] } } : {}),
+    ...(values['forge-token-file'] ? { forge: { token: readSecretFile('--forge-token-file', values['forge-token-file']), ...(forge ? { kind: forge } : {}), ...(values['forge-api'] ? { apiBase: values['forge-api'] } : {}) } } : {}),
+    dryRun: values['dry-run'] ?? false,
+    logger: createLogger({ level: parseLevel(values['log-level']) }),
+  }, out, err);
 }
 
 async function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {

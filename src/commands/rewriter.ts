@@ -93,7 +93,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
 }
 
 /** A credential from a mounted Secret file; its path may be named in errors, its content never. */
-function readSecretFile(flag: string, path: string): string {
+export function readSecretFile(flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (error) {

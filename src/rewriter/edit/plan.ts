@@ -54,6 +54,9 @@ interface ImageUse {
   readonly file: string;
   readonly where: string;
   readonly site: ScalarSite;
+  readonly workload: { readonly kind: string; readonly namespace: string | undefined; readonly name: string };
+  readonly container: string;
+  readonly init: boolean;
 }
 
 interface KustomizeEntry {
@@ -92,42 +95,8 @@ export interface PlanOptions {
 
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
-  const rootReal = realpathSync(root);
-  const scope = resolve(rootReal, subdir ?? '.');
-  if (scope !== rootReal && !scope.startsWith(rootReal + sep)) throw new ConfigError(`--path ${JSON.stringify(subdir)} leads outside the repository`);
-  const errors: Error[] = [];
-  const parsed = new Map<string, ParsedYaml>();
-  const parse = (file: string, text: string) => {
-    try {
-      parsed.set(file, parseYamlFile(relative(rootReal, file), text));
-    } catch (error) {
-      errors.push(error as Error);
-    }
-  };
-  // Parsing is the cost (10,000 files: 3 s), so only files that can mention a wanted image are
-  // parsed. Any textual use of an image contains its repository's last path component; kustomize
-  // may rename images, so kustomizations are always parsed, and the names their entries map onto
-  // a wanted image become needles too.
-  const texts = new Map<string, string>();
-  for (const file of yamlFiles(scope, rootReal, errors)) {
-    try {
-      texts.set(file, readFileSync(file, 'utf8'));
-    } catch (error) {
-      errors.push(error as Error);
-    }
-  }
-  const needles = new Set(replacements.map((r) => r.from.repository.split('/').pop()!));
-  const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`));
-  for (const [file, text] of texts) if (isKustomization(file)) parse(file, text);
-  for (const [file, yaml] of parsed) {
-    for (const entry of readKustomization(file, yaml, rootReal).images) {
-      if ([...needles].some((n) => (entry.newName ?? entry.name).includes(n))) needles.add(entry.name.split('/').pop()!);
-    }
-  }
-  for (const [file, text] of texts) {
-    if (!isKustomization(file) && (options.reportEveryBrokenFile || [...needles].some((n) => text.includes(n)))) parse(file, text);
-  }
-
+  const needles = options.reportEveryBrokenFile ? undefined : replacements.map((r) => r.from.repository.split('/').pop()!);
+  const { rootReal, parsed, errors } = loadTree(root, subdir, needles);
   const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
   const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
   const edits = new Map<string, TextEdit[]>();
@@ -343,7 +312,9 @@ function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
     for (const list of ['initContainers', 'containers'] as const) {
       for (const container of items(get(podSpec, list))) {
         const site = scalarSite(yaml.text, get(container, 'image'));
-        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${stringAt(container, 'name') ?? '?'}`, site });
+        const containerName = stringAt(container, 'name') ?? '?';
+        const workload = { kind, namespace: stringAt(get(root, 'metadata'), 'namespace'), name };
+        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers' });
       }
     }
   }
@@ -421,4 +392,71 @@ export function planRemoteBaseEntries(root: string, subdir: string | undefined, 
     changes: additions.map(({ asWritten, to }) => ({ file: relative(root, file), line: 0, what: 'kustomize images entry added for a remote base', before: asWritten, after: to })),
     errors: [],
   };
+}
+
+const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`));
+
+/**
+ * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
+ * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
+ * contains its repository's last path component. kustomize may rename images, so kustomizations
+ * are always parsed, and the names their entries map onto a needle become needles too.
+ */
+function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
+  const rootReal = realpathSync(root);
+  const scope = resolve(rootReal, subdir ?? '.');
+  if (scope !== rootReal && !scope.startsWith(rootReal + sep)) throw new ConfigError(`--path ${JSON.stringify(subdir)} leads outside the repository`);
+  const errors: Error[] = [];
+  const parsed = new Map<string, ParsedYaml>();
+  const parse = (file: string, text: string) => {
+    try {
+      parsed.set(file, parseYamlFile(relative(rootReal, file), text));
+    } catch (error) {
+      errors.push(error as Error);
+    }
+  };
+  const texts = new Map<string, string>();
+  for (const file of yamlFiles(scope, rootReal, errors)) {
+    try {
+      texts.set(file, readFileSync(file, 'utf8'));
+    } catch (error) {
+      errors.push(error as Error);
+    }
+  }
+  for (const [file, text] of texts) if (isKustomization(file)) parse(file, text);
+  const wanted = needles === undefined ? undefined : new Set(needles);
+  if (wanted) {
+    for (const [file, yaml] of parsed) {
+      for (const entry of readKustomization(file, yaml, rootReal).images) {
+        if ([...wanted].some((n) => (entry.newName ?? entry.name).includes(n))) wanted.add(entry.name.split('/').pop()!);
+      }
+    }
+  }
+  for (const [file, text] of texts) {
+    if (!isKustomization(file) && (wanted === undefined || [...wanted].some((n) => text.includes(n)))) parse(file, text);
+  }
+  return { rootReal, parsed, errors };
+}
+
+export interface ScannedImage {
+  readonly file: string;
+  readonly kind: string;
+  readonly namespace: string | undefined;
+  readonly name: string;
+  readonly container: string;
+  readonly init: boolean;
+  /** The image the container really runs: its literal, or what a kustomization makes of it. */
+  readonly image: string;
+}
+
+/** Every container and init container image of the workloads under `root/subdir`, as they run. */
+export function scanImages(root: string, subdir: string | undefined): { images: ScannedImage[]; errors: readonly Error[] } {
+  const { rootReal, parsed, errors } = loadTree(root, subdir, undefined);
+  const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const images = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml)).map((use) => {
+    const chain = kustomizations.filter((k) => includes(k, use.file, kustomizations));
+    const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
+    return { file: relative(rootReal, use.file), ...use.workload, container: use.container, init: use.init, image: (entry && entryOutput(entry, use.site.value)) ?? use.site.value };
+  });
+  return { images, errors };
 }

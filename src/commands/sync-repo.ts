@@ -1,0 +1,119 @@
+/**
+ * `image-clone sync-repo`: the controller's job as one CI step, without a cluster. Reads a GitOps
+ * repository, backs up every public image its workloads run (as kustomize makes them), and moves
+ * the manifests onto the backups with a commit, a branch or a pull request, through the same copy
+ * engine, records and rewriter as the controller (the repository is the "unmanaged" target).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { WorkloadKind } from '../cluster/workloads.ts';
+import { describeError, RegistryError } from '../errors.ts';
+import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
+import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
+import { formatReference, tryParseReference } from '../image/reference.ts';
+import { TagPolicy } from '../image/tag-policy.ts';
+import type { Logger } from '../observability/log.ts';
+import { CredentialStore } from '../registry/credentials.ts';
+import { createRegistryStack } from '../registry/index.ts';
+import { scanImages } from '../rewriter/edit/plan.ts';
+import { GitWorkspace, type GitCredentials, type GitSsh } from '../rewriter/git/workspace.ts';
+import { Rewriter, type GitMode } from '../rewriter/rewriter.ts';
+
+export interface SyncRepoOptions {
+  readonly repoURL: string;
+  readonly branch: string;
+  readonly path?: string;
+  readonly backupRegistry: string;
+  readonly layout: BackupLayout;
+  readonly insecureRegistries: readonly string[];
+  readonly authFile?: string;
+  readonly caFile?: string;
+  readonly mutableTags?: readonly string[];
+  readonly mode: GitMode;
+  readonly author: { name: string; email: string };
+  readonly gitCredentials?: GitCredentials;
+  readonly gitSsh?: GitSsh;
+  readonly forge?: { token: string; kind?: 'github' | 'gitea'; apiBase?: string };
+  readonly dryRun: boolean;
+  readonly logger: Logger;
+}
+
+export async function syncRepoCommand(options: SyncRepoOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const work = mkdtempSync(join(tmpdir(), 'image-clone-sync-'));
+  try {
+    const target = parseBackupTarget(options.backupRegistry, options.layout);
+    const workspace = new GitWorkspace(options.repoURL, join(work, 'git'), options.gitCredentials, options.gitSsh);
+    await workspace.checkout(options.branch);
+    const scan = scanImages(workspace.dir, options.path);
+    for (const error of scan.errors) err(`error: ${describeError(error)} (file left untouched)`);
+
+    // Back up every distinct image once.
+    const sources = new Map<string, string>();
+    for (const use of scan.images) {
+      const ref = tryParseReference(use.image);
+      if (!ref) err(`skipped ${use.file} ${use.kind}/${use.name} ${use.container}: ${JSON.stringify(use.image)} is not a valid image reference`);
+      else if (!isInBackupTarget(ref, target)) sources.set(formatReference(ref), use.image);
+    }
+    const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
+    const stack = createRegistryStack({ insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
+    const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
+    let failed = 0;
+    try {
+      const results = await stack.engine.copyAll([...sources.keys()].map((key) => {
+        const source = tryParseReference(key)!;
+        return { source, destination: backupReference(source, target) };
+      }));
+      for (const entry of results) {
+        const key = formatReference(entry.request.source);
+        if (entry.ok) {
+          backups.set(key, { backup: formatReference({ ...entry.request.destination, digest: undefined }), digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
+          out(`${entry.result.outcome.padEnd(9)} ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}`);
+        } else if (entry.error instanceof RegistryError && (entry.error.status === 401 || entry.error.status === 403) && entry.error.registry === entry.request.source.registry) {
+          out(`skipped   ${key}: not public`);
+        } else {
+          failed++;
+          err(`failed ${key}: ${entry.error.message}`);
+        }
+      }
+    } finally {
+      await stack.close();
+    }
+
+    // One record per workload, its backed-up images; the rewriter makes the change.
+    const ledger = new Ledger(join(work, 'handoff'));
+    const byWorkload = new Map<string, { kind: string; namespace: string; name: string; file: string; images: HandoffImage[] }>();
+    for (const use of scan.images) {
+      const ref = tryParseReference(use.image);
+      const backup = ref && backups.get(formatReference(ref));
+      if (!backup) continue;
+      const key = `${use.file}|${use.kind}|${use.name}`;
+      const workload = byWorkload.get(key) ?? { kind: use.kind, namespace: use.namespace ?? '', name: use.name, file: use.file, images: [] };
+      workload.images.push({ container: use.container, init: use.init, source: use.image, backup: backup.backup, digest: backup.digest, platforms: backup.platforms, sizeBytes: backup.size });
+      byWorkload.set(key, workload);
+    }
+    for (const w of byWorkload.values()) {
+      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined });
+    }
+    const rewriter = new Rewriter({
+      handoffDir: ledger.dir,
+      cacheDir: join(work, 'git'),
+      mode: options.mode,
+      author: options.author,
+      logger: options.logger,
+      unmanaged: { repoURL: options.repoURL, branch: options.branch, ...(options.path ? { path: options.path } : {}) },
+      dryRun: options.dryRun,
+      ...(options.gitCredentials ? { gitCredentials: options.gitCredentials } : {}),
+      ...(options.gitSsh ? { gitSsh: options.gitSsh } : {}),
+      ...(options.forge ? { forge: options.forge } : {}),
+    });
+    for (const o of await rewriter.processPending()) {
+      out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''}${o.error ? `: ${o.error}` : ''}`);
+      if (o.plan) out(o.plan.trimEnd());
+      if (o.result === 'failed') failed++;
+    }
+    return failed === 0 && scan.errors.length === 0 ? 0 : 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

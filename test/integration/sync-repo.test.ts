@@ -1,0 +1,62 @@
+/** `image-clone sync-repo` as a CI job runs it: real registries, a real repository, one commit. */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
+import { manifestDigestAt, seedImage } from '../../src/devenv/seed.ts';
+
+let work: string;
+let source: RegistryServer;
+let backup: RegistryServer;
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'image-clone-sync-repo-'));
+  [source, backup] = await Promise.all([startRegistryServer(), startRegistryServer()]);
+});
+after(async () => {
+  await Promise.all([source?.stop(), backup?.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+it('backs up every image the repository runs and moves the manifests onto the backups in one commit', async () => {
+  const web = await seedImage({ url: source.url }, { repository: 'shop/web', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-web', size: 4096 }] });
+  const api = await seedImage({ url: source.url }, { repository: 'shop/api', tag: '2.0', format: 'docker', layers: [{ seed: 'sync-api', size: 4096 }] });
+  const s = source.address;
+  const files: Record<string, string> = {
+    'apps/web.yaml': `kind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: ${s}/shop/web:1.0\n`,
+    'apps/api/deployment.yaml': `kind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: ${s}/shop/api:1.9\n`,
+    'apps/api/kustomization.yaml': `resources:\n  - deployment.yaml\nimages:\n  - name: ${s}/shop/api\n    newTag: "2.0"\n`,
+  };
+  const origin = join(work, 'apps.git');
+  git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
+  const seed = join(work, 'seed');
+  git(work, 'clone', '-q', origin, seed);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(seed, path)), { recursive: true });
+    writeFileSync(join(seed, path), text);
+  }
+  git(seed, 'add', '-A');
+  git(seed, 'commit', '-qm', 'manifests');
+  git(seed, 'push', '-q', 'origin', 'HEAD:main');
+
+  const cli = join(import.meta.dirname, '../../src/cli.ts');
+  const args = ['sync-repo', '--repo', `file://${origin}`, '--backup-registry', `${backup.address}/mirror`, '--insecure-registry', s, '--insecure-registry', backup.address, '--git-mode', 'commit'];
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, [cli, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })));
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  const mirror = (repo: string) => `mirror/${s.replace(':', '_')}/${repo}`;
+  assert.equal(await manifestDigestAt({ url: backup.url }, mirror('shop/web'), '1.0'), web.digest);
+  assert.equal(await manifestDigestAt({ url: backup.url }, mirror('shop/api'), '2.0'), api.digest, 'the image kustomize makes (2.0), not the literal (1.9)');
+  assert.match(result.stdout, /^pushed +file:\/\/.*apps\.git main [0-9a-f]{12}$/m);
+  assert.equal(git(origin, 'show', 'main:apps/web.yaml'), files['apps/web.yaml']!.replace(`${s}/shop/web:1.0`, `${backup.address}/${mirror('shop/web')}:1.0@${web.digest}`).trim());
+  assert.equal(git(origin, 'show', 'main:apps/api/deployment.yaml'), files['apps/api/deployment.yaml']!.trim(), 'the literal kustomize overrides is left alone');
+  assert.equal(git(origin, 'show', 'main:apps/api/kustomization.yaml'), `${files['apps/api/kustomization.yaml']!}    newName: ${backup.address}/${mirror('shop/api')}\n    digest: ${api.digest}`.trim());
+
+  // A second run finds everything done: images present, nothing to commit.
+  const again = await new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [cli, ...args], (error, stdout) => resolve({ code: error ? 1 : 0, stdout })));
+  assert.equal(again.code, 0);
+  assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+});
