@@ -84,17 +84,18 @@ Turns each handoff record written by the copier into a change in the Git reposit
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
-(GitLab merge requests: not yet.)
+
 
 Options:
   --handoff-dir DIR           the directory shared with the copier
   --cache-dir DIR             where repositories are cloned (kept between runs)
-  --git-mode MODE             pr (a branch of ours and a pull request on GitHub, Gitea or Forgejo),
+  --git-mode MODE             pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo),
                               branch (the branch only) or commit (straight to the base branch) [branch]
   --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret)
-  --forge KIND                github or gitea [from the URL: github.com is github, others gitea]
+  --forge KIND                github, gitlab or gitea [from the URL: github.com is github,
+                              gitlab.* gitlab, others gitea]
   --forge-api URL             the forge's API base [api.github.com; <origin>/api/v3 for GitHub
-                              Enterprise; <origin>/api/v1 for Gitea]
+                              Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea]
   --pr-label NAME             label the pull request (repeatable)
   --pr-draft                  open pull requests as drafts
   --author-name NAME          commit author [image-clone-controller]
@@ -278,7 +279,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
   if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
   const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitea') throw new UsageError(`--forge must be github or gitea, got ${JSON.stringify(forge)}`);
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
   const directPatch = values['direct-patch'];
   if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
@@ -351,7 +352,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
   if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
   const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitea') throw new UsageError(`--forge must be github or gitea, got ${JSON.stringify(forge)}`);
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
   const [{ syncRepoCommand }, { readSecretFile }] = await Promise.all([import('./commands/sync-repo.ts'), import('./commands/rewriter.ts')]);
   return syncRepoCommand({
     repoURL: values.repo,

@@ -30,7 +30,7 @@ export interface RewriterCommandOptions {
   readonly gitKnownHostsFile?: string;
   readonly forgeTokenFile?: string;
   readonly forgeApi?: string;
-  readonly forgeKind?: 'github' | 'gitea';
+  readonly forgeKind?: 'github' | 'gitlab' | 'gitea';
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
   readonly dryRun: boolean;

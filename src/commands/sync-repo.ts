@@ -34,7 +34,7 @@ export interface SyncRepoOptions {
   readonly author: { name: string; email: string };
   readonly gitCredentials?: GitCredentials;
   readonly gitSsh?: GitSsh;
-  readonly forge?: { token: string; kind?: 'github' | 'gitea'; apiBase?: string };
+  readonly forge?: { token: string; kind?: 'github' | 'gitlab' | 'gitea'; apiBase?: string };
   readonly dryRun: boolean;
   readonly logger: Logger;
 }

@@ -48,6 +48,6 @@ describe('GitHub pull requests, checked against the OpenAPI description', () => 
     assert.equal(forgeFor('https://github.com/octo/apps.git', { token: 't' }).kind, 'github');
     assert.equal(forgeFor('https://git.corp.example/octo/apps.git', { token: 't', kind: 'github' }).kind, 'github');
     assert.equal(forgeFor('https://git.corp.example/octo/apps.git', { token: 't' }).kind, 'gitea');
-    assert.throws(() => forgeFor('https://gitlab.com/octo/apps.git', { token: 't' }), /GitLab merge requests are not supported yet/);
+    assert.equal(forgeFor('https://gitlab.com/octo/apps.git', { token: 't' }).kind, 'gitlab');
   });
 });

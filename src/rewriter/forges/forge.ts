@@ -1,11 +1,12 @@
 /**
  * One small interface over the forges that host GitOps repositories: find the pull requests of a
  * branch, open one, update one. Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub
- * Enterprise Server (./github.ts). GitLab: not yet.
+ * Enterprise Server (./github.ts), GitLab (./gitlab.ts).
  */
 import { ConfigError } from '../../errors.ts';
 import { GiteaForge } from './gitea.ts';
 import { GitHubForge } from './github.ts';
+import { GitLabForge } from './gitlab.ts';
 
 export interface PullRequest {
   readonly number: number;
@@ -27,7 +28,7 @@ export interface PullRequestSpec {
 }
 
 export interface Forge {
-  readonly kind: 'gitea' | 'github';
+  readonly kind: 'gitea' | 'github' | 'gitlab';
   /** Pull requests from `head` into `base`, any state, newest first. */
   pullRequests(head: string, base: string): Promise<PullRequest[]>;
   open(spec: PullRequestSpec): Promise<PullRequest>;
@@ -35,8 +36,8 @@ export interface Forge {
 }
 
 export interface ForgeOptions {
-  /** Chosen from the URL when absent: github.com → github, anything else → gitea. */
-  readonly kind?: 'gitea' | 'github';
+  /** Chosen from the URL when absent: github.com → github, gitlab.* → gitlab, anything else → gitea. */
+  readonly kind?: 'gitea' | 'github' | 'gitlab';
   /** API base URL, for self-hosted forges whose API is not at the repository's origin. */
   readonly apiBase?: string;
   readonly token: string;
@@ -59,7 +60,10 @@ export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
   const { origin, owner, name } = repositoryPath(repoURL);
   const host = new URL(origin).hostname;
   const kind = options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
-  if (kind === 'gitlab') throw new ConfigError(`${host}: GitLab merge requests are not supported yet; use --git-mode branch or commit`);
+  if (kind === 'gitlab') {
+    const path = new URL(repoURL).pathname.replace(/\.git$/, '').replace(/^\/+/, '');
+    return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token);
+  }
   if (kind === 'github') return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token);
   return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token);
 }

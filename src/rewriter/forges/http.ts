@@ -11,7 +11,7 @@ export class ForgeError extends ImageCloneError {
 
 export interface ForgeCall {
   readonly forge: string;
-  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'PUT';
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: object;
