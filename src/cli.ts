@@ -85,7 +85,6 @@ owner syncs from (Argo CD Application or Flux Kustomization source, path and rev
 per repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
 
-
 Options:
   --handoff-dir DIR           the directory shared with the copier
   --cache-dir DIR             where repositories are cloned (kept between runs)

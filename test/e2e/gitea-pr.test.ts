@@ -44,11 +44,11 @@ function record(ledger: Ledger, repoURL: string, name: string, source: string) {
   });
 }
 
-function rewriter(ledgerDir: string, cache: string): Rewriter {
+function rewriter(ledgerDir: string, cache: string, mode: 'pr' | 'branch' = 'pr'): Rewriter {
   return new Rewriter({
     handoffDir: ledgerDir,
     cacheDir: join(work, cache),
-    mode: 'pr',
+    mode,
     author: { name: 'image-clone', email: 'bot@example.com' },
     logger: createLogger({ write: () => {} }),
     gitCredentials: { username: gitea.user, password: gitea.password },
@@ -122,5 +122,22 @@ describe('pull requests on a real Gitea', () => {
     const files = (await gitea.api('GET', `/repos/${gitea.user}/catalog/pulls/${fresh.number}/files`)) as Array<{ filename: string }>;
     assert.deepEqual(files.map((f) => f.filename), ['apps/cache.yaml']);
     assert.doesNotMatch(fresh.body, /postgres/);
+  });
+
+  it('after a crash between the push and opening the pull request, opens exactly one', async () => {
+    const repo = await repositoryWith('crash', { 'apps/web.yaml': deployment('web', 'nginx:1.25') });
+    const ledger = new Ledger(join(work, 'handoff-crash'));
+    const { id } = await record(ledger, repo, 'web', 'nginx:1.25');
+    // The push lands (branch mode pushes the very branch pr mode uses), then the process "dies".
+    const [pushed] = await rewriter(ledger.dir, 'cache-d', 'branch').processPending();
+    assert.equal(pushed?.result, 'pushed', pushed?.error);
+    assert.equal((await pulls('crash')).length, 0);
+    unlinkSync(join(ledger.dir, `${id}.done`));
+    const [restarted] = await rewriter(ledger.dir, 'cache-d').processPending();
+    assert.equal(restarted?.result, 'pushed', restarted?.error);
+    const list = await pulls('crash');
+    assert.equal(list.length, 1);
+    const commits = (await gitea.api('GET', `/repos/${gitea.user}/crash/pulls/${list[0]!.number}/commits`)) as unknown[];
+    assert.equal(commits.length, 1, 'one commit of ours on the branch');
   });
 });
