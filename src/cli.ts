@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ImageCloneError, describeError } from './errors.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
 import { parseDuration } from './util/duration.ts';
+import type { GitSettings } from './commands/rewriter.ts';
 
 // Each command is imported when it runs: `copy` must not pay for the Kubernetes client (131 MiB and
 // most of a second to load) nor `help` for anything.
@@ -138,9 +139,10 @@ Options:
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
   --git-mode MODE             pr, branch or commit [branch]
-  --author-name NAME, --author-email EMAIL, --git-username NAME, --git-password-file PATH,
-  --git-ssh-key-file PATH, --git-known-hosts-file PATH, --forge-token-file PATH, --forge KIND,
-  --forge-api URL             as for image-clone rewriter
+  --author-name NAME, --author-email EMAIL, --commit-template-file PATH, --git-username NAME,
+  --git-password-file PATH, --git-ssh-key-file PATH, --git-known-hosts-file PATH,
+  --forge-token-file PATH, --forge KIND, --forge-api URL, --pr-label NAME, --pr-draft
+                              as for image-clone rewriter
   --dry-run                   back up, then print the diff; commit, push and open nothing
   --log-level LEVEL           debug, info, warn or error [warn]`;
 
@@ -235,15 +237,57 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
   );
 }
 
+/** The Git and forge options of `rewriter` and `sync-repo`. */
+const GIT_OPTIONS = {
+  'git-mode': { type: 'string', default: 'branch' },
+  'author-name': { type: 'string', default: 'image-clone-controller' },
+  'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
+  'commit-template-file': { type: 'string' },
+  'git-username': { type: 'string', default: 'git' },
+  'git-password-file': { type: 'string' },
+  'git-ssh-key-file': { type: 'string' },
+  'git-known-hosts-file': { type: 'string' },
+  'forge-token-file': { type: 'string' },
+  forge: { type: 'string' },
+  'forge-api': { type: 'string' },
+  'pr-label': { type: 'string', multiple: true },
+  'pr-draft': { type: 'boolean' },
+} as const;
+
+type GitOptionValues = { [K in keyof typeof GIT_OPTIONS]?: (typeof GIT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof GIT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** Validates the Git and forge options; secrets stay file paths until the command reads them. */
+function gitSettings(values: GitOptionValues): GitSettings {
+  const mode = values['git-mode'];
+  if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
+  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
+  const forge = values.forge;
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
+  if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
+  return {
+    mode,
+    authorName: values['author-name'] ?? 'image-clone-controller',
+    authorEmail: values['author-email'] ?? 'image-clone-controller@users.noreply.local',
+    gitUsername: values['git-username'] ?? 'git',
+    ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
+    ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
+    ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
+    ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
+    ...(forge ? { forgeKind: forge } : {}),
+    ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
+    ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
+    prDraft: values['pr-draft'] ?? false,
+    ...(values['commit-template-file'] ? { commitTemplateFile: values['commit-template-file'] } : {}),
+  };
+}
+
 async function rewriter(args: readonly string[], out: (l: string) => void): Promise<number> {
   const { values } = parseArgs({
     args: [...args],
     options: {
+      ...GIT_OPTIONS,
       'handoff-dir': { type: 'string' },
       'cache-dir': { type: 'string' },
-      'git-mode': { type: 'string', default: 'branch' },
-      'author-name': { type: 'string', default: 'image-clone-controller' },
-      'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
       'branch-prefix': { type: 'string' },
       'unmanaged-repo': { type: 'string' },
       'unmanaged-path': { type: 'string' },
@@ -251,18 +295,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       debounce: { type: 'string', default: '2s' },
       'direct-patch': { type: 'string', default: 'never' },
       kubeconfig: { type: 'string' },
-      'git-username': { type: 'string', default: 'git' },
-      'forge-token-file': { type: 'string' },
-      'forge-api': { type: 'string' },
-      forge: { type: 'string' },
-      'pr-label': { type: 'string', multiple: true },
-      'pr-draft': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
-      'commit-template-file': { type: 'string' },
       'health-address': { type: 'string', default: ':8081' },
-      'git-password-file': { type: 'string' },
-      'git-ssh-key-file': { type: 'string' },
-      'git-known-hosts-file': { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -274,20 +308,14 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   }
   if (!values['handoff-dir']) throw new UsageError('rewriter needs --handoff-dir DIR');
   if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
-  const mode = values['git-mode'];
-  if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
-  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
-  const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
+  const git = gitSettings(values);
   const directPatch = values['direct-patch'];
   if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
   return rewriterCommand({
+    ...git,
     handoffDir: values['handoff-dir'],
     cacheDir: values['cache-dir'],
-    mode,
-    authorName: values['author-name'] ?? 'image-clone-controller',
-    authorEmail: values['author-email'] ?? 'image-clone-controller@users.noreply.local',
     ...(values['branch-prefix'] ? { branchPrefix: values['branch-prefix'] } : {}),
     ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
     ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
@@ -296,18 +324,8 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-    gitUsername: values['git-username'] ?? 'git',
-    ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
-    ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
-    ...(forge ? { forgeKind: forge } : {}),
-    ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
-    prDraft: values['pr-draft'] ?? false,
     dryRun: values['dry-run'] ?? false,
-    ...(values['commit-template-file'] ? { commitTemplateFile: values['commit-template-file'] } : {}),
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
-    ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
-    ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
-    ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }
@@ -316,6 +334,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
   const { values } = parseArgs({
     args: [...args],
     options: {
+      ...GIT_OPTIONS,
       repo: { type: 'string' },
       branch: { type: 'string', default: 'main' },
       path: { type: 'string' },
@@ -325,16 +344,6 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       'auth-file': { type: 'string' },
       'ca-file': { type: 'string' },
       'mutable-tag': { type: 'string', multiple: true },
-      'git-mode': { type: 'string', default: 'branch' },
-      'author-name': { type: 'string', default: 'image-clone-controller' },
-      'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
-      'git-username': { type: 'string', default: 'git' },
-      'git-password-file': { type: 'string' },
-      'git-ssh-key-file': { type: 'string' },
-      'git-known-hosts-file': { type: 'string' },
-      'forge-token-file': { type: 'string' },
-      forge: { type: 'string' },
-      'forge-api': { type: 'string' },
       'dry-run': { type: 'boolean' },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h' },
@@ -346,13 +355,8 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
   }
   if (!values.repo) throw new UsageError('sync-repo needs --repo URL');
   if (!values['backup-registry']) throw new UsageError('sync-repo needs --backup-registry HOST[:PORT]/PREFIX');
-  const mode = values['git-mode'];
-  if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
-  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
-  if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
-  const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
-  const [{ syncRepoCommand }, { readSecretFile }] = await Promise.all([import('./commands/sync-repo.ts'), import('./commands/rewriter.ts')]);
+  const git = gitSettings(values);
+  const { syncRepoCommand } = await import('./commands/sync-repo.ts');
   return syncRepoCommand({
     repoURL: values.repo,
     branch: values.branch ?? 'main',
@@ -363,11 +367,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
     ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
-    mode,
-    author: { name: values['author-name'] ?? 'image-clone-controller', email: values['author-email'] ?? 'image-clone-controller@users.noreply.local' },
-    ...(values['git-password-file'] ? { gitCredentials: { username: values['git-username'] ?? 'git', password: readSecretFile('--git-password-file', values['git-password-file']) } } : {}),
-    ...(values['git-ssh-key-file'] && values['git-known-hosts-file'] ? { gitSsh: { keyFile: values['git-ssh-key-file'], knownHostsFile: values['git-known-hosts-file'] } } : {}),
-    ...(values['forge-token-file'] ? { forge: { token: readSecretFile('--forge-token-file', values['forge-token-file']), ...(forge ? { kind: forge } : {}), ...(values['forge-api'] ? { apiBase: values['forge-api'] } : {}) } } : {}),
+    git,
     dryRun: values['dry-run'] ?? false,
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out, err);
@@ -381,7 +381,6 @@ async function rewrite(args: readonly string[], out: (l: string) => void, err: (
       path: { type: 'string' },
       set: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
-      'commit-template-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -6,24 +6,14 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { startHealthServer } from '../observability/server.ts';
-import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome } from '../rewriter/rewriter.ts';
+import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 import { loadKubeConfig } from './copier.ts';
 
-export interface RewriterCommandOptions {
-  readonly handoffDir: string;
-  readonly cacheDir: string;
+/** How to reach and change Git repositories and forges: shared by `rewriter` and `sync-repo`. */
+export interface GitSettings {
   readonly mode: GitMode;
   readonly authorName: string;
   readonly authorEmail: string;
-  readonly branchPrefix?: string;
-  readonly unmanagedRepo?: string;
-  readonly unmanagedPath?: string;
-  readonly unmanagedBranch: string;
-  readonly once: boolean;
-  readonly debounceMs: number;
-  readonly directPatch: DirectPatchMode;
-  readonly kubeconfig?: string;
-  readonly healthAddress?: string;
   readonly gitUsername: string;
   readonly gitPasswordFile?: string;
   readonly gitSshKeyFile?: string;
@@ -33,29 +23,51 @@ export interface RewriterCommandOptions {
   readonly forgeKind?: 'github' | 'gitlab' | 'gitea';
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
-  readonly dryRun: boolean;
   readonly commitTemplateFile?: string;
+}
+
+/** The Rewriter settings those name, with secrets read from their files (named in errors, never shown). */
+export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'commitTemplate'> {
+  const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
+  const forgeToken = settings.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', settings.forgeTokenFile);
+  const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
+  if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
+  if ((settings.gitSshKeyFile === undefined) !== (settings.gitKnownHostsFile === undefined)) {
+    throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
+  }
+  if (settings.mode === 'pr' && forgeToken === undefined) throw new ConfigError('--git-mode pr needs --forge-token-file');
+  return {
+    mode: settings.mode,
+    author: { name: settings.authorName, email: settings.authorEmail },
+    ...(password === undefined ? {} : { gitCredentials: { username: settings.gitUsername, password } }),
+    ...(settings.gitSshKeyFile && settings.gitKnownHostsFile ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } } : {}),
+    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(settings.forgeKind ? { kind: settings.forgeKind } : {}), ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}), draft: settings.prDraft, ...(settings.prLabels ? { labels: settings.prLabels } : {}) } }),
+    ...(commitTemplate === undefined ? {} : { commitTemplate }),
+  };
+}
+
+export interface RewriterCommandOptions extends GitSettings {
+  readonly handoffDir: string;
+  readonly cacheDir: string;
+  readonly branchPrefix?: string;
+  readonly unmanagedRepo?: string;
+  readonly unmanagedPath?: string;
+  readonly unmanagedBranch: string;
+  readonly once: boolean;
+  readonly debounceMs: number;
+  readonly directPatch: DirectPatchMode;
+  readonly kubeconfig?: string;
+  readonly healthAddress?: string;
+  readonly dryRun: boolean;
   readonly logger: Logger;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
-  const password = options.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', options.gitPasswordFile);
-  const forgeToken = options.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', options.forgeTokenFile);
-  const commitTemplate = options.commitTemplateFile === undefined ? undefined : readFileSync(options.commitTemplateFile, 'utf8');
-  if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${options.commitTemplateFile} is empty`);
-  if ((options.gitSshKeyFile === undefined) !== (options.gitKnownHostsFile === undefined)) {
-    throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
-  }
   const rewriter = new Rewriter({
+    ...gitAccess(options),
     dryRun: options.dryRun,
-    ...(options.gitSshKeyFile && options.gitKnownHostsFile ? { gitSsh: { keyFile: options.gitSshKeyFile, knownHostsFile: options.gitKnownHostsFile } } : {}),
-    ...(commitTemplate === undefined ? {} : { commitTemplate }),
-    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(options.forgeKind ? { kind: options.forgeKind } : {}), ...(options.forgeApi ? { apiBase: options.forgeApi } : {}), draft: options.prDraft, ...(options.prLabels ? { labels: options.prLabels } : {}) } }),
-    ...(password === undefined ? {} : { gitCredentials: { username: options.gitUsername, password } }),
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
-    mode: options.mode,
-    author: { name: options.authorName, email: options.authorEmail },
     logger: options.logger,
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
     ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: loadKubeConfig(options.kubeconfig) } }),

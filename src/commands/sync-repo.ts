@@ -17,8 +17,9 @@ import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
-import { GitWorkspace, type GitCredentials, type GitSsh } from '../rewriter/git/workspace.ts';
-import { Rewriter, type GitMode } from '../rewriter/rewriter.ts';
+import { GitWorkspace } from '../rewriter/git/workspace.ts';
+import { Rewriter } from '../rewriter/rewriter.ts';
+import { gitAccess, type GitSettings } from './rewriter.ts';
 
 export interface SyncRepoOptions {
   readonly repoURL: string;
@@ -30,20 +31,17 @@ export interface SyncRepoOptions {
   readonly authFile?: string;
   readonly caFile?: string;
   readonly mutableTags?: readonly string[];
-  readonly mode: GitMode;
-  readonly author: { name: string; email: string };
-  readonly gitCredentials?: GitCredentials;
-  readonly gitSsh?: GitSsh;
-  readonly forge?: { token: string; kind?: 'github' | 'gitlab' | 'gitea'; apiBase?: string };
+  readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
 }
 
 export async function syncRepoCommand(options: SyncRepoOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'image-clone-sync-'));
+  const access = gitAccess(options.git);
   try {
     const target = parseBackupTarget(options.backupRegistry, options.layout);
-    const workspace = new GitWorkspace(options.repoURL, join(work, 'git'), options.gitCredentials, options.gitSsh);
+    const workspace = new GitWorkspace(options.repoURL, join(work, 'git'), access.gitCredentials, access.gitSsh);
     await workspace.checkout(options.branch);
     const scan = scanImages(workspace.dir, options.path);
     for (const error of scan.errors) err(`error: ${describeError(error)} (file left untouched)`);
@@ -96,16 +94,12 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined });
     }
     const rewriter = new Rewriter({
+      ...access,
       handoffDir: ledger.dir,
       cacheDir: join(work, 'git'),
-      mode: options.mode,
-      author: options.author,
       logger: options.logger,
       unmanaged: { repoURL: options.repoURL, branch: options.branch, ...(options.path ? { path: options.path } : {}) },
       dryRun: options.dryRun,
-      ...(options.gitCredentials ? { gitCredentials: options.gitCredentials } : {}),
-      ...(options.gitSsh ? { gitSsh: options.gitSsh } : {}),
-      ...(options.forge ? { forge: options.forge } : {}),
     });
     for (const o of await rewriter.processPending()) {
       out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''}${o.error ? `: ${o.error}` : ''}`);
