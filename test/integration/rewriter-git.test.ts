@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -202,8 +202,27 @@ describe('rewriter and git', () => {
       assert.match(embedded!.error!, /carries a password; give credentials as files instead/);
       assert.ok(!JSON.stringify(embedded).includes(token));
 
+      // Sample every process's arguments while git runs: the token must be in none of them.
+      const argv = new Set<string>();
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+            try {
+              argv.add(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+            } catch {
+              // the process ended meanwhile
+            }
+          }
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
       const [outcome] = await rewriter(ledger.dir, 'commit', { logger, gitCredentials: { username: 'bot', password: token } }).processPending();
+      sampling = false;
+      await sampler;
       assert.equal(outcome?.result, 'pushed', outcome?.error);
+      assert.ok([...argv].some((a) => a.includes('git') && a.includes('push')), 'the sampler saw git push run');
+      assert.ok(![...argv].some((a) => a.includes(token)), 'the token is in no process argument list');
       assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
       assert.ok(server.log.some((r) => r.authorized && r.path.endsWith('/git-receive-pack')), 'pushed with credentials');
       assert.ok(server.log.some((r) => !r.authorized), 'git asked only after a 401, as the protocol goes');
