@@ -264,17 +264,17 @@ export class Copier {
         .finally(() => {
           this.#active--;
           this.#pump();
-          if (this.#active === 0 && this.#queue.size === 0) {
-            if (!this.#firstPassDone) this.#log.info('first pass done: every workload decided');
-            this.#firstPassDone = true;
-            for (const resolve of this.#drained.splice(0)) resolve();
-          }
         });
     }
-    if (this.#active === 0 && this.#queue.size === 0) {
-      this.#firstPassDone = true;
-      for (const resolve of this.#drained.splice(0)) resolve();
-    }
+    this.#settleIfDrained();
+  }
+
+  /** With nothing queued or running, the pass is done: readiness, and whoever waits for it. */
+  #settleIfDrained(): void {
+    if (this.#active !== 0 || this.#queue.size !== 0) return;
+    if (!this.#firstPassDone) this.#log.info('first pass done: every workload decided');
+    this.#firstPassDone = true;
+    for (const resolve of this.#drained.splice(0)) resolve();
   }
 
   #waitDrained(): Promise<void> {

@@ -73,14 +73,17 @@ export class Ledger {
     return { id, written: true };
   }
 
+  /** Ids of the records not yet marked done, from file names alone (cheap enough for a metric). */
+  pendingIds(): string[] {
+    const names = new Set(readdirSync(this.dir));
+    return [...names].filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length)).filter((id) => !names.has(`${id}.done`));
+  }
+
   /** Records not yet marked done, oldest first; unreadable files are reported, not thrown. */
   pending(onError: (file: string, error: Error) => void = () => {}): HandoffRecord[] {
-    const names = new Set(readdirSync(this.dir));
     const records: HandoffRecord[] = [];
-    for (const name of names) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      const id = name.slice(0, -'.json'.length);
-      if (names.has(`${id}.done`)) continue;
+    for (const id of this.pendingIds()) {
+      const name = `${id}.json`;
       try {
         records.push(this.read(id));
       } catch (error) {

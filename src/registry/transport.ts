@@ -86,11 +86,6 @@ export class Transport {
     return `${scheme}://${host}/v2`;
   }
 
-  /** Whether the registry was named insecure (used for token realms on the same host, too). */
-  isInsecure(registry: string): boolean {
-    return this.#insecure.has(registry.toLowerCase());
-  }
-
   async send(req: SendRequest): Promise<SendResponse> {
     let url = req.url;
     const origin = new URL(url).origin;

@@ -104,7 +104,7 @@ export class Rewriter {
     this.#config = config;
     this.#ledger = new Ledger(config.handoffDir);
     this.#log = config.logger.child({ role: 'rewriter' });
-    this.metrics.register(new Gauge('image_clone_pending_records', 'Handoff records not yet done.')).set(() => this.#ledger.pending().length);
+    this.metrics.register(new Gauge('image_clone_pending_records', 'Handoff records not yet done.')).set(() => this.#ledger.pendingIds().length);
   }
 
   /** For /readyz: the first pass is done. For /healthz: the last pass finished (failed changes are retried). */
@@ -308,18 +308,19 @@ export class Rewriter {
       byPath.set(path, list);
     }
     for (const [path, replacements] of byPath) {
-      const plan = planRepository(dir, path, replacements);
+      // One pass over the tree edits the old images and finds the new ones (a change already applied).
+      const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
+      const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
       for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-      const applied = planRepository(dir, path, replacements.map((r) => ({ from: parseReference(r.to), to: r.to })));
       // An image that no manifest in the tree names may come from a kustomize base outside the
       // repository: the overlay gets an images: entry for it.
-      const named = new Set([...plan.changes, ...applied.changes].flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
+      const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
       const missing = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
       const additions = planRemoteBaseEntries(dir, path, missing.map((r) => ({ asWritten: r.asWritten, to: r.to })));
       for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
       for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
-      found ||= plan.changes.length > 0 || applied.changes.length > 0 || additions.changes.length > 0;
+      found ||= plan.changes.length > 0 || additions.changes.length > 0;
     }
     return { found };
   }

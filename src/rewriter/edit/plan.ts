@@ -32,6 +32,8 @@ export interface Replacement {
   readonly from: ImageReference;
   /** The image to write, as the user wrote it. */
   readonly to: string;
+  /** Report where `from` is used, edit nothing (to see whether a change is already applied). */
+  readonly detectOnly?: boolean;
 }
 
 export interface PlannedChange {
@@ -118,7 +120,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
       const replacement = output === undefined ? undefined : matches(output);
       if (!replacement) continue;
       handledEntries.add(entry);
-      planEntryEdit(entry, parseReference(replacement.to), parsed.get(entry.file)!.text, edits, changes, rootReal, output!, replacement.to);
+      planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output!);
     }
   }
 
@@ -129,7 +131,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     if (entry === undefined) {
       const replacement = matches(use.site.value);
       if (replacement) {
-        addEdits(edits, use.file, [{ start: use.site.start, end: use.site.end, text: formatScalar(replacement.to, use.site) }]);
+        if (!replacement.detectOnly) addEdits(edits, use.file, [{ start: use.site.start, end: use.site.end, text: formatScalar(replacement.to, use.site) }]);
         changes.push({ file: relative(rootReal, use.file), line: use.site.line, what: use.where, before: use.site.value, after: replacement.to });
       }
       continue;
@@ -139,7 +141,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const replacement = output === undefined ? undefined : matches(output);
     if (!replacement) continue;
     handledEntries.add(entry);
-    planEntryEdit(entry, parseReference(replacement.to), parsed.get(entry.file)!.text, edits, changes, rootReal, output!, replacement.to);
+    planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output!);
   }
 
   // Helm values: image mappings split into registry/repository/tag/digest.
@@ -158,7 +160,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
       }
       if (to.tag !== undefined) setKey(map, 'tag', to.tag, yaml.text, fileEdits);
       if (get(map, 'digest') !== undefined) setKey(map, 'digest', to.digest ?? '', yaml.text, fileEdits);
-      addEdits(edits, file, fileEdits);
+      if (!replacement.detectOnly) addEdits(edits, file, fileEdits);
       const line = scalarSite(yaml.text, get(map, 'repository'))!.line;
       changes.push({ file: relative(rootReal, file), line, what: `Helm values ${where}`, before: image!, after: replacement.to });
     }
@@ -167,7 +169,8 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
     const before = parsed.get(file)!.text;
-    files.set(file, { before, after: applyTextEdits(before, fileEdits) });
+    const after = applyTextEdits(before, fileEdits);
+    if (after !== before) files.set(file, { before, after });
   }
   return { files, changes, errors };
 }
@@ -187,12 +190,14 @@ function entryOutput(entry: KustomizeEntry, literal: string | undefined): string
 }
 
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
-function planEntryEdit(entry: KustomizeEntry, to: ImageReference, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, after: string): void {
+function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string): void {
+  const after = replacement.to;
+  const to = parseReference(after);
   const fileEdits: TextEdit[] = [];
   setKey(entry.node, 'newName', nameOf(after), text, fileEdits);
   if (to.digest !== undefined) setKey(entry.node, 'digest', to.digest, text, fileEdits);
   else if (to.tag !== undefined) setKey(entry.node, 'newTag', to.tag, text, fileEdits);
-  addEdits(edits, entry.file, fileEdits);
+  if (!replacement.detectOnly) addEdits(edits, entry.file, fileEdits);
   changes.push({ file: relative(root, entry.file), line: entry.line, what: `kustomize images entry "${entry.name}"`, before, after });
 }
 
