@@ -15,7 +15,6 @@
  * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
  * (or, for managed ones under `always`, as well as) changing Git.
  *
- * Not here yet (issue #4): pull requests on forges, HTTPS/SSH credentials.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
@@ -99,6 +98,10 @@ export class Rewriter {
   #debounce: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #again = false;
+  /** After a pass with failed changes: the timer of the next attempt, and how many failed in a row. */
+  #retry: NodeJS.Timeout | undefined;
+  #failedPasses = 0;
+  #stopped = false;
 
   constructor(config: RewriterConfig) {
     this.#config = config;
@@ -114,16 +117,29 @@ export class Rewriter {
 
   /**
    * Processes what is pending now, then watches for new records; each burst (records arriving
-   * within `debounceMs` of each other) becomes one pass. Passes never overlap.
+   * within `debounceMs` of each other) becomes one pass. Passes never overlap. A pass with failed
+   * changes (Git refusing pushes, a forge down) is followed by another after a capped exponential
+   * backoff (`retryMs`, doubling, at most 5 minutes), whether or not new records arrive.
    */
-  async watch(debounceMs = 2_000, onPass?: (outcomes: RewriteOutcome[]) => void): Promise<void> {
+  async watch(debounceMs = 2_000, onPass?: (outcomes: RewriteOutcome[]) => void, retryMs = 5_000): Promise<void> {
     const pass = () => {
+      clearTimeout(this.#retry);
       this.#running = this.#running.then(async () => {
         do {
           this.#again = false;
-          const outcomes = await this.processPending();
+          const outcomes = await this.processPending().catch((error: unknown) => {
+            this.#log.error('pass failed; retried later', { error: describeError(error) });
+            this.#lastPassOk = false;
+            return [];
+          });
           onPass?.(outcomes);
         } while (this.#again);
+        this.#failedPasses = this.#lastPassOk ? 0 : this.#failedPasses + 1;
+        if (this.#failedPasses > 0 && !this.#stopped) {
+          const delay = Math.min(5 * 60_000, retryMs * 2 ** (this.#failedPasses - 1));
+          this.#log.info('some changes failed; next attempt scheduled', { inMs: delay, failedPassesInARow: this.#failedPasses });
+          this.#retry = setTimeout(pass, delay);
+        }
       });
     };
     this.#watcher = watch(this.#ledger.dir, { ignoreInitial: true, depth: 0, ignored: (path) => /\/\.[^/]*$/.test(path) });
@@ -139,7 +155,9 @@ export class Rewriter {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#debounce);
+    clearTimeout(this.#retry);
     await this.#watcher?.close();
     await this.#running;
   }

@@ -168,6 +168,29 @@ describe('rewriter and git', () => {
     assert.ok(git(origin, 'show', 'main:apps/c.yaml').includes(`backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`));
   });
 
+  it('retries a failed change on its own, with no new record to wake it, once the server takes pushes again', async () => {
+    const origin = makeOrigin('refusing', { 'apps/web.yaml': WEB });
+    // The server refuses every push while the marker exists, as a protected or read-only remote does.
+    writeFileSync(join(origin, 'hooks', 'pre-receive'), '#!/bin/sh\n[ -e "$GIT_DIR/refuse" ] && { echo "pushes are refused for now" >&2; exit 1; }\nexit 0\n', { mode: 0o755 });
+    writeFileSync(join(origin, 'refuse'), '');
+    const ledger = new Ledger(join(work, 'handoff-refusing'));
+    await record(ledger, `file://${origin}`);
+    const results: string[] = [];
+    const r = rewriter(ledger.dir, 'commit');
+    await r.watch(100, (outcomes) => results.push(...outcomes.map((o) => o.result)), 200);
+    assert.deepEqual(results, ['failed']);
+    await new Promise((res) => setTimeout(res, 700));
+    assert.ok(results.length >= 2 && results.every((x) => x === 'failed'), `retried while refused: ${results.join(',')}`);
+    assert.equal(ledger.pending().length, 1, 'nothing is lost while the server refuses');
+    unlinkSync(join(origin, 'refuse'));
+    const deadline = Date.now() + 15_000;
+    while (ledger.pending().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    await r.stop();
+    assert.deepEqual(ledger.pending(), []);
+    assert.equal(results.at(-1), 'pushed');
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2', 'exactly one commit landed');
+  });
+
   it('image-clone rewriter --once exits 0 and reports what it pushed', async () => {
     const origin = makeOrigin('cli', { 'apps/web.yaml': WEB });
     const ledger = new Ledger(join(work, 'handoff-cli'));
