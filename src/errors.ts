@@ -46,6 +46,27 @@ export class ConfigError extends ImageCloneError {
 
 /** The message of any thrown value, for logs and CLI output. */
 export function describeError(error: unknown): string {
+  const api = kubernetesApiFailure(error);
+  if (api !== undefined) return api;
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * client-node's ApiException ("HTTP-Code: 500\nMessage: Unknown API Status Code!\nBody: …\nHeaders: …")
+ * as one line: the status and the API server's own Status message. Recognised by shape, so the
+ * CLI's light commands need not load client-node.
+ */
+function kubernetesApiFailure(error: unknown): string | undefined {
+  if (!(error instanceof Error) || !/^HTTP-Code: \d+/.test(error.message)) return undefined;
+  const { code, body } = error as Error & { code?: unknown; body?: unknown };
+  if (typeof code !== 'number') return undefined;
+  let status: { message?: string; reason?: string } | undefined;
+  try {
+    status = (typeof body === 'string' ? JSON.parse(body) : body) as typeof status;
+  } catch {
+    status = undefined;
+  }
+  const detail = [status?.reason, status?.message].filter(Boolean).join(': ');
+  return `the Kubernetes API answered HTTP ${code}${detail ? ` (${detail})` : ''}`;
 }

@@ -7,7 +7,6 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { startHealthServer } from '../observability/server.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
-import { loadKubeConfig } from './copier.ts';
 
 /** How to reach and change Git repositories and forges: shared by `rewriter` and `sync-repo`. */
 export interface GitSettings {
@@ -70,7 +69,8 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     cacheDir: options.cacheDir,
     logger: options.logger,
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
-    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: loadKubeConfig(options.kubeconfig) } }),
+    // The Kubernetes client is loaded only for the direct-patch fallback (it costs ~100 MiB).
+    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: (await import('./copier.ts')).loadKubeConfig(options.kubeconfig) } }),
     ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
   });
   const report = (outcomes: RewriteOutcome[]) => {

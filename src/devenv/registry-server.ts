@@ -22,6 +22,10 @@ export interface RegistryServerOptions {
   readonly host?: string;
   /** Keep data here (the caller removes it); a temporary directory otherwise. */
   readonly dataDir?: string;
+  /** Listen on this port (to restart a registry where its clients expect it); a free one otherwise. */
+  readonly port?: number;
+  /** Distribution's read-only maintenance mode: reads work, every push is refused. */
+  readonly readOnly?: boolean;
 }
 
 export interface RegistryServer {
@@ -46,7 +50,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'image-clone-registry-'));
   mkdirSync(join(dataDir, 'storage'), { recursive: true });
-  const port = await freePort(host);
+  const port = options.port ?? (await freePort(host));
   const address = `${host}:${port}`;
 
   const config: string[] = [
@@ -55,7 +59,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     'storage:',
     `  filesystem: {rootdirectory: ${JSON.stringify(join(dataDir, 'storage'))}}`,
     '  delete: {enabled: true}',
-    '  maintenance: {uploadpurging: {enabled: false}}',
+    `  maintenance: {uploadpurging: {enabled: false}, readonly: {enabled: ${options.readOnly === true}}}`,
     'http:',
     `  addr: ${address}`,
     `  secret: ${JSON.stringify(`test-secret-${port}`)}`,

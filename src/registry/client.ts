@@ -271,7 +271,10 @@ export async function failure(response: SendResponse, what: string): Promise<Reg
   const status = response.status;
   const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after']) : undefined;
   const limit = response.headers['ratelimit-remaining'] !== undefined ? ` (rate limit remaining: ${response.headers['ratelimit-remaining']})` : '';
-  return new RegistryError(`${what}: HTTP ${status}${detail}${limit}`, {
+  // Distribution in read-only maintenance mode answers every write with 405 and `Allow: GET, HEAD`.
+  const allow = response.headers['allow'];
+  const readOnly = status === 405 && allow !== undefined && !/PUT|POST|PATCH/i.test(String(allow)) ? ` (the registry allows only ${allow}: it takes no pushes now, read-only or a pull-through mirror; retried later)` : '';
+  return new RegistryError(`${what}: HTTP ${status}${detail}${readOnly}${limit}`, {
     status,
     retryable: status >= 500 || status === 429 || status === 408,
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),

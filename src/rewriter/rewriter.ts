@@ -19,7 +19,6 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { patchWorkloadImages } from '../cluster/patch.ts';
 import { workloadKey } from '../cluster/workloads.ts';
 import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
@@ -205,6 +204,8 @@ export class Rewriter {
       return { ...base, result: 'would-change', plan };
     }
     try {
+      // Loaded only when the fallback patches: client-node costs ~100 MiB of memory otherwise.
+      const { patchWorkloadImages } = await import('../cluster/patch.ts');
       await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })));
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
       this.#log.info('workload patched directly', { workload: key, images: record.images.length });

@@ -102,7 +102,7 @@ export class GitWorkspace {
     try {
       await this.#git.raw(['fetch', '--prune', '--no-tags', 'origin']);
     } catch (error) {
-      throw new GitError(`cannot fetch ${redactRepo(this.url)}: ${firstLine(error)}`);
+      throw new GitError(`cannot fetch ${redactRepo(this.url)}: ${gitComplaint(error)}`);
     }
     const remoteBranches = (await this.#git.branch(['-r'])).all;
     if (!remoteBranches.includes(`origin/${base}`)) throw new GitError(`${redactRepo(this.url)} has no branch ${base}`);
@@ -139,7 +139,7 @@ export class GitWorkspace {
     } catch (error) {
       const text = String((error as Error).message ?? error);
       if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(text)) return 'rejected';
-      throw new GitError(`push to ${redactRepo(this.url)} ${branch} failed: ${firstLine(error)}`);
+      throw new GitError(`push to ${redactRepo(this.url)} ${branch} failed: ${gitComplaint(error)}`);
     }
   }
 
@@ -166,6 +166,12 @@ export function redactRepo(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
 }
 
-function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+/**
+ * What went wrong, from git's output: its `fatal:`, `error:` and `remote:` lines and rejected refs
+ * (the first line is often only "Pushing to URL"), else the first line.
+ */
+function gitComplaint(error: unknown): string {
+  const lines = String((error as Error)?.message ?? error).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const telling = lines.filter((l) => /^(fatal|error|remote):|^! \[|\[remote rejected\]/i.test(l) && !/^remote:\s*$/.test(l));
+  return telling.length > 0 ? [...new Set(telling)].slice(0, 3).join('; ') : (lines[0] ?? 'unknown error');
 }

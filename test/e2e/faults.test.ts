@@ -1,0 +1,107 @@
+/**
+ * Hardening, end to end (issue #6): the whole installation (test/support/installation.ts) with a
+ * fault proxy of ours in front of both registries, the API server and the Git server.
+ *
+ * 1. 10% of all requests faulted (500, 503, 429 + Retry-After, reset mid-body, stall) over 100
+ *    workloads and 50 images, while the backup registry is read-only, the API server is restarted,
+ *    and the Git server refuses pushes for a minute: every image lands with its digest, no tag
+ *    stands in front of a missing blob, every workload's change lands in Git exactly once.
+ * 2. The same run with the copier and the rewriter killed with SIGKILL 20 times at random moments.
+ *
+ * Every log line, commit, metric and event of both runs is kept for the suite's canary scan.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { request } from 'undici';
+import { exhibit } from '../support/canaries.ts';
+import { controllerLogs, handoffFiles, startInstallation, type Installation } from '../support/installation.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'faults-e2e-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const SEED = Number(process.env.IMAGE_CLONE_FAULT_SEED ?? Date.now() % 100_000);
+const log = (line: string) => process.stderr.write(`# faults (seed ${SEED}): ${line}\n`);
+
+/** Keeps everything the run produced for the canary scan, and checks it now. */
+async function exhibitAll(installation: Installation, label: string): Promise<void> {
+  const texts: Record<string, string> = {
+    logs: controllerLogs(installation),
+    commits: execFileSync('git', ['log', '-p', '--all'], { cwd: installation.bareRepo, encoding: 'utf8', maxBuffer: 64 << 20 }),
+    handoff: handoffFiles(installation),
+    events: JSON.stringify(await installation.kubeConfig.makeApiClient(CoreV1Api).listEventForAllNamespaces()),
+  };
+  for (const [role, url] of Object.entries(installation.metricsUrls)) {
+    const response = await request(url).catch(() => undefined);
+    texts[`metrics-${role}`] = response ? await response.body.text() : '';
+  }
+  for (const [kind, text] of Object.entries(texts)) assert.deepEqual(exhibit(`${label}-${kind}`, text), [], `a canary in the ${kind}`);
+}
+
+function faultSummary(installation: Installation): string {
+  return Object.entries(installation.proxies).map(([name, p]) => `${name}: ${p.stats.requests} requests, faults ${JSON.stringify(p.stats.faults)}, refused ${p.stats.refused}`).join('; ');
+}
+
+describe('faults end to end', { timeout: 900_000 }, () => {
+  it('10% of requests faulted, backup registry read-only, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
+    const installation = await startInstallation({ dir: join(work, 'faults'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED, startControllers: false, progress: log });
+    try {
+      const started = Date.now();
+      await installation.restartBackupRegistry(true);
+      installation.proxies.git.refuse = { match: /git-receive-pack/, status: 403 };
+      installation.startControllers();
+      await sleep(10_000);
+      log('restarting the API server');
+      await installation.cluster.restartApiServer();
+      await sleep(15_000);
+      log('the backup registry takes pushes again');
+      await installation.restartBackupRegistry(false);
+      await sleep(Math.max(0, 60_000 - (Date.now() - started)));
+      log('the Git server takes pushes again');
+      installation.proxies.git.refuse = undefined;
+      await installation.converge(420_000);
+      log(`converged ${((Date.now() - started) / 1000).toFixed(1)} s after start; ${faultSummary(installation)}`);
+
+      for (const [name, proxy] of Object.entries(installation.proxies)) {
+        const faults = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
+        assert.ok(faults > 0, `${name} faulted some requests`);
+      }
+      assert.ok(installation.proxies.git.stats.refused > 0, 'pushes were refused');
+      const logs = controllerLogs(installation);
+      // The read-only registry and the refused pushes were reported clearly, then retried.
+      assert.match(logs, /"msg":"backup failed".*HTTP 405 \(the registry allows only GET, HEAD: it takes no pushes now/);
+      assert.match(logs, /"msg":"rewrite failed; records stay pending".*403/);
+      await exhibitAll(installation, 'faults');
+    } finally {
+      await installation.stop();
+    }
+  });
+
+  it('the copier and the rewriter killed with SIGKILL 20 times at random moments: no lost record, no half image, no duplicate commit', async () => {
+    const installation = await startInstallation({ dir: join(work, 'kill'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED + 7, debounce: '300ms', progress: log });
+    try {
+      const started = Date.now();
+      let random = SEED;
+      const next = () => ((random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const kills = { copier: 0, rewriter: 0 };
+      for (let i = 0; i < 20; i++) {
+        await sleep(500 + next() * 4_000);
+        const victim = next() < 0.5 ? installation.copier : installation.rewriter;
+        victim.kill9();
+        kills[victim.role as keyof typeof kills]++;
+      }
+      log(`20 kills (${JSON.stringify(kills)}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await installation.converge(420_000);
+      log(`converged ${((Date.now() - started) / 1000).toFixed(1)} s after start; ${faultSummary(installation)}`);
+      assert.equal(installation.copier.restarts + installation.rewriter.restarts >= 20, true, 'every kill was a restart');
+      await exhibitAll(installation, 'kill');
+    } finally {
+      await installation.stop();
+    }
+  });
+});

@@ -1,0 +1,17 @@
+/** describeError: what a user reads in logs and CLI output for each kind of failure. */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { ApiException } from '@kubernetes/client-node';
+import { describeError, RegistryError } from '../../src/errors.ts';
+
+it("renders client-node's ApiException as one line with the API server's Status message", () => {
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'leases.coordination.k8s.io "x" is forbidden', reason: 'Forbidden', code: 403 });
+  const error = new ApiException(403, `HTTP-Code: 403\nMessage: Unknown API Status Code!\nBody: ${JSON.stringify(body)}\nHeaders: {"content-type":"application/json"}`, body, { 'content-type': 'application/json' });
+  assert.equal(describeError(error), 'the Kubernetes API answered HTTP 403 (Forbidden: leases.coordination.k8s.io "x" is forbidden)');
+  assert.equal(describeError(new ApiException(502, 'HTTP-Code: 502\nMessage: Bad Gateway\nBody: "<html>"', '<html>', {})), 'the Kubernetes API answered HTTP 502');
+});
+
+it('keeps the message of our own errors and of anything else thrown', () => {
+  assert.equal(describeError(new RegistryError('HEAD manifest r/x:1: HTTP 500')), 'HEAD manifest r/x:1: HTTP 500');
+  assert.equal(describeError('plain'), 'plain');
+});
