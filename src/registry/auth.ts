@@ -7,6 +7,7 @@
 import { RegistryError } from '../errors.ts';
 import type { Credential, CredentialStore } from './credentials.ts';
 import { redactUrl, type Transport } from './transport.ts';
+import { readBounded } from '../util/bounded-body.ts';
 
 export interface Challenge {
   readonly scheme: string;
@@ -149,7 +150,10 @@ export class Authenticator {
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
-      body = (await response.body.json()) as typeof body;
+      const bytes = await readBounded(response.body, 1024 * 1024);
+      if (bytes === undefined) throw new Error('too large');
+      body = JSON.parse(bytes.toString('utf8')) as typeof body;
+      if (typeof body !== 'object' || body === null) throw new Error('not an object');
     } catch {
       throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} did not answer with JSON`);
     }

@@ -12,6 +12,7 @@ import { RegistryError } from '../errors.ts';
 import { failure } from './client.ts';
 import { DigestVerifier } from './digest.ts';
 import type { Transport } from './transport.ts';
+import { abandonBody } from '../util/bounded-body.ts';
 
 export interface BlobTransferSpec {
   readonly sourceUrl: string;
@@ -30,7 +31,7 @@ export async function transferBlob(transport: Transport, spec: BlobTransferSpec)
   if (source.status !== 200) throw await failure(source, `GET ${spec.what}`);
   const length = source.headers['content-length'];
   if (length !== undefined && Number(length) !== spec.size) {
-    source.body.destroy();
+    abandonBody(source.body);
     throw new RegistryError(`${spec.what}: the registry sent Content-Length ${length}, but the manifest declares ${spec.size} bytes`);
   }
   const verifier = new DigestVerifier(spec.digest, spec.size, spec.what);
@@ -48,6 +49,6 @@ export async function transferBlob(transport: Transport, spec: BlobTransferSpec)
     if (upload.status !== 201) throw await failure(upload, what);
     await upload.body.dump().catch(() => undefined);
   } finally {
-    source.body.destroy();
+    abandonBody(source.body);
   }
 }

@@ -10,6 +10,7 @@ import { repositoryScope, type Authenticator } from './auth.ts';
 import { digestOf } from './digest.ts';
 import { MANIFEST_ACCEPT } from './manifest.ts';
 import type { Headers, SendResponse, Transport } from './transport.ts';
+import { readBounded } from '../util/bounded-body.ts';
 
 export interface Repo {
   readonly registry: string;
@@ -43,6 +44,9 @@ export interface FetchedManifest {
 const PULL = ['pull'] as const;
 const PULL_PUSH = ['pull', 'push'] as const;
 const ERROR_BODY_LIMIT = 4096;
+const MiB = 1024 * 1024;
+/** Distribution's limit for a manifest (and the OCI spec's minimum a registry should accept). */
+const MANIFEST_MAX_BYTES = 4 * MiB;
 
 export function repoName(repo: Repo): string {
   return `${repo.registry}/${repo.repository}`;
@@ -93,7 +97,8 @@ export class RegistryClient {
       throw new RegistryError(`${at(repo, selector)} not found (HTTP 404${detail})`, { status: 404 });
     }
     if (response.status !== 200) throw await failure(response, what);
-    const bytes = Buffer.from(await response.body.arrayBuffer());
+    const bytes = await readBounded(response.body, MANIFEST_MAX_BYTES);
+    if (bytes === undefined) throw new RegistryError(`${what}: the manifest is larger than ${MANIFEST_MAX_BYTES / MiB} MiB, the most registries accept (a broken or hostile registry?)`);
     const mediaType = contentType(response) ?? '';
     const expected = selector.includes(':') ? selector : response.headers['docker-content-digest'];
     const digest = digestOf(bytes, expected ?? 'sha256:');

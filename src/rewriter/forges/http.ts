@@ -4,6 +4,7 @@
  */
 import { request } from 'undici';
 import { ImageCloneError } from '../../errors.ts';
+import { readBounded } from '../../util/bounded-body.ts';
 
 export class ForgeError extends ImageCloneError {
   override name = 'ForgeError';
@@ -19,6 +20,9 @@ export interface ForgeCall {
   readonly authHint: string;
 }
 
+/** No API answer we read (a page of pull requests, one pull request) comes near this. */
+const FORGE_ANSWER_MAX_BYTES = 16 * 1024 * 1024;
+
 export async function forgeCall(call: ForgeCall): Promise<unknown> {
   const what = `${call.forge} ${call.method} ${new URL(call.url).pathname}`;
   let response;
@@ -31,7 +35,11 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
   } catch (error) {
     throw new ForgeError(`${what}: ${(error as Error).message}`);
   }
-  const text = await response.body.text();
+  const bytes = await readBounded(response.body, FORGE_ANSWER_MAX_BYTES).catch((error: unknown) => {
+    throw new ForgeError(`${what}: the answer broke off: ${(error as Error).message}`);
+  });
+  if (bytes === undefined) throw new ForgeError(`${what} answered HTTP ${response.statusCode} with more than ${FORGE_ANSWER_MAX_BYTES >> 20} MiB (not an API answer)`);
+  const text = bytes.toString('utf8');
   if (response.statusCode >= 300) {
     let message = '';
     try {

@@ -1,0 +1,154 @@
+/**
+ * Hostile and broken registries (issue #6). No real registry misbehaves on purpose, so the source
+ * here is a small HTTP server of the test that speaks the OCI Distribution API (the endpoints and
+ * headers the spec defines) and breaks it one way per repository. The destination is a real
+ * docker-registry: after each refused copy it must hold no tag (nothing half-written).
+ *
+ * Each copy must fail fast with a RegistryError that says what was wrong.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../src/devenv/process.ts';
+import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
+import { manifestDigestAt } from '../../src/devenv/seed.ts';
+import { RegistryError } from '../../src/errors.ts';
+import { parseReference } from '../../src/image/reference.ts';
+import { createRegistryStack } from '../../src/registry/index.ts';
+
+const sha = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+const layer = Buffer.alloc(1000, 7);
+const manifest = Buffer.from(JSON.stringify({
+  schemaVersion: 2, mediaType: OCI_MANIFEST,
+  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+  layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
+}));
+
+/** Streams `byte` forever (until the client goes away). */
+function endless(res: import('node:http').ServerResponse, contentType: string): void {
+  res.writeHead(200, { 'content-type': contentType, 'docker-content-digest': sha(manifest) });
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const pump = () => {
+    while (!res.destroyed && res.write(chunk));
+    if (!res.destroyed) res.once('drain', pump);
+  };
+  pump();
+}
+
+describe('hostile registries', () => {
+  let hostile: Server;
+  let address: string;
+  let backup: RegistryServer;
+  const redirects: string[] = [];
+
+  before(async () => {
+    backup = await startRegistryServer();
+    const port = await freePort();
+    address = `127.0.0.1:${port}`;
+    hostile = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/v2/' || url === '/v2') return void res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+      const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)$/.exec(url);
+      if (!m) return void res.writeHead(404).end();
+      const [, repository, kind, reference] = m;
+      const head = req.method === 'HEAD';
+      if (kind === 'manifests') {
+        switch (repository) {
+          case 'wrong-digest/app': {
+            // Served under a digest it does not have.
+            const other = Buffer.from(manifest.toString().replace('"schemaVersion":2', '"schemaVersion":2 '));
+            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': other.length }).end(head ? undefined : other);
+          }
+          case 'endless-manifest/app':
+            if (head) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }).end();
+            return endless(res, OCI_MANIFEST);
+          case 'not-json/app': {
+            const html = Buffer.from('<html><body>Welcome to our registry portal</body></html>');
+            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(html) }).end(head ? undefined : html);
+          }
+          case 'wrong-shape/app': {
+            const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: 'none', layers: 'all of them' }));
+            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(odd) }).end(head ? undefined : odd);
+          }
+          default:
+            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': manifest.length }).end(head ? undefined : manifest);
+        }
+      }
+      // Blobs.
+      if (reference === sha(config)) return void res.writeHead(200, { 'content-length': config.length }).end(head ? undefined : config);
+      switch (repository) {
+        case 'long-blob/app': {
+          const longer = Buffer.concat([layer, Buffer.alloc(500, 1)]);
+          return void res.writeHead(200, { 'content-length': longer.length }).end(head ? undefined : longer);
+        }
+        case 'longer-than-said/app':
+          // Content-Length matches the descriptor, then the chunked-free stream keeps going.
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          return void res.end(head ? undefined : Buffer.concat([layer, Buffer.alloc(4096, 2)]));
+        case 'endless-blob/app':
+          return endless(res, 'application/octet-stream');
+        case 'redirect-loop/app':
+          redirects.push(url);
+          return void res.writeHead(307, { location: `http://${address}${url}` }).end();
+        case 'corrupt-blob/app':
+          return void res.writeHead(200, { 'content-length': layer.length }).end(head ? undefined : Buffer.alloc(layer.length, 8));
+        default:
+          return void res.writeHead(200, { 'content-length': layer.length }).end(head ? undefined : layer);
+      }
+    });
+    await new Promise<void>((resolve) => hostile.listen(port, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    hostile?.closeAllConnections();
+    hostile?.close();
+    await backup?.stop();
+  });
+
+  const cases: Array<[string, string, RegExp]> = [
+    ['a manifest whose bytes do not match the digest it is served under', 'wrong-digest/app', /content digest sha256:[0-9a-f]{64} does not match sha256:/],
+    ['an endless manifest body', 'endless-manifest/app', /the manifest is larger than 4 MiB/],
+    ['a manifest that is not JSON', 'not-json/app', /not JSON|JSON|parse/i],
+    ['a manifest whose JSON is not the shape the spec defines', 'wrong-shape/app', /config|layers|descriptor|manifest/i],
+    ['a blob longer than its Content-Length says it is… and than declared', 'long-blob/app', /Content-Length 1500, but the manifest declares 1000 bytes/],
+    ['a blob that streams past its declared size', 'longer-than-said/app', /sent more than the 1000 bytes its descriptor declares/],
+    ['an endless blob', 'endless-blob/app', /sent more than the 1000 bytes its descriptor declares/],
+    ['a redirect loop', 'redirect-loop/app', /more than 5 redirects \(a redirect loop\?\)/],
+    ['a blob whose bytes do not hash to its digest', 'corrupt-blob/app', /digest|sha256/],
+  ];
+
+  for (const [label, repository, expected] of cases) {
+    it(`refuses ${label}, clearly, and leaves no tag behind`, async () => {
+      const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } });
+      const started = Date.now();
+      try {
+        await assert.rejects(
+          engine.copy({ source: parseReference(`${address}/${repository}:1`), destination: parseReference(`${backup.address}/mirror/${repository}:1`) }),
+          (error: unknown) => {
+            assert.ok(error instanceof RegistryError, `a RegistryError, not ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
+            assert.match(error.message, expected);
+            assert.match(error.message, new RegExp(repository.replace('/', '\\/')), 'the message names the image');
+            return true;
+          },
+        );
+      } finally {
+        await close();
+      }
+      assert.ok(Date.now() - started < 20_000, 'gave up promptly');
+      assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, '1'), undefined, 'no tag in the backup registry');
+    });
+  }
+
+  it('copies the well-behaved repository of the same server (the harness itself is sound)', async () => {
+    const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address] });
+    try {
+      const result = await engine.copy({ source: parseReference(`${address}/good/app:1`), destination: parseReference(`${backup.address}/mirror/good/app:1`) });
+      assert.equal(result.digest, sha(manifest));
+    } finally {
+      await close();
+    }
+    assert.equal(await manifestDigestAt({ url: backup.url }, 'mirror/good/app', '1'), sha(manifest));
+  });
+});
