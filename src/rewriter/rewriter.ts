@@ -184,7 +184,7 @@ export class Rewriter {
       group.records.push({ record, path: target.path });
       groups.set(key, group);
     }
-    for (const { target, records } of groups.values()) outcomes.push(await this.#apply(target, records));
+    for (const { target, records } of groups.values()) outcomes.push(...(await this.#apply(target, records)));
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
     this.#passes.inc();
     this.#lastPassAt = Date.now();
@@ -224,12 +224,20 @@ export class Rewriter {
     return unmanaged ? { repoURL: unmanaged.repoURL, base: unmanaged.branch, path: unmanaged.path } : undefined;
   }
 
-  async #apply(target: Target, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome> {
+  /**
+   * The group's change as one commit; records whose path cannot be used (it leads out of the clone,
+   * or does not exist) are left out of it and reported in an outcome of their own, still pending.
+   */
+  async #apply(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
+    let records = group;
+    const refused = new Map<string, string>();
+    const refusedOutcome = (): RewriteOutcome[] =>
+      refused.size === 0 ? [] : [{ repoURL: redactRepo(target.repoURL), base: target.base, branch: '', records: [...refused.keys()], result: 'failed', error: [...new Set(refused.values())].join('; ') }];
     let workspace: GitWorkspace;
     try {
       workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
     } catch (error) {
-      return { repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
+      return [{ repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) }];
     }
     const branch = this.#config.mode === 'commit' ? target.base : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
     const ids = records.map((r) => r.record.id);
@@ -246,7 +254,7 @@ export class Rewriter {
       if (forge && !open && declined) {
         if (!this.#config.dryRun) for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
         this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
-        return { ...base, result: 'not-reopened', pullRequest: declined.url };
+        return [...refusedOutcome(), { ...base, result: 'not-reopened', pullRequest: declined.url }];
       }
       // Without an open pull request our branch starts again from the base, so a declined or
       // merged change is not carried into the next one.
@@ -254,38 +262,48 @@ export class Rewriter {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
         const changed = this.#edit(workspace.dir, records);
+        if (changed.refused.size > 0) {
+          for (const [id, error] of changed.refused) {
+            refused.set(id, error);
+            this.#log.error('record refused; it stays pending', { record: id, error });
+          }
+          records = records.filter((r) => !refused.has(r.record.id));
+          if (records.length === 0) return refusedOutcome();
+          ids.splice(0, ids.length, ...records.map((r) => r.record.id));
+          rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record)));
+        }
         if (this.#config.dryRun) {
           const plan = await workspace.diff();
-          return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
+          return [...refusedOutcome(), { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan }];
         }
         const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record), this.#config.commitTemplate), this.#config.author);
         if (forge) {
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {
             for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
-            return { ...base, result: changed.found ? 'already-applied' : 'not-found' };
+            return [...refusedOutcome(), { ...base, result: changed.found ? 'already-applied' : 'not-found' }];
           }
         } else if (commit === undefined) {
           const result = changed.found ? 'already-applied' : 'not-found';
           if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
           for (const id of ids) await this.#ledger.markDone(id, result);
-          return { ...base, result };
+          return [...refusedOutcome(), { ...base, result }];
         }
         await this.#config.beforePush?.(attempt);
         if (commit === undefined || (await workspace.push(branch, fresh ? remoteBranchTip : undefined)) === 'pushed') {
           const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
           for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });
-          return { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) };
+          return [...refusedOutcome(), { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) }];
         }
         this.#rejections.inc();
         this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
         // Jittered backoff, so two writers that keep colliding fall out of step.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 250 * attempt));
       }
-      return { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` };
+      return [...refusedOutcome(), { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` }];
     } catch (error) {
       this.#log.error('rewrite failed; records stay pending', { repo: base.repoURL, error: describeError(error) });
-      return { ...base, result: 'failed', error: describeError(error) };
+      return [...refusedOutcome(), { ...base, result: 'failed', error: describeError(error) }];
     }
   }
 
@@ -318,8 +336,9 @@ export class Rewriter {
    * Applies every record's replacements under its path. `found` says whether the old or the new
    * images appear at all: no edit with `found` means the change is already on the tip.
    */
-  #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean } {
+  #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean; refused: Map<string, string> } {
     let found = false;
+    const refused = new Map<string, string>();
     const byPath = new Map<string | undefined, Array<Replacement & { asWritten: string }>>();
     for (const { record, path } of records) {
       const list = byPath.get(path) ?? [];
@@ -329,7 +348,14 @@ export class Rewriter {
     for (const [path, replacements] of byPath) {
       // One pass over the tree edits the old images and finds the new ones (a change already applied).
       const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-      const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
+      let plan: ReturnType<typeof planRepository>;
+      try {
+        plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
+      } catch (error) {
+        // A path that leads out of the clone or does not exist fails its own records, not the batch.
+        for (const r of records) if (r.path === path) refused.set(r.record.id, describeError(error));
+        continue;
+      }
       for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
       // An image that no manifest in the tree names may come from a kustomize base outside the
@@ -341,7 +367,7 @@ export class Rewriter {
       for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
       found ||= plan.changes.length > 0 || additions.changes.length > 0;
     }
-    return { found };
+    return { found, refused };
   }
 }
 

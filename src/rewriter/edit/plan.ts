@@ -16,7 +16,7 @@
  * A file that does not parse is reported with its line and left untouched; every other file is
  * still planned.
  */
-import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
@@ -409,8 +409,13 @@ const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.e
  */
 function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
   const rootReal = realpathSync(root);
-  const scope = resolve(rootReal, subdir ?? '.');
-  if (scope !== rootReal && !scope.startsWith(rootReal + sep)) throw new ConfigError(`--path ${JSON.stringify(subdir)} leads outside the repository`);
+  const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
+  const lexical = resolve(rootReal, subdir ?? '.');
+  if (!inside(lexical)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository`);
+  if (!existsSync(lexical)) throw new ConfigError(`the path ${JSON.stringify(subdir)} does not exist in the repository`);
+  // A directory that is a symbolic link is followed only if it stays inside the clone.
+  const scope = realpathSync(lexical);
+  if (!inside(scope)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository through a symbolic link`);
   const errors: Error[] = [];
   const parsed = new Map<string, ParsedYaml>();
   const parse = (file: string, text: string) => {
