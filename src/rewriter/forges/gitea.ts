@@ -33,7 +33,8 @@ export class GiteaForge implements Forge {
     for (let page = 1; page <= 20; page++) {
       const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?state=all&sort=newest&limit=50&page=${page}`)) as GiteaPull[];
       if (!Array.isArray(pulls)) throw new ForgeError(`Gitea answered the pull request list with something that is not a list`);
-      for (const pull of pulls) if (pull.head?.ref === head && pull.base?.ref === base) found.push(toPullRequest(pull));
+      // Every entry is checked: skipping one we cannot read could hide our open pull request.
+      for (const pull of pulls.map(toPullRequest)) if (pull.head === head && pull.base === base) found.push(pull);
       if (pulls.length < 50) break;
     }
     return found.sort((a, b) => b.number - a.number);
@@ -58,6 +59,7 @@ export class GiteaForge implements Forge {
 
   async #labelIds(names: readonly string[]): Promise<number[]> {
     const labels = (await this.#call('GET', `/repos/${this.#repo}/labels?limit=50`)) as Array<{ id: number; name: string }>;
+    if (!Array.isArray(labels)) throw new ForgeError('Gitea answered the label list with something that is not a list');
     return labels.filter((l) => names.includes(l.name)).map((l) => l.id);
   }
 
@@ -74,7 +76,8 @@ export class GiteaForge implements Forge {
 }
 
 function toPullRequest(pull: GiteaPull): PullRequest {
-  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string') throw new ForgeError('Gitea answered with a pull request missing its number or head');
+  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string') throw new ForgeError('Gitea answered with a pull request missing its number, head or base');
+  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string')) throw new ForgeError(`Gitea answered with pull request #${pull.number} whose title or body is not text`);
   return {
     number: pull.number,
     url: pull.html_url,

@@ -65,6 +65,7 @@ function toPullRequest(pull: GitHubPull): PullRequest {
   if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string') {
     throw new ForgeError('GitHub answered with a pull request missing its number, head or base');
   }
+  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string')) throw new ForgeError(`GitHub answered with pull request #${pull.number} whose title or body is not text`);
   return {
     number: pull.number,
     url: pull.html_url,

@@ -67,6 +67,7 @@ function toPullRequest(mr: GitLabMergeRequest): PullRequest {
   if (typeof mr?.iid !== 'number' || typeof mr.source_branch !== 'string' || typeof mr.target_branch !== 'string') {
     throw new ForgeError('GitLab answered with a merge request missing its iid or branches');
   }
+  if (typeof mr.title !== 'string' || (mr.description != null && typeof mr.description !== 'string')) throw new ForgeError(`GitLab answered with merge request !${mr.iid} whose title or description is not text`);
   return {
     number: mr.iid,
     url: mr.web_url,

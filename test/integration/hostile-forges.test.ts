@@ -1,0 +1,72 @@
+/**
+ * Forges that answer something other than what their API promises (issue #6): for each of Gitea,
+ * GitHub and GitLab, a server of the test answers the list-pull-requests call (the first call the
+ * rewriter makes) with HTML, an object instead of a list, a list of things that are not pull
+ * requests, an endless body, a redirect loop, or a body cut off mid-way. Each must end in a
+ * ForgeError that names the forge and what was wrong, promptly, and never echo the token.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../src/devenv/process.ts';
+import { forgeFor } from '../../src/rewriter/forges/forge.ts';
+import { ForgeError } from '../../src/rewriter/forges/http.ts';
+import { CANARIES } from '../support/canaries.ts';
+
+type Behaviour = (res: ServerResponse, url: string) => void;
+const json = (value: unknown): Behaviour => (res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+
+const behaviours: Array<[string, Behaviour, RegExp]> = [
+  ['an HTML page', (res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Sign in</html>'), /not JSON/],
+  ['an object where a list belongs', json({ message: 'ok', data: [] }), /not a list/],
+  ['a list of things that are not pull requests', json([{ id: 'x' }, 42]), /missing its (number|iid)/],
+  ['an endless body', (res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+  }, /more than 16 MiB/],
+  ['a redirect loop', (res, url) => void res.writeHead(302, { location: url }).end(), /HTTP 302/],
+  ['a body cut off mid-way', (res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+    res.write('[{"number": 1, "head"');
+    setTimeout(() => res.socket?.destroy(), 20);
+  }, /broke off|not JSON|terminated|closed/i],
+];
+
+describe('hostile forges', () => {
+  let server: Server;
+  let base: string;
+  let current: Behaviour = json([]);
+  before(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = createServer((req, res) => current(res, req.url ?? '/'));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  for (const kind of ['gitea', 'github', 'gitlab'] as const) {
+    for (const [label, behaviour, expected] of behaviours) {
+      it(`${kind}: ${label} is a clear ForgeError`, async () => {
+        current = behaviour;
+        const forge = forgeFor(`${base}/team/apps.git`, { kind, apiBase: `${base}/api`, token: CANARIES.gitToken });
+        const started = Date.now();
+        await assert.rejects(forge.pullRequests('image-clone/main', 'main'), (error: unknown) => {
+          assert.ok(error instanceof ForgeError, `a ForgeError, not ${(error as Error)?.name}: ${(error as Error)?.message}`);
+          assert.match(error.message, expected);
+          assert.match(error.message, /Gitea|GitHub|GitLab/);
+          assert.ok(!error.message.includes(CANARIES.gitToken), 'the token is never echoed');
+          return true;
+        });
+        assert.ok(Date.now() - started < 15_000, 'promptly');
+      });
+    }
+  }
+});
