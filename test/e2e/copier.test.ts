@@ -20,9 +20,10 @@ import { parseBackupTarget } from '../../src/image/backup.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { CredentialFiles } from '../../src/registry/credential-files.ts';
 import { dockerConfigJson } from '../../src/registry/credentials.ts';
+import { CANARIES, exhibit } from '../support/canaries.ts';
 
 const CONTROLLER_NS = 'image-clone-namespace';
-const PASSWORD = 'backup-password-canary';
+const PASSWORD = CANARIES.registryPassword;
 
 let cluster: Cluster;
 let kc: KubeConfig;
@@ -98,6 +99,9 @@ before(async () => {
 });
 
 after(async () => {
+  // For the suite's canary scan: every log line, and the Events the copier recorded.
+  exhibit('e2e-copier-logs', logLines.join('\n'));
+  if (core) exhibit('e2e-copier-events', JSON.stringify(await core.listEventForAllNamespaces().catch(() => ({}))));
   await Promise.all([cluster?.stop(), source?.stop(), backup?.stop()]);
   rmSync(work, { recursive: true, force: true });
 });

@@ -12,24 +12,36 @@ import { startGitea, type Gitea } from '../../src/devenv/gitea.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
+import { exhibit, plantCanary } from '../support/canaries.ts';
 
 const DIGEST = `sha256:${'b'.repeat(64)}`;
 let work: string;
 let gitea: Gitea;
+const logLines: string[] = [];
+const repositories: string[] = [];
 
 const deployment = (name: string, image: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${image}\n`;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-gitea-'));
   gitea = await startGitea(join(work, 'gitea'));
+  plantCanary(gitea.token);
+  plantCanary(gitea.password);
 });
 after(async () => {
+  // For the suite's canary scan: the rewriter's logs, and every pull request and commit it made.
+  exhibit('e2e-gitea-logs', logLines.join('\n'));
+  for (const name of repositories) {
+    exhibit(`e2e-gitea-${name}-pulls`, JSON.stringify(await gitea.api('GET', `/repos/${gitea.user}/${name}/pulls?state=all`).catch(() => [])));
+    exhibit(`e2e-gitea-${name}-commits`, JSON.stringify(await gitea.api('GET', `/repos/${gitea.user}/${name}/commits?limit=50`).catch(() => [])));
+  }
   await gitea?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
 async function repositoryWith(name: string, files: Record<string, string>): Promise<string> {
   const url = await gitea.createRepository(name);
+  repositories.push(name);
   for (const [path, text] of Object.entries(files)) {
     await gitea.api('POST', `/repos/${gitea.user}/${name}/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
   }
@@ -50,7 +62,7 @@ function rewriter(ledgerDir: string, cache: string, mode: 'pr' | 'branch' = 'pr'
     cacheDir: join(work, cache),
     mode,
     author: { name: 'image-clone', email: 'bot@example.com' },
-    logger: createLogger({ write: () => {} }),
+    logger: createLogger({ write: (line) => void logLines.push(line) }),
     gitCredentials: { username: gitea.user, password: gitea.password },
     forge: { token: gitea.token, labels: ['backup'] },
   });

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
 import { startGitHttpServer } from '../../src/devenv/git-http-server.ts';
 import { startSshServer } from '../../src/devenv/sshd.ts';
+import { exhibit, plantSshKey } from '../support/canaries.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
@@ -286,18 +287,23 @@ describe('rewriter and git', () => {
   it('pushes over SSH with a key and known_hosts from files, and trusts no other host', async () => {
     const origin = makeOrigin('ssh', { 'apps/web.yaml': WEB });
     const sshd = await startSshServer(join(work, 'sshd'));
+    plantSshKey(sshd.clientKeyFile);
+    const sshLog: string[] = [];
+    const logger = createLogger({ write: (line) => void sshLog.push(line) });
     try {
       const ledger = new Ledger(join(work, 'handoff-ssh'));
       await record(ledger, sshd.urlFor(origin));
       const strangers = join(work, 'sshd', 'known_hosts_other');
       writeFileSync(strangers, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0cmFuZ2VyIGhvc3Qga2V5IGZvciB0aGlzIHRlc3Q=\n`);
-      const [refused] = await rewriter(ledger.dir, 'commit', { gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: strangers } }).processPending();
+      const [refused] = await rewriter(ledger.dir, 'commit', { logger, gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: strangers } }).processPending();
       assert.equal(refused?.result, 'failed');
       assert.match(refused!.error!, /Host key verification failed|REMOTE HOST IDENTIFICATION|cannot fetch/);
       assert.equal(ledger.pending().length, 1);
-      const [outcome] = await rewriter(ledger.dir, 'commit', { gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile } }).processPending();
+      const [outcome] = await rewriter(ledger.dir, 'commit', { logger, gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile } }).processPending();
       assert.equal(outcome?.result, 'pushed', outcome?.error);
       assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
+      const seen = { logs: sshLog.join(''), errors: refused!.error!, commits: git(origin, 'log', '-p', '--all') };
+      for (const [what, text] of Object.entries(seen)) assert.deepEqual(exhibit(`ssh-${what}`, text), [], `no line of the SSH key in the ${what}`);
     } finally {
       await sshd.stop();
     }

@@ -19,18 +19,27 @@ export const CANARIES = {
 /** Where the run keeps exhibits (set by the global setup); unset when a test file runs alone. */
 export const EXHIBIT_DIR_ENV = 'IMAGE_CLONE_CANARY_EXHIBITS';
 
-const sshKeyCanaries: string[] = [];
+const planted: string[] = [];
 
-/** Registers an SSH private key as a canary: every base64 line of its body is searched for. */
-export function plantSshKey(keyFile: string): void {
-  for (const line of readFileSync(keyFile, 'utf8').split('\n')) if (line.length >= 40 && !line.startsWith('-----')) sshKeyCanaries.push(line.trim());
+/** Registers a secret made during the run (a Gitea token, a generated password) as a canary. */
+export function plantCanary(value: string): void {
+  if (value.length < 8) throw new Error('a canary must be long enough not to match by chance');
+  planted.push(value);
   const dir = process.env[EXHIBIT_DIR_ENV];
-  if (dir) writeFileSync(join(dir, `canaries-ssh-${process.pid}-${Date.now()}.txt`), sshKeyCanaries.join('\n'));
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `canaries-${process.pid}-${Date.now()}-${planted.length}.txt`), value);
+  }
 }
 
-/** Every canary string known in this process: the fixed ones, SSH keys planted, and `extra`. */
+/** Registers an SSH private key as a canary: every base64 line of its body. */
+export function plantSshKey(keyFile: string): void {
+  for (const line of readFileSync(keyFile, 'utf8').split('\n')) if (line.trim().length >= 40 && !line.startsWith('-----')) plantCanary(line.trim());
+}
+
+/** Every canary string known in this process: the fixed ones, those planted, and `extra`. */
 export function canaryStrings(extra: readonly string[] = []): string[] {
-  return [...Object.values(CANARIES), ...sshKeyCanaries, ...extra];
+  return [...Object.values(CANARIES), ...planted, ...extra];
 }
 
 /** The canaries found in `text`, named (never printed in full). */

@@ -16,9 +16,20 @@ let sampler: NodeJS.Timeout | undefined;
 let samples = 0;
 const argumentLeaks = new Set<string>();
 
+let known: { at: number; canaries: string[] } = { at: 0, canaries: [] };
+
+/** The fixed canaries and those the test processes planted (re-read once a second). */
+function currentCanaries(): string[] {
+  if (Date.now() - known.at > 1_000) {
+    const planted = readdirSync(dir).filter((f) => f.startsWith('canaries-')).map((f) => readFileSync(join(dir, f), 'utf8'));
+    known = { at: Date.now(), canaries: canaryStrings(planted) };
+  }
+  return known.canaries;
+}
+
 function sampleArgumentLists(): void {
   samples++;
-  const canaries = canaryStrings();
+  const canaries = currentCanaries();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     let cmdline: string;
@@ -39,12 +50,12 @@ export async function globalSetup(): Promise<void> {
 export async function globalTeardown(): Promise<void> {
   clearInterval(sampler);
   const files = readdirSync(dir);
-  const sshCanaries = files.filter((f) => f.startsWith('canaries-ssh-')).flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean));
-  const canaries = canaryStrings(sshCanaries);
+  const plantedFiles = files.filter((f) => f.startsWith('canaries-'));
+  const canaries = canaryStrings(plantedFiles.map((f) => readFileSync(join(dir, f), 'utf8')));
   const leaks = [...argumentLeaks];
   let exhibits = 0;
   for (const file of files) {
-    if (file.startsWith('canaries-ssh-')) continue;
+    if (file.startsWith('canaries-')) continue;
     exhibits++;
     for (const leak of leaksIn(readFileSync(join(dir, file), 'utf8'), canaries)) leaks.push(`${leak} in ${file}`);
   }
