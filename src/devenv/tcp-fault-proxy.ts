@@ -14,7 +14,8 @@
  * With `tls` it terminates TLS (serving a certificate the clients already trust) and opens its own
  * TLS connection upstream, optionally with a client certificate: that is how it sees inside the
  * API server's HTTPS. `refuse` answers every matching request with a status while it is set (Git
- * refusing pushes). Faults are drawn from a seeded generator, so a failing run can be replayed.
+ * refusing pushes). Which requests and which faults are drawn from a seeded generator, so a
+ * failing run can be replayed.
  */
 import { createServer as createNetServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
@@ -68,6 +69,7 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
   const stallMs = options.stallMs ?? 2_000;
   const port = await freePort();
   const sockets = new Set<Socket>();
+  let owed = 0;
   const proxy: TcpFaultProxy = {
     address: `127.0.0.1:${port}`,
     url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
@@ -126,7 +128,12 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
         answer(proxy.refuse.status, 'Refused', '');
         return false;
       }
-      if (!options.spare?.test(what) && random() < proxy.faultRate) {
+      // Exactly `faultRate` of the requests over a run, each at a random place: every request owes
+      // a fraction of a fault, and an owed fault strikes at random within the next few requests.
+      const spared = options.spare?.test(what) ?? false;
+      owed = proxy.faultRate === 0 ? 0 : owed + (spared ? 0 : proxy.faultRate);
+      if (!spared && (owed >= 2 || (owed >= 1 && random() < 0.5))) {
+        owed -= 1;
         const kind = kinds[Math.floor(random() * kinds.length)]!;
         proxy.stats.faults[kind]++;
         if (kind === '500') return answer(500, 'Internal Server Error', ''), false;

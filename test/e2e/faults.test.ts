@@ -89,13 +89,23 @@ describe('faults end to end', { timeout: 900_000 }, () => {
       let random = SEED;
       const next = () => ((random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
       const kills = { copier: 0, rewriter: 0 };
+      // A kill "mid-work": the victim had been up for a second and its server (the backup registry
+      // for the copier, Git for the rewriter) saw requests in the last second, or records waited.
+      let midWork = 0;
+      const seen = { copier: 0, rewriter: 0 };
       for (let i = 0; i < 20; i++) {
+        seen.copier = installation.proxies.backup.stats.requests;
+        seen.rewriter = installation.proxies.git.stats.requests;
         await sleep(500 + next() * 4_000);
         const victim = next() < 0.5 ? installation.copier : installation.rewriter;
+        const role = victim.role as keyof typeof kills;
+        await sleep(1_000);
+        const busy = role === 'copier' ? installation.proxies.backup.stats.requests > seen.copier : installation.proxies.git.stats.requests > seen.rewriter || installation.ledger.pendingIds().length > 0;
+        if (busy && Date.now() - victim.startedAt > 1_000) midWork++;
         victim.kill9();
-        kills[victim.role as keyof typeof kills]++;
+        kills[role]++;
       }
-      log(`20 kills (${JSON.stringify(kills)}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      log(`20 kills (${JSON.stringify(kills)}, ${midWork} of them mid-work) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       await installation.converge(420_000);
       log(`converged ${((Date.now() - started) / 1000).toFixed(1)} s after start; ${faultSummary(installation)}`);
       assert.equal(installation.copier.restarts + installation.rewriter.restarts >= 20, true, 'every kill was a restart');

@@ -64,6 +64,10 @@ describe('the TCP fault proxy', () => {
       const results = await engine.copyAll(seeded.map((_, i) => ({ source: parseReference(`${from.address}/faulty/app${i}:v1`), destination: parseReference(`${to.address}/faulty/app${i}:v1`) })));
       for (const [i, r] of results.entries()) assert.ok(r.ok, `image ${i}: ${r.ok ? '' : r.error.message}`);
       for (const [i, s] of seeded.entries()) assert.equal(await manifestDigestAt({ url: backup.url }, `faulty/app${i}`, 'v1'), s.digest);
+      for (const proxy of [from, to]) {
+        const injected = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(injected - proxy.stats.requests * 0.33) <= 2, `${injected} faults in ${proxy.stats.requests} requests: a third, no more, no less`);
+      }
       const faults = { ...from.stats.faults };
       for (const [kind, n] of Object.entries(to.stats.faults)) faults[kind as keyof typeof faults] += n;
       for (const [kind, n] of Object.entries(faults)) assert.ok(n > 0, `some ${kind} faults were injected: ${JSON.stringify(faults)}`);

@@ -66,6 +66,8 @@ export interface Workload {
 export class Supervised {
   readonly role: string;
   restarts = 0;
+  /** When the current process started (ms since the epoch). */
+  startedAt = 0;
   #child: ChildProcess | undefined;
   #stopping = false;
   readonly #args: readonly string[];
@@ -88,6 +90,7 @@ export class Supervised {
     const child = spawn(process.execPath, [CLI, this.role, ...this.#args], { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.#env } });
     closeSync(fd);
     this.#child = child;
+    this.startedAt = Date.now();
     child.once('exit', () => {
       if (this.#stopping || this.#child !== child) return;
       this.restarts++;
