@@ -6,7 +6,7 @@
  *
  * Churn, as a platform team and Argo CD would make it: every couple of seconds a workload is
  * created (a manifest pushed to the repository, the Deployment created in the cluster), moved to
- * another image (both again), or deleted (both). The platform's pushes race the rewriter's.
+ * another image (both again), or deleted (both), keeping between 40 and 80 workloads. The platform's pushes race the rewriter's.
  * Faults: the given fraction of every request to both registries, the API server and Git.
  *
  * Every `--sample-every` seconds it records each process's RSS and open file descriptors and the
@@ -94,7 +94,10 @@ async function churn(installation: Installation, stopAt: number, random: () => n
     const roll = random();
     const live = installation.workloads;
     try {
-      if (roll < 0.4 || live.length < 20) {
+      // Creations and deletions balance around the starting count, so memory measures leaks, not growth.
+      const create = live.length < 40 || (live.length <= 80 && roll < 0.35);
+      const remove = !create && (live.length > 80 || roll >= 0.65);
+      if (create) {
         const namespace = `team-${Math.floor(random() * 10)}`;
         const w: Workload = { namespace, name: `soak-${created++}`, image: Math.floor(random() * installation.images.length), file: '' };
         Object.assign(w, { file: `apps/${namespace}/${w.name}.yaml` });
@@ -102,7 +105,7 @@ async function churn(installation: Installation, stopAt: number, random: () => n
         platformPush(`add ${namespace}/${w.name}`);
         await apps.createNamespacedDeployment({ namespace, body: deploymentObject(w, installation.images[w.image]!.reference) });
         live.push(w);
-      } else if (roll < 0.75) {
+      } else if (!remove) {
         const w = live[Math.floor(random() * live.length)]!;
         w.image = Math.floor(random() * installation.images.length);
         const image = installation.images[w.image]!.reference;
