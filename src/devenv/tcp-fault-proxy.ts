@@ -19,6 +19,7 @@
  */
 import { createServer as createNetServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { seededRandom } from '../util/seeded-random.ts';
 import { freePort } from './process.ts';
 
 export const FAULT_KINDS = ['500', '503', '429', 'reset', 'stall'] as const;
@@ -48,23 +49,11 @@ export interface TcpFaultProxy {
   stop(): Promise<void>;
 }
 
-/** mulberry32: small, seedable, good enough to pick faults. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024;
 
 export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise<TcpFaultProxy> {
-  const random = generator(options.seed ?? Date.now());
+  const random = seededRandom(options.seed ?? Date.now());
   const kinds = options.kinds ?? FAULT_KINDS;
   const stallMs = options.stallMs ?? 2_000;
   const port = await freePort();

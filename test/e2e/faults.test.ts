@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
+import { seededRandom } from '../../src/util/seeded-random.ts';
 import { exhibit } from '../support/canaries.ts';
 import { controllerLogs, handoffFiles, startInstallation, type Installation } from '../support/installation.ts';
 
@@ -86,8 +87,7 @@ describe('faults end to end', { timeout: 900_000 }, () => {
     const installation = await startInstallation({ dir: join(work, 'kill'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED + 7, debounce: '300ms', progress: log });
     try {
       const started = Date.now();
-      let random = SEED;
-      const next = () => ((random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const next = seededRandom(SEED);
       const kills = { copier: 0, rewriter: 0 };
       // A kill "mid-work": the victim had been up for a second and its server (the backup registry
       // for the copier, Git for the rewriter) saw requests in the last second, or records waited.

@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
+import { seededRandom } from '../../src/util/seeded-random.ts';
 import { deploymentObject, deploymentYaml, git, startInstallation, type Installation, type Supervised, type Workload } from '../support/installation.ts';
 
 const { values } = parseArgs({
@@ -128,13 +129,7 @@ async function churn(installation: Installation, stopAt: number, random: () => n
 
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'image-clone-soak-'));
-  let state = 0x9e3779b9 ^ seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   say(`${minutes} minutes, ${faultRate * 100}% of requests faulted, seed ${seed}; samples to ${out}`);
   const installation = await startInstallation({ dir, images: 40, workloads: 60, faultRate, seed, progress: (line) => say(`setting up: ${line}`) });
   const samples: Sample[] = [];
