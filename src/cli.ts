@@ -107,6 +107,7 @@ Options:
   --unmanaged-path PATH       directory in it to search
   --unmanaged-branch BRANCH   its base branch [main]
   --debounce DUR              wait for a burst of records to end [2s]
+  --keep-done DUR             how long done handoff records are kept, then pruned [7d]
   --direct-patch MODE         never, unmanaged (patch workloads no GitOps tool manages through the
                               Kubernetes API) or always (also managed ones: the GitOps tool may
                               revert them until the Git change lands) [never]
@@ -293,6 +294,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       'unmanaged-path': { type: 'string' },
       'unmanaged-branch': { type: 'string', default: 'main' },
       debounce: { type: 'string', default: '2s' },
+      'keep-done': { type: 'string', default: '7d' },
       'direct-patch': { type: 'string', default: 'never' },
       kubeconfig: { type: 'string' },
       'dry-run': { type: 'boolean' },
@@ -322,6 +324,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     unmanagedBranch: values['unmanaged-branch'] ?? 'main',
     once: values.once ?? false,
     debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
+    keepDoneMs: parseDuration('--keep-done', values['keep-done'] ?? '7d'),
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     dryRun: values['dry-run'] ?? false,

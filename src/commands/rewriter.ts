@@ -54,6 +54,7 @@ export interface RewriterCommandOptions extends GitSettings {
   readonly unmanagedBranch: string;
   readonly once: boolean;
   readonly debounceMs: number;
+  readonly keepDoneMs: number;
   readonly directPatch: DirectPatchMode;
   readonly kubeconfig?: string;
   readonly healthAddress?: string;
@@ -65,6 +66,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
   const rewriter = new Rewriter({
     ...gitAccess(options),
     dryRun: options.dryRun,
+    keepDoneMs: options.keepDoneMs,
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
     logger: options.logger,

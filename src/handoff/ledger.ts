@@ -8,7 +8,7 @@
  * The rewriter marks a record done by writing `<id>.done` beside it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitOpsOwner } from '../cluster/gitops.ts';
@@ -111,6 +111,35 @@ export class Ledger {
     }
     await rename(temp, join(this.dir, `${id}.done`));
     await this.#syncDirectory();
+  }
+
+  /**
+   * Removes records done for longer than `maxAgeMs` (the record, then its done mark, so a crash
+   * in between leaves only a stray mark, removed next time), so the directory does not grow
+   * forever. Pending records are never removed. If the copier writes a pruned record again, the
+   * rewriter finds its change already applied. Returns how many records went.
+   */
+  pruneDone(maxAgeMs: number, now = Date.now()): number {
+    const names = new Set(readdirSync(this.dir));
+    let pruned = 0;
+    for (const name of names) {
+      if (!name.endsWith('.done') || name.startsWith('.')) continue;
+      const mark = join(this.dir, name);
+      let doneAt: number;
+      try {
+        doneAt = statSync(mark).mtimeMs;
+      } catch {
+        continue; // pruned meanwhile
+      }
+      if (now - doneAt < maxAgeMs) continue;
+      const record = `${name.slice(0, -'.done'.length)}.json`;
+      if (names.has(record)) {
+        rmSync(join(this.dir, record), { force: true });
+        pruned++;
+      }
+      rmSync(mark, { force: true });
+    }
+    return pruned;
   }
 
   /** Removes temp files a crash left behind (never complete records). */

@@ -32,6 +32,7 @@ import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
 
 export type GitMode = 'commit' | 'branch' | 'pr';
+export const DEFAULT_KEEP_DONE_MS = 7 * 86_400_000;
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
 export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
 
@@ -59,6 +60,8 @@ export interface RewriterConfig {
   readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
   /** Show what would change (diffs, patches) and change nothing: no commit, push, patch or "done". */
   readonly dryRun?: boolean;
+  /** How long a done record is kept before the ledger forgets it (default 7 days). */
+  readonly keepDoneMs?: number;
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -101,6 +104,7 @@ export class Rewriter {
   #retry: NodeJS.Timeout | undefined;
   #failedPasses = 0;
   #stopped = false;
+  #lastPruneAt = 0;
 
   constructor(config: RewriterConfig) {
     this.#config = config;
@@ -187,9 +191,23 @@ export class Rewriter {
     for (const { target, records } of groups.values()) outcomes.push(...(await this.#apply(target, records)));
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
     this.#passes.inc();
+    this.#pruneDone();
     this.#lastPassAt = Date.now();
     this.#lastPassOk = outcomes.every((o) => o.result !== 'failed');
     return outcomes;
+  }
+
+  /** At most once an hour: forget records done longer ago than keepDoneMs. */
+  #pruneDone(): void {
+    if (this.#config.dryRun || Date.now() - this.#lastPruneAt < 3_600_000) return;
+    this.#lastPruneAt = Date.now();
+    const keepMs = this.#config.keepDoneMs ?? DEFAULT_KEEP_DONE_MS;
+    try {
+      const pruned = this.#ledger.pruneDone(keepMs);
+      if (pruned > 0) this.#log.info('done records pruned', { pruned, olderThanHours: keepMs / 3_600_000 });
+    } catch (error) {
+      this.#log.warn('could not prune done records', { error: describeError(error) });
+    }
   }
 
   /** Patches the workload's images through the API; an unmanaged record is then done. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -36,6 +36,22 @@ describe('handoff ledger', () => {
     assert.notEqual(a.id, b.id);
     await ledger.markDone(a.id, 'committed abc123');
     assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
+  });
+
+  it('prunes records done longer ago than the retention, and never a pending one', async () => {
+    const ledger = new Ledger(tempDir());
+    const old = await ledger.write({ workload, images: [image(`sha256:${'1'.repeat(64)}`)], owner: undefined });
+    const recent = await ledger.write({ workload: { ...workload, name: 'api' }, images: [image(`sha256:${'2'.repeat(64)}`)], owner: undefined });
+    const pending = await ledger.write({ workload: { ...workload, name: 'db' }, images: [image(`sha256:${'3'.repeat(64)}`)], owner: undefined });
+    await ledger.markDone(old.id, 'pushed');
+    await ledger.markDone(recent.id, 'pushed');
+    const eightDaysAgo = (Date.now() - 8 * 86_400_000) / 1000;
+    utimesSync(join(ledger.dir, `${old.id}.done`), eightDaysAgo, eightDaysAgo);
+    writeFileSync(join(ledger.dir, 'stray.done'), 'left by a crash between the two removals');
+    utimesSync(join(ledger.dir, 'stray.done'), eightDaysAgo, eightDaysAgo);
+    assert.equal(ledger.pruneDone(7 * 86_400_000), 1);
+    assert.deepEqual(readdirSync(ledger.dir).sort(), [`${pending.id}.json`, `${recent.id}.done`, `${recent.id}.json`].sort());
+    assert.deepEqual(ledger.pendingIds(), [pending.id]);
   });
 
   it('never leaves or reads half-written files', () => {
@@ -80,6 +96,7 @@ describe('workload images', () => {
     assert.equal(parseDuration('--x', '90s'), 90_000);
     assert.equal(parseDuration('--x', '10m'), 600_000);
     assert.equal(parseDuration('--x', '250'), 250);
+    assert.equal(parseDuration('--x', '7d'), 604_800_000);
     assert.throws(() => parseDuration('--x', 'soon'), /--x must be a duration/);
   });
 });
