@@ -6,7 +6,8 @@
  *    workloads and 50 images, while the backup registry is read-only, the API server is restarted,
  *    and the Git server refuses pushes for a minute: every image lands with its digest, no tag
  *    stands in front of a missing blob, every workload's change lands in Git exactly once.
- * 2. The same run with the copier and the rewriter killed with SIGKILL 20 times at random moments.
+ * 2. The same run with the copier and the rewriter killed with SIGKILL 20 times at random moments,
+ *    the change going through one pull request on a real Gitea (where built; else commits).
  *
  * Every log line, commit, metric and event of both runs is kept for the suite's canary scan.
  */
@@ -19,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
+import { giteaAvailable } from '../../src/devenv/gitea.ts';
 import { seededRandom } from '../../src/util/seeded-random.ts';
 import { exhibit } from '../support/canaries.ts';
 import { controllerLogs, handoffFiles, startInstallation, type Installation } from '../support/installation.ts';
@@ -35,6 +37,7 @@ async function exhibitAll(installation: Installation, label: string): Promise<vo
     logs: controllerLogs(installation),
     commits: execFileSync('git', ['log', '-p', '--all'], { cwd: installation.bareRepo, encoding: 'utf8', maxBuffer: 64 << 20 }),
     handoff: handoffFiles(installation),
+    pulls: JSON.stringify((await installation.pullRequests?.()) ?? []),
     events: JSON.stringify(await installation.kubeConfig.makeApiClient(CoreV1Api).listEventForAllNamespaces()),
   };
   for (const [role, url] of Object.entries(installation.metricsUrls)) {
@@ -84,28 +87,36 @@ describe('faults end to end', { timeout: 900_000 }, () => {
   });
 
   it('the copier and the rewriter killed with SIGKILL 20 times at random moments: no lost record, no half image, no duplicate commit', async () => {
-    const installation = await startInstallation({ dir: join(work, 'kill'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED + 7, debounce: '300ms', progress: log });
+    // Bigger images, so copies are in flight when the kills come. One copier replica without the
+    // Lease: with it, each restarted copier would first wait out its predecessor's Lease (15 s),
+    // and the kills would land on a copier that is only waiting.
+    const installation = await startInstallation({
+      dir: join(work, 'kill'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED + 7, debounce: '300ms', layerBytes: 3 * 1024 * 1024,
+      // A pull request on a real Gitea where it is built (as in CI): no second pull request either.
+      git: giteaAvailable() ? 'pr' : 'commit',
+      copierArgs: ['--no-leader-election'], progress: log,
+    });
     try {
       const started = Date.now();
       const next = seededRandom(SEED);
       const kills = { copier: 0, rewriter: 0 };
-      // A kill "mid-work": the victim had been up for a second and its server (the backup registry
-      // for the copier, Git for the rewriter) saw requests in the last second, or records waited.
+      // A kill lands "mid-work" when the victim is past start-up and its server (the backup
+      // registry for the copier, Git for the rewriter) saw requests in the 300 ms before it.
       let midWork = 0;
-      const seen = { copier: 0, rewriter: 0 };
       for (let i = 0; i < 20; i++) {
-        seen.copier = installation.proxies.backup.stats.requests;
-        seen.rewriter = installation.proxies.git.stats.requests;
-        await sleep(500 + next() * 4_000);
+        await sleep(100 + next() * 800);
         const victim = next() < 0.5 ? installation.copier : installation.rewriter;
         const role = victim.role as keyof typeof kills;
-        await sleep(1_000);
-        const busy = role === 'copier' ? installation.proxies.backup.stats.requests > seen.copier : installation.proxies.git.stats.requests > seen.rewriter || installation.ledger.pendingIds().length > 0;
-        if (busy && Date.now() - victim.startedAt > 1_000) midWork++;
+        const server = role === 'copier' ? installation.proxies.backup : installation.proxies.git;
+        await sleep(Math.max(0, victim.startedAt + 1_200 + next() * 1_500 - Date.now()));
+        const before = server.stats.requests;
+        await sleep(300);
+        if (server.stats.requests > before || (role === 'rewriter' && installation.ledger.pendingIds().length > 0)) midWork++;
         victim.kill9();
         kills[role]++;
       }
       log(`20 kills (${JSON.stringify(kills)}, ${midWork} of them mid-work) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      assert.ok(midWork >= 10, `most kills land while work is in flight (${midWork} of 20)`);
       await installation.converge(420_000);
       log(`converged ${((Date.now() - started) / 1000).toFixed(1)} s after start; ${faultSummary(installation)}`);
       assert.equal(installation.copier.restarts + installation.rewriter.restarts >= 20, true, 'every kill was a restart');

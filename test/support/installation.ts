@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
+import { startGitea, type Gitea } from '../../src/devenv/gitea.ts';
 import { startGitHttpServer, type GitHttpServer } from '../../src/devenv/git-http-server.ts';
 import { installGitOpsCrds } from '../../src/devenv/gitops-crds.ts';
 import { freePort } from '../../src/devenv/process.ts';
@@ -28,7 +29,7 @@ import { Ledger } from '../../src/handoff/ledger.ts';
 import { backupReference, parseBackupTarget } from '../../src/image/backup.ts';
 import { formatReference, parseReference } from '../../src/image/reference.ts';
 import { dockerConfigJson } from '../../src/registry/credentials.ts';
-import { CANARIES } from './canaries.ts';
+import { CANARIES, plantCanary } from './canaries.ts';
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
 const GIT_USER = 'argocd-bot';
@@ -43,6 +44,15 @@ export interface InstallationOptions {
   readonly seed: number;
   /** Rewriter debounce; short in tests so batches are small and crashes land between them. */
   readonly debounce?: string;
+  /** Size of each image's own layer (default 48 KiB; all share a 192 KiB base). */
+  readonly layerBytes?: number;
+  /** Extra arguments for `image-clone copier`. */
+  readonly copierArgs?: readonly string[];
+  /**
+   * Where the GitOps repository lives: git's HTTP server, changed by commits to main (`commit`, the
+   * default), or a real Gitea, changed through one pull request (`pr`; needs Gitea built).
+   */
+  readonly git?: 'commit' | 'pr';
   /** Start the copier and rewriter at once (default), or leave it to startControllers(). */
   readonly startControllers?: boolean;
   readonly progress?: (line: string) => void;
@@ -133,6 +143,8 @@ export interface Installation {
   /** The platform team's clone of the repository (pushes straight to the bare repository). */
   readonly platformClone: string;
   readonly metricsUrls: { readonly copier: string; readonly rewriter: string };
+  /** pr mode: every pull request on the repository, as the forge returns them. */
+  readonly pullRequests: (() => Promise<unknown[]>) | undefined;
   /** Starts the copier and rewriter processes (unless `startControllers` was true). */
   startControllers(): void;
   setFaultRate(rate: number): void;
@@ -148,7 +160,11 @@ export interface Installation {
   stop(): Promise<void>;
 }
 
-export const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'platform', GIT_AUTHOR_EMAIL: 'p@example.com', GIT_COMMITTER_NAME: 'platform', GIT_COMMITTER_EMAIL: 'p@example.com' } }).trim();
+/** git in `cwd`; a trailing object is extra environment (credentials go there, never in arguments). */
+export const git = (cwd: string, ...args: Array<string | Record<string, string>>) => {
+  const env = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string>) : {};
+  return execFileSync('git', args as string[], { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'platform', GIT_AUTHOR_EMAIL: 'p@example.com', GIT_COMMITTER_NAME: 'platform', GIT_COMMITTER_EMAIL: 'p@example.com', ...env } }).trim();
+};
 
 export function deploymentYaml(w: Pick<Workload, 'namespace' | 'name'>, image: string): string {
   return [
@@ -185,7 +201,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       const seeded = await seedImage({ url: source.url }, {
         repository, tag: '1.0', format: i % 3 === 0 ? 'docker' : 'oci',
         ...(i % 5 === 0 ? { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] } : {}),
-        layers: [{ seed: 'shared-base', size: 192 * 1024, shared: true }, { seed: `app-${i}`, size: 48 * 1024 }],
+        layers: [{ seed: 'shared-base', size: 192 * 1024, shared: true }, { seed: `app-${i}`, size: options.layerBytes ?? 48 * 1024 }],
       });
       const reference = `${sourceProxy.address}/${repository}:1.0`;
       images.push({ reference, repository, digest: seeded.digest, backup: formatReference(backupReference(parseReference(reference), backupTarget)) });
@@ -208,14 +224,35 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     kubeConfig.loadFromFile(cluster.kubeconfig);
     await installGitOpsCrds(kubeConfig);
 
-    say('git server');
+    const mode = options.git ?? 'commit';
+    say(mode === 'pr' ? 'Gitea' : 'git server');
     const gitRoot = join(dir, 'git');
     mkdirSync(gitRoot, { recursive: true });
-    const gitServer: GitHttpServer = await startGitHttpServer(gitRoot, { [GIT_USER]: CANARIES.gitToken });
-    stops.push(() => gitServer.stop());
-    const gitProxy = await proxy(Number(new URL(gitServer.url).port), options.seed + 3);
+    let gitPort: number;
+    let directRepoURL: string;
+    let gitea: Gitea | undefined;
+    let gitUser = GIT_USER;
+    let gitPassword: string = CANARIES.gitToken;
+    if (mode === 'pr') {
+      gitea = await startGitea(join(dir, 'gitea'));
+      stops.push(() => gitea!.stop());
+      plantCanary(gitea.token);
+      plantCanary(gitea.password);
+      ({ user: gitUser, password: gitPassword } = gitea);
+      directRepoURL = await gitea.createRepository('apps');
+      gitPort = Number(new URL(gitea.url).port);
+    } else {
+      const gitServer: GitHttpServer = await startGitHttpServer(gitRoot, { [GIT_USER]: CANARIES.gitToken });
+      stops.push(() => gitServer.stop());
+      gitPort = Number(new URL(gitServer.url).port);
+      directRepoURL = join(gitRoot, 'apps.git');
+    }
+    const gitProxy = await proxy(gitPort, options.seed + 3);
     stops.push(() => gitProxy.stop());
-    const repoURL = `${gitProxy.url}/apps.git`;
+    const repoURL = mode === 'pr' ? directRepoURL.replace(new URL(gitea!.url).origin, gitProxy.url) : `${gitProxy.url}/apps.git`;
+    // The test's own git talks to the server directly, with credentials in its environment (never
+    // its arguments, which the canary scan reads).
+    const asPlatform = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`${gitUser}:${gitPassword}`).toString('base64')}` };
 
     say(`${options.workloads} workloads`);
     const namespaces = options.namespaces ?? 10;
@@ -224,19 +261,24 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       const namespace = `team-${i % namespaces}`;
       workloads.push({ namespace, name: `web-${i}`, image: i % images.length, file: `apps/${namespace}/web-${i}.yaml` });
     }
+    // Locally: the bare repository itself (commit mode), or a mirror fetched from Gitea (pr mode).
     const bareRepo = join(gitRoot, 'apps.git');
     const seedDir = join(dir, 'apps-seed');
-    git(dir, 'init', '-q', '--bare', '--initial-branch=main', bareRepo);
-    git(bareRepo, 'config', 'http.receivepack', 'true');
-    git(bareRepo, 'config', 'core.logAllRefUpdates', 'always');
-    git(dir, 'clone', '-q', bareRepo, seedDir);
+    if (mode === 'commit') {
+      git(dir, 'init', '-q', '--bare', '--initial-branch=main', bareRepo);
+      git(bareRepo, 'config', 'http.receivepack', 'true');
+      git(bareRepo, 'config', 'core.logAllRefUpdates', 'always');
+    }
+    git(dir, 'clone', '-q', directRepoURL, seedDir, asPlatform);
     for (const w of workloads) {
       mkdirSync(join(seedDir, 'apps', w.namespace), { recursive: true });
       writeFileSync(join(seedDir, w.file), deploymentYaml(w, images[w.image]!.reference));
     }
     git(seedDir, 'add', '-A');
     git(seedDir, 'commit', '-qm', 'the platform team\'s workloads');
-    git(seedDir, 'push', '-q', 'origin', 'HEAD:main');
+    git(seedDir, 'push', '-q', 'origin', 'HEAD:main', asPlatform);
+    const seededCommit = git(seedDir, 'rev-parse', 'HEAD');
+    if (mode === 'pr') git(dir, 'init', '-q', '--bare', bareRepo);
 
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const apps = kubeConfig.makeApiClient(AppsV1Api);
@@ -259,7 +301,8 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const secrets = join(dir, 'secrets');
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
     writeFileSync(join(secrets, 'config.json'), dockerConfigJson({ [backupProxy.address]: { username: REGISTRY_USER, password: CANARIES.registryPassword } }), { mode: 0o600 });
-    writeFileSync(join(secrets, 'git-password'), CANARIES.gitToken, { mode: 0o600 });
+    writeFileSync(join(secrets, 'git-password'), gitPassword, { mode: 0o600 });
+    if (gitea) writeFileSync(join(secrets, 'forge-token'), gitea.token, { mode: 0o600 });
     const handoffDir = join(dir, 'handoff');
     const ledger = new Ledger(handoffDir);
     const [copierPort, rewriterPort] = [await freePort(), await freePort()];
@@ -268,10 +311,11 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const copier = new Supervised('copier', [
       '--kubeconfig', proxiedKubeconfig, '--backup-registry', `${backupProxy.address}/backup`, '--handoff-dir', handoffDir,
       '--insecure-registry', sourceProxy.address, '--insecure-registry', backupProxy.address, '--auth-file', join(secrets, 'config.json'),
-      '--controller-namespace', 'image-clone-namespace', '--health-address', `127.0.0.1:${copierPort}`,
+      '--controller-namespace', 'image-clone-namespace', '--health-address', `127.0.0.1:${copierPort}`, ...(options.copierArgs ?? []),
     ], join(logs, 'copier.log'));
     const rewriter = new Supervised('rewriter', [
-      '--handoff-dir', handoffDir, '--cache-dir', join(dir, 'rewriter-cache'), '--git-mode', 'commit', '--git-username', GIT_USER,
+      '--handoff-dir', handoffDir, '--cache-dir', join(dir, 'rewriter-cache'), '--git-mode', mode, '--git-username', gitUser,
+      ...(gitea ? ['--forge-token-file', join(secrets, 'forge-token')] : []),
       '--git-password-file', join(secrets, 'git-password'), '--debounce', options.debounce ?? '1s', '--health-address', `127.0.0.1:${rewriterPort}`,
     ], join(logs, 'rewriter.log'));
     stops.push(() => copier.stop(), () => rewriter.stop());
@@ -281,6 +325,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const installation: Installation = {
       dir, cluster, kubeConfig, proxies, images, workloads, copier, rewriter, ledger, bareRepo, platformClone: seedDir,
       metricsUrls: { copier: `http://127.0.0.1:${copierPort}/metrics`, rewriter: `http://127.0.0.1:${rewriterPort}/metrics` },
+      pullRequests: gitea ? async () => (await gitea!.api('GET', `/repos/${gitea!.user}/apps/pulls?state=all`)) as unknown[] : undefined,
       startControllers() {
         copier.start();
         rewriter.start();
@@ -292,7 +337,16 @@ export async function startInstallation(options: InstallationOptions): Promise<I
         await backup.stop();
         backup = await startRegistryServer({ dataDir: backupData, auth: backupAuth, port: backupPort, readOnly });
       },
-      audit: (auditOptions) => audit(installation, { url: `http://${backup.address}`, authorization: registryAuth }, auditOptions?.exactlyOnce ?? true),
+      audit: (auditOptions) => audit(installation, { url: `http://${backup.address}`, authorization: registryAuth }, auditOptions?.exactlyOnce ?? true, {
+        seededCommit,
+        // pr mode: fetch Gitea's branches into the local mirror; the change is the pull request's.
+        ref: () => {
+          if (!gitea) return 'main';
+          git(bareRepo, 'fetch', '-q', '--prune', directRepoURL, '+refs/heads/*:refs/heads/*', asPlatform);
+          return git(bareRepo, 'for-each-ref', '--format=%(refname)', 'refs/heads/image-clone/').split('\n').filter(Boolean)[0] ?? 'main';
+        },
+        pulls: gitea ? async () => (await installation.pullRequests!()) as Array<{ number: number; state: string }> : undefined,
+      }),
       async converge(timeoutMs, auditOptions) {
         const deadline = Date.now() + timeoutMs;
         let problems: string[] = [];
@@ -369,7 +423,16 @@ export async function halfPushedImages(view: RegistryView): Promise<string[]> {
   return problems;
 }
 
-async function audit(installation: Installation, view: RegistryView, exactlyOnce: boolean): Promise<string[]> {
+interface GitView {
+  /** The commit the platform team's manifests were pushed in; every change comes after it. */
+  readonly seededCommit: string;
+  /** The ref that must hold every change (main, or the pull request's branch), fetched now. */
+  ref(): string;
+  /** pr mode: every pull request of the repository. */
+  readonly pulls: (() => Promise<Array<{ number: number; state: string }>>) | undefined;
+}
+
+async function audit(installation: Installation, view: RegistryView, exactlyOnce: boolean, gitView: GitView): Promise<string[]> {
   const problems: string[] = [];
   // 1. Every image in use is backed up with the source's digest.
   const inUse = new Set(installation.workloads.map((w) => w.image));
@@ -384,21 +447,27 @@ async function audit(installation: Installation, view: RegistryView, exactlyOnce
   // 2. The ledger is drained.
   const pending = installation.ledger.pendingIds();
   if (pending.length > 0) return [...problems, `${pending.length} handoff records pending`];
-  // 3. Each workload's manifest points at its backup, and reached it in exactly one commit.
+  // 3. Exactly one pull request (pr mode).
+  if (gitView.pulls) {
+    const pulls = await gitView.pulls();
+    if (pulls.length !== 1 || pulls[0]!.state !== 'open') problems.push(`${pulls.length} pull requests (${pulls.map((p) => `#${p.number} ${p.state}`).join(', ')}), expected exactly one, open`);
+  }
+  // 4. Each workload's manifest points at its backup, and reached it in exactly one commit.
+  const ref = gitView.ref();
   for (const w of installation.workloads) {
     const image = installation.images[w.image]!;
     const expected = `${image.backup}@${image.digest}`;
     let text = '';
     try {
-      text = git(installation.bareRepo, 'show', `main:${w.file}`);
+      text = git(installation.bareRepo, 'show', `${ref}:${w.file}`);
     } catch {
-      problems.push(`${w.file}: missing on main`);
+      problems.push(`${w.file}: missing on ${ref}`);
       continue;
     }
-    if (!text.includes(`image: ${expected}`)) problems.push(`${w.file}: image is not ${expected}`);
+    if (!text.includes(`image: ${expected}`)) problems.push(`${w.file}: image on ${ref} is not ${expected}`);
     if (!exactlyOnce) continue;
-    const commits = git(installation.bareRepo, 'log', '--format=%H', 'main', '--', w.file).split('\n').filter(Boolean).length;
-    if (commits !== 2) problems.push(`${w.file}: changed by ${commits - 1} commits, expected exactly 1`);
+    const commits = git(installation.bareRepo, 'log', '--format=%H', `${gitView.seededCommit}..${ref}`, '--', w.file).split('\n').filter(Boolean).length;
+    if (commits !== 1) problems.push(`${w.file}: changed by ${commits} commits, expected exactly 1`);
   }
   return problems;
 }
