@@ -46,6 +46,8 @@ export interface InstallationOptions {
   readonly debounce?: string;
   /** Size of each image's own layer (default 48 KiB; all share a 192 KiB base). */
   readonly layerBytes?: number;
+  /** How many of the workloads are left for deploy() (their manifests are in Git from the start). */
+  readonly deferWorkloads?: number;
   /** Extra arguments for `image-clone copier`. */
   readonly copierArgs?: readonly string[];
   /**
@@ -93,6 +95,11 @@ export class Supervised {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** Whether a process is up now (not between a death and the restart). */
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
   start(): void {
@@ -143,6 +150,8 @@ export interface Installation {
   /** The platform team's clone of the repository (pushes straight to the bare repository). */
   readonly platformClone: string;
   readonly metricsUrls: { readonly copier: string; readonly rewriter: string };
+  /** Creates a workload's Deployment, as Argo CD would on a sync (for deferred workloads). */
+  deploy(w: Workload): Promise<void>;
   /** pr mode: every pull request on the repository, as the forge returns them. */
   readonly pullRequests: (() => Promise<unknown[]>) | undefined;
   /** Starts the copier and rewriter processes (unless `startControllers` was true). */
@@ -293,9 +302,11 @@ export async function startInstallation(options: InstallationOptions): Promise<I
         body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: namespace }, spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } } },
       });
     }
-    for (const w of workloads) {
+    const deploy = async (w: Workload) => {
       await apps.createNamespacedDeployment({ namespace: w.namespace, body: deploymentObject(w, images[w.image]!.reference) });
-    }
+    };
+    // The last `deferWorkloads` are in Git only, until the test deploys them (work arriving mid-run).
+    for (const w of workloads.slice(0, workloads.length - (options.deferWorkloads ?? 0))) await deploy(w);
 
     say('copier and rewriter');
     const secrets = join(dir, 'secrets');
@@ -325,6 +336,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const installation: Installation = {
       dir, cluster, kubeConfig, proxies, images, workloads, copier, rewriter, ledger, bareRepo, platformClone: seedDir,
       metricsUrls: { copier: `http://127.0.0.1:${copierPort}/metrics`, rewriter: `http://127.0.0.1:${rewriterPort}/metrics` },
+      deploy,
       pullRequests: gitea ? async () => (await gitea!.api('GET', `/repos/${gitea!.user}/apps/pulls?state=all`)) as unknown[] : undefined,
       startControllers() {
         copier.start();
