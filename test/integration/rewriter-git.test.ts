@@ -13,7 +13,8 @@ import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
 import { startGitHttpServer } from '../../src/devenv/git-http-server.ts';
 import { startSshServer } from '../../src/devenv/sshd.ts';
-import { exhibit, plantSshKey } from '../support/canaries.ts';
+import { CANARIES, exhibit, plantSshKey } from '../support/canaries.ts';
+import { startTcpFaultProxy } from '../../src/devenv/tcp-fault-proxy.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
@@ -202,10 +203,28 @@ describe('rewriter and git', () => {
     assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
   });
 
+  it('rides out a Git server that fails a third of its requests (5xx, 429, resets) within one pass', async () => {
+    const origin = makeOrigin('flaky', { 'apps/web.yaml': WEB });
+    git(origin, 'config', 'http.receivepack', 'true');
+    const server = await startGitHttpServer(work, { bot: CANARIES.gitToken });
+    const proxy = await startTcpFaultProxy({ upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) }, faultRate: 0.34, kinds: ['500', '503', '429', 'reset'], seed: 5 });
+    try {
+      const ledger = new Ledger(join(work, 'handoff-flaky'));
+      await record(ledger, `${proxy.url}/flaky.git`);
+      const [outcome] = await rewriter(ledger.dir, 'commit', { gitCredentials: { username: 'bot', password: CANARIES.gitToken } }).processPending();
+      assert.equal(outcome?.result, 'pushed', outcome?.error);
+      assert.ok(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0) >= 1, `faults were injected: ${JSON.stringify(proxy.stats)}`);
+      assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+    } finally {
+      await proxy.stop();
+      await server.stop();
+    }
+  });
+
   it('pushes over HTTP with Basic credentials that appear in no URL, argument, log or error', async () => {
     const origin = makeOrigin('http', { 'apps/web.yaml': WEB });
     git(origin, 'config', 'http.receivepack', 'true');
-    const token = 'ghp_canary_token_0123456789';
+    const token = CANARIES.gitToken;
     const server = await startGitHttpServer(work, { bot: token });
     const lines: string[] = [];
     try {

@@ -100,7 +100,7 @@ export class GitWorkspace {
       await this.#git.addRemote('origin', this.url);
     }
     try {
-      await this.#git.raw(['fetch', '--prune', '--no-tags', 'origin']);
+      await retryTransient(() => this.#git.raw(['fetch', '--prune', '--no-tags', 'origin']));
     } catch (error) {
       throw new GitError(`cannot fetch ${redactRepo(this.url)}: ${gitComplaint(error)}`);
     }
@@ -134,7 +134,9 @@ export class GitWorkspace {
     assertSafeBranch(branch);
     try {
       const lease = replacing === undefined ? [] : [`--force-with-lease=refs/heads/${branch}:${replacing}`];
-      await this.#git.push('origin', `HEAD:refs/heads/${branch}`, lease);
+      // Again after a dropped answer is safe: a push that had landed is then up to date, or its
+      // lease fails and the caller re-applies on the new tip.
+      await retryTransient(() => this.#git.push('origin', `HEAD:refs/heads/${branch}`, lease));
       return 'pushed';
     } catch (error) {
       const text = String((error as Error).message ?? error);
@@ -164,6 +166,21 @@ export class GitWorkspace {
 /** A repository URL for messages: no user information. */
 export function redactRepo(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+/** A failure of the server or the network (5xx, 429, a dropped connection), worth trying again. */
+const TRANSIENT = /returned error: (5\d\d|429)|HTTP (5\d\d|429)|remote end hung up|connection reset|connection refused|timed out|early EOF|unexpected disconnect/i;
+
+/** Runs a git network operation, again after 0.5 s and 1.5 s when it failed transiently. */
+async function retryTransient<T>(operation: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (attempt >= 3 || !TRANSIENT.test(String((error as Error)?.message ?? error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt + Math.random() * 250));
+    }
+  }
 }
 
 /**
