@@ -83,7 +83,9 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
     const { host, port: upstreamPort, tls } = options.upstream;
     const upstream = tls ? tlsConnect({ host, port: upstreamPort, ca: tls.ca, ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), servername: host === '127.0.0.1' ? undefined : host }) : netConnect({ host, port: upstreamPort });
     track(upstream);
-    upstream.on('close', () => client.destroy());
+    // Once the proxy answers itself, the client's socket ends after that answer is written.
+    let answered = false;
+    upstream.on('close', () => !answered && client.destroy());
     client.on('close', () => upstream.destroy());
 
     // Request side: where we are in the current request's framing.
@@ -100,6 +102,7 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
         kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `fault injected by the test proxy: ${status}`, reason, code: status,
         errors: [{ code: 'UNAVAILABLE', message: `fault injected by the test proxy: ${status}` }],
       });
+      answered = true;
       client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`);
       upstream.destroy();
       state = 'tunnel'; // nothing more is read from this connection
