@@ -41,6 +41,8 @@ interface CachedToken {
 type RegistryAuth = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; realm: string; service: string | undefined };
 
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
+/** A token answer is a few KiB; anything near this is not one. */
+const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 
 export class Authenticator {
@@ -72,7 +74,12 @@ export class Authenticator {
   rejected(registry: string, scopes: readonly string[], challengeHeader: string | undefined): readonly string[] {
     const challenge = parseChallenge(challengeHeader);
     for (const key of this.#tokens.keys()) if (key.startsWith(`${registry}|`)) this.#tokens.delete(key);
-    if (challenge?.scheme !== 'bearer') this.#registryAuth.delete(registry);
+    // The challenge of this request wins over what GET /v2/ said: a registry may leave /v2/ open
+    // and ask for a token (or a password) on some repositories only.
+    if (challenge?.scheme === 'bearer' && challenge.params.realm) {
+      this.#registryAuth.set(registry, Promise.resolve({ kind: 'bearer', realm: challenge.params.realm, service: challenge.params.service }));
+    } else if (challenge?.scheme === 'basic') this.#registryAuth.set(registry, Promise.resolve({ kind: 'basic' }));
+    else this.#registryAuth.delete(registry);
     const extra = challenge?.params.scope?.split(' ').filter((s) => s !== '') ?? [];
     return [...new Set([...scopes, ...extra])];
   }
@@ -149,9 +156,9 @@ export class Authenticator {
       });
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+    const bytes = await readBounded(response.body, TOKEN_ANSWER_MAX_BYTES);
+    if (bytes === undefined) throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} answered more than ${TOKEN_ANSWER_MAX_BYTES >> 10} KiB, not a token`);
     try {
-      const bytes = await readBounded(response.body, 1024 * 1024);
-      if (bytes === undefined) throw new Error('too large');
       body = JSON.parse(bytes.toString('utf8')) as typeof body;
       if (typeof body !== 'object' || body === null) throw new Error('not an object');
     } catch {

@@ -4,7 +4,8 @@
  * headers the spec defines) and breaks it one way per repository. The destination is a real
  * docker-registry: after each refused copy it must hold no tag (nothing half-written).
  *
- * Each copy must fail fast with a RegistryError that says what was wrong.
+ * Each copy must fail fast with a RegistryError that says what was wrong. Token servers that answer
+ * HTML, JSON without a token, or an endless body are covered the same way.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -51,6 +52,16 @@ describe('hostile registries', () => {
     hostile = createServer((req, res) => {
       const url = req.url ?? '/';
       if (url === '/v2/' || url === '/v2') return void res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+      // Token servers that answer something other than a token.
+      const token = /^\/token\/([a-z]+)/.exec(url)?.[1];
+      if (token === 'html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Log in</html>');
+      if (token === 'empty') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"expires_in":300}');
+      if (token === 'endless') return endless(res, 'application/json');
+      if (token === 'ok') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"a-token-for-one-repository","expires_in":300}');
+      const protectedBy = /^\/v2\/token-([a-z]+)\//.exec(url)?.[1];
+      if (protectedBy && !req.headers.authorization) {
+        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${address}/token/${protectedBy}",service="hostile"` }).end();
+      }
       const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)$/.exec(url);
       if (!m) return void res.writeHead(404).end();
       const [, repository, kind, reference] = m;
@@ -117,6 +128,9 @@ describe('hostile registries', () => {
     ['an endless blob', 'endless-blob/app', /sent more than the 1000 bytes its descriptor declares/],
     ['a redirect loop', 'redirect-loop/app', /more than 5 redirects \(a redirect loop\?\)/],
     ['a blob whose bytes do not hash to its digest', 'corrupt-blob/app', /digest|sha256/],
+    ['a token server answering HTML', 'token-html/app', /token server http:\/\/127\.0\.0\.1:\d+\/token\/html did not answer with JSON/],
+    ['a token server answering JSON without a token', 'token-empty/app', /answered without a token/],
+    ['a token server answering an endless body', 'token-endless/app', /answered more than 1024 KiB, not a token/],
   ];
 
   for (const [label, repository, expected] of cases) {
@@ -129,7 +143,7 @@ describe('hostile registries', () => {
           (error: unknown) => {
             assert.ok(error instanceof RegistryError, `a RegistryError, not ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
             assert.match(error.message, expected);
-            assert.match(error.message, new RegExp(repository.replace('/', '\\/')), 'the message names the image');
+            assert.match(error.message, repository.startsWith('token-') ? new RegExp(address) : new RegExp(repository.replace('/', '\\/')), 'the message names the image or the registry');
             return true;
           },
         );
@@ -141,14 +155,16 @@ describe('hostile registries', () => {
     });
   }
 
-  it('copies the well-behaved repository of the same server (the harness itself is sound)', async () => {
+  it('copies the well-behaved repositories of the same server (the harness itself is sound), one behind a token that GET /v2/ did not announce', async () => {
     const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address] });
     try {
-      const result = await engine.copy({ source: parseReference(`${address}/good/app:1`), destination: parseReference(`${backup.address}/mirror/good/app:1`) });
-      assert.equal(result.digest, sha(manifest));
+      for (const repository of ['good/app', 'token-ok/app']) {
+        const result = await engine.copy({ source: parseReference(`${address}/${repository}:1`), destination: parseReference(`${backup.address}/mirror/${repository}:1`) });
+        assert.equal(result.digest, sha(manifest));
+        assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, '1'), sha(manifest));
+      }
     } finally {
       await close();
     }
-    assert.equal(await manifestDigestAt({ url: backup.url }, 'mirror/good/app', '1'), sha(manifest));
   });
 });
