@@ -78,6 +78,7 @@ async function churn(installation: Installation, stopAt: number, random: () => n
   let created = 0;
   const platformPush = (message: string) => {
     git(clone, 'add', '-A');
+    if (git(clone, 'status', '--porcelain') === '') return; // moved to the image it already had
     git(clone, 'commit', '-qm', message);
     for (let attempt = 0; ; attempt++) {
       try {
