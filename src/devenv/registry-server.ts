@@ -26,6 +26,12 @@ export interface RegistryServerOptions {
   readonly port?: number;
   /** Distribution's read-only maintenance mode: reads work, every push is refused. */
   readonly readOnly?: boolean;
+  /**
+   * A full disk, as the registry meets it: no file it writes may grow past this many bytes (the
+   * process's RLIMIT_FSIZE, with SIGXFSZ ignored), so a write fails with EFBIG and the registry
+   * answers 500, as it does on ENOSPC. Needs no root, unlike a small filesystem.
+   */
+  readonly maxFileBytes?: number;
 }
 
 export interface RegistryServer {
@@ -80,7 +86,9 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
   const configFile = join(dataDir, 'config.yml');
   writeFileSync(configFile, config.join('\n') + '\n');
 
-  const daemon: Daemon = startDaemon(binary, ['serve', configFile]);
+  const daemon: Daemon = options.maxFileBytes === undefined
+    ? startDaemon(binary, ['serve', configFile])
+    : startDaemon('bash', ['-c', `trap '' XFSZ; ulimit -f ${Math.max(1, Math.floor(options.maxFileBytes / 1024))}; exec "$0" serve "$1"`, binary, configFile]);
   const url = `${options.tls ? 'https' : 'http'}://${address}`;
   const dispatcher = new Agent(options.tls ? { connect: { ca: readFileSync(options.tls.caFile, 'utf8') } } : {});
   try {

@@ -261,9 +261,11 @@ async function errorDetail(response: SendResponse): Promise<string> {
     return '';
   }
   try {
-    const errors = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors;
+    const errors = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> }).errors;
     const first = errors?.[0];
-    if (first) return `: ${[first.code, first.message].filter(Boolean).join(' ')}`;
+    // The detail often says what really happened ("no space left on device", "file too large").
+    const detail = typeof first?.detail === 'string' && first.detail !== '' ? ` (${first.detail.slice(0, 300)})` : '';
+    if (first) return `: ${[first.code, first.message].filter(Boolean).join(' ')}${detail}`;
   } catch {
     // Not JSON: a proxy's HTML page or plain text; the status says enough.
   }

@@ -3,7 +3,7 @@
  * fault proxy of ours in front of both registries, the API server and the Git server.
  *
  * 1. 10% of all requests faulted (500, 503, 429 + Retry-After, reset mid-body, stall) over 100
- *    workloads and 50 images, while the backup registry is read-only, the API server is restarted,
+ *    workloads and 50 images, while the backup registry is read-only and then full, the API server is restarted,
  *    and the Git server refuses pushes for a minute: every image lands with its digest, no tag
  *    stands in front of a missing blob, every workload's change lands in Git exactly once.
  * 2. The same run with the copier and the rewriter killed with SIGKILL 20 times at random moments,
@@ -52,19 +52,22 @@ function faultSummary(installation: Installation): string {
 }
 
 describe('faults end to end', { timeout: 900_000 }, () => {
-  it('10% of requests faulted, backup registry read-only, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
+  it('10% of requests faulted, backup registry read-only then full, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
     const installation = await startInstallation({ dir: join(work, 'faults'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED, startControllers: false, progress: log });
     try {
       const started = Date.now();
-      await installation.restartBackupRegistry(true);
+      await installation.restartBackupRegistry('read-only');
       installation.proxies.git.refuse = { match: /git-receive-pack/, status: 403 };
       installation.startControllers();
       await sleep(10_000);
       log('restarting the API server');
       await installation.cluster.restartApiServer();
       await sleep(15_000);
-      log('the backup registry takes pushes again');
-      await installation.restartBackupRegistry(false);
+      log('the backup registry is writable again, but full');
+      await installation.restartBackupRegistry('full');
+      await sleep(15_000);
+      log('the backup registry has room again');
+      await installation.restartBackupRegistry('writable');
       await sleep(Math.max(0, 60_000 - (Date.now() - started)));
       log('the Git server takes pushes again');
       installation.proxies.git.refuse = undefined;
@@ -79,6 +82,7 @@ describe('faults end to end', { timeout: 900_000 }, () => {
       const logs = controllerLogs(installation);
       // The read-only registry and the refused pushes were reported clearly, then retried.
       assert.match(logs, /"msg":"backup failed".*HTTP 405 \(the registry allows only GET, HEAD: it takes no pushes now/);
+      assert.match(logs, /"msg":"backup failed".*HTTP 500: UNKNOWN unknown error \(write .*: file too large\)/);
       assert.match(logs, /"msg":"rewrite failed; records stay pending".*403/);
       await exhibitAll(installation, 'faults');
     } finally {

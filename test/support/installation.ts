@@ -157,8 +157,8 @@ export interface Installation {
   /** Starts the copier and rewriter processes (unless `startControllers` was true). */
   startControllers(): void;
   setFaultRate(rate: number): void;
-  /** Restarts the real backup registry on its port, read-only (pushes refused) or writable. */
-  restartBackupRegistry(readOnly: boolean): Promise<void>;
+  /** Restarts the real backup registry on its port: writable, read-only (pushes refused), or full (no file may grow past 100 KiB). */
+  restartBackupRegistry(state: 'writable' | 'read-only' | 'full'): Promise<void>;
   /**
    * Everything a finished run must hold; an empty list when it does. `exactlyOnce`: each manifest
    * changed by exactly one commit after the first (true unless the platform team edits it too).
@@ -345,9 +345,9 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       setFaultRate(rate) {
         for (const p of Object.values(proxies)) p.faultRate = rate;
       },
-      async restartBackupRegistry(readOnly) {
+      async restartBackupRegistry(state) {
         await backup.stop();
-        backup = await startRegistryServer({ dataDir: backupData, auth: backupAuth, port: backupPort, readOnly });
+        backup = await startRegistryServer({ dataDir: backupData, auth: backupAuth, port: backupPort, readOnly: state === 'read-only', ...(state === 'full' ? { maxFileBytes: 100 * 1024 } : {}) });
       },
       audit: (auditOptions) => audit(installation, { url: `http://${backup.address}`, authorization: registryAuth }, auditOptions?.exactlyOnce ?? true, {
         seededCommit,
