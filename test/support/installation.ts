@@ -156,7 +156,6 @@ export interface Installation {
   readonly pullRequests: (() => Promise<unknown[]>) | undefined;
   /** Starts the copier and rewriter processes (unless `startControllers` was true). */
   startControllers(): void;
-  setFaultRate(rate: number): void;
   /** Restarts the real backup registry on its port: writable, read-only (pushes refused), or full (no file may grow past 100 KiB). */
   restartBackupRegistry(state: 'writable' | 'read-only' | 'full'): Promise<void>;
   /**
@@ -341,9 +340,6 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       startControllers() {
         copier.start();
         rewriter.start();
-      },
-      setFaultRate(rate) {
-        for (const p of Object.values(proxies)) p.faultRate = rate;
       },
       async restartBackupRegistry(state) {
         await backup.stop();
