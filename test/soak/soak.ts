@@ -76,6 +76,8 @@ async function churn(installation: Installation, stopAt: number, random: () => n
   const apps = installation.kubeConfig.makeApiClient(AppsV1Api);
   const clone = installation.platformClone;
   let created = 0;
+  /** The images each workload has run (by name; names are never reused). */
+  const history = new Map<string, Set<number>>();
   const platformPush = (message: string) => {
     git(clone, 'add', '-A');
     if (git(clone, 'status', '--porcelain') === '') return; // moved to the image it already had
@@ -108,8 +110,14 @@ async function churn(installation: Installation, stopAt: number, random: () => n
         await apps.createNamespacedDeployment({ namespace, body: deploymentObject(w, installation.images[w.image]!.reference) });
         live.push(w);
       } else if (!remove) {
+        // Always to an image this workload never ran: going back to an earlier one is a revert of
+        // the controller's change, which it does not propose again (see the README).
         const w = live[Math.floor(random() * live.length)]!;
-        w.image = Math.floor(random() * installation.images.length);
+        const ran = history.get(w.name) ?? new Set([w.image]);
+        const fresh = installation.images.map((_, i) => i).filter((i) => !ran.has(i));
+        if (fresh.length === 0) continue;
+        w.image = fresh[Math.floor(random() * fresh.length)]!;
+        history.set(w.name, ran.add(w.image));
         const image = installation.images[w.image]!.reference;
         writeFileSync(join(clone, w.file), deploymentYaml(w, image));
         platformPush(`move ${w.namespace}/${w.name} to ${image}`);
@@ -133,6 +141,14 @@ async function main(): Promise<number> {
   const random = seededRandom(seed);
   say(`${minutes} minutes, ${faultRate * 100}% of requests faulted, seed ${seed}; samples to ${out}`);
   const installation = await startInstallation({ dir, images: 40, workloads: 60, faultRate, seed, progress: (line) => say(`setting up: ${line}`) });
+  // Interrupted: stop every server and process it started, and remove its directory.
+  process.once('SIGINT', () => {
+    say('interrupted; stopping everything');
+    void installation.stop().finally(() => {
+      if (!values.keep) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
   const samples: Sample[] = [];
   const counter = { ops: 0 };
   const started = Date.now();
