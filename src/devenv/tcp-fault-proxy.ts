@@ -105,7 +105,6 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
       answered = true;
       client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`);
       upstream.destroy();
-      state = 'tunnel'; // nothing more is read from this connection
     };
 
     const onRequestHead = (text: string): boolean => {
@@ -141,6 +140,7 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
     };
 
     client.on('data', (chunk: Buffer) => {
+      if (answered) return; // the rest of a request the proxy answered itself
       let at = 0;
       const out: Buffer[] = [];
       while (at < chunk.length) {
