@@ -14,7 +14,6 @@
  *
  * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
  * (or, for managed ones under `always`, as well as) changing Git.
- *
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
@@ -222,7 +221,7 @@ export class Rewriter {
       return { ...base, result: 'would-change', plan };
     }
     try {
-      // Loaded only when the fallback patches: client-node costs ~100 MiB of memory otherwise.
+      // Loaded only when the fallback patches: client-node costs about 60 MiB of memory otherwise.
       const { patchWorkloadImages } = await import('../cluster/patch.ts');
       await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })));
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
