@@ -6,10 +6,11 @@ import { it } from 'node:test';
 
 for (const forge of ['gitea (where built)', 'none'] as const) it(`image-clone demo runs the copier and the rewriter end to end and shows the diff (forge: ${forge})`, async () => {
   const env = forge === 'none' ? { ...process.env, IMAGE_CLONE_DEMO_FORGE: 'none' } : process.env;
-  const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    execFile(process.execPath, [join(import.meta.dirname, '../../src/cli.ts'), 'demo'], { timeout: 600_000, env }, (error, stdout) => resolve({ code: error ? 1 : 0, stdout }));
+  const { code, stdout, stderr } = await new Promise<{ code: number | string; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [join(import.meta.dirname, '../../src/cli.ts'), 'demo'], { timeout: 600_000, env }, (error, stdout, stderr) =>
+      resolve({ code: error ? (error.signal ?? error.code ?? 1) : 0, stdout, stderr }));
   });
-  assert.equal(code, 0, stdout);
+  assert.equal(code, 0, `exit ${code}\n${stdout}\n--- stderr ---\n${stderr}`);
   assert.match(stdout, /backup digest (sha256:[0-9a-f]{64}) ✔ the same as the source/);
   assert.match(stdout, /1 handoff record written for shop\/Deployment\/web, owner argocd\/Application web/);
   assert.match(stdout, /^ {6}- {10}image: 127\.0\.0\.1:\d+\/demo\/web:1\.0 {3}# from a public registry$/m);
