@@ -85,13 +85,16 @@ export function startDaemon(command: string, args: readonly string[], options: S
 /** Runs a command to completion with optional stdin; rejects with its stderr on a non-zero exit. */
 export function run(command: string, args: readonly string[], input?: string, options: SpawnOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+    // No input: no stdin pipe at all. With input: a command that exits without reading it makes
+    // the write fail with EPIPE, which must not become an uncaught exception.
+    const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...options });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} exited with ${code}: ${stderr.trim()}`))));
-    child.stdin?.end(input ?? '');
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
   });
 }
