@@ -3,11 +3,10 @@
  * with filesystem storage in a directory of its own and, optionally, TLS, htpasswd Basic auth, or
  * token auth against a token server.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { readFileSync } from 'node:fs';
 import { findExecutable, freePort, run, startDaemon, waitFor, type Daemon } from './process.ts';
 import type { ServerCertificate } from './tls.ts';
 

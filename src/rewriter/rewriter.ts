@@ -246,15 +246,21 @@ export class Rewriter {
    * or does not exist) are left out of it and reported in an outcome of their own, still pending.
    */
   async #apply(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
-    let records = group;
     const refused = new Map<string, string>();
-    const refusedOutcome = (): RewriteOutcome[] =>
+    const outcome = await this.#applyGroup(target, group, refused);
+    const refusedOutcome: RewriteOutcome[] =
       refused.size === 0 ? [] : [{ repoURL: redactRepo(target.repoURL), base: target.base, branch: '', records: [...refused.keys()], result: 'failed', error: [...new Set(refused.values())].join('; ') }];
+    return [...refusedOutcome, ...(outcome ? [outcome] : [])];
+  }
+
+  /** The change for `group` less the records it adds to `refused`; undefined when none is left. */
+  async #applyGroup(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>, refused: Map<string, string>): Promise<RewriteOutcome | undefined> {
+    let records = group;
     let workspace: GitWorkspace;
     try {
       workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
     } catch (error) {
-      return [{ repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) }];
+      return { repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
     }
     const branch = this.#config.mode === 'commit' ? target.base : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
     const ids = records.map((r) => r.record.id);
@@ -271,7 +277,7 @@ export class Rewriter {
       if (forge && !open && declined) {
         if (!this.#config.dryRun) for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
         this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
-        return [...refusedOutcome(), { ...base, result: 'not-reopened', pullRequest: declined.url }];
+        return { ...base, result: 'not-reopened', pullRequest: declined.url };
       }
       // Without an open pull request our branch starts again from the base, so a declined or
       // merged change is not carried into the next one.
@@ -285,42 +291,42 @@ export class Rewriter {
             this.#log.error('record refused; it stays pending', { record: id, error });
           }
           records = records.filter((r) => !refused.has(r.record.id));
-          if (records.length === 0) return refusedOutcome();
+          if (records.length === 0) return undefined;
           ids.splice(0, ids.length, ...records.map((r) => r.record.id));
           rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record)));
         }
         if (this.#config.dryRun) {
           const plan = await workspace.diff();
-          return [...refusedOutcome(), { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan }];
+          return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
         }
         const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record), this.#config.commitTemplate), this.#config.author);
         if (forge) {
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {
             for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
-            return [...refusedOutcome(), { ...base, result: changed.found ? 'already-applied' : 'not-found' }];
+            return { ...base, result: changed.found ? 'already-applied' : 'not-found' };
           }
         } else if (commit === undefined) {
           const result = changed.found ? 'already-applied' : 'not-found';
           if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
           for (const id of ids) await this.#ledger.markDone(id, result);
-          return [...refusedOutcome(), { ...base, result }];
+          return { ...base, result };
         }
         await this.#config.beforePush?.(attempt);
         if (commit === undefined || (await workspace.push(branch, fresh ? remoteBranchTip : undefined)) === 'pushed') {
           const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
           for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });
-          return [...refusedOutcome(), { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) }];
+          return { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) };
         }
         this.#rejections.inc();
         this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
         // Jittered backoff, so two writers that keep colliding fall out of step.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 250 * attempt));
       }
-      return [...refusedOutcome(), { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` }];
+      return { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` };
     } catch (error) {
       this.#log.error('rewrite failed; records stay pending', { repo: base.repoURL, error: describeError(error) });
-      return [...refusedOutcome(), { ...base, result: 'failed', error: describeError(error) }];
+      return { ...base, result: 'failed', error: describeError(error) };
     }
   }
 

@@ -24,16 +24,23 @@ export interface RetryEvent {
   readonly error: unknown;
 }
 
+/** A registry's failure that may succeed next time (5xx, 429, a dropped connection). */
+function retryableRegistryError(error: unknown): boolean {
+  return error instanceof RegistryError && error.retryable;
+}
+
+/** `retryable` says which errors are worth another attempt; by default a retryable RegistryError. */
 export async function withRetries<T>(
   operation: (attempt: number) => Promise<T>,
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,
   onRetry?: (event: RetryEvent) => void,
+  retryable: (error: unknown) => boolean = retryableRegistryError,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation(attempt);
     } catch (error) {
-      const delayMs = retryDelay(error, attempt, policy);
+      const delayMs = attempt < policy.attempts && retryable(error) ? retryDelay(error, attempt, policy) : undefined;
       if (delayMs === undefined) throw error;
       onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs);
@@ -41,10 +48,9 @@ export async function withRetries<T>(
   }
 }
 
-/** How long to wait before the next attempt, or undefined to give up. */
+/** How long to wait before the next attempt of a retryable failure, or undefined to give up. */
 function retryDelay(error: unknown, attempt: number, policy: RetryPolicy): number | undefined {
-  if (!(error instanceof RegistryError) || !error.retryable || attempt >= policy.attempts) return undefined;
-  if (error.retryAfterSeconds !== undefined) {
+  if (error instanceof RegistryError && error.retryAfterSeconds !== undefined) {
     if (error.retryAfterSeconds > policy.maxRetryAfterSeconds) return undefined;
     return error.retryAfterSeconds * 1000;
   }

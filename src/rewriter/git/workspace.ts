@@ -16,6 +16,7 @@ import { copyFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
+import { withRetries, type RetryPolicy } from '../../util/retry.ts';
 
 export interface GitAuthor {
   readonly name: string;
@@ -170,17 +171,11 @@ export function redactRepo(url: string): string {
 
 /** A failure of the server or the network (5xx, 429, a dropped connection), worth trying again. */
 const TRANSIENT = /returned error: (5\d\d|429)|HTTP (5\d\d|429)|remote end hung up|connection reset|connection refused|timed out|early EOF|unexpected disconnect/i;
+const GIT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 2_000, maxRetryAfterSeconds: 0 };
 
-/** Runs a git network operation, again after 0.5 s and 1.5 s when it failed transiently. */
-async function retryTransient<T>(operation: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (attempt >= 3 || !TRANSIENT.test(String((error as Error)?.message ?? error))) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt + Math.random() * 250));
-    }
-  }
+/** Runs a git network operation, up to twice more (after jittered backoff) when it failed transiently. */
+function retryTransient<T>(operation: () => Promise<T>): Promise<T> {
+  return withRetries(operation, GIT_RETRY, undefined, (error) => TRANSIENT.test(String((error as Error)?.message ?? error)));
 }
 
 /**
