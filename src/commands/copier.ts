@@ -3,9 +3,8 @@
  * records. `--once` makes one full pass and exits 0 only if every workload's backup succeeded.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { Copier } from '../copier/copier.ts';
-import { ConfigError } from '../errors.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
@@ -41,18 +40,6 @@ export function controllerNamespace(flag: string | undefined): string | undefine
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   if (existsSync(SERVICE_ACCOUNT_NAMESPACE_FILE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
   return undefined;
-}
-
-export function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (path !== undefined) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-  } catch (error) {
-    throw new ConfigError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(error as Error).message}`);
-  }
-  if (!kc.getCurrentCluster()) throw new ConfigError(`the kubeconfig${path ? ` ${path}` : ''} names no current cluster`);
-  return kc;
 }
 
 export async function copierCommand(options: CopierCommandOptions, out: (line: string) => void): Promise<number> {
