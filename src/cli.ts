@@ -91,7 +91,7 @@ Options:
   --cache-dir DIR             where repositories are cloned (kept between runs)
   --git-mode MODE             pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo),
                               branch (the branch only) or commit (straight to the base branch) [branch]
-  --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret)
+  --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)
   --forge KIND                github, gitlab or gitea [from the URL: github.com is github,
                               gitlab.* gitlab, others gitea]
   --forge-api URL             the forge's API base [api.github.com; <origin>/api/v3 for GitHub
@@ -261,7 +261,7 @@ type GitOptionValues = { [K in keyof typeof GIT_OPTIONS]?: (typeof GIT_OPTIONS)[
 function gitSettings(values: GitOptionValues): GitSettings {
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
-  if (mode === 'pr' && !values['forge-token-file']) throw new UsageError('--git-mode pr needs --forge-token-file');
+  if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file']) throw new UsageError('--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge\'s API accepts too)');
   const forge = values.forge;
   if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');

@@ -28,13 +28,15 @@ export interface GitSettings {
 /** The Rewriter settings those name, with secrets read from their files (named in errors, never shown). */
 export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'commitTemplate'> {
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
-  const forgeToken = settings.forgeTokenFile === undefined ? undefined : readSecretFile('--forge-token-file', settings.forgeTokenFile);
+  // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
+  // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
+  const forgeToken = settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
   if ((settings.gitSshKeyFile === undefined) !== (settings.gitKnownHostsFile === undefined)) {
     throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
   }
-  if (settings.mode === 'pr' && forgeToken === undefined) throw new ConfigError('--git-mode pr needs --forge-token-file');
+  if (settings.mode === 'pr' && forgeToken === undefined) throw new ConfigError('--git-mode pr needs --forge-token-file, or a --git-password-file token that the forge\'s API accepts too');
   return {
     mode: settings.mode,
     author: { name: settings.authorName, email: settings.authorEmail },
@@ -72,7 +74,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     logger: options.logger,
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
     // The Kubernetes client is loaded only for the direct-patch fallback (it costs about 60 MiB).
-    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: (await import('./copier.ts')).loadKubeConfig(options.kubeconfig) } }),
+    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig) } }),
     ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
   });
   const report = (outcomes: RewriteOutcome[]) => {
