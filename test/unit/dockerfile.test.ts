@@ -1,7 +1,7 @@
 /**
- * No Docker engine runs here, so the Dockerfile is checked by reading it: the files it copies
- * exist and are not excluded by .dockerignore, the build emits the entrypoint it runs, and the
- * final stage runs as a non-root user on a supported Node LTS.
+ * The Dockerfile read, for what a build would only show late: the files it copies exist and are not
+ * excluded by .dockerignore, the build emits the entrypoint it runs, the final stage runs as a
+ * non-root user with the Node of a supported LTS. test/image/ builds it and runs the Pod from it.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,9 +14,11 @@ const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').ma
 const stages = dockerfile.split(/^FROM /m).slice(1);
 
 describe('Dockerfile', () => {
-  it('is multi-stage on Node 24 LTS and runs as non-root', () => {
+  it('builds on Node 24 LTS, runs its Node binary on Debian slim, as non-root', () => {
     assert.equal(stages.length, 2);
-    for (const stage of stages) assert.match(stage, /^node:24-/);
+    assert.match(stages[0]!, /^node:24-bookworm-slim AS build\n/);
+    assert.match(stages[1]!, /^debian:bookworm-slim\n/);
+    assert.match(stages[1]!, /^COPY --from=build \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
     const final = stages.at(-1)!;
     const user = /^USER (\d+)(?::(\d+))?$/m.exec(final);
     assert.ok(user && Number(user[1]) !== 0, 'a numeric non-root USER in the final stage');
