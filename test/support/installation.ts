@@ -150,6 +150,11 @@ export interface Installation {
   /** The platform team's clone of the repository (pushes straight to the bare repository). */
   readonly platformClone: string;
   readonly metricsUrls: { readonly copier: string; readonly rewriter: string };
+  /**
+   * What an operator puts in the controller's Secrets: the backup registry's server and robot, and
+   * the Git user with a token that may push and (pr mode, on Gitea) open pull requests.
+   */
+  readonly credentials: { readonly registry: { readonly server: string; readonly username: string; readonly password: string }; readonly git: { readonly username: string; readonly token: string } };
   /** Creates a workload's Deployment, as Argo CD would on a sync (for deferred workloads). */
   deploy(w: Workload): Promise<void>;
   /** pr mode: every pull request on the repository, as the forge returns them. */
@@ -335,6 +340,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const installation: Installation = {
       dir, cluster, kubeConfig, proxies, images, workloads, copier, rewriter, ledger, bareRepo, platformClone: seedDir,
       metricsUrls: { copier: `http://127.0.0.1:${copierPort}/metrics`, rewriter: `http://127.0.0.1:${rewriterPort}/metrics` },
+      credentials: { registry: { server: backupProxy.address, username: REGISTRY_USER, password: CANARIES.registryPassword }, git: { username: gitUser, token: gitea?.token ?? gitPassword } },
       deploy,
       pullRequests: gitea ? async () => (await gitea!.api('GET', `/repos/${gitea!.user}/apps/pulls?state=all`)) as unknown[] : undefined,
       startControllers() {
