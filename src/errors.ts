@@ -48,6 +48,10 @@ export class ConfigError extends ImageCloneError {
 export function describeError(error: unknown): string {
   const api = kubernetesApiFailure(error);
   if (api !== undefined) return api;
+  // A program we run is missing (git in an image built without it): simple-git wraps Node's
+  // spawn error with its stack, which names neither the program's absence nor the remedy.
+  const missing = error instanceof Error ? /\bspawn (\S+) ENOENT\b/.exec(error.message) : null;
+  if (missing) return `${missing[1]} is not installed or not on the PATH (spawn ${missing[1]} ENOENT)`;
   if (error instanceof Error) return error.message;
   return String(error);
 }

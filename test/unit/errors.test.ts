@@ -1,7 +1,11 @@
 /** describeError: what a user reads in logs and CLI output for each kind of failure. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import { ApiException } from '@kubernetes/client-node';
+import { simpleGit } from 'simple-git';
 import { describeError, RegistryError } from '../../src/errors.ts';
 
 it("renders client-node's ApiException as one line with the API server's Status message", () => {
@@ -14,4 +18,15 @@ it("renders client-node's ApiException as one line with the API server's Status 
 it('keeps the message of our own errors and of anything else thrown', () => {
   assert.equal(describeError(new RegistryError('HEAD manifest r/x:1: HTTP 500')), 'HEAD manifest r/x:1: HTTP 500');
   assert.equal(describeError('plain'), 'plain');
+});
+
+it('names a program that is not installed, as simple-git reports it (git missing from an image)', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'no-git-'));
+  try {
+    const failure = await simpleGit({ baseDir: empty }).env({ PATH: empty }).raw(['--version']).then(() => undefined, (error: unknown) => error);
+    assert.ok(failure instanceof Error, 'git cannot be found on an empty PATH');
+    assert.equal(describeError(failure), 'git is not installed or not on the PATH (spawn git ENOENT)');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
