@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ImageCloneError, describeError } from './errors.ts';
+import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
 import { parseDuration } from './util/duration.ts';
 import type { GitSettings } from './commands/rewriter.ts';
@@ -66,6 +67,9 @@ Options:
                               or .dockerconfigjson (reloaded on change)
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable, * globs; default: latest)
+  --backup-pull HOW           how the nodes pull backups: anonymous (proved per image by an
+                              anonymous pull; a backup that fails it is not handed off) or node
+                              (the nodes hold credentials; trusted) [anonymous]
   --once                      one full pass, then exit (0 only if every workload succeeded)
   --controller-namespace NS   its own namespace (default: $POD_NAMESPACE, then the service account's)
   --include-namespace NS      only these namespaces (repeatable)
@@ -139,6 +143,8 @@ Options:
   --auth-file PATH            Docker config.json with registry credentials
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
+  --backup-pull HOW           anonymous (each backup proved pullable without credentials, or not
+                              proposed) or node (the nodes hold credentials) [anonymous]
   --git-mode MODE             pr, branch or commit [branch]
   --author-name NAME, --author-email EMAIL, --commit-template-file PATH, --git-username NAME,
   --git-password-file PATH, --git-ssh-key-file PATH, --git-known-hosts-file PATH,
@@ -347,6 +353,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       'auth-file': { type: 'string' },
       'ca-file': { type: 'string' },
       'mutable-tag': { type: 'string', multiple: true },
+      'backup-pull': { type: 'string', default: 'anonymous' },
       'dry-run': { type: 'boolean' },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h' },
@@ -370,6 +377,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
     ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+    backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
     git,
     dryRun: values['dry-run'] ?? false,
     logger: createLogger({ level: parseLevel(values['log-level']) }),
@@ -419,6 +427,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       'no-leader-election': { type: 'boolean' },
       'lease-name': { type: 'string', default: 'image-clone-copier' },
       'argocd-namespace': { type: 'string' },
+      'backup-pull': { type: 'string', default: 'anonymous' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -449,6 +458,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
     leaderElection: !values['no-leader-election'],
     leaseName: values['lease-name'] ?? 'image-clone-copier',
     ...(values['argocd-namespace'] ? { argocdNamespace: values['argocd-namespace'] } : {}),
+    backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }

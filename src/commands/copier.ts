@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { Copier } from '../copier/copier.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
+import type { BackupPull } from '../image/backup-pull.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialFiles } from '../registry/credential-files.ts';
@@ -29,6 +30,7 @@ export interface CopierCommandOptions {
   readonly leaderElection: boolean;
   readonly leaseName: string;
   readonly argocdNamespace?: string;
+  readonly backupPull: BackupPull;
   readonly logger: Logger;
 }
 
@@ -69,16 +71,18 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
+    backupPull: options.backupPull,
     ...(options.healthAddress && !options.once ? { healthAddress: options.healthAddress } : {}),
   });
 
   if (options.once) {
     const summary = await copier.runOnce();
     await credentials.close();
-    log.info('pass complete', { workloads: summary.workloads, decidedAfterMs: Math.round(summary.decidedAfterMs), recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length });
+    log.info('pass complete', { workloads: summary.workloads, decidedAfterMs: Math.round(summary.decidedAfterMs), recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length, notPullable: summary.notPullableWorkloads.length });
     for (const workload of summary.failedWorkloads) log.error('workload not backed up', { workload });
-    out(`pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed`);
-    return summary.failedWorkloads.length === 0 ? 0 : 1;
+    for (const workload of summary.notPullableWorkloads) log.error('workload backed up but not handed off: its nodes could not pull the backup (see --backup-pull)', { workload });
+    out(`pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed; ${summary.notPullableWorkloads.length} not pullable by the nodes`);
+    return summary.failedWorkloads.length === 0 && summary.notPullableWorkloads.length === 0 ? 0 : 1;
   }
 
   await credentials.watch();

@@ -11,11 +11,13 @@ import type { WorkloadKind } from '../cluster/workloads.ts';
 import { describeError, RegistryError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
+import type { BackupPull } from '../image/backup-pull.ts';
 import { formatReference, tryParseReference } from '../image/reference.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
+import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { Rewriter } from '../rewriter/rewriter.ts';
@@ -31,6 +33,8 @@ export interface SyncRepoOptions {
   readonly authFile?: string;
   readonly caFile?: string;
   readonly mutableTags?: readonly string[];
+  /** How the nodes that run these manifests pull the backups (anonymous: proved per image). */
+  readonly backupPull: BackupPull;
   readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
@@ -65,8 +69,15 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       for (const entry of results) {
         const key = formatReference(entry.request.source);
         if (entry.ok) {
-          backups.set(key, { backup: formatReference({ ...entry.request.destination, digest: undefined }), digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
           out(`${entry.result.outcome.padEnd(9)} ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}`);
+          const backup = formatReference({ ...entry.request.destination, digest: undefined });
+          const refusal = options.backupPull.via === 'anonymous' ? await anonymousPullRefusal(stack, entry.request.destination, entry.result.digest).catch((error: unknown) => `it could not be checked: ${describeError(error)}`) : undefined;
+          if (refusal !== undefined) {
+            failed++;
+            err(`not proposed ${key}: the nodes could not pull ${backup}@${entry.result.digest} (${refusal}); if they hold credentials for the backup registry, use --backup-pull node`);
+            continue;
+          }
+          backups.set(key, { backup, digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
         } else if (entry.error instanceof RegistryError && (entry.error.status === 401 || entry.error.status === 403) && entry.error.registry === entry.request.source.registry) {
           out(`skipped   ${key}: not public`);
         } else {
@@ -91,7 +102,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       byWorkload.set(key, workload);
     }
     for (const w of byWorkload.values()) {
-      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined });
+      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined, pull: options.backupPull });
     }
     const rewriter = new Rewriter({
       ...access,

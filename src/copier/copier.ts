@@ -19,12 +19,14 @@ import { imagesOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage
 import { ConfigError, RegistryError, describeError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
+import { DEFAULT_BACKUP_PULL, type BackupPull } from '../image/backup-pull.ts';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
 import { startHealthServer, type HealthServer } from '../observability/server.ts';
 import type { CopyResult } from '../registry/copy.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
+import { anonymousPullRefusal } from '../registry/pullable.ts';
 
 /** On a namespace or a workload, `"true"` keeps the controller away from it. */
 export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
@@ -49,10 +51,13 @@ export interface CopierConfig {
   readonly argocdNamespace?: string;
   /** `HOST:PORT` for /healthz, /readyz, /metrics; none when undefined. */
   readonly healthAddress?: string;
+  /** How the workloads' nodes pull from the backup registry (default: anonymously, proven per image). */
+  readonly backupPull?: BackupPull;
 }
 
 type ImageOutcome =
   | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
+  | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
   | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'failed'; readonly error: Error };
 
@@ -61,6 +66,8 @@ export interface PassSummary {
   /** From the start of the pass until every workload was decided (before Events are flushed). */
   readonly decidedAfterMs: number;
   readonly failedWorkloads: readonly string[];
+  /** Backed up, but not handed off: the nodes could not pull the backup (see --backup-pull). */
+  readonly notPullableWorkloads: readonly string[];
   readonly recordsWritten: number;
 }
 
@@ -80,6 +87,8 @@ export class Copier {
   readonly #images = new Map<string, { at: number; ttlMs: number; outcome: Promise<ImageOutcome> }>();
   readonly #retryAt = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   readonly #failing = new Set<string>();
+  /** Workloads backed up but not handed off: their nodes could not pull the backup. */
+  readonly #notPullable = new Set<string>();
   #active = 0;
   #leading = false;
   #firstPassDone = false;
@@ -164,6 +173,7 @@ export class Copier {
     this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
     this.metrics.register(new Gauge('image_clone_events_dropped', 'Events not recorded because too many were queued.')).set(() => this.#events.dropped);
     this.metrics.register(new Gauge('image_clone_workloads_failing', 'Workloads whose last backup attempt failed.')).set(() => this.#failing.size);
+    this.metrics.register(new Gauge('image_clone_workloads_not_pullable', 'Workloads backed up but not handed off, because their nodes could not pull the backup (see --backup-pull).')).set(() => this.#notPullable.size);
   }
 
   /** Runs until stop(): informers, leader election, periodic re-checks, health endpoints. */
@@ -196,7 +206,7 @@ export class Copier {
     this.#enqueueAll();
     await this.#waitDrained();
     const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
-    const summary = { workloads: all, decidedAfterMs: performance.now() - started, failedWorkloads: [...this.#failing], recordsWritten: this.#recordsWritten };
+    const summary = { workloads: all, decidedAfterMs: performance.now() - started, failedWorkloads: [...this.#failing], notPullableWorkloads: [...this.#notPullable], recordsWritten: this.#recordsWritten };
     await this.stop();
     return summary;
   }
@@ -310,6 +320,20 @@ export class Copier {
       return;
     }
 
+    // Backed up, but a change to it would break the workload at its next restart: wait, and say why.
+    const unpullable = outcomes.flatMap((o) => (o.outcome.kind === 'not-pullable' ? [{ container: o.container, outcome: o.outcome }] : []));
+    if (unpullable.length > 0) {
+      const message = `backed up, but not proposed: its nodes could not pull ${unpullable.map((u) => `${u.outcome.backup} (${u.container.container}: ${u.outcome.reason})`).join('; ')}. If the nodes hold credentials for the backup registry, set --backup-pull node (BACKUP_PULL in the ConfigMap).`;
+      if (!this.#notPullable.has(key)) {
+        this.#log.warn('backup not pullable by the nodes; not handed off', { workload: key, error: message });
+        this.#events.record(ref, 'Warning', 'BackupNotPullable', message);
+      }
+      this.#failing.delete(key);
+      this.#notPullable.add(key);
+      this.#retryLater(key);
+      return;
+    }
+
     const moved: HandoffImage[] = [];
     for (const { container, outcome } of outcomes) {
       if (outcome.kind !== 'backed-up') continue;
@@ -335,7 +359,7 @@ export class Copier {
       this.#retryLater(key);
       return;
     }
-    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner });
+    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner, pull: this.#config.backupPull ?? DEFAULT_BACKUP_PULL });
     if (written) {
       this.#recordsWritten++;
       this.#records.inc();
@@ -362,7 +386,7 @@ export class Copier {
     this.#images.set(key, entry);
     // A failure is remembered briefly, so the next attempt comes from the retry timer, not a storm.
     void entry.outcome.then((o) => {
-      if (o.kind === 'failed') entry.ttlMs = 5_000;
+      if (o.kind === 'failed' || o.kind === 'not-pullable') entry.ttlMs = 5_000;
     });
     return entry.outcome;
   }
@@ -381,6 +405,8 @@ export class Copier {
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied') this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
+      const unpullable = (this.#config.backupPull ?? DEFAULT_BACKUP_PULL).via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
+      if (unpullable !== undefined) return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
     } catch (error) {
       // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
@@ -407,6 +433,7 @@ export class Copier {
 
   #forget(key: string): void {
     this.#failing.delete(key);
+    this.#notPullable.delete(key);
     const retry = this.#retryAt.get(key);
     if (retry) {
       clearTimeout(retry.timer);

@@ -8,6 +8,8 @@ import { Transport, type TransportOptions } from './transport.ts';
 export interface RegistryStack {
   readonly transport: Transport;
   readonly client: RegistryClient;
+  /** The same registries without any credentials: what a kubelet with none can pull. */
+  readonly anonymous: RegistryClient;
   readonly engine: CopyEngine;
   close(): Promise<void>;
 }
@@ -23,5 +25,6 @@ export function createRegistryStack(options: RegistryStackOptions = {}): Registr
   const auth = new Authenticator(transport, options.credentials ?? (() => empty));
   const client = new RegistryClient(transport, auth);
   const engine = new CopyEngine(client, transport, options);
-  return { transport, client, engine, close: () => transport.close() };
+  const anonymous = new RegistryClient(transport, new Authenticator(transport, () => empty));
+  return { transport, client, anonymous, engine, close: () => transport.close() };
 }

@@ -64,6 +64,8 @@ function copierConfig(handoffDir: string, overrides: Partial<CopierConfig> = {})
     excludeNamespaces: [],
     registry: { insecureRegistries: [source.address, backup.address], credentials: () => credentials.current(), retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
     logger: createLogger({ write: (line) => void logLines.push(line) }),
+    // This backup registry wants credentials to pull; the tests of --backup-pull anonymous say so.
+    backupPull: { via: 'node' },
     ...overrides,
   };
 }
@@ -91,7 +93,7 @@ before(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   batch = kc.makeApiClient(BatchV1Api);
   await installGitOpsCrds(kc);
-  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1']] as const) {
+  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1'], ['pull', '1']] as const) {
     digests[`${repo}:${tag}`] = (await seedImage({ url: source.url }, { repository: repo, tag, format: 'oci', layers: [{ seed: 'e2e-base', size: 32 * 1024 }, { seed: `${repo}:${tag}`, size: 1024 }] })).digest;
   }
   for (const ns of ['team-a', 'team-b', CONTROLLER_NS]) await namespace(ns);
@@ -140,6 +142,7 @@ describe('copier against a real API server', () => {
     assert.equal(webImage.backup, `${backup.address}/${mirrorOf('web')}:1.0`);
     assert.equal(webImage.digest, digests['web:1.0']);
     assert.equal(web.owner, undefined, 'no GitOps owner: unmanaged');
+    assert.deepEqual(web.pull, { via: 'node' }, 'the record says how the nodes pull');
     assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '6', 'six distinct images, each copied once');
 
     const events = await core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=web' });
@@ -169,6 +172,32 @@ describe('copier against a real API server', () => {
     const after = await third.runOnce();
     assert.equal(await backupDigest(mirrorOf('moving'), 'latest'), moved.digest, 'latest follows the source digest');
     assert.equal(after.recordsWritten, 1, 'a new record for the workload whose image moved');
+  });
+
+  it('backs up but does not hand off an image the nodes could not pull without credentials (--backup-pull anonymous)', async () => {
+    await namespace('pull-check');
+    await deployment('pull-check', 'private', podSpec({ app: `${source.address}/pull:1` }));
+    const handoff = join(work, 'handoff-pull');
+    const copier = new Copier(copierConfig(handoff, { includeNamespaces: ['pull-check'], backupPull: { via: 'anonymous' } }));
+    const summary = await copier.runOnce();
+    assert.equal(await backupDigest(mirrorOf('pull'), '1'), digests['pull:1'], 'backed up all the same');
+    assert.deepEqual(records(handoff), [], 'nothing handed off: a change would leave the Pods in ImagePullBackOff');
+    assert.deepEqual(summary.failedWorkloads, [], 'not a failure of the backup');
+    assert.match(copier.metrics.render(), /^image_clone_workloads_not_pullable 1$/m);
+    const events = await core.listNamespacedEvent({ namespace: 'pull-check', fieldSelector: 'involvedObject.name=private' });
+    const event = events.items.find((e) => e.reason === 'BackupNotPullable');
+    assert.equal(event?.type, 'Warning');
+    assert.match(event?.message ?? '', /backed up, but not proposed: its nodes could not pull .*mirror\/.*\/pull:1@sha256:[0-9a-f]{64} \(app: an anonymous pull was refused: .*401.*\)\. If the nodes hold credentials for the backup registry, set --backup-pull node/);
+
+    // The same backups in a registry that serves anonymous pulls: handed off, and the record says so.
+    const open = await startRegistryServer();
+    try {
+      const openHandoff = join(work, 'handoff-pull-open');
+      await new Copier(copierConfig(openHandoff, { includeNamespaces: ['pull-check'], backupPull: { via: 'anonymous' }, backupTarget: parseBackupTarget(`${open.address}/mirror`), registry: { insecureRegistries: [source.address, open.address] } })).runOnce();
+      assert.deepEqual(records(openHandoff).map((r) => [r.workload.name, r.pull]), [['private', { via: 'anonymous' }]]);
+    } finally {
+      await open.stop();
+    }
   });
 
   it('resolves Argo CD and Flux owners from real CRD objects', async () => {
@@ -274,15 +303,24 @@ describe('copier against a real API server', () => {
     const handoff = join(work, 'handoff-cli');
     writeFileSync(join(work, 'cli-auth.json'), dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
     const { execFile } = await import('node:child_process');
-    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched'];
+    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched', '--exclude-namespace', 'pull-check', '--backup-pull', 'node'];
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
     });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /pass complete: \d+ workloads decided in [\d.]+ s; 1 handoff records written; 0 failed/);
+    assert.match(result.stdout, /pass complete: \d+ workloads decided in [\d.]+ s; 1 handoff records written; 0 failed; 0 not pullable by the nodes/);
     assert.deepEqual(records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`), ['cli-a/app']);
     for (const line of result.stderr.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
     assert.ok(!result.stderr.includes(PASSWORD) && !result.stdout.includes(PASSWORD));
+
+    // By default a backup must be pullable without credentials; this registry's are not: exit 1.
+    const strict = [...args.slice(0, 2), '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', join(work, 'handoff-cli-strict'), '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--include-namespace', 'pull-check'];
+    const refused = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, strict, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+    });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stdout, /0 handoff records written; 0 failed; 1 not pullable by the nodes/);
+    assert.match(refused.stderr, /workload backed up but not handed off: its nodes could not pull the backup \(see --backup-pull\)/);
   });
 
   it('names the missing RBAC permission when the service account may not list', async () => {

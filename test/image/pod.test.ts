@@ -7,8 +7,9 @@
  * root, the copier reaching the API server in-cluster with its own service account's token (so the
  * shipped RBAC is what it gets), the Secrets created as the README says.
  *
- * What the operator sets is what the README tells them to set: BACKUP_REGISTRY, GIT_MODE=pr and
- * GIT_USERNAME in the ConfigMap, and the two Secrets. One addition is this machine's: the local
+ * What the operator sets is what the README tells them to set: BACKUP_REGISTRY, BACKUP_PULL=node (the
+ * backup registry wants credentials, which the nodes are taken to hold), GIT_MODE=pr and GIT_USERNAME
+ * in the ConfigMap, and the two Secrets. One addition is this machine's: the local
  * registries speak plain HTTP, so the copier gets their --insecure-registry flags.
  *
  * The end state is the demo's: every image backed up under its digest, no half image, the ledger
@@ -93,7 +94,7 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     // The Git Secret also holds an SSH key and known_hosts, for the SSH run below.
     const sshFiles = { 'ssh-privatekey': readFileSync(sshd.clientKeyFile, 'utf8'), known_hosts: readFileSync(sshd.knownHostsFile, 'utf8') };
     await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-git' }, stringData: { password: git.token, ...sshFiles } } });
-    await core.patchNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE, body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, GIT_MODE: 'pr', GIT_USERNAME: git.username } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE, body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'node', GIT_MODE: 'pr', GIT_USERNAME: git.username } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 
     // What the kubelet reads: the objects as the API server holds them, and a token it issues.
     const configMap = await core.readNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE }) as V1ConfigMap;

@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
 import { manifestDigestAt, seedImage } from '../../src/devenv/seed.ts';
+import { dockerConfigJson } from '../../src/registry/credentials.ts';
+import { CANARIES } from '../support/canaries.ts';
 
 let work: string;
 let source: RegistryServer;
@@ -59,4 +61,37 @@ it('backs up every image the repository runs and moves the manifests onto the ba
   const again = await new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [cli, ...args], (error, stdout) => resolve({ code: error ? 1 : 0, stdout })));
   assert.equal(again.code, 0);
   assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+});
+
+it('proposes nothing whose backup the nodes could not pull, unless told the nodes hold credentials', async () => {
+  const privateBackup = await startRegistryServer({ auth: { kind: 'basic', users: { pusher: CANARIES.registryPassword } } });
+  try {
+    const app = await seedImage({ url: source.url }, { repository: 'shop/private-app', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-private', size: 4096 }] });
+    const manifest = `kind: Deployment\nmetadata:\n  name: app\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${source.address}/shop/private-app:1.0\n`;
+    const origin = join(work, 'private.git');
+    git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
+    const seed = join(work, 'private-seed');
+    git(work, 'clone', '-q', origin, seed);
+    writeFileSync(join(seed, 'app.yaml'), manifest);
+    git(seed, 'add', '-A');
+    git(seed, 'commit', '-qm', 'app');
+    git(seed, 'push', '-q', 'origin', 'HEAD:main');
+    const auth = join(work, 'private-auth.json');
+    writeFileSync(auth, dockerConfigJson({ [privateBackup.address]: { username: 'pusher', password: CANARIES.registryPassword } }));
+    const cli = join(import.meta.dirname, '../../src/cli.ts');
+    const args = ['sync-repo', '--repo', `file://${origin}`, '--backup-registry', `${privateBackup.address}/mirror`, '--insecure-registry', source.address, '--insecure-registry', privateBackup.address, '--auth-file', auth, '--git-mode', 'commit'];
+    const run = (extra: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, [cli, ...args, ...extra], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })));
+
+    const refused = await run([]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /not proposed .*shop\/private-app:1\.0: the nodes could not pull .*mirror\/.*\/shop\/private-app:1\.0@sha256:[0-9a-f]{64} \(an anonymous pull was refused: .*401.*\); if they hold credentials for the backup registry, use --backup-pull node/);
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing committed');
+    assert.ok(!refused.stderr.includes(CANARIES.registryPassword) && !refused.stdout.includes(CANARIES.registryPassword));
+
+    const trusted = await run(['--backup-pull', 'node']);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.match(git(origin, 'show', 'main:app.yaml'), new RegExp(`image: ${privateBackup.address}/mirror/.*/shop/private-app:1\\.0@${app.digest}`));
+  } finally {
+    await privateBackup.stop();
+  }
 });

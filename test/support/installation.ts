@@ -326,7 +326,8 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const copier = new Supervised('copier', [
       '--kubeconfig', proxiedKubeconfig, '--backup-registry', `${backupProxy.address}/backup`, '--handoff-dir', handoffDir,
       '--insecure-registry', sourceProxy.address, '--insecure-registry', backupProxy.address, '--auth-file', join(secrets, 'config.json'),
-      '--controller-namespace', 'image-clone-namespace', '--health-address', `127.0.0.1:${copierPort}`, ...(options.copierArgs ?? []),
+      // The backup registry wants credentials to pull, and the nodes are taken to hold them.
+      '--controller-namespace', 'image-clone-namespace', '--health-address', `127.0.0.1:${copierPort}`, '--backup-pull', 'node', ...(options.copierArgs ?? []),
     ], join(logs, 'copier.log'));
     const rewriter = new Supervised('rewriter', [
       '--handoff-dir', handoffDir, '--cache-dir', join(dir, 'rewriter-cache'), '--git-mode', mode, '--git-username', gitUser,

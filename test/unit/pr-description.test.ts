@@ -8,12 +8,25 @@ const row = (workload: string, from: string): DescribedImage => ({ workload, con
 
 describe('pull request descriptions', () => {
   it('tells a reviewer what moves, where, and why it is safe', () => {
-    const body = pullRequestBody([row('shop/Deployment/web', 'nginx:1.25')], ['apps/web.yaml']);
-    assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \|/);
-    assert.match(body, /\| shop\/Deployment\/web \| web \| `nginx:1\.25` \| `backup\.io\/m\/nginx:1\.25` \| `sha256:a{64}` \| linux\/amd64, linux\/arm64 \| 5\.0 MiB \|/);
+    const body = pullRequestBody([{ ...row('shop/Deployment/web', 'nginx:1.25'), pull: { via: 'anonymous' } }], ['apps/web.yaml']);
+    assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \| Nodes pull it \|/);
+    assert.match(body, /\| shop\/Deployment\/web \| web \| `nginx:1\.25` \| `backup\.io\/m\/nginx:1\.25` \| `sha256:a{64}` \| linux\/amd64, linux\/arm64 \| 5\.0 MiB \| anonymously \(checked\) \|/);
     assert.match(body, /\*\*Why this is safe\.\*\* Each new reference pins the digest/);
     assert.match(body, /\*\*Files changed:\*\* `apps\/web\.yaml`/);
     assert.equal(pullRequestTitle([row('a/Deployment/x', 'n:1'), row('a/Deployment/x', 'm:1'), row('b/Deployment/y', 'n:1')]), 'Move 2 workloads to backed-up images');
+  });
+
+  it('says per row how nodes pull the new image, and claims only what was checked', () => {
+    const anonymous = pullRequestBody([{ ...row('a/Deployment/x', 'n:1'), pull: { via: 'anonymous' } }], []);
+    assert.match(anonymous, /an anonymous pull of the new image's manifest from the backup registry succeeded/);
+    assert.doesNotMatch(anonymous, /node credentials|not recorded/);
+    const node = pullRequestBody([{ ...row('a/Deployment/x', 'n:1'), pull: { via: 'node' } }], []);
+    assert.match(node, /\| node credentials \(not checked\) \|/);
+    assert.match(node, /trust that the nodes hold credentials .*the controller did not check this/);
+    assert.doesNotMatch(node, /anonymous pull/);
+    const older = pullRequestBody([row('a/Deployment/x', 'n:1')], []);
+    assert.match(older, /\| not recorded \|/);
+    assert.match(older, /check that the nodes can pull from the backup registry before merging/);
   });
 
   it('carries its rows in a hidden marker, so a later batch adds to them', () => {

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HandoffRecord } from '../../handoff/ledger.ts';
+import { pullCell, pullStatement, type BackupPull } from '../../image/backup-pull.ts';
 
 export const MARKER_PREFIX = '<!-- image-clone-controller:';
 
@@ -17,6 +18,8 @@ export interface DescribedImage {
   readonly digest: string;
   readonly platforms: readonly string[];
   readonly sizeBytes: number;
+  /** How the nodes will pull the new image (absent in rows of older descriptions). */
+  readonly pull?: BackupPull;
 }
 
 /** The rows of a batch of records. */
@@ -29,6 +32,7 @@ export function rowsOf(records: readonly HandoffRecord[]): DescribedImage[] {
     digest: i.digest,
     platforms: i.platforms,
     sizeBytes: i.sizeBytes,
+    ...(r.pull ? { pull: r.pull } : {}),
   })));
 }
 
@@ -66,15 +70,15 @@ export function pullRequestTitle(rows: readonly DescribedImage[]): string {
 
 export function pullRequestBody(rows: readonly DescribedImage[], files: readonly string[]): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
-  const table = rows.map((r) => `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} |`);
+  const table = rows.map((r) => `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`);
   return [
     'This change moves workloads onto copies of their images in our own registry, so a deleted, rate-limited or unreachable public image cannot stop them from starting.',
     '',
-    '| Workload | Container | Old image | New image | Digest | Platforms | Size |',
-    '|---|---|---|---|---|---|---|',
+    '| Workload | Container | Old image | New image | Digest | Platforms | Size | Nodes pull it |',
+    '|---|---|---|---|---|---|---|---|',
     ...table,
     '',
-    '**Why this is safe.** Each new reference pins the digest of the image the workload runs today. The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes.',
+    `**Why this is safe.** Each new reference pins the digest of the image the workload runs today. The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes. ${pullStatement(rows.map((r) => r.pull))}`,
     '',
     `**Files changed:** ${files.map((f) => `\`${f}\``).join(', ') || 'none'}`,
     '',
