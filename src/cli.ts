@@ -68,8 +68,9 @@ Options:
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable, * globs; default: latest)
   --backup-pull HOW           how the nodes pull backups: anonymous (proved per image by an
-                              anonymous pull; a backup that fails it is not handed off) or node
-                              (the nodes hold credentials; trusted) [anonymous]
+                              anonymous pull; a backup that fails it is not handed off), node
+                              (the nodes hold credentials; trusted) or secret:NAME (Pods pull with
+                              the Secret NAME; the change adds it where nothing lists it) [anonymous]
   --once                      one full pass, then exit (0 only if every workload succeeded)
   --controller-namespace NS   its own namespace (default: $POD_NAMESPACE, then the service account's)
   --include-namespace NS      only these namespaces (repeatable)
@@ -144,7 +145,8 @@ Options:
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
   --backup-pull HOW           anonymous (each backup proved pullable without credentials, or not
-                              proposed) or node (the nodes hold credentials) [anonymous]
+                              proposed), node (the nodes hold credentials) or secret:NAME (the
+                              manifests get imagePullSecrets NAME where they lack it) [anonymous]
   --git-mode MODE             pr, branch or commit [branch]
   --author-name NAME, --author-email EMAIL, --commit-template-file PATH, --git-username NAME,
   --git-password-file PATH, --git-ssh-key-file PATH, --git-known-hosts-file PATH,

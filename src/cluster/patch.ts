@@ -13,16 +13,23 @@ export interface ContainerImageChange {
   readonly image: string;
 }
 
-/** The patch body: `{metadata: {uid}, spec: …template.spec: {containers: [{name, image}]}}`. */
-export function imagePatch(ref: WorkloadRef, changes: readonly ContainerImageChange[]): object {
+/**
+ * The patch body: `{metadata: {uid}, spec: …template.spec: {containers: [{name, image}]}}`, and with
+ * `pullSecret` an `imagePullSecrets` entry, which a strategic merge adds to the list (merged by name).
+ */
+export function imagePatch(ref: WorkloadRef, changes: readonly ContainerImageChange[], pullSecret?: string): object {
   const list = (init: boolean) => changes.filter((c) => c.init === init).map((c) => ({ name: c.container, image: c.image }));
-  const podSpec = { ...(list(false).length ? { containers: list(false) } : {}), ...(list(true).length ? { initContainers: list(true) } : {}) };
+  const podSpec = {
+    ...(list(false).length ? { containers: list(false) } : {}),
+    ...(list(true).length ? { initContainers: list(true) } : {}),
+    ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
+  };
   const spec = ref.kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: podSpec } } } } : { template: { spec: podSpec } };
   return { metadata: { uid: ref.uid }, spec };
 }
 
-export async function patchWorkloadImages(kubeConfig: KubeConfig, ref: WorkloadRef, changes: readonly ContainerImageChange[]): Promise<void> {
-  const body = imagePatch(ref, changes);
+export async function patchWorkloadImages(kubeConfig: KubeConfig, ref: WorkloadRef, changes: readonly ContainerImageChange[], pullSecret?: string): Promise<void> {
+  const body = imagePatch(ref, changes, pullSecret);
   // client-node sends a JSON-patch content type unless told otherwise.
   const options = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
   const target = { name: ref.name, namespace: ref.namespace, body };

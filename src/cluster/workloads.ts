@@ -58,16 +58,21 @@ const BULKY_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
 /**
  * What the copier keeps of a workload in its cache: identity, labels and annotations (owner marks,
- * the ignore annotation) and the containers' names and images. managedFields, status and the rest
+ * the ignore annotation), the containers' names and images, and the pod's pull Secrets and
+ * service account. managedFields, status and the rest
  * of the pod template are dropped, so 10,000 cached workloads fit in little memory.
  */
 export function slimWorkload(kind: WorkloadKind, object: WorkloadObject): WorkloadObject {
   const m = object.metadata ?? {};
   const annotations = m.annotations ? Object.fromEntries(Object.entries(m.annotations).filter(([k]) => !BULKY_ANNOTATIONS.includes(k))) : undefined;
   const spec = podSpecOf(kind, object);
+  const serviceAccountName = spec?.serviceAccountName ?? spec?.serviceAccount;
   const slimSpec = {
     containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })),
     ...(spec?.initContainers ? { initContainers: spec.initContainers.map((c) => ({ name: c.name, image: c.image })) } : {}),
+    // How its Pods pull: for --backup-pull secret:NAME.
+    ...(spec?.imagePullSecrets?.length ? { imagePullSecrets: spec.imagePullSecrets.map((r) => ({ name: r.name })) } : {}),
+    ...(serviceAccountName ? { serviceAccountName } : {}),
   };
   const metadata = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels, annotations };
   if (kind === 'CronJob') return { metadata, spec: { schedule: '', jobTemplate: { spec: { template: { spec: slimSpec } } } } } as WorkloadObject;

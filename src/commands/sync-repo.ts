@@ -11,7 +11,7 @@ import type { WorkloadKind } from '../cluster/workloads.ts';
 import { describeError, RegistryError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
-import type { BackupPull } from '../image/backup-pull.ts';
+import type { BackupPull, RecordedPull } from '../image/backup-pull.ts';
 import { formatReference, tryParseReference } from '../image/reference.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
@@ -91,18 +91,20 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
 
     // One record per workload, its backed-up images; the rewriter makes the change.
     const ledger = new Ledger(join(work, 'handoff'));
-    const byWorkload = new Map<string, { kind: string; namespace: string; name: string; file: string; images: HandoffImage[] }>();
+    const byWorkload = new Map<string, { kind: string; namespace: string; name: string; file: string; images: HandoffImage[]; pullSecrets: readonly string[] }>();
     for (const use of scan.images) {
       const ref = tryParseReference(use.image);
       const backup = ref && backups.get(formatReference(ref));
       if (!backup) continue;
       const key = `${use.file}|${use.kind}|${use.name}`;
-      const workload = byWorkload.get(key) ?? { kind: use.kind, namespace: use.namespace ?? '', name: use.name, file: use.file, images: [] };
+      const workload = byWorkload.get(key) ?? { kind: use.kind, namespace: use.namespace ?? '', name: use.name, file: use.file, images: [], pullSecrets: use.pullSecrets };
       workload.images.push({ container: use.container, init: use.init, source: use.image, backup: backup.backup, digest: backup.digest, platforms: backup.platforms, sizeBytes: backup.size });
       byWorkload.set(key, workload);
     }
     for (const w of byWorkload.values()) {
-      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined, pull: options.backupPull });
+      // Without a cluster only the manifest can list the Secret; where it does not, the change adds it.
+      const pull: RecordedPull = options.backupPull.via === 'secret' ? { ...options.backupPull, listedBy: w.pullSecrets.includes(options.backupPull.secret) ? 'pod' : 'none' } : options.backupPull;
+      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined, pull });
     }
     const rewriter = new Rewriter({
       ...access,

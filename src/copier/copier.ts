@@ -15,11 +15,11 @@ import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
-import { imagesOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
+import { imagesOf, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
 import { ConfigError, RegistryError, describeError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
-import { DEFAULT_BACKUP_PULL, type BackupPull } from '../image/backup-pull.ts';
+import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
@@ -86,6 +86,9 @@ export class Copier {
   readonly #queue = new Set<string>();
   readonly #images = new Map<string, { at: number; ttlMs: number; outcome: Promise<ImageOutcome> }>();
   readonly #retryAt = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  /** namespace/name → the pull Secrets a service account lists (for --backup-pull secret:NAME). */
+  readonly #serviceAccounts = new Map<string, { at: number; names: Promise<readonly string[]> }>();
+  #serviceAccountsForbidden = false;
   readonly #failing = new Set<string>();
   /** Workloads backed up but not handed off: their nodes could not pull the backup. */
   readonly #notPullable = new Set<string>();
@@ -351,21 +354,59 @@ export class Copier {
     if (moved.length === 0) return;
 
     let owner;
+    let pull: RecordedPull;
     try {
       owner = await this.#owners.ownerOf(object.metadata ?? {});
+      pull = await this.#recordedPull(kind, object);
     } catch (error) {
-      this.#log.warn('could not resolve the GitOps owner; will retry', { workload: key, error: describeError(error) });
+      this.#log.warn('could not resolve the GitOps owner or the service account; will retry', { workload: key, error: describeError(error) });
       this.#failing.add(key);
       this.#retryLater(key);
       return;
     }
-    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner, pull: this.#config.backupPull ?? DEFAULT_BACKUP_PULL });
+    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner, pull });
     if (written) {
       this.#recordsWritten++;
       this.#records.inc();
       this.#log.info('handoff record written', { workload: key, record: id, images: moved.length, owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged' });
       this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
     }
+  }
+
+  /** How this workload's Pods will pull its backups; for a Secret, whether the pod or its service account lists it. */
+  async #recordedPull(kind: WorkloadKind, object: WorkloadObject): Promise<RecordedPull> {
+    const setting = this.#config.backupPull ?? DEFAULT_BACKUP_PULL;
+    if (setting.via !== 'secret') return setting;
+    const spec = podSpecOf(kind, object);
+    if ((spec?.imagePullSecrets ?? []).some((r) => r.name === setting.secret)) return { ...setting, listedBy: 'pod' };
+    const names = await this.#serviceAccountPullSecrets(object.metadata?.namespace ?? '', spec?.serviceAccountName ?? 'default');
+    return { ...setting, listedBy: names.includes(setting.secret) ? 'service-account' : 'none' };
+  }
+
+  /**
+   * The pull Secrets a service account lists: one GET per account per re-check interval (no
+   * cluster-wide list or watch of service accounts). Missing: none. Forbidden (RBAC without `get`
+   * on serviceaccounts): none, said once; the change then adds the Secret to the pod template.
+   */
+  #serviceAccountPullSecrets(namespace: string, name: string): Promise<readonly string[]> {
+    const key = `${namespace}/${name}`;
+    const cached = this.#serviceAccounts.get(key);
+    if (cached && Date.now() - cached.at < this.#recheckMs()) return cached.names;
+    const names = this.#apis.core.readNamespacedServiceAccount({ name, namespace }).then(
+      (account) => (account.imagePullSecrets ?? []).flatMap((r) => (r.name ? [r.name] : [])),
+      (error: { code?: number }) => {
+        if (error.code === 404) return [];
+        if (error.code === 403) {
+          if (!this.#serviceAccountsForbidden) this.#log.warn('may not read service accounts (RBAC: get serviceaccounts); a workload whose service account lists the pull Secret gets it added to its pod template too', { serviceAccount: key });
+          this.#serviceAccountsForbidden = true;
+          return [];
+        }
+        this.#serviceAccounts.delete(key);
+        throw error;
+      },
+    );
+    this.#serviceAccounts.set(key, { at: Date.now(), names });
+    return names;
   }
 
   /** Backs up one image, or reuses a recent verdict for it (many workloads share images). */

@@ -13,7 +13,7 @@ import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitOpsOwner } from '../cluster/gitops.ts';
 import type { WorkloadRef } from '../cluster/workloads.ts';
-import type { BackupPull } from '../image/backup-pull.ts';
+import type { RecordedPull } from '../image/backup-pull.ts';
 
 export const RECORD_VERSION = 1;
 
@@ -38,7 +38,7 @@ export interface HandoffRecord {
   /** Who applies this workload from Git; undefined when unmanaged. */
   readonly owner: GitOpsOwner | undefined;
   /** How the workload's nodes will pull the backups, as the copier checked it (absent in older records). */
-  readonly pull?: BackupPull;
+  readonly pull?: RecordedPull;
 }
 
 /** The content-derived id: the same workload and images always give the same id. */

@@ -25,7 +25,7 @@ import { parseReference, repositoryName, tryParseReference } from '../image/refe
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
-import { planRemoteBaseEntries, planRepository, type Replacement } from './edit/plan.ts';
+import { planPullSecrets, planRemoteBaseEntries, planRepository } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
@@ -216,14 +216,17 @@ export class Rewriter {
     if (managed) {
       this.#log.warn('PATCHING A WORKLOAD THAT A GITOPS TOOL MANAGES (--direct-patch=always): the tool may revert it until the Git change lands', { workload: key, owner: `${record.owner!.tool}:${record.owner!.namespace}/${record.owner!.name}` });
     }
+    // --backup-pull secret:NAME and nothing lists it yet: the patch adds it with the images.
+    const pullSecret = record.pull?.via === 'secret' && record.pull.listedBy === 'none' ? record.pull.secret : undefined;
     if (this.#config.dryRun) {
-      const plan = record.images.map((i) => `patch ${key} ${i.init ? 'init container' : 'container'} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`).join('\n');
-      return { ...base, result: 'would-change', plan };
+      const lines = record.images.map((i) => `patch ${key} ${i.init ? 'init container' : 'container'} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`);
+      if (pullSecret) lines.push(`patch ${key} imagePullSecrets: add ${pullSecret}`);
+      return { ...base, result: 'would-change', plan: lines.join('\n') };
     }
     try {
       // Loaded only when the fallback patches: client-node costs about 60 MiB of memory otherwise.
       const { patchWorkloadImages } = await import('../cluster/patch.ts');
-      await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })));
+      await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })), pullSecret);
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
       this.#log.info('workload patched directly', { workload: key, images: record.images.length });
       return { ...base, result: 'patched' };
@@ -362,36 +365,43 @@ export class Rewriter {
   #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean; refused: Map<string, string> } {
     let found = false;
     const refused = new Map<string, string>();
-    const byPath = new Map<string | undefined, Array<Replacement & { asWritten: string }>>();
-    for (const { record, path } of records) {
-      const list = byPath.get(path) ?? [];
-      for (const image of record.images) list.push({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source });
-      byPath.set(path, list);
-    }
-    for (const [path, replacements] of byPath) {
-      // One pass over the tree edits the old images and finds the new ones (a change already applied).
-      const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-      let plan: ReturnType<typeof planRepository>;
+    const byPath = new Map<string | undefined, HandoffRecord[]>();
+    for (const { record, path } of records) byPath.set(path, [...(byPath.get(path) ?? []), record]);
+    for (const [path, all] of byPath) {
+      let pathRecords = all;
+      // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
+      // same change. A record whose pod template is not in the tree is refused before any edit.
+      const wants = (list: readonly HandoffRecord[]) => list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
       try {
-        plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
+        const missing = planPullSecrets(dir, path, wants(pathRecords)).refused;
+        for (const { want, reason } of missing) refused.set(want.id, reason);
+        pathRecords = pathRecords.filter((r) => !refused.has(r.id));
+        const replacements = pathRecords.flatMap((r) => r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })));
+        // One pass over the tree edits the old images and finds the new ones (a change already applied).
+        const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
+        const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
+        for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+        for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
+        // An image that no manifest in the tree names may come from a kustomize base outside the
+        // repository: the overlay gets an images: entry for it.
+        const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
+        const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
+        const additions = planRemoteBaseEntries(dir, path, notNamed.map((r) => ({ asWritten: r.asWritten, to: r.to })));
+        for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+        for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
+        // The Secrets, planned on the edited files.
+        const secrets = planPullSecrets(dir, path, wants(pathRecords));
+        for (const [file, { after }] of secrets.files) replaceFileAtomically(file, after);
+        found ||= plan.changes.length > 0 || additions.changes.length > 0;
       } catch (error) {
         // A path that leads out of the clone or does not exist fails its own records, not the batch.
-        for (const r of records) if (r.path === path) refused.set(r.record.id, describeError(error));
+        for (const r of all) refused.set(r.id, describeError(error));
         continue;
       }
-      for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-      for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-      // An image that no manifest in the tree names may come from a kustomize base outside the
-      // repository: the overlay gets an images: entry for it.
-      const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
-      const missing = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
-      const additions = planRemoteBaseEntries(dir, path, missing.map((r) => ({ asWritten: r.asWritten, to: r.to })));
-      for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-      for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
-      found ||= plan.changes.length > 0 || additions.changes.length > 0;
     }
     return { found, refused };
   }
+
 }
 
 export const DEFAULT_COMMIT_TEMPLATE = 'image-clone: move {workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n{changes}\n';

@@ -200,6 +200,25 @@ describe('copier against a real API server', () => {
     }
   });
 
+  it('--backup-pull secret:NAME records whether the pod template or its service account lists the Secret', async () => {
+    await namespace('pull-secret');
+    await core.createNamespacedServiceAccount({ namespace: 'pull-secret', body: { metadata: { name: 'with-secret' }, imagePullSecrets: [{ name: 'backup-pull' }] } });
+    const s = source.address;
+    await deployment('pull-secret', 'listed', { ...podSpec({ app: `${s}/pull:1` }), imagePullSecrets: [{ name: 'other' }, { name: 'backup-pull' }] });
+    await deployment('pull-secret', 'via-account', { ...podSpec({ app: `${s}/pull:1` }), serviceAccountName: 'with-secret' });
+    await deployment('pull-secret', 'bare', { ...podSpec({ app: `${s}/pull:1` }), imagePullSecrets: [{ name: 'other' }] });
+    await deployment('pull-secret', 'no-account', { ...podSpec({ app: `${s}/pull:1` }), serviceAccountName: 'missing' });
+    const handoff = join(work, 'handoff-pull-secret');
+    await new Copier(copierConfig(handoff, { includeNamespaces: ['pull-secret'], backupPull: { via: 'secret', secret: 'backup-pull' } })).runOnce();
+    const listed = Object.fromEntries(records(handoff).map((r) => [r.workload.name, r.pull]));
+    assert.deepEqual(listed, {
+      listed: { via: 'secret', secret: 'backup-pull', listedBy: 'pod' },
+      'via-account': { via: 'secret', secret: 'backup-pull', listedBy: 'service-account' },
+      bare: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+      'no-account': { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+    });
+  });
+
   it('resolves Argo CD and Flux owners from real CRD objects', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     await namespace('argocd');
@@ -303,7 +322,7 @@ describe('copier against a real API server', () => {
     const handoff = join(work, 'handoff-cli');
     writeFileSync(join(work, 'cli-auth.json'), dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
     const { execFile } = await import('node:child_process');
-    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched', '--exclude-namespace', 'pull-check', '--backup-pull', 'node'];
+    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched', '--exclude-namespace', 'pull-check', '--exclude-namespace', 'pull-secret', '--backup-pull', 'node'];
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
     });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
 import { Ledger, type HandoffImage } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
@@ -72,6 +72,18 @@ describe('direct-patch fallback', () => {
     assert.equal(spec.containers[0]!.ports?.[0]?.containerPort, 80, 'the rest of the container is kept');
     assert.deepEqual(spec.initContainers?.map((c) => [c.name, c.image, c.command]), [['migrate', `backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`, ['true']]]);
     assert.deepEqual(ledger.pending(), []);
+  });
+
+  it('--backup-pull secret:NAME: the patch adds the pull Secret to the list the workload has', async () => {
+    const ref = await deployment('private');
+    await apps.patchNamespacedDeployment({ name: 'private', namespace: 'shop', body: { spec: { template: { spec: { imagePullSecrets: [{ name: 'theirs' }] } } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    const ledger = new Ledger(join(work, 'handoff-private'));
+    await ledger.write({ workload: ref, images: [image('web', 'nginx:1.25')], owner: undefined, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
+    assert.equal(outcome?.result, 'patched', outcome?.error);
+    const spec = (await apps.readNamespacedDeployment({ name: 'private', namespace: 'shop' })).spec!.template.spec!;
+    assert.deepEqual(spec.imagePullSecrets?.map((r) => r.name).sort(), ['backup-pull', 'theirs']);
+    assert.equal(spec.containers[0]!.image, `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`);
   });
 
   it('patches a CronJob through its job template', async () => {

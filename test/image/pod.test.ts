@@ -7,8 +7,9 @@
  * root, the copier reaching the API server in-cluster with its own service account's token (so the
  * shipped RBAC is what it gets), the Secrets created as the README says.
  *
- * What the operator sets is what the README tells them to set: BACKUP_REGISTRY, BACKUP_PULL=node (the
- * backup registry wants credentials, which the nodes are taken to hold), GIT_MODE=pr and GIT_USERNAME
+ * What the operator sets is what the README tells them to set: BACKUP_REGISTRY, BACKUP_PULL (here
+ * secret:backup-pull: the backup registry wants credentials, and Pods pull with that Secret; one
+ * namespace's service account lists it, the other's manifests get it), GIT_MODE=pr and GIT_USERNAME
  * in the ConfigMap, and the two Secrets. One addition is this machine's: the local
  * registries speak plain HTTP, so the copier gets their --insecure-registry flags.
  *
@@ -89,12 +90,15 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
       await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409, `${object.kind}/${object.metadata?.name}`));
     }
     // What the README's install section has the operator do.
-    const { registry, git } = installation.credentials;
+    const { registry, git: gitAccount } = installation.credentials;
     await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-registry' }, stringData: { 'docker-server': registry.server, 'docker-username': registry.username, 'docker-password': registry.password } } });
     // The Git Secret also holds an SSH key and known_hosts, for the SSH run below.
     const sshFiles = { 'ssh-privatekey': readFileSync(sshd.clientKeyFile, 'utf8'), known_hosts: readFileSync(sshd.knownHostsFile, 'utf8') };
-    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-git' }, stringData: { password: git.token, ...sshFiles } } });
-    await core.patchNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE, body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'node', GIT_MODE: 'pr', GIT_USERNAME: git.username } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-git' }, stringData: { password: gitAccount.token, ...sshFiles } } });
+    await core.patchNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE, body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'secret:backup-pull', GIT_MODE: 'pr', GIT_USERNAME: gitAccount.username } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+
+    // The platform team's pull Secret: team-1's default service account lists it, team-0 lists nothing.
+    await core.createNamespacedServiceAccount({ namespace: 'team-1', body: { metadata: { name: 'default' }, imagePullSecrets: [{ name: 'backup-pull' }] } });
 
     // What the kubelet reads: the objects as the API server holds them, and a token it issues.
     const configMap = await core.readNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE }) as V1ConfigMap;
@@ -150,6 +154,16 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     const pulls = (await installation.pullRequests!()) as Array<{ body: string; title: string }>;
     assert.equal(pulls.length, 1);
     for (const image of installation.images) assert.ok(pulls[0]!.body.includes(image.digest), `the pull request names ${image.digest}`);
+    // How each workload will pull: the Secret its service account lists, or the one this change adds.
+    assert.match(pulls[0]!.body, /\| team-0\/Deployment\/web-0 \|.*\| Secret `backup-pull` \(this change adds it to the pod template\) \|/);
+    assert.match(pulls[0]!.body, /\| team-1\/Deployment\/web-1 \|.*\| Secret `backup-pull` \(its service account lists it\) \|/);
+    assert.match(pulls[0]!.body, /whether the Secret exists in the workload's namespace and holds credentials for the backup registry was not checked/);
+    const branch = git(installation.bareRepo, 'for-each-ref', '--format=%(refname)', 'refs/heads/image-clone/');
+    for (const w of installation.workloads) {
+      const listed = git(installation.bareRepo, 'show', `${branch}:${w.file}`).includes('imagePullSecrets:\n        - name: backup-pull');
+      assert.equal(listed, w.namespace === 'team-0', `${w.file}: imagePullSecrets added only where nothing lists the Secret`);
+    }
+    assert.doesNotMatch(copier.log(), /may not read service accounts/, 'the shipped RBAC lets the copier get service accounts');
 
     const stopped = await pod.stop();
     for (const result of stopped) assert.deepEqual([result.name, result.code], [result.name, 0], `${result.name} stops cleanly on SIGTERM (signal ${result.signal})`);

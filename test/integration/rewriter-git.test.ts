@@ -289,6 +289,28 @@ describe('rewriter and git', () => {
     assert.equal(ledger.pending().length, 1, 'nothing marked done');
   });
 
+  it('--backup-pull secret:NAME: adds imagePullSecrets to the pod template in the same commit, and refuses a workload whose template is not in the tree', async () => {
+    const API = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      imagePullSecrets:\n        - name: backup-pull\n      containers:\n        - name: api\n          image: nginx:1.25\n';
+    const origin = makeOrigin('pull-secret', { 'apps/web.yaml': WEB, 'apps/api.yaml': API });
+    const ledger = new Ledger(join(work, 'handoff-pull-secret'));
+    const owner = { tool: 'argocd' as const, kind: 'Application' as const, namespace: 'argocd', name: 'shop', sources: [{ repoURL: `file://${origin}`, path: 'apps', revision: 'main' }] };
+    const image = { container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 };
+    const web = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-web' }, images: [image], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    const api = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'api', uid: 'uid-api' }, images: [{ ...image, container: 'api' }], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'pod' } });
+    const ghost = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'from-a-chart', uid: 'uid-ghost' }, images: [{ ...image, container: 'x', source: 'redis:7' }], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+
+    const outcomes = await rewriter(ledger.dir, 'commit').processPending();
+    const failed = outcomes.find((o) => o.result === 'failed');
+    assert.deepEqual(failed?.records, [ghost.id]);
+    assert.match(failed?.error ?? '', /cannot add imagePullSecrets backup-pull to Deployment shop\/from-a-chart: no manifest under apps declares its pod template/);
+    assert.equal(outcomes.find((o) => o.result === 'pushed')?.records.length, 2);
+    assert.equal(git(origin, 'show', 'main:apps/web.yaml'), WEB.replace('nginx:1.25', NEW_IMAGE).replace('# the front end\n', '# the front end\n      imagePullSecrets:\n        - name: backup-pull\n').trim());
+    assert.equal(git(origin, 'show', 'main:apps/api.yaml'), API.replace('nginx:1.25', NEW_IMAGE).trim(), 'already listed: only the image moves');
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2', 'one commit for both');
+    assert.deepEqual(ledger.pending().map((r) => r.id), [ghost.id], 'the refused record stays pending');
+    assert.ok(![web.id, api.id].some((id) => ledger.pending().some((r) => r.id === id)));
+  });
+
   it('adds an images: entry to the overlay for a workload whose manifest lives in a remote base', async () => {
     const overlay = '# prod overlay\nresources:\n  - https://github.com/org/base//deploy?ref=v1.2.0\nimages:\n  - name: redis\n    newTag: "7"\n';
     const origin = makeOrigin('remote', { 'apps/kustomization.yaml': overlay, 'other/kustomization.yaml': 'resources:\n  - https://example.com/x.yaml\n' });

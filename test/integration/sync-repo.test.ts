@@ -63,7 +63,7 @@ it('backs up every image the repository runs and moves the manifests onto the ba
   assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
 });
 
-it('proposes nothing whose backup the nodes could not pull, unless told the nodes hold credentials', async () => {
+it('proposes nothing whose backup the nodes could not pull, and adds the pull Secret it is told of', async () => {
   const privateBackup = await startRegistryServer({ auth: { kind: 'basic', users: { pusher: CANARIES.registryPassword } } });
   try {
     const app = await seedImage({ url: source.url }, { repository: 'shop/private-app', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-private', size: 4096 }] });
@@ -88,9 +88,16 @@ it('proposes nothing whose backup the nodes could not pull, unless told the node
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing committed');
     assert.ok(!refused.stderr.includes(CANARIES.registryPassword) && !refused.stdout.includes(CANARIES.registryPassword));
 
+    // With a pull Secret the platform team provides: the manifest gets it with the new image.
+    const withSecret = await run(['--backup-pull', 'secret:backup-pull']);
+    assert.equal(withSecret.code, 0, withSecret.stderr);
+    const moved = git(origin, 'show', 'main:app.yaml');
+    assert.match(moved, new RegExp(`image: ${privateBackup.address}/mirror/.*/shop/private-app:1\\.0@${app.digest}\n      imagePullSecrets:\n        - name: backup-pull$`));
+
+    // Trusting the nodes instead: a second run finds nothing left to do.
     const trusted = await run(['--backup-pull', 'node']);
     assert.equal(trusted.code, 0, trusted.stderr);
-    assert.match(git(origin, 'show', 'main:app.yaml'), new RegExp(`image: ${privateBackup.address}/mirror/.*/shop/private-app:1\\.0@${app.digest}`));
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
   } finally {
     await privateBackup.stop();
   }

@@ -21,7 +21,8 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { formatReference, parseReference, repositoryName, tryParseReference, type ImageReference } from '../../image/reference.ts';
-import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
+import { podSpecNode, pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
+import { applyTextEdits, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -59,6 +60,8 @@ interface ImageUse {
   readonly workload: { readonly kind: string; readonly namespace: string | undefined; readonly name: string };
   readonly container: string;
   readonly init: boolean;
+  /** The names the pod spec lists in imagePullSecrets. */
+  readonly pullSecrets: readonly string[];
 }
 
 interface KustomizeEntry {
@@ -312,14 +315,14 @@ function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
     const kind = stringAt(root, 'kind');
     if (!kind || !(MANIFEST_KINDS as readonly string[]).includes(kind)) continue;
     const name = stringAt(get(root, 'metadata'), 'name') ?? '?';
-    const spec = get(root, 'spec');
-    const podSpec = kind === 'Pod' ? spec : kind === 'CronJob' ? get(get(get(get(spec, 'jobTemplate'), 'spec'), 'template'), 'spec') : get(get(spec, 'template'), 'spec');
+    const podSpec = podSpecNode(kind, root);
+    const pullSecrets = items(get(podSpec, 'imagePullSecrets')).flatMap((r) => stringAt(r, 'name') ?? []);
     for (const list of ['initContainers', 'containers'] as const) {
       for (const container of items(get(podSpec, list))) {
         const site = scalarSite(yaml.text, get(container, 'image'));
         const containerName = stringAt(container, 'name') ?? '?';
         const workload = { kind, namespace: stringAt(get(root, 'metadata'), 'namespace'), name };
-        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers' });
+        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers', pullSecrets });
       }
     }
   }
@@ -399,6 +402,45 @@ export function planRemoteBaseEntries(root: string, subdir: string | undefined, 
   };
 }
 
+/**
+ * `imagePullSecrets` for each wanted workload, in every document under `root/subdir` that declares
+ * its pod template. A workload that no document declares (its pod template comes from a remote
+ * base or a chart) or whose list cannot be extended is refused, with the reason: its image must not
+ * move without the Secret.
+ */
+export function planPullSecrets<W extends PullSecretWant>(root: string, subdir: string | undefined, wants: readonly W[]): RepositoryPlan & { refused: Array<{ want: W; reason: string }> } {
+  const refused: Array<{ want: W; reason: string }> = [];
+  if (wants.length === 0) return { files: new Map(), changes: [], errors: [], refused };
+  const { rootReal, parsed, errors } = loadTree(root, subdir, wants.map((w) => w.workload.name));
+  const edits = new Map<string, TextEdit[]>();
+  const changes: PlannedChange[] = [];
+  for (const want of wants) {
+    const { kind, namespace, name } = want.workload;
+    const found: Array<{ file: string; edits: TextEdit[] }> = [];
+    let problem: string | undefined;
+    for (const [file, yaml] of parsed) {
+      const result = pullSecretEdits(yaml, want);
+      if (result.error) problem ??= `${relative(rootReal, file)}: ${result.error}`;
+      if (result.declared > 0) found.push({ file, edits: result.edits });
+    }
+    if (problem || found.length === 0) {
+      refused.push({ want, reason: `cannot add imagePullSecrets ${want.secret} to ${kind} ${namespace}/${name}: ${problem ?? `no manifest under ${subdir ?? 'the repository root'} declares its pod template (it may come from a remote base or a chart); list the Secret in its service account, or in the manifest`}` });
+      continue;
+    }
+    for (const { file, edits: fileEdits } of found) {
+      if (fileEdits.length === 0) continue;
+      addEdits(edits, file, fileEdits);
+      changes.push({ file: relative(rootReal, file), line: lineOf(parsed.get(file)!.text, fileEdits[0]!.start), what: `${kind}/${name} imagePullSecrets`, before: '', after: want.secret });
+    }
+  }
+  const files = new Map<string, { before: string; after: string }>();
+  for (const [file, fileEdits] of edits) {
+    const before = parsed.get(file)!.text;
+    files.set(file, { before, after: applyTextEdits(before, fileEdits) });
+  }
+  return { files, changes, errors, refused };
+}
+
 const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`));
 
 /**
@@ -457,6 +499,8 @@ export interface ScannedImage {
   readonly init: boolean;
   /** The image the container really runs: its literal, or what a kustomization makes of it. */
   readonly image: string;
+  /** The names its pod spec lists in imagePullSecrets. */
+  readonly pullSecrets: readonly string[];
 }
 
 /** Every container and init container image of the workloads under `root/subdir`, as they run. */
@@ -466,7 +510,7 @@ export function scanImages(root: string, subdir: string | undefined): { images: 
   const images = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml)).map((use) => {
     const chain = kustomizations.filter((k) => includes(k, use.file, kustomizations));
     const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
-    return { file: relative(rootReal, use.file), ...use.workload, container: use.container, init: use.init, image: (entry && entryOutput(entry, use.site.value)) ?? use.site.value };
+    return { file: relative(rootReal, use.file), ...use.workload, container: use.container, init: use.init, image: (entry && entryOutput(entry, use.site.value)) ?? use.site.value, pullSecrets: use.pullSecrets };
   });
   return { images, errors };
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HandoffRecord } from '../../handoff/ledger.ts';
-import { pullCell, pullStatement, type BackupPull } from '../../image/backup-pull.ts';
+import { pullCell, pullStatement, type RecordedPull } from '../../image/backup-pull.ts';
 
 export const MARKER_PREFIX = '<!-- image-clone-controller:';
 
@@ -19,7 +19,7 @@ export interface DescribedImage {
   readonly platforms: readonly string[];
   readonly sizeBytes: number;
   /** How the nodes will pull the new image (absent in rows of older descriptions). */
-  readonly pull?: BackupPull;
+  readonly pull?: RecordedPull;
 }
 
 /** The rows of a batch of records. */
