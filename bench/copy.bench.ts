@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { startRegistryServer, type RegistryServer } from '../src/devenv/registry-server.ts';
-import { manifestDigestAt, seedImage, type SeedImageSpec } from '../src/devenv/seed.ts';
+import { startRegistryServer, type RegistryServer } from '../devenv/registry-server.ts';
+import { manifestDigestAt, seedImage, type SeedImageSpec } from '../devenv/seed.ts';
 import { containerNodeFlags, goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
 
 const MiB = 1 << 20;

@@ -5,8 +5,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN_DIR, CACHE_DIR } from '../src/devenv/cache.ts';
-import { findExecutable } from '../src/devenv/process.ts';
+import { BIN_DIR, CACHE_DIR } from '../devenv/cache.ts';
+import { findExecutable } from '../devenv/process.ts';
 
 
 const GO_TOOLS: Record<string, string> = {

@@ -3,7 +3,7 @@
  *                               DIR/kubeconfig (cluster-admin), return once the server is ready
  * npm run cluster -- down DIR   stop them and remove DIR
  */
-import { startCluster, stopClusterDir } from '../src/devenv/cluster.ts';
+import { startCluster, stopClusterDir } from '../devenv/cluster.ts';
 
 const [command, dir] = process.argv.slice(2);
 if ((command !== 'up' && command !== 'down') || dir === undefined) {

@@ -1,6 +1,6 @@
 # Sourced by the build scripts: where Go-built test tools are cached, and Go on PATH.
 # CACHE: $IMAGE_CLONE_CACHE, else $XDG_CACHE_HOME or ~/.cache, under image-clone-controller/
-# (src/devenv/cache.ts uses the same rule).
+# (devenv/cache.ts uses the same rule).
 CACHE="${IMAGE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-clone-controller}"
 mkdir -p "$CACHE/bin"
 # Go's own installer puts it in /usr/local/go; a non-login shell may not have that on PATH.

@@ -24,7 +24,6 @@ Usage:
                                            back up a GitOps repository's images and move it onto them
   image-clone rewrite --repo DIR --set OLD=NEW [--path SUBDIR] [--dry-run]
                                            replace an image in the manifests of a repository
-  image-clone demo                         run the copy end to end against local registries
   image-clone help [COMMAND]
 
 Run "image-clone COMMAND --help" for a command's options.`;
@@ -183,8 +182,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       return rewriter(rest, out);
     case 'sync-repo':
       return syncRepo(rest, out, err);
-    case 'demo':
-      return (await import('./commands/demo.ts')).demoCommand(out);
     case undefined:
     case 'help':
     case '--help':

@@ -97,12 +97,3 @@ export function normaliseRegistryKey(key: string): string {
   if (host === 'index.docker.io' || host === 'registry-1.docker.io') return 'docker.io';
   return host;
 }
-
-/** The `auth` form of a credential, as Docker writes it (for tests and tooling that emit config.json). */
-export function dockerConfigJson(entries: Record<string, Credential>): string {
-  const auths: Record<string, { auth: string }> = {};
-  for (const [registry, { username, password }] of Object.entries(entries)) {
-    auths[registry] = { auth: Buffer.from(`${username}:${password}`).toString('base64') };
-  }
-  return JSON.stringify({ auths });
-}

@@ -1,13 +1,13 @@
-/** The README's main command, `image-clone demo`, run as a process: it must work and clean up. */
+/** The README's main command, the demo (devenv/demo.ts), run as a process: it must work and clean up. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
 
-for (const forge of ['gitea (where built)', 'none'] as const) it(`image-clone demo runs the copier and the rewriter end to end and shows the diff (forge: ${forge})`, async () => {
+for (const forge of ['gitea (where built)', 'none'] as const) it(`the demo runs the copier and the rewriter end to end and shows the diff (forge: ${forge})`, async () => {
   const env = forge === 'none' ? { ...process.env, IMAGE_CLONE_DEMO_FORGE: 'none' } : process.env;
   const { code, stdout, stderr } = await new Promise<{ code: number | string; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [join(import.meta.dirname, '../../src/cli.ts'), 'demo'], { timeout: 600_000, env }, (error, stdout, stderr) =>
+    execFile(process.execPath, [join(import.meta.dirname, '../../devenv/demo.ts')], { timeout: 600_000, env }, (error, stdout, stderr) =>
       resolve({ code: error ? (error.signal ?? error.code ?? 1) : 0, stdout, stderr }));
   });
   assert.equal(code, 0, `exit ${code}\n${stdout}\n--- stderr ---\n${stderr}`);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
+import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { Ledger, type HandoffImage } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type DirectPatchMode } from '../../src/rewriter/rewriter.ts';

@@ -20,8 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
-import { giteaAvailable } from '../../src/devenv/gitea.ts';
-import { seededRandom } from '../../src/util/seeded-random.ts';
+import { giteaAvailable } from '../../devenv/gitea.ts';
+import { seededRandom } from '../../devenv/seeded-random.ts';
 import { exhibit } from '../support/canaries.ts';
 import { controllerLogs, handoffFiles, startInstallation, type Installation } from '../support/installation.ts';
 

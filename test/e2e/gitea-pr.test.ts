@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startGitea, type Gitea } from '../../src/devenv/gitea.ts';
+import { startGitea, type Gitea } from '../../devenv/gitea.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';

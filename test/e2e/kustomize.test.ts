@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthorizationV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { BIN_DIR } from '../../src/devenv/cache.ts';
-import { startCluster, type Cluster } from '../../src/devenv/cluster.ts';
-import { installGitOpsCrds } from '../../src/devenv/gitops-crds.ts';
+import { BIN_DIR } from '../../devenv/cache.ts';
+import { startCluster, type Cluster } from '../../devenv/cluster.ts';
+import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const OVERLAYS = ['argocd', 'flux', 'direct-patch'];

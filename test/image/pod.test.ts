@@ -28,8 +28,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { BIN_DIR } from '../../src/devenv/cache.ts';
-import { startSshServer, type SshServer } from '../../src/devenv/sshd.ts';
+import { BIN_DIR } from '../../devenv/cache.ts';
+import { startSshServer, type SshServer } from '../../devenv/sshd.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { exhibit, plantSshKey } from '../support/canaries.ts';
 import { deploymentYaml, git, startInstallation, type Installation } from '../support/installation.ts';
@@ -73,7 +73,7 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     try {
       const root = buildah('mount', ctr);
       const present = (path: string) => execFileSync('sh', ['-c', `ls -d ${root}/${path} 2>/dev/null || true`], { encoding: 'utf8' }).trim() !== '';
-      for (const path of ['usr/bin/gcc', 'usr/bin/cc', 'usr/local/bin/npm', 'usr/local/lib/node_modules', 'app/src', 'app/test', 'app/bench', 'app/node_modules/typescript', 'root/.npm', 'app/.npm']) {
+      for (const path of ['usr/bin/gcc', 'usr/bin/cc', 'usr/local/bin/npm', 'usr/local/lib/node_modules', 'app/src', 'app/test', 'app/bench', 'app/dist/devenv', 'app/dist/commands/demo.js', 'app/node_modules/typescript', 'root/.npm', 'app/.npm']) {
         assert.ok(!present(path), `${path} is not in the image`);
       }
       for (const path of ['usr/bin/git', 'usr/bin/ssh', 'usr/local/bin/node', 'app/dist/cli.js', 'etc/ssl/certs/ca-certificates.crt']) assert.ok(present(path), `${path} is in the image`);

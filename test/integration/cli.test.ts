@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
-import { seedImage } from '../../src/devenv/seed.ts';
+import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
+import { seedImage } from '../../devenv/seed.ts';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 

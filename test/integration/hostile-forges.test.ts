@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../src/devenv/process.ts';
+import { freePort } from '../../devenv/process.ts';
 import { forgeFor } from '../../src/rewriter/forges/forge.ts';
 import { ForgeError } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';

@@ -11,10 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
-import { startGitHttpServer } from '../../src/devenv/git-http-server.ts';
-import { startSshServer } from '../../src/devenv/sshd.ts';
+import { startGitHttpServer } from '../../devenv/git-http-server.ts';
+import { startSshServer } from '../../devenv/sshd.ts';
 import { CANARIES, exhibit, plantSshKey } from '../support/canaries.ts';
-import { startTcpFaultProxy } from '../../src/devenv/tcp-fault-proxy.ts';
+import { startTcpFaultProxy } from '../../devenv/tcp-fault-proxy.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';

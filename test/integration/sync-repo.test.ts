@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
-import { manifestDigestAt, seedImage } from '../../src/devenv/seed.ts';
-import { dockerConfigJson } from '../../src/registry/credentials.ts';
+import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
+import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
+import { dockerConfigJson } from '../../devenv/docker-config.ts';
 import { CANARIES } from '../support/canaries.ts';
 
 let work: string;

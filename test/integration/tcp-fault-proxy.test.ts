@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { freePort } from '../../src/devenv/process.ts';
-import { startRegistryServer, type RegistryServer } from '../../src/devenv/registry-server.ts';
-import { manifestDigestAt, seedImage } from '../../src/devenv/seed.ts';
-import { startTcpFaultProxy, type TcpFaultProxy } from '../../src/devenv/tcp-fault-proxy.ts';
-import { createCertificateAuthority, createServerCertificate } from '../../src/devenv/tls.ts';
+import { freePort } from '../../devenv/process.ts';
+import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
+import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
+import { startTcpFaultProxy, type TcpFaultProxy } from '../../devenv/tcp-fault-proxy.ts';
+import { createCertificateAuthority, createServerCertificate } from '../../devenv/tls.ts';
 import { parseReference } from '../../src/image/reference.ts';
 import { createRegistryStack } from '../../src/registry/index.ts';
 

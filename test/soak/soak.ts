@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
-import { seededRandom } from '../../src/util/seeded-random.ts';
+import { seededRandom } from '../../devenv/seeded-random.ts';
 import { deploymentObject, deploymentYaml, git, startInstallation, type Installation, type Supervised, type Workload } from '../support/installation.ts';
 
 const { values } = parseArgs({

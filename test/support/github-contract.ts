@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { freePort } from '../../src/devenv/process.ts';
+import { freePort } from '../../devenv/process.ts';
 
 interface Operation {
   operationId: string;

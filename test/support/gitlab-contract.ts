@@ -6,7 +6,7 @@
  * a violation, answered 400.
  */
 import { createServer, type Server } from 'node:http';
-import { freePort } from '../../src/devenv/process.ts';
+import { freePort } from '../../devenv/process.ts';
 
 type Type = 'string' | 'integer' | 'boolean' | 'integer[]';
 const LIST_QUERY: Record<string, Type> = { state: 'string', source_branch: 'string', target_branch: 'string', per_page: 'integer', page: 'integer', order_by: 'string', sort: 'string', labels: 'string' };

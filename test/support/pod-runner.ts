@@ -17,7 +17,7 @@ import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readF
 import { join } from 'node:path';
 import type { V1Container, V1Deployment, V1Probe } from '@kubernetes/client-node';
 import { request } from 'undici';
-import { CACHE_DIR } from '../../src/devenv/cache.ts';
+import { CACHE_DIR } from '../../devenv/cache.ts';
 
 const SANDBOX = join(import.meta.dirname, 'container-sandbox.sh');
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

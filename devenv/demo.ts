@@ -1,5 +1,7 @@
 /**
- * `image-clone demo`: the whole product on one machine, nothing outside it. Starts a "public"
+ * The demo (`npm run demo`, `scripts/demo.sh`): the whole product on one machine, nothing outside it.
+ * A development command of the checkout, not of the image: it needs the scripts, etcd and
+ * docker-registry that only a development machine has. Starts a "public"
  * registry seeded with a multi-platform image, an empty backup registry, a real kube-apiserver
  * (built the first time, with progress), and a Git repository laid out like an Argo CD application,
  * on a local Gitea where its build is available (the change arrives as a pull request), else on
@@ -8,22 +10,22 @@
  * then cleans everything up.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Copier } from '../copier/copier.ts';
-import { startCluster, type Cluster } from '../devenv/cluster.ts';
-import { giteaAvailable, startGitea } from '../devenv/gitea.ts';
-import { startGitHttpServer } from '../devenv/git-http-server.ts';
-import { installGitOpsCrds } from '../devenv/gitops-crds.ts';
-import { startRegistryServer, type RegistryServer } from '../devenv/registry-server.ts';
-import { seedImage } from '../devenv/seed.ts';
-import { describeError } from '../errors.ts';
-import { parseBackupTarget } from '../image/backup.ts';
-import { createLogger } from '../observability/log.ts';
-import { createRegistryStack } from '../registry/index.ts';
-import { Rewriter } from '../rewriter/rewriter.ts';
+import { Copier } from '../src/copier/copier.ts';
+import { startCluster, type Cluster } from './cluster.ts';
+import { giteaAvailable, startGitea } from './gitea.ts';
+import { startGitHttpServer } from './git-http-server.ts';
+import { installGitOpsCrds } from './gitops-crds.ts';
+import { startRegistryServer, type RegistryServer } from './registry-server.ts';
+import { seedImage } from './seed.ts';
+import { describeError } from '../src/errors.ts';
+import { parseBackupTarget } from '../src/image/backup.ts';
+import { createLogger } from '../src/observability/log.ts';
+import { createRegistryStack } from '../src/registry/index.ts';
+import { Rewriter } from '../src/rewriter/rewriter.ts';
 
 const STEPS = 7;
 
@@ -201,4 +203,13 @@ function createRepository(root: string, files: Record<string, string>): string {
   gitIn(seed, 'commit', '-qm', 'web: first deployment');
   gitIn(seed, 'push', '-q', 'origin', 'HEAD:main');
   return bare;
+}
+
+// Run when executed directly (node devenv/demo.ts), not when imported.
+if (process.argv[1] !== undefined && import.meta.filename === realpathSync(process.argv[1])) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log('Usage: npm run demo   (or scripts/demo.sh, which installs what is missing first)\n\nRuns the copier and the rewriter end to end on 127.0.0.1: registries, a kube-apiserver, a Git repository\n(a local Gitea where built, else git over HTTP); IMAGE_CLONE_DEMO_FORGE=none forces plain git.');
+  } else {
+    process.exitCode = await demoCommand((line) => console.log(line));
+  }
 }

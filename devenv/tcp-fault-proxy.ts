@@ -19,7 +19,7 @@
  */
 import { createServer as createNetServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import { seededRandom } from '../util/seeded-random.ts';
+import { seededRandom } from './seeded-random.ts';
 import { freePort } from './process.ts';
 
 export const FAULT_KINDS = ['500', '503', '429', 'reset', 'stall'] as const;

@@ -13,7 +13,7 @@ import { findExecutable, freePort, run, waitFor } from './process.ts';
 import { createCertificate, createCertificateAuthority } from './tls.ts';
 
 export const DEFAULT_KUBE_VERSION = 'v1.34.4';
-const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const REPO_ROOT = resolve(import.meta.dirname, '..');
 const BUILD_SCRIPT = join(REPO_ROOT, 'scripts/build-kube-apiserver.sh');
 
 export interface ClusterOptions {

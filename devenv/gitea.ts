@@ -11,7 +11,7 @@ import { BIN_DIR } from './cache.ts';
 import { freePort, startDaemon, waitFor } from './process.ts';
 
 export const GITEA_VERSION = 'v1.24.6';
-const BUILD_SCRIPT = resolve(import.meta.dirname, '../../scripts/build-gitea.sh');
+const BUILD_SCRIPT = resolve(import.meta.dirname, '../scripts/build-gitea.sh');
 
 export interface Gitea {
   readonly url: string;
