@@ -15,7 +15,8 @@ import type { GitOpsOwner } from '../cluster/gitops.ts';
 import type { WorkloadRef } from '../cluster/workloads.ts';
 import type { RecordedPull } from '../image/backup-pull.ts';
 
-export const RECORD_VERSION = 1;
+import { parseRecord, RECORD_VERSION } from './schema.ts';
+
 
 export interface HandoffImage {
   readonly container: string;
@@ -96,10 +97,9 @@ export class Ledger {
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  /** A record, checked against its schema (refused whole, with the reason, when it does not fit). */
   read(id: string): HandoffRecord {
-    const record = JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as HandoffRecord;
-    if (record.version !== RECORD_VERSION || record.id !== id) throw new Error(`record ${id} has version ${record.version} and id ${record.id}`);
-    return record;
+    return parseRecord(readFileSync(join(this.dir, `${id}.json`), 'utf8'), id);
   }
 
   /** Marks a record done (atomically, durably): its change was pushed or found applied. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,24 +15,69 @@ const tempDir = () => {
   return d;
 };
 const workload = { kind: 'Deployment' as const, namespace: 'shop', name: 'web', uid: 'u-1' };
+const D = (c: string) => `sha256:${c.repeat(64)}`;
 const image = (digest: string): HandoffImage => ({ container: 'web', init: false, source: 'nginx:1.25', backup: 'r.io/m/docker.io/library/nginx:1.25', digest, platforms: ['linux/amd64'], sizeBytes: 10 });
+
+describe('handoff record schema', () => {
+  const write = async (mutate: (record: Record<string, unknown>) => void) => {
+    const ledger = new Ledger(tempDir());
+    const { id } = await ledger.write({ workload, images: [image(D('a'))], owner: undefined, pull: { via: 'secret', secret: 'p', listedBy: 'none' } });
+    const file = join(ledger.dir, `${id}.json`);
+    const record = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    mutate(record);
+    writeFileSync(file, JSON.stringify(record));
+    return { ledger, id };
+  };
+
+  it('reads what it writes, and a record from before pull paths were recorded', async () => {
+    const { ledger, id } = await write(() => {});
+    assert.deepEqual(ledger.read(id).pull, { via: 'secret', secret: 'p', listedBy: 'none' });
+    const older = await write((r) => delete r.pull);
+    assert.equal(older.ledger.read(older.id).pull, undefined);
+  });
+
+  it('refuses a record whole, naming the field that is wrong', async () => {
+    const cases: Array<[(r: Record<string, unknown>) => void, RegExp]> = [
+      [(r) => ((r.images as Array<Record<string, unknown>>)[0]!.digest = 'sha256:short'), /is malformed: record\.images\[0\]\.digest is not a digest$/],
+      [(r) => (r.images = []), /record\.images is empty$/],
+      [(r) => delete (r.workload as Record<string, unknown>).uid, /record\.workload\.uid is not a non-empty string$/],
+      [(r) => (r.pull = { via: 'secret', secret: 'p' }), /record\.pull\.listedBy is not one of pod, service-account, none$/],
+      [(r) => (r.pull = { via: 'vpn' }), /record\.pull\.via is not one of anonymous, node, secret$/],
+      [(r) => (r.owner = { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'x', sources: [{ path: 'apps' }] }), /record\.owner\.sources\[0\]\.repoURL is not a non-empty string$/],
+      [(r) => (r.version = 2), /has version 2, written by a newer copier; this rewriter reads version 1/],
+    ];
+    for (const [mutate, message] of cases) {
+      const { ledger, id } = await write(mutate);
+      assert.throws(() => ledger.read(id), message);
+      const seen: string[] = [];
+      assert.deepEqual(ledger.pending((file, error) => seen.push(`${file}: ${error.message}`)), []);
+      assert.match(seen[0] ?? '', message, 'pending() reports it and goes on');
+    }
+  });
+
+  it('refuses a file cut short', async () => {
+    const { ledger, id } = await write(() => {});
+    writeFileSync(join(ledger.dir, `${id}.json`), '{"version": 1, "id": ');
+    assert.throws(() => ledger.read(id), new RegExp(`handoff record ${id.replace(/\./g, '\\.')} is not JSON`));
+  });
+});
 
 describe('handoff ledger', () => {
   it('writes a record once; the same content again is a no-op', async () => {
     const ledger = new Ledger(tempDir());
-    const first = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
-    const again = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
+    const first = await ledger.write({ workload, images: [image(D('a'))], owner: undefined });
+    const again = await ledger.write({ workload, images: [image(D('a'))], owner: undefined });
     assert.equal(first.written, true);
     assert.equal(again.written, false);
     assert.equal(first.id, again.id);
     assert.equal(ledger.pending().length, 1);
-    assert.equal(ledger.read(first.id).images[0]?.digest, 'sha256:a');
+    assert.equal(ledger.read(first.id).images[0]?.digest, D('a'));
   });
 
   it('gives a new record when the images change, and hides records marked done', async () => {
     const ledger = new Ledger(tempDir());
-    const a = await ledger.write({ workload, images: [image('sha256:a')], owner: undefined });
-    const b = await ledger.write({ workload, images: [image('sha256:b')], owner: undefined });
+    const a = await ledger.write({ workload, images: [image(D('a'))], owner: undefined });
+    const b = await ledger.write({ workload, images: [image(D('b'))], owner: undefined });
     assert.notEqual(a.id, b.id);
     await ledger.markDone(a.id, 'committed abc123');
     assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
@@ -69,16 +114,16 @@ describe('handoff ledger', () => {
   it('writes many records concurrently, each complete', async () => {
     const dir = tempDir();
     const ledger = new Ledger(dir);
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => ledger.write({ workload: { ...workload, name: `w${i}`, uid: `u${i}` }, images: [image('sha256:a')], owner: undefined })));
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => ledger.write({ workload: { ...workload, name: `w${i}`, uid: `u${i}` }, images: [image(D('a'))], owner: undefined })));
     assert.ok(results.every((r) => r.written));
     assert.equal(ledger.pending().length, 200);
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
   });
 
   it('derives ids from content, independent of container order', () => {
-    const other: HandoffImage = { ...image('sha256:c'), container: 'sidecar' };
-    assert.equal(recordId(workload, [image('sha256:a'), other]), recordId(workload, [other, image('sha256:a')]));
-    assert.match(recordId(workload, [image('sha256:a')]), /^shop\.deployment\.web\.[0-9a-f]{16}$/);
+    const other: HandoffImage = { ...image(D('c')), container: 'sidecar' };
+    assert.equal(recordId(workload, [image(D('a')), other]), recordId(workload, [other, image(D('a'))]));
+    assert.match(recordId(workload, [image(D('a'))]), /^shop\.deployment\.web\.[0-9a-f]{16}$/);
   });
 });
 

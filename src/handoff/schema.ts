@@ -1,0 +1,79 @@
+/**
+ * The handoff record's schema, checked when a record is read: the copier and the rewriter may run
+ * different versions of the image during a rollout, and a volume may hold records written long ago.
+ * A record is taken whole or refused with the field that is wrong, never half-read. Version 1 is
+ * the only version so far; `pull` was added to it as an optional field (absent in older records).
+ */
+import type { HandoffRecord } from './ledger.ts';
+
+export const RECORD_VERSION = 1;
+
+type Check = (value: unknown, path: string) => void;
+
+class SchemaError extends Error {
+  override name = 'SchemaError';
+}
+
+const fail = (path: string, what: string): never => {
+  throw new SchemaError(`${path} ${what}`);
+};
+const string: Check = (v, p) => void (typeof v === 'string' && v !== '' ? v : fail(p, 'is not a non-empty string'));
+const anyString: Check = (v, p) => void (typeof v === 'string' ? v : fail(p, 'is not a string'));
+const boolean: Check = (v, p) => void (typeof v === 'boolean' ? v : fail(p, 'is not true or false'));
+const count: Check = (v, p) => void (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fail(p, 'is not a count'));
+const digest: Check = (v, p) => void (typeof v === 'string' && /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(v) ? v : fail(p, 'is not a digest'));
+const oneOf = (...values: string[]): Check => (v, p) => void (typeof v === 'string' && values.includes(v) ? v : fail(p, `is not one of ${values.join(', ')}`));
+const optional = (check: Check): Check => (v, p) => void (v === undefined ? v : check(v, p));
+const list = (check: Check, nonEmpty = false): Check => (v, p) => {
+  if (!Array.isArray(v)) fail(p, 'is not a list');
+  if (nonEmpty && (v as unknown[]).length === 0) fail(p, 'is empty');
+  (v as unknown[]).forEach((item, i) => check(item, `${p}[${i}]`));
+};
+const object = (fields: Record<string, Check>): Check => (v, p) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(p, 'is not an object');
+  for (const [key, check] of Object.entries(fields)) check((v as Record<string, unknown>)[key], `${p}.${key}`);
+};
+/** A union told apart by one field's value. */
+const tagged = (tag: string, variants: Record<string, Record<string, Check>>): Check => (v, p) => {
+  const value = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[tag] : undefined;
+  const fields = typeof value === 'string' ? variants[value] : undefined;
+  if (!fields) fail(`${p}.${tag}`, `is not one of ${Object.keys(variants).join(', ')}`);
+  object({ [tag]: string, ...fields })(v, p);
+};
+
+const gitSource = object({ repoURL: string, path: optional(anyString), revision: optional(anyString), chart: optional(anyString) });
+const owner = object({ tool: oneOf('argocd', 'flux'), kind: oneOf('Application', 'Kustomization', 'HelmRelease'), namespace: string, name: string, sources: list(gitSource) });
+
+const record = object({
+  version: count,
+  id: string,
+  createdAt: string,
+  workload: object({ kind: oneOf('Deployment', 'DaemonSet', 'StatefulSet', 'CronJob', 'ReplicaSet', 'Job', 'Pod'), namespace: anyString, name: string, uid: string }),
+  images: list(object({ container: string, init: boolean, source: string, backup: string, digest, platforms: list(string), sizeBytes: count }), true),
+  owner: optional(owner),
+  pull: optional(tagged('via', { anonymous: {}, node: {}, secret: { secret: string, listedBy: oneOf('pod', 'service-account', 'none') } })),
+});
+
+/** The record in `text`, named `id`; throws with the reason when it is not one this version reads. */
+export function parseRecord(text: string, id: string): HandoffRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`handoff record ${id} is not JSON (${(error as Error).message})`);
+  }
+  const version = (value as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > RECORD_VERSION) {
+    throw new Error(`handoff record ${id} has version ${version}, written by a newer copier; this rewriter reads version ${RECORD_VERSION} (upgrade both containers to the same image)`);
+  }
+  try {
+    record(value, 'record');
+  } catch (error) {
+    if (error instanceof SchemaError) throw new Error(`handoff record ${id} is malformed: ${error.message}`);
+    throw error;
+  }
+  const parsed = value as HandoffRecord;
+  if (parsed.version !== RECORD_VERSION) throw new Error(`handoff record ${id} has version ${parsed.version}; this rewriter reads version ${RECORD_VERSION}`);
+  if (parsed.id !== id) throw new Error(`handoff record ${id} names itself ${parsed.id}`);
+  return parsed;
+}
