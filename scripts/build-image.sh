@@ -20,16 +20,7 @@ source scripts/image-env.sh
 TAG="${1:-localhost/image-clone-controller:dev}"
 say() { echo ">> $*" >&2; }
 
-missing=()
-command -v buildah >/dev/null || missing+=(buildah)
-command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+NEED_IMAGE=1 bash scripts/prerequisites.sh >&2
 [ "$(id -u)" -eq 0 ] || { echo "building the image needs root (buildah with chroot isolation)" >&2; exit 1; }
 
 DEBIAN_BASE=docker.io/library/debian:bookworm-slim

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, skipping what is already there:
 # Debian packages (docker-registry, skopeo, etcd-server, apache2-utils for htpasswd, openssl, git,
-# time, gcc for Gitea's SQLite), the npm packages (which bring Node.js 24 for the npm scripts), and
-# with NEED_CLUSTER=1 a kube-apiserver, kustomize and Gitea built from the Go module proxy into
-# ~/.cache/image-clone-controller (minutes the first time, then cached). Idempotent.
+# time, gcc for Gitea's SQLite), the npm packages (which bring Node.js 24 for the npm scripts), with
+# NEED_IMAGE=1 buildah and mmdebstrap, and with NEED_CLUSTER=1 a kube-apiserver, kustomize and Gitea
+# built from the Go module proxy into ~/.cache/image-clone-controller (minutes the first time, then
+# cached). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,11 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v ssh >/dev/null || need+=(openssh-client)
 # The tests also run a real SSH server for Git over SSH.
 if [ "${NEED_CLUSTER:-0}" = 1 ]; then [ -x /usr/sbin/sshd ] || need+=(openssh-server); fi
+# Building the container image (scripts/build-image.sh): buildah, and mmdebstrap for its bases.
+if [ "${NEED_IMAGE:-0}" = 1 ]; then
+  command -v buildah >/dev/null || need+=(buildah)
+  command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+fi
 if ((${#need[@]})); then
   echo "==> installing Debian packages: ${need[*]}"
   SUDO=""

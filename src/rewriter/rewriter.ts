@@ -224,7 +224,7 @@ export class Rewriter {
       return { ...base, result: 'would-change', plan: lines.join('\n') };
     }
     try {
-      // Loaded only when the fallback patches: client-node costs about 60 MiB of memory otherwise.
+      // Loaded only when the fallback patches: importing client-node costs 71-79 MiB of memory.
       const { patchWorkloadImages } = await import('../cluster/patch.ts');
       await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })), pullSecret);
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
