@@ -26,8 +26,10 @@ export type GitOpsOwner =
 export interface OwnerLookupOptions {
   /** Where Argo CD's Applications live by default. */
   readonly argocdNamespace?: string;
-  readonly cacheMs?: number;
 }
+
+/** How long an owner object read from the API is reused (many workloads share one Application). */
+const OWNER_CACHE_MS = 30_000;
 
 export const ARGOCD_TRACKING_ANNOTATION = 'argocd.argoproj.io/tracking-id';
 export const ARGOCD_INSTANCE_LABEL = 'app.kubernetes.io/instance';
@@ -44,13 +46,11 @@ type Obj = Record<string, unknown> & { spec?: Record<string, unknown> };
 export class GitOpsOwners {
   readonly #api: CustomObjectsApi;
   readonly #argocdNamespace: string;
-  readonly #cacheMs: number;
   readonly #cache = new Map<string, { at: number; value: Promise<Obj | undefined> }>();
 
   constructor(api: CustomObjectsApi, options: OwnerLookupOptions = {}) {
     this.#api = api;
     this.#argocdNamespace = options.argocdNamespace ?? 'argocd';
-    this.#cacheMs = options.cacheMs ?? 30_000;
   }
 
   /** The owner of a workload, or undefined when no GitOps tool manages it. */
@@ -106,7 +106,7 @@ export class GitOpsOwners {
   #get(group: string, version: string, namespace: string, plural: string, name: string): Promise<Obj | undefined> {
     const key = `${group}/${plural}/${namespace}/${name}`;
     const cached = this.#cache.get(key);
-    if (cached && Date.now() - cached.at < this.#cacheMs) return cached.value;
+    if (cached && Date.now() - cached.at < OWNER_CACHE_MS) return cached.value;
     const value = this.#api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(
       (o) => o as Obj,
       (error: unknown) => {

@@ -25,8 +25,6 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly path: string;
   readonly list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
   readonly logger: Logger;
-  /** Restart when nothing (event, reconnect) was seen for this long. */
-  readonly stallAfterMs?: number;
   readonly onChange: (kind: 'add' | 'update' | 'delete', object: T) => void;
   readonly onRestart?: (reason: string) => void;
 }
@@ -99,7 +97,8 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   async start(): Promise<void> {
     this.#stopped = false;
-    const stallAfterMs = this.#options.stallAfterMs ?? 15 * 60_000;
+    // Restart when nothing (event, reconnect) was seen for this long.
+    const stallAfterMs = 15 * 60_000;
     this.#watchdog = setInterval(() => {
       if (this.quietForMs > stallAfterMs) this.#scheduleRestart(`no watch activity for ${Math.round(this.quietForMs / 1000)} s`, 0);
     }, Math.min(stallAfterMs, 60_000));

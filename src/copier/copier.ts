@@ -31,6 +31,8 @@ import { anonymousPullRefusal } from '../registry/pullable.ts';
 /** On a namespace or a workload, `"true"` keeps the controller away from it. */
 export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
 const ALWAYS_IGNORED_NAMESPACES = ['kube-system'];
+/** Workloads processed at once (each mostly waits on registries). */
+const WORKERS = 32;
 
 export interface CopierConfig {
   readonly kubeConfig: KubeConfig;
@@ -45,8 +47,6 @@ export interface CopierConfig {
   readonly logger: Logger;
   /** How long a verified backup is trusted before it is checked again (lifecycle policies delete). */
   readonly recheckIntervalMs?: number;
-  /** Workloads processed at once. */
-  readonly workers?: number;
   readonly leaderElection?: { readonly leaseName: string; readonly identity?: string };
   readonly argocdNamespace?: string;
   /** `HOST:PORT` for /healthz, /readyz, /metrics; none when undefined. */
@@ -267,8 +267,7 @@ export class Copier {
 
   #pump(): void {
     if (!this.#leading) return;
-    const workers = this.#config.workers ?? 32;
-    while (this.#active < workers && this.#queue.size > 0) {
+    while (this.#active < WORKERS && this.#queue.size > 0) {
       const key = this.#queue.values().next().value!;
       this.#queue.delete(key);
       this.#active++;

@@ -18,7 +18,6 @@ export interface CredentialFilesOptions {
   readonly authFile?: string;
   readonly secretDir?: string;
   readonly logger: Logger;
-  readonly onReload?: (store: CredentialStore) => void;
 }
 
 /** Reads the credentials of a mounted registry Secret directory. */
@@ -69,7 +68,6 @@ export class CredentialFiles {
     try {
       this.#store = this.#load();
       this.#options.logger.info('registry credentials reloaded', { registries: this.#store.size });
-      this.#options.onReload?.(this.#store);
     } catch (error) {
       this.#options.logger.error('registry credentials not reloaded; keeping the previous ones', { error: describeError(error) });
     }

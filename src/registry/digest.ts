@@ -40,10 +40,6 @@ export class DigestVerifier extends Transform {
     this.#what = what;
   }
 
-  get bytesSeen(): number {
-    return this.#seen;
-  }
-
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#seen += chunk.length;
     if (this.#seen > this.#size) {

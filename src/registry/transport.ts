@@ -20,13 +20,12 @@ export interface TransportOptions {
   readonly insecureRegistries?: readonly string[];
   /** PEM file with extra CA certificates to trust, on top of the system's roots. */
   readonly caFile?: string;
-  /** Connections kept open per origin. */
-  readonly connectionsPerOrigin?: number;
-  /** Milliseconds without a byte of body before a transfer counts as stalled. */
-  readonly bodyTimeoutMs?: number;
-  readonly headersTimeoutMs?: number;
-  readonly userAgent?: string;
 }
+
+/** Connections kept open per origin, and how long without a byte before a transfer counts as stalled. */
+const CONNECTIONS_PER_ORIGIN = 16;
+const STALL_MS = 60_000;
+const USER_AGENT = 'image-clone-controller';
 
 export interface SendRequest {
   readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -52,11 +51,9 @@ const DOCKER_HUB_ENDPOINT = 'registry-1.docker.io';
 export class Transport {
   readonly #insecure: ReadonlySet<string>;
   readonly #dispatcher: Agent;
-  readonly #userAgent: string;
 
   constructor(options: TransportOptions = {}) {
     this.#insecure = new Set((options.insecureRegistries ?? []).map((r) => r.toLowerCase()));
-    this.#userAgent = options.userAgent ?? 'image-clone-controller';
     let ca: string[] | undefined;
     if (options.caFile !== undefined) {
       let pem: string;
@@ -70,9 +67,9 @@ export class Transport {
       ca = [...rootCertificates, pem];
     }
     this.#dispatcher = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
-      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
-      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      connections: CONNECTIONS_PER_ORIGIN,
+      bodyTimeout: STALL_MS,
+      headersTimeout: STALL_MS,
       keepAliveTimeout: 10_000,
       allowH2: false,
       connect: ca === undefined ? { rejectUnauthorized: true } : { ca, rejectUnauthorized: true },
@@ -90,7 +87,7 @@ export class Transport {
     let url = req.url;
     const origin = new URL(url).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const headers: Record<string, string> = { 'user-agent': this.#userAgent };
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT };
       for (const [name, value] of Object.entries(req.headers ?? {})) {
         if (value === undefined) continue;
         // The registry's credentials stay with the registry's origin.
