@@ -24,7 +24,8 @@ export function rewriteCommand(options: RewriteCommandOptions, out: (line: strin
   for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
-    if (options.dryRun) out(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 }).replace(/^={67}\n/m, '').trimEnd());
+    // Only the last line break goes (out() adds one): a blank context line or a CR is part of the patch.
+    if (options.dryRun) out(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 }).replace(/^={67}\n/m, '').replace(/\n$/, ''));
     else replaceFileAtomically(file, after);
   }
   if (plan.changes.length === 0) err('no use of the given image(s) found');

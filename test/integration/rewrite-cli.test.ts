@@ -1,6 +1,6 @@
 /** The `image-clone rewrite` command line contract, run as a process on a real directory tree. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +48,32 @@ describe('image-clone rewrite (command line)', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--set expects OLD=NEW/);
   });
+});
+
+describe('image-clone rewrite --dry-run diffs apply as they are', () => {
+  const cases: Record<string, string> = {
+    'a trailing blank context line': 'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25\n\n',
+    'CRLF, the change on a last line without a line break': 'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25',
+    'CRLF, the change on the last line': 'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25\r\n',
+  };
+  for (const [what, text] of Object.entries(cases)) {
+    it(what, async () => {
+      const root = mkdtempSync(join(tmpdir(), 'rewrite-diff-'));
+      roots.push(root);
+      writeFileSync(join(root, 'web.yaml'), text);
+      execFileSync('git', ['init', '-q'], { cwd: root });
+      const set = ['--set', 'nginx:1.25=backup.io/m/nginx:1.25'];
+      const dry = await run(['rewrite', '--repo', root, ...set, '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      const diff = dry.stdout;
+      const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', input: diff, stdio: ['pipe', 'pipe', 'pipe'] });
+      assert.doesNotThrow(() => git('apply', '--check', '-'), `git apply --check accepts:\n${JSON.stringify(diff)}`);
+      git('apply', '-');
+      const applied = readFileSync(join(root, 'web.yaml'), 'utf8');
+      writeFileSync(join(root, 'web.yaml'), text);
+      assert.equal((await run(['rewrite', '--repo', root, ...set])).code, 0);
+      assert.equal(applied, readFileSync(join(root, 'web.yaml'), 'utf8'), 'the diff makes exactly the edit rewrite makes');
+      assert.equal(applied, text.replace('nginx:1.25', 'backup.io/m/nginx:1.25'));
+    });
+  }
 });
