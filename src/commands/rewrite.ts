@@ -7,7 +7,8 @@
  */
 import { relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { describeError } from '../errors.ts';
+import { ConfigError, describeError } from '../errors.ts';
+import { formatReference } from '../image/reference.ts';
 import { planRepository, type Replacement } from '../rewriter/edit/plan.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 
@@ -19,7 +20,15 @@ export interface RewriteCommandOptions {
 }
 
 export function rewriteCommand(options: RewriteCommandOptions, out: (line: string) => void, err: (line: string) => void): number {
-  const plan = planRepository(options.repo, options.path, options.replacements, { reportEveryBrokenFile: true });
+  // The same image twice: with one target it is said once; with two, which one is meant?
+  const byImage = new Map<string, Replacement>();
+  for (const r of options.replacements) {
+    const key = formatReference(r.from);
+    const earlier = byImage.get(key);
+    if (earlier && earlier.to !== r.to) throw new ConfigError(`--set gives ${key} two new images: ${earlier.to} and ${r.to}`);
+    byImage.set(key, r);
+  }
+  const plan = planRepository(options.repo, options.path, [...byImage.values()], { reportEveryBrokenFile: true });
   for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
   for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const [file, { before, after }] of plan.files) {
@@ -29,5 +38,6 @@ export function rewriteCommand(options: RewriteCommandOptions, out: (line: strin
     else replaceFileAtomically(file, after);
   }
   if (plan.changes.length === 0) err('no use of the given image(s) found');
+  else for (const r of plan.unmatched ?? []) err(`no use of ${formatReference(r.from)} found`);
   return plan.errors.length === 0 ? 0 : 1;
 }

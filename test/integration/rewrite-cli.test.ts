@@ -77,3 +77,29 @@ describe('image-clone rewrite --dry-run diffs apply as they are', () => {
     });
   }
 });
+
+describe('image-clone rewrite says what went wrong in one line', () => {
+  const root = mkdtempSync(join(tmpdir(), 'rewrite-messages-'));
+  roots.push(root);
+  writeFileSync(join(root, 'job.yaml'), 'kind: Job\nmetadata:\n  generateName: migrate-\nspec:\n  template:\n    spec:\n      containers:\n        - name: m\n          image: nginx:1.25\n');
+
+  it('a repository that is not there', async () => {
+    const result = await run(['rewrite', '--repo', join(root, 'missing'), '--set', 'nginx:1.25=b.io/nginx:1']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, `image-clone: the repository ${JSON.stringify(join(root, 'missing'))} is not a directory\n`);
+  });
+
+  it('two new images for one image, and an image that nothing uses beside one that is used', async () => {
+    const twice = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--set', 'docker.io/library/nginx:1.25=c.io/nginx:1', '--dry-run']);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /^image-clone: --set gives docker\.io\/library\/nginx:1\.25 two new images: b\.io\/nginx:1 and c\.io\/nginx:1\n$/);
+    const unused = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--set', 'redis:7=b.io/redis:7', '--set', 'nginx:1.25=b.io/nginx:1', '--dry-run']);
+    assert.equal(unused.code, 0);
+    assert.match(unused.stderr, /^no use of docker\.io\/library\/redis:7 found$/m);
+  });
+
+  it('names a workload by its generateName', async () => {
+    const result = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--dry-run']);
+    assert.match(result.stderr, /^would change job\.yaml:9 Job\/migrate-\* container m: nginx:1\.25 -> b\.io\/nginx:1$/m);
+  });
+});

@@ -51,6 +51,8 @@ export interface RepositoryPlan {
   readonly changes: readonly PlannedChange[];
   /** Files that could not be read or parsed (left untouched). */
   readonly errors: readonly Error[];
+  /** Replacements whose image no file uses (planRepository only). */
+  readonly unmatched?: readonly Replacement[];
 }
 
 interface ImageUse {
@@ -109,9 +111,12 @@ export function planRepository(root: string, subdir: string | undefined, replace
   // A reference with a digest is the image with that digest, whatever its tag says.
   const key = (ref: ImageReference) => (ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref));
   const byImage = new Map(replacements.map((r) => [key(r.from), r]));
+  const matched = new Set<Replacement>();
   const matches = (image: string) => {
     const parsedImage = tryParseReference(image);
-    return parsedImage === undefined ? undefined : byImage.get(key(parsedImage));
+    const replacement = parsedImage === undefined ? undefined : byImage.get(key(parsedImage));
+    if (replacement) matched.add(replacement);
+    return replacement;
   };
   const handledEntries = new Set<KustomizeEntry>();
 
@@ -175,7 +180,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const after = applyTextEdits(before, fileEdits);
     if (after !== before) files.set(file, { before, after });
   }
-  return { files, changes, errors };
+  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)) };
 }
 
 /** kustomize matches an entry's `name` against the image as written, up to its tag or digest. */
@@ -314,7 +319,8 @@ function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
     const root = doc.contents;
     const kind = stringAt(root, 'kind');
     if (!kind || !(MANIFEST_KINDS as readonly string[]).includes(kind)) continue;
-    const name = stringAt(get(root, 'metadata'), 'name') ?? '?';
+    const generated = stringAt(get(root, 'metadata'), 'generateName');
+    const name = stringAt(get(root, 'metadata'), 'name') ?? (generated ? `${generated}*` : '(no name)');
     const podSpec = podSpecNode(kind, root);
     const pullSecrets = items(get(podSpec, 'imagePullSecrets')).flatMap((r) => stringAt(r, 'name') ?? []);
     for (const list of ['initContainers', 'containers'] as const) {
@@ -450,6 +456,7 @@ const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.e
  * are always parsed, and the names their entries map onto a needle become needles too.
  */
 function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
+  if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
   const rootReal = realpathSync(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
   const lexical = resolve(rootReal, subdir ?? '.');
