@@ -165,3 +165,16 @@ describe('rewrite planning: remote bases', () => {
     assert.match(p.errors[0]!.message, /flow-style images: list/);
   });
 });
+
+describe('rewrite planning: block scalar images', () => {
+  it('replaces only the content of a >- or |- scalar, header, indentation and the next key kept (LF and CRLF)', () => {
+    for (const eol of ['\n', '\r\n']) {
+      for (const header of ['>-', '|-', '>-  # folded']) {
+        const text = ['kind: Deployment', 'metadata:', '  name: web', 'spec:', '  template:', '    spec:', '      containers:', '        - name: web', `          image: ${header}`, '            nginx:1.25', '          imagePullPolicy: Always', ''].join(eol);
+        const root = repo({ 'd.yaml': text });
+        const p = plan(root, 'nginx:1.25=backup.io/m/nginx:1.25@sha256:' + 'c'.repeat(64));
+        assert.equal(after_(p, root, 'd.yaml'), text.replace('            nginx:1.25', `            backup.io/m/nginx:1.25@sha256:${'c'.repeat(64)}`), JSON.stringify({ eol, header }));
+      }
+    }
+  });
+});

@@ -52,6 +52,8 @@ export interface ScalarSite {
   readonly start: number;
   readonly end: number;
   readonly line: number;
+  /** The source text of that range. */
+  readonly raw: string;
 }
 
 /** One edit of a file's text: a replaced range (empty for an insertion). */
@@ -68,7 +70,7 @@ export interface TextEdit {
 export function scalarSite(text: string, node: Node | null | undefined): ScalarSite | undefined {
   const value = scalarText(node);
   if (value === undefined || !isScalar(node) || !node.range) return undefined;
-  return { node, value, start: node.range[0], end: node.range[1], line: lineOf(text, node.range[0]) };
+  return { node, value, start: node.range[0], end: node.range[1], line: lineOf(text, node.range[0]), raw: text.slice(node.range[0], node.range[1]) };
 }
 
 /** A scalar's value as text; a number or boolean as written in the source. */
@@ -112,6 +114,17 @@ const PLAIN_SAFE = /^[A-Za-z0-9_./@:+-]+$/;
  * number, or text with YAML indicators) is double-quoted.
  */
 export function formatScalar(value: string, site?: ScalarSite): string {
+  if (site && (site.node.type === Scalar.BLOCK_FOLDED || site.node.type === Scalar.BLOCK_LITERAL)) {
+    // `>-` or `|-` then the value on lines of its own: keep the header, the content's indentation
+    // and what follows the content (its line break, the next key's indentation) byte for byte.
+    const headerEnd = site.raw.search(/\r?\n/);
+    const content = site.raw.slice(headerEnd).replace(/^\r?\n/, '');
+    const lineBreak = site.raw.slice(headerEnd, site.raw.length - content.length);
+    const indent = /^ */.exec(content)![0];
+    const after = content.slice(content.trimEnd().length);
+    if (/[\r\n]/.test(value)) throw new Error(`cannot write a multi-line value into a block scalar: ${JSON.stringify(value)}`);
+    return `${site.raw.slice(0, headerEnd)}${lineBreak}${indent}${value}${after}`;
+  }
   if (site?.node.type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
   if (site?.node.type === Scalar.QUOTE_DOUBLE) return JSON.stringify(value);
   return PLAIN_SAFE.test(value) && !/^[0-9.+-]+$/.test(value) && !value.startsWith('@') ? value : JSON.stringify(value);
