@@ -9,7 +9,8 @@ import { relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatReference } from '../image/reference.ts';
-import { planRepository, type Replacement } from '../rewriter/edit/plan.ts';
+import { readFileSync } from 'node:fs';
+import { planOverlayEntries, planRepository, type Replacement } from '../rewriter/edit/plan.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 
 export interface RewriteCommandOptions {
@@ -28,7 +29,14 @@ export function rewriteCommand(options: RewriteCommandOptions, out: (line: strin
     if (earlier && earlier.to !== r.to) throw new ConfigError(`--set gives ${key} two new images: ${earlier.to} and ${r.to}`);
     byImage.set(key, r);
   }
-  const plan = planRepository(options.repo, options.path, [...byImage.values()], { reportEveryBrokenFile: true });
+  const direct = planRepository(options.repo, options.path, [...byImage.values()], { reportEveryBrokenFile: true });
+  // Images the path renders from a base outside it: an images: entry in the path's kustomization.
+  const unmatched = direct.unmatched ?? [];
+  const overlay = planOverlayEntries(options.repo, options.path, unmatched.map((r) => ({ from: r.from, asWritten: formatReference(r.from), to: r.to })), (file) => direct.files.get(file)?.after ?? readFileSync(file, 'utf8'));
+  const files = new Map(direct.files);
+  for (const [file, { after }] of overlay.files) files.set(file, { before: direct.files.get(file)?.before ?? readFileSync(file, 'utf8'), after });
+  const entered = new Set(overlay.changes.map((c) => c.after));
+  const plan = { files, changes: [...direct.changes, ...overlay.changes], errors: [...direct.errors, ...overlay.errors], unmatched: unmatched.filter((r) => !entered.has(r.to)) };
   for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
   for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const [file, { before, after }] of plan.files) {

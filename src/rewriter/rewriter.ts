@@ -25,7 +25,7 @@ import { parseReference, repositoryName, tryParseReference } from '../image/refe
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
-import { planPullSecrets, planRemoteBaseEntries, planRepository } from './edit/plan.ts';
+import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
@@ -382,11 +382,11 @@ export class Rewriter {
         const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
         for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
         for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-        // An image that no manifest in the tree names may come from a kustomize base outside the
-        // repository: the overlay gets an images: entry for it.
+        // An image that no manifest under the path names comes from a base outside it (another
+        // directory of the repository, or a remote one): the overlay gets an images: entry for it.
         const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
         const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
-        const additions = planRemoteBaseEntries(dir, path, notNamed.map((r) => ({ asWritten: r.asWritten, to: r.to })));
+        const additions = planOverlayEntries(dir, path, notNamed);
         for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
         for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
         // The Secrets, planned on the edited files.

@@ -4,7 +4,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseReplacement, planRemoteBaseEntries, planRepository } from '../../src/rewriter/edit/plan.ts';
+import { parseReplacement, planOverlayEntries, planRepository } from '../../src/rewriter/edit/plan.ts';
+import { parseReference } from '../../src/image/reference.ts';
+
+const addition = (asWritten: string, to: string) => ({ from: parseReference(asWritten), asWritten, to });
 
 const roots: string[] = [];
 after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -152,15 +155,15 @@ describe('rewrite planning: Helm values', () => {
 });
 
 describe('rewrite planning: remote bases', () => {
-  it('adds an images: list when there is none, and nothing without a remote resource', () => {
+  it('adds an images: list when there is none, and nothing without a base outside the path', () => {
     const root = repo({ 'kustomization.yaml': 'resources:\n- github.com/org/base/deploy?ref=v1\n', 'local/kustomization.yaml': 'resources:\n  - deployment.yaml\n' });
-    const p = planRemoteBaseEntries(root, undefined, [{ asWritten: 'ghcr.io/org/app:2.0', to: 'b.io/m/ghcr.io/org/app:2.0' }]);
+    const p = planOverlayEntries(root, undefined, [addition('ghcr.io/org/app:2.0', 'b.io/m/ghcr.io/org/app:2.0')]);
     assert.equal(after_(p, root, 'kustomization.yaml'), 'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: ghcr.io/org/app\n    newName: b.io/m/ghcr.io/org/app\n    newTag: "2.0"\n');
-    assert.equal(planRemoteBaseEntries(root, 'local', [{ asWritten: 'x:1', to: 'b.io/x:1' }]).files.size, 0);
+    assert.equal(planOverlayEntries(root, 'local', [addition('x:1', 'b.io/x:1')]).files.size, 0);
   });
   it('refuses a flow-style images: list rather than break it', () => {
     const root = repo({ 'kustomization.yaml': 'resources: [https://example.com/base.yaml]\nimages: [{name: redis, newTag: "7"}]\n' });
-    const p = planRemoteBaseEntries(root, undefined, [{ asWritten: 'nginx:1', to: 'b.io/nginx:1' }]);
+    const p = planOverlayEntries(root, undefined, [addition('nginx:1', 'b.io/nginx:1')]);
     assert.equal(p.files.size, 0);
     assert.match(p.errors[0]!.message, /flow-style images: list/);
   });

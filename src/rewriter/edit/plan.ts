@@ -26,6 +26,8 @@ import { applyTextEdits, formatScalar, lineOf, get, items, parseYamlFile, scalar
 
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+/** A kustomize resource that is not a path in this repository (a Git URL, or a GitHub shorthand). */
+const REMOTE_RESOURCE = /^[a-z]+:\/\/|^git@|^github\.com\//;
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 
 export interface Replacement {
@@ -264,7 +266,7 @@ function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustom
   const dir = dirname(file);
   const resources = [...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]
     .map((n) => scalarSite(yaml.text, n)?.value)
-    .filter((v): v is string => v !== undefined && !/^[a-z]+:\/\/|^git@|^github\.com\//.test(v))
+    .filter((v): v is string => v !== undefined && !REMOTE_RESOURCE.test(v))
     .map((v) => resolve(dir, v))
     .filter((p) => p === root || p.startsWith(root + sep));
   const images = items(get(doc, 'images')).flatMap((node): KustomizeEntry[] => {
@@ -355,36 +357,56 @@ function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
 }
 
 /**
- * For images no manifest in the tree names (the resource comes from a kustomize base outside the
- * repository), an `images:` entry in the kustomization at `root/subdir` that maps the image's name,
- * as the base writes it, to the new one. Only when that kustomization has a remote resource;
- * otherwise there is nothing to add.
+ * For images that no manifest under `root/subdir` names because the resource comes from a base
+ * outside it: an `images:` entry in the kustomization at `root/subdir` that maps the image's name,
+ * as the base renders it, to the new one. kustomize applies it to this overlay only, so sibling
+ * overlays of a shared base keep what they render. A base in the repository is read to find how
+ * it writes the image (and is left alone); a remote base cannot be read, so the name is the image
+ * as the workload names it (`asWritten`). Without such a base there is nothing to add.
  */
-export function planRemoteBaseEntries(root: string, subdir: string | undefined, additions: readonly { readonly asWritten: string; readonly to: string }[]): RepositoryPlan {
-  const dir = resolve(realpathSync(root), subdir ?? '.');
+export function planOverlayEntries(root: string, subdir: string | undefined, additions: readonly { readonly from: ImageReference; readonly asWritten: string; readonly to: string }[], textOf: (file: string) => string = (file) => readFileSync(file, 'utf8')): RepositoryPlan {
+  const rootReal = realpathSync(root);
+  const dir = resolve(rootReal, subdir ?? '.');
   const file = KUSTOMIZATION_FILES.map((n) => join(dir, n)).find((f) => { try { return lstatSync(f).isFile(); } catch { return false; } });
   const none: RepositoryPlan = { files: new Map(), changes: [], errors: [] };
   if (!file || additions.length === 0) return none;
-  const text = readFileSync(file, 'utf8');
+  const text = textOf(file);
   let yaml: ParsedYaml;
   try {
-    yaml = parseYamlFile(relative(root, file), text);
+    yaml = parseYamlFile(relative(rootReal, file), text);
   } catch (error) {
     return { ...none, errors: [error as Error] };
   }
   const doc = yaml.documents[0]?.contents as Node | undefined;
-  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases'))].some((n) => /^[a-z]+:\/\/|^git@|^github\.com\//.test(scalarSite(text, n)?.value ?? ''));
-  if (!remote) return none;
-  const entries = additions.map(({ asWritten, to }) => {
+  const listed = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].map((n) => scalarSite(text, n)?.value).filter((v): v is string => v !== undefined);
+  const remote = listed.some((v) => REMOTE_RESOURCE.test(v));
+  const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
+  const within = (path: string) => path === dir || path.startsWith(dir + sep);
+  const localBases = listed.filter((v) => !REMOTE_RESOURCE.test(v)).map((v) => resolve(dir, v)).filter((p) => inside(p) && !within(p) && existsSync(p) && lstatSync(p).isDirectory());
+  // How each base outside the path writes the image, after its own kustomizations.
+  const renderedName = new Map<ImageReference, string>();
+  for (const base of localBases) {
+    const found = planRepository(rootReal, relative(rootReal, base), additions.map((a) => ({ from: a.from, to: a.to, detectOnly: true })));
+    for (const change of found.changes) {
+      const addition = additions.find((a) => a.to === change.after);
+      if (addition && !renderedName.has(addition.from)) renderedName.set(addition.from, nameOf(change.before));
+    }
+  }
+  const wanted = additions.flatMap((a) => {
+    const name = renderedName.get(a.from) ?? (remote ? nameOf(a.asWritten) : undefined);
+    return name === undefined ? [] : [{ ...a, name }];
+  });
+  if (wanted.length === 0) return none;
+  const entries = wanted.map(({ name, to }) => {
     const target = parseReference(to);
-    const lines = [`name: ${formatScalar(nameOf(asWritten))}`, `newName: ${formatScalar(`${target.registry}/${target.repository}`)}`];
+    const lines = [`name: ${formatScalar(name)}`, `newName: ${formatScalar(`${target.registry}/${target.repository}`)}`];
     if (target.tag !== undefined) lines.push(`newTag: ${formatScalar(target.tag)}`);
     if (target.digest !== undefined) lines.push(`digest: ${formatScalar(target.digest)}`);
     return lines;
   });
   const images = get(doc, 'images');
   if (isSeq(images) && images.flow) {
-    return { ...none, errors: [new YamlSyntaxError(relative(root, file), scalarSite(text, get(doc, 'images'))?.line ?? 0, 'cannot add an entry to a flow-style images: list; write it as a block list')] };
+    return { ...none, errors: [new YamlSyntaxError(relative(rootReal, file), scalarSite(text, get(doc, 'images'))?.line ?? 0, 'cannot add an entry to a flow-style images: list; write it as a block list')] };
   }
   const first = items(images)[0];
   let after: string;
@@ -403,7 +425,7 @@ export function planRemoteBaseEntries(root: string, subdir: string | undefined, 
   }
   return {
     files: new Map([[file, { before: text, after }]]),
-    changes: additions.map(({ asWritten, to }) => ({ file: relative(root, file), line: 0, what: 'kustomize images entry added for a remote base', before: asWritten, after: to })),
+    changes: wanted.map(({ name, to }) => ({ file: relative(rootReal, file), line: 0, what: 'kustomize images entry added for a base outside the path', before: name, after: to })),
     errors: [],
   };
 }
