@@ -49,6 +49,12 @@ function record(ledger: Ledger, repoURL: string, name = 'web', source = 'nginx:1
   });
 }
 
+/** Waits until `done()` holds, or `ms` have passed (the assertions after it then say what is wrong). */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+}
+
 function rewriter(handoffDir: string, mode: 'commit' | 'branch', extra: Partial<RewriterConfig> = {}): Rewriter {
   const config: RewriterConfig = { handoffDir, cacheDir: join(work, `cache-${mode}`), mode, author: { name: 'image-clone', email: 'bot@example.com' }, logger: createLogger({ write: () => {} }), ...extra };
   return new Rewriter(config);
@@ -151,15 +157,18 @@ describe('rewriter and git', () => {
     await record(ledger, `file://${origin}`, 'a'); // written while the rewriter was down
     const passes: string[][] = [];
     const r = rewriter(ledger.dir, 'commit');
-    await r.watch(300, (outcomes) => passes.push(outcomes.flatMap((o) => o.records)));
-    assert.equal(passes.length, 1, 'the start-up scan');
-    assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
-    // b and c arrive together: one more commit, not two.
-    await record(ledger, `file://${origin}`, 'b', images.b);
-    await record(ledger, `file://${origin}`, 'c', images.c);
-    const deadline = Date.now() + 20_000;
-    while (ledger.pending().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
-    await r.stop();
+    // Stopped whatever happens: a watching rewriter left running keeps the test process alive.
+    try {
+      await r.watch(300, (outcomes) => passes.push(outcomes.flatMap((o) => o.records)));
+      assert.equal(passes.length, 1, 'the start-up scan');
+      assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
+      // b and c arrive together: one more commit, not two.
+      await record(ledger, `file://${origin}`, 'b', images.b);
+      await record(ledger, `file://${origin}`, 'c', images.c);
+      await until(() => ledger.pending().length === 0, 20_000);
+    } finally {
+      await r.stop();
+    }
     assert.deepEqual(ledger.pending(), []);
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '3', 'one commit for the burst');
     assert.match(git(origin, 'log', '-1', '--format=%s', 'main'), /move 2 workloads/);
@@ -179,15 +188,18 @@ describe('rewriter and git', () => {
     await record(ledger, `file://${origin}`);
     const results: string[] = [];
     const r = rewriter(ledger.dir, 'commit');
-    await r.watch(100, (outcomes) => results.push(...outcomes.map((o) => o.result)), 200);
-    assert.deepEqual(results, ['failed']);
-    await new Promise((res) => setTimeout(res, 700));
-    assert.ok(results.length >= 2 && results.every((x) => x === 'failed'), `retried while refused: ${results.join(',')}`);
-    assert.equal(ledger.pending().length, 1, 'nothing is lost while the server refuses');
-    unlinkSync(join(origin, 'refuse'));
-    const deadline = Date.now() + 15_000;
-    while (ledger.pending().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
-    await r.stop();
+    try {
+      await r.watch(100, (outcomes) => results.push(...outcomes.map((o) => o.result)), 200);
+      assert.deepEqual(results, ['failed']);
+      // Retried by the clock (200 ms, doubling) with no new record: give a loaded machine time.
+      await until(() => results.length >= 2, 15_000);
+      assert.ok(results.every((x) => x === 'failed'), `retried while refused: ${results.join(',')}`);
+      assert.equal(ledger.pending().length, 1, 'nothing is lost while the server refuses');
+      unlinkSync(join(origin, 'refuse'));
+      await until(() => ledger.pending().length === 0, 15_000);
+    } finally {
+      await r.stop();
+    }
     assert.deepEqual(ledger.pending(), []);
     assert.equal(results.at(-1), 'pushed');
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '2', 'exactly one commit landed');
