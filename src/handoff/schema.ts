@@ -48,7 +48,8 @@ const record = object({
   version: count,
   id: string,
   createdAt: string,
-  workload: object({ kind: oneOf('Deployment', 'DaemonSet', 'StatefulSet', 'CronJob', 'ReplicaSet', 'Job', 'Pod'), namespace: anyString, name: string, uid: string }),
+  // A kind the copier watches, or (sync-repo) any kind the manifest planner edits.
+  workload: object({ kind: string, namespace: anyString, name: string, uid: string }),
   images: list(object({ container: string, init: boolean, source: string, backup: string, digest, platforms: list(string), sizeBytes: count }), true),
   owner: optional(owner),
   pull: optional(tagged('via', { anonymous: {}, node: {}, secret: { secret: string, listedBy: oneOf('pod', 'service-account', 'none') } })),

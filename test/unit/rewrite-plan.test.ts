@@ -181,3 +181,15 @@ describe('rewrite planning: block scalar images', () => {
     }
   });
 });
+
+describe('rewrite planning: Argo Rollouts', () => {
+  it('edits a Rollout\'s pod template like a Deployment\'s, and leaves one that refers to a Deployment alone', () => {
+    const rollout = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: web\nspec:\n  strategy:\n    canary: {steps: [{setWeight: 20}]}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # canary\n';
+    const byRef = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: api\nspec:\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n';
+    const root = repo({ 'rollout.yaml': rollout, 'by-ref.yaml': byRef });
+    const p = plan(root, 'nginx:1.25=b.io/m/nginx:1.25');
+    assert.equal(after_(p, root, 'rollout.yaml'), rollout.replace('image: nginx:1.25', 'image: b.io/m/nginx:1.25'));
+    assert.deepEqual(p.changes.map((c) => c.what), ['Rollout/web container web']);
+    assert.equal(after_(p, root, 'by-ref.yaml'), undefined);
+  });
+});

@@ -24,7 +24,8 @@ import { formatReference, parseReference, repositoryName, tryParseReference, typ
 import { podSpecNode, pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { applyTextEdits, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
-export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
+/** Kinds whose pod template is edited; an Argo Rollout keeps its template where a Deployment does. */
+export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'Rollout'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 /** A kustomize resource that is not a path in this repository (a Git URL, or a GitHub shorthand). */
 const REMOTE_RESOURCE = /^[a-z]+:\/\/|^git@|^github\.com\//;
