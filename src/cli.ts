@@ -46,6 +46,8 @@ Options:
                               default: latest)
   --concurrency N             images copied at once (default 16)
   --blob-concurrency N        blob transfers at once (default 6)
+  --retry-budget DUR          how long a failing registry request is retried (5xx, 429, dropped
+                              connections) before that image fails (default 5m)
   --json                      one JSON object per image instead of text
   -h, --help                  this help`;
 
@@ -70,6 +72,8 @@ Options:
                               anonymous pull; a backup that fails it is not handed off), node
                               (the nodes hold credentials; trusted) or secret:NAME (Pods pull with
                               the Secret NAME; the change adds it where nothing lists it) [anonymous]
+  --retry-budget DUR          how long a failing registry request is retried before the workload
+                              is retried later instead (5 s doubling to 5 minutes) (default 1m)
   --once                      one full pass, then exit (0 only if every workload succeeded)
   --controller-namespace NS   its own namespace (default: $POD_NAMESPACE, then the service account's)
   --include-namespace NS      only these namespaces (repeatable)
@@ -143,6 +147,8 @@ Options:
   --auth-file PATH            Docker config.json with registry credentials
   --ca-file PATH              extra CA certificates (PEM) to trust
   --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
+  --retry-budget DUR          how long a failing registry request is retried before that image
+                              fails (default 5m)
   --backup-pull HOW           anonymous (each backup proved pullable without credentials, or not
                               proposed), node (the nodes hold credentials) or secret:NAME (the
                               manifests get imagePullSecrets NAME where they lack it) [anonymous]
@@ -208,6 +214,7 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
       'mutable-tag': { type: 'string', multiple: true },
       concurrency: { type: 'string' },
       'blob-concurrency': { type: 'string' },
+      'retry-budget': { type: 'string', default: '5m' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -236,6 +243,7 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
       ...(values['mutable-tag'] === undefined ? {} : { mutableTags: values['mutable-tag'] }),
       ...(values.concurrency === undefined ? {} : { imageConcurrency: positiveInteger('--concurrency', values.concurrency) }),
       ...(values['blob-concurrency'] === undefined ? {} : { blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']) }),
+      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '5m'),
       json: values.json ?? false,
     },
     out,
@@ -353,6 +361,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       'ca-file': { type: 'string' },
       'mutable-tag': { type: 'string', multiple: true },
       'backup-pull': { type: 'string', default: 'anonymous' },
+      'retry-budget': { type: 'string', default: '5m' },
       'dry-run': { type: 'boolean' },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h' },
@@ -377,6 +386,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
     backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
+    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '5m'),
     git,
     dryRun: values['dry-run'] ?? false,
     logger: createLogger({ level: parseLevel(values['log-level']) }),
@@ -427,6 +437,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       'lease-name': { type: 'string', default: 'image-clone-copier' },
       'argocd-namespace': { type: 'string' },
       'backup-pull': { type: 'string', default: 'anonymous' },
+      'retry-budget': { type: 'string', default: '1m' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -458,6 +469,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
     leaseName: values['lease-name'] ?? 'image-clone-copier',
     ...(values['argocd-namespace'] ? { argocdNamespace: values['argocd-namespace'] } : {}),
     backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
+    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '1m'),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }

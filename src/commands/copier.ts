@@ -10,6 +10,7 @@ import type { BackupPull } from '../image/backup-pull.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialFiles } from '../registry/credential-files.ts';
+import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
 
 export interface CopierCommandOptions {
   readonly kubeconfig?: string;
@@ -31,6 +32,8 @@ export interface CopierCommandOptions {
   readonly leaseName: string;
   readonly argocdNamespace?: string;
   readonly backupPull: BackupPull;
+  /** How long one registry operation is retried before the workload's own retry takes over (ms). */
+  readonly retryBudgetMs: number;
   readonly logger: Logger;
 }
 
@@ -66,6 +69,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
       ...(options.caFile ? { caFile: options.caFile } : {}),
       credentials: () => credentials.current(),
       tagPolicy: new TagPolicy(options.mutableTags),
+      retry: { ...DEFAULT_RETRY_POLICY, budgetMs: options.retryBudgetMs },
     },
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),

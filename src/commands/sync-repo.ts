@@ -17,6 +17,7 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
+import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
@@ -35,6 +36,8 @@ export interface SyncRepoOptions {
   readonly mutableTags?: readonly string[];
   /** How the nodes that run these manifests pull the backups (anonymous: proved per image). */
   readonly backupPull: BackupPull;
+  /** How long one registry operation is retried before that image fails (ms). */
+  readonly retryBudgetMs: number;
   readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
@@ -58,7 +61,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       else if (!isInBackupTarget(ref, target)) sources.set(formatReference(ref), use.image);
     }
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
-    const stack = createRegistryStack({ insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
+    const stack = createRegistryStack({ retry: { ...DEFAULT_RETRY_POLICY, budgetMs: options.retryBudgetMs }, insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
     const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
     let failed = 0;
     try {

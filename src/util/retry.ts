@@ -2,13 +2,20 @@
  * Bounded retries with exponential backoff and full jitter. An operation is retried only when its
  * error says it may succeed next time (`retryable`), and a server's Retry-After is honoured up to a
  * ceiling: past the ceiling we give up rather than hold a worker for minutes.
+ *
+ * The bound is time, not a count: a flaky network or a registry failing a quarter of its requests
+ * fails several attempts in a row now and then, and five attempts gave up on copies that a little
+ * patience finishes. An operation is retried until `budgetMs` has passed since its first attempt
+ * (or `attempts` were made, a hard cap), then it gives up saying how long and how often it tried.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../errors.ts';
 
 export interface RetryPolicy {
-  /** Total attempts, the first included. */
+  /** Total attempts at most, the first included. */
   readonly attempts: number;
+  /** No new attempt starts once this long has passed since the first (ms); none when undefined. */
+  readonly budgetMs?: number;
   /** Backoff before the second attempt, in ms; doubled each time, full jitter. */
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
@@ -16,7 +23,8 @@ export interface RetryPolicy {
   readonly maxRetryAfterSeconds: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDelayMs: 8_000, maxRetryAfterSeconds: 60 };
+/** Five minutes of patience per operation; 60 attempts at most (8 s apart once backed off). */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 60, budgetMs: 5 * 60_000, baseDelayMs: 250, maxDelayMs: 8_000, maxRetryAfterSeconds: 60 };
 
 export interface RetryEvent {
   readonly attempt: number;
@@ -36,12 +44,25 @@ export async function withRetries<T>(
   onRetry?: (event: RetryEvent) => void,
   retryable: (error: unknown) => boolean = retryableRegistryError,
 ): Promise<T> {
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation(attempt);
     } catch (error) {
-      const delayMs = attempt < policy.attempts && retryable(error) ? retryDelay(error, attempt, policy) : undefined;
-      if (delayMs === undefined) throw error;
+      if (!retryable(error)) throw error;
+      const delayMs = retryDelay(error, attempt, policy);
+      const spentMs = Date.now() - started;
+      const outOfTime = policy.budgetMs !== undefined && spentMs + (delayMs ?? 0) > policy.budgetMs;
+      if (delayMs === undefined || attempt >= policy.attempts || outOfTime) {
+        if (attempt === 1 || !(error instanceof RegistryError)) throw error;
+        // Said once, at the end: how long and how often, then the last failure as it was.
+        throw new RegistryError(`${error.message} (gave up after ${attempt} attempts in ${(spentMs / 1000).toFixed(1)} s)`, {
+          ...(error.status === undefined ? {} : { status: error.status }),
+          ...(error.registry === undefined ? {} : { registry: error.registry }),
+          retryable: error.retryable,
+          cause: error,
+        });
+      }
       onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs);
     }
