@@ -69,7 +69,10 @@ describe('faults end to end', { timeout: 900_000 }, () => {
       log('the backup registry has room again');
       await installation.restartBackupRegistry('writable');
       await sleep(Math.max(0, 60_000 - (Date.now() - started)));
-      log('the Git server takes pushes again');
+      // At least a minute, and until a push has been refused: when the first change reaches Git
+      // depends on how long the copies took to ride out the registry's states.
+      for (const deadline = Date.now() + 240_000; installation.proxies.git.stats.refused === 0 && Date.now() < deadline; ) await sleep(500);
+      log(`the Git server takes pushes again (${installation.proxies.git.stats.refused} refused)`);
       installation.proxies.git.refuse = undefined;
       await installation.converge(420_000);
       log(`converged ${((Date.now() - started) / 1000).toFixed(1)} s after start; ${faultSummary(installation)}`);
