@@ -18,5 +18,7 @@ for (const forge of ['gitea (where built)', 'none'] as const) it(`the demo runs 
   // A pull request on Gitea where it is built (as in CI), else a commit; both show the diff.
   assert.match(stdout, forge === 'none' ? /pushed [0-9a-f]{12} to main/ : /opened http:\/\/127\.0\.0\.1:\d+\/image-clone-bot\/apps\/pulls\/1|pushed [0-9a-f]{12} to main/);
   assert.match(stdout, /diff --git a\/apps\/web\/deployment\.yaml b\/apps\/web\/deployment\.yaml/);
+  // The default pull path: the demo's backup registry serves anonymous pulls, proved before proposing.
+  if (/opened http/.test(stdout)) assert.match(stdout, /\| shop\/Deployment\/web \| web \|.*\| anonymously \(checked\) \|/);
   assert.match(stdout, /^Done\./m);
 });

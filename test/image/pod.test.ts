@@ -126,7 +126,8 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.ok(copier.readiness && rewriter.readiness, 'both containers have readiness probes');
 
     // The sandbox is what the template says: uid 65532, no privileges, a read-only root.
-    const id = copier.exec(['sh', '-c', 'id -u; id -g; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status; touch /app/x 2>&1; touch /handoff/.probe && echo handoff-writable']);
+    const id = copier.exec(['sh', '-c', 'id -u; id -g; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status; touch /app/x 2>&1; touch /handoff/.probe && echo handoff-writable; echo "pid $$"']);
+    assert.match(id.output, /^pid 1$/m, 'the command is PID 1 of its container');
     assert.match(id.output, /^65532\n65532\n/, id.output);
     assert.match(id.output, /NoNewPrivs:\s+1/);
     assert.match(id.output, /CapEff:\s+0+\n/);

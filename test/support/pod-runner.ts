@@ -139,8 +139,13 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
     },
     async stop(graceMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000) {
       return Promise.all(containers.map(async (c) => {
-        if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGTERM');
-        const timer = setTimeout(() => c.process.kill('SIGKILL'), graceMs);
+        // To PID 1 of the container (unshare forwards no signal), as the runtime sends it.
+        const signal = (name: NodeJS.Signals) => {
+          const pid = containerPid(c.process.pid);
+          if (pid !== undefined) process.kill(pid, name);
+        };
+        if (c.process.exitCode === null && c.process.signalCode === null) signal('SIGTERM');
+        const timer = setTimeout(() => signal('SIGKILL'), graceMs);
         const result = await c.exited;
         clearTimeout(timer);
         return { name: c.name, ...result };
@@ -211,7 +216,9 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
       `${etcHosts}:/etc/hosts:ro`,
     ];
     const workdir = container.workingDir ?? imageConfig.WorkingDir ?? '/';
-    const sandbox = (command: readonly string[]) => ['--mount', '--propagation', 'private', 'bash', SANDBOX, rootfs, sc.readOnlyRootFilesystem ? '1' : '0', String(sc.runAsUser ?? uid), String(sc.runAsGroup ?? gid), workdir, ...mounts, '--', ...command];
+    // A PID namespace of its own: the controller is PID 1, as in a container (where a signal with no
+    // handler is ignored); unshare --fork waits for it and exits with its status.
+    const sandbox = (command: readonly string[]) => ['--mount', '--propagation', 'private', '--pid', '--fork', 'bash', SANDBOX, rootfs, sc.readOnlyRootFilesystem ? '1' : '0', String(sc.runAsUser ?? uid), String(sc.runAsGroup ?? gid), workdir, ...mounts, '--', ...command];
 
     const logFile = join(inputs.dir, `${container.name}.log`);
     const fd = openSync(logFile, 'a');
@@ -243,6 +250,17 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
         }
       },
     };
+  }
+}
+
+/** The host pid of the process unshare --fork started (the container's PID 1), while it runs. */
+function containerPid(unsharePid: number | undefined): number | undefined {
+  if (unsharePid === undefined) return undefined;
+  try {
+    const children = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.length ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
