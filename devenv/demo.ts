@@ -19,7 +19,7 @@ import { startCluster, type Cluster } from './cluster.ts';
 import { giteaAvailable, startGitea } from './gitea.ts';
 import { startGitHttpServer } from './git-http-server.ts';
 import { installGitOpsCrds } from './gitops-crds.ts';
-import { startRegistryServer, type RegistryServer } from './registry-server.ts';
+import { startRegistryServer } from './registry-server.ts';
 import { seedImage } from './seed.ts';
 import { describeError } from '../src/errors.ts';
 import { parseBackupTarget } from '../src/image/backup.ts';
