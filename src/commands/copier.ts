@@ -10,7 +10,7 @@ import type { BackupPull } from '../image/backup-pull.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialFiles } from '../registry/credential-files.ts';
-import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
+import { retryPolicyWithBudget } from '../util/retry.ts';
 
 export interface CopierCommandOptions {
   readonly kubeconfig?: string;
@@ -69,7 +69,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
       ...(options.caFile ? { caFile: options.caFile } : {}),
       credentials: () => credentials.current(),
       tagPolicy: new TagPolicy(options.mutableTags),
-      retry: { ...DEFAULT_RETRY_POLICY, budgetMs: options.retryBudgetMs },
+      retry: retryPolicyWithBudget(options.retryBudgetMs),
     },
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),

@@ -11,7 +11,7 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import type { BatchResult, CopyRequest, CopyResult } from '../registry/copy.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
+import { retryPolicyWithBudget } from '../util/retry.ts';
 
 export interface CopyCommandOptions {
   readonly pairs: ReadonlyArray<readonly [string, string | undefined]>;
@@ -21,7 +21,7 @@ export interface CopyCommandOptions {
   readonly authFile?: string;
   readonly caFile?: string;
   /** How long one registry operation is retried before the copy gives up (ms). */
-  readonly retryBudgetMs?: number;
+  readonly retryBudgetMs: number;
   readonly mutableTags?: readonly string[];
   readonly imageConcurrency?: number;
   readonly blobConcurrency?: number;
@@ -76,7 +76,7 @@ export async function copyCommand(options: CopyCommandOptions, out: (line: strin
 
   const credentials = options.authFile === undefined ? CredentialStore.empty() : CredentialStore.fromFile(options.authFile);
   const stack = createRegistryStack({
-    ...(options.retryBudgetMs === undefined ? {} : { retry: { ...DEFAULT_RETRY_POLICY, budgetMs: options.retryBudgetMs } }),
+    retry: retryPolicyWithBudget(options.retryBudgetMs),
     insecureRegistries: options.insecureRegistries,
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
     credentials: () => credentials,

@@ -5,11 +5,11 @@
  * unified diff and writes nothing. A file that cannot be parsed is named with its line and left
  * untouched; the others are still edited, and the exit code is 1.
  */
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatReference } from '../image/reference.ts';
-import { readFileSync } from 'node:fs';
 import { planOverlayEntries, planRepository, type Replacement } from '../rewriter/edit/plan.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 

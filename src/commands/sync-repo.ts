@@ -17,7 +17,7 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
+import { retryPolicyWithBudget } from '../util/retry.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
@@ -61,7 +61,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       else if (!isInBackupTarget(ref, target)) sources.set(formatReference(ref), use.image);
     }
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
-    const stack = createRegistryStack({ retry: { ...DEFAULT_RETRY_POLICY, budgetMs: options.retryBudgetMs }, insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
+    const stack = createRegistryStack({ retry: retryPolicyWithBudget(options.retryBudgetMs), insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
     const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
     let failed = 0;
     try {

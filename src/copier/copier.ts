@@ -89,6 +89,7 @@ export class Copier {
   /** namespace/name → the pull Secrets a service account lists (for --backup-pull secret:NAME). */
   readonly #serviceAccounts = new Map<string, { at: number; names: Promise<readonly string[]> }>();
   #serviceAccountsForbidden = false;
+  readonly #backupPull: BackupPull;
   readonly #failing = new Set<string>();
   /** Workloads backed up but not handed off: their nodes could not pull the backup. */
   readonly #notPullable = new Set<string>();
@@ -111,6 +112,7 @@ export class Copier {
   constructor(config: CopierConfig) {
     this.#config = config;
     this.#log = config.logger.child({ role: 'copier' });
+    this.#backupPull = config.backupPull ?? DEFAULT_BACKUP_PULL;
     const kc = config.kubeConfig;
     this.#apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
     this.#registry = createRegistryStack({
@@ -374,7 +376,7 @@ export class Copier {
 
   /** How this workload's Pods will pull its backups; for a Secret, whether the pod or its service account lists it. */
   async #recordedPull(kind: WorkloadKind, object: WorkloadObject): Promise<RecordedPull> {
-    const setting = this.#config.backupPull ?? DEFAULT_BACKUP_PULL;
+    const setting = this.#backupPull;
     if (setting.via !== 'secret') return setting;
     const spec = podSpecOf(kind, object);
     if ((spec?.imagePullSecrets ?? []).some((r) => r.name === setting.secret)) return { ...setting, listedBy: 'pod' };
@@ -445,7 +447,7 @@ export class Copier {
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied') this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
-      const unpullable = (this.#config.backupPull ?? DEFAULT_BACKUP_PULL).via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
+      const unpullable = this.#backupPull.via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
       if (unpullable !== undefined) return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
     } catch (error) {

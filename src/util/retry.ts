@@ -26,6 +26,11 @@ export interface RetryPolicy {
 /** Five minutes of patience per operation; 60 attempts at most (8 s apart once backed off). */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 60, budgetMs: 5 * 60_000, baseDelayMs: 250, maxDelayMs: 8_000, maxRetryAfterSeconds: 60 };
 
+/** The default policy with another time budget (the --retry-budget flags). */
+export function retryPolicyWithBudget(budgetMs: number): RetryPolicy {
+  return { ...DEFAULT_RETRY_POLICY, budgetMs };
+}
+
 export interface RetryEvent {
   readonly attempt: number;
   readonly delayMs: number;

@@ -22,7 +22,7 @@ import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { formatReference, parseReference, repositoryName, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { podSpecNode, pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
-import { applyTextEdits, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
+import { applyTextEdits, columnOf, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
 /** Kinds whose pod template is edited; an Argo Rollout keeps its template where a Deployment does. */
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'Rollout'] as const;
@@ -240,7 +240,7 @@ function setKey(node: Node, key: string, value: string, text: string, out: TextE
     return;
   }
   const keyStart = firstKey?.range?.[0] ?? 0;
-  const column = keyStart - (text.lastIndexOf('\n', keyStart - 1) + 1);
+  const column = columnOf(text, keyStart);
   const lineEnd = text.indexOf('\n', lastEnd);
   const at = lineEnd === -1 ? text.length : lineEnd;
   out.push({ start: at, end: at, text: `\n${' '.repeat(column)}${key}: ${quoted}` });
@@ -413,9 +413,7 @@ export function planOverlayEntries(root: string, subdir: string | undefined, add
   let after: string;
   if (first?.range) {
     // Append to the existing block sequence, at the column of its "-".
-    const lineStart = text.lastIndexOf('\n', first.range[0] - 1) + 1;
-    const dash = text.lastIndexOf('-', first.range[0]);
-    const column = dash - lineStart;
+    const column = columnOf(text, text.lastIndexOf('-', first.range[0]));
     const end = (images as Node).range![1];
     const at = text.lastIndexOf('\n', end - 1) === end - 1 ? end - 1 : end;
     const block = entries.map((lines) => lines.map((l, i) => `${' '.repeat(column)}${i === 0 ? '- ' : '  '}${l}`).join('\n')).join('\n');

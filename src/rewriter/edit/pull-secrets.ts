@@ -7,7 +7,7 @@
  * files get CRLF lines. Pure: text in, edits out.
  */
 import { isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
-import { formatScalar, get, items, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
+import { columnOf, formatScalar, get, items, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 export interface PullSecretWant {
   readonly workload: { readonly kind: string; readonly namespace: string; readonly name: string };
@@ -102,10 +102,6 @@ function lastContentEnd(node: Node): number {
   return node.range![1];
 }
 
-/** The column of `offset` on its line. */
-function columnOf(text: string, offset: number): number {
-  return offset - (text.lastIndexOf('\n', offset - 1) + 1);
-}
 
 /** The offset where the line holding `offset` ends (before its line break, CR included). */
 function lineEndAfter(text: string, offset: number): number {

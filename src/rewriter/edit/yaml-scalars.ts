@@ -38,6 +38,11 @@ export function parseYamlFile(file: string, text: string): ParsedYaml {
   return { text, documents: list as Document.Parsed[] };
 }
 
+/** The column of `offset` on its line. */
+export function columnOf(text: string, offset: number): number {
+  return offset - (text.lastIndexOf('\n', offset - 1) + 1);
+}
+
 export function lineOf(text: string, offset: number): number {
   let line = 1;
   for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
