@@ -4,7 +4,11 @@
  *    `<app>` being `<namespace>_<name>` for apps outside Argo CD's namespace), else the
  *    `app.kubernetes.io/instance` label → the Application → its source(s).
  *  - Flux: `kustomize.toolkit.fluxcd.io/name`/`namespace` labels → the Kustomization → its path and
- *    GitRepository; `helm.toolkit.fluxcd.io/name`/`namespace` → the HelmRelease and its chart source.
+ *    GitRepository; `helm.toolkit.fluxcd.io/name`/`namespace` → the HelmRelease → its chart: in a
+ *    GitRepository, the chart directory; in a Helm or OCI repository, the HelmRelease's own marks
+ *    (the same lookup one level up) → the Kustomization that applies it → the file declaring it.
+ * Where the chain ends outside Git (an OCIRepository or Bucket source, a chart Application, an
+ * object applied by hand) the owner says why in `unsupported`, so the record is not proposed.
  * Lookups are cached briefly, so a thousand workloads of one application cost one request.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
@@ -19,9 +23,33 @@ export interface GitSource {
   readonly chart?: string;
 }
 
-export type GitOpsOwner =
-  | { readonly tool: 'argocd'; readonly kind: 'Application'; readonly namespace: string; readonly name: string; readonly sources: readonly GitSource[] }
-  | { readonly tool: 'flux'; readonly kind: 'Kustomization' | 'HelmRelease'; readonly namespace: string; readonly name: string; readonly sources: readonly GitSource[] };
+/**
+ * The object in Git that decides the workload's images when the workload itself is not in Git: a
+ * HelmRelease whose chart comes from a chart repository is declared in a file under its applier's
+ * path, and its values or post-renderers are what can move the images.
+ */
+export interface DeclaredObject {
+  readonly kind: 'HelmRelease';
+  readonly namespace: string;
+  readonly name: string;
+  /** The applier's `targetNamespace`, which overrides whatever namespace the file states. */
+  readonly targetNamespace?: string;
+}
+
+export type GitOpsOwner = {
+  readonly tool: 'argocd' | 'flux';
+  readonly kind: 'Application' | 'Kustomization' | 'HelmRelease';
+  readonly namespace: string;
+  readonly name: string;
+  /** Where the file to edit lives; empty when the chain ends outside Git. */
+  readonly sources: readonly GitSource[];
+  /** Set when the file to edit declares this object rather than the workload. */
+  readonly declares?: DeclaredObject;
+  /** The ownership chain, workload's owner first, for reviewers ("HelmRelease apps/redis (chart …)"). */
+  readonly chain?: readonly string[];
+  /** Why no file in Git can move this workload's images: the record is not proposed. */
+  readonly unsupported?: string;
+};
 
 export interface OwnerLookupOptions {
   /** Where Argo CD's Applications live by default. */
@@ -30,6 +58,8 @@ export interface OwnerLookupOptions {
 
 /** How long an owner object read from the API is reused (many workloads share one Application). */
 const OWNER_CACHE_MS = 30_000;
+/** How far up an ownership chain is followed (an app of apps of apps). */
+const MAX_CHAIN = 4;
 
 export const ARGOCD_TRACKING_ANNOTATION = 'argocd.argoproj.io/tracking-id';
 export const ARGOCD_INSTANCE_LABEL = 'app.kubernetes.io/instance';
@@ -39,9 +69,11 @@ const FLUX_HELM = 'helm.toolkit.fluxcd.io';
 interface Metadata {
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly ownerReferences?: ReadonlyArray<{ readonly kind?: string; readonly name?: string }>;
 }
 
-type Obj = Record<string, unknown> & { spec?: Record<string, unknown> };
+type Obj = Record<string, unknown> & { spec?: Record<string, unknown>; metadata?: Metadata };
+type SourceRef = { kind?: string; name?: string; namespace?: string } | undefined;
 
 export class GitOpsOwners {
   readonly #api: CustomObjectsApi;
@@ -53,8 +85,12 @@ export class GitOpsOwners {
     this.#argocdNamespace = options.argocdNamespace ?? 'argocd';
   }
 
-  /** The owner of a workload, or undefined when no GitOps tool manages it. */
-  async ownerOf(metadata: Metadata): Promise<GitOpsOwner | undefined> {
+  /**
+   * The owner of a workload (or of an owner: the same marks, one level up), or undefined when no
+   * GitOps tool manages it. An owner whose chain cannot be followed to a file in Git says why in
+   * `unsupported`.
+   */
+  async ownerOf(metadata: Metadata, depth = 0): Promise<GitOpsOwner | undefined> {
     const labels = metadata.labels ?? {};
     const annotations = metadata.annotations ?? {};
 
@@ -63,7 +99,7 @@ export class GitOpsOwners {
     if (argoApp) {
       const [namespace, name] = argoApp.includes('_') ? (argoApp.split('_', 2) as [string, string]) : [this.#argocdNamespace, argoApp];
       const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name);
-      if (app) return { tool: 'argocd', kind: 'Application', namespace, name, sources: argoSources(app) };
+      if (app) return argoOwner(app, namespace, name);
     }
 
     const ksName = labels[`${FLUX_KUSTOMIZE}/name`];
@@ -71,9 +107,12 @@ export class GitOpsOwners {
     if (ksName && ksNamespace) {
       const ks = await this.#get(FLUX_KUSTOMIZE, 'v1', ksNamespace, 'kustomizations', ksName);
       if (ks) {
-        const repo = await this.#fluxSource(ks.spec?.sourceRef, ksNamespace);
+        const owner = { tool: 'flux', kind: 'Kustomization', namespace: ksNamespace, name: ksName } as const;
         const path = typeof ks.spec?.path === 'string' ? normalisePath(ks.spec.path) : undefined;
-        return { tool: 'flux', kind: 'Kustomization', namespace: ksNamespace, name: ksName, sources: repo ? [{ ...repo, path }] : [] };
+        const source = await this.#fluxGitSource(ks.spec?.sourceRef as SourceRef, ksNamespace);
+        const chain = [`Kustomization ${ksNamespace}/${ksName} (${source.describe}, path ${path ?? '/'})`];
+        if ('unsupported' in source) return { ...owner, sources: [], chain, unsupported: `Kustomization ${ksNamespace}/${ksName} ${source.unsupported}` };
+        return { ...owner, sources: [{ ...source.repo, path }], chain };
       }
     }
 
@@ -81,25 +120,57 @@ export class GitOpsOwners {
     const hrNamespace = labels[`${FLUX_HELM}/namespace`];
     if (hrName && hrNamespace) {
       const hr = await this.#get(FLUX_HELM, 'v2', hrNamespace, 'helmreleases', hrName);
-      if (hr) {
-        const chartSpec = ((hr.spec?.chart as Obj | undefined)?.spec ?? {}) as Record<string, unknown>;
-        const repo = await this.#fluxSource(chartSpec.sourceRef, hrNamespace);
-        const chart = typeof chartSpec.chart === 'string' ? chartSpec.chart : undefined;
-        return { tool: 'flux', kind: 'HelmRelease', namespace: hrNamespace, name: hrName, sources: repo ? [{ ...repo, path: chart === undefined ? undefined : normalisePath(chart), ...(chart ? { chart } : {}) }] : [] };
-      }
+      if (hr) return this.#helmReleaseOwner(hr, hrNamespace, hrName, depth);
     }
     return undefined;
   }
 
-  async #fluxSource(ref: unknown, defaultNamespace: string): Promise<Omit<GitSource, 'path'> | undefined> {
-    const sourceRef = ref as { kind?: string; name?: string; namespace?: string } | undefined;
-    if (sourceRef?.kind !== 'GitRepository' || !sourceRef.name) return undefined;
-    const repo = await this.#get('source.toolkit.fluxcd.io', 'v1', sourceRef.namespace ?? defaultNamespace, 'gitrepositories', sourceRef.name);
+  /**
+   * A HelmRelease's chart in Git: the chart directory is what to edit (its values). A chart from a
+   * Helm or OCI repository: the HelmRelease itself is in Git, applied by a Kustomization (or an
+   * Argo CD Application), and its values or post-renderers are what to edit.
+   */
+  async #helmReleaseOwner(hr: Obj, namespace: string, name: string, depth: number): Promise<GitOpsOwner> {
+    const owner = { tool: 'flux', kind: 'HelmRelease', namespace, name } as const;
+    const chartSpec = ((hr.spec?.chart as Obj | undefined)?.spec ?? {}) as Record<string, unknown>;
+    const chartRef = hr.spec?.chartRef as SourceRef;
+    const sourceRef = (chartRef ?? chartSpec.sourceRef) as SourceRef;
+    const chart = typeof chartSpec.chart === 'string' ? chartSpec.chart : undefined;
+    const self = `HelmRelease ${namespace}/${name} (chart ${chart ?? sourceRef?.name ?? '?'} from ${sourceRef?.kind ?? '?'} ${sourceRef?.namespace ?? namespace}/${sourceRef?.name ?? '?'})`;
+    if (sourceRef?.kind === 'GitRepository') {
+      const source = await this.#fluxGitSource(sourceRef, namespace);
+      if ('unsupported' in source) return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name}: its chart's ${source.unsupported}` };
+      return { ...owner, sources: [{ ...source.repo, path: chart === undefined ? undefined : normalisePath(chart), ...(chart ? { chart } : {}) }], chain: [self] };
+    }
+    const applier = depth < MAX_CHAIN ? await this.ownerOf(hr.metadata ?? {}, depth + 1) : undefined;
+    if (!applier) {
+      return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name} takes its chart from a ${sourceRef?.kind ?? 'source'} and was not applied from Git (it has no Flux Kustomization labels and no Argo CD tracking), so no file in Git decides its values` };
+    }
+    const chain = [self, ...(applier.chain ?? [])];
+    if (applier.unsupported) return { ...owner, sources: [], chain, unsupported: applier.unsupported };
+    if (applier.declares) return { ...owner, sources: [], chain, unsupported: `HelmRelease ${namespace}/${name} is itself rendered from a chart (${applier.kind} ${applier.namespace}/${applier.name}); nested charts are not followed` };
+    const targetNamespace = await this.#targetNamespace(applier);
+    return { ...owner, sources: applier.sources, chain, declares: { kind: 'HelmRelease', namespace, name, ...(targetNamespace ? { targetNamespace } : {}) } };
+  }
+
+  /** The namespace an applier forces on what it applies (Flux targetNamespace, Argo CD destination). */
+  async #targetNamespace(applier: GitOpsOwner): Promise<string | undefined> {
+    if (applier.tool !== 'flux' || applier.kind !== 'Kustomization') return undefined;
+    const ks = await this.#get(FLUX_KUSTOMIZE, 'v1', applier.namespace, 'kustomizations', applier.name);
+    const target = ks?.spec?.targetNamespace;
+    return typeof target === 'string' && target !== '' ? target : undefined;
+  }
+
+  async #fluxGitSource(sourceRef: SourceRef, defaultNamespace: string): Promise<{ repo: Omit<GitSource, 'path'>; describe: string } | { unsupported: string; describe: string }> {
+    const namespace = sourceRef?.namespace ?? defaultNamespace;
+    const describe = `${sourceRef?.kind ?? 'no source'} ${namespace}/${sourceRef?.name ?? '?'}`;
+    if (sourceRef?.kind !== 'GitRepository' || !sourceRef.name) return { describe, unsupported: `takes its manifests from ${describe}, not from a Git repository` };
+    const repo = await this.#get('source.toolkit.fluxcd.io', 'v1', namespace, 'gitrepositories', sourceRef.name);
     const url = repo?.spec?.url;
-    if (typeof url !== 'string') return undefined;
+    if (typeof url !== 'string') return { describe, unsupported: `names ${describe}, which does not exist (or has no url)` };
     const gitRef = (repo?.spec?.ref ?? {}) as Record<string, unknown>;
     const revision = [gitRef.branch, gitRef.tag, gitRef.semver, gitRef.commit, gitRef.name].find((v): v is string => typeof v === 'string');
-    return { repoURL: url, revision };
+    return { describe, repo: { repoURL: url, revision } };
   }
 
   /** A custom object, or undefined when it (or its CRD) does not exist. */
@@ -118,6 +189,27 @@ export class GitOpsOwners {
     this.#cache.set(key, { at: Date.now(), value });
     return value;
   }
+}
+
+/**
+ * An Application's owner. Its Git sources (a path in a repository) hold the workload's manifests.
+ * A source that is a chart from a chart repository holds nothing we can edit: without a Git source
+ * beside it, the record says so.
+ */
+function argoOwner(app: Obj, namespace: string, name: string): GitOpsOwner {
+  const sources = argoSources(app);
+  const git = sources.filter((s) => s.chart === undefined);
+  const owner = { tool: 'argocd', kind: 'Application', namespace, name } as const;
+  const describe = sources.map((s) => (s.chart ? `chart ${s.chart} from ${s.repoURL}` : `${s.repoURL}, path ${s.path ?? '/'}`)).join('; ');
+  const chain = [`Application ${namespace}/${name} (${describe || 'no source'})`];
+  if (git.length > 0) return { ...owner, sources, chain };
+  const generator = app.metadata?.ownerReferences?.find((r) => r.kind === 'ApplicationSet');
+  const why = generator
+    ? `Application ${namespace}/${name} deploys ${describe} and is generated by ApplicationSet ${generator.name ?? '?'}; the image must be set in the ApplicationSet's template`
+    : sources.length === 0
+      ? `Application ${namespace}/${name} has no source`
+      : `Application ${namespace}/${name} deploys ${describe}, a chart from a chart repository; moving its images needs a values override in the file that declares the Application, which is not built yet`;
+  return { ...owner, sources, chain, unsupported: why };
 }
 
 function argoSources(app: Obj): GitSource[] {

@@ -371,6 +371,8 @@ export class Copier {
       this.#records.inc();
       this.#log.info('handoff record written', { workload: key, record: id, images: moved.length, owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged' });
       this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
+      // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
+      if (owner?.unsupported) this.#events.record(ref, 'Warning', 'OwnerNotFollowed', `backed up, but no change will be proposed: ${owner.unsupported}`);
     }
   }
 

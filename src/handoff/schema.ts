@@ -2,7 +2,8 @@
  * The handoff record's schema, checked when a record is read: the copier and the rewriter may run
  * different versions of the image during a rollout, and a volume may hold records written long ago.
  * A record is taken whole or refused with the field that is wrong, never half-read. Version 1 is
- * the only version so far; `pull` was added to it as an optional field (absent in older records).
+ * the only version so far; `pull` and the owner's `declares`, `chain` and `unsupported` were added to
+ * it as optional fields (absent in older records).
  */
 import type { HandoffRecord } from './ledger.ts';
 
@@ -42,7 +43,17 @@ const tagged = (tag: string, variants: Record<string, Record<string, Check>>): C
 };
 
 const gitSource = object({ repoURL: string, path: optional(anyString), revision: optional(anyString), chart: optional(anyString) });
-const owner = object({ tool: oneOf('argocd', 'flux'), kind: oneOf('Application', 'Kustomization', 'HelmRelease'), namespace: string, name: string, sources: list(gitSource) });
+const declared = object({ kind: oneOf('HelmRelease'), namespace: string, name: string, targetNamespace: optional(string) });
+const owner = object({
+  tool: oneOf('argocd', 'flux'),
+  kind: oneOf('Application', 'Kustomization', 'HelmRelease'),
+  namespace: string,
+  name: string,
+  sources: list(gitSource),
+  declares: optional(declared),
+  chain: optional(list(string)),
+  unsupported: optional(string),
+});
 
 const record = object({
   version: count,

@@ -25,6 +25,7 @@ import { parseReference, repositoryName, tryParseReference } from '../image/refe
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
+import { planHelmRelease } from './edit/helm-release.ts';
 import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
@@ -69,7 +70,7 @@ export interface RewriteOutcome {
   readonly repoURL: string;
   readonly base: string;
   readonly records: readonly string[];
-  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'not-reopened' | 'would-change' | 'failed';
+  readonly result: 'pushed' | 'patched' | 'already-applied' | 'not-found' | 'not-reopened' | 'would-change' | 'unsupported-owner' | 'failed';
   /** With `dryRun`: the unified diff, or the patch, that would be made. */
   readonly plan?: string;
   /** In `pr` mode: the pull request opened or updated. */
@@ -87,7 +88,7 @@ interface Target {
 
 export class Rewriter {
   readonly metrics = new MetricsRegistry();
-  readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, failed.'));
+  readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, not-reopened, unsupported-owner (no file in Git decides the images), failed.'));
   readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
   readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
   #lastPassAt = 0;
@@ -177,6 +178,11 @@ export class Rewriter {
         // A managed workload still gets its Git change, so the GitOps tool does not revert it.
         if (!managed || patched.result === 'failed') continue;
       }
+      const unsupported = this.#unsupportedOwner(record);
+      if (unsupported) {
+        outcomes.push(await this.#notProposed(record, unsupported));
+        continue;
+      }
       const target = this.#targetOf(record);
       if (!target) {
         this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
@@ -237,9 +243,33 @@ export class Rewriter {
     }
   }
 
+  /** Why no file in Git can move a managed workload (its chain ends outside Git), or undefined. */
+  #unsupportedOwner(record: HandoffRecord): string | undefined {
+    const owner = record.owner;
+    if (!owner) return undefined;
+    if (owner.unsupported) return owner.unsupported;
+    if (owner.sources.length === 0) return `${owner.kind} ${owner.namespace}/${owner.name} has no Git source`;
+    // A Flux HelmRelease's chart is a path in Git; an Argo CD chart source is a chart repository, not a Git remote.
+    if (owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined)) return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository; its values are not followed yet`;
+    return undefined;
+  }
+
+  /**
+   * A record that no Git change can carry: said once (log, metric, the record's done note) and not
+   * retried; a new record, when the workload or its images change, is judged again. A managed
+   * workload is never moved by the unmanaged fallback.
+   */
+  async #notProposed(record: HandoffRecord, reason: string): Promise<RewriteOutcome> {
+    const owner = record.owner!;
+    this.#log.warn('not proposed: no file in Git decides these images', { record: record.id, workload: workloadKey(record.workload), owner: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`, reason });
+    if (!this.#config.dryRun) await this.#ledger.markDone(record.id, `not proposed: ${reason}`);
+    return { repoURL: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`, base: '', branch: '', records: [record.id], result: 'unsupported-owner', error: reason };
+  }
+
   #targetOf(record: HandoffRecord): Target | undefined {
-    const source = record.owner?.sources.find((s) => s.chart === undefined) ?? record.owner?.sources[0];
+    const source = record.owner?.sources.find((s) => s.chart === undefined || record.owner?.tool === 'flux');
     if (source) return { repoURL: source.repoURL, base: source.revision && source.revision !== 'HEAD' ? source.revision : 'main', path: source.path };
+    if (record.owner) return undefined;
     const unmanaged = this.#config.unmanaged;
     return unmanaged ? { repoURL: unmanaged.repoURL, base: unmanaged.branch, path: unmanaged.path } : undefined;
   }
@@ -367,7 +397,20 @@ export class Rewriter {
     const refused = new Map<string, string>();
     const byPath = new Map<string | undefined, HandoffRecord[]>();
     for (const { record, path } of records) byPath.set(path, [...(byPath.get(path) ?? []), record]);
-    for (const [path, all] of byPath) {
+    for (const [path, every] of byPath) {
+      // A workload rendered from a chart in a chart repository: its HelmRelease is what changes.
+      const declared = every.filter((r) => r.owner?.declares !== undefined);
+      for (const record of declared) {
+        try {
+          const result = this.#editRelease(dir, path, record);
+          if (result.refused) refused.set(record.id, result.refused);
+          found ||= result.found;
+        } catch (error) {
+          refused.set(record.id, describeError(error));
+        }
+      }
+      const all = every.filter((r) => r.owner?.declares === undefined);
+      if (all.length === 0) continue;
       let pathRecords = all;
       // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
       // same change. A record whose pod template is not in the tree is refused before any edit.
@@ -402,6 +445,20 @@ export class Rewriter {
     return { found, refused };
   }
 
+  /** Edits the HelmRelease that decides a record's images (its values, or a post-renderer entry). */
+  #editRelease(dir: string, path: string | undefined, record: HandoffRecord): { found: boolean; refused?: string } {
+    const release = record.owner!.declares!;
+    if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
+      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of HelmRelease ${release.namespace}/${release.name}; list the Secret in its service account, or set it in the release's values` };
+    }
+    const replacements = record.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source }));
+    const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
+    const plan = planHelmRelease(dir, path, release, [...replacements, ...alreadyThere]);
+    for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+    if (plan.refused) return { found: false, refused: plan.refused };
+    for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
+    return { found: plan.changes.length > 0 };
+  }
 }
 
 export const DEFAULT_COMMIT_TEMPLATE = 'image-clone: move {workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n{changes}\n';

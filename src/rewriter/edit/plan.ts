@@ -69,7 +69,7 @@ interface ImageUse {
   readonly pullSecrets: readonly string[];
 }
 
-interface KustomizeEntry {
+export interface KustomizeEntry {
   readonly file: string;
   readonly node: Node;
   readonly name: string;
@@ -111,13 +111,11 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
-  // A reference with a digest is the image with that digest, whatever its tag says.
-  const key = (ref: ImageReference) => (ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref));
-  const byImage = new Map(replacements.map((r) => [key(r.from), r]));
+  const byImage = new Map(replacements.map((r) => [imageKey(r.from), r]));
   const matched = new Set<Replacement>();
   const matches = (image: string) => {
     const parsedImage = tryParseReference(image);
-    const replacement = parsedImage === undefined ? undefined : byImage.get(key(parsedImage));
+    const replacement = parsedImage === undefined ? undefined : byImage.get(imageKey(parsedImage));
     if (replacement) matched.add(replacement);
     return replacement;
   };
@@ -161,19 +159,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
       const image = helmImage(map);
       const replacement = image === undefined ? undefined : matches(image);
       if (!replacement) continue;
-      const to = parseReference(replacement.to);
-      const fileEdits: TextEdit[] = [];
-      if (get(map, 'registry') !== undefined) {
-        setKey(map, 'registry', to.registry, yaml.text, fileEdits);
-        setKey(map, 'repository', to.repository, yaml.text, fileEdits);
-      } else {
-        setKey(map, 'repository', `${to.registry}/${to.repository}`, yaml.text, fileEdits);
-      }
-      if (to.tag !== undefined) setKey(map, 'tag', to.tag, yaml.text, fileEdits);
-      if (get(map, 'digest') !== undefined) setKey(map, 'digest', to.digest ?? '', yaml.text, fileEdits);
-      if (!replacement.detectOnly) addEdits(edits, file, fileEdits);
-      const line = scalarSite(yaml.text, get(map, 'repository'))!.line;
-      changes.push({ file: relative(rootReal, file), line, what: `Helm values ${where}`, before: image!, after: replacement.to });
+      planHelmValuesEdit(file, yaml.text, map, where, image!, replacement, edits, changes, rootReal);
     }
   }
 
@@ -186,13 +172,35 @@ export function planRepository(root: string, subdir: string | undefined, replace
   return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)) };
 }
 
+/** What identifies an image: a reference with a digest is the image with that digest, whatever its tag says. */
+export function imageKey(ref: ImageReference): string {
+  return ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref);
+}
+
+/** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
+export function planHelmValuesEdit(file: string, text: string, map: Node, where: string, before: string, replacement: Replacement, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string): void {
+  const to = parseReference(replacement.to);
+  const fileEdits: TextEdit[] = [];
+  if (get(map, 'registry') !== undefined) {
+    setKey(map, 'registry', to.registry, text, fileEdits);
+    setKey(map, 'repository', to.repository, text, fileEdits);
+  } else {
+    setKey(map, 'repository', `${to.registry}/${to.repository}`, text, fileEdits);
+  }
+  if (to.tag !== undefined) setKey(map, 'tag', to.tag, text, fileEdits);
+  if (get(map, 'digest') !== undefined) setKey(map, 'digest', to.digest ?? '', text, fileEdits);
+  if (!replacement.detectOnly) addEdits(edits, file, fileEdits);
+  const line = scalarSite(text, get(map, 'repository'))!.line;
+  changes.push({ file: relative(root, file), line, what: `Helm values ${where}`, before, after: replacement.to });
+}
+
 /** kustomize matches an entry's `name` against the image as written, up to its tag or digest. */
-function kustomizeMatches(image: string, name: string): boolean {
+export function kustomizeMatches(image: string, name: string): boolean {
   return image === name || image.startsWith(`${name}:`) || image.startsWith(`${name}@`);
 }
 
 /** The image an entry makes of `literal` (or, with no literal, of itself when it pins tag or digest). */
-function entryOutput(entry: KustomizeEntry, literal: string | undefined): string | undefined {
+export function entryOutput(entry: KustomizeEntry, literal: string | undefined): string | undefined {
   const name = entry.newName ?? entry.name;
   if (entry.digest !== undefined) return `${name}@${entry.digest}`;
   if (entry.newTag !== undefined) return `${name}:${entry.newTag}`;
@@ -201,7 +209,7 @@ function entryOutput(entry: KustomizeEntry, literal: string | undefined): string
 }
 
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
-function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string): void {
+export function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, what = `kustomize images entry "${entry.name}"`): void {
   const after = replacement.to;
   const to = parseReference(after);
   const fileEdits: TextEdit[] = [];
@@ -209,11 +217,11 @@ function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: st
   if (to.digest !== undefined) setKey(entry.node, 'digest', to.digest, text, fileEdits);
   else if (to.tag !== undefined) setKey(entry.node, 'newTag', to.tag, text, fileEdits);
   if (!replacement.detectOnly) addEdits(edits, entry.file, fileEdits);
-  changes.push({ file: relative(root, entry.file), line: entry.line, what: `kustomize images entry "${entry.name}"`, before, after });
+  changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after });
 }
 
 /** The name part of an image as written (without tag or digest). */
-function nameOf(image: string): string {
+export function nameOf(image: string): string {
   const at = image.indexOf('@');
   const withoutDigest = at >= 0 ? image.slice(0, at) : image;
   const colon = withoutDigest.lastIndexOf(':');
@@ -246,7 +254,7 @@ function setKey(node: Node, key: string, value: string, text: string, out: TextE
   out.push({ start: at, end: at, text: `\n${' '.repeat(column)}${key}: ${quoted}` });
 }
 
-function addEdits(edits: Map<string, TextEdit[]>, file: string, more: readonly TextEdit[]): void {
+export function addEdits(edits: Map<string, TextEdit[]>, file: string, more: readonly TextEdit[]): void {
   edits.set(file, [...(edits.get(file) ?? []), ...more]);
 }
 
@@ -292,21 +300,26 @@ function helmImageMaps(file: string, yaml: ParsedYaml): Array<{ map: Node; where
       if (values) roots.push({ node: values, where: `HelmRelease/${stringAt(get(contents, 'metadata'), 'name') ?? '?'} spec.values` });
     }
   }
+  return roots.flatMap((root) => helmImageMapsIn(root.node, root.where));
+}
+
+/** Image mappings (`repository` and `tag`, optionally `registry` and `digest`) anywhere under a values node. */
+export function helmImageMapsIn(values: Node | undefined, where: string): Array<{ map: Node; where: string }> {
   const found: Array<{ map: Node; where: string }> = [];
-  const walk = (node: Node | undefined, path: string, where: string) => {
+  const walk = (node: Node | undefined, path: string) => {
     if (isMap(node)) {
       if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && path ? ' ' : ''}${path}` });
-      for (const pair of node.items) walk(pair.value as Node | undefined, `${path}${path ? '.' : ''}${String((pair.key as { value?: unknown })?.value ?? '?')}`, where);
+      for (const pair of node.items) walk(pair.value as Node | undefined, `${path}${path ? '.' : ''}${String((pair.key as { value?: unknown })?.value ?? '?')}`);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item as Node, `${path}[${i}]`, where));
+      node.items.forEach((item, i) => walk(item as Node, `${path}[${i}]`));
     }
   };
-  for (const root of roots) walk(root.node, '', root.where);
+  walk(values, '');
   return found;
 }
 
 /** The image a Helm image mapping names: `[registry/]repository[:tag][@digest]`. */
-function helmImage(map: Node): string | undefined {
+export function helmImage(map: Node): string | undefined {
   const registry = stringAt(map, 'registry');
   const repository = stringAt(map, 'repository');
   const tag = scalarText(get(map, 'tag'));
@@ -474,9 +487,11 @@ const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.e
  * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
  * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
  * contains its repository's last path component. kustomize may rename images, so kustomizations
- * are always parsed, and the names their entries map onto a needle become needles too.
+ * are always parsed, and the names their entries map onto a needle become needles too. With
+ * `followBases`, the directories and files that those kustomizations list from elsewhere in the
+ * repository are read too (the bases an overlay path builds on).
  */
-function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
+export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
   if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
   const rootReal = realpathSync(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
@@ -496,14 +511,41 @@ function loadTree(root: string, subdir: string | undefined, needles: readonly st
     }
   };
   const texts = new Map<string, string>();
-  for (const file of yamlFiles(scope, rootReal, errors)) {
-    try {
-      texts.set(file, readFileSync(file, 'utf8'));
-    } catch (error) {
-      errors.push(error as Error);
+  const read = (files: readonly string[]) => {
+    for (const file of files) {
+      if (texts.has(file)) continue;
+      try {
+        texts.set(file, readFileSync(file, 'utf8'));
+      } catch (error) {
+        errors.push(error as Error);
+      }
+    }
+    for (const [file, text] of texts) if (isKustomization(file) && !parsed.has(file)) parse(file, text);
+  };
+  read(yamlFiles(scope, rootReal, errors));
+  if (followBases) {
+    // The bases and resources the kustomizations list from elsewhere in the repository, until none is new.
+    const scopes = [scope];
+    const within = (path: string) => scopes.some((s) => path === s || path.startsWith(s + sep));
+    for (let more = true; more; ) {
+      more = false;
+      for (const [file, yaml] of [...parsed]) {
+        if (!isKustomization(file)) continue;
+        for (const resource of readKustomization(file, yaml, rootReal).resources) {
+          if (within(resource) || texts.has(resource) || !existsSync(resource)) continue;
+          const real = realpathSync(resource);
+          if (!inside(real)) continue;
+          more = true;
+          if (lstatSync(real).isDirectory()) {
+            scopes.push(real);
+            read(yamlFiles(real, rootReal, errors));
+          } else {
+            read([real]);
+          }
+        }
+      }
     }
   }
-  for (const [file, text] of texts) if (isKustomization(file)) parse(file, text);
   const wanted = needles === undefined ? undefined : new Set(needles);
   if (wanted) {
     for (const [file, yaml] of parsed) {

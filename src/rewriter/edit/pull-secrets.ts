@@ -6,8 +6,9 @@
  * its last entry, at its keys' column, its list indented like the file's `containers:` list. CRLF
  * files get CRLF lines. Pure: text in, edits out.
  */
-import { isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
-import { columnOf, formatScalar, get, items, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
+import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
+import { addToMap, addToSeq } from './yaml-insert.ts';
+import { get, items, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 export interface PullSecretWant {
   readonly workload: { readonly kind: string; readonly namespace: string; readonly name: string };
@@ -48,65 +49,10 @@ export function pullSecretEdits(yaml: ParsedYaml, want: PullSecretWant): { edits
 }
 
 function editFor(text: string, podSpec: YAMLMap, secret: string): TextEdit | string | undefined {
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  const entry = `name: ${formatScalar(secret)}`;
   const existing = get(podSpec, 'imagePullSecrets');
   if (existing !== undefined && !isSeq(existing)) return 'its imagePullSecrets is not a list';
-  if (isSeq(existing)) {
-    if (items(existing).some((item) => stringAt(item, 'name') === secret)) return undefined;
-    if (existing.flow) {
-      const last = existing.items.at(-1) as Node | undefined;
-      if (last?.range) return { start: last.range[1], end: last.range[1], text: `, {${entry}}` };
-      const open = text.indexOf('[', existing.range![0]);
-      return { start: open + 1, end: open + 1, text: `{${entry}}` };
-    }
-    const first = existing.items[0] as Node;
-    const at = lineEndAfter(text, lastContentEnd(existing));
-    return { start: at, end: at, text: `${eol}${' '.repeat(columnOf(text, text.lastIndexOf('-', first.range![0])))}- ${entry}` };
-  }
-  if (podSpec.flow) {
-    const last = podSpec.items.at(-1);
-    const end = (last?.value as Node | undefined)?.range?.[1] ?? (last?.key as Node | undefined)?.range?.[1];
-    if (end === undefined) return 'its pod spec is an empty flow mapping';
-    return { start: end, end, text: `, imagePullSecrets: [{${entry}}]` };
-  }
-  const firstKey = podSpec.items[0]?.key as Node | undefined;
-  if (!firstKey?.range) return 'its pod spec is empty';
-  const keyColumn = columnOf(text, firstKey.range[0]);
-  const at = lineEndAfter(text, lastContentEnd(podSpec));
-  return { start: at, end: at, text: `${eol}${' '.repeat(keyColumn)}imagePullSecrets:${eol}${' '.repeat(keyColumn + listIndent(text, podSpec))}- ${entry}` };
-}
-
-/** How far the file indents a list under its key, read from the pod spec's own lists (`containers:`). */
-function listIndent(text: string, podSpec: YAMLMap): number {
-  for (const pair of podSpec.items) {
-    const value = pair.value as Node | undefined;
-    if (isSeq(value) && !value.flow && value.items[0] && (pair.key as Node).range) {
-      return columnOf(text, text.lastIndexOf('-', (value.items[0] as Node).range![0])) - columnOf(text, (pair.key as Node).range![0]);
-    }
-  }
-  return 2;
-}
-
-/** The end of the last scalar inside `node` (a nested block collection's range runs on past comments and blank lines). */
-function lastContentEnd(node: Node): number {
-  if (isMap(node) || isSeq(node)) {
-    const last = node.items.at(-1) as unknown;
-    if (last === undefined) return node.range![1];
-    if (isMap(node)) {
-      const pair = last as { key: Node; value: Node | null };
-      return pair.value && (isMap(pair.value) || isSeq(pair.value) || isScalar(pair.value)) && pair.value.range ? lastContentEnd(pair.value) : pair.key.range![1];
-    }
-    return lastContentEnd(last as Node);
-  }
-  return node.range![1];
-}
-
-
-/** The offset where the line holding `offset` ends (before its line break, CR included). */
-function lineEndAfter(text: string, offset: number): number {
-  if (offset > 0 && text[offset - 1] === '\n') return text[offset - 2] === '\r' ? offset - 2 : offset - 1;
-  const newline = text.indexOf('\n', offset);
-  if (newline === -1) return text.length;
-  return text[newline - 1] === '\r' ? newline - 1 : newline;
+  const edit = isSeq(existing)
+    ? items(existing).some((item) => stringAt(item, 'name') === secret) ? undefined : addToSeq(text, existing, { name: secret }, podSpec)
+    : addToMap(text, podSpec, 'imagePullSecrets', [{ name: secret }]);
+  return typeof edit === 'string' ? `its pod spec: ${edit}` : edit;
 }

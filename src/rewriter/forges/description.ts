@@ -20,6 +20,8 @@ export interface DescribedImage {
   readonly sizeBytes: number;
   /** How the nodes will pull the new image (absent in rows of older descriptions). */
   readonly pull?: RecordedPull;
+  /** Who applies the workload, nearest first (HelmRelease, then the Kustomization that applies it). */
+  readonly chain?: readonly string[];
 }
 
 /** The rows of a batch of records. */
@@ -33,6 +35,7 @@ export function rowsOf(records: readonly HandoffRecord[]): DescribedImage[] {
     platforms: i.platforms,
     sizeBytes: i.sizeBytes,
     ...(r.pull ? { pull: r.pull } : {}),
+    ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
   })));
 }
 
@@ -77,6 +80,7 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
     '| Workload | Container | Old image | New image | Digest | Platforms | Size | Nodes pull it |',
     '|---|---|---|---|---|---|---|---|',
     ...table,
+    ...ownerChains(rows),
     '',
     `**Why this is safe.** Each new reference pins the digest of the image the workload runs today. The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes. ${pullStatement(rows.map((r) => r.pull))}`,
     '',
@@ -85,6 +89,13 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
     `${MARKER_PREFIX} ${JSON.stringify({ change: changeId(rows), rows })} -->`,
     '',
   ].join('\n');
+}
+
+/** Why each file changes: the chain from each workload to what declares it in Git. */
+function ownerChains(rows: readonly DescribedImage[]): string[] {
+  const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r.chain] as const] : [])));
+  if (chains.size === 0) return [];
+  return ['', '**Who applies these workloads** (why these files change):', '', ...[...chains].map(([workload, chain]) => `- ${workload} ← ${chain.join(' ← ')}`)];
 }
 
 function formatSize(bytes: number): string {

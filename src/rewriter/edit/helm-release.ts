@@ -1,0 +1,163 @@
+/**
+ * Moves the images of a Flux HelmRelease whose chart comes from a Helm or OCI repository: the
+ * chart is not in Git, but the HelmRelease is, in a file under the path of the Kustomization that
+ * applies it (or in a base that path builds on). Two edits can move an image, tried in this order:
+ *
+ *  1. its `spec.values` already hold the image (a `repository` + `tag` mapping, with `registry` and
+ *     `digest` where the chart has them): edit those values, as for any Helm values file;
+ *  2. otherwise an entry in `spec.postRenderers[].kustomize.images` (`name` as the chart renders it,
+ *     `newName`, `digest`), which Flux applies to whatever the chart renders, without knowing the
+ *     chart's values layout. An entry of ours already there (or one the user wrote that makes the
+ *     running image) is edited instead of adding a second.
+ *
+ * Every edit is an insertion or a scalar splice in the file's own style (see yaml-insert.ts).
+ * Pure apart from reading the tree; writes nothing.
+ */
+import { relative } from 'node:path';
+import { isMap, isSeq, type Node } from 'yaml';
+import type { DeclaredObject } from '../../cluster/gitops.ts';
+import { parseReference, tryParseReference } from '../../image/reference.ts';
+import { addEdits, entryOutput, helmImage, helmImageMapsIn, imageKey, loadTree, nameOf, planEntryEdit, planHelmValuesEdit, type KustomizeEntry, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
+import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
+
+export interface ReleaseReplacement extends Replacement {
+  /** The image as the chart renders it today (the workload's image), for a post-renderer entry's `name`. */
+  readonly asWritten?: string;
+}
+
+export interface ReleasePlan extends RepositoryPlan {
+  /** Why the HelmRelease cannot be edited (not declared under the path, or not in a shape we can extend). */
+  readonly refused?: string;
+}
+
+interface Declaration {
+  readonly file: string;
+  readonly yaml: ParsedYaml;
+  readonly root: Node;
+}
+
+/** The edits that make `release` run each replacement's new image; reads `root/subdir` and its in-repository bases. */
+export function planHelmRelease(root: string, subdir: string | undefined, release: DeclaredObject, replacements: readonly ReleaseReplacement[]): ReleasePlan {
+  const { rootReal, parsed, errors } = loadTree(root, subdir, [release.name], true);
+  const declarations = declarationsOf(parsed, release);
+  const none = { files: new Map(), changes: [], errors };
+  const where = `HelmRelease ${release.namespace}/${release.name}`;
+  if (declarations.length === 0) {
+    return { ...none, refused: `no file under ${subdir ?? 'the repository root'} (or the bases it builds on) declares ${where}${errors.length ? ` (${errors.length} file(s) could not be read: ${errors.map((e) => e.message).join('; ')})` : ''}` };
+  }
+  const edits = new Map<string, TextEdit[]>();
+  const changes: PlannedChange[] = [];
+  const additions: ReleaseReplacement[] = [];
+  for (const replacement of replacements) {
+    const wanted = imageKey(replacement.from);
+    const is = (image: string | undefined) => {
+      const parsedImage = image === undefined ? undefined : tryParseReference(image);
+      return parsedImage !== undefined && imageKey(parsedImage) === wanted;
+    };
+    // 1. The values already spell the image out.
+    const values = declarations.flatMap((d) => helmImageMapsIn(get(get(d.root, 'spec'), 'values'), `${where} spec.values`).map((m) => ({ ...m, declaration: d })));
+    const inValues = values.find((v) => is(helmImage(v.map)));
+    if (inValues) {
+      planHelmValuesEdit(inValues.declaration.file, inValues.declaration.yaml.text, inValues.map, inValues.where, helmImage(inValues.map)!, replacement, edits, changes, rootReal);
+      continue;
+    }
+    // 2. A post-renderer entry already makes it (ours from an earlier change, or the user's).
+    // An entry that pins a tag or digest makes a known image; one that only renames makes the
+    // running image when its new name is the running image's name.
+    const output = (e: KustomizeEntry) => entryOutput(e, undefined) ?? (replacement.asWritten !== undefined && (e.newName ?? e.name) === nameOf(replacement.asWritten) ? replacement.asWritten : undefined);
+    // An entry for the name the chart renders is the one to set (ours, when the change is already there).
+    const entries = declarations.flatMap((d) => postRendererEntries(d));
+    const entry = entries.find((e) => is(output(e))) ?? (replacement.detectOnly || replacement.asWritten === undefined ? undefined : entries.find((e) => e.name === nameOf(replacement.asWritten!)));
+    if (entry) {
+      planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output(entry) ?? replacement.asWritten!, `${where} post-renderer images entry "${entry.name}"`);
+      continue;
+    }
+    if (!replacement.detectOnly) additions.push(replacement);
+  }
+  if (additions.length > 0) {
+    // The declaration that names the chart is the one Flux reads whole; a patch of it may not carry postRenderers.
+    const main = declarations.find((d) => get(get(d.root, 'spec'), 'chart') !== undefined || get(get(d.root, 'spec'), 'chartRef') !== undefined) ?? declarations[0]!;
+    const added = addPostRendererImages(main, additions.map(imageEntry));
+    if (typeof added === 'string') return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
+    addEdits(edits, main.file, added);
+    const line = scalarSite(main.yaml.text, get(get(main.root, 'metadata'), 'name'))?.line ?? 0;
+    for (const a of additions) changes.push({ file: relative(rootReal, main.file), line, what: `${where} post-renderer images entry added`, before: a.asWritten ?? a.from.repository, after: a.to });
+  }
+  const files = new Map<string, { before: string; after: string }>();
+  for (const [file, fileEdits] of edits) {
+    const before = parsed.get(file)!.text;
+    const after = applyTextEdits(before, fileEdits);
+    if (after !== before) files.set(file, { before, after });
+  }
+  return { files, changes, errors };
+}
+
+/** Documents declaring the HelmRelease: kind and name, and its namespace unless the applier overrides it or the file leaves it out. */
+function declarationsOf(parsed: ReadonlyMap<string, ParsedYaml>, release: DeclaredObject): Declaration[] {
+  const found: Declaration[] = [];
+  for (const [file, yaml] of parsed) {
+    for (const doc of yaml.documents) {
+      const root = doc.contents as Node | null;
+      if (!root || stringAt(root, 'kind') !== 'HelmRelease' || !(stringAt(root, 'apiVersion') ?? '').startsWith('helm.toolkit.fluxcd.io/')) continue;
+      const metadata = get(root, 'metadata');
+      if (stringAt(metadata, 'name') !== release.name) continue;
+      const namespace = stringAt(metadata, 'namespace');
+      if (release.targetNamespace === undefined && namespace !== undefined && namespace !== release.namespace) continue;
+      found.push({ file, yaml, root });
+    }
+  }
+  return found;
+}
+
+/** The `images` entries of a HelmRelease's kustomize post-renderers. */
+function postRendererEntries(declaration: Declaration): KustomizeEntry[] {
+  const renderers = items(get(get(declaration.root, 'spec'), 'postRenderers'));
+  return renderers.flatMap((renderer) =>
+    items(get(get(renderer, 'kustomize'), 'images')).flatMap((node): KustomizeEntry[] => {
+      const name = stringAt(node, 'name');
+      if (name === undefined) return [];
+      const line = scalarSite(declaration.yaml.text, get(node, 'name'))!.line;
+      return [{ file: declaration.file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line }];
+    }),
+  );
+}
+
+/** A kustomize images entry that turns the image as the chart renders it into the backup. */
+function imageEntry(replacement: ReleaseReplacement): Block {
+  const to = parseReference(replacement.to);
+  return {
+    name: nameOf(replacement.asWritten ?? replacement.to),
+    newName: `${to.registry}/${to.repository}`,
+    ...(to.digest === undefined && to.tag !== undefined ? { newTag: to.tag } : {}),
+    ...(to.digest !== undefined ? { digest: to.digest } : {}),
+  };
+}
+
+/**
+ * Adds images entries where the HelmRelease keeps them: to the first kustomize post-renderer's
+ * `images` list, or a new `images` list in it, or a new kustomize post-renderer, or a new
+ * `postRenderers` list in its spec.
+ */
+function addPostRendererImages(declaration: Declaration, entries: readonly Block[]): TextEdit[] | string {
+  const text = declaration.yaml.text;
+  const spec = get(declaration.root, 'spec');
+  if (!isMap(spec)) return 'it has no spec mapping';
+  const renderers = get(spec, 'postRenderers');
+  if (renderers === undefined) return single(addToMap(text, spec, 'postRenderers', [{ kustomize: { images: entries } }]));
+  if (!isSeq(renderers)) return 'its postRenderers is not a list';
+  const kustomize = items(renderers).map((r) => get(r, 'kustomize')).find((k) => isMap(k));
+  if (!kustomize || !isMap(kustomize)) return single(addToSeq(text, renderers, { kustomize: { images: entries } }, spec));
+  const images = get(kustomize, 'images');
+  if (images === undefined) return single(addToMap(text, kustomize, 'images', entries));
+  if (!isSeq(images)) return 'its post-renderer images is not a list';
+  const edits: TextEdit[] = [];
+  for (const entry of entries) {
+    const edit = addToSeq(text, images, entry, spec);
+    if (typeof edit === 'string') return edit;
+    edits.push(edit);
+  }
+  return edits;
+}
+
+const single = (edit: TextEdit | string): TextEdit[] | string => (typeof edit === 'string' ? edit : [edit]);
