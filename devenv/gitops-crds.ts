@@ -10,6 +10,8 @@ const DEFINITIONS = [
   { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', kind: 'Kustomization', plural: 'kustomizations' },
   { group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'GitRepository', plural: 'gitrepositories' },
   { group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', plural: 'helmreleases' },
+  { group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'HelmRepository', plural: 'helmrepositories' },
+  { group: 'source.toolkit.fluxcd.io', version: 'v1beta2', kind: 'OCIRepository', plural: 'ocirepositories' },
 ] as const;
 
 export async function installGitOpsCrds(kubeConfig: KubeConfig): Promise<void> {

@@ -39,7 +39,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 # The end-to-end tests need a real kube-apiserver (built once, then cached); the demo does not yet.
-# So do kustomize (to render kustomize/) and Gitea (the pull-request tests).
+# So do kustomize (to render kustomize/), Helm (to render charts) and Gitea (the pull-request tests).
 if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-kube-apiserver.sh >/dev/null
   bash scripts/build-gitea.sh >/dev/null
@@ -48,5 +48,13 @@ if [ "${NEED_CLUSTER:-0}" = 1 ]; then
     require_go kustomize
     echo "==> building kustomize v5.7.1 from the Go module proxy (once, cached)"
     GOBIN="$CACHE/bin" GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+  fi
+  # Helm renders the charts of the Helm tests (the render proof of every HelmRelease edit).
+  if [ ! -x "$CACHE/bin/helm-v3.22.0" ]; then
+    require_go helm
+    echo "==> building helm v3.22.0 from the Go module proxy (once, cached; about 2 minutes)"
+    tmp="$(mktemp -d)"
+    GOBIN="$tmp" GOFLAGS=-mod=mod go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v3.22.0" helm.sh/helm/v3/cmd/helm@v3.22.0
+    mv "$tmp/helm" "$CACHE/bin/helm-v3.22.0" && rmdir "$tmp"
   fi
 fi

@@ -90,8 +90,9 @@ An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace o
 const REWRITER_USAGE = `Usage: image-clone rewriter --handoff-dir DIR --cache-dir DIR [options]
 
 Turns each handoff record written by the copier into a change in the Git repository its GitOps
-owner syncs from (Argo CD Application or Flux Kustomization source, path and revision): one commit
-per repository and base branch, only the image values changed. Records are scanned at start, then
+owner syncs from (Argo CD Application or Flux Kustomization source, path and revision; for a Flux
+HelmRelease whose chart is in a chart repository, the HelmRelease's own file): one commit per
+repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
 
 Options:
@@ -128,6 +129,10 @@ Options:
   --once                      process what is pending, then exit (0 only if every change landed)
   --dry-run                   print the plan and the unified diff (and any patch) for what is
                               pending; commit, push, patch and mark nothing (implies --once)
+  --helm PATH                 Helm, which renders a chart before and after each HelmRelease edit
+                              (an edit not proved by the render is not proposed) [helm on PATH]
+  --kustomize PATH            kustomize, for those renders (overlays, post-renderers) [kustomize on PATH]
+  --ca-file PATH              extra CA certificates (PEM) to trust when fetching charts
   --log-level LEVEL           debug, info, warn or error [info]`;
 
 const SYNC_REPO_USAGE = `Usage: image-clone sync-repo --repo URL --backup-registry HOST[:PORT]/PREFIX [options]
@@ -312,6 +317,9 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       kubeconfig: { type: 'string' },
       'dry-run': { type: 'boolean' },
       'health-address': { type: 'string', default: ':8081' },
+      helm: { type: 'string', default: 'helm' },
+      kustomize: { type: 'string', default: 'kustomize' },
+      'ca-file': { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -341,6 +349,9 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     dryRun: values['dry-run'] ?? false,
+    helm: values.helm ?? 'helm',
+    kustomize: values.kustomize ?? 'kustomize',
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);

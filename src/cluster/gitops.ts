@@ -34,6 +34,20 @@ export interface DeclaredObject {
   readonly name: string;
   /** The applier's `targetNamespace`, which overrides whatever namespace the file states. */
   readonly targetNamespace?: string;
+  /** Where its chart comes from, so the edit can be proved by rendering it (absent: not known). */
+  readonly chart?: ChartLocation;
+}
+
+/** A chart in a chart repository (`https://…` with an index.yaml) or an OCI registry (`oci://host/path`, the chart at path/name). */
+export interface ChartLocation {
+  readonly repoURL: string;
+  readonly name: string;
+  /** The version deployed (from the release's status), else the version or range asked for; absent: the newest. */
+  readonly version?: string;
+  /** An OCI registry spoken to over plain HTTP (Flux `spec.insecure`). */
+  readonly insecure?: boolean;
+  /** The releases's name as Helm knows it (`spec.releaseName`, else Flux's default). */
+  readonly releaseName?: string;
 }
 
 export type GitOpsOwner = {
@@ -136,7 +150,7 @@ export class GitOpsOwners {
     const chartRef = hr.spec?.chartRef as SourceRef;
     const sourceRef = (chartRef ?? chartSpec.sourceRef) as SourceRef;
     const chart = typeof chartSpec.chart === 'string' ? chartSpec.chart : undefined;
-    const self = `HelmRelease ${namespace}/${name} (chart ${chart ?? sourceRef?.name ?? '?'} from ${sourceRef?.kind ?? '?'} ${sourceRef?.namespace ?? namespace}/${sourceRef?.name ?? '?'})`;
+    const self = `HelmRelease ${namespace}/${name} (chart ${chart ? `${chart} ` : ''}from ${sourceRef?.kind ?? '?'} ${sourceRef?.namespace ?? namespace}/${sourceRef?.name ?? '?'})`;
     if (sourceRef?.kind === 'GitRepository') {
       const source = await this.#fluxGitSource(sourceRef, namespace);
       if ('unsupported' in source) return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name}: its chart's ${source.unsupported}` };
@@ -150,7 +164,37 @@ export class GitOpsOwners {
     if (applier.unsupported) return { ...owner, sources: [], chain, unsupported: applier.unsupported };
     if (applier.declares) return { ...owner, sources: [], chain, unsupported: `HelmRelease ${namespace}/${name} is itself rendered from a chart (${applier.kind} ${applier.namespace}/${applier.name}); nested charts are not followed` };
     const targetNamespace = await this.#targetNamespace(applier);
-    return { ...owner, sources: applier.sources, chain, declares: { kind: 'HelmRelease', namespace, name, ...(targetNamespace ? { targetNamespace } : {}) } };
+    const location = await this.#chartLocation(hr, sourceRef, chart, namespace, name);
+    return { ...owner, sources: applier.sources, chain, declares: { kind: 'HelmRelease', namespace, name, ...(targetNamespace ? { targetNamespace } : {}), ...(location ? { chart: location } : {}) } };
+  }
+
+  /** Where a HelmRelease's chart is served: a HelmRepository (HTTP or OCI) or an OCIRepository. */
+  async #chartLocation(hr: Obj, sourceRef: SourceRef, chart: string | undefined, namespace: string, name: string): Promise<ChartLocation | undefined> {
+    if (!sourceRef?.name) return undefined;
+    const sourceNamespace = sourceRef.namespace ?? namespace;
+    const status = (hr as { status?: { history?: Array<{ chartVersion?: unknown }>; lastAttemptedRevision?: unknown } }).status;
+    const deployed = [status?.history?.[0]?.chartVersion, status?.lastAttemptedRevision].find((v): v is string => typeof v === 'string' && v !== '');
+    const chartSpec = ((hr.spec?.chart as Obj | undefined)?.spec ?? {}) as Record<string, unknown>;
+    const releaseName = typeof hr.spec?.releaseName === 'string' ? hr.spec.releaseName : typeof hr.spec?.targetNamespace === 'string' ? `${hr.spec.targetNamespace}-${name}` : name;
+    const common = { releaseName, ...(deployed ? { version: deployed.split('@')[0]! } : {}) };
+    if (sourceRef.kind === 'HelmRepository' && chart) {
+      const repo = await this.#get('source.toolkit.fluxcd.io', 'v1', sourceNamespace, 'helmrepositories', sourceRef.name);
+      const url = repo?.spec?.url;
+      if (typeof url !== 'string') return undefined;
+      const asked = typeof chartSpec.version === 'string' && chartSpec.version !== '*' ? { version: chartSpec.version } : {};
+      return { repoURL: url.replace(/\/+$/, ''), name: chart, ...asked, ...common, ...(repo?.spec?.insecure === true ? { insecure: true } : {}) };
+    }
+    if (sourceRef.kind === 'OCIRepository') {
+      const repo = (await this.#get('source.toolkit.fluxcd.io', 'v1', sourceNamespace, 'ocirepositories', sourceRef.name)) ?? (await this.#get('source.toolkit.fluxcd.io', 'v1beta2', sourceNamespace, 'ocirepositories', sourceRef.name));
+      const url = repo?.spec?.url;
+      if (typeof url !== 'string' || !url.startsWith('oci://')) return undefined;
+      const ref = (repo?.spec?.ref ?? {}) as Record<string, unknown>;
+      const trimmed = url.replace(/\/+$/, '');
+      const slash = trimmed.lastIndexOf('/');
+      const asked = [ref.tag, ref.semver].find((v): v is string => typeof v === 'string');
+      return { repoURL: trimmed.slice(0, slash), name: trimmed.slice(slash + 1), ...(asked ? { version: asked } : {}), ...common, ...(repo?.spec?.insecure === true ? { insecure: true } : {}) };
+    }
+    return undefined;
   }
 
   /** The namespace an applier forces on what it applies (Flux targetNamespace, Argo CD destination). */
@@ -175,7 +219,7 @@ export class GitOpsOwners {
 
   /** A custom object, or undefined when it (or its CRD) does not exist. */
   #get(group: string, version: string, namespace: string, plural: string, name: string): Promise<Obj | undefined> {
-    const key = `${group}/${plural}/${namespace}/${name}`;
+    const key = `${group}/${version}/${plural}/${namespace}/${name}`;
     const cached = this.#cache.get(key);
     if (cached && Date.now() - cached.at < OWNER_CACHE_MS) return cached.value;
     const value = this.#api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(

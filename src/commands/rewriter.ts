@@ -62,6 +62,10 @@ export interface RewriterCommandOptions extends GitSettings {
   readonly healthAddress?: string;
   readonly dryRun: boolean;
   readonly logger: Logger;
+  /** The programs that prove HelmRelease edits by rendering. */
+  readonly helm: string;
+  readonly kustomize: string;
+  readonly caFile?: string;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
@@ -72,6 +76,8 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
     logger: options.logger,
+    renderTools: { helm: options.helm, kustomize: options.kustomize },
+    ...(options.caFile ? { caFile: options.caFile } : {}),
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
     // The Kubernetes client is loaded only for the direct-patch fallback (importing it costs 71-79 MiB).
     ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig) } }),

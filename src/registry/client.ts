@@ -136,6 +136,18 @@ export class RegistryClient {
     throw await failure(response, what);
   }
 
+  /** A small blob (a Helm chart, a config) read whole, its digest checked; refused past `limit` bytes. */
+  async readBlob(repo: Repo, digest: string, limit: number): Promise<Buffer> {
+    const what = `GET blob ${repoName(repo)}@${digest}`;
+    const { url, authorization } = await this.blobSource(repo, digest);
+    const response = await this.#transport.send({ method: 'GET', url, headers: { authorization }, what });
+    if (response.status !== 200) throw await failure(response, what);
+    const bytes = await readBounded(response.body, limit);
+    if (bytes === undefined) throw new RegistryError(`${what}: larger than ${limit} bytes`);
+    if (digestOf(bytes, digest) !== digest) throw new RegistryError(`${what}: the content does not match its digest`);
+    return bytes;
+  }
+
   /** Where and how to GET a blob: its URL and the Authorization for it (for a blob transfer). */
   async blobSource(repo: Repo, digest: string): Promise<BlobEndpoint> {
     return {

@@ -25,7 +25,10 @@ import { parseReference, repositoryName, tryParseReference } from '../image/refe
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
+import type { ChartLocation } from '../cluster/gitops.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
+import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
+import { compareRenders, effectiveRelease, renderRelease, RenderProofError, type RenderTools } from './render/helm-proof.ts';
 import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
@@ -33,6 +36,7 @@ import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type Git
 
 export type GitMode = 'commit' | 'branch' | 'pr';
 export const DEFAULT_KEEP_DONE_MS = 7 * 86_400_000;
+export const DEFAULT_RENDER_TOOLS: RenderTools = { helm: 'helm', kustomize: 'kustomize' };
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
 export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
 
@@ -62,6 +66,10 @@ export interface RewriterConfig {
   readonly dryRun?: boolean;
   /** How long a done record is kept before the ledger forgets it (default 7 days). */
   readonly keepDoneMs?: number;
+  /** The helm and kustomize programs that prove HelmRelease edits (default: found on PATH). */
+  readonly renderTools?: RenderTools;
+  /** Extra CA certificates (PEM) trusted when fetching charts. */
+  readonly caFile?: string;
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -105,6 +113,7 @@ export class Rewriter {
   #failedPasses = 0;
   #stopped = false;
   #lastPruneAt = 0;
+  readonly #charts = new Map<string, Promise<FetchedChart>>();
 
   constructor(config: RewriterConfig) {
     this.#config = config;
@@ -317,7 +326,7 @@ export class Rewriter {
       const fresh = forge !== undefined && open === undefined;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
-        const changed = this.#edit(workspace.dir, records);
+        const changed = await this.#edit(workspace.dir, records);
         if (changed.refused.size > 0) {
           for (const [id, error] of changed.refused) {
             refused.set(id, error);
@@ -392,7 +401,7 @@ export class Rewriter {
    * Applies every record's replacements under its path. `found` says whether the old or the new
    * images appear at all: no edit with `found` means the change is already on the tip.
    */
-  #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): { found: boolean; refused: Map<string, string> } {
+  async #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<{ found: boolean; refused: Map<string, string> }> {
     let found = false;
     const refused = new Map<string, string>();
     const byPath = new Map<string | undefined, HandoffRecord[]>();
@@ -402,7 +411,7 @@ export class Rewriter {
       const declared = every.filter((r) => r.owner?.declares !== undefined);
       for (const record of declared) {
         try {
-          const result = this.#editRelease(dir, path, record);
+          const result = await this.#editRelease(dir, path, record);
           if (result.refused) refused.set(record.id, result.refused);
           found ||= result.found;
         } catch (error) {
@@ -445,19 +454,54 @@ export class Rewriter {
     return { found, refused };
   }
 
-  /** Edits the HelmRelease that decides a record's images (its values, or a post-renderer entry). */
-  #editRelease(dir: string, path: string | undefined, record: HandoffRecord): { found: boolean; refused?: string } {
+  /**
+   * Edits the HelmRelease that decides a record's images (its values, or a post-renderer entry),
+   * then proves the edit by rendering the chart before and after it (render/helm-proof.ts). An
+   * edit that is not proved is undone and the record refused with the reason.
+   */
+  async #editRelease(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string }> {
     const release = record.owner!.declares!;
+    const where = `HelmRelease ${release.namespace}/${release.name}`;
     if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
-      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of HelmRelease ${release.namespace}/${release.name}; list the Secret in its service account, or set it in the release's values` };
+      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the release's values` };
     }
     const replacements = record.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source }));
     const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
     const plan = planHelmRelease(dir, path, release, [...replacements, ...alreadyThere]);
     for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
     if (plan.refused) return { found: false, refused: plan.refused };
-    for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-    return { found: plan.changes.length > 0 };
+    if (plan.files.size === 0) return { found: plan.changes.length > 0 };
+    const chart = release.chart;
+    if (!chart) return { found: false, refused: `cannot prove the edit of ${where} by rendering it: where its chart is served is not known (a HelmChart reference, or a source that no longer exists)` };
+    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
+    try {
+      const before = await effectiveRelease(tools, dir, path, release);
+      for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
+      const after = await effectiveRelease(tools, dir, path, release);
+      const fetched = await this.#chart(chart);
+      const namespace = typeof before.targetNamespace === 'string' ? before.targetNamespace : release.namespace;
+      const releaseName = chart.releaseName ?? release.name;
+      const [renderedBefore, renderedAfter] = [await renderRelease(tools, fetched.bytes, releaseName, namespace, before), await renderRelease(tools, fetched.bytes, releaseName, namespace, after)];
+      const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
+      this.#log.info('HelmRelease edit proved by rendering', { release: where, chart: fetched.from, images: record.images.length });
+      return { found: true };
+    } catch (error) {
+      for (const [file, { before }] of plan.files) replaceFileAtomically(file, before);
+      return { found: false, refused: error instanceof RenderProofError || error instanceof ChartFetchError ? error.message : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}` };
+    }
+  }
+
+  /** A chart's package, fetched once per location and version while the rewriter runs. */
+  #chart(location: ChartLocation): Promise<FetchedChart> {
+    const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
+    const cached = this.#charts.get(key);
+    if (cached) return cached;
+    if (this.#charts.size >= 32) this.#charts.delete(this.#charts.keys().next().value!);
+    const fetched = fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {});
+    fetched.catch(() => this.#charts.delete(key));
+    this.#charts.set(key, fetched);
+    return fetched;
   }
 }
 

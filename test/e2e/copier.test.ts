@@ -236,9 +236,9 @@ describe('copier against a real API server', () => {
     const handoff = join(work, 'handoff-owners');
     await new Copier(copierConfig(handoff, { includeNamespaces: ['team-a', 'team-b'] })).runOnce();
     const byName = new Map(records(handoff).map((r) => [r.workload.name, r]));
-    assert.deepEqual(byName.get('argo-web')?.owner, { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: 'https://git.example.com/platform/apps.git', path: 'shop/overlays/prod', revision: 'main' }] });
-    assert.deepEqual(byName.get('flux-web')?.owner, { tool: 'flux', kind: 'Kustomization', namespace: 'flux-system', name: 'apps', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'clusters/prod/apps' }] });
-    assert.deepEqual(byName.get('helm-web')?.owner, { tool: 'flux', kind: 'HelmRelease', namespace: 'team-b', name: 'cache', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'charts/cache', chart: './charts/cache' }] });
+    assert.deepEqual(byName.get('argo-web')?.owner, { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: 'https://git.example.com/platform/apps.git', path: 'shop/overlays/prod', revision: 'main' }], chain: ['Application argocd/shop (https://git.example.com/platform/apps.git, path shop/overlays/prod)'] });
+    assert.deepEqual(byName.get('flux-web')?.owner, { tool: 'flux', kind: 'Kustomization', namespace: 'flux-system', name: 'apps', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'clusters/prod/apps' }], chain: ['Kustomization flux-system/apps (GitRepository flux-system/fleet, path clusters/prod/apps)'] });
+    assert.deepEqual(byName.get('helm-web')?.owner, { tool: 'flux', kind: 'HelmRelease', namespace: 'team-b', name: 'cache', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'charts/cache', chart: './charts/cache' }], chain: ['HelmRelease team-b/cache (chart ./charts/cache from GitRepository flux-system/fleet)'] });
   });
 
   it('recovers when the API server restarts under its watches', async () => {

@@ -35,6 +35,7 @@ interface Declaration {
   readonly file: string;
   readonly yaml: ParsedYaml;
   readonly root: Node;
+  readonly document: ParsedYaml['documents'][number];
 }
 
 /** The edits that make `release` run each replacement's new image; reads `root/subdir` and its in-repository bases. */
@@ -93,6 +94,12 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   return { files, changes, errors };
 }
 
+/** The HelmRelease documents under `root/subdir` that declare `release`, as plain objects. */
+export function releaseDocuments(root: string, subdir: string | undefined, release: DeclaredObject): Array<Record<string, unknown>> {
+  const { parsed } = loadTree(root, subdir, [release.name]);
+  return declarationsOf(parsed, release).map((d) => d.document.toJS() as Record<string, unknown>);
+}
+
 /** Documents declaring the HelmRelease: kind and name, and its namespace unless the applier overrides it or the file leaves it out. */
 function declarationsOf(parsed: ReadonlyMap<string, ParsedYaml>, release: DeclaredObject): Declaration[] {
   const found: Declaration[] = [];
@@ -104,7 +111,7 @@ function declarationsOf(parsed: ReadonlyMap<string, ParsedYaml>, release: Declar
       if (stringAt(metadata, 'name') !== release.name) continue;
       const namespace = stringAt(metadata, 'namespace');
       if (release.targetNamespace === undefined && namespace !== undefined && namespace !== release.namespace) continue;
-      found.push({ file, yaml, root });
+      found.push({ file, yaml, root, document: doc });
     }
   }
   return found;

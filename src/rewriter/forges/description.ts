@@ -82,7 +82,7 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
     ...table,
     ...ownerChains(rows),
     '',
-    `**Why this is safe.** Each new reference pins the digest of the image the workload runs today. The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes. ${pullStatement(rows.map((r) => r.pull))}`,
+    `**Why this is safe.** Each new reference pins the digest of the image the workload runs today (where Helm values without a digest key are edited, the backup's tag names it: that tag was copied from the same digest). The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes${rows.some((r) => r.chain?.some((c) => c.startsWith('HelmRelease '))) ? '; each HelmRelease change was rendered with Helm before and after, and only container images differ' : ''}. ${pullStatement(rows.map((r) => r.pull))}`,
     '',
     `**Files changed:** ${files.map((f) => `\`${f}\``).join(', ') || 'none'}`,
     '',

@@ -1,0 +1,101 @@
+/**
+ * Fetches a Helm chart's package (.tgz) the way Helm does, to render it: from a chart repository,
+ * `index.yaml` then the package it lists for the version; from an OCI registry, the chart's
+ * manifest then its `application/vnd.cncf.helm.chart.content.v1.tar+gzip` layer, through this
+ * project's own registry client (token flow, TLS checks, plain HTTP only where the source says
+ * `insecure`). Every body is bounded and every digest that is given is checked.
+ */
+import { createHash } from 'node:crypto';
+import semver from 'semver';
+import { parse } from 'yaml';
+import type { ChartLocation } from '../../cluster/gitops.ts';
+import { ImageCloneError } from '../../errors.ts';
+import { createRegistryStack, type RegistryStack } from '../../registry/index.ts';
+import { readBounded } from '../../util/bounded-body.ts';
+
+const INDEX_MAX_BYTES = 64 * 1024 * 1024;
+const CHART_MAX_BYTES = 20 * 1024 * 1024;
+export const HELM_CHART_LAYER = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
+
+export class ChartFetchError extends ImageCloneError {
+  override name = 'ChartFetchError';
+}
+
+export interface FetchedChart {
+  readonly bytes: Buffer;
+  readonly version: string;
+  /** Where it came from, for messages: `oci://host/path/name:1.2.3` or the package's URL. */
+  readonly from: string;
+}
+
+/**
+ * The chart's package, fetched without credentials (the rewriter holds none for chart sources;
+ * public charts need none). `caFile` adds trusted CAs, as for registries.
+ */
+export async function fetchChart(location: ChartLocation, options: { readonly caFile?: string } = {}): Promise<FetchedChart> {
+  const host = location.repoURL.replace(/^[a-z]+:\/\//, '').split('/')[0]!;
+  const stack = createRegistryStack({ ...(options.caFile ? { caFile: options.caFile } : {}), insecureRegistries: location.insecure ? [host] : [] });
+  try {
+    return await (location.repoURL.startsWith('oci://') ? fetchOciChart(location, stack) : fetchRepositoryChart(location, stack));
+  } finally {
+    await stack.close();
+  }
+}
+
+async function fetchRepositoryChart(location: ChartLocation, stack: RegistryStack): Promise<FetchedChart> {
+  const indexUrl = `${location.repoURL}/index.yaml`;
+  const index = parse((await get(stack, indexUrl, INDEX_MAX_BYTES)).toString('utf8')) as { entries?: Record<string, Array<{ version?: string; urls?: string[]; digest?: string }>> } | null;
+  const entries = (index?.entries?.[location.name] ?? []).filter((e) => typeof e.version === 'string' && Array.isArray(e.urls) && e.urls.length > 0);
+  if (entries.length === 0) throw new ChartFetchError(`${indexUrl} lists no chart named ${location.name}`);
+  const version = chooseVersion(entries.map((e) => e.version!), location.version);
+  if (version === undefined) throw new ChartFetchError(`${indexUrl} lists no version of ${location.name} matching ${location.version}`);
+  const entry = entries.find((e) => e.version === version)!;
+  const url = new URL(entry.urls![0]!, `${location.repoURL}/`).toString();
+  const bytes = await get(stack, url, CHART_MAX_BYTES);
+  if (entry.digest && createHash('sha256').update(bytes).digest('hex') !== entry.digest.replace(/^sha256:/, '')) {
+    throw new ChartFetchError(`${url}: the package does not match the digest index.yaml gives for it`);
+  }
+  return { bytes, version, from: url };
+}
+
+async function fetchOciChart(location: ChartLocation, stack: RegistryStack): Promise<FetchedChart> {
+  const rest = location.repoURL.slice('oci://'.length);
+  const slash = rest.indexOf('/');
+  const registry = slash < 0 ? rest : rest.slice(0, slash);
+  const repository = [slash < 0 ? '' : rest.slice(slash + 1), location.name].filter(Boolean).join('/');
+  const version = location.version;
+  const from = `oci://${registry}/${repository}:${version ?? '?'}`;
+  if (!version || semver.valid(version) === null && !/^[\w][\w.-]*$/.test(version)) {
+    throw new ChartFetchError(`${from}: the chart's version is not known (the release's status names none, and a range cannot be resolved in an OCI registry)`);
+  }
+  const repo = { registry, repository };
+  const client = stack.client;
+  const manifest = await client.getManifest(repo, version);
+  const layers = (JSON.parse(manifest.bytes.toString('utf8')) as { layers?: Array<{ mediaType?: string; digest?: string }> }).layers ?? [];
+  const layer = layers.find((l) => l.mediaType === HELM_CHART_LAYER && typeof l.digest === 'string');
+  if (!layer) throw new ChartFetchError(`${from} is not a Helm chart (no ${HELM_CHART_LAYER} layer)`);
+  return { bytes: await client.readBlob(repo, layer.digest!, CHART_MAX_BYTES), version, from };
+}
+
+/** The version to render: the one named, else the newest that satisfies the range (Helm's comma-separated constraints included), else the newest release. */
+export function chooseVersion(versions: readonly string[], wanted: string | undefined): string | undefined {
+  if (wanted !== undefined && versions.includes(wanted)) return wanted;
+  const valid = versions.filter((v) => semver.valid(v, { loose: true }) !== null);
+  if (wanted === undefined || wanted === '' || wanted === '*') return semver.maxSatisfying(valid, '*', { loose: true }) ?? undefined;
+  const range = semver.validRange(wanted.replace(/,/g, ' '), { loose: true });
+  if (range === null) return undefined;
+  return semver.maxSatisfying(valid, range, { loose: true }) ?? undefined;
+}
+
+async function get(stack: RegistryStack, url: string, limit: number): Promise<Buffer> {
+  const what = `GET ${url}`;
+  const response = await stack.transport.send({ method: 'GET', url, what });
+  if (response.status !== 200) {
+    await response.body.dump().catch(() => undefined);
+    const hint = response.status === 401 || response.status === 403 ? ' (the chart repository wants credentials; the rewriter has none for it)' : '';
+    throw new ChartFetchError(`${what}: HTTP ${response.status}${hint}`);
+  }
+  const bytes = await readBounded(response.body, limit);
+  if (bytes === undefined) throw new ChartFetchError(`${what}: larger than ${limit / 1024 / 1024} MiB`);
+  return bytes;
+}

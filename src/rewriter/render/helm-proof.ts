@@ -1,0 +1,167 @@
+/**
+ * The proof of a HelmRelease edit, made before it is proposed: the release is rendered as Flux
+ * renders it, before and after the edit, with real Helm (`helm template` of the chart's package
+ * with the release's values) and real kustomize (each kustomize post-renderer: images and patches
+ * over the rendered manifests). The edit is proved when
+ *  - before it, the workload's containers run the images the cluster runs (so the inputs are
+ *    the release's: values from elsewhere, `valuesFrom`, would make this fail and say so);
+ *  - after it, they run the backups;
+ *  - and nothing else in the rendered output differs but container image fields.
+ * The HelmRelease itself is read as its Kustomization applies it: `kustomize build` of the path
+ * when it holds a kustomization (overlay patches included), else the declaring document.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { isDeepStrictEqual, promisify } from 'node:util';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { DeclaredObject } from '../../cluster/gitops.ts';
+import { ImageCloneError } from '../../errors.ts';
+import { repositoryName, tryParseReference } from '../../image/reference.ts';
+import { releaseDocuments } from '../edit/helm-release.ts';
+
+const run = promisify(execFile);
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const TOOL_TIMEOUT_MS = 120_000;
+const OUTPUT_MAX_BYTES = 256 * 1024 * 1024;
+
+/** The programs the proof runs (names looked up on PATH, or paths). */
+export interface RenderTools {
+  readonly helm: string;
+  readonly kustomize: string;
+}
+
+export class RenderProofError extends ImageCloneError {
+  override name = 'RenderProofError';
+}
+
+type Json = Record<string, unknown>;
+
+/** The HelmRelease's spec as its Kustomization applies it. */
+export async function effectiveRelease(tools: RenderTools, root: string, subdir: string | undefined, release: DeclaredObject): Promise<Json> {
+  const dir = resolve(root, subdir ?? '.');
+  let documents: Json[];
+  if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
+    // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
+    const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
+    documents = parseAllDocuments(built).map((d) => d.toJS() as Json).filter(Boolean);
+  } else {
+    documents = releaseDocuments(root, subdir, release);
+  }
+  const found = documents.filter((d) => d.kind === 'HelmRelease' && (d.metadata as Json | undefined)?.name === release.name);
+  if (found.length !== 1) throw new RenderProofError(`${subdir ?? 'the repository root'} renders ${found.length} HelmRelease objects named ${release.name}, not one`);
+  return (found[0]!.spec ?? {}) as Json;
+}
+
+/** What the chart renders for a release spec, post-renderers applied: multi-document YAML. */
+export async function renderRelease(tools: RenderTools, chart: Buffer, releaseName: string, namespace: string, spec: Json): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-clone-render-'));
+  try {
+    await writeFile(join(dir, 'chart.tgz'), chart);
+    await writeFile(join(dir, 'values.json'), JSON.stringify(spec.values ?? {}));
+    let rendered = await tool(tools.helm, ['template', releaseName, join(dir, 'chart.tgz'), '--namespace', namespace, '--values', join(dir, 'values.json')], `helm template ${releaseName}`);
+    const renderers = Array.isArray(spec.postRenderers) ? (spec.postRenderers as Json[]) : [];
+    for (const [i, renderer] of renderers.entries()) {
+      const kustomize = renderer.kustomize as Json | undefined;
+      if (!kustomize) continue;
+      await writeFile(join(dir, `rendered-${i}.yaml`), rendered);
+      await writeFile(join(dir, 'kustomization.yaml'), stringify({ resources: [`rendered-${i}.yaml`], ...pick(kustomize, ['images', 'patches', 'patchesStrategicMerge', 'patchesJson6902']) }));
+      rendered = await tool(tools.kustomize, ['build', dir], `the post-renderer ${i} (kustomize)`);
+    }
+    return rendered;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface ExpectedImage {
+  readonly kind: string;
+  readonly name: string;
+  readonly container: string;
+  readonly init: boolean;
+  /** What runs now, and the backup it must run after: `backup` with `digest`, or with the source's tag. */
+  readonly source: string;
+  readonly backup: string;
+  readonly digest: string;
+}
+
+/** Why the two renders do not prove the change, or undefined when they do. */
+export function compareRenders(before: string, after: string, expected: readonly ExpectedImage[]): string | undefined {
+  const a = byObject(before);
+  const b = byObject(after);
+  const keys = (m: Map<string, Json>) => [...m.keys()].sort().join(', ');
+  if (keys(a) !== keys(b)) return `the change alters which objects the chart renders (before: ${keys(a)}; after: ${keys(b)})`;
+  for (const [key, doc] of a) {
+    if (!isDeepStrictEqual(withoutImages(doc), withoutImages(b.get(key)!))) return `the change alters ${key} beyond its container images`;
+  }
+  for (const want of expected) {
+    const label = `${want.kind}/${want.name} ${want.init ? 'init container' : 'container'} ${want.container}`;
+    const doc = [...a.keys()].find((k) => k.startsWith(`${want.kind}/`) && k.endsWith(`/${want.name}`));
+    if (!doc) return `the chart renders no ${want.kind}/${want.name}`;
+    const was = imageOf(a.get(doc)!, want);
+    const now = imageOf(b.get(doc)!, want);
+    if (was !== want.source) return `before the change, the chart renders ${label} with ${was ?? 'no image'}, not ${want.source} as the cluster runs it (are its values set elsewhere, e.g. valuesFrom?)`;
+    const ref = now === undefined ? undefined : tryParseReference(now);
+    const backup = tryParseReference(want.backup);
+    const source = tryParseReference(want.source);
+    const runsBackup = ref !== undefined && backup !== undefined && repositoryName(ref) === repositoryName(backup) && (ref.digest === want.digest || (ref.digest === undefined && ref.tag === source?.tag));
+    if (!runsBackup) return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
+  }
+  return undefined;
+}
+
+function byObject(text: string): Map<string, Json> {
+  const map = new Map<string, Json>();
+  for (const doc of parseAllDocuments(text)) {
+    const value = doc.toJS() as Json | null;
+    if (!value || typeof value !== 'object') continue;
+    const metadata = (value.metadata ?? {}) as Json;
+    map.set(`${String(value.kind)}/${String(metadata.namespace ?? '')}/${String(metadata.name)}`, value);
+  }
+  return map;
+}
+
+const CONTAINER_LISTS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
+
+/** A copy of an object with every container's image blanked, wherever pod specs sit in it. */
+function withoutImages(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((item) => (CONTAINER_LISTS.has(key) && item && typeof item === 'object' ? { ...withoutImages(item) as Json, image: '' } : withoutImages(item)));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutImages(v, k)]));
+  return value;
+}
+
+function imageOf(doc: Json, want: ExpectedImage): string | undefined {
+  let found: string | undefined;
+  const walk = (value: unknown, key: string) => {
+    if (found !== undefined) return;
+    if (Array.isArray(value)) {
+      if (key === (want.init ? 'initContainers' : 'containers')) {
+        const container = value.find((c: Json) => c?.name === want.container) as Json | undefined;
+        if (container && typeof container.image === 'string') found = container.image;
+      }
+      value.forEach((item) => walk(item, ''));
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, k);
+    }
+  };
+  walk(doc, '');
+  return found;
+}
+
+function pick(object: Json, keys: readonly string[]): Json {
+  return Object.fromEntries(keys.filter((k) => object[k] !== undefined).map((k) => [k, object[k]]));
+}
+
+async function tool(program: string, args: readonly string[], what: string): Promise<string> {
+  try {
+    const { stdout } = await run(program, [...args], { timeout: TOOL_TIMEOUT_MS, maxBuffer: OUTPUT_MAX_BYTES, env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() } });
+    return stdout;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new RenderProofError(`${what}: the program ${program} was not found (install it, or name it with --helm / --kustomize)`);
+    const detail = (e.stderr ?? '').trim().split('\n').slice(-3).join(' ');
+    throw new RenderProofError(`${what} failed: ${detail || e.message}`);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Third-party charts end to end: Flux HelmReleases whose charts come from a chart repository (a
+ * local HTTP one of ours serving what the real `helm package` and `helm repo index` made) and from
+ * an OCI registry (a real docker-registry, the chart pushed by the real `helm push`), declared in a
+ * Git repository on a real Gitea that a Kustomization applies; the workloads rendered by real Helm
+ * and created on a real kube-apiserver with the labels helm-controller leaves. The copier backs the
+ * images up and follows each chain; the rewriter edits the HelmReleases, proves each edit by
+ * rendering, and opens one pull request. The test then renders the pull request's branch itself,
+ * with Helm fetching the charts its own way, and checks every workload runs its backup.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { BIN_DIR } from '../../devenv/cache.ts';
+import { startChartRepository, type ChartRepository } from '../../devenv/chart-repository.ts';
+import { startCluster, type Cluster } from '../../devenv/cluster.ts';
+import { startGitea, type Gitea } from '../../devenv/gitea.ts';
+import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
+import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
+import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
+import { Copier } from '../../src/copier/copier.ts';
+import { Ledger } from '../../src/handoff/ledger.ts';
+import { parseBackupTarget } from '../../src/image/backup.ts';
+import { createLogger } from '../../src/observability/log.ts';
+import { Rewriter, type RewriteOutcome } from '../../src/rewriter/rewriter.ts';
+import { exhibit, plantCanary } from '../support/canaries.ts';
+
+const HELM = join(BIN_DIR, 'helm-v3.22.0');
+const KUSTOMIZE = join(BIN_DIR, 'kustomize');
+
+let work: string;
+let cluster: Cluster;
+let source: RegistryServer;
+let backup: RegistryServer;
+let gitea: Gitea;
+let charts: ChartRepository;
+let kc: KubeConfig;
+let repoURL: string;
+const logLines: string[] = [];
+
+const helmEnv = () => ({ ...process.env, HELM_CACHE_HOME: join(work, 'helm/cache'), HELM_CONFIG_HOME: join(work, 'helm/config'), HELM_DATA_HOME: join(work, 'helm/data') });
+const helm = (...args: string[]) => execFileSync(HELM, args, { encoding: 'utf8', env: helmEnv() });
+/** Helm while the chart repository (served by this process) must answer it: asynchronously. */
+const helmAsync = async (...args: string[]) => (await promisify(execFile)(HELM, args, { encoding: 'utf8', env: helmEnv(), maxBuffer: 64 * 1024 * 1024 })).stdout;
+
+function writeTree(root: string, files: Record<string, string>): void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+}
+
+/** Two charts written by hand in two values conventions (only the key shapes are taken from published charts). */
+function writeCharts(s: string): void {
+  writeTree(join(work, 'charts'), {
+    // podinfo's convention: image.repository + image.tag, the tag defaulting to the appVersion.
+    'podinfo/Chart.yaml': 'apiVersion: v2\nname: podinfo\nversion: 6.5.0\nappVersion: 6.5.0\n',
+    'podinfo/values.yaml': `replicaCount: 1\nimage:\n  repository: ${s}/podinfo\n  tag: ""\n`,
+    'podinfo/templates/deployment.yaml': [
+      'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: {{ .Release.Name }}', '  labels:', '    app.kubernetes.io/name: {{ .Chart.Name }}',
+      'spec:', '  replicas: {{ .Values.replicaCount }}', '  selector:', '    matchLabels:', '      app: {{ .Release.Name }}', '  template:', '    metadata:', '      labels:', '        app: {{ .Release.Name }}',
+      '    spec:', '      containers:', '        - name: podinfo', '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"', '          ports:', '            - containerPort: 9898', '',
+    ].join('\n'),
+    'podinfo/templates/service.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    app: {{ .Release.Name }}\n  ports:\n    - port: 9898\n',
+    // Bitnami's convention: image.registry / repository / tag / digest.
+    'cache/Chart.yaml': 'apiVersion: v2\nname: cache\nversion: 1.2.0\nappVersion: "7.2"\n',
+    'cache/values.yaml': 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\n  digest: ""\n',
+    'cache/templates/statefulset.yaml': [
+      'apiVersion: apps/v1', 'kind: StatefulSet', 'metadata:', '  name: {{ .Release.Name }}', 'spec:', '  serviceName: {{ .Release.Name }}', '  selector:', '    matchLabels:', '      app: {{ .Release.Name }}',
+      '  template:', '    metadata:', '      labels:', '        app: {{ .Release.Name }}', '    spec:', '      containers:', '        - name: redis',
+      '          image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ else }}:{{ .Values.image.tag }}{{ end }}"', '',
+    ].join('\n'),
+  });
+}
+
+const release = (name: string, spec: object, namespace = 'apps') => stringify({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name, namespace }, spec });
+const fromHelmRepository = { chart: { spec: { chart: 'podinfo', version: '>=6.0.0', sourceRef: { kind: 'HelmRepository', name: 'podinfo', namespace: 'flux-system' } } } };
+
+/** The repository as a platform team lays it out (Flux's kustomize-helm example: base releases, an overlay that patches them). */
+function fleetFiles(s: string): Record<string, string> {
+  return {
+    'apps/base/podinfo/release.yaml': release('podinfo', { interval: '10m', ...fromHelmRepository, values: { replicaCount: 1 } }),
+    'apps/base/podinfo/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - release.yaml\n',
+    'apps/base/cache/release.yaml': release('cache', { interval: '10m', chartRef: { kind: 'OCIRepository', name: 'cache-chart', namespace: 'flux-system' }, values: { image: { registry: s, repository: 'cache', tag: '7.2' } } }),
+    'apps/staging/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/podinfo\n  - ../base/cache/release.yaml\n  - web.yaml\n  - tuned.yaml\npatches:\n  - path: podinfo-values.yaml\n',
+    'apps/staging/podinfo-values.yaml': 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n    replicaCount: 2\n',
+    // A release that already has a post-renderer (patches only).
+    'apps/staging/web.yaml': release('web', { interval: '10m', ...fromHelmRepository, postRenderers: [{ kustomize: { patches: [{ target: { kind: 'Deployment' }, patch: '- op: add\n  path: /metadata/labels/team\n  value: web\n' }] } }] }),
+    // A release whose values come from a ConfigMap the rewriter cannot read: its edit cannot be proved.
+    'apps/staging/tuned.yaml': release('tuned', { interval: '10m', ...fromHelmRepository, valuesFrom: [{ kind: 'ConfigMap', name: 'tuned-values' }] }),
+  };
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'image-clone-helm-'));
+  [cluster, source, backup, gitea] = await Promise.all([startCluster({ dir: join(work, 'cluster') }), startRegistryServer(), startRegistryServer(), startGitea(join(work, 'gitea'))]);
+  plantCanary(gitea.token);
+  plantCanary(gitea.password);
+  kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  await installGitOpsCrds(kc);
+  const s = source.address;
+  for (const [repository, tag] of [['podinfo', '6.5.0'], ['podinfo', '6.4.0'], ['cache', '7.2']] as const) {
+    await seedImage({ url: source.url }, { repository, tag, format: 'oci', layers: [{ seed: 'helm-base', size: 16 * 1024 }, { seed: `${repository}:${tag}`, size: 1024 }] });
+  }
+  writeCharts(s);
+  const packages = join(work, 'chart-repository');
+  mkdirSync(packages);
+  helm('package', join(work, 'charts/podinfo'), '--destination', packages);
+  helm('package', join(work, 'charts/cache'), '--destination', join(work, 'oci'));
+  charts = await startChartRepository(packages);
+  helm('repo', 'index', packages, '--url', charts.url);
+  helm('push', join(work, 'oci/cache-1.2.0.tgz'), `oci://${s}/charts`, '--plain-http');
+
+  repoURL = await gitea.createRepository('fleet');
+  for (const [path, text] of Object.entries(fleetFiles(s))) {
+    await gitea.api('POST', `/repos/${gitea.user}/fleet/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+  }
+});
+
+after(async () => {
+  exhibit('e2e-helm-logs', logLines.join('\n'));
+  exhibit('e2e-helm-pulls', JSON.stringify(await gitea?.api('GET', `/repos/${gitea.user}/fleet/pulls?state=all`).catch(() => [])));
+  await Promise.all([cluster?.stop(), source?.stop(), backup?.stop(), gitea?.stop(), charts?.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The Flux objects as Flux leaves them, and each release's workloads as helm-controller renders and labels them. */
+async function deployFlux(): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  for (const name of ['flux-system', 'apps']) await core.createNamespace({ body: { metadata: { name } } });
+  const create = (group: string, version: string, plural: string, namespace: string, body: Record<string, unknown>) =>
+    custom.createNamespacedCustomObject({ group, version, namespace, plural, body: { apiVersion: `${group}/${version}`, ...body } });
+  const applied = (ks: string) => ({ 'kustomize.toolkit.fluxcd.io/name': ks, 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' });
+  await create('source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'flux-system', { kind: 'GitRepository', metadata: { name: 'fleet' }, spec: { url: repoURL, ref: { branch: 'main' } } });
+  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', { kind: 'Kustomization', metadata: { name: 'apps' }, spec: { path: './apps/staging', prune: true, sourceRef: { kind: 'GitRepository', name: 'fleet' } } });
+  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', { kind: 'Kustomization', metadata: { name: 'packaged' }, spec: { path: './', sourceRef: { kind: 'OCIRepository', name: 'manifests' } } });
+  await create('source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'flux-system', { kind: 'HelmRepository', metadata: { name: 'podinfo' }, spec: { url: charts.url } });
+  await create('source.toolkit.fluxcd.io', 'v1beta2', 'ocirepositories', 'flux-system', { kind: 'OCIRepository', metadata: { name: 'cache-chart' }, spec: { url: `oci://${source.address}/charts/cache`, ref: { tag: '1.2.0' }, insecure: true } });
+  const deployed = (version: string) => ({ history: [{ chartVersion: version, status: 'deployed' }] });
+  // The releases as `kustomize build apps/staging` makes them, applied with the Kustomization's labels.
+  const built = parseAllDocuments(execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(work, 'fleet-main', 'apps/staging')], { encoding: 'utf8' })).map((d) => d.toJS() as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> });
+  for (const hr of built.filter((d) => d.kind === 'HelmRelease')) {
+    await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { ...hr, metadata: { ...hr.metadata, labels: applied('apps') }, status: deployed(hr.metadata.name === 'cache' ? '1.2.0' : '6.5.0') });
+  }
+  // Two releases no file in Git can move: applied by hand, and applied from an OCI artifact.
+  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { kind: 'HelmRelease', metadata: { name: 'by-hand' }, spec: fromHelmRepository, status: deployed('6.5.0') });
+  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { kind: 'HelmRelease', metadata: { name: 'packaged', labels: applied('packaged') }, spec: fromHelmRepository, status: deployed('6.5.0') });
+
+  const workloads: Array<[string, string, string[]]> = [
+    ['podinfo', join(work, 'charts/podinfo'), ['--set', 'replicaCount=2']],
+    ['web', join(work, 'charts/podinfo'), []],
+    ['cache', join(work, 'charts/cache'), ['--set', `image.registry=${source.address},image.repository=cache,image.tag=7.2`]],
+    // tuned's ConfigMap sets the tag: the cluster runs 6.4.0, which the release's own values do not say.
+    ['tuned', join(work, 'charts/podinfo'), ['--set', 'image.tag=6.4.0']],
+    ['by-hand', join(work, 'charts/podinfo'), []],
+    ['packaged', join(work, 'charts/podinfo'), []],
+  ];
+  for (const [name, chart, args] of workloads) {
+    for (const doc of parseAllDocuments(helm('template', name, chart, '--namespace', 'apps', ...args))) {
+      const body = doc.toJS() as { kind: string; metadata: { labels?: Record<string, string> } };
+      body.metadata.labels = { ...body.metadata.labels, 'helm.toolkit.fluxcd.io/name': name, 'helm.toolkit.fluxcd.io/namespace': 'apps' };
+      if (body.kind === 'Deployment') await apps.createNamespacedDeployment({ namespace: 'apps', body });
+      if (body.kind === 'StatefulSet') await apps.createNamespacedStatefulSet({ namespace: 'apps', body });
+    }
+  }
+}
+
+function clone(branch: string, into: string): string {
+  const dir = join(work, into);
+  const auth = `Authorization: Basic ${Buffer.from(`${gitea.user}:${gitea.password}`).toString('base64')}`;
+  execFileSync('git', ['-c', `http.extraHeader=${auth}`, 'clone', '--quiet', '--branch', branch, repoURL, dir], { stdio: 'ignore' });
+  return dir;
+}
+
+/** Renders a release of a branch as Flux would, with Helm fetching the chart itself: the test's own oracle. */
+async function renderAsFlux(dir: string, name: string): Promise<string> {
+  const hr = parseAllDocuments(execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(dir, 'apps/staging')], { encoding: 'utf8' })).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { values?: object; postRenderers?: Array<{ kustomize?: { images?: object[]; patches?: object[] } }> } }).find((d) => d.kind === 'HelmRelease' && d.metadata.name === name)!;
+  const out = mkdtempSync(join(work, `render-${name}-`));
+  writeFileSync(join(out, 'values.json'), JSON.stringify(hr.spec.values ?? {}));
+  const chart = name === 'cache' ? [`oci://${source.address}/charts/cache`, '--version', '1.2.0', '--plain-http'] : ['podinfo', '--repo', charts.url, '--version', '6.5.0'];
+  let rendered = await helmAsync('template', name, ...chart, '--namespace', 'apps', '--values', join(out, 'values.json'));
+  for (const renderer of hr.spec.postRenderers ?? []) {
+    writeFileSync(join(out, 'all.yaml'), rendered);
+    writeFileSync(join(out, 'kustomization.yaml'), stringify({ resources: ['all.yaml'], ...(renderer.kustomize?.images ? { images: renderer.kustomize.images } : {}), ...(renderer.kustomize?.patches ? { patches: renderer.kustomize.patches } : {}) }));
+    rendered = execFileSync(KUSTOMIZE, ['build', out], { encoding: 'utf8' });
+  }
+  return rendered;
+}
+
+const imagesIn = (rendered: string) =>
+  parseAllDocuments(rendered).flatMap((d) => {
+    const o = d.toJS() as { kind: string; spec?: { template?: { spec?: { containers?: Array<{ image: string }> } } } };
+    return (o.spec?.template?.spec?.containers ?? []).map((c) => `${o.kind}:${c.image}`);
+  });
+
+describe('Flux HelmReleases with charts from chart repositories', () => {
+  it('moves each release onto its backups through one pull request, each edit proved by rendering; what cannot be followed says why', async () => {
+    clone('main', 'fleet-main');
+    await deployFlux();
+    const handoff = join(work, 'handoff');
+    const copier = new Copier({
+      kubeConfig: kc,
+      backupTarget: parseBackupTarget(`${backup.address}/mirror`),
+      handoffDir: handoff,
+      controllerNamespace: 'image-clone-namespace',
+      includeNamespaces: ['apps'],
+      excludeNamespaces: [],
+      registry: { insecureRegistries: [source.address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
+      logger: createLogger({ write: (line) => void logLines.push(line) }),
+      backupPull: { via: 'node' },
+    });
+    await copier.runOnce();
+    const records = new Ledger(handoff).pending();
+    const owners = Object.fromEntries(records.map((r) => [r.workload.name, r.owner]));
+    assert.deepEqual(owners.podinfo?.declares, { kind: 'HelmRelease', namespace: 'apps', name: 'podinfo', chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' } });
+    assert.deepEqual(owners.cache?.declares?.chart, { repoURL: `oci://${source.address}/charts`, name: 'cache', version: '1.2.0', releaseName: 'cache', insecure: true });
+    assert.deepEqual(owners.podinfo?.sources, [{ repoURL, revision: 'main', path: 'apps/staging' }]);
+    assert.match(owners['by-hand']?.unsupported ?? '', /HelmRelease apps\/by-hand takes its chart from a HelmRepository and was not applied from Git/);
+    assert.match(owners.packaged?.unsupported ?? '', /Kustomization flux-system\/packaged takes its manifests from OCIRepository flux-system\/manifests, not from a Git repository/);
+
+    const rewriter = new Rewriter({
+      handoffDir: handoff,
+      cacheDir: join(work, 'rewriter-cache'),
+      mode: 'pr',
+      author: { name: 'image-clone', email: 'bot@example.com' },
+      logger: createLogger({ write: (line) => void logLines.push(line) }),
+      gitCredentials: { username: gitea.user, password: gitea.password },
+      forge: { token: gitea.token },
+      renderTools: { helm: HELM, kustomize: KUSTOMIZE },
+    });
+    const outcomes = await rewriter.processPending();
+    const by = (result: RewriteOutcome['result']) => outcomes.filter((o) => o.result === result);
+    assert.equal(by('pushed').length, 1, JSON.stringify(outcomes));
+    assert.deepEqual(by('unsupported-owner').map((o) => o.repoURL).sort(), ['flux:HelmRelease/apps/by-hand', 'flux:HelmRelease/apps/packaged']);
+    // tuned: its edit is not proved (the render does not run what the cluster runs), so not proposed; it stays pending.
+    const refused = by('failed');
+    assert.equal(refused.length, 1);
+    assert.match(refused[0]!.error ?? '', /the edit of HelmRelease apps\/tuned is not proved by rendering .*podinfo-6\.5\.0\.tgz: before the change, the chart renders Deployment\/tuned container podinfo with .*podinfo:6\.5\.0, not .*podinfo:6\.4\.0 .*valuesFrom/);
+    const ledger = new Ledger(handoff);
+    assert.deepEqual(ledger.pending().map((r) => r.workload.name), ['tuned']);
+
+    const [pull] = (await gitea.api('GET', `/repos/${gitea.user}/fleet/pulls?state=open`)) as Array<{ number: number; body: string; head: { ref: string } }>;
+    assert.ok(pull, 'a pull request was opened');
+    const files = ((await gitea.api('GET', `/repos/${gitea.user}/fleet/pulls/${pull.number}/files`)) as Array<{ filename: string }>).map((f) => f.filename).sort();
+    assert.deepEqual(files, ['apps/base/cache/release.yaml', 'apps/base/podinfo/release.yaml', 'apps/staging/web.yaml']);
+    const diff = await gitea.text(`/repos/${gitea.user}/fleet/pulls/${pull.number}.diff`);
+    const changed = diff.split('\n').filter((l) => /^[-+]/.test(l) && !/^(---|\+\+\+) /.test(l));
+    const allowed = /^\+\s*(postRenderers:|- kustomize:|kustomize:|images:|- name: |newName: |digest: )|^[-+]\s*(registry|repository): /;
+    assert.deepEqual(changed.filter((l) => !allowed.test(l)), [], `only post-renderer entries and image values change:\n${diff}`);
+    assert.ok(changed.some((l) => /^-\s*repository: cache$/.test(l)), 'cache: its values held the image, so they are what changes');
+    assert.match(pull.body, /apps\/Deployment\/podinfo ← HelmRelease apps\/podinfo \(chart podinfo from HelmRepository flux-system\/podinfo\) ← Kustomization flux-system\/apps \(GitRepository flux-system\/fleet, path apps\/staging\)/);
+    assert.match(pull.body, /each HelmRelease change was rendered with Helm before and after/);
+    assert.match(pull.body, /apps\/StatefulSet\/cache ← HelmRelease apps\/cache \(chart from OCIRepository flux-system\/cache-chart\)/);
+
+    // The oracle: the branch rendered as Flux would, charts fetched by Helm itself.
+    const branch = clone(pull.head.ref, 'fleet-pr');
+    const mirror = `${backup.address}/mirror/${source.address.replace(':', '_')}`;
+    const podinfoDigest = await manifestDigestAt({ url: source.url }, 'podinfo', '6.5.0');
+    const cacheDigest = await manifestDigestAt({ url: source.url }, 'cache', '7.2');
+    assert.deepEqual(imagesIn(await renderAsFlux(branch, 'podinfo')), [`Deployment:${mirror}/podinfo@${podinfoDigest}`]);
+    assert.deepEqual(imagesIn(await renderAsFlux(branch, 'web')), [`Deployment:${mirror}/podinfo@${podinfoDigest}`]);
+    assert.deepEqual(imagesIn(await renderAsFlux(branch, 'cache')), [`StatefulSet:${mirror}/cache:7.2`]);
+    assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/cache`, '7.2'), cacheDigest, 'the backup tag is the same image');
+    // And the rest of each render is unchanged, the web release's own post-renderer patch included.
+    const main = join(work, 'fleet-main');
+    for (const name of ['podinfo', 'web', 'cache']) {
+      // As objects (a post-renderer reformats and reorders), every `image:` blanked.
+      const objects = (text: string) => parseAllDocuments(text.replace(/image: .*/g, 'image: X')).map((d) => d.toJS() as { kind: string; metadata: { name: string } }).sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
+      assert.deepEqual(objects(await renderAsFlux(branch, name)), objects(await renderAsFlux(main, name)), `${name} renders the same but for images`);
+    }
+    assert.match(await renderAsFlux(branch, 'web'), /team: web/);
+
+    // Said on the workloads too, and counted.
+    const events = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: 'apps' });
+    const notFollowed = events.items.filter((e) => e.reason === 'OwnerNotFollowed').map((e) => e.involvedObject.name).sort();
+    assert.deepEqual(notFollowed, ['by-hand', 'packaged']);
+    assert.match(rewriter.metrics.render(), /image_clone_rewrites_total\{result="unsupported-owner"\} 2/);
+
+    // Run again: nothing new is proposed, the unsupported ones are not retried.
+    const again = await rewriter.processPending();
+    assert.deepEqual(again.map((o) => o.result), ['failed'], 'only tuned, still not proved');
+    assert.equal(readdirSync(handoff).filter((f) => f.endsWith('.done')).length, 5);
+  });
+});
