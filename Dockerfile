@@ -17,8 +17,17 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
 
+# Helm and kustomize, which the rewriter runs to prove each HelmRelease edit by rendering the chart
+# before and after it. Built from their pinned sources as static binaries, stripped.
+FROM golang:1.26-bookworm AS tools
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+RUN go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" helm.sh/helm/v3/cmd/helm@v3.22.0 \
+ && go install -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 \
+ && rm -rf /root/.cache /go/pkg
+
 # The runtime: Debian's slim base with what the rewriter runs (git for every change, ssh for ssh://
-# remotes, CA certificates for git over HTTPS) and the Node binary alone, without npm, yarn or
+# remotes, CA certificates for git over HTTPS and chart repositories, helm and kustomize for the
+# render proofs) and the Node binary alone, without npm, yarn or
 # corepack. The passwd entry matters: ssh refuses to run for a uid with none ("No user exists").
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -28,6 +37,7 @@ RUN apt-get update \
  && echo 'nonroot:x:65532:' >>/etc/group \
  && mkdir -p /home/nonroot && chown 65532:65532 /home/nonroot
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
+COPY --from=tools /go/bin/helm /go/bin/kustomize /usr/local/bin/
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -3,13 +3,14 @@
 # isolation, vfs storage kept under the cache ($CACHE/containers), so it never meets a storage
 # configuration of the machine's own.
 #
-# Docker Hub cannot be reached from the development machines, so the two bases the Dockerfile names
+# Docker Hub cannot be reached from the development machines, so the three bases the Dockerfile names
 # are made here and tagged under those very names: debian:bookworm-slim is a Debian bookworm minbase
 # root filesystem made by mmdebstrap from Debian's own packages (man pages, docs and locales left
 # out, as Debian's slim images do); node:24-bookworm-slim is that plus the Node 24 binary pinned by
-# the npm package `node` and npm 11, as the official image has them. Only this local node base trusts
-# the machine's CA bundle (npm's registry is reached through it here); the Dockerfile users build
-# never does. Bases are made once and cached; the build itself reuses layers (`--layers`).
+# the npm package `node` and npm 11, as the official image has them; golang:1.26-bookworm is that
+# plus this machine's Go 1.26 toolchain (GOPATH /go, as the official image). Only these local bases
+# trust the machine's CA bundle (npm's registry and the Go module proxy are reached through it
+# here); the Dockerfile users build never does. Bases are made once and cached; the build itself reuses layers (`--layers`).
 #
 # Usage: scripts/build-image.sh [TAG]    (default localhost/image-clone-controller:dev)
 # Prints build time, image size and layer count on stderr, and the image's name on stdout.
@@ -25,6 +26,7 @@ NEED_IMAGE=1 bash scripts/prerequisites.sh >&2
 
 DEBIAN_BASE=docker.io/library/debian:bookworm-slim
 NODE_BASE=docker.io/library/node:24-bookworm-slim
+GO_BASE=docker.io/library/golang:1.26-bookworm
 has_image() { buildah images --quiet "$1" >/dev/null 2>&1; }
 
 if ! has_image "$DEBIAN_BASE"; then
@@ -69,6 +71,21 @@ if ! has_image "$NODE_BASE"; then
   cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$mnt/etc/ssl/certs/ca-certificates.crt"
   buildah config --env NODE_VERSION="$("$node_bin" --version)" --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt --cmd node "$ctr"
   buildah commit --quiet --rm "$ctr" "$NODE_BASE" >/dev/null
+fi
+
+if ! has_image "$GO_BASE"; then
+  goroot="$(go env GOROOT)"
+  say "making $GO_BASE: the Debian base and this machine's $(go env GOVERSION) (from $goroot)"
+  case "$(go env GOVERSION)" in go1.26*) ;; *) echo "the Dockerfile's tools stage wants Go 1.26; this machine has $(go env GOVERSION)" >&2; exit 1 ;; esac
+  ctr=$(buildah from --quiet --pull=never "$DEBIAN_BASE")
+  mnt=$(buildah mount "$ctr")
+  mkdir -p "$mnt/usr/local/go" "$mnt/go/bin" "$mnt/etc/ssl/certs"
+  tar -C "$goroot" --exclude=./pkg/obj --exclude=./test -cf - . | tar -C "$mnt/usr/local/go" -xf -
+  # This machine's trust, for the Go module proxy inside the build; in the local base only.
+  cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$mnt/etc/ssl/certs/ca-certificates.crt"
+  buildah config --env GOPATH=/go --env GOLANG_VERSION="$(go env GOVERSION)" --env GOPROXY="$(go env GOPROXY)" --env GOSUMDB="$(go env GOSUMDB)" \
+    --env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --workingdir /go --cmd bash "$ctr"
+  buildah commit --quiet --rm "$ctr" "$GO_BASE" >/dev/null
 fi
 
 say "building $TAG from Dockerfile (buildah bud, layers cached)"

@@ -101,6 +101,8 @@ describe('kustomize manifests', () => {
       [true, 'get', 'kustomize.toolkit.fluxcd.io', 'kustomizations', 'flux-system'],
       [true, 'get', 'source.toolkit.fluxcd.io', 'gitrepositories', 'flux-system'],
       [true, 'get', 'helm.toolkit.fluxcd.io', 'helmreleases', 'shop'],
+      [true, 'get', 'source.toolkit.fluxcd.io', 'helmrepositories', 'flux-system'],
+      [true, 'get', 'source.toolkit.fluxcd.io', 'ocirepositories', 'flux-system'],
       [true, 'create', '', 'events', 'shop'],
       [true, 'get', '', 'serviceaccounts', 'shop'],
       [false, 'list', '', 'serviceaccounts', 'shop'],

@@ -76,7 +76,8 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
       for (const path of ['usr/bin/gcc', 'usr/bin/cc', 'usr/local/bin/npm', 'usr/local/lib/node_modules', 'app/src', 'app/test', 'app/bench', 'app/dist/devenv', 'app/dist/commands/demo.js', 'app/node_modules/typescript', 'root/.npm', 'app/.npm']) {
         assert.ok(!present(path), `${path} is not in the image`);
       }
-      for (const path of ['usr/bin/git', 'usr/bin/ssh', 'usr/local/bin/node', 'app/dist/cli.js', 'etc/ssl/certs/ca-certificates.crt']) assert.ok(present(path), `${path} is in the image`);
+      for (const path of ['usr/bin/git', 'usr/bin/ssh', 'usr/local/bin/node', 'usr/local/bin/helm', 'usr/local/bin/kustomize', 'app/dist/cli.js', 'etc/ssl/certs/ca-certificates.crt']) assert.ok(present(path), `${path} is in the image`);
+      for (const path of ['usr/local/go', 'go', 'usr/bin/go']) assert.ok(!present(path), `${path} (the Go toolchain) is not in the image`);
     } finally {
       buildah('rm', ctr);
     }
@@ -133,10 +134,13 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.match(id.output, /CapEff:\s+0+\n/);
     assert.match(id.output, /Read-only file system/);
     assert.match(id.output, /handoff-writable/);
-    const tools = rewriter.exec(['sh', '-c', 'git --version && ssh -V 2>&1 && echo "HOME=$HOME"']);
+    const tools = rewriter.exec(['sh', '-c', 'git --version && ssh -V 2>&1 && helm version --short && kustomize version && echo "HOME=$HOME"']);
     assert.equal(tools.status, 0, tools.output);
     assert.match(tools.output, /git version 2\./);
     assert.match(tools.output, /OpenSSH_/);
+    // The render proof's programs run as the container's user, on its read-only root.
+    assert.match(tools.output, /^v3\.22\.0/m);
+    assert.match(tools.output, /^v5\.7\.1/m);
 
     const deadline = Date.now() + 60_000;
     const status = async () => Object.fromEntries(await Promise.all(pod!.containers.flatMap((c) => [c.readiness!, c.liveness!]).map(async (a) => [a, await probeStatus(a)] as const)));

@@ -361,4 +361,30 @@ describe('rewriter and git', () => {
       await sshd.stop();
     }
   });
+
+  it('a managed workload whose chain ends outside Git is closed as unsupported-owner, never moved through the unmanaged repository', async () => {
+    const unmanaged = makeOrigin('unmanaged-target', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-unsupported'));
+    const images = [{ container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 }];
+    const byHand = await ledger.write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'by-hand', uid: 'uid-by-hand' },
+      images,
+      owner: { tool: 'flux', kind: 'HelmRelease', namespace: 'shop', name: 'by-hand', sources: [], chain: ['HelmRelease shop/by-hand (chart web from HelmRepository flux-system/charts)'], unsupported: 'HelmRelease shop/by-hand takes its chart from a HelmRepository and was not applied from Git' },
+    });
+    // Written by a copier of before owners carried a reason: an Argo CD Application whose only source is a chart repository.
+    const chart = await ledger.write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'chart-app', uid: 'uid-chart-app' },
+      images,
+      owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'ingress', sources: [{ repoURL: 'https://charts.example.com', path: undefined, revision: '4.10.0', chart: 'ingress-nginx' }] },
+    });
+    const r = rewriter(ledger.dir, 'commit', { cacheDir: join(work, 'cache-unsupported'), unmanaged: { repoURL: `file://${unmanaged}`, branch: 'main' } });
+    const outcomes = await r.processPending();
+    assert.deepEqual(outcomes.map((o) => [o.result, o.repoURL]).sort(), [['unsupported-owner', 'argocd:Application/argocd/ingress'], ['unsupported-owner', 'flux:HelmRelease/shop/by-hand']]);
+    assert.match(outcomes.find((o) => o.repoURL.startsWith('argocd'))!.error ?? '', /deploys a chart from a chart repository/);
+    assert.equal(git(unmanaged, 'rev-list', '--count', 'main'), '1', 'nothing was pushed to the unmanaged repository');
+    assert.deepEqual(ledger.pending(), [], 'said once, not retried');
+    assert.match(readFileSync(join(ledger.dir, `${byHand.id}.done`), 'utf8'), /not proposed: HelmRelease shop\/by-hand takes its chart/);
+    assert.ok(readdirSync(ledger.dir).includes(`${chart.id}.done`));
+    assert.match(r.metrics.render(), /image_clone_rewrites_total\{result="unsupported-owner"\} 2/);
+  });
 });
