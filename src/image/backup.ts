@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ReferenceError } from '../errors.ts';
-import { DEFAULT_TAG, parseReference, type ImageReference } from './reference.ts';
+import { DEFAULT_TAG, parseReference, repositoryName, tryParseReference, type ImageReference } from './reference.ts';
 
 export type BackupLayout = 'nested' | 'flat';
 
@@ -109,4 +109,15 @@ function flatName(source: ImageReference): string {
   // Trim the readable part so the whole name stays short, and never end it on a separator.
   const head = readable.slice(0, 100).replace(/[^a-z0-9]+$/, '');
   return `${head}__${hash}`;
+}
+
+/**
+ * Whether `image` (as a manifest or a render writes it) runs the backup `backup` (its tag, no
+ * digest) of digest `digest`: pinned to that digest, or named by the backup's tag, which was
+ * copied from that digest.
+ */
+export function runsBackup(image: string, backup: string, digest: string): boolean {
+  const ref = tryParseReference(image);
+  const target = tryParseReference(backup);
+  return ref !== undefined && target !== undefined && repositoryName(ref) === repositoryName(target) && (ref.digest === digest || (ref.digest === undefined && ref.tag === target.tag));
 }

@@ -26,10 +26,11 @@ import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import type { ChartLocation } from '../cluster/gitops.ts';
+import { planApplicationValues } from './edit/argo-application.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
-import { compareRenders, effectiveRelease, renderRelease, RenderProofError, type RenderTools } from './render/helm-proof.ts';
-import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
+import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, renderChart, RenderProofError, type RenderTools } from './render/helm-proof.ts';
+import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
@@ -259,7 +260,7 @@ export class Rewriter {
     if (owner.unsupported) return owner.unsupported;
     if (owner.sources.length === 0) return `${owner.kind} ${owner.namespace}/${owner.name} has no Git source`;
     // A Flux HelmRelease's chart is a path in Git; an Argo CD chart source is a chart repository, not a Git remote.
-    if (owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined)) return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository; its values are not followed yet`;
+    if (owner.declares === undefined && owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined)) return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository, and no file in Git that declares it was found`;
     return undefined;
   }
 
@@ -407,11 +408,11 @@ export class Rewriter {
     const byPath = new Map<string | undefined, HandoffRecord[]>();
     for (const { record, path } of records) byPath.set(path, [...(byPath.get(path) ?? []), record]);
     for (const [path, every] of byPath) {
-      // A workload rendered from a chart in a chart repository: its HelmRelease is what changes.
+      // A workload rendered from a chart in a chart repository: its HelmRelease or Application is what changes.
       const declared = every.filter((r) => r.owner?.declares !== undefined);
       for (const record of declared) {
         try {
-          const result = await this.#editRelease(dir, path, record);
+          const result = await this.#editDeclared(dir, path, record);
           if (result.refused) refused.set(record.id, result.refused);
           found ||= result.found;
         } catch (error) {
@@ -455,40 +456,58 @@ export class Rewriter {
   }
 
   /**
-   * Edits the HelmRelease that decides a record's images (its values, or a post-renderer entry),
-   * then proves the edit by rendering the chart before and after it (render/helm-proof.ts). An
-   * edit that is not proved is undone and the record refused with the reason.
+   * Edits the object that decides a record's images when its workload comes from a chart in a
+   * chart repository: a HelmRelease (its values, or a post-renderer entry) or an Argo CD
+   * Application (a values override whose key comes from the chart). Then proves the edit by
+   * rendering the chart before and after it (render/helm-proof.ts); an edit that is not proved is
+   * undone and the record refused with the reason.
    */
-  async #editRelease(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string }> {
-    const release = record.owner!.declares!;
-    const where = `HelmRelease ${release.namespace}/${release.name}`;
+  async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string }> {
+    const declared = record.owner!.declares!;
+    const where = `${declared.kind} ${declared.namespace}/${declared.name}`;
     if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
-      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the release's values` };
+      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the chart's values` };
     }
-    const replacements = record.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source }));
-    const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-    const plan = planHelmRelease(dir, path, release, [...replacements, ...alreadyThere]);
+    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
+    const chart = declared.chart;
+    const unknownChart = `cannot prove the edit of ${where} by rendering it: where its chart is served is not known (a HelmChart reference, or a source that no longer exists)`;
+    const failed = (error: unknown) => ({ found: false, refused: error instanceof RenderProofError || error instanceof ChartFetchError ? error.message : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}` });
+    let plan: RepositoryPlan & { refused?: string };
+    let fetched: FetchedChart | undefined;
+    try {
+      if (declared.kind === 'HelmRelease') {
+        const replacements = record.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source }));
+        const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
+        plan = planHelmRelease(dir, path, declared, [...replacements, ...alreadyThere]);
+      } else {
+        // The key to override comes from the chart's own values.
+        if (!chart) return { found: false, refused: unknownChart };
+        fetched = await this.#chart(chart);
+        plan = planApplicationValues(dir, path, declared, await chartDefaults(tools, fetched.bytes), record.images);
+      }
+    } catch (error) {
+      return failed(error);
+    }
     for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
     if (plan.refused) return { found: false, refused: plan.refused };
     if (plan.files.size === 0) return { found: plan.changes.length > 0 };
-    const chart = release.chart;
-    if (!chart) return { found: false, refused: `cannot prove the edit of ${where} by rendering it: where its chart is served is not known (a HelmChart reference, or a source that no longer exists)` };
-    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
+    if (!chart) return { found: false, refused: unknownChart };
     try {
-      const before = await effectiveRelease(tools, dir, path, release);
+      const before = await effectiveSpec(tools, dir, path, declared);
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-      const after = await effectiveRelease(tools, dir, path, release);
-      const fetched = await this.#chart(chart);
-      const namespace = typeof before.targetNamespace === 'string' ? before.targetNamespace : release.namespace;
-      const releaseName = chart.releaseName ?? release.name;
-      const [renderedBefore, renderedAfter] = [await renderRelease(tools, fetched.bytes, releaseName, namespace, before), await renderRelease(tools, fetched.bytes, releaseName, namespace, after)];
+      const after = await effectiveSpec(tools, dir, path, declared);
+      fetched ??= await this.#chart(chart);
+      const inputs = declared.kind === 'HelmRelease' ? helmReleaseInputs : applicationInputs;
+      // The chart was rendered into the workload's namespace, whatever set it.
+      const render = (spec: Record<string, unknown>) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, inputs(spec));
+      const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
       const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
-      this.#log.info('HelmRelease edit proved by rendering', { release: where, chart: fetched.from, images: record.images.length });
+      this.#log.info('chart edit proved by rendering', { owner: where, chart: fetched.from, images: record.images.length });
       return { found: true };
     } catch (error) {
       for (const [file, { before }] of plan.files) replaceFileAtomically(file, before);
-      return { found: false, refused: error instanceof RenderProofError || error instanceof ChartFetchError ? error.message : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}` };
+      return failed(error);
     }
   }
 

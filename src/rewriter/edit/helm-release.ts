@@ -31,7 +31,7 @@ export interface ReleasePlan extends RepositoryPlan {
   readonly refused?: string;
 }
 
-interface Declaration {
+export interface Declaration {
   readonly file: string;
   readonly yaml: ParsedYaml;
   readonly root: Node;
@@ -94,23 +94,29 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   return { files, changes, errors };
 }
 
-/** The HelmRelease documents under `root/subdir` that declare `release`, as plain objects. */
-export function releaseDocuments(root: string, subdir: string | undefined, release: DeclaredObject): Array<Record<string, unknown>> {
-  const { parsed } = loadTree(root, subdir, [release.name]);
-  return declarationsOf(parsed, release).map((d) => d.document.toJS() as Record<string, unknown>);
+/** The documents under `root/subdir` (and its bases) that declare the object, as plain objects. */
+export function declaredDocuments(root: string, subdir: string | undefined, declared: DeclaredObject): Array<Record<string, unknown>> {
+  const { parsed } = loadTree(root, subdir, [declared.name], true);
+  return declarationsOf(parsed, declared).map((d) => d.document.toJS() as Record<string, unknown>);
 }
 
-/** Documents declaring the HelmRelease: kind and name, and its namespace unless the applier overrides it or the file leaves it out. */
-function declarationsOf(parsed: ReadonlyMap<string, ParsedYaml>, release: DeclaredObject): Declaration[] {
+const API_GROUPS: Readonly<Record<DeclaredObject['kind'], string>> = { HelmRelease: 'helm.toolkit.fluxcd.io/', Application: 'argoproj.io/' };
+
+/**
+ * Documents declaring the object: kind, API group and name, and its namespace where the file states
+ * one (unless a Kustomization's targetNamespace overrides it for a HelmRelease).
+ */
+export function declarationsOf(parsed: ReadonlyMap<string, ParsedYaml>, declared: DeclaredObject): Declaration[] {
   const found: Declaration[] = [];
+  const namespaceForced = declared.kind === 'HelmRelease' && declared.targetNamespace !== undefined;
   for (const [file, yaml] of parsed) {
     for (const doc of yaml.documents) {
       const root = doc.contents as Node | null;
-      if (!root || stringAt(root, 'kind') !== 'HelmRelease' || !(stringAt(root, 'apiVersion') ?? '').startsWith('helm.toolkit.fluxcd.io/')) continue;
+      if (!root || stringAt(root, 'kind') !== declared.kind || !(stringAt(root, 'apiVersion') ?? '').startsWith(API_GROUPS[declared.kind])) continue;
       const metadata = get(root, 'metadata');
-      if (stringAt(metadata, 'name') !== release.name) continue;
+      if (stringAt(metadata, 'name') !== declared.name) continue;
       const namespace = stringAt(metadata, 'namespace');
-      if (release.targetNamespace === undefined && namespace !== undefined && namespace !== release.namespace) continue;
+      if (!namespaceForced && namespace !== undefined && namespace !== declared.namespace) continue;
       found.push({ file, yaml, root, document: doc });
     }
   }

@@ -16,11 +16,11 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual, promisify } from 'node:util';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { ImageCloneError } from '../../errors.ts';
-import { repositoryName, tryParseReference } from '../../image/reference.ts';
-import { releaseDocuments } from '../edit/helm-release.ts';
+import { runsBackup } from '../../image/backup.ts';
+import { declaredDocuments } from '../edit/helm-release.ts';
 
 const run = promisify(execFile);
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -39,8 +39,8 @@ export class RenderProofError extends ImageCloneError {
 
 type Json = Record<string, unknown>;
 
-/** The HelmRelease's spec as its Kustomization applies it. */
-export async function effectiveRelease(tools: RenderTools, root: string, subdir: string | undefined, release: DeclaredObject): Promise<Json> {
+/** The declared object's spec as its applier applies it (a Kustomization's or a parent Application's build of the path). */
+export async function effectiveSpec(tools: RenderTools, root: string, subdir: string | undefined, declared: DeclaredObject): Promise<Json> {
   const dir = resolve(root, subdir ?? '.');
   let documents: Json[];
   if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
@@ -48,22 +48,51 @@ export async function effectiveRelease(tools: RenderTools, root: string, subdir:
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
     documents = parseAllDocuments(built).map((d) => d.toJS() as Json).filter(Boolean);
   } else {
-    documents = releaseDocuments(root, subdir, release);
+    documents = declaredDocuments(root, subdir, declared);
   }
-  const found = documents.filter((d) => d.kind === 'HelmRelease' && (d.metadata as Json | undefined)?.name === release.name);
-  if (found.length !== 1) throw new RenderProofError(`${subdir ?? 'the repository root'} renders ${found.length} HelmRelease objects named ${release.name}, not one`);
+  const meta = (d: Json) => (d.metadata ?? {}) as Json;
+  // A HelmRelease's namespace may be the Kustomization's targetNamespace, whatever the file says.
+  const found = documents.filter((d) => d.kind === declared.kind && meta(d).name === declared.name && (declared.kind === 'HelmRelease' || meta(d).namespace === undefined || meta(d).namespace === declared.namespace));
+  if (found.length !== 1) throw new RenderProofError(`${subdir ?? 'the repository root'} renders ${found.length} ${declared.kind} objects named ${declared.name}, not one`);
   return (found[0]!.spec ?? {}) as Json;
 }
 
-/** What the chart renders for a release spec, post-renderers applied: multi-document YAML. */
-export async function renderRelease(tools: RenderTools, chart: Buffer, releaseName: string, namespace: string, spec: Json): Promise<string> {
+/** What a chart is given to render: values files (in order, later ones win), `--set` values, post-renderers. */
+export interface RenderInputs {
+  readonly valueFiles: readonly string[];
+  readonly sets?: ReadonlyArray<{ readonly name: string; readonly value: string; readonly forceString?: boolean }>;
+  readonly postRenderers?: readonly Json[];
+}
+
+/** A Flux HelmRelease's inputs: its values, its post-renderers. */
+export function helmReleaseInputs(spec: Json): RenderInputs {
+  return { valueFiles: [JSON.stringify(spec.values ?? {})], postRenderers: Array.isArray(spec.postRenderers) ? (spec.postRenderers as Json[]) : [] };
+}
+
+/** An Argo CD Application's inputs, in Argo CD's order: `values`, then `valuesObject`, then `parameters`. */
+export function applicationInputs(spec: Json): RenderInputs {
+  const source = (spec.source ?? {}) as Json;
+  const helm = (source.helm ?? {}) as Json;
+  const parameters = Array.isArray(helm.parameters) ? (helm.parameters as Json[]) : [];
+  return {
+    valueFiles: [...(typeof helm.values === 'string' ? [helm.values] : []), ...(helm.valuesObject ? [JSON.stringify(helm.valuesObject)] : [])],
+    sets: parameters.filter((p) => typeof p.name === 'string').map((p) => ({ name: String(p.name), value: String(p.value ?? ''), forceString: p.forceString === true })),
+  };
+}
+
+/** What the chart renders, post-renderers applied: multi-document YAML. */
+export async function renderChart(tools: RenderTools, chart: Buffer, releaseName: string, namespace: string, inputs: RenderInputs): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-render-'));
   try {
     await writeFile(join(dir, 'chart.tgz'), chart);
-    await writeFile(join(dir, 'values.json'), JSON.stringify(spec.values ?? {}));
-    let rendered = await tool(tools.helm, ['template', releaseName, join(dir, 'chart.tgz'), '--namespace', namespace, '--values', join(dir, 'values.json')], `helm template ${releaseName}`);
-    const renderers = Array.isArray(spec.postRenderers) ? (spec.postRenderers as Json[]) : [];
-    for (const [i, renderer] of renderers.entries()) {
+    const args = ['template', releaseName, join(dir, 'chart.tgz'), '--namespace', namespace];
+    for (const [i, values] of inputs.valueFiles.entries()) {
+      await writeFile(join(dir, `values-${i}.yaml`), values);
+      args.push('--values', join(dir, `values-${i}.yaml`));
+    }
+    for (const set of inputs.sets ?? []) args.push(set.forceString ? '--set-string' : '--set', `${set.name}=${set.value}`);
+    let rendered = await tool(tools.helm, args, `helm template ${releaseName}`);
+    for (const [i, renderer] of (inputs.postRenderers ?? []).entries()) {
       const kustomize = renderer.kustomize as Json | undefined;
       if (!kustomize) continue;
       await writeFile(join(dir, `rendered-${i}.yaml`), rendered);
@@ -71,6 +100,20 @@ export async function renderRelease(tools: RenderTools, chart: Buffer, releaseNa
       rendered = await tool(tools.kustomize, ['build', dir], `the post-renderer ${i} (kustomize)`);
     }
     return rendered;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A chart's default values and appVersion, as Helm reads them from its package. */
+export async function chartDefaults(tools: RenderTools, chart: Buffer): Promise<{ values: unknown; appVersion?: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-clone-chart-'));
+  try {
+    await writeFile(join(dir, 'chart.tgz'), chart);
+    const values = parse(await tool(tools.helm, ['show', 'values', join(dir, 'chart.tgz')], 'helm show values')) as unknown;
+    const meta = parse(await tool(tools.helm, ['show', 'chart', join(dir, 'chart.tgz')], 'helm show chart')) as { appVersion?: unknown } | null;
+    const appVersion = meta?.appVersion === undefined || meta.appVersion === null ? undefined : String(meta.appVersion);
+    return { values: values ?? {}, ...(appVersion ? { appVersion } : {}) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -103,11 +146,7 @@ export function compareRenders(before: string, after: string, expected: readonly
     const was = imageOf(a.get(doc)!, want);
     const now = imageOf(b.get(doc)!, want);
     if (was !== want.source) return `before the change, the chart renders ${label} with ${was ?? 'no image'}, not ${want.source} as the cluster runs it (are its values set elsewhere, e.g. valuesFrom?)`;
-    const ref = now === undefined ? undefined : tryParseReference(now);
-    const backup = tryParseReference(want.backup);
-    const source = tryParseReference(want.source);
-    const runsBackup = ref !== undefined && backup !== undefined && repositoryName(ref) === repositoryName(backup) && (ref.digest === want.digest || (ref.digest === undefined && ref.tag === source?.tag));
-    if (!runsBackup) return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
+    if (now === undefined || !runsBackup(now, want.backup, want.digest)) return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
   }
   return undefined;
 }

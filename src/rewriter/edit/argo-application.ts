@@ -1,0 +1,280 @@
+/**
+ * Moves the images of an Argo CD Application whose source is a chart from a chart repository. Argo
+ * CD has no post-renderer, so the change is a values override in the file that declares the
+ * Application (in its parent's path, in an app of apps), and the key must come from the chart:
+ * among the chart's default values, with the Application's own overrides applied as Argo CD applies
+ * them (`values`, then `valuesObject`, then `parameters`), the mapping whose composed image is the
+ * one the workload runs. The conventions real charts use:
+ *  - `repository` + `tag`, optionally `registry` and `digest` (Bitnami), the tag defaulting to the
+ *    chart's appVersion when empty;
+ *  - `registry` + `image` + `tag` + `digest` (ingress-nginx);
+ *  - one `image` string.
+ * The override is written in the form the file already uses: a parameter that sets the key already,
+ * else `helm.valuesObject`, else inside the `helm.values` block, else new `helm.parameters` entries
+ * where the Application lists only parameters, else a new `helm.valuesObject`. Byte-minimal, like
+ * every other edit; pure apart from reading the tree.
+ */
+import { relative } from 'node:path';
+import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
+import type { DeclaredObject } from '../../cluster/gitops.ts';
+import { runsBackup } from '../../image/backup.ts';
+import { parseReference, tryParseReference } from '../../image/reference.ts';
+import { imageKey, loadTree, type PlannedChange, type RepositoryPlan } from './plan.ts';
+import { declarationsOf } from './helm-release.ts';
+import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
+import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, type TextEdit } from './yaml-scalars.ts';
+
+export interface ChartDefaults {
+  /** The chart's values.yaml, parsed. */
+  readonly values: unknown;
+  readonly appVersion?: string;
+}
+
+export interface ApplicationReplacement {
+  /** The image the workload runs, as written. */
+  readonly source: string;
+  /** The backup reference (tag, no digest) and its digest. */
+  readonly backup: string;
+  readonly digest: string;
+}
+
+export interface ApplicationPlan extends RepositoryPlan {
+  readonly refused?: string;
+}
+
+interface Override {
+  readonly path: readonly string[];
+  readonly value: string;
+}
+
+type Json = Record<string, unknown>;
+
+export function planApplicationValues(root: string, subdir: string | undefined, app: DeclaredObject, chart: ChartDefaults, replacements: readonly ApplicationReplacement[]): ApplicationPlan {
+  const { rootReal, parsed, errors } = loadTree(root, subdir, [app.name], true);
+  const where = `Application ${app.namespace}/${app.name}`;
+  const none = { files: new Map(), changes: [], errors };
+  const declarations = declarationsOf(parsed, app).filter((d) => get(get(d.root, 'spec'), 'source') !== undefined);
+  const under = `${subdir ?? 'the repository root'} (or the bases it builds on)`;
+  if (declarations.length === 0) return { ...none, refused: `no file under ${under} declares ${where} with a source` };
+  if (declarations.length > 1) return { ...none, refused: `${declarations.length} files under ${under} declare ${where} with a source; which one Argo CD applies is ambiguous` };
+  const { file, yaml, root: doc } = declarations[0]!;
+  const text = yaml.text;
+  const source = get(get(doc, 'spec'), 'source');
+  const helm = get(source, 'helm');
+  if (items(get(helm, 'valueFiles')).length > 0) return { ...none, refused: `${where} reads valueFiles from its chart; those are not followed yet` };
+
+  // The values as Argo CD hands them to Helm, to find which key composes each running image.
+  const valuesText = stringAt(helm, 'values');
+  const valuesObject = get(helm, 'valuesObject');
+  const parameters = items(get(helm, 'parameters'));
+  let effective = merge(chart.values, valuesText ? parse(valuesText) : undefined);
+  effective = merge(effective, isMap(valuesObject) ? valuesObject.toJSON() : undefined);
+  for (const p of parameters) {
+    const name = stringAt(p, 'name');
+    const value = scalarSite(text, get(p, 'value'))?.value;
+    if (name !== undefined && value !== undefined) effective = setPath(effective, name.split('.'), value);
+  }
+
+  const overrides: Override[] = [];
+  const changes: PlannedChange[] = [];
+  for (const r of replacements) {
+    const keys = imageKeys(effective, chart.appVersion);
+    const found = keys.filter((k) => sameImage(k.image, r.source));
+    const applied = keys.find((k) => runsBackup(k.image, r.backup, r.digest));
+    if (found.length === 0 && applied) {
+      // The change is already there (a crash after the push, or a merged pull request).
+      changes.push({ file: relative(rootReal, file), line: 0, what: `${where} Helm value ${applied.path.join('.')} (already the backup)`, before: r.source, after: applied.image });
+      continue;
+    }
+    if (found.length === 0) return { ...none, refused: `no value of the chart of ${where} composes ${r.source} (with its defaults and the Application's overrides); the chart may hard-code the image in a template` };
+    const to = parseReference(`${r.backup}@${r.digest}`);
+    for (const k of found) {
+      const at = (key: string) => [...k.path, key];
+      if (k.convention === 'string') overrides.push({ path: k.path, value: `${to.registry}/${to.repository}@${r.digest}` });
+      else {
+        const name = k.convention === 'repository' ? 'repository' : 'image';
+        if (k.has.registry) {
+          overrides.push({ path: at('registry'), value: to.registry }, { path: at(name), value: to.repository });
+        } else {
+          overrides.push({ path: at(name), value: `${to.registry}/${to.repository}` });
+        }
+        // Pinned where the chart reads a digest; else the backup's tag, copied from the same digest.
+        if (k.has.digest) overrides.push({ path: at('digest'), value: r.digest });
+      }
+      changes.push({ file: relative(rootReal, file), line: scalarSite(text, get(get(doc, 'metadata'), 'name'))?.line ?? 0, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: `${r.backup}@${r.digest}` });
+    }
+  }
+
+  const edits = writeOverrides(text, source, helm, overrides);
+  if (typeof edits === 'string') return { ...none, refused: `${relative(rootReal, file)}: cannot write the values override into ${where}: ${edits}` };
+  const after = applyTextEdits(text, edits);
+  return { files: after === text ? new Map() : new Map([[file, { before: text, after }]]), changes, errors };
+}
+
+interface ImageKey {
+  readonly path: readonly string[];
+  readonly convention: 'repository' | 'image' | 'string';
+  readonly image: string;
+  readonly has: { readonly registry: boolean; readonly digest: boolean };
+}
+
+/** Every place in values that composes an image, by the conventions charts use. */
+export function imageKeys(values: unknown, appVersion: string | undefined): ImageKey[] {
+  const found: ImageKey[] = [];
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+  const walk = (node: unknown, path: string[]) => {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return;
+    const map = node as Json;
+    const has = { registry: 'registry' in map, digest: 'digest' in map };
+    const tag = text(map.tag) || appVersion || '';
+    const compose = (name: string) => `${text(map.registry) ? `${text(map.registry)}/` : ''}${name}${tag ? `:${tag}` : ''}${text(map.digest) ? `@${text(map.digest)}` : ''}`;
+    if (typeof map.repository === 'string' && 'tag' in map) found.push({ path, convention: 'repository', image: compose(map.repository), has });
+    else if (typeof map.image === 'string' && typeof map.registry === 'string') found.push({ path, convention: 'image', image: compose(map.image), has });
+    for (const [key, value] of Object.entries(map)) {
+      if (key === 'image' && typeof value === 'string' && !(typeof map.registry === 'string')) found.push({ path: [...path, key], convention: 'string', image: value, has: { registry: false, digest: false } });
+      else walk(value, [...path, key]);
+    }
+  };
+  walk(values, []);
+  return found;
+}
+
+function sameImage(a: string, b: string): boolean {
+  const x = tryParseReference(a);
+  const y = tryParseReference(b);
+  return x !== undefined && y !== undefined && imageKey(x) === imageKey(y);
+}
+
+/** The overrides in the form the file uses (see the module comment). */
+function writeOverrides(text: string, source: Node | undefined, helm: Node | undefined, overrides: readonly Override[]): TextEdit[] | string {
+  if (!isMap(source)) return 'its spec.source is not a mapping';
+  const edits: TextEdit[] = [];
+  let rest = [...overrides];
+  // A parameter that already sets the key: its value is what Argo CD uses, so it is what changes.
+  const parameters = get(helm, 'parameters');
+  for (const p of items(parameters)) {
+    const match = rest.find((o) => o.path.join('.') === stringAt(p, 'name'));
+    if (!match) continue;
+    const site = scalarSite(text, get(p, 'value'));
+    if (!site) return `its parameter ${match.path.join('.')} has no scalar value`;
+    if (site.value !== match.value) edits.push({ start: site.start, end: site.end, text: formatScalar(match.value, site) });
+    rest = rest.filter((o) => o !== match);
+  }
+  if (rest.length === 0) return edits;
+  const valuesObject = get(helm, 'valuesObject');
+  if (isMap(valuesObject)) return append(edits, setPaths(text, valuesObject, rest));
+  const values = get(helm, 'values');
+  if (values !== undefined) return append(edits, editValuesBlock(text, values, rest));
+  if (isSeq(parameters)) {
+    for (const o of rest) {
+      const edit = addToSeq(text, parameters, { name: o.path.join('.'), value: o.value }, helm!);
+      if (typeof edit === 'string') return `its helm.parameters: ${edit}`;
+      edits.push(edit);
+    }
+    return edits;
+  }
+  const tree = treeOf(rest);
+  const edit = isMap(helm) ? addToMap(text, helm, 'valuesObject', tree) : addToMap(text, source, 'helm', { valuesObject: tree });
+  return typeof edit === 'string' ? `its helm: ${edit}` : [...edits, edit];
+}
+
+const append = (edits: TextEdit[], more: TextEdit[] | string): TextEdit[] | string => (typeof more === 'string' ? more : [...edits, ...more]);
+
+/** Sets each path in a mapping: an existing scalar in place, missing keys added under the deepest mapping that exists. */
+function setPaths(text: string, root: YAMLMap, overrides: readonly Override[]): TextEdit[] | string {
+  const edits: TextEdit[] = [];
+  const additions = new Map<YAMLMap, Override[]>();
+  for (const o of overrides) {
+    let node: YAMLMap = root;
+    let i = 0;
+    for (; i < o.path.length - 1; i++) {
+      const next = get(node, o.path[i]!);
+      if (next === undefined) break;
+      if (!isMap(next)) return `${o.path.slice(0, i + 1).join('.')} is not a mapping`;
+      node = next;
+    }
+    const existing = get(node, o.path[i]!);
+    if (i === o.path.length - 1 && existing !== undefined) {
+      const site = scalarSite(text, existing);
+      if (!site) return `${o.path.join('.')} is not a scalar`;
+      if (site.value !== o.value) edits.push({ start: site.start, end: site.end, text: formatScalar(o.value, site) });
+      continue;
+    }
+    additions.set(node, [...(additions.get(node) ?? []), { path: o.path.slice(i), value: o.value }]);
+  }
+  for (const [node, list] of additions) {
+    for (const [key, value] of Object.entries(treeOf(list))) {
+      const edit = addToMap(text, node, key, value);
+      if (typeof edit === 'string') return edit;
+      edits.push(edit);
+    }
+  }
+  return edits;
+}
+
+/**
+ * Overrides inside a `values: |` block: the block's content is YAML of its own, edited as such and
+ * mapped back line by line (its indentation added to every line written).
+ */
+function editValuesBlock(text: string, node: Node, overrides: readonly Override[]): TextEdit[] | string {
+  const site = scalarSite(text, node);
+  if (!site || (site.node.type !== Scalar.BLOCK_LITERAL && site.node.type !== Scalar.BLOCK_FOLDED)) return 'its helm.values is not a literal block (`values: |`)';
+  const headerEnd = site.raw.indexOf('\n') + 1;
+  const contentStart = site.start + headerEnd;
+  const lines = text.slice(contentStart, site.end).split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)![0].length));
+  if (!Number.isFinite(indent)) return 'its helm.values block is empty';
+  const starts: number[] = [];
+  let offset = contentStart;
+  for (const line of lines) {
+    starts.push(offset);
+    offset += line.length + 1;
+  }
+  const inner = lines.map((l) => l.slice(Math.min(indent, /^ */.exec(l)![0].length))).join('\n');
+  let root: Node | null | undefined;
+  try {
+    root = parseYamlFile('helm.values', inner).documents[0]?.contents as Node | null | undefined;
+  } catch (error) {
+    return `its helm.values block is not valid YAML (${(error as Error).message})`;
+  }
+  if (!isMap(root) || root.flow) return 'its helm.values block is not a block mapping';
+  const innerEdits = setPaths(inner, root, overrides);
+  if (typeof innerEdits === 'string') return `in its helm.values block, ${innerEdits}`;
+  const outer = (at: number) => {
+    const line = inner.slice(0, at).split('\n').length - 1;
+    const column = at - (inner.lastIndexOf('\n', at - 1) + 1);
+    return starts[line]! + Math.min(indent, /^ */.exec(lines[line]!)![0].length) + column;
+  };
+  return innerEdits.map((e) => ({ start: outer(e.start), end: outer(e.end), text: e.text.replace(/\n/g, `\n${' '.repeat(indent)}`) }));
+}
+
+/** Overrides as one nested mapping (`a.b: x`, `a.c: y` → `{a: {b: x, c: y}}`). */
+function treeOf(overrides: readonly Override[]): { [key: string]: Block } {
+  const tree: Json = {};
+  for (const o of overrides) {
+    let node = tree;
+    o.path.slice(0, -1).forEach((key) => {
+      node[key] ??= {};
+      node = node[key] as Json;
+    });
+    node[o.path.at(-1)!] = o.value;
+  }
+  return tree as { [key: string]: Block };
+}
+
+/** Helm's merge of values: maps merge key by key, anything else replaces. */
+function merge(base: unknown, over: unknown): unknown {
+  if (over === undefined || over === null) return base;
+  if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
+    const out: Json = { ...(base as Json) };
+    for (const [k, v] of Object.entries(over as Json)) out[k] = merge(out[k], v);
+    return out;
+  }
+  return over;
+}
+
+function setPath(values: unknown, path: readonly string[], value: string): unknown {
+  if (path.length === 0) return value;
+  const map = values && typeof values === 'object' && !Array.isArray(values) ? (values as Json) : {};
+  return { ...map, [path[0]!]: setPath(map[path[0]!], path.slice(1), value) };
+}

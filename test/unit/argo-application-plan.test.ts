@@ -1,0 +1,127 @@
+/** Values overrides for Argo CD Applications whose source is a chart: the key found in the chart, written in the file's form. */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { imageKeys, planApplicationValues } from '../../src/rewriter/edit/argo-application.ts';
+
+const roots: string[] = [];
+after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+function repo(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'argo-app-'));
+  roots.push(root);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+const DIGEST = `sha256:${'ef'.repeat(32)}`;
+const app = { kind: 'Application' as const, namespace: 'argocd', name: 'ingress' };
+const APP = (helm: string) => `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ingress
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: https://charts.example.com
+    chart: ingress-nginx
+    targetRevision: 4.10.0
+${helm}  destination:
+    namespace: ingress
+`;
+const move = (source: string, backup: string) => ({ source, backup, digest: DIGEST });
+const plan = (root: string, chart: { values: unknown; appVersion?: string }, ...replacements: ReturnType<typeof move>[]) => planApplicationValues(root, 'apps', app, chart, replacements);
+const afterText = (root: string, p: ReturnType<typeof plan>) => p.files.get(join(root, 'apps/ingress.yaml'))?.after;
+const spec = (text: string | undefined) => (parse(text ?? '') as { spec: { source: { helm: Record<string, unknown> } } }).spec.source.helm;
+
+const INGRESS_NGINX = { values: { controller: { image: { registry: 'registry.k8s.io', image: 'ingress-nginx/controller', tag: 'v1.10.0', digest: 'sha256:' + '42'.repeat(32), pullPolicy: 'IfNotPresent' } } } };
+const NGINX_RUNNING = `registry.k8s.io/ingress-nginx/controller:v1.10.0@sha256:${'42'.repeat(32)}`;
+
+describe('imageKeys', () => {
+  it('finds each convention real charts use, composing as their templates do', () => {
+    const keys = imageKeys({
+      image: { repository: 'ghcr.io/stefanprodan/podinfo', tag: '' },
+      bitnami: { image: { registry: 'docker.io', repository: 'bitnami/redis', tag: '7.2.4', digest: '' } },
+      controller: INGRESS_NGINX.values.controller,
+      sidecar: { image: 'busybox:1.36' },
+    }, '6.5.0');
+    assert.deepEqual(keys.map((k) => [k.path.join('.'), k.convention, k.image]), [
+      ['image', 'repository', 'ghcr.io/stefanprodan/podinfo:6.5.0'],
+      ['bitnami.image', 'repository', 'docker.io/bitnami/redis:7.2.4'],
+      ['controller.image', 'image', NGINX_RUNNING],
+      ['sidecar.image', 'string', 'busybox:1.36'],
+    ]);
+  });
+});
+
+describe('planApplicationValues', () => {
+  it('adds helm.valuesObject with the ingress-nginx keys (registry, image, digest) when the Application has no helm section', () => {
+    const root = repo({ 'apps/ingress.yaml': APP('') });
+    const p = plan(root, INGRESS_NGINX, move(NGINX_RUNNING, 'backup.example.com/m/registry.k8s.io/ingress-nginx/controller:v1.10.0'));
+    assert.equal(p.refused, undefined);
+    const text = afterText(root, p)!;
+    assert.deepEqual(spec(text), { valuesObject: { controller: { image: { registry: 'backup.example.com', image: 'm/registry.k8s.io/ingress-nginx/controller', digest: DIGEST } } } });
+    assert.ok(text.startsWith(APP('').split('  destination:')[0]!.trimEnd()), 'nothing before the insertion changed');
+    assert.match(p.changes[0]!.what, /Application argocd\/ingress Helm value controller\.image/);
+  });
+
+  it('extends an existing valuesObject in place, setting keys it has and adding those it lacks', () => {
+    const helm = '    helm:\n      releaseName: edge\n      valuesObject:\n        controller:\n          replicaCount: 2\n          image:\n            registry: registry.k8s.io   # upstream\n';
+    const root = repo({ 'apps/ingress.yaml': APP(helm) });
+    const text = afterText(root, plan(root, INGRESS_NGINX, move(NGINX_RUNNING, 'backup.example.com/m/ingress/controller:v1.10.0')))!;
+    assert.match(text, /registry: backup\.example\.com {3}# upstream/);
+    assert.deepEqual(spec(text).valuesObject, { controller: { replicaCount: 2, image: { registry: 'backup.example.com', image: 'm/ingress/controller', digest: DIGEST } } });
+  });
+
+  it('edits inside a values: | block, keeping its indentation, when that is the form the file uses', () => {
+    const helm = '    helm:\n      values: |\n        image:\n          repository: ghcr.io/stefanprodan/podinfo\n        replicaCount: 3\n';
+    const root = repo({ 'apps/ingress.yaml': APP(helm) });
+    const chart = { values: { image: { repository: 'nginx', tag: '' } }, appVersion: '6.5.0' };
+    const text = afterText(root, plan(root, chart, move('ghcr.io/stefanprodan/podinfo:6.5.0', 'backup.example.com/m/ghcr.io/stefanprodan/podinfo:6.5.0')))!;
+    assert.equal(text, APP(helm.replace('repository: ghcr.io/stefanprodan/podinfo', 'repository: backup.example.com/m/ghcr.io/stefanprodan/podinfo')));
+  });
+
+  it('adds keys inside a values: | block that lacks them', () => {
+    const helm = '    helm:\n      values: |\n        replicaCount: 3\n';
+    const root = repo({ 'apps/ingress.yaml': APP(helm) });
+    const chart = { values: { image: { registry: 'docker.io', repository: 'bitnami/redis', tag: '7.2.4', digest: '' } } };
+    const text = afterText(root, plan(root, chart, move('docker.io/bitnami/redis:7.2.4', 'backup.example.com/m/docker.io/bitnami/redis:7.2.4')))!;
+    assert.deepEqual(parse(spec(text).values as string), { replicaCount: 3, image: { registry: 'backup.example.com', repository: 'm/docker.io/bitnami/redis', digest: DIGEST } });
+  });
+
+  it('changes the parameter that sets the key; with parameters only, adds parameters', () => {
+    const helm = '    helm:\n      parameters:\n        - name: image\n          value: busybox:1.36\n';
+    const root = repo({ 'apps/ingress.yaml': APP(helm) });
+    const text = afterText(root, plan(root, { values: { image: 'busybox:1.35' } }, move('busybox:1.36', 'backup.example.com/m/docker.io/library/busybox:1.36')))!;
+    assert.deepEqual(spec(text).parameters, [{ name: 'image', value: `backup.example.com/m/docker.io/library/busybox@${DIGEST}` }]);
+
+    const other = '    helm:\n      parameters:\n        - name: replicaCount\n          value: "2"\n';
+    const root2 = repo({ 'apps/ingress.yaml': APP(other) });
+    const text2 = afterText(root2, plan(root2, { values: { image: { repository: 'nginx', tag: '1.25' } } }, move('nginx:1.25', 'backup.example.com/m/docker.io/library/nginx:1.25')))!;
+    assert.deepEqual(spec(text2).parameters, [{ name: 'replicaCount', value: '2' }, { name: 'image.repository', value: 'backup.example.com/m/docker.io/library/nginx' }]);
+  });
+
+  it('finds the change already there, and refuses where no value composes the image (a hard-coded template)', () => {
+    const helm = '    helm:\n      valuesObject:\n        image:\n          repository: backup.example.com/m/docker.io/library/nginx\n';
+    const root = repo({ 'apps/ingress.yaml': APP(helm) });
+    const done = plan(root, { values: { image: { repository: 'nginx', tag: '1.25' } } }, move('nginx:1.25', 'backup.example.com/m/docker.io/library/nginx:1.25'));
+    assert.equal(done.refused, undefined);
+    assert.equal(done.files.size, 0);
+    assert.equal(done.changes.length, 1);
+    const hard = plan(root, { values: { replicaCount: 1 } }, move('quay.io/x/y:1', 'backup.example.com/m/quay.io/x/y:1'));
+    assert.match(hard.refused ?? '', /no value of the chart of Application argocd\/ingress composes quay\.io\/x\/y:1 .*hard-code/);
+  });
+
+  it('refuses when no file declares the Application, or when it reads valueFiles', () => {
+    const root = repo({ 'apps/other.yaml': APP('').replace('name: ingress', 'name: other') });
+    assert.match(plan(root, INGRESS_NGINX, move(NGINX_RUNNING, 'b.example.com/x:1')).refused ?? '', /no file under apps .* declares Application argocd\/ingress/);
+    const root2 = repo({ 'apps/ingress.yaml': APP('    helm:\n      valueFiles:\n        - values-prod.yaml\n') });
+    assert.match(plan(root2, INGRESS_NGINX, move(NGINX_RUNNING, 'b.example.com/x:1')).refused ?? '', /valueFiles/);
+  });
+});
