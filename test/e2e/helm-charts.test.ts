@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -42,6 +42,7 @@ let gitea: Gitea;
 let charts: ChartRepository;
 let kc: KubeConfig;
 let repoURL: string;
+let platformURL: string;
 const logLines: string[] = [];
 
 const helmEnv = () => ({ ...process.env, HELM_CACHE_HOME: join(work, 'helm/cache'), HELM_CONFIG_HOME: join(work, 'helm/config'), HELM_DATA_HOME: join(work, 'helm/data') });
@@ -97,6 +98,20 @@ function fleetFiles(s: string): Record<string, string> {
   };
 }
 
+const application = (name: string, source: object, annotations: Record<string, string> = {}) =>
+  stringify({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name, namespace: 'argocd', ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { project: 'default', source, destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' } } });
+const chartSource = (chart: string, version: string, helm?: object) => ({ repoURL: charts.url, chart, targetRevision: version, ...(helm ? { helm } : {}) });
+
+/** An app of apps two levels deep: root → apps (a directory of Applications) → three chart Applications, each overriding values its own way. */
+function platformFiles(s: string): Record<string, string> {
+  return {
+    'root/apps.yaml': application('apps', { repoURL: platformURL, path: 'apps', targetRevision: 'main' }),
+    'apps/podinfo.yaml': application('argo-podinfo', chartSource('podinfo', '6.5.0', { valuesObject: { replicaCount: 2 } })),
+    'apps/cache.yaml': application('argo-cache', chartSource('cache', '1.2.0', { releaseName: 'sessions', values: `image:\n  registry: ${s}\n  repository: cache\n  tag: "7.2"\n` })),
+    'apps/web.yaml': application('argo-web', chartSource('podinfo', '6.5.0', { parameters: [{ name: 'replicaCount', value: '3' }] })),
+  };
+}
+
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-helm-'));
   [cluster, source, backup, gitea] = await Promise.all([startCluster({ dir: join(work, 'cluster') }), startRegistryServer(), startRegistryServer(), startGitea(join(work, 'gitea'))]);
@@ -113,6 +128,7 @@ before(async () => {
   const packages = join(work, 'chart-repository');
   mkdirSync(packages);
   helm('package', join(work, 'charts/podinfo'), '--destination', packages);
+  helm('package', join(work, 'charts/cache'), '--destination', packages);
   helm('package', join(work, 'charts/cache'), '--destination', join(work, 'oci'));
   charts = await startChartRepository(packages);
   helm('repo', 'index', packages, '--url', charts.url);
@@ -121,6 +137,10 @@ before(async () => {
   repoURL = await gitea.createRepository('fleet');
   for (const [path, text] of Object.entries(fleetFiles(s))) {
     await gitea.api('POST', `/repos/${gitea.user}/fleet/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+  }
+  platformURL = await gitea.createRepository('platform');
+  for (const [path, text] of Object.entries(platformFiles(s))) {
+    await gitea.api('POST', `/repos/${gitea.user}/platform/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
   }
 });
 
@@ -174,10 +194,10 @@ async function deployFlux(): Promise<void> {
   }
 }
 
-function clone(branch: string, into: string): string {
+function clone(branch: string, into: string, url = repoURL): string {
   const dir = join(work, into);
   const auth = `Authorization: Basic ${Buffer.from(`${gitea.user}:${gitea.password}`).toString('base64')}`;
-  execFileSync('git', ['-c', `http.extraHeader=${auth}`, 'clone', '--quiet', '--branch', branch, repoURL, dir], { stdio: 'ignore' });
+  execFileSync('git', ['-c', `http.extraHeader=${auth}`, 'clone', '--quiet', '--branch', branch, url, dir], { stdio: 'ignore' });
   return dir;
 }
 
@@ -289,5 +309,98 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const again = await rewriter.processPending();
     assert.deepEqual(again.map((o) => o.result), ['failed'], 'only tuned, still not proved');
     assert.equal(readdirSync(handoff).filter((f) => f.endsWith('.done')).length, 5);
+  });
+
+  it('Argo CD: moves chart Applications of an app of apps through values overrides whose keys come from the charts, proved by rendering', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    for (const name of ['argocd', 'argo-apps']) await core.createNamespace({ body: { metadata: { name } } });
+    const main = clone('main', 'platform-main', platformURL);
+    const tracked = (parent: string, kind: string, namespace: string, name: string) => ({ 'argocd.argoproj.io/tracking-id': `${parent}:${kind === 'Application' ? 'argoproj.io' : 'apps'}/${kind}:${namespace}/${name}` });
+    const create = (body: Record<string, unknown>) => custom.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body });
+    // The Applications as Argo CD leaves them: each child tracked by the one that applied it.
+    const fromFile = (path: string) => parseAllDocuments(readFileSync(join(main, path), 'utf8'))[0]!.toJS() as { metadata: { name: string }; spec: { source: { chart?: string; targetRevision?: string; helm?: { releaseName?: string; values?: string; valuesObject?: object; parameters?: Array<{ name: string; value: string }> } } } };
+    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'root' }, spec: { source: { repoURL: platformURL, path: 'root', targetRevision: 'main' }, destination: { namespace: 'argocd' } } });
+    const appsApp = fromFile('root/apps.yaml');
+    await create({ ...appsApp, metadata: { ...appsApp.metadata, annotations: tracked('root', 'Application', 'argocd', 'apps') } });
+    const children = ['podinfo', 'cache', 'web'].map((f) => fromFile(`apps/${f}.yaml`));
+    for (const child of children) await create({ ...child, metadata: { ...child.metadata, annotations: tracked('apps', 'Application', 'argocd', child.metadata.name) } });
+    // Two that cannot be followed: one generated by an ApplicationSet, one applied by hand.
+    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'generated', ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: 'clusters', uid: '3c7e1a2b-0000-4000-8000-000000000001' }] }, spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } } });
+    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'handmade' }, spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } } });
+
+    // Each chart rendered as Argo CD renders it, its workloads tracked to their Application.
+    const argoArgs = async (helmSpec: NonNullable<(typeof children)[number]['spec']['source']['helm']> | undefined, dir: string) => {
+      const args: string[] = [];
+      if (helmSpec?.values) { writeFileSync(join(dir, 'values.yaml'), helmSpec.values); args.push('--values', join(dir, 'values.yaml')); }
+      if (helmSpec?.valuesObject) { writeFileSync(join(dir, 'values-object.json'), JSON.stringify(helmSpec.valuesObject)); args.push('--values', join(dir, 'values-object.json')); }
+      for (const p of helmSpec?.parameters ?? []) args.push('--set', `${p.name}=${p.value}`);
+      return args;
+    };
+    const renderAsArgo = async (app: (typeof children)[number]) => {
+      const dir = mkdtempSync(join(work, `argo-${app.metadata.name}-`));
+      const { chart, targetRevision, helm: helmSpec } = app.spec.source;
+      return helmAsync('template', helmSpec?.releaseName ?? app.metadata.name, chart!, '--repo', charts.url, '--version', targetRevision!, '--namespace', 'argo-apps', ...(await argoArgs(helmSpec, dir)));
+    };
+    const handmade = { metadata: { name: 'handmade' }, spec: { source: { chart: 'podinfo', targetRevision: '6.5.0' } } };
+    const generated = { metadata: { name: 'generated' }, spec: { source: { chart: 'podinfo', targetRevision: '6.5.0' } } };
+    for (const app of [...children, handmade, generated]) {
+      for (const doc of parseAllDocuments(await renderAsArgo(app))) {
+        const body = doc.toJS() as { kind: string; metadata: { name: string; annotations?: Record<string, string> } };
+        body.metadata.annotations = { ...body.metadata.annotations, ...tracked(app.metadata.name, body.kind, 'argo-apps', body.metadata.name) };
+        if (body.kind === 'Deployment') await apps.createNamespacedDeployment({ namespace: 'argo-apps', body });
+        if (body.kind === 'StatefulSet') await apps.createNamespacedStatefulSet({ namespace: 'argo-apps', body });
+      }
+    }
+
+    const handoff = join(work, 'handoff-argo');
+    await new Copier({
+      kubeConfig: kc,
+      backupTarget: parseBackupTarget(`${backup.address}/mirror`),
+      handoffDir: handoff,
+      controllerNamespace: 'image-clone-namespace',
+      includeNamespaces: ['argo-apps'],
+      excludeNamespaces: [],
+      registry: { insecureRegistries: [source.address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
+      logger: createLogger({ write: (line) => void logLines.push(line) }),
+      backupPull: { via: 'node' },
+    }).runOnce();
+    const owners = Object.fromEntries(new Ledger(handoff).pending().map((r) => [r.workload.name, r.owner]));
+    assert.deepEqual(owners.sessions?.declares, { kind: 'Application', namespace: 'argocd', name: 'argo-cache', targetNamespace: 'argo-apps', chart: { repoURL: charts.url, name: 'cache', version: '1.2.0', releaseName: 'sessions' } });
+    assert.deepEqual(owners['argo-podinfo']?.sources, [{ repoURL: platformURL, path: 'apps', revision: 'main' }]);
+    assert.match(owners.generated?.unsupported ?? '', /generated by ApplicationSet clusters/);
+    assert.match(owners.handmade?.unsupported ?? '', /is not declared in Git by a parent Application/);
+
+    const rewriter = new Rewriter({
+      handoffDir: handoff,
+      cacheDir: join(work, 'rewriter-cache-argo'),
+      mode: 'pr',
+      author: { name: 'image-clone', email: 'bot@example.com' },
+      logger: createLogger({ write: (line) => void logLines.push(line) }),
+      gitCredentials: { username: gitea.user, password: gitea.password },
+      forge: { token: gitea.token },
+      renderTools: { helm: HELM, kustomize: KUSTOMIZE },
+    });
+    const outcomes = await rewriter.processPending();
+    assert.deepEqual(outcomes.map((o) => o.result).sort(), ['pushed', 'unsupported-owner', 'unsupported-owner'], JSON.stringify(outcomes));
+    const [pull] = (await gitea.api('GET', `/repos/${gitea.user}/platform/pulls?state=open`)) as Array<{ number: number; body: string; head: { ref: string } }>;
+    assert.ok(pull);
+    const diff = await gitea.text(`/repos/${gitea.user}/platform/pulls/${pull.number}.diff`);
+    const changed = diff.split('\n').filter((l) => /^[-+]/.test(l) && !/^(---|\+\+\+) /.test(l));
+    const allowed = /^\+\s*(valuesObject:|image:|registry: |repository: |digest: |- name: image\.repository|value: )|^-\s*(registry|repository): /;
+    assert.deepEqual(changed.filter((l) => !allowed.test(l)), [], `only image values are added or changed:\n${diff}`);
+    assert.match(pull.body, /argo-apps\/Deployment\/argo-podinfo ← Application argocd\/argo-podinfo \(chart podinfo from http:\/\/127\.0\.0\.1:\d+\) ← Application argocd\/apps \(.*platform\.git, path apps\)/);
+
+    // The oracle: the branch's Applications rendered as Argo CD renders them, by Helm itself.
+    const branch = clone(pull.head.ref, 'platform-pr', platformURL);
+    const mirror = `${backup.address}/mirror/${source.address.replace(':', '_')}`;
+    const podinfoDigest = await manifestDigestAt({ url: source.url }, 'podinfo', '6.5.0');
+    const rendered = async (file: string) => imagesIn(await renderAsArgo(parseAllDocuments(readFileSync(join(branch, file), 'utf8'))[0]!.toJS() as (typeof children)[number]));
+    assert.deepEqual(await rendered('apps/podinfo.yaml'), [`Deployment:${mirror}/podinfo:6.5.0`]);
+    assert.deepEqual(await rendered('apps/web.yaml'), [`Deployment:${mirror}/podinfo:6.5.0`]);
+    // The cache chart reads a digest (its values.yaml has the key), so that override pins it.
+    assert.deepEqual(await rendered('apps/cache.yaml'), [`StatefulSet:${mirror}/cache@${await manifestDigestAt({ url: source.url }, 'cache', '7.2')}`]);
+    assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/podinfo`, '6.5.0'), podinfoDigest, 'the backup tag is the same image');
   });
 });
