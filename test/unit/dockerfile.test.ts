@@ -14,11 +14,15 @@ const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').ma
 const stages = dockerfile.split(/^FROM /m).slice(1);
 
 describe('Dockerfile', () => {
-  it('builds on Node 24 LTS, runs its Node binary on Debian slim, as non-root', () => {
-    assert.equal(stages.length, 2);
+  it('builds on Node 24 LTS, runs its Node binary on Debian slim, as non-root, with pinned helm and kustomize', () => {
+    assert.equal(stages.length, 3);
     assert.match(stages[0]!, /^node:24-bookworm-slim AS build\n/);
-    assert.match(stages[1]!, /^debian:bookworm-slim\n/);
-    assert.match(stages[1]!, /^COPY --from=build \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
+    assert.match(stages[1]!, /^golang:1\.26-bookworm AS tools\n/);
+    assert.match(stages[1]!, /helm\.sh\/helm\/v3\/cmd\/helm@v3\.22\.0/);
+    assert.match(stages[1]!, /sigs\.k8s\.io\/kustomize\/kustomize\/v5@v5\.7\.1/);
+    assert.match(stages[2]!, /^debian:bookworm-slim\n/);
+    assert.match(stages[2]!, /^COPY --from=build \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
+    assert.match(stages[2]!, /^COPY --from=tools \/go\/bin\/helm \/go\/bin\/kustomize \/usr\/local\/bin\/$/m);
     const final = stages.at(-1)!;
     const user = /^USER (\d+)(?::(\d+))?$/m.exec(final);
     assert.ok(user && Number(user[1]) !== 0, 'a numeric non-root USER in the final stage');
