@@ -40,6 +40,11 @@ export interface DeclaredObject {
   readonly targetNamespace?: string;
   /** Where its chart comes from, so the edit can be proved by rendering it (absent: not known). */
   readonly chart?: ChartLocation;
+  /**
+   * A multi-source Application's value files in its Git source (paths in that repository, in the
+   * order Helm reads them): the last one is edited, not the Application.
+   */
+  readonly valueFiles?: readonly string[];
 }
 
 /** A chart in a chart repository (`https://…` with an index.yaml) or an OCI registry (`oci://host/path`, the chart at path/name). */
@@ -213,6 +218,8 @@ export class GitOpsOwners {
     const owner = { tool: 'argocd', kind: 'Application', namespace, name } as const;
     const describe = sources.map((s) => (s.chart ? `chart ${s.chart} from ${s.repoURL}` : `${s.repoURL}, path ${s.path ?? '/'}`)).join('; ');
     const self = `Application ${namespace}/${name} (${describe || 'no source'})`;
+    const valuesRef = this.#valuesReference(app, namespace, name);
+    if (valuesRef) return { ...owner, chain: [self], ...valuesRef };
     if (git.length > 0) return { ...owner, sources, chain: [self] };
     const unsupported = (why: string): GitOpsOwner => ({ ...owner, sources, chain: [self], unsupported: why });
     if (sources.length === 0) return unsupported(`Application ${namespace}/${name} has no source`);
@@ -237,6 +244,42 @@ export class GitOpsOwners {
     };
     const targetNamespace = typeof destination.namespace === 'string' && destination.namespace !== '' ? destination.namespace : undefined;
     return { ...owner, sources: parent.sources, chain, declares: { kind: 'Application', namespace, name, chart, ...(targetNamespace ? { targetNamespace } : {}) } };
+  }
+
+  /**
+   * A multi-source Application whose chart takes its values from files in a Git source
+   * (`valueFiles: [$values/…]` and a source with `ref: values`): those files decide the chart's
+   * values, so the change edits the last of them (the one that wins), in that source's repository.
+   */
+  #valuesReference(app: Obj, namespace: string, name: string): Pick<GitOpsOwner, 'sources' | 'declares' | 'unsupported'> | undefined {
+    const raw = Array.isArray(app.spec?.sources) ? (app.spec.sources as Array<Record<string, unknown>>) : [];
+    const charts = raw.filter((s) => typeof s.chart === 'string' && typeof s.repoURL === 'string');
+    const refs = new Map(raw.filter((s) => typeof s.ref === 'string' && typeof s.repoURL === 'string').map((s) => [s.ref as string, s]));
+    if (charts.length !== 1 || refs.size === 0) return undefined;
+    const chartSource = charts[0]!;
+    const helm = (chartSource.helm ?? {}) as Record<string, unknown>;
+    const valueFiles = Array.isArray(helm.valueFiles) ? helm.valueFiles.filter((f): f is string => typeof f === 'string') : [];
+    const referenced = valueFiles.filter((f) => f.startsWith('$'));
+    if (referenced.length === 0) return undefined;
+    const where = `Application ${namespace}/${name}`;
+    const unsupported = (why: string) => ({ sources: [], unsupported: `${where}: ${why}` });
+    const split = referenced.map((f) => ({ ref: f.slice(1, f.indexOf('/') < 0 ? undefined : f.indexOf('/')), path: f.slice(f.indexOf('/') + 1) }));
+    if (referenced.length !== valueFiles.length) return unsupported('its chart reads value files from the chart itself beside $-referenced ones; those are not read yet');
+    if (new Set(split.map((f) => f.ref)).size !== 1 || !refs.has(split[0]!.ref)) return unsupported(`its value files ${referenced.join(', ')} do not all come from one ref source`);
+    if (helm.values !== undefined || helm.valuesObject !== undefined || (Array.isArray(helm.parameters) && helm.parameters.length > 0)) return unsupported('it sets values inline beside its $-referenced value files; that mix is not followed yet');
+    const refSource = refs.get(split[0]!.ref)!;
+    const repoURL = String(chartSource.repoURL);
+    const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
+    const chart: ChartLocation = {
+      repoURL: (/^[a-z]+:\/\//.test(repoURL) ? repoURL : `oci://${repoURL}`).replace(/\/+$/, ''),
+      name: String(chartSource.chart),
+      ...(typeof chartSource.targetRevision === 'string' ? { version: chartSource.targetRevision } : {}),
+      releaseName: typeof helm.releaseName === 'string' && helm.releaseName !== '' ? helm.releaseName : name,
+    };
+    return {
+      sources: [{ repoURL: String(refSource.repoURL), path: undefined, revision: typeof refSource.targetRevision === 'string' ? refSource.targetRevision : undefined }],
+      declares: { kind: 'Application', namespace, name, chart, valueFiles: split.map((f) => f.path), ...(typeof destination.namespace === 'string' && destination.namespace !== '' ? { targetNamespace: destination.namespace } : {}) },
+    };
   }
 
   /** The namespace an applier forces on what it applies (Flux targetNamespace, Argo CD destination). */

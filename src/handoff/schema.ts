@@ -44,7 +44,7 @@ const tagged = (tag: string, variants: Record<string, Record<string, Check>>): C
 
 const gitSource = object({ repoURL: string, path: optional(anyString), revision: optional(anyString), chart: optional(anyString) });
 const chart = object({ repoURL: string, name: string, version: optional(string), insecure: optional(boolean), releaseName: optional(string) });
-const declared = object({ kind: oneOf('HelmRelease', 'Application'), namespace: string, name: string, targetNamespace: optional(string), chart: optional(chart) });
+const declared = object({ kind: oneOf('HelmRelease', 'Application'), namespace: string, name: string, targetNamespace: optional(string), chart: optional(chart), valueFiles: optional(list(string, true)) });
 const owner = object({
   tool: oneOf('argocd', 'flux'),
   kind: oneOf('Application', 'Kustomization', 'HelmRelease'),

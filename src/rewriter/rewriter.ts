@@ -16,6 +16,8 @@
  * (or, for managed ones under `always`, as well as) changing Git.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
@@ -26,10 +28,10 @@ import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import type { ChartLocation } from '../cluster/gitops.ts';
-import { planApplicationValues } from './edit/argo-application.ts';
+import { planApplicationValues, planValueFiles } from './edit/argo-application.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
-import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, renderChart, RenderProofError, type RenderTools } from './render/helm-proof.ts';
+import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, renderChart, RenderProofError, type RenderInputs, type RenderTools } from './render/helm-proof.ts';
 import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
@@ -483,7 +485,8 @@ export class Rewriter {
         // The key to override comes from the chart's own values.
         if (!chart) return { found: false, refused: unknownChart };
         fetched = await this.#chart(chart);
-        plan = planApplicationValues(dir, path, declared, await chartDefaults(tools, fetched.bytes), record.images);
+        const defaults = await chartDefaults(tools, fetched.bytes);
+        plan = declared.valueFiles ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images) : planApplicationValues(dir, path, declared, defaults, record.images);
       }
     } catch (error) {
       return failed(error);
@@ -492,14 +495,20 @@ export class Rewriter {
     if (plan.refused) return { found: false, refused: plan.refused };
     if (plan.files.size === 0) return { found: plan.changes.length > 0 };
     if (!chart) return { found: false, refused: unknownChart };
+    // What the chart is given, read from the workspace: the declaring object as its applier builds
+    // it, or a multi-source Application's value files.
+    const inputs = async (): Promise<RenderInputs> => {
+      if (declared.valueFiles) return { valueFiles: declared.valueFiles.map((f) => readFileSync(join(dir, f), 'utf8')) };
+      const spec = await effectiveSpec(tools, dir, path, declared);
+      return declared.kind === 'HelmRelease' ? helmReleaseInputs(spec) : applicationInputs(spec);
+    };
     try {
-      const before = await effectiveSpec(tools, dir, path, declared);
+      const before = await inputs();
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-      const after = await effectiveSpec(tools, dir, path, declared);
+      const after = await inputs();
       fetched ??= await this.#chart(chart);
-      const inputs = declared.kind === 'HelmRelease' ? helmReleaseInputs : applicationInputs;
       // The chart was rendered into the workload's namespace, whatever set it.
-      const render = (spec: Record<string, unknown>) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, inputs(spec));
+      const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given);
       const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
       const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);

@@ -1,11 +1,11 @@
 /** Values overrides for Argo CD Applications whose source is a chart: the key found in the chart, written in the file's form. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { imageKeys, planApplicationValues } from '../../src/rewriter/edit/argo-application.ts';
+import { imageKeys, planApplicationValues, planValueFiles } from '../../src/rewriter/edit/argo-application.ts';
 
 const roots: string[] = [];
 after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -123,5 +123,26 @@ describe('planApplicationValues', () => {
     assert.match(plan(root, INGRESS_NGINX, move(NGINX_RUNNING, 'b.example.com/x:1')).refused ?? '', /no file under apps .* declares Application argocd\/ingress/);
     const root2 = repo({ 'apps/ingress.yaml': APP('    helm:\n      valueFiles:\n        - values-prod.yaml\n') });
     assert.match(plan(root2, INGRESS_NGINX, move(NGINX_RUNNING, 'b.example.com/x:1')).refused ?? '', /valueFiles/);
+  });
+});
+
+describe('planValueFiles (multi-source Applications)', () => {
+  const chart = { values: { image: { repository: 'ghcr.io/stefanprodan/podinfo', tag: '' } }, appVersion: '6.5.0' };
+  const podinfo = move('ghcr.io/stefanprodan/podinfo:6.5.0', 'backup.example.com/m/ghcr.io/stefanprodan/podinfo:6.5.0');
+
+  it('edits the last value file (the one that wins), adding the key in its style', () => {
+    const root = repo({ 'envs/common.yaml': 'image:\n  tag: ""\n', 'envs/prod.yaml': '# prod\nreplicaCount: 2\n' });
+    const p = planValueFiles(root, ['envs/common.yaml', 'envs/prod.yaml'], app, chart, [podinfo]);
+    assert.equal(p.refused, undefined);
+    assert.deepEqual([...p.files.keys()], [join(root, 'envs/prod.yaml')]);
+    assert.equal(p.files.get(join(root, 'envs/prod.yaml'))!.after, '# prod\nreplicaCount: 2\nimage:\n  repository: backup.example.com/m/ghcr.io/stefanprodan/podinfo\n');
+  });
+
+  it('refuses a value file that is missing, outside the repository or reached through a link', () => {
+    const root = repo({ 'envs/prod.yaml': 'replicaCount: 2\n' });
+    symlinkSync(join(root, 'envs'), join(root, 'linked'));
+    assert.match(planValueFiles(root, ['envs/missing.yaml'], app, chart, [podinfo]).refused ?? '', /envs\/missing\.yaml, which does not exist/);
+    assert.match(planValueFiles(root, ['../outside.yaml'], app, chart, [podinfo]).refused ?? '', /leads outside the repository/);
+    assert.match(planValueFiles(root, ['linked/prod.yaml'], app, chart, [podinfo]).refused ?? '', /symbolic link/);
   });
 });

@@ -14,7 +14,8 @@
  * where the Application lists only parameters, else a new `helm.valuesObject`. Byte-minimal, like
  * every other edit; pure apart from reading the tree.
  */
-import { relative } from 'node:path';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { runsBackup } from '../../image/backup.ts';
@@ -75,40 +76,95 @@ export function planApplicationValues(root: string, subdir: string | undefined, 
     if (name !== undefined && value !== undefined) effective = setPath(effective, name.split('.'), value);
   }
 
+  const line = scalarSite(text, get(get(doc, 'metadata'), 'name'))?.line ?? 0;
+  const found = overridesFor(effective, chart.appVersion, replacements, where, relative(rootReal, file), line);
+  if (typeof found === 'string') return { ...none, refused: found };
+  const { overrides, changes } = found;
+
+  const edits = writeOverrides(text, source, helm, overrides);
+  if (typeof edits === 'string') return { ...none, refused: `${relative(rootReal, file)}: cannot write the values override into ${where}: ${edits}` };
+  const after = applyTextEdits(text, edits);
+  return { files: after === text ? new Map() : new Map([[file, { before: text, after }]]), changes, errors };
+}
+
+/**
+ * The overrides that move each replacement's image, found among the effective values: registry and
+ * repository (or image) to the backup's, and the digest where the chart reads one. An image already
+ * moved is reported (a change to detect) and needs none.
+ */
+function overridesFor(effective: unknown, appVersion: string | undefined, replacements: readonly ApplicationReplacement[], where: string, file: string, line: number): { overrides: Override[]; changes: PlannedChange[] } | string {
   const overrides: Override[] = [];
   const changes: PlannedChange[] = [];
+  const keys = imageKeys(effective, appVersion);
   for (const r of replacements) {
-    const keys = imageKeys(effective, chart.appVersion);
     const found = keys.filter((k) => sameImage(k.image, r.source));
     const applied = keys.find((k) => runsBackup(k.image, r.backup, r.digest));
     if (found.length === 0 && applied) {
       // The change is already there (a crash after the push, or a merged pull request).
-      changes.push({ file: relative(rootReal, file), line: 0, what: `${where} Helm value ${applied.path.join('.')} (already the backup)`, before: r.source, after: applied.image });
+      changes.push({ file, line, what: `${where} Helm value ${applied.path.join('.')} (already the backup)`, before: r.source, after: applied.image });
       continue;
     }
-    if (found.length === 0) return { ...none, refused: `no value of the chart of ${where} composes ${r.source} (with its defaults and the Application's overrides); the chart may hard-code the image in a template` };
+    if (found.length === 0) return `no value of the chart of ${where} composes ${r.source} (with its defaults and the overrides it is given); the chart may hard-code the image in a template`;
     const to = parseReference(`${r.backup}@${r.digest}`);
     for (const k of found) {
       const at = (key: string) => [...k.path, key];
       if (k.convention === 'string') overrides.push({ path: k.path, value: `${to.registry}/${to.repository}@${r.digest}` });
       else {
         const name = k.convention === 'repository' ? 'repository' : 'image';
-        if (k.has.registry) {
-          overrides.push({ path: at('registry'), value: to.registry }, { path: at(name), value: to.repository });
-        } else {
-          overrides.push({ path: at(name), value: `${to.registry}/${to.repository}` });
-        }
+        if (k.has.registry) overrides.push({ path: at('registry'), value: to.registry }, { path: at(name), value: to.repository });
+        else overrides.push({ path: at(name), value: `${to.registry}/${to.repository}` });
         // Pinned where the chart reads a digest; else the backup's tag, copied from the same digest.
         if (k.has.digest) overrides.push({ path: at('digest'), value: r.digest });
       }
-      changes.push({ file: relative(rootReal, file), line: scalarSite(text, get(get(doc, 'metadata'), 'name'))?.line ?? 0, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: `${r.backup}@${r.digest}` });
+      changes.push({ file, line, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: `${r.backup}@${r.digest}` });
     }
   }
+  return { overrides, changes };
+}
 
-  const edits = writeOverrides(text, source, helm, overrides);
-  if (typeof edits === 'string') return { ...none, refused: `${relative(rootReal, file)}: cannot write the values override into ${where}: ${edits}` };
-  const after = applyTextEdits(text, edits);
-  return { files: after === text ? new Map() : new Map([[file, { before: text, after }]]), changes, errors };
+/**
+ * A multi-source Application's value files (paths in the repository, in Helm's order): the last,
+ * which wins, gets the overrides, set in place or added under the deepest mapping it has.
+ */
+export function planValueFiles(root: string, files: readonly string[], app: DeclaredObject, chart: ChartDefaults, replacements: readonly ApplicationReplacement[]): ApplicationPlan {
+  const where = `Application ${app.namespace}/${app.name}`;
+  const none = { files: new Map(), changes: [], errors: [] };
+  const texts: Array<{ file: string; path: string; text: string }> = [];
+  for (const path of files) {
+    const read = readInside(root, path);
+    if (typeof read === 'string') return { ...none, refused: `${where} reads the value file ${path}, which ${read}` };
+    texts.push({ path, ...read });
+  }
+  let effective: unknown = chart.values;
+  let last: { root: Node | null | undefined; text: string; file: string; path: string } | undefined;
+  for (const t of texts) {
+    let parsedFile;
+    try {
+      parsedFile = parseYamlFile(t.path, t.text);
+    } catch (error) {
+      return { ...none, refused: (error as Error).message };
+    }
+    const doc = parsedFile.documents[0];
+    effective = merge(effective, doc?.toJS());
+    last = { root: doc?.contents as Node | null | undefined, text: t.text, file: t.file, path: t.path };
+  }
+  const found = overridesFor(effective, chart.appVersion, replacements, where, last!.path, 1);
+  if (typeof found === 'string') return { ...none, refused: found };
+  if (found.overrides.length === 0) return { ...none, changes: found.changes };
+  if (!isMap(last!.root) || last!.root.flow) return { ...none, refused: `${last!.path} is not a block mapping of values` };
+  const edits = setPaths(last!.text, last!.root, found.overrides);
+  if (typeof edits === 'string') return { ...none, refused: `${last!.path}: ${edits}` };
+  return { files: new Map([[last!.file, { before: last!.text, after: applyTextEdits(last!.text, edits) }]]), changes: found.changes, errors: [] };
+}
+
+/** A file of the clone by its path in the repository; never through a symbolic link or outside it. */
+function readInside(root: string, path: string): { file: string; text: string } | string {
+  const rootReal = realpathSync(root);
+  const file = resolve(rootReal, path);
+  if (file !== rootReal && !file.startsWith(rootReal + sep)) return 'leads outside the repository';
+  if (!existsSync(file)) return 'does not exist in the repository';
+  if (lstatSync(file).isSymbolicLink() || realpathSync(file) !== file) return 'is reached through a symbolic link';
+  return { file, text: readFileSync(file, 'utf8') };
 }
 
 interface ImageKey {
