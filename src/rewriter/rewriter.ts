@@ -16,8 +16,8 @@
  * (or, for managed ones under `always`, as well as) changing Git.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
@@ -330,6 +330,7 @@ export class Rewriter {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
         const changed = await this.#edit(workspace.dir, records);
+        rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record), changed.files));
         if (changed.refused.size > 0) {
           for (const [id, error] of changed.refused) {
             refused.set(id, error);
@@ -338,7 +339,7 @@ export class Rewriter {
           records = records.filter((r) => !refused.has(r.record.id));
           if (records.length === 0) return undefined;
           ids.splice(0, ids.length, ...records.map((r) => r.record.id));
-          rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record)));
+          rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record), changed.files));
         }
         if (this.#config.dryRun) {
           const plan = await workspace.diff();
@@ -404,9 +405,11 @@ export class Rewriter {
    * Applies every record's replacements under its path. `found` says whether the old or the new
    * images appear at all: no edit with `found` means the change is already on the tip.
    */
-  async #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<{ found: boolean; refused: Map<string, string> }> {
+  async #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<{ found: boolean; refused: Map<string, string>; files: Map<string, string[]> }> {
     let found = false;
     const refused = new Map<string, string>();
+    // For the pull request: the files each record's change is in, where they are not the workload's own.
+    const files = new Map<string, string[]>();
     const byPath = new Map<string | undefined, HandoffRecord[]>();
     for (const { record, path } of records) byPath.set(path, [...(byPath.get(path) ?? []), record]);
     for (const [path, every] of byPath) {
@@ -417,6 +420,7 @@ export class Rewriter {
           const result = await this.#editDeclared(dir, path, record);
           if (result.refused) refused.set(record.id, result.refused);
           found ||= result.found;
+          if (result.files) files.set(record.id, result.files);
         } catch (error) {
           refused.set(record.id, describeError(error));
         }
@@ -454,7 +458,7 @@ export class Rewriter {
         continue;
       }
     }
-    return { found, refused };
+    return { found, refused, files };
   }
 
   /**
@@ -464,7 +468,7 @@ export class Rewriter {
    * rendering the chart before and after it (render/helm-proof.ts); an edit that is not proved is
    * undone and the record refused with the reason.
    */
-  async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string }> {
+  async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; files?: string[] }> {
     const declared = record.owner!.declares!;
     const where = `${declared.kind} ${declared.namespace}/${declared.name}`;
     if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
@@ -513,7 +517,7 @@ export class Rewriter {
       const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
       this.#log.info('chart edit proved by rendering', { owner: where, chart: fetched.from, images: record.images.length });
-      return { found: true };
+      return { found: true, files: [...plan.files.keys()].map((f) => relative(realpathSync(dir), f)) };
     } catch (error) {
       for (const [file, { before }] of plan.files) replaceFileAtomically(file, before);
       return failed(error);

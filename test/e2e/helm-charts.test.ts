@@ -281,7 +281,7 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const allowed = /^\+\s*(postRenderers:|- kustomize:|kustomize:|images:|- name: |newName: |digest: )|^[-+]\s*(registry|repository): /;
     assert.deepEqual(changed.filter((l) => !allowed.test(l)), [], `only post-renderer entries and image values change:\n${diff}`);
     assert.ok(changed.some((l) => /^-\s*repository: cache$/.test(l)), 'cache: its values held the image, so they are what changes');
-    assert.match(pull.body, /apps\/Deployment\/podinfo ← HelmRelease apps\/podinfo \(chart podinfo from HelmRepository flux-system\/podinfo\) ← Kustomization flux-system\/apps \(GitRepository flux-system\/fleet, path apps\/staging\)/);
+    assert.match(pull.body, /apps\/Deployment\/podinfo ← HelmRelease apps\/podinfo \(chart podinfo from HelmRepository flux-system\/podinfo\) ← Kustomization flux-system\/apps \(GitRepository flux-system\/fleet, path apps\/staging\); changed in `apps\/base\/podinfo\/release\.yaml`/);
     assert.match(pull.body, /each HelmRelease change was rendered with Helm before and after/);
     assert.match(pull.body, /apps\/StatefulSet\/cache ← HelmRelease apps\/cache \(chart from OCIRepository flux-system\/cache-chart\)/);
 

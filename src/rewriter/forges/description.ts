@@ -22,10 +22,12 @@ export interface DescribedImage {
   readonly pull?: RecordedPull;
   /** Who applies the workload, nearest first (HelmRelease, then the Kustomization that applies it). */
   readonly chain?: readonly string[];
+  /** The files its change is in, where they are not the workload's own manifest. */
+  readonly files?: readonly string[];
 }
 
-/** The rows of a batch of records. */
-export function rowsOf(records: readonly HandoffRecord[]): DescribedImage[] {
+/** The rows of a batch of records (`files`: by record id, the files a record's change is in). */
+export function rowsOf(records: readonly HandoffRecord[], files?: ReadonlyMap<string, readonly string[]>): DescribedImage[] {
   return records.flatMap((r) => r.images.map((i) => ({
     workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
     container: `${i.container}${i.init ? ' (init)' : ''}`,
@@ -36,6 +38,7 @@ export function rowsOf(records: readonly HandoffRecord[]): DescribedImage[] {
     sizeBytes: i.sizeBytes,
     ...(r.pull ? { pull: r.pull } : {}),
     ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
+    ...(files?.get(r.id)?.length ? { files: files.get(r.id)! } : {}),
   })));
 }
 
@@ -93,9 +96,10 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
 
 /** Why each file changes: the chain from each workload to what declares it in Git. */
 function ownerChains(rows: readonly DescribedImage[]): string[] {
-  const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r.chain] as const] : [])));
+  const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r] as const] : [])));
   if (chains.size === 0) return [];
-  return ['', '**Who applies these workloads** (why these files change):', '', ...[...chains].map(([workload, chain]) => `- ${workload} ← ${chain.join(' ← ')}`)];
+  const where = (files: readonly string[] | undefined) => (files?.length ? `; changed in ${files.map((f) => `\`${f}\``).join(', ')}` : '');
+  return ['', '**Who applies these workloads** (why these files change):', '', ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}`)];
 }
 
 function formatSize(bytes: number): string {
