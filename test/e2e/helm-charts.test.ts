@@ -220,6 +220,33 @@ async function renderAsFlux(dir: string, name: string): Promise<string> {
   return rendered;
 }
 
+/** The copier as the CLI wires it, over one namespace; the nodes are trusted to pull the backups. */
+const copierFor = (handoffDir: string, namespace: string) =>
+  new Copier({
+    kubeConfig: kc,
+    backupTarget: parseBackupTarget(`${backup.address}/mirror`),
+    handoffDir,
+    controllerNamespace: 'image-clone-namespace',
+    includeNamespaces: [namespace],
+    excludeNamespaces: [],
+    registry: { insecureRegistries: [source.address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
+    logger: createLogger({ write: (line) => void logLines.push(line) }),
+    backupPull: { via: 'node' },
+  });
+
+/** The rewriter in pr mode on the Gitea, proving its chart edits with the cached helm and kustomize. */
+const rewriterFor = (handoffDir: string) =>
+  new Rewriter({
+    handoffDir,
+    cacheDir: `${handoffDir}-cache`,
+    mode: 'pr',
+    author: { name: 'image-clone', email: 'bot@example.com' },
+    logger: createLogger({ write: (line) => void logLines.push(line) }),
+    gitCredentials: { username: gitea.user, password: gitea.password },
+    forge: { token: gitea.token },
+    renderTools: { helm: HELM, kustomize: KUSTOMIZE },
+  });
+
 const imagesIn = (rendered: string) =>
   parseAllDocuments(rendered).flatMap((d) => {
     const o = d.toJS() as { kind: string; spec?: { template?: { spec?: { containers?: Array<{ image: string }> } } } };
@@ -231,18 +258,7 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     clone('main', 'fleet-main');
     await deployFlux();
     const handoff = join(work, 'handoff');
-    const copier = new Copier({
-      kubeConfig: kc,
-      backupTarget: parseBackupTarget(`${backup.address}/mirror`),
-      handoffDir: handoff,
-      controllerNamespace: 'image-clone-namespace',
-      includeNamespaces: ['apps'],
-      excludeNamespaces: [],
-      registry: { insecureRegistries: [source.address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
-      logger: createLogger({ write: (line) => void logLines.push(line) }),
-      backupPull: { via: 'node' },
-    });
-    await copier.runOnce();
+    await copierFor(handoff, 'apps').runOnce();
     const records = new Ledger(handoff).pending();
     const owners = Object.fromEntries(records.map((r) => [r.workload.name, r.owner]));
     assert.deepEqual(owners.podinfo?.declares, { kind: 'HelmRelease', namespace: 'apps', name: 'podinfo', chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' } });
@@ -251,16 +267,7 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     assert.match(owners['by-hand']?.unsupported ?? '', /HelmRelease apps\/by-hand takes its chart from a HelmRepository and was not applied from Git/);
     assert.match(owners.packaged?.unsupported ?? '', /Kustomization flux-system\/packaged takes its manifests from OCIRepository flux-system\/manifests, not from a Git repository/);
 
-    const rewriter = new Rewriter({
-      handoffDir: handoff,
-      cacheDir: join(work, 'rewriter-cache'),
-      mode: 'pr',
-      author: { name: 'image-clone', email: 'bot@example.com' },
-      logger: createLogger({ write: (line) => void logLines.push(line) }),
-      gitCredentials: { username: gitea.user, password: gitea.password },
-      forge: { token: gitea.token },
-      renderTools: { helm: HELM, kustomize: KUSTOMIZE },
-    });
+    const rewriter = rewriterFor(handoff);
     const outcomes = await rewriter.processPending();
     const by = (result: RewriteOutcome['result']) => outcomes.filter((o) => o.result === result);
     assert.equal(by('pushed').length, 1, JSON.stringify(outcomes));
@@ -363,33 +370,14 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     }
 
     const handoff = join(work, 'handoff-argo');
-    await new Copier({
-      kubeConfig: kc,
-      backupTarget: parseBackupTarget(`${backup.address}/mirror`),
-      handoffDir: handoff,
-      controllerNamespace: 'image-clone-namespace',
-      includeNamespaces: ['argo-apps'],
-      excludeNamespaces: [],
-      registry: { insecureRegistries: [source.address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
-      logger: createLogger({ write: (line) => void logLines.push(line) }),
-      backupPull: { via: 'node' },
-    }).runOnce();
+    await copierFor(handoff, 'argo-apps').runOnce();
     const owners = Object.fromEntries(new Ledger(handoff).pending().map((r) => [r.workload.name, r.owner]));
     assert.deepEqual(owners.sessions?.declares, { kind: 'Application', namespace: 'argocd', name: 'argo-cache', targetNamespace: 'argo-apps', chart: { repoURL: charts.url, name: 'cache', version: '1.2.0', releaseName: 'sessions' } });
     assert.deepEqual(owners['argo-podinfo']?.sources, [{ repoURL: platformURL, path: 'apps', revision: 'main' }]);
     assert.match(owners.generated?.unsupported ?? '', /generated by ApplicationSet clusters/);
     assert.match(owners.handmade?.unsupported ?? '', /is not declared in Git by a parent Application/);
 
-    const rewriter = new Rewriter({
-      handoffDir: handoff,
-      cacheDir: join(work, 'rewriter-cache-argo'),
-      mode: 'pr',
-      author: { name: 'image-clone', email: 'bot@example.com' },
-      logger: createLogger({ write: (line) => void logLines.push(line) }),
-      gitCredentials: { username: gitea.user, password: gitea.password },
-      forge: { token: gitea.token },
-      renderTools: { helm: HELM, kustomize: KUSTOMIZE },
-    });
+    const rewriter = rewriterFor(handoff);
     const outcomes = await rewriter.processPending();
     assert.deepEqual(outcomes.map((o) => o.result).sort(), ['pushed', 'unsupported-owner', 'unsupported-owner'], JSON.stringify(outcomes));
     assert.deepEqual(owners['argo-multi']?.declares?.valueFiles, ['envs/prod/podinfo.yaml']);

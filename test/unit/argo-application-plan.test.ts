@@ -1,23 +1,13 @@
 /** Values overrides for Argo CD Applications whose source is a chart: the key found in the chart, written in the file's form. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileTree } from '../support/file-tree.ts';
 import { parse } from 'yaml';
 import { imageKeys, planApplicationValues, planValueFiles } from '../../src/rewriter/edit/argo-application.ts';
 
-const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
-function repo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'argo-app-'));
-  roots.push(root);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
+const repo = (files: Record<string, string>) => fileTree(files, 'argo-app-');
 
 const DIGEST = `sha256:${'ef'.repeat(32)}`;
 const app = { kind: 'Application' as const, namespace: 'argocd', name: 'ingress' };

@@ -1,24 +1,14 @@
 /** Moving the images of a Flux HelmRelease whose chart is not in Git: its values, or a post-renderer images entry. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileTree } from '../support/file-tree.ts';
 import { parse } from 'yaml';
 import { planHelmRelease } from '../../src/rewriter/edit/helm-release.ts';
 import { parseReference } from '../../src/image/reference.ts';
 
-const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
-function repo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'helm-release-'));
-  roots.push(root);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
+const repo = (files: Record<string, string>) => fileTree(files, 'helm-release-');
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const BACKUP = `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo@${DIGEST}`;

@@ -1,25 +1,15 @@
 /** Planning image replacements over real files in a temporary repository tree. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileTree } from '../support/file-tree.ts';
 import { parseReplacement, planOverlayEntries, planRepository } from '../../src/rewriter/edit/plan.ts';
 import { parseReference } from '../../src/image/reference.ts';
 
 const addition = (asWritten: string, to: string) => ({ from: parseReference(asWritten), asWritten, to });
 
-const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
-function repo(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'rewrite-'));
-  roots.push(root);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
+const repo = (files: Record<string, string>) => fileTree(files, 'rewrite-');
 const plan = (root: string, ...sets: string[]) => planRepository(root, undefined, sets.map(parseReplacement));
 const after_ = (p: ReturnType<typeof plan>, root: string, file: string) => p.files.get(join(root, file))?.after;
 
