@@ -102,6 +102,7 @@ export class Rewriter {
   readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, not-reopened, unsupported-owner (no file in Git decides the images), failed.'));
   readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
   readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
+  readonly #proofs = this.metrics.register(new Counter('image_clone_render_proofs_total', 'Chart edits rendered before and after: proved, or not-proved (undone, the record left pending).'));
   #lastPassAt = 0;
   #lastPassOk = true;
   readonly #config: RewriterConfig;
@@ -515,6 +516,7 @@ export class Rewriter {
       const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given);
       const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
       const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
       this.#log.info('chart edit proved by rendering', { owner: where, chart: fetched.from, images: record.images.length });
       return { found: true, files: [...plan.files.keys()].map((f) => relative(realpathSync(dir), f)) };

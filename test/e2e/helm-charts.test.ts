@@ -315,6 +315,8 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const notFollowed = events.items.filter((e) => e.reason === 'OwnerNotFollowed').map((e) => e.involvedObject.name).sort();
     assert.deepEqual(notFollowed, ['by-hand', 'packaged']);
     assert.match(rewriter.metrics.render(), /image_clone_rewrites_total\{result="unsupported-owner"\} 2/);
+    assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="proved"\} 3/);
+    assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="not-proved"\} 1/);
 
     // Run again: nothing new is proposed, the unsupported ones are not retried.
     const again = await rewriter.processPending();
