@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Copier } from '../src/copier/copier.ts';
+import { BIN_DIR } from './cache.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { giteaAvailable, startGitea } from './gitea.ts';
 import { startGitHttpServer } from './git-http-server.ts';
@@ -131,6 +132,8 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     const rewriter = new Rewriter({
       handoffDir, cacheDir: join(work, 'git-cache'), mode: repo.mode, author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: repo.credentials,
       ...(repo.forgeToken ? { forge: { token: repo.forgeToken } } : {}),
+      // The change is proved by building the application's kustomization before and after it.
+      renderTools: { helm: 'helm', kustomize: join(BIN_DIR, 'kustomize') },
     });
     const [outcome] = await rewriter.processPending();
     if (outcome?.result !== 'pushed') throw new Error(`the rewriter did not push: ${outcome?.result} ${outcome?.error ?? ''}`);

@@ -129,9 +129,10 @@ Options:
   --once                      process what is pending, then exit (0 only if every change landed)
   --dry-run                   print the plan and the unified diff (and any patch) for what is
                               pending; commit, push, patch and mark nothing (implies --once)
-  --helm PATH                 Helm, which renders a chart before and after each HelmRelease edit
-                              (an edit not proved by the render is not proposed) [helm on PATH]
-  --kustomize PATH            kustomize, for those renders (overlays, post-renderers) [kustomize on PATH]
+  --helm PATH                 Helm, which renders a chart before and after each HelmRelease or
+                              chart Application edit (an edit not proved is not proposed) [helm on PATH]
+  --kustomize PATH            kustomize, which builds every overlay an edit touches before and after
+                              it, and a HelmRelease's post-renderers [kustomize on PATH]
   --ca-file PATH              extra CA certificates (PEM) to trust when fetching charts
   --log-level LEVEL           debug, info, warn or error [info]`;
 
@@ -163,6 +164,8 @@ Options:
   --forge-token-file PATH, --forge KIND, --forge-api URL, --pr-label NAME, --pr-draft
                               as for image-clone rewriter
   --dry-run                   back up, then print the diff; commit, push and open nothing
+  --kustomize PATH            kustomize, which builds the overlays before and after the change to
+                              prove it (a change not proved is not made) [kustomize on PATH]
   --log-level LEVEL           debug, info, warn or error [warn]`;
 
 const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
@@ -374,6 +377,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       'backup-pull': { type: 'string', default: 'anonymous' },
       'retry-budget': { type: 'string', default: '5m' },
       'dry-run': { type: 'boolean' },
+      kustomize: { type: 'string', default: 'kustomize' },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -400,6 +404,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
     retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '5m'),
     git,
     dryRun: values['dry-run'] ?? false,
+    kustomize: values.kustomize ?? 'kustomize',
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out, err);
 }

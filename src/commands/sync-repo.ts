@@ -21,7 +21,7 @@ import { retryPolicyWithBudget } from '../util/retry.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
-import { Rewriter } from '../rewriter/rewriter.ts';
+import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
 import { gitAccess, type GitSettings } from './rewriter.ts';
 
 export interface SyncRepoOptions {
@@ -41,6 +41,8 @@ export interface SyncRepoOptions {
   readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
+  /** kustomize, which proves each change by building the overlays before and after it. */
+  readonly kustomize: string;
 }
 
 export async function syncRepoCommand(options: SyncRepoOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
@@ -116,6 +118,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       logger: options.logger,
       unmanaged: { repoURL: options.repoURL, branch: options.branch, ...(options.path ? { path: options.path } : {}) },
       dryRun: options.dryRun,
+      renderTools: { ...DEFAULT_RENDER_TOOLS, kustomize: options.kustomize },
     });
     for (const o of await rewriter.processPending()) {
       out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''}${o.error ? `: ${o.error}` : ''}`);

@@ -196,6 +196,18 @@ export function sameImage(a: ImageReference, b: ImageReference): boolean {
   return formatReference(a) === formatReference(b);
 }
 
+/** What identifies an image to run: a reference with a digest is the image with that digest, whatever its tag says. */
+export function imageKey(ref: ImageReference): string {
+  return ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref);
+}
+
+/** Whether two references as written run the same image (by `imageKey`); false when either does not parse. */
+export function runsSameImage(a: string, b: string): boolean {
+  const x = tryParseReference(a);
+  const y = tryParseReference(b);
+  return x !== undefined && y !== undefined && imageKey(x) === imageKey(y);
+}
+
 /** A copy of `ref` with a different tag/digest. */
 export function withSelector(ref: ImageReference, selector: { tag?: string | undefined; digest?: string | undefined }): ImageReference {
   return { registry: ref.registry, repository: ref.repository, tag: selector.tag, digest: selector.digest };

@@ -31,6 +31,7 @@ import type { ChartLocation } from '../cluster/gitops.ts';
 import { planApplicationValues, planValueFiles } from './edit/argo-application.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
+import { proveManifestChange, type ChangedFile } from './render/manifest-proof.ts';
 import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, renderChart, RenderProofError, type RenderInputs, type RenderTools } from './render/helm-proof.ts';
 import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
@@ -102,7 +103,7 @@ export class Rewriter {
   readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, not-reopened, unsupported-owner (no file in Git decides the images), failed.'));
   readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
   readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
-  readonly #proofs = this.metrics.register(new Counter('image_clone_render_proofs_total', 'Chart edits rendered before and after: proved, or not-proved (undone, the record left pending).'));
+  readonly #proofs = this.metrics.register(new Counter('image_clone_render_proofs_total', 'Edits rendered before and after (kustomize builds, Helm charts): proved, or not-proved (undone, the record left pending).'));
   #lastPassAt = 0;
   #lastPassOk = true;
   readonly #config: RewriterConfig;
@@ -428,38 +429,79 @@ export class Rewriter {
       }
       const all = every.filter((r) => r.owner?.declares === undefined);
       if (all.length === 0) continue;
-      let pathRecords = all;
-      // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
-      // same change. A record whose pod template is not in the tree is refused before any edit.
-      const wants = (list: readonly HandoffRecord[]) => list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
       try {
-        const missing = planPullSecrets(dir, path, wants(pathRecords)).refused;
-        for (const { want, reason } of missing) refused.set(want.id, reason);
-        pathRecords = pathRecords.filter((r) => !refused.has(r.id));
-        const replacements = pathRecords.flatMap((r) => r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })));
-        // One pass over the tree edits the old images and finds the new ones (a change already applied).
-        const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-        const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
-        for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-        for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-        // An image that no manifest under the path names comes from a base outside it (another
-        // directory of the repository, or a remote one): the overlay gets an images: entry for it.
-        const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
-        const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
-        const additions = planOverlayEntries(dir, path, notNamed);
-        for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-        for (const [file, { after }] of additions.files) replaceFileAtomically(file, after);
-        // The Secrets, planned on the edited files.
-        const secrets = planPullSecrets(dir, path, wants(pathRecords));
-        for (const [file, { after }] of secrets.files) replaceFileAtomically(file, after);
-        found ||= plan.changes.length > 0 || additions.changes.length > 0;
+        found = (await this.#editManifests(dir, path, all, refused)) || found;
       } catch (error) {
         // A path that leads out of the clone or does not exist fails its own records, not the batch.
         for (const r of all) refused.set(r.id, describeError(error));
-        continue;
       }
     }
     return { found, refused, files };
+  }
+
+  /**
+   * Edits the manifests under one owner path for its records, then proves the edit with kustomize
+   * (render/manifest-proof.ts). A record whose containers the proof shows not moving as asked is
+   * refused (added to `refused`) and the edit made again without it; a change that is wrong as a
+   * whole (it alters more than images, or breaks a build) is undone and refuses every record.
+   * Returns whether the old or new images were found at all.
+   */
+  async #editManifests(dir: string, path: string | undefined, records: readonly HandoffRecord[], refused: Map<string, string>): Promise<boolean> {
+    // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
+    // same change. A record whose pod template is not in the tree is refused before any edit.
+    const wants = (list: readonly HandoffRecord[]) => list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
+    for (const { want, reason } of planPullSecrets(dir, path, wants(records)).refused) refused.set(want.id, reason);
+    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
+    let found = false;
+    // Batches to edit and prove, in turn; each edit is made on top of those already proved.
+    const queue: HandoffRecord[][] = [records.filter((r) => !refused.has(r.id))];
+    while (queue.length > 0) {
+      const batch = queue.shift()!;
+      if (batch.length === 0) continue;
+      const changed = new Map<string, ChangedFile>();
+      const apply = (files: ReadonlyMap<string, { before: string; after: string }>) => {
+        for (const [file, { before, after }] of files) {
+          changed.set(file, { before: changed.get(file)?.before ?? before, after });
+          replaceFileAtomically(file, after);
+        }
+      };
+      const replacements = batch.flatMap((r) => r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })));
+      // One pass over the tree edits the old images and finds the new ones (a change already applied).
+      const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
+      const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
+      for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+      apply(plan.files);
+      // An image that no manifest under the path names comes from a base outside it (another
+      // directory of the repository, or a remote one): the overlay gets an images: entry for it.
+      const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
+      const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
+      const additions = planOverlayEntries(dir, path, notNamed);
+      for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+      apply(additions.files);
+      // The Secrets, planned on the edited files.
+      apply(planPullSecrets(dir, path, wants(batch)).files);
+      found ||= plan.changes.length > 0 || additions.changes.length > 0;
+      if (changed.size === 0) continue;
+      // A workload whose chart is in Git renders through Helm, not kustomize: its edit is checked as a whole only.
+      const expected = batch.filter((r) => r.owner?.kind !== 'HelmRelease').flatMap((r) => r.images.map((i) => ({ id: r.id, kind: r.workload.kind, name: r.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      const proof = await proveManifestChange(tools, dir, path, changed, expected);
+      for (const what of proof.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
+      this.#proofs.inc({ result: proof.reason ? 'not-proved' : 'proved' });
+      if (!proof.reason) continue;
+      for (const [file, { before }] of changed) replaceFileAtomically(file, before);
+      this.#log.warn('change not proved by rendering; undone', { path: path ?? '.', reason: proof.reason, records: batch.length });
+      if (proof.records?.length) {
+        // Those records' containers do not move as asked: refused; the others are tried again.
+        for (const id of proof.records) refused.set(id, `not proved by rendering: ${proof.reason}`);
+        queue.unshift(batch.filter((r) => !proof.records!.includes(r.id)));
+      } else if (batch.length > 1) {
+        // The change as a whole reaches beyond the images: find whose edit does, one record at a time.
+        queue.unshift(...batch.map((r) => [r]));
+      } else {
+        refused.set(batch[0]!.id, `not proved by rendering: ${proof.reason}`);
+      }
+    }
+    return found;
   }
 
   /**

@@ -8,7 +8,8 @@
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { BIN_DIR } from '../../devenv/cache.ts';
 import { canaryStrings, EXHIBIT_DIR_ENV, leaksIn } from './canaries.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'image-clone-canaries-'));
@@ -44,6 +45,8 @@ function sampleArgumentLists(): void {
 
 export async function globalSetup(): Promise<void> {
   process.env[EXHIBIT_DIR_ENV] = dir;
+  // The rewriter proves its edits with kustomize found on PATH, as in the image: the cached build.
+  process.env.PATH = `${BIN_DIR}${delimiter}${process.env.PATH ?? ''}`;
   sampler = setInterval(sampleArgumentLists, 25);
 }
 

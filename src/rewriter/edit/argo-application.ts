@@ -19,8 +19,8 @@ import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { runsBackup } from '../../image/backup.ts';
-import { parseReference, tryParseReference } from '../../image/reference.ts';
-import { imageKey, loadTree, type PlannedChange, type RepositoryPlan } from './plan.ts';
+import { parseReference, runsSameImage } from '../../image/reference.ts';
+import { loadTree, type PlannedChange, type RepositoryPlan } from './plan.ts';
 import { declarationsOf } from './helm-release.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, type TextEdit } from './yaml-scalars.ts';
@@ -97,7 +97,7 @@ function overridesFor(effective: unknown, appVersion: string | undefined, replac
   const changes: PlannedChange[] = [];
   const keys = imageKeys(effective, appVersion);
   for (const r of replacements) {
-    const found = keys.filter((k) => sameImage(k.image, r.source));
+    const found = keys.filter((k) => runsSameImage(k.image, r.source));
     const applied = keys.find((k) => runsBackup(k.image, r.backup, r.digest));
     if (found.length === 0 && applied) {
       // The change is already there (a crash after the push, or a merged pull request).
@@ -195,11 +195,6 @@ export function imageKeys(values: unknown, appVersion: string | undefined): Imag
   return found;
 }
 
-function sameImage(a: string, b: string): boolean {
-  const x = tryParseReference(a);
-  const y = tryParseReference(b);
-  return x !== undefined && y !== undefined && imageKey(x) === imageKey(y);
-}
 
 /** The overrides in the form the file uses (see the module comment). */
 function writeOverrides(text: string, source: Node | undefined, helm: Node | undefined, overrides: readonly Override[]): TextEdit[] | string {

@@ -20,7 +20,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from '
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
-import { formatReference, parseReference, repositoryName, tryParseReference, type ImageReference } from '../../image/reference.ts';
+import { imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { podSpecNode, pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { applyTextEdits, columnOf, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
 
@@ -84,6 +84,10 @@ interface Kustomization {
   readonly images: readonly KustomizeEntry[];
   /** Absolute paths of resource files and directories it lists. */
   readonly resources: readonly string[];
+  /** Every file and directory of the repository its build reads: resources, components, patches. */
+  readonly reads: readonly string[];
+  /** Whether it lists a resource or component from outside the repository (a Git URL). */
+  readonly remote: boolean;
 }
 
 export function parseReplacement(spec: string): Replacement {
@@ -170,11 +174,6 @@ export function planRepository(root: string, subdir: string | undefined, replace
     if (after !== before) files.set(file, { before, after });
   }
   return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)) };
-}
-
-/** What identifies an image: a reference with a digest is the image with that digest, whatever its tag says. */
-export function imageKey(ref: ImageReference): string {
-  return ref.digest ? `${repositoryName(ref)}@${ref.digest}` : formatReference(ref);
 }
 
 /** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
@@ -273,18 +272,22 @@ function includes(k: Kustomization, file: string, all: readonly Kustomization[],
 function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustomization {
   const doc = yaml.documents[0]?.contents;
   const dir = dirname(file);
-  const resources = [...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]
+  const local = (nodes: readonly Node[]) => nodes
     .map((n) => scalarSite(yaml.text, n)?.value)
     .filter((v): v is string => v !== undefined && !REMOTE_RESOURCE.test(v))
     .map((v) => resolve(dir, v))
     .filter((p) => p === root || p.startsWith(root + sep));
+  const resources = local([...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]);
+  const patches = [...items(get(doc, 'patches')), ...items(get(doc, 'patchesJson6902'))].map((p) => get(p, 'path')).filter((n): n is Node => n !== undefined);
+  const reads = [...resources, ...local(items(get(doc, 'components'))), ...local([...patches, ...items(get(doc, 'patchesStrategicMerge'))])];
   const images = items(get(doc, 'images')).flatMap((node): KustomizeEntry[] => {
     const name = stringAt(node, 'name');
     if (name === undefined) return [];
     const site = scalarSite(yaml.text, get(node, 'name'))!;
     return [{ file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line }];
   });
-  return { dir, images, resources };
+  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) => REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''));
+  return { dir, images, resources, reads, remote };
 }
 
 /** Image mappings in Helm values: whole `values*.yaml` documents, and HelmRelease `spec.values`. */
@@ -558,6 +561,27 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
     if (!isKustomization(file) && (wanted === undefined || [...wanted].some((n) => text.includes(n)))) parse(file, text);
   }
   return { rootReal, parsed, errors };
+}
+
+/**
+ * The kustomization directories whose build reads any of `files` (directly, or through the
+ * kustomizations they list), keeping those no other kustomization lists (what Argo CD or Flux
+ * builds) and `also` when it is one of them; `remote` when the build fetches from outside the
+ * repository.
+ */
+export function kustomizeRoots(root: string, files: readonly string[], also?: string): Array<{ dir: string; remote: boolean }> {
+  const { rootReal, parsed } = loadTree(root, undefined, []);
+  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const nested = (k: Kustomization) => all.filter((other) => k.reads.includes(other.dir));
+  const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return test(k) || nested(k).some((other) => reaches(other, test, seen));
+  };
+  const listed = new Set(all.flatMap((k) => k.reads));
+  return all
+    .filter((k) => reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also))
+    .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote) }));
 }
 
 export interface ScannedImage {

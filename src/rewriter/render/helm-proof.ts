@@ -10,32 +10,20 @@
  * The HelmRelease itself is read as its Kustomization applies it: `kustomize build` of the path
  * when it holds a kustomization (overlay patches included), else the declaring document.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { isDeepStrictEqual, promisify } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
-import { ImageCloneError } from '../../errors.ts';
+import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
 
-const run = promisify(execFile);
+export { RenderProofError, type RenderTools } from './tools.ts';
+
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
-const TOOL_TIMEOUT_MS = 120_000;
-const OUTPUT_MAX_BYTES = 256 * 1024 * 1024;
-
-/** The programs the proof runs (names looked up on PATH, or paths). */
-export interface RenderTools {
-  readonly helm: string;
-  readonly kustomize: string;
-}
-
-export class RenderProofError extends ImageCloneError {
-  override name = 'RenderProofError';
-}
 
 type Json = Record<string, unknown>;
 
@@ -151,11 +139,50 @@ export function compareRenders(before: string, after: string, expected: readonly
   return undefined;
 }
 
+/** Every container whose image differs between two renders of the same objects. */
+export function imageChanges(before: string, after: string): Array<{ object: string; container: string; was: string; now: string }> {
+  const a = byObject(before);
+  const b = byObject(after);
+  const images = (doc: Json) => {
+    const found = new Map<string, string>();
+    const walk = (value: unknown, key: string) => {
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          if (CONTAINER_LISTS.has(key) && item && typeof item === 'object' && typeof (item as Json).image === 'string') found.set(`${key === 'containers' ? 'container' : key === 'initContainers' ? 'init container' : 'ephemeral container'} ${String((item as Json).name)}`, String((item as Json).image));
+          walk(item, '');
+        }
+      } else if (value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) walk(v, k);
+      }
+    };
+    walk(doc, '');
+    return found;
+  };
+  const changes: Array<{ object: string; container: string; was: string; now: string }> = [];
+  for (const [key, doc] of a) {
+    const other = b.get(key);
+    if (!other) continue;
+    const now = images(other);
+    for (const [container, was] of images(doc)) {
+      const after = now.get(container);
+      if (after !== undefined && after !== was) changes.push({ object: key, container, was, now: after });
+    }
+  }
+  return changes;
+}
+
+/** Whether a render has a workload of that kind and name (in any namespace). */
+export function rendersWorkload(text: string, kind: string, name: string): boolean {
+  return [...byObject(text).keys()].some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
+}
+
 function byObject(text: string): Map<string, Json> {
   const map = new Map<string, Json>();
   for (const doc of parseAllDocuments(text)) {
+    // What is not a Kubernetes object (a values file, a chart template) is not a rendered object.
+    if (doc.errors.length > 0) continue;
     const value = doc.toJS() as Json | null;
-    if (!value || typeof value !== 'object') continue;
+    if (!value || typeof value !== 'object' || typeof value.kind !== 'string') continue;
     const metadata = (value.metadata ?? {}) as Json;
     map.set(`${String(value.kind)}/${String(metadata.namespace ?? '')}/${String(metadata.name)}`, value);
   }
@@ -164,10 +191,32 @@ function byObject(text: string): Map<string, Json> {
 
 const CONTAINER_LISTS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
 
-/** A copy of an object with every container's image blanked, wherever pod specs sit in it. */
-function withoutImages(value: unknown, key = ''): unknown {
-  if (Array.isArray(value)) return value.map((item) => (CONTAINER_LISTS.has(key) && item && typeof item === 'object' ? { ...withoutImages(item) as Json, image: '' } : withoutImages(item)));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutImages(v, k)]));
+const HELM_IMAGE_KEYS = ['registry', 'repository', 'tag', 'digest'];
+
+/**
+ * A copy of an object with every image field blanked: each container's image and the pod's
+ * imagePullSecrets, wherever pod specs sit in it, and in a HelmRelease's values each image
+ * mapping's registry, repository, tag and digest.
+ */
+function withoutImages(value: unknown): unknown {
+  const blanked = withoutContainerImages(value) as Json;
+  if (blanked?.kind !== 'HelmRelease') return blanked;
+  const spec = (blanked.spec ?? {}) as Json;
+  return { ...blanked, spec: { ...spec, values: withoutHelmImages(spec.values) } };
+}
+
+function withoutHelmImages(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutHelmImages);
+  if (!value || typeof value !== 'object') return value;
+  const map = value as Json;
+  const image = typeof map.repository === 'string' && 'tag' in map;
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && HELM_IMAGE_KEYS.includes(k) ? '' : withoutHelmImages(v)]));
+}
+
+function withoutContainerImages(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((item) => (CONTAINER_LISTS.has(key) && item && typeof item === 'object' ? { ...(withoutContainerImages(item) as Json), image: '' } : withoutContainerImages(item)));
+  // The pull Secrets a change may add with the images (--backup-pull secret:NAME) count as image fields.
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'imagePullSecrets').map(([k, v]) => [k, withoutContainerImages(v, k)]));
   return value;
 }
 
@@ -191,16 +240,4 @@ function imageOf(doc: Json, want: ExpectedImage): string | undefined {
 
 function pick(object: Json, keys: readonly string[]): Json {
   return Object.fromEntries(keys.filter((k) => object[k] !== undefined).map((k) => [k, object[k]]));
-}
-
-async function tool(program: string, args: readonly string[], what: string): Promise<string> {
-  try {
-    const { stdout } = await run(program, [...args], { timeout: TOOL_TIMEOUT_MS, maxBuffer: OUTPUT_MAX_BYTES, env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() } });
-    return stdout;
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new RenderProofError(`${what}: the program ${program} was not found (install it, or name it with --helm / --kustomize)`);
-    const detail = (e.stderr ?? '').trim().split('\n').slice(-3).join(' ');
-    throw new RenderProofError(`${what} failed: ${detail || e.message}`);
-  }
 }

@@ -1,0 +1,125 @@
+/**
+ * The proof of a manifest edit, made before it is committed: every kustomization root that builds
+ * an edited file (the overlays Argo CD or Flux would build: kustomizations no other one lists, and
+ * the owner's own path) is built with real kustomize before and after the edit. Proved when each
+ * build still succeeds and differs only in image fields, and, in the owner's own render, each
+ * record's container runs what the cluster runs before and its backup after. A path without a
+ * kustomization is plain manifests: its files are the render.
+ */
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { replaceFileAtomically } from '../../util/files.ts';
+import { runsBackup } from '../../image/backup.ts';
+import { runsSameImage } from '../../image/reference.ts';
+import { kustomizeRoots } from '../edit/plan.ts';
+import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './helm-proof.ts';
+import { tool, type RenderTools } from './tools.ts';
+
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+/** A record's container, expected to run its backup after the change. */
+export interface ProvedImage extends ExpectedImage {
+  /** The record it belongs to. */
+  readonly id: string;
+}
+
+/**
+ * The verdict. With `reason` the change is not proved: `records` are the records whose containers do
+ * not move as asked (empty: the change as a whole is wrong). `unproved` names roots that could not
+ * be built here (a remote base), so were not checked.
+ */
+export interface ManifestProof {
+  readonly reason?: string;
+  readonly records?: readonly string[];
+  readonly unproved: readonly string[];
+}
+
+export interface ChangedFile {
+  readonly before: string;
+  readonly after: string;
+}
+
+/**
+ * Proves a change. `changed` holds each edited file's text before and after (absolute paths; the
+ * files hold `after` when called, and again when it returns).
+ */
+export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>, root: string, ownerPath: string | undefined, changed: ReadonlyMap<string, ChangedFile>, expected: readonly ProvedImage[]): Promise<ManifestProof> {
+  const rootReal = realpathSync(root);
+  const ownerDir = resolve(rootReal, ownerPath ?? '.');
+  const ownerBuilds = KUSTOMIZATION_FILES.some((f) => existsSync(join(ownerDir, f)));
+  const found = kustomizeRoots(rootReal, [...changed.keys()], ownerDir);
+  const name = (dir: string) => relative(rootReal, dir) || '.';
+  // A build that fetches from outside the repository is not made here: it would reach other hosts.
+  const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base`);
+  const roots = found.filter((r) => !r.remote).map((r) => r.dir);
+  if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) roots.push(ownerDir);
+  const build = (dir: string) => tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch((error: unknown) => error as Error);
+  const write = (which: keyof ChangedFile) => {
+    for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
+  };
+  const before = new Map<string, string | Error>();
+  write('before');
+  try {
+    for (const dir of roots) before.set(dir, await build(dir));
+  } finally {
+    write('after');
+  }
+  const renders: Array<{ label: string; was: string; now: string; owner: boolean }> = [];
+  for (const dir of roots) {
+    const was = before.get(dir)!;
+    const now = await build(dir);
+    // A root that does not build before the change (here) cannot be judged by its build.
+    if (was instanceof Error) {
+      unproved.push(`${name(dir)} does not build before the change: ${was.message}`);
+      continue;
+    }
+    if (now instanceof Error) return { reason: `the change breaks ${now.message}`, records: [], unproved };
+    renders.push({ label: `kustomize build ${name(dir)}`, was, now, owner: dir === ownerDir });
+  }
+  if (!ownerBuilds) {
+    // Plain manifests: what the tool applies is the files under the path (those of a kustomization
+    // directory below it are that kustomization's render).
+    const files = yamlFilesUnder(ownerDir);
+    const text = (which: keyof ChangedFile) => files.map((f) => changed.get(f)?.[which] ?? readFileSync(f, 'utf8')).join('\n---\n');
+    renders.push({ label: `the manifests under ${name(ownerDir)}`, was: text('before'), now: text('after'), owner: true });
+  }
+  for (const r of renders) {
+    const why = compareRenders(r.was, r.now, []);
+    if (why) return { reason: `${r.label}: ${why}`, records: [], unproved };
+  }
+  // Each record's containers, in a render that has its workload (the owner's first): one that ran
+  // its image before must run its backup after. A failure is that record's alone.
+  const ordered = [...renders.filter((r) => r.owner), ...renders.filter((r) => !r.owner)];
+  const failures = expected.flatMap((e) => {
+    const candidates = ordered.filter((r) => rendersWorkload(r.was, e.kind, e.name));
+    if (candidates.length === 0) return renders.length === 0 ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
+    const reasons = candidates.map((r) => compareRenders(r.was, r.now, [e])).map((why, i) => (why ? `${candidates[i]!.label}: ${why}` : undefined));
+    return reasons.some((why) => why === undefined) ? [] : [{ id: e.id, why: reasons[0]! }];
+  });
+  if (failures.length > 0) return { reason: [...new Set(failures.map((f) => f.why))].join('; '), records: [...new Set(failures.map((f) => f.id))], unproved };
+  // And no container anywhere moves except from an image asked for to its backup (an overlay that
+  // pinned its own image, and loses it when a shared base is edited, moves to something else).
+  for (const r of renders) {
+    for (const c of imageChanges(r.was, r.now)) {
+      const asked = expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest));
+      if (!asked && expected.length > 0) return { reason: `${r.label}: the change moves ${c.object.replace(/\/\//, '/')} ${c.container} from ${c.was} to ${c.now}, which no record asked for`, records: [], unproved };
+    }
+  }
+  return { unproved };
+}
+
+/** The manifests under a plain directory; a directory below it with a kustomization is that kustomization's (a root of its own). */
+function yamlFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (current: string) => {
+    if (current !== dir && KUSTOMIZATION_FILES.some((f) => existsSync(join(current, f)))) return;
+    for (const entry of readdirSync(current, { withFileTypes: true })) {
+      if (entry.name === '.git' || entry.isSymbolicLink()) continue;
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(path);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}

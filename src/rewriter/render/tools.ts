@@ -1,0 +1,36 @@
+/**
+ * The programs the render proofs run (helm, kustomize): each call bounded in time and output, its
+ * failure turned into a one-line reason (the program's last words, or that it is missing).
+ */
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import { ImageCloneError } from '../../errors.ts';
+
+const run = promisify(execFile);
+const TOOL_TIMEOUT_MS = 120_000;
+const OUTPUT_MAX_BYTES = 256 * 1024 * 1024;
+
+/** The programs the proof runs (names looked up on PATH, or paths). */
+export interface RenderTools {
+  readonly helm: string;
+  readonly kustomize: string;
+}
+
+export class RenderProofError extends ImageCloneError {
+  override name = 'RenderProofError';
+}
+
+
+/** Runs a program; its standard output, or a RenderProofError naming `what` and why. */
+export async function tool(program: string, args: readonly string[], what: string): Promise<string> {
+  try {
+    const { stdout } = await run(program, [...args], { timeout: TOOL_TIMEOUT_MS, maxBuffer: OUTPUT_MAX_BYTES, env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() } });
+    return stdout;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new RenderProofError(`${what}: the program ${program} was not found (install it, or name it with --helm / --kustomize)`);
+    const detail = (e.stderr ?? '').trim().split('\n').slice(-3).join(' ');
+    throw new RenderProofError(`${what} failed: ${detail || e.message}`);
+  }
+}
