@@ -1,5 +1,5 @@
 /**
- * The Argo CD and Flux custom resource definitions the controller reads, for a test API server
+ * The Argo CD, Argo Rollouts and Flux custom resource definitions the controller reads, for a test API server
  * with no GitOps tool installed: the real group, version, kind and scope of each, with an open
  * schema (the controller reads spec fields the tools document; it never writes these objects).
  */
@@ -7,6 +7,7 @@ import { ApiextensionsV1Api, ApiException, type KubeConfig, type V1CustomResourc
 
 const DEFINITIONS = [
   { group: 'argoproj.io', version: 'v1alpha1', kind: 'Application', plural: 'applications' },
+  { group: 'argoproj.io', version: 'v1alpha1', kind: 'Rollout', plural: 'rollouts' },
   { group: 'kustomize.toolkit.fluxcd.io', version: 'v1', kind: 'Kustomization', plural: 'kustomizations' },
   { group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'GitRepository', plural: 'gitrepositories' },
   { group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', plural: 'helmreleases' },

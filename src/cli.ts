@@ -53,9 +53,9 @@ Options:
 
 const COPIER_USAGE = `Usage: image-clone copier --backup-registry HOST[:PORT]/PREFIX --handoff-dir DIR [options]
 
-Watches Deployments, DaemonSets, StatefulSets and CronJobs in every namespace (except kube-system
-and its own), backs up each public image into the backup registry, and writes a handoff record
-per workload for the rewriter. JSON logs on stderr.
+Watches Deployments, DaemonSets, StatefulSets, CronJobs and Argo Rollouts (where installed) in every
+namespace (except kube-system and its own), backs up each public image into the backup registry, and
+writes a handoff record per workload for the rewriter. JSON logs on stderr.
 
 Options:
   --kubeconfig PATH           kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)

@@ -9,6 +9,7 @@ import {
   type AppsV1Api,
   type BatchV1Api,
   type CoreV1Api,
+  type CustomObjectsApi,
   type Informer,
   type KubeConfig,
   type KubernetesObject,
@@ -149,6 +150,20 @@ export interface ClusterApis {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly batch: BatchV1Api;
+  readonly custom: CustomObjectsApi;
+}
+
+/** Whether the API server serves a kind (a CRD's kind exists only where it is installed). */
+export async function servesKind(apis: ClusterApis, kind: WorkloadKind): Promise<boolean> {
+  const { apiVersion, plural } = KIND_INFO[kind];
+  const [group, version] = apiVersion.split('/') as [string, string];
+  try {
+    const resources = await apis.custom.getAPIResources({ group, version });
+    return resources.resources.some((r) => r.name === plural);
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return false;
+    throw error;
+  }
 }
 
 const LIST_PAGE_SIZE = 500;
@@ -175,6 +190,8 @@ export function listAll(apis: ClusterApis, kind: WorkloadKind): () => Promise<{ 
         return apis.apps.listStatefulSetForAllNamespaces(args);
       case 'CronJob':
         return apis.batch.listCronJobForAllNamespaces(args);
+      case 'Rollout':
+        return apis.custom.listClusterCustomObject({ group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts', ...args }) as Promise<Page<WorkloadObject>>;
     }
   };
   return async () => {

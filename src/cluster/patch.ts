@@ -2,10 +2,11 @@
  * The direct-patch fallback: set the images of some containers of a workload through the API,
  * for workloads no GitOps tool manages. A strategic merge patch keyed by container name changes
  * only those containers' `image`; the record's uid rides along as a precondition, so a workload
- * deleted and recreated under the same name is not patched by mistake.
+ * deleted and recreated under the same name is not patched by mistake. An Argo Rollout (a custom
+ * resource, no strategic merge) gets a JSON patch with the same guarantees (rolloutPatch).
  */
-import { AppsV1Api, BatchV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { WorkloadRef } from './workloads.ts';
+import { AppsV1Api, BatchV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { RolloutObject, WorkloadRef } from './workloads.ts';
 
 export interface ContainerImageChange {
   readonly container: string;
@@ -28,7 +29,35 @@ export function imagePatch(ref: WorkloadRef, changes: readonly ContainerImageCha
   return { metadata: { uid: ref.uid }, spec };
 }
 
+/**
+ * For a custom resource (an Argo Rollout), which takes no strategic merge: a JSON patch that tests
+ * the uid and each container's name at its index (read from `current`) before replacing its image,
+ * so a concurrent change makes it fail rather than patch the wrong container.
+ */
+export function rolloutPatch(ref: WorkloadRef, current: RolloutObject, changes: readonly ContainerImageChange[], pullSecret?: string): object[] {
+  const spec = current.spec?.template?.spec;
+  const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: ref.uid }];
+  for (const change of changes) {
+    const list = change.init ? 'initContainers' : 'containers';
+    const index = (spec?.[list] ?? []).findIndex((c) => c.name === change.container);
+    if (index < 0) throw new Error(`Rollout ${ref.namespace}/${ref.name} has no ${change.init ? 'init container' : 'container'} ${change.container}`);
+    const at = `/spec/template/spec/${list}/${index}`;
+    ops.push({ op: 'test', path: `${at}/name`, value: change.container }, { op: 'replace', path: `${at}/image`, value: change.image });
+  }
+  if (pullSecret && !(spec?.imagePullSecrets ?? []).some((r) => r.name === pullSecret)) {
+    ops.push(spec?.imagePullSecrets ? { op: 'add', path: '/spec/template/spec/imagePullSecrets/-', value: { name: pullSecret } } : { op: 'add', path: '/spec/template/spec/imagePullSecrets', value: [{ name: pullSecret }] });
+  }
+  return ops;
+}
+
 export async function patchWorkloadImages(kubeConfig: KubeConfig, ref: WorkloadRef, changes: readonly ContainerImageChange[], pullSecret?: string): Promise<void> {
+  if (ref.kind === 'Rollout') {
+    const api = kubeConfig.makeApiClient(CustomObjectsApi);
+    const target = { group: 'argoproj.io', version: 'v1alpha1', namespace: ref.namespace, plural: 'rollouts', name: ref.name };
+    const current = (await api.getNamespacedCustomObject(target)) as RolloutObject;
+    await api.patchNamespacedCustomObject({ ...target, body: rolloutPatch(ref, current, changes, pullSecret) }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    return;
+  }
   const body = imagePatch(ref, changes, pullSecret);
   // client-node sends a JSON-patch content type unless told otherwise.
   const options = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);

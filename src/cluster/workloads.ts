@@ -2,11 +2,24 @@
  * The workload kinds the controller watches, and the images of their pod templates (containers and
  * init containers). Pure functions over API objects.
  */
-import type { V1CronJob, V1DaemonSet, V1Deployment, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1CronJob, V1DaemonSet, V1Deployment, V1ObjectMeta, V1PodSpec, V1PodTemplateSpec, V1StatefulSet } from '@kubernetes/client-node';
 
-export const WORKLOAD_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'CronJob'] as const;
+export const WORKLOAD_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'CronJob', 'Rollout'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
-export type WorkloadObject = V1Deployment | V1DaemonSet | V1StatefulSet | V1CronJob;
+/** Kinds served only where a CRD installs them (Argo Rollouts): watched when the API has them. */
+export const OPTIONAL_KINDS: readonly WorkloadKind[] = ['Rollout'];
+
+/**
+ * An Argo Rollout: a Deployment's pod template under `spec.template` (a Rollout that points at a
+ * Deployment with `workloadRef` has none of its own; that Deployment is watched as one).
+ */
+export interface RolloutObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: { template?: V1PodTemplateSpec; [key: string]: unknown };
+}
+export type WorkloadObject = V1Deployment | V1DaemonSet | V1StatefulSet | V1CronJob | RolloutObject;
 
 export interface WorkloadRef {
   readonly kind: WorkloadKind;
@@ -28,6 +41,7 @@ export const KIND_INFO: Readonly<Record<WorkloadKind, { apiVersion: string; plur
   DaemonSet: { apiVersion: 'apps/v1', plural: 'daemonsets' },
   StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets' },
   CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs' },
+  Rollout: { apiVersion: 'argoproj.io/v1alpha1', plural: 'rollouts' },
 };
 
 export function podSpecOf(kind: WorkloadKind, object: WorkloadObject): V1PodSpec | undefined {

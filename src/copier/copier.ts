@@ -13,9 +13,9 @@ import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, 
 import { hostname } from 'node:os';
 import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
-import { listAll, listNamespaces, ResilientInformer, watchPath, type ClusterApis } from '../cluster/informers.ts';
+import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
-import { imagesOf, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
+import { imagesOf, OPTIONAL_KINDS, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
 import { ConfigError, RegistryError, describeError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
@@ -114,7 +114,7 @@ export class Copier {
     this.#log = config.logger.child({ role: 'copier' });
     this.#backupPull = config.backupPull ?? DEFAULT_BACKUP_PULL;
     const kc = config.kubeConfig;
-    this.#apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+    this.#apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
     this.#registry = createRegistryStack({
       ...config.registry,
       onRetry: (what, event) => {
@@ -128,7 +128,7 @@ export class Copier {
     });
     this.#ledger = new Ledger(config.handoffDir);
     this.#ledger.sweepTemporaries();
-    this.#owners = new GitOpsOwners(kc.makeApiClient(CustomObjectsApi), { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
+    this.#owners = new GitOpsOwners(this.#apis.custom, { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
     this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
 
     this.#informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, new ResilientInformer<WorkloadObject>({
@@ -232,10 +232,29 @@ export class Copier {
   }
 
   async #startInformers(): Promise<void> {
+    // A kind only a CRD provides (Argo Rollouts) is watched where the API serves it and the RBAC allows it.
+    for (const kind of OPTIONAL_KINDS) {
+      const served = await servesKind(this.#apis, kind).catch((error: unknown) => {
+        this.#log.warn('could not ask the API server which kinds it serves; not watching this kind', { kind, error: describeError(error) });
+        return false;
+      });
+      if (!served) {
+        this.#informers.delete(kind);
+        this.#log.info('kind not served by this cluster (its CRD is not installed); not watched until the copier restarts', { kind });
+      }
+    }
     await Promise.all([this.#namespaces, ...this.#informers.values()].map((i) => i.start()));
     const deadline = Date.now() + 120_000;
     const all = [this.#namespaces, ...this.#informers.values()];
     while (!all.every((i) => i.synced)) {
+      for (const kind of OPTIONAL_KINDS) {
+        const informer = this.#informers.get(kind);
+        if (informer?.forbidden === undefined) continue;
+        this.#log.warn('may not list or watch this kind (RBAC: get, list, watch); not watched', { kind, error: informer.forbidden });
+        await informer.stop();
+        this.#informers.delete(kind);
+        all.splice(all.indexOf(informer), 1);
+      }
       const forbidden = all.map((i) => i.forbidden).filter((f) => f !== undefined);
       if (forbidden.length > 0) {
         throw new ConfigError(`the copier's service account lacks RBAC permission (it needs get, list and watch on namespaces, deployments, daemonsets, statefulsets and cronjobs cluster-wide): ${forbidden.join('; ')}`);

@@ -93,7 +93,7 @@ before(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   batch = kc.makeApiClient(BatchV1Api);
   await installGitOpsCrds(kc);
-  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1'], ['pull', '1']] as const) {
+  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1'], ['pull', '1'], ['canary', '2']] as const) {
     digests[`${repo}:${tag}`] = (await seedImage({ url: source.url }, { repository: repo, tag, format: 'oci', layers: [{ seed: 'e2e-base', size: 32 * 1024 }, { seed: `${repo}:${tag}`, size: 1024 }] })).digest;
   }
   for (const ns of ['team-a', 'team-b', CONTROLLER_NS]) await namespace(ns);
@@ -115,6 +115,8 @@ describe('copier against a real API server', () => {
     await apps.createNamespacedStatefulSet({ namespace: 'team-a', body: { metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: podSpec({ db: `${s}/db:15` }) } } } });
     await apps.createNamespacedDaemonSet({ namespace: 'team-b', body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: podSpec({ agent: `${s}/agent:3` }) } } } });
     await batch.createNamespacedCronJob({ namespace: 'team-b', body: { metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: { ...podSpec({ job: `${s}/job:1` }), restartPolicy: 'OnFailure' } } } } } } });
+    // An Argo Rollout: a Deployment's pod template, as a custom resource.
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'team-a', plural: 'rollouts', body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, strategy: { canary: { steps: [{ setWeight: 20 }] } }, template: { metadata: { labels: { app: 'canary' } }, spec: podSpec({ app: `${s}/canary:2` }) } } } });
     // The same image twice, across namespaces: copied once.
     await deployment('team-b', 'web-copy', podSpec({ web: `${s}/web:1.0` }));
     // Never touched: kube-system, the controller's own namespace, an opted-out namespace and workload.
@@ -128,12 +130,12 @@ describe('copier against a real API server', () => {
     const summary = await copier.runOnce();
     assert.deepEqual(summary.failedWorkloads, []);
 
-    for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['agent', '3'], ['job', '1']]) {
+    for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['agent', '3'], ['job', '1'], ['canary', '2']]) {
       assert.equal(await backupDigest(mirrorOf(repo!), tag!), digests[`${repo}:${tag}`], `${repo}:${tag} backed up with its digest`);
     }
     const written = records(handoff);
     const names = written.map((r) => `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`).sort();
-    assert.deepEqual(names, ['team-a/Deployment/web', 'team-a/StatefulSet/db', 'team-b/CronJob/nightly', 'team-b/DaemonSet/agent', 'team-b/Deployment/web-copy']);
+    assert.deepEqual(names, ['team-a/Deployment/web', 'team-a/Rollout/canary', 'team-a/StatefulSet/db', 'team-b/CronJob/nightly', 'team-b/DaemonSet/agent', 'team-b/Deployment/web-copy']);
     const web = written.find((r) => r.workload.name === 'web')!;
     assert.ok(web.workload.uid.length > 0);
     assert.deepEqual(web.images.map((i) => [i.container, i.init]).sort(), [['setup', true], ['sidecar', false], ['web', false]]);
@@ -143,7 +145,7 @@ describe('copier against a real API server', () => {
     assert.equal(webImage.digest, digests['web:1.0']);
     assert.equal(web.owner, undefined, 'no GitOps owner: unmanaged');
     assert.deepEqual(web.pull, { via: 'node' }, 'the record says how the nodes pull');
-    assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '6', 'six distinct images, each copied once');
+    assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '7', 'seven distinct images, each copied once');
 
     const events = await core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=web' });
     assert.ok(events.items.some((e) => e.reason === 'BackedUp' && e.type === 'Normal'), 'an Event on the workload');
@@ -164,7 +166,7 @@ describe('copier against a real API server', () => {
     assert.equal(records(handoff).length, before);
     const metrics = again.metrics.render();
     assert.equal(metrics.match(/outcome="copied"\} (\d+)/)?.[1], undefined, `nothing copied on restart:\n${metrics}`);
-    assert.match(metrics, /outcome="present"\} 6/);
+    assert.match(metrics, /outcome="present"\} 7/);
     assert.match(metrics, /outcome="unchanged"\} 1/);
 
     const moved = await seedImage({ url: source.url }, { repository: 'moving', tag: 'latest', format: 'oci', layers: [{ seed: 'moving-v2', size: 2048 }] });

@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
+import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { Ledger, type HandoffImage } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter, type DirectPatchMode } from '../../src/rewriter/rewriter.ts';
@@ -61,6 +62,32 @@ function rewriter(handoffDir: string, mode: DirectPatchMode): Rewriter {
 }
 
 describe('direct-patch fallback', () => {
+  it('patches an Argo Rollout (a custom resource: a JSON patch that tests the uid and each container name), adding the pull Secret', async () => {
+    await installGitOpsCrds(kc);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const target = { group: 'argoproj.io', version: 'v1alpha1', namespace: 'shop', plural: 'rollouts' };
+    const spec = { containers: [{ name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }] }, { name: 'cache', image: 'redis:7' }] };
+    const created = (await custom.createNamespacedCustomObject({ ...target, body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } } } })) as { metadata: { uid: string } };
+    const ledger = new Ledger(join(work, 'handoff-rollout'));
+    await ledger.write({ workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid }, images: [image('cache', 'redis:7')], owner: undefined, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
+    assert.equal(outcome?.result, 'patched', outcome?.error);
+    const after = ((await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as { spec: { template: { spec: { containers: Array<{ name: string; image: string; ports?: unknown }>; imagePullSecrets?: unknown } } } }).spec.template.spec;
+    assert.deepEqual(after.containers.map((c) => [c.name, c.image]), [['web', 'nginx:1.25'], ['cache', `backup.io/m/docker.io/library/redis:7@${DIGEST}`]]);
+    assert.deepEqual(after.containers[0]!.ports, [{ containerPort: 80 }]);
+    assert.deepEqual(after.imagePullSecrets, [{ name: 'backup-pull' }]);
+
+    // Recreated under the same name (another uid): the test op fails, nothing is patched.
+    await custom.deleteNamespacedCustomObject({ ...target, name: 'canary' });
+    await custom.createNamespacedCustomObject({ ...target, body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } } } });
+    const stale = new Ledger(join(work, 'handoff-rollout-stale'));
+    await stale.write({ workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid }, images: [image('web', 'nginx:1.25')], owner: undefined });
+    const [refused] = await rewriter(stale.dir, 'unmanaged').processPending();
+    assert.equal(refused?.result, 'failed');
+    const untouched = ((await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as { spec: { template: { spec: { containers: Array<{ image: string }> } } } }).spec.template.spec;
+    assert.deepEqual(untouched.containers.map((c) => c.image), ['nginx:1.25', 'redis:7']);
+  });
+
   it('patches only the affected containers of an unmanaged workload, then marks the record done', async () => {
     const ref = await deployment('plain');
     const ledger = new Ledger(join(work, 'handoff-plain'));
