@@ -39,6 +39,7 @@ export function rewriteCommand(options: RewriteCommandOptions, out: (line: strin
   const plan = { files, changes: [...direct.changes, ...overlay.changes], errors: [...direct.errors, ...overlay.errors], unmatched: unmatched.filter((r) => !entered.has(r.to)) };
   for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
   for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
+  for (const note of direct.skipped ?? []) err(`not edited: ${note}`);
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
     // Only the last line break goes (out() adds one): a blank context line or a CR is part of the patch.

@@ -182,4 +182,18 @@ describe('rewrite planning: Argo Rollouts', () => {
     assert.deepEqual(p.changes.map((c) => c.what), ['Rollout/web container web']);
     assert.equal(after_(p, root, 'by-ref.yaml'), undefined);
   });
+
+  it('edits the items of a kind: List, labels a chart template, and reports the uses it does not edit (other kinds, JSON)', () => {
+    const root = repo({
+      'list.yaml': 'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: listed\n    spec:\n      template:\n        spec:\n          containers:\n            - name: x\n              image: nginx:1.25\n',
+      'chart/templates/deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: x\n          image: nginx:1.25\n',
+      'knative.yaml': 'apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - image: nginx:1.25\n',
+      'deploy.json': '{"kind":"Deployment","spec":{"template":{"spec":{"containers":[{"name":"x","image":"nginx:1.25"}]}}}}\n',
+    });
+    const p = plan(root, 'nginx:1.25=b.io/nginx:1.25');
+    assert.match(after_(p, root, 'list.yaml')!, /image: b\.io\/nginx:1\.25/);
+    assert.ok(p.changes.some((c) => c.file === join('chart', 'templates', 'deploy.yaml') && c.what.startsWith('Helm chart template: Deployment/')));
+    assert.equal(p.files.has(join(root, 'knative.yaml')), false);
+    assert.deepEqual(p.skipped, ['knative.yaml:9 Service/hello uses nginx:1.25; Service is not a kind this edits (see the README\'s list)', 'deploy.json mentions nginx:1.25; JSON manifests are not edited']);
+  });
 });

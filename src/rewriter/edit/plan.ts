@@ -56,6 +56,8 @@ export interface RepositoryPlan {
   readonly errors: readonly Error[];
   /** Replacements whose image no file uses (planRepository only). */
   readonly unmatched?: readonly Replacement[];
+  /** Uses of a requested image that are not edited, and why (a kind or a file format we do not edit). */
+  readonly skipped?: readonly string[];
 }
 
 interface ImageUse {
@@ -173,7 +175,60 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const after = applyTextEdits(before, fileEdits);
     if (after !== before) files.set(file, { before, after });
   }
-  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)) };
+  const wanted = replacements.filter((r) => !r.detectOnly);
+  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(root, subdir, rootReal, wanted)] };
+}
+
+/** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
+function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, replacements: readonly Replacement[]): string[] {
+  if (replacements.length === 0) return [];
+  const keys = new Set(replacements.map((r) => imageKey(r.from)));
+  const out: string[] = [];
+  for (const [file, yaml] of parsed) {
+    for (const object of objectsOf(yaml)) {
+      const kind = stringAt(object, 'kind');
+      if (!kind || (MANIFEST_KINDS as readonly string[]).includes(kind) || kind === 'HelmRelease' || kind === 'Kustomization') continue;
+      const walk = (node: unknown) => {
+        if (isMap(node)) {
+          for (const pair of node.items) {
+            const site = (pair.key as { value?: unknown })?.value === 'image' ? scalarSite(yaml.text, pair.value as Node) : undefined;
+            const ref = site ? tryParseReference(site.value) : undefined;
+            if (site && ref && keys.has(imageKey(ref))) out.push(`${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`);
+            else walk(pair.value);
+          }
+        } else if (isSeq(node)) node.items.forEach(walk);
+      };
+      walk(object);
+    }
+  }
+  return out;
+}
+
+/** Files in formats the planner does not edit (JSON, Jsonnet) that mention a requested image. */
+function skippedFormats(root: string, subdir: string | undefined, rootReal: string, replacements: readonly Replacement[]): string[] {
+  if (replacements.length === 0) return [];
+  const needles = replacements.map((r) => r.from.repository.split('/').pop()!);
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === '.git' || entry.name === 'node_modules' || entry.isSymbolicLink()) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && /\.(json|jsonnet|libsonnet)$/.test(entry.name) && lstatSync(path).size <= MAX_FILE_BYTES) {
+        const text = readFileSync(path, 'utf8');
+        const found = replacements.filter((r, i) => text.includes(needles[i]!) && text.includes(formatShort(r)));
+        for (const r of found) out.push(`${relative(rootReal, path)} mentions ${formatShort(r)}; ${entry.name.endsWith('.json') ? 'JSON' : 'Jsonnet'} manifests are not edited`);
+      }
+    }
+  };
+  walk(resolve(rootReal, subdir ?? '.'));
+  return out;
+}
+
+/** A requested image as manifests usually write it: `nginx:1.25` rather than `docker.io/library/nginx:1.25`. */
+function formatShort(r: Replacement): string {
+  const name = r.from.registry === 'docker.io' ? r.from.repository.replace(/^library\//, '') : `${r.from.registry}/${r.from.repository}`;
+  return `${name}${r.from.tag ? `:${r.from.tag}` : ''}${r.from.digest ? `@${r.from.digest}` : ''}`;
 }
 
 /** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
@@ -331,11 +386,21 @@ export function helmImage(map: Node): string | undefined {
   return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
 }
 
-/** Every container and init container image of the workload documents in a file. */
+/** The objects of a file's documents: each document, and each item of a `kind: List`. */
+function objectsOf(yaml: ParsedYaml): Node[] {
+  return yaml.documents.flatMap((doc) => {
+    const root = doc.contents as Node | null;
+    if (!root) return [];
+    return stringAt(root, 'kind') === 'List' ? items(get(root, 'items')) : [root];
+  });
+}
+
+/** Every container and init container image of the workload objects in a file. */
 function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
   const uses: ImageUse[] = [];
-  for (const doc of yaml.documents) {
-    const root = doc.contents;
+  // A literal in a chart's template is edited like any manifest, and said to be one.
+  const template = /(^|\/)templates\/[^/]+\.ya?ml$/.test(file.split(sep).join('/')) ? 'Helm chart template: ' : '';
+  for (const root of objectsOf(yaml)) {
     const kind = stringAt(root, 'kind');
     if (!kind || !(MANIFEST_KINDS as readonly string[]).includes(kind)) continue;
     const generated = stringAt(get(root, 'metadata'), 'generateName');
@@ -347,7 +412,7 @@ function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
         const site = scalarSite(yaml.text, get(container, 'image'));
         const containerName = stringAt(container, 'name') ?? '?';
         const workload = { kind, namespace: stringAt(get(root, 'metadata'), 'namespace'), name };
-        if (site) uses.push({ file, where: `${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers', pullSecrets });
+        if (site) uses.push({ file, where: `${template}${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers', pullSecrets });
       }
     }
   }
