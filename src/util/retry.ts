@@ -37,12 +37,20 @@ export interface RetryEvent {
   readonly error: unknown;
 }
 
-/** A registry's failure that may succeed next time (5xx, 429, a dropped connection). */
+/** Socket errors that say the connection broke, not that the request was wrong. */
+const BROKEN_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_ABORTED', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/**
+ * A registry's failure that may succeed next time (5xx, 429, a dropped connection), and a connection
+ * that broke while a body was read or streamed (the error then surfaces raw, not as a RegistryError).
+ */
 function retryableRegistryError(error: unknown): boolean {
-  return error instanceof RegistryError && error.retryable;
+  if (error instanceof RegistryError) return error.retryable;
+  const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && BROKEN_CONNECTION.has(code);
 }
 
-/** `retryable` says which errors are worth another attempt; by default a retryable RegistryError. */
+/** `retryable` says which errors are worth another attempt; by default a retryable RegistryError or a broken connection. */
 export async function withRetries<T>(
   operation: (attempt: number) => Promise<T>,
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,

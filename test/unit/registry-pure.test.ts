@@ -42,6 +42,18 @@ describe('Retry-After and bounded retries', () => {
     await assert.rejects(withRetries(async () => { calls++; throw new RegistryError('slow down', { status: 429, retryable: true, retryAfterSeconds: 3600 }); }, policy), /slow down/);
     assert.equal(calls, 1, 'a Retry-After beyond the ceiling gives up instead of waiting an hour');
   });
+  it('retries a connection that broke while a body was read or streamed (a raw socket error), not any other raw error', async () => {
+    const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2, maxRetryAfterSeconds: 1 };
+    let calls = 0;
+    const result = await withRetries(async () => {
+      if (++calls < 3) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+      return 'landed';
+    }, policy);
+    assert.equal(result, 'landed');
+    calls = 0;
+    await assert.rejects(withRetries(async () => { calls++; throw new TypeError('a bug'); }, policy), /a bug/);
+    assert.equal(calls, 1);
+  });
 });
 
 describe('tag policy', () => {
