@@ -114,6 +114,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const needles = options.reportEveryBrokenFile ? undefined : replacements.map((r) => r.from.repository.split('/').pop()!);
   const { rootReal, parsed, errors } = loadTree(root, subdir, needles);
   const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const including = kustomizationsIncluding(kustomizations);
   const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
@@ -141,7 +142,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
 
   // Literal images, through the kustomizations that include their file.
   for (const use of uses) {
-    const chain = kustomizations.filter((k) => includes(k, use.file, kustomizations));
+    const chain = including(use.file);
     const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
     if (entry === undefined) {
       const replacement = matches(use.site.value);
@@ -312,16 +313,31 @@ export function addEdits(edits: Map<string, TextEdit[]>, file: string, more: rea
   edits.set(file, [...(edits.get(file) ?? []), ...more]);
 }
 
-/** Whether kustomization `k` includes `file`, directly or through nested kustomization directories. */
-function includes(k: Kustomization, file: string, all: readonly Kustomization[], seen = new Set<Kustomization>()): boolean {
-  if (seen.has(k)) return false;
-  seen.add(k);
-  for (const resource of k.resources) {
-    if (resource === file) return true;
-    const nested = all.find((other) => other.dir === resource);
-    if (nested && includes(nested, file, all, seen)) return true;
-  }
-  return false;
+/**
+ * For each file, the kustomizations that include it, directly or through nested kustomization
+ * directories: each kustomization's closure computed once, so a tree of many overlays and files
+ * costs one pass over their resources rather than one per image use.
+ */
+function kustomizationsIncluding(all: readonly Kustomization[]): (file: string) => readonly Kustomization[] {
+  const byDir = new Map(all.map((k) => [k.dir, k]));
+  const closures = new Map<Kustomization, Set<string>>();
+  const closure = (k: Kustomization, seen: Set<Kustomization>): Set<string> => {
+    const known = closures.get(k);
+    if (known) return known;
+    const files = new Set<string>();
+    if (seen.has(k)) return files;
+    seen.add(k);
+    for (const resource of k.resources) {
+      files.add(resource);
+      const nested = byDir.get(resource);
+      if (nested) for (const f of closure(nested, seen)) files.add(f);
+    }
+    closures.set(k, files);
+    return files;
+  };
+  const index = new Map<string, Kustomization[]>();
+  for (const k of all) for (const f of closure(k, new Set())) index.set(f, [...(index.get(f) ?? []), k]);
+  return (file) => index.get(file) ?? [];
 }
 
 function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustomization {
@@ -666,8 +682,9 @@ export interface ScannedImage {
 export function scanImages(root: string, subdir: string | undefined): { images: ScannedImage[]; errors: readonly Error[] } {
   const { rootReal, parsed, errors } = loadTree(root, subdir, undefined);
   const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const including = kustomizationsIncluding(kustomizations);
   const images = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml)).map((use) => {
-    const chain = kustomizations.filter((k) => includes(k, use.file, kustomizations));
+    const chain = including(use.file);
     const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
     return { file: relative(rootReal, use.file), ...use.workload, container: use.container, init: use.init, image: (entry && entryOutput(entry, use.site.value)) ?? use.site.value, pullSecrets: use.pullSecrets };
   });

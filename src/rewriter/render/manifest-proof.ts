@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
+import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
 import { kustomizeRoots } from '../edit/plan.ts';
@@ -16,6 +17,7 @@ import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } fro
 import { tool, type RenderTools } from './tools.ts';
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const BUILDS_AT_ONCE = 4;
 
 /** A record's container, expected to run its backup after the change. */
 export interface ProvedImage extends ExpectedImage {
@@ -57,17 +59,20 @@ export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>,
   const write = (which: keyof ChangedFile) => {
     for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
   };
-  const before = new Map<string, string | Error>();
+  // A few builds at once: each is a short process, and a change of many images touches many overlays.
+  const buildAll = () => mapLimited(roots, BUILDS_AT_ONCE, build);
+  let before: Array<string | Error>;
   write('before');
   try {
-    for (const dir of roots) before.set(dir, await build(dir));
+    before = await buildAll();
   } finally {
     write('after');
   }
+  const after = await buildAll();
   const renders: Array<{ label: string; was: string; now: string; owner: boolean }> = [];
-  for (const dir of roots) {
-    const was = before.get(dir)!;
-    const now = await build(dir);
+  for (const [i, dir] of roots.entries()) {
+    const was = before[i]!;
+    const now = after[i]!;
     // A root that does not build before the change (here) cannot be judged by its build.
     if (was instanceof Error) {
       unproved.push(`${name(dir)} does not build before the change: ${was.message}`);
