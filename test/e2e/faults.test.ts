@@ -52,7 +52,7 @@ function faultSummary(installation: Installation): string {
 }
 
 describe('faults end to end', { timeout: 900_000 }, () => {
-  it('10% of requests faulted, backup registry read-only then full, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
+  it('10% of requests faulted (30% of Git\'s), backup registry read-only then full, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
     const installation = await startInstallation({ dir: join(work, 'faults'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED, startControllers: false, progress: log });
     try {
       const started = Date.now();
@@ -79,7 +79,8 @@ describe('faults end to end', { timeout: 900_000 }, () => {
 
       for (const [name, proxy] of Object.entries(installation.proxies)) {
         const faults = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
-        assert.ok(faults > 0, `${name} faulted some requests`);
+        // A run with very few Git requests may, by chance, fault none (15 at 30%: 0.5%).
+        assert.ok(faults > 0 || (name === 'git' && proxy.stats.requests < 15), `${name} faulted some of its ${proxy.stats.requests} requests`);
       }
       assert.ok(installation.proxies.git.stats.refused > 0, 'pushes were refused');
       const logs = controllerLogs(installation);

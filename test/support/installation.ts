@@ -260,7 +260,9 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       gitPort = Number(new URL(gitServer.url).port);
       directRepoURL = join(gitRoot, 'apps.git');
     }
-    const gitProxy = await proxy(gitPort, options.seed + 3);
+    // Git sees few requests (one fetch and push per batch), so it is faulted more often, or a run
+    // could pass without a Git fault at all (11 requests at 10%: a third of runs).
+    const gitProxy = await startTcpFaultProxy({ upstream: { host: '127.0.0.1', port: gitPort }, faultRate: options.faultRate > 0 ? Math.max(options.faultRate, 0.3) : 0, seed: options.seed + 3, stallMs: 1_500 });
     stops.push(() => gitProxy.stop());
     const repoURL = mode === 'pr' ? directRepoURL.replace(new URL(gitea!.url).origin, gitProxy.url) : `${gitProxy.url}/apps.git`;
     // The test's own git talks to the server directly, with credentials in its environment (never
