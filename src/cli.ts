@@ -179,7 +179,9 @@ image values change; comments, quoting and every other byte stay as they were.
 
 Writes the files (no commit); --dry-run prints the unified diff and writes nothing. A file that
 cannot be parsed is named with its line and left untouched, the others are still edited, and the
-exit status is 1.`;
+exit status is 1. The change is proved first: every kustomization it touches is built before and
+after with kustomize (--kustomize PATH, default on PATH), and only a change whose builds differ in
+image fields alone, each container moving only as a --set asks, is written (--no-render-proof: skip).`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -417,6 +419,8 @@ async function rewrite(args: readonly string[], out: (l: string) => void, err: (
       path: { type: 'string' },
       set: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
+      kustomize: { type: 'string', default: 'kustomize' },
+      'no-render-proof': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -427,7 +431,7 @@ async function rewrite(args: readonly string[], out: (l: string) => void, err: (
   if (!values.repo) throw new UsageError('rewrite needs --repo DIR');
   if (!values.set?.length) throw new UsageError('rewrite needs at least one --set OLD=NEW');
   const [{ rewriteCommand }, { parseReplacement }] = await Promise.all([import('./commands/rewrite.ts'), import('./rewriter/edit/plan.ts')]);
-  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false }, out, err);
+  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false, ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize ?? 'kustomize' }) }, out, err);
 }
 
 async function copier(args: readonly string[], out: (l: string) => void): Promise<number> {

@@ -95,7 +95,11 @@ describe('the manifest render proof (real kustomize)', () => {
     const remote = fileTree({ 'apps/kustomization.yaml': 'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newTag: "1.25"\n' }, 'proof-remote-');
     const proof = await proveManifestChange(tools, remote, 'apps', change(remote, { 'apps/kustomization.yaml': 'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newName: backup.io/m/nginx\n    newTag: "1.25"\n' }), [web]);
     assert.equal(proof.reason, undefined);
-    assert.deepEqual(proof.unproved, ['apps builds on a remote base']);
+    assert.deepEqual(proof.unproved, ['apps builds on a remote base or on files outside the repository']);
+    // A path that leads out of the repository is not built either: the build would read this machine's files.
+    const outside = fileTree({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/kustomization.yaml': 'resources:\n  - web.yaml\nconfigMapGenerator:\n  - name: leak\n    files:\n      - /etc/hostname\n' }, 'proof-outside-');
+    const escaped = await proveManifestChange(tools, outside, 'apps', change(outside, { 'apps/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) }), [web]);
+    assert.deepEqual(escaped.unproved, ['apps builds on a remote base or on files outside the repository']);
   });
 });
 

@@ -102,4 +102,24 @@ describe('image-clone rewrite says what went wrong in one line', () => {
     const result = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--dry-run']);
     assert.match(result.stderr, /^would change job\.yaml:9 Job\/migrate-\* container m: nginx:1\.25 -> b\.io\/nginx:1$/m);
   });
+
+  it('proves the change with kustomize first: one that reaches beyond the images is not written (dry run or not), unless --no-render-proof', async () => {
+    const tree = mkdtempSync(join(tmpdir(), 'rewrite-cli-proof-'));
+    roots.push(tree);
+    mkdirSync(join(tree, 'apps'));
+    writeFileSync(join(tree, 'apps/web.yaml'), WEB);
+    writeFileSync(join(tree, 'apps/config.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n  WEB_IMAGE: unset\n');
+    // The image is copied into a ConfigMap: moving it changes more than an image field.
+    writeFileSync(join(tree, 'apps/kustomization.yaml'), 'resources:\n  - web.yaml\n  - config.yaml\nreplacements:\n  - source:\n      kind: Deployment\n      name: web\n      fieldPath: spec.template.spec.containers.[name=web].image\n    targets:\n      - select:\n          kind: ConfigMap\n        fieldPaths:\n          - data.WEB_IMAGE\n');
+    const set = ['--set', 'nginx:1.25=backup.io/m/nginx:1.25'];
+    for (const dry of [['--dry-run'], []]) {
+      const refused = await run(['rewrite', '--repo', tree, ...set, ...dry]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /not proved by rendering, nothing (would be|was) written: kustomize build apps: the change alters ConfigMap\/\/versions beyond its container images/);
+      assert.equal(readFileSync(join(tree, 'apps/web.yaml'), 'utf8'), WEB, 'untouched');
+    }
+    const forced = await run(['rewrite', '--repo', tree, ...set, '--no-render-proof']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(readFileSync(join(tree, 'apps/web.yaml'), 'utf8'), /image: backup\.io\/m\/nginx:1\.25/);
+  });
 });

@@ -88,7 +88,7 @@ interface Kustomization {
   readonly resources: readonly string[];
   /** Every file and directory of the repository its build reads: resources, components, patches. */
   readonly reads: readonly string[];
-  /** Whether it lists a resource or component from outside the repository (a Git URL). */
+  /** Whether it names anything outside the repository: a Git URL, or a path that leads out of it. */
   readonly remote: boolean;
 }
 
@@ -358,7 +358,14 @@ function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustom
     return [{ file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line }];
   });
   const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) => REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''));
-  return { dir, images, resources, reads, remote };
+  // Any path it names that leads out of the repository (a build would read the machine's files).
+  const generated = [...items(get(doc, 'configMapGenerator')), ...items(get(doc, 'secretGenerator'))].flatMap((g) => [...items(get(g, 'files')), ...items(get(g, 'envs')), ...(get(g, 'env') ? [get(g, 'env')!] : [])]);
+  const named = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components')), ...patches, ...items(get(doc, 'patchesStrategicMerge')), ...generated, ...items(get(doc, 'crds')), ...items(get(doc, 'configurations'))];
+  const escapes = named.map((n) => scalarSite(yaml.text, n)?.value).some((v) => v !== undefined && !REMOTE_RESOURCE.test(v) && (() => {
+    const path = resolve(dir, v.includes('=') ? v.slice(v.indexOf('=') + 1) : v);
+    return path !== root && !path.startsWith(root + sep);
+  })());
+  return { dir, images, resources, reads, remote: remote || escapes };
 }
 
 /** Image mappings in Helm values: whole `values*.yaml` documents, and HelmRelease `spec.values`. */
@@ -663,6 +670,20 @@ export function kustomizeRoots(root: string, files: readonly string[], also?: st
   return all
     .filter((k) => reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also))
     .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote) }));
+}
+
+/** Whether building the kustomization in `dir` would read from outside the repository (a Git URL, or a path that leads out). */
+export function buildsOutside(root: string, dir: string): boolean {
+  const { rootReal, parsed } = loadTree(root, undefined, []);
+  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const seen = new Set<Kustomization>();
+  const reaches = (k: Kustomization): boolean => {
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return k.remote || all.filter((other) => k.reads.includes(other.dir)).some(reaches);
+  };
+  const start = all.find((k) => k.dir === resolve(rootReal, relative(realpathSync(root), dir)));
+  return start !== undefined && reaches(start);
 }
 
 export interface ScannedImage {

@@ -20,6 +20,7 @@ import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
+import { buildsOutside } from '../edit/plan.ts';
 
 export { RenderProofError, type RenderTools } from './tools.ts';
 
@@ -32,6 +33,7 @@ export async function effectiveSpec(tools: RenderTools, root: string, subdir: st
   const dir = resolve(root, subdir ?? '.');
   let documents: Json[];
   if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
+    if (buildsOutside(root, dir)) throw new RenderProofError(`${subdir ?? 'the repository root'} builds on a remote base or on files outside the repository, which the proof does not read`);
     // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
     documents = parseAllDocuments(built).map((d) => d.toJS() as Json).filter(Boolean);

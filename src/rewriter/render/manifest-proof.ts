@@ -19,6 +19,12 @@ import { tool, type RenderTools } from './tools.ts';
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const BUILDS_AT_ONCE = 4;
 
+/** A move asked for without a record (`image-clone rewrite --set FROM=TO`): any container may make it. */
+export interface AskedMove {
+  readonly from: string;
+  readonly to: string;
+}
+
 /** A record's container, expected to run its backup after the change. */
 export interface ProvedImage extends ExpectedImage {
   /** The record it belongs to. */
@@ -45,14 +51,15 @@ export interface ChangedFile {
  * Proves a change. `changed` holds each edited file's text before and after (absolute paths; the
  * files hold `after` when called, and again when it returns).
  */
-export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>, root: string, ownerPath: string | undefined, changed: ReadonlyMap<string, ChangedFile>, expected: readonly ProvedImage[]): Promise<ManifestProof> {
+export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>, root: string, ownerPath: string | undefined, changed: ReadonlyMap<string, ChangedFile>, expected: readonly ProvedImage[], moves: readonly AskedMove[] = []): Promise<ManifestProof> {
   const rootReal = realpathSync(root);
   const ownerDir = resolve(rootReal, ownerPath ?? '.');
   const ownerBuilds = KUSTOMIZATION_FILES.some((f) => existsSync(join(ownerDir, f)));
   const found = kustomizeRoots(rootReal, [...changed.keys()], ownerDir);
   const name = (dir: string) => relative(rootReal, dir) || '.';
-  // A build that fetches from outside the repository is not made here: it would reach other hosts.
-  const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base`);
+  // A build that reads from outside the repository is not made here: it would reach other hosts,
+  // or read this machine's files (and a failed build's message could repeat them).
+  const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base or on files outside the repository`);
   const roots = found.filter((r) => !r.remote).map((r) => r.dir);
   if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) roots.push(ownerDir);
   const build = (dir: string) => tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch((error: unknown) => error as Error);
@@ -106,8 +113,8 @@ export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>,
   // pinned its own image, and loses it when a shared base is edited, moves to something else).
   for (const r of renders) {
     for (const c of imageChanges(r.was, r.now)) {
-      const asked = expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest));
-      if (!asked && expected.length > 0) return { reason: `${r.label}: the change moves ${c.object.replace(/\/\//, '/')} ${c.container} from ${c.was} to ${c.now}, which no record asked for`, records: [], unproved };
+      const asked = expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest)) || moves.some((m) => runsSameImage(c.was, m.from) && runsSameImage(c.now, m.to));
+      if (!asked && (expected.length > 0 || moves.length > 0)) return { reason: `${r.label}: the change moves ${c.object.replace(/\/\//, '/')} ${c.container} from ${c.was} to ${c.now}, which no record asked for`, records: [], unproved };
     }
   }
   return { unproved };
