@@ -26,7 +26,7 @@ import { describeError } from '../src/errors.ts';
 import { parseBackupTarget } from '../src/image/backup.ts';
 import { createLogger } from '../src/observability/log.ts';
 import { createRegistryStack } from '../src/registry/index.ts';
-import { Rewriter } from '../src/rewriter/rewriter.ts';
+import { DEFAULT_RENDER_TOOLS, Rewriter } from '../src/rewriter/rewriter.ts';
 
 const STEPS = 7;
 
@@ -133,7 +133,7 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       handoffDir, cacheDir: join(work, 'git-cache'), mode: repo.mode, author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: repo.credentials,
       ...(repo.forgeToken ? { forge: { token: repo.forgeToken } } : {}),
       // The change is proved by building the application's kustomization before and after it.
-      renderTools: { helm: 'helm', kustomize: join(BIN_DIR, 'kustomize') },
+      renderTools: { ...DEFAULT_RENDER_TOOLS, kustomize: join(BIN_DIR, 'kustomize') },
     });
     const [outcome] = await rewriter.processPending();
     if (outcome?.result !== 'pushed') throw new Error(`the rewriter did not push: ${outcome?.result} ${outcome?.error ?? ''}`);

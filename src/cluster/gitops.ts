@@ -231,19 +231,8 @@ export class GitOpsOwners {
     const chain = [self, ...(parent.chain ?? [])];
     if (parent.unsupported) return { ...owner, sources: [], chain, unsupported: parent.unsupported };
     if (parent.declares) return { ...owner, sources: [], chain, unsupported: `Application ${namespace}/${name} is itself rendered from a chart (${parent.kind} ${parent.namespace}/${parent.name}); nested charts are not followed` };
-    const source = sources[0]!;
-    const helm = (((app.spec?.source ?? (app.spec?.sources as unknown[] | undefined)?.[0]) as Obj | undefined)?.helm ?? {}) as Record<string, unknown>;
-    const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
-    // Argo CD names an OCI chart repository without a scheme (`registry/path`), or with oci://.
-    const repoURL = /^[a-z]+:\/\//.test(source.repoURL) ? source.repoURL : `oci://${source.repoURL}`;
-    const chart: ChartLocation = {
-      repoURL: repoURL.replace(/\/+$/, ''),
-      name: source.chart!,
-      ...(source.revision ? { version: source.revision } : {}),
-      releaseName: typeof helm.releaseName === 'string' && helm.releaseName !== '' ? helm.releaseName : name,
-    };
-    const targetNamespace = typeof destination.namespace === 'string' && destination.namespace !== '' ? destination.namespace : undefined;
-    return { ...owner, sources: parent.sources, chain, declares: { kind: 'Application', namespace, name, chart, ...(targetNamespace ? { targetNamespace } : {}) } };
+    const chartSource = (app.spec?.source ?? (app.spec?.sources as unknown[] | undefined)?.[0]) as Record<string, unknown>;
+    return { ...owner, sources: parent.sources, chain, declares: declaredApplication(app, namespace, name, chartSource) };
   }
 
   /**
@@ -268,17 +257,9 @@ export class GitOpsOwners {
     if (new Set(split.map((f) => f.ref)).size !== 1 || !refs.has(split[0]!.ref)) return unsupported(`its value files ${referenced.join(', ')} do not all come from one ref source`);
     if (helm.values !== undefined || helm.valuesObject !== undefined || (Array.isArray(helm.parameters) && helm.parameters.length > 0)) return unsupported('it sets values inline beside its $-referenced value files; that mix is not followed yet');
     const refSource = refs.get(split[0]!.ref)!;
-    const repoURL = String(chartSource.repoURL);
-    const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
-    const chart: ChartLocation = {
-      repoURL: (/^[a-z]+:\/\//.test(repoURL) ? repoURL : `oci://${repoURL}`).replace(/\/+$/, ''),
-      name: String(chartSource.chart),
-      ...(typeof chartSource.targetRevision === 'string' ? { version: chartSource.targetRevision } : {}),
-      releaseName: typeof helm.releaseName === 'string' && helm.releaseName !== '' ? helm.releaseName : name,
-    };
     return {
       sources: [{ repoURL: String(refSource.repoURL), path: undefined, revision: typeof refSource.targetRevision === 'string' ? refSource.targetRevision : undefined }],
-      declares: { kind: 'Application', namespace, name, chart, valueFiles: split.map((f) => f.path), ...(typeof destination.namespace === 'string' && destination.namespace !== '' ? { targetNamespace: destination.namespace } : {}) },
+      declares: { ...declaredApplication(app, namespace, name, chartSource), valueFiles: split.map((f) => f.path) },
     };
   }
 
@@ -318,6 +299,22 @@ export class GitOpsOwners {
     this.#cache.set(key, { at: Date.now(), value });
     return value;
   }
+}
+
+/** A chart Application as the object to edit: where its chart is served, its release name and destination. */
+function declaredApplication(app: Obj, namespace: string, name: string, chartSource: Record<string, unknown>): DeclaredObject {
+  const helm = (chartSource.helm ?? {}) as Record<string, unknown>;
+  const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
+  // Argo CD names an OCI chart repository without a scheme (`registry/path`), or with oci://.
+  const repoURL = String(chartSource.repoURL);
+  const chart: ChartLocation = {
+    repoURL: (/^[a-z]+:\/\//.test(repoURL) ? repoURL : `oci://${repoURL}`).replace(/\/+$/, ''),
+    name: String(chartSource.chart),
+    ...(typeof chartSource.targetRevision === 'string' ? { version: chartSource.targetRevision } : {}),
+    releaseName: typeof helm.releaseName === 'string' && helm.releaseName !== '' ? helm.releaseName : name,
+  };
+  const targetNamespace = typeof destination.namespace === 'string' && destination.namespace !== '' ? destination.namespace : undefined;
+  return { kind: 'Application', namespace, name, chart, ...(targetNamespace ? { targetNamespace } : {}) };
 }
 
 function argoSources(app: Obj): GitSource[] {

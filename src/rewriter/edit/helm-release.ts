@@ -16,7 +16,7 @@
 import { relative } from 'node:path';
 import { isMap, isSeq, type Node } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
-import { imageKey, parseReference, tryParseReference } from '../../image/reference.ts';
+import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
 import { addEdits, entryOutput, helmImage, helmImageMapsIn, loadTree, nameOf, planEntryEdit, planHelmValuesEdit, type KustomizeEntry, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
@@ -51,11 +51,8 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   const changes: PlannedChange[] = [];
   const additions: ReleaseReplacement[] = [];
   for (const replacement of replacements) {
-    const wanted = imageKey(replacement.from);
-    const is = (image: string | undefined) => {
-      const parsedImage = image === undefined ? undefined : tryParseReference(image);
-      return parsedImage !== undefined && imageKey(parsedImage) === wanted;
-    };
+    const wanted = formatReference(replacement.from);
+    const is = (image: string | undefined) => image !== undefined && runsSameImage(image, wanted);
     // 1. The values already spell the image out.
     const values = declarations.flatMap((d) => helmImageMapsIn(get(get(d.root, 'spec'), 'values'), `${where} spec.values`).map((m) => ({ ...m, declaration: d })));
     const inValues = values.find((v) => is(helmImage(v.map)));

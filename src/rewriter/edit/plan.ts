@@ -27,6 +27,17 @@ import { applyTextEdits, columnOf, formatScalar, lineOf, get, items, parseYamlFi
 /** Kinds whose pod template is edited; an Argo Rollout keeps its template where a Deployment does. */
 export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'Rollout'] as const;
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+/** The kustomization file of a directory, if it has one (what makes kustomize build it). */
+export function kustomizationIn(dir: string): string | undefined {
+  return KUSTOMIZATION_FILES.map((n) => join(dir, n)).find((f) => {
+    try {
+      return lstatSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
 /** A kustomize resource that is not a path in this repository (a Git URL, or a GitHub shorthand). */
 const REMOTE_RESOURCE = /^[a-z]+:\/\/|^git@|^github\.com\//;
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
@@ -112,7 +123,7 @@ export interface PlanOptions {
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
   const needles = options.reportEveryBrokenFile ? undefined : replacements.map((r) => r.from.repository.split('/').pop()!);
-  const { rootReal, parsed, errors } = loadTree(root, subdir, needles);
+  const { rootReal, parsed, errors, others } = loadTree(root, subdir, needles);
   const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
   const including = kustomizationsIncluding(kustomizations);
   const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
@@ -177,7 +188,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     if (after !== before) files.set(file, { before, after });
   }
   const wanted = replacements.filter((r) => !r.detectOnly);
-  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(root, subdir, rootReal, wanted)] };
+  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)] };
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
@@ -205,25 +216,14 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
   return out;
 }
 
-/** Files in formats the planner does not edit (JSON, Jsonnet) that mention a requested image. */
-function skippedFormats(root: string, subdir: string | undefined, rootReal: string, replacements: readonly Replacement[]): string[] {
+/** Files in formats the planner does not edit (JSON, Jsonnet), found by the tree's walk, that mention a requested image. */
+function skippedFormats(files: readonly string[], rootReal: string, replacements: readonly Replacement[]): string[] {
   if (replacements.length === 0) return [];
-  const needles = replacements.map((r) => r.from.repository.split('/').pop()!);
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.name === '.git' || entry.name === 'node_modules' || entry.isSymbolicLink()) continue;
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && /\.(json|jsonnet|libsonnet)$/.test(entry.name) && lstatSync(path).size <= MAX_FILE_BYTES) {
-        const text = readFileSync(path, 'utf8');
-        const found = replacements.filter((r, i) => text.includes(needles[i]!) && text.includes(formatShort(r)));
-        for (const r of found) out.push(`${relative(rootReal, path)} mentions ${formatShort(r)}; ${entry.name.endsWith('.json') ? 'JSON' : 'Jsonnet'} manifests are not edited`);
-      }
-    }
-  };
-  walk(resolve(rootReal, subdir ?? '.'));
-  return out;
+  return files.flatMap((path) => {
+    const text = readFileSync(path, 'utf8');
+    const kind = path.endsWith('.json') ? 'JSON' : 'Jsonnet';
+    return replacements.filter((r) => text.includes(formatShort(r))).map((r) => `${relative(rootReal, path)} mentions ${formatShort(r)}; ${kind} manifests are not edited`);
+  });
 }
 
 /** A requested image as manifests usually write it: `nginx:1.25` rather than `docker.io/library/nginx:1.25`. */
@@ -442,8 +442,11 @@ function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
   return uses;
 }
 
-/** YAML files under `dir`, never following symbolic links (a link may point outside the repository). */
-function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
+/**
+ * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
+ * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported).
+ */
+function yamlFiles(dir: string, root: string, errors: Error[], others: string[] = []): string[] {
   const out: string[] = [];
   const walk = (current: string) => {
     for (const entry of readdirSync(current, { withFileTypes: true })) {
@@ -454,6 +457,8 @@ function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
       else if (entry.isFile() && (/\.ya?ml$/.test(entry.name) || entry.name === 'Kustomization')) {
         if (lstatSync(path).size > MAX_FILE_BYTES) errors.push(new YamlSyntaxError(relative(root, path), 0, `larger than ${MAX_FILE_BYTES} bytes; skipped`));
         else out.push(path);
+      } else if (entry.isFile() && /\.(json|jsonnet|libsonnet)$/.test(entry.name) && lstatSync(path).size <= MAX_FILE_BYTES) {
+        others.push(path);
       }
     }
   };
@@ -472,7 +477,7 @@ function yamlFiles(dir: string, root: string, errors: Error[]): string[] {
 export function planOverlayEntries(root: string, subdir: string | undefined, additions: readonly { readonly from: ImageReference; readonly asWritten: string; readonly to: string }[], textOf: (file: string) => string = (file) => readFileSync(file, 'utf8')): RepositoryPlan {
   const rootReal = realpathSync(root);
   const dir = resolve(rootReal, subdir ?? '.');
-  const file = KUSTOMIZATION_FILES.map((n) => join(dir, n)).find((f) => { try { return lstatSync(f).isFile(); } catch { return false; } });
+  const file = kustomizationIn(dir);
   const none: RepositoryPlan = { files: new Map(), changes: [], errors: [] };
   if (!file || additions.length === 0) return none;
   const text = textOf(file);
@@ -582,7 +587,7 @@ const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.e
  * `followBases`, the directories and files that those kustomizations list from elsewhere in the
  * repository are read too (the bases an overlay path builds on).
  */
-export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[] } {
+export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[]; others: string[] } {
   if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
   const rootReal = realpathSync(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
@@ -602,9 +607,11 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
     }
   };
   const texts = new Map<string, string>();
+  // No needles: only the kustomizations are wanted, so no other file is read.
+  const kustomizationsOnly = needles !== undefined && needles.length === 0;
   const read = (files: readonly string[]) => {
     for (const file of files) {
-      if (texts.has(file)) continue;
+      if (texts.has(file) || (kustomizationsOnly && !isKustomization(file))) continue;
       try {
         texts.set(file, readFileSync(file, 'utf8'));
       } catch (error) {
@@ -613,7 +620,8 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
     }
     for (const [file, text] of texts) if (isKustomization(file) && !parsed.has(file)) parse(file, text);
   };
-  read(yamlFiles(scope, rootReal, errors));
+  const others: string[] = [];
+  read(yamlFiles(scope, rootReal, errors, others));
   if (followBases) {
     // The bases and resources the kustomizations list from elsewhere in the repository, until none is new.
     const scopes = [scope];
@@ -648,24 +656,29 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
   for (const [file, text] of texts) {
     if (!isKustomization(file) && (wanted === undefined || [...wanted].some((n) => text.includes(n)))) parse(file, text);
   }
-  return { rootReal, parsed, errors };
+  return { rootReal, parsed, errors, others };
+}
+
+/** Every kustomization of the repository, and whether one's build (through the ones it lists) reaches one that passes `test`. */
+function kustomizationGraph(root: string): { rootReal: string; all: Kustomization[]; reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean } {
+  const { rootReal, parsed } = loadTree(root, undefined, []);
+  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return test(k) || all.filter((other) => k.reads.includes(other.dir)).some((other) => reaches(other, test, seen));
+  };
+  return { rootReal, all, reaches };
 }
 
 /**
  * The kustomization directories whose build reads any of `files` (directly, or through the
  * kustomizations they list), keeping those no other kustomization lists (what Argo CD or Flux
- * builds) and `also` when it is one of them; `remote` when the build fetches from outside the
+ * builds) and `also` when it is one of them; `remote` when the build reads from outside the
  * repository.
  */
 export function kustomizeRoots(root: string, files: readonly string[], also?: string): Array<{ dir: string; remote: boolean }> {
-  const { rootReal, parsed } = loadTree(root, undefined, []);
-  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
-  const nested = (k: Kustomization) => all.filter((other) => k.reads.includes(other.dir));
-  const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return test(k) || nested(k).some((other) => reaches(other, test, seen));
-  };
+  const { all, reaches } = kustomizationGraph(root);
   const listed = new Set(all.flatMap((k) => k.reads));
   return all
     .filter((k) => reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also))
@@ -674,16 +687,9 @@ export function kustomizeRoots(root: string, files: readonly string[], also?: st
 
 /** Whether building the kustomization in `dir` would read from outside the repository (a Git URL, or a path that leads out). */
 export function buildsOutside(root: string, dir: string): boolean {
-  const { rootReal, parsed } = loadTree(root, undefined, []);
-  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
-  const seen = new Set<Kustomization>();
-  const reaches = (k: Kustomization): boolean => {
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return k.remote || all.filter((other) => k.reads.includes(other.dir)).some(reaches);
-  };
+  const { rootReal, all, reaches } = kustomizationGraph(root);
   const start = all.find((k) => k.dir === resolve(rootReal, relative(realpathSync(root), dir)));
-  return start !== undefined && reaches(start);
+  return start !== undefined && reaches(start, (x) => x.remote);
 }
 
 export interface ScannedImage {

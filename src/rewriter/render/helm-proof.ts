@@ -11,7 +11,6 @@
  * when it holds a kustomization (overlay patches included), else the declaring document.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -20,11 +19,9 @@ import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
-import { buildsOutside } from '../edit/plan.ts';
+import { buildsOutside, kustomizationIn } from '../edit/plan.ts';
 
 export { RenderProofError, type RenderTools } from './tools.ts';
-
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 type Json = Record<string, unknown>;
 
@@ -32,7 +29,7 @@ type Json = Record<string, unknown>;
 export async function effectiveSpec(tools: RenderTools, root: string, subdir: string | undefined, declared: DeclaredObject): Promise<Json> {
   const dir = resolve(root, subdir ?? '.');
   let documents: Json[];
-  if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
+  if (kustomizationIn(dir)) {
     if (buildsOutside(root, dir)) throw new RenderProofError(`${subdir ?? 'the repository root'} builds on a remote base or on files outside the repository, which the proof does not read`);
     // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
@@ -130,11 +127,12 @@ export function compareRenders(before: string, after: string, expected: readonly
     if (!isDeepStrictEqual(withoutImages(doc), withoutImages(b.get(key)!))) return `the change alters ${key} beyond its container images`;
   }
   for (const want of expected) {
-    const label = `${want.kind}/${want.name} ${want.init ? 'init container' : 'container'} ${want.container}`;
-    const doc = [...a.keys()].find((k) => k.startsWith(`${want.kind}/`) && k.endsWith(`/${want.name}`));
+    const container = `${want.init ? 'init container' : 'container'} ${want.container}`;
+    const label = `${want.kind}/${want.name} ${container}`;
+    const doc = findWorkload(a, want.kind, want.name);
     if (!doc) return `the chart renders no ${want.kind}/${want.name}`;
-    const was = imageOf(a.get(doc)!, want);
-    const now = imageOf(b.get(doc)!, want);
+    const was = containerImages(a.get(doc)!).get(container);
+    const now = containerImages(b.get(doc)!).get(container);
     if (was !== want.source) return `before the change, the chart renders ${label} with ${was ?? 'no image'}, not ${want.source} as the cluster runs it (are its values set elsewhere, e.g. valuesFrom?)`;
     if (now === undefined || !runsBackup(now, want.backup, want.digest)) return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
   }
@@ -145,27 +143,12 @@ export function compareRenders(before: string, after: string, expected: readonly
 export function imageChanges(before: string, after: string): Array<{ object: string; container: string; was: string; now: string }> {
   const a = byObject(before);
   const b = byObject(after);
-  const images = (doc: Json) => {
-    const found = new Map<string, string>();
-    const walk = (value: unknown, key: string) => {
-      if (Array.isArray(value)) {
-        for (const item of value) {
-          if (CONTAINER_LISTS.has(key) && item && typeof item === 'object' && typeof (item as Json).image === 'string') found.set(`${key === 'containers' ? 'container' : key === 'initContainers' ? 'init container' : 'ephemeral container'} ${String((item as Json).name)}`, String((item as Json).image));
-          walk(item, '');
-        }
-      } else if (value && typeof value === 'object') {
-        for (const [k, v] of Object.entries(value)) walk(v, k);
-      }
-    };
-    walk(doc, '');
-    return found;
-  };
   const changes: Array<{ object: string; container: string; was: string; now: string }> = [];
   for (const [key, doc] of a) {
     const other = b.get(key);
     if (!other) continue;
-    const now = images(other);
-    for (const [container, was] of images(doc)) {
+    const now = containerImages(other);
+    for (const [container, was] of containerImages(doc)) {
       const after = now.get(container);
       if (after !== undefined && after !== was) changes.push({ object: key, container, was, now: after });
     }
@@ -175,7 +158,29 @@ export function imageChanges(before: string, after: string): Array<{ object: str
 
 /** Whether a render has a workload of that kind and name (in any namespace). */
 export function rendersWorkload(text: string, kind: string, name: string): boolean {
-  return [...byObject(text).keys()].some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
+  return findWorkload(byObject(text), kind, name) !== undefined;
+}
+
+/** The key of a rendered workload of that kind and name, in whatever namespace. */
+function findWorkload(objects: ReadonlyMap<string, Json>, kind: string, name: string): string | undefined {
+  return [...objects.keys()].find((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
+}
+
+/** The image of each container of an object, wherever its pod specs sit: `container web` → image (and `init container …`, `ephemeral container …`). */
+function containerImages(doc: Json): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (value: unknown, key: string) => {
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        if (CONTAINER_LISTS.has(key) && item && typeof item === 'object' && typeof (item as Json).image === 'string') found.set(`${CONTAINER_LABELS[key]} ${String((item as Json).name)}`, String((item as Json).image));
+        walk(item, '');
+      }
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, k);
+    }
+  };
+  walk(doc, '');
+  return found;
 }
 
 function byObject(text: string): Map<string, Json> {
@@ -191,7 +196,8 @@ function byObject(text: string): Map<string, Json> {
   return map;
 }
 
-const CONTAINER_LISTS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
+const CONTAINER_LABELS: Readonly<Record<string, string>> = { containers: 'container', initContainers: 'init container', ephemeralContainers: 'ephemeral container' };
+const CONTAINER_LISTS = new Set(Object.keys(CONTAINER_LABELS));
 
 const HELM_IMAGE_KEYS = ['registry', 'repository', 'tag', 'digest'];
 
@@ -220,24 +226,6 @@ function withoutContainerImages(value: unknown, key = ''): unknown {
   // The pull Secrets a change may add with the images (--backup-pull secret:NAME) count as image fields.
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'imagePullSecrets').map(([k, v]) => [k, withoutContainerImages(v, k)]));
   return value;
-}
-
-function imageOf(doc: Json, want: ExpectedImage): string | undefined {
-  let found: string | undefined;
-  const walk = (value: unknown, key: string) => {
-    if (found !== undefined) return;
-    if (Array.isArray(value)) {
-      if (key === (want.init ? 'initContainers' : 'containers')) {
-        const container = value.find((c: Json) => c?.name === want.container) as Json | undefined;
-        if (container && typeof container.image === 'string') found = container.image;
-      }
-      value.forEach((item) => walk(item, ''));
-    } else if (value && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) walk(v, k);
-    }
-  };
-  walk(doc, '');
-  return found;
 }
 
 function pick(object: Json, keys: readonly string[]): Json {

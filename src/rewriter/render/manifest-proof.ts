@@ -6,17 +6,16 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
-import { kustomizeRoots } from '../edit/plan.ts';
+import { kustomizationIn, kustomizeRoots } from '../edit/plan.ts';
 import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './helm-proof.ts';
 import { tool, type RenderTools } from './tools.ts';
 
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const BUILDS_AT_ONCE = 4;
 
 /** A move asked for without a record (`image-clone rewrite --set FROM=TO`): any container may make it. */
@@ -54,7 +53,7 @@ export interface ChangedFile {
 export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>, root: string, ownerPath: string | undefined, changed: ReadonlyMap<string, ChangedFile>, expected: readonly ProvedImage[], moves: readonly AskedMove[] = []): Promise<ManifestProof> {
   const rootReal = realpathSync(root);
   const ownerDir = resolve(rootReal, ownerPath ?? '.');
-  const ownerBuilds = KUSTOMIZATION_FILES.some((f) => existsSync(join(ownerDir, f)));
+  const ownerBuilds = kustomizationIn(ownerDir) !== undefined;
   const found = kustomizeRoots(rootReal, [...changed.keys()], ownerDir);
   const name = (dir: string) => relative(rootReal, dir) || '.';
   // A build that reads from outside the repository is not made here: it would reach other hosts,
@@ -124,7 +123,7 @@ export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>,
 function yamlFilesUnder(dir: string): string[] {
   const out: string[] = [];
   const walk = (current: string) => {
-    if (current !== dir && KUSTOMIZATION_FILES.some((f) => existsSync(join(current, f)))) return;
+    if (current !== dir && kustomizationIn(current)) return;
     for (const entry of readdirSync(current, { withFileTypes: true })) {
       if (entry.name === '.git' || entry.isSymbolicLink()) continue;
       const path = join(current, entry.name);

@@ -21,7 +21,6 @@ export class RenderProofError extends ImageCloneError {
   override name = 'RenderProofError';
 }
 
-
 /** Runs a program; its standard output, or a RenderProofError naming `what` and why. */
 export async function tool(program: string, args: readonly string[], what: string): Promise<string> {
   try {
