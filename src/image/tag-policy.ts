@@ -2,6 +2,8 @@
  * Which tags are "mutable": re-checked by digest on every pass instead of trusted once backed up.
  * Patterns are exact tag names or globs with `*` (`latest`, `main`, `*-SNAPSHOT`, `nightly-*`).
  */
+import { escapeRegExp } from '../util/regexp.ts';
+
 export const DEFAULT_MUTABLE_TAGS: readonly string[] = ['latest'];
 
 export class TagPolicy {
@@ -16,8 +18,4 @@ export class TagPolicy {
   isMutable(tag: string | undefined): boolean {
     return tag !== undefined && this.#patterns.some((pattern) => pattern.test(tag));
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

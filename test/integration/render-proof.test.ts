@@ -76,6 +76,20 @@ describe('the manifest render proof (real kustomize)', () => {
     assert.equal(proof.reason, `kustomize build overlays/dev: the change moves Deployment/dev/web container web from nginx:1.27 to ${BACKUP}@${DIGEST}, which no record asked for`);
   });
 
+  it('counts a HelmRelease\'s values image as an image: one that an overlay patches must not move unasked', async () => {
+    const release = (repository: string) => `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    redis:\n      repository: ${repository}\n      tag: 8.6.2\n`;
+    const root = fileTree({
+      'base/release.yaml': release('docker.io/library/redis'),
+      'base/kustomization.yaml': 'resources:\n  - release.yaml\n',
+      'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\n',
+      'overlays/staging/kustomization.yaml': 'resources:\n  - ../../base\npatches:\n  - patch: |\n      {kind: HelmRelease, apiVersion: helm.toolkit.fluxcd.io/v2, metadata: {name: cache}, spec: {values: {redis: {tag: 7.2.0}}}}\n',
+    }, 'proof-helm-');
+    const move = { from: 'redis:8.6.2', to: 'backup.io/m/redis:8.6.2' };
+    const changed = change(root, { 'base/release.yaml': release('backup.io/m/redis') });
+    const proof = await proveManifestChange(tools, root, undefined, changed, [], [move]);
+    assert.equal(proof.reason, 'kustomize build overlays/staging: the change moves HelmRelease/cache values redis from docker.io/library/redis:7.2.0 to backup.io/m/redis:7.2.0, which no record asked for');
+  });
+
   it('refuses a change that breaks a build', async () => {
     const root = tree();
     const changed = change(root, { 'base/kustomization.yaml': 'resources:\n  - web.yaml\n  - missing.yaml\n' });

@@ -17,7 +17,9 @@ import { relative } from 'node:path';
 import { isMap, isSeq, type Node } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
-import { addEdits, entryOutput, helmImage, helmImageMapsIn, loadTree, nameOf, planEntryEdit, planHelmValuesEdit, type KustomizeEntry, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { helmImage, helmImageMapsIn } from './helm-values.ts';
+import { entryOutput, nameOf, type KustomizeEntry } from './kustomize.ts';
+import { addEdits, loadTree, planEntryEdit, planHelmValuesEdit, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 

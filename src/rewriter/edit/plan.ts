@@ -1,17 +1,22 @@
 /**
  * Plans image replacements across a repository tree: every container and init container image of
- * the workload kinds (Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob, Pod), and every
- * kustomize `images:` entry, matched after normalisation (`nginx:1.25` is
- * `docker.io/library/nginx:1.25`; `nginx` is `nginx:latest`).
+ * the workload kinds (Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob, Pod, Rollout),
+ * every kustomize `images:` entry and patch that sets an image, and Helm image mappings, matched
+ * after normalisation (`nginx:1.25` is `docker.io/library/nginx:1.25`; `nginx` is `nginx:latest`).
  *
- * kustomize's `images:` transformation is taken into account: a resource whose image a
- * kustomization rewrites does not run its literal image, so the edit goes where the running image
- * is decided, the kustomization entry, and a literal that a kustomization overrides is left alone.
+ * The plan follows what each build renders (`kustomize-build.ts`): for every build that runs a
+ * requested image, the text that decides it is edited: the literal, the patch that replaced it,
+ * or the last `images:` entry that changed it. A build that shares that text but runs another
+ * image keeps it: an entry that matched a moved literal is made to match the new one and to give
+ * what it gave before; a HelmRelease values patch gets the parts its base no longer gives. An
+ * entry that no build applies is left alone, unless its kustomization builds on what the tree
+ * does not show (a remote base, or a base outside the path), where its pinned output is all
+ * there is to go by.
  *
  * Helm values are edited where charts split an image into parts: a mapping with `repository` and
  * `tag` (and optionally `registry` and `digest`, the Bitnami convention), in `values*.yaml` files
- * and in a Flux HelmRelease's inline `spec.values`. An image given as one string in values, or a
- * tag left to the chart's appVersion, is not recognised.
+ * and in a Flux HelmRelease's inline `spec.values` and the overlays' patches of it. An image given
+ * as one string in values, or a tag left to the chart's appVersion, is not recognised.
  *
  * A file that does not parse is reported with its line and left untouched; every other file is
  * still planned.
@@ -20,26 +25,19 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from '
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
+import { escapeRegExp } from '../../util/regexp.ts';
 import { imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
-import { podSpecNode, pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
-import { applyTextEdits, columnOf, formatScalar, lineOf, get, items, parseYamlFile, scalarSite, scalarText, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite, type TextEdit } from './yaml-scalars.ts';
+import { helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, type HelmImagePart } from './helm-values.ts';
+import { isWorkloadKind, objectsOf } from './kubernetes.ts';
+import { buildModel, helmRenderImage, type HelmLayer, type WholeSite } from './kustomize-build.ts';
+import { entryOutput, isKustomization, kustomizationIn, nameOf, readKustomization, REMOTE_RESOURCE, splitImage, type Kustomization, type KustomizeEntry, type Source } from './kustomize.ts';
+import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
+import { setInMap } from './yaml-insert.ts';
+import { applyTextEdits, columnOf, formatScalar, get, items, lineOf, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
-/** Kinds whose pod template is edited; an Argo Rollout keeps its template where a Deployment does. */
-export const MANIFEST_KINDS = ['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'Rollout'] as const;
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+export { MANIFEST_KINDS } from './kubernetes.ts';
+export { kustomizationIn } from './kustomize.ts';
 
-/** The kustomization file of a directory, if it has one (what makes kustomize build it). */
-export function kustomizationIn(dir: string): string | undefined {
-  return KUSTOMIZATION_FILES.map((n) => join(dir, n)).find((f) => {
-    try {
-      return lstatSync(f).isFile();
-    } catch {
-      return false;
-    }
-  });
-}
-/** A kustomize resource that is not a path in this repository (a Git URL, or a GitHub shorthand). */
-const REMOTE_RESOURCE = /^[a-z]+:\/\/|^git@|^github\.com\//;
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 
 export interface Replacement {
@@ -67,40 +65,8 @@ export interface RepositoryPlan {
   readonly errors: readonly Error[];
   /** Replacements whose image no file uses (planRepository only). */
   readonly unmatched?: readonly Replacement[];
-  /** Uses of a requested image that are not edited, and why (a kind or a file format we do not edit). */
+  /** Uses of a requested image that are not edited, and why (a kind or a file format we do not edit, a build that runs another image). */
   readonly skipped?: readonly string[];
-}
-
-interface ImageUse {
-  readonly file: string;
-  readonly where: string;
-  readonly site: ScalarSite;
-  readonly workload: { readonly kind: string; readonly namespace: string | undefined; readonly name: string };
-  readonly container: string;
-  readonly init: boolean;
-  /** The names the pod spec lists in imagePullSecrets. */
-  readonly pullSecrets: readonly string[];
-}
-
-export interface KustomizeEntry {
-  readonly file: string;
-  readonly node: Node;
-  readonly name: string;
-  readonly newName: string | undefined;
-  readonly newTag: string | undefined;
-  readonly digest: string | undefined;
-  readonly line: number;
-}
-
-interface Kustomization {
-  readonly dir: string;
-  readonly images: readonly KustomizeEntry[];
-  /** Absolute paths of resource files and directories it lists. */
-  readonly resources: readonly string[];
-  /** Every file and directory of the repository its build reads: resources, components, patches. */
-  readonly reads: readonly string[];
-  /** Whether it names anything outside the repository: a Git URL, or a path that leads out of it. */
-  readonly remote: boolean;
 }
 
 export function parseReplacement(spec: string): Replacement {
@@ -120,66 +86,138 @@ export interface PlanOptions {
   readonly reportEveryBrokenFile?: boolean;
 }
 
+type HelmParts = Partial<Record<HelmImagePart, string>>;
+
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
   const needles = options.reportEveryBrokenFile ? undefined : replacements.map((r) => r.from.repository.split('/').pop()!);
-  const { rootReal, parsed, errors, others } = loadTree(root, subdir, needles);
-  const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
-  const including = kustomizationsIncluding(kustomizations);
-  const uses = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml));
-  const edits = new Map<string, TextEdit[]>();
+  const { rootReal, parsed, kustomizations, errors, others, loaded } = loadTree(root, subdir, needles);
+  const model = buildModel(rootReal, parsed, kustomizations, loaded);
+  errors.push(...model.errors);
+  const rel = (file: string) => relative(rootReal, file);
   const changes: PlannedChange[] = [];
   const byImage = new Map(replacements.map((r) => [imageKey(r.from), r]));
-  const matched = new Set<Replacement>();
-  const matches = (image: string) => {
+  const lookup = (image: string) => {
     const parsedImage = tryParseReference(image);
-    const replacement = parsedImage === undefined ? undefined : byImage.get(imageKey(parsedImage));
+    return parsedImage === undefined ? undefined : byImage.get(imageKey(parsedImage));
+  };
+  const matched = new Set<Replacement>();
+  const matches = (image: string | undefined) => {
+    const replacement = image === undefined ? undefined : lookup(image);
     if (replacement) matched.add(replacement);
     return replacement;
   };
-  const handledEntries = new Set<KustomizeEntry>();
+  const reported = new Set<unknown>();
+  const report = (key: unknown, change: PlannedChange) => {
+    if (reported.has(key)) return;
+    reported.add(key);
+    changes.push(change);
+  };
 
-  // kustomize entries that pin the whole output image (newTag or digest): their output is known.
-  for (const k of kustomizations) {
-    for (const entry of k.images) {
-      if (entry.newTag === undefined && entry.digest === undefined) continue;
-      const output = entryOutput(entry, undefined);
-      const replacement = output === undefined ? undefined : matches(output);
-      if (!replacement) continue;
-      handledEntries.add(entry);
-      planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output!);
-    }
-  }
-
-  // Literal images, through the kustomizations that include their file.
-  for (const use of uses) {
-    const chain = including(use.file);
-    const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
-    if (entry === undefined) {
-      const replacement = matches(use.site.value);
-      if (replacement) {
-        if (!replacement.detectOnly) addEdits(edits, use.file, [{ start: use.site.start, end: use.site.end, text: formatScalar(replacement.to, use.site) }]);
-        changes.push({ file: relative(rootReal, use.file), line: use.site.line, what: use.where, before: use.site.value, after: replacement.to });
-      }
-      continue;
-    }
-    if (handledEntries.has(entry)) continue;
-    const output = entryOutput(entry, use.site.value);
-    const replacement = output === undefined ? undefined : matches(output);
+  // What each build must run: the text that decides a requested image is given the new one.
+  const wholeTo = new Map<WholeSite, string>();
+  const entryFields = new Map<KustomizeEntry, Map<string, string>>();
+  const deciders = new Set<KustomizeEntry>();
+  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
+  const setFields = (entry: KustomizeEntry, fields: Record<string, string | undefined>) => {
+    const set = entryFields.get(entry) ?? new Map<string, string>();
+    for (const [key, value] of Object.entries(fields)) if (value !== undefined && !set.has(key)) set.set(key, value);
+    entryFields.set(entry, set);
+  };
+  const moveEntry = (entry: KustomizeEntry, before: string, replacement: Replacement, what = `kustomize images entry "${entry.name}"`) => {
+    report(entry, { file: rel(entry.file), line: entry.line, what, before, after: replacement.to });
+    if (replacement.detectOnly) return;
+    deciders.add(entry);
+    const to = parseReference(replacement.to);
+    setFields(entry, { newName: nameOf(replacement.to), ...(to.digest !== undefined ? { digest: to.digest } : { newTag: to.tag }) });
+  };
+  for (const render of model.containers) {
+    const replacement = matches(render.value);
     if (!replacement) continue;
-    handledEntries.add(entry);
-    planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output!);
-  }
-
-  // Helm values: image mappings split into registry/repository/tag/digest.
-  for (const [file, yaml] of parsed) {
-    for (const { map, where } of helmImageMaps(file, yaml)) {
-      const image = helmImage(map);
-      const replacement = image === undefined ? undefined : matches(image);
-      if (!replacement) continue;
-      planHelmValuesEdit(file, yaml.text, map, where, image!, replacement, edits, changes, rootReal);
+    const entry = render.entries.at(-1);
+    if (entry) {
+      moveEntry(entry, render.value, replacement);
+    } else {
+      const { whole } = render;
+      report(whole, { file: rel(whole.source.file), line: whole.source.line(whole.site.start), what: whole.where, before: render.value, after: replacement.to });
+      if (!replacement.detectOnly) wholeTo.set(whole, replacement.to);
     }
   }
+  // An entry whose kustomization builds on what the tree does not show: its pinned output is all there is.
+  for (const k of kustomizations) {
+    if (!model.opaque.has(k)) continue;
+    for (const entry of k.images) {
+      const output = model.reached.has(entry) || entryFields.has(entry) ? undefined : entryOutput(entry, undefined);
+      const replacement = matches(output);
+      if (replacement) moveEntry(entry, output!, replacement);
+    }
+  }
+  for (const render of model.helm) {
+    const image = helmRenderImage(render);
+    const replacement = matches(image);
+    if (!replacement) continue;
+    const layer = render.layers.at(-1)!;
+    report(layer.map, { file: rel(layer.source.file), line: layer.source.line(layer.map.range![0]), what: `Helm values ${render.where}`, before: image!, after: replacement.to });
+    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts: helmPartsFor(replacement.to, render.layers.map((l) => l.map)) });
+  }
+
+  // What the other builds keep. An entry that matched a moved literal must match the new one; where
+  // it does not decide a moved image, it is made to give what it gave before.
+  for (const render of model.containers) {
+    const to = wholeTo.get(render.whole);
+    const first = render.entries[0];
+    if (to === undefined || !first) continue;
+    setFields(first, { name: nameOf(to) });
+    if (deciders.has(first)) continue;
+    const kept = entryOutput(first, render.whole.site.value)!;
+    const { name, tag, digest } = splitImage(kept);
+    setFields(first, { newName: name, newTag: tag, digest });
+    report(first, { file: rel(first.file), line: first.line, what: `kustomize images entry "${first.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`, before: first.name, after: nameOf(to) });
+  }
+  // A values mapping shared with a build that keeps its image: that build's own layer pins the parts the shared one no longer gives.
+  for (const render of model.helm) {
+    const layers = render.layers.map((l) => l.map);
+    const own = render.layers.at(-1)!;
+    if (layerParts.has(own.map)) continue;
+    const before = helmParts(layers);
+    const pin: HelmParts = {};
+    render.layers.forEach((layer, i) => {
+      const moved = layerParts.get(layer.map)?.parts ?? {};
+      for (const part of Object.keys(moved) as HelmImagePart[]) {
+        const decidedHere = !layers.slice(i + 1).some((l) => get(l, part) !== undefined);
+        if (decidedHere && before[part] !== undefined) pin[part] = before[part];
+      }
+    });
+    if (Object.keys(pin).length === 0) continue;
+    layerParts.set(own.map, { layer: own, parts: pin });
+    report(own.map, { file: rel(own.source.file), line: own.source.line(own.map.range![0]), what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`, before: helmImage(...layers)!, after: helmImage(...layers)! });
+  }
+
+  // Helm values files (a chart's own, or one an Application reads): each mapping as written.
+  const edits = new Map<string, TextEdit[]>();
+  for (const [file, yaml] of parsed) {
+    if (!/^values[^/]*\.ya?ml$/.test(file.slice(file.lastIndexOf(sep) + 1))) continue;
+    for (const doc of yaml.documents) {
+      for (const { map, where } of helmImageMapsIn(doc.contents as Node, '')) {
+        const image = helmImage(map);
+        const replacement = matches(image);
+        if (!replacement) continue;
+        report(map, { file: rel(file), line: lineOf(yaml.text, map.range![0]), what: `Helm values ${where}`, before: image!, after: replacement.to });
+        if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(yaml.text, map, helmPartsFor(replacement.to, [map])));
+      }
+    }
+  }
+
+  const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => {
+    if (source.toFile) addEdits(edits, source.file, list.map(source.toFile));
+    else errors.push(new YamlSyntaxError(rel(source.file), line, `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`));
+  };
+  for (const [whole, to] of wholeTo) editIn(whole.source, whole.source.line(whole.site.start), whole.where, [{ start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) }]);
+  for (const [entry, fields] of entryFields) {
+    const text = parsed.get(entry.file)!.text;
+    addEdits(edits, entry.file, ['name', 'newName', 'newTag', 'digest'].flatMap((key) => (fields.has(key) ? setInMap(text, entry.node as YAMLMap, key, fields.get(key)!) : [])));
+  }
+  for (const { layer, parts } of layerParts.values()) editIn(layer.source, layer.source.line(layer.map.range![0]), 'Helm values', helmPartEdits(layer.source.text, layer.map, parts));
 
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
@@ -188,7 +226,15 @@ export function planRepository(root: string, subdir: string | undefined, replace
     if (after !== before) files.set(file, { before, after });
   }
   const wanted = replacements.filter((r) => !r.detectOnly);
-  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)] };
+  // A literal of a requested image that no build runs: a patch or an entry replaces it everywhere.
+  const runsRequested = new Set(model.containers.filter((r) => lookup(r.value)).map((r) => r.whole));
+  const unrun = model.wholes.flatMap((whole) => {
+    const replacement = lookup(whole.site.value);
+    if (!replacement || replacement.detectOnly || runsRequested.has(whole)) return [];
+    const instead = [...new Set(model.containers.filter((r) => r.whole.container === whole.container).map((r) => `${rel(r.root) || '.'} runs ${r.value}`))];
+    return [`${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${instead.length ? instead.join('; ') : 'a patch replaces it'}); left alone`];
+  });
+  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...unrun, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)] };
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
@@ -199,7 +245,7 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
   for (const [file, yaml] of parsed) {
     for (const object of objectsOf(yaml)) {
       const kind = stringAt(object, 'kind');
-      if (!kind || (MANIFEST_KINDS as readonly string[]).includes(kind) || kind === 'HelmRelease' || kind === 'Kustomization') continue;
+      if (!kind || isWorkloadKind(kind) || kind === 'HelmRelease' || kind === 'Kustomization') continue;
       const walk = (node: unknown) => {
         if (isMap(node)) {
           for (const pair of node.items) {
@@ -233,215 +279,23 @@ function formatShort(r: Replacement): string {
 }
 
 /** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
-export function planHelmValuesEdit(file: string, text: string, map: Node, where: string, before: string, replacement: Replacement, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string): void {
-  const to = parseReference(replacement.to);
-  const fileEdits: TextEdit[] = [];
-  if (get(map, 'registry') !== undefined) {
-    setKey(map, 'registry', to.registry, text, fileEdits);
-    setKey(map, 'repository', to.repository, text, fileEdits);
-  } else {
-    setKey(map, 'repository', `${to.registry}/${to.repository}`, text, fileEdits);
-  }
-  if (to.tag !== undefined) setKey(map, 'tag', to.tag, text, fileEdits);
-  if (get(map, 'digest') !== undefined) setKey(map, 'digest', to.digest ?? '', text, fileEdits);
-  if (!replacement.detectOnly) addEdits(edits, file, fileEdits);
-  const line = scalarSite(text, get(map, 'repository'))!.line;
-  changes.push({ file: relative(root, file), line, what: `Helm values ${where}`, before, after: replacement.to });
-}
-
-/** kustomize matches an entry's `name` against the image as written, up to its tag or digest. */
-export function kustomizeMatches(image: string, name: string): boolean {
-  return image === name || image.startsWith(`${name}:`) || image.startsWith(`${name}@`);
-}
-
-/** The image an entry makes of `literal` (or, with no literal, of itself when it pins tag or digest). */
-export function entryOutput(entry: KustomizeEntry, literal: string | undefined): string | undefined {
-  const name = entry.newName ?? entry.name;
-  if (entry.digest !== undefined) return `${name}@${entry.digest}`;
-  if (entry.newTag !== undefined) return `${name}:${entry.newTag}`;
-  if (literal === undefined) return undefined;
-  return name + literal.slice(entry.name.length);
+export function planHelmValuesEdit(file: string, text: string, map: YAMLMap, where: string, before: string, replacement: Replacement, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string): void {
+  if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(text, map, helmPartsFor(replacement.to, [map])));
+  changes.push({ file: relative(root, file), line: lineOf(text, map.range![0]), what: `Helm values ${where}`, before, after: replacement.to });
 }
 
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
 export function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, what = `kustomize images entry "${entry.name}"`): void {
-  const after = replacement.to;
-  const to = parseReference(after);
-  const fileEdits: TextEdit[] = [];
-  setKey(entry.node, 'newName', nameOf(after), text, fileEdits);
-  if (to.digest !== undefined) setKey(entry.node, 'digest', to.digest, text, fileEdits);
-  else if (to.tag !== undefined) setKey(entry.node, 'newTag', to.tag, text, fileEdits);
+  const to = parseReference(replacement.to);
+  const map = entry.node as YAMLMap;
+  const fileEdits = [...setInMap(text, map, 'newName', nameOf(replacement.to)), ...(to.digest !== undefined ? setInMap(text, map, 'digest', to.digest) : to.tag !== undefined ? setInMap(text, map, 'newTag', to.tag) : [])];
   if (!replacement.detectOnly) addEdits(edits, entry.file, fileEdits);
-  changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after });
-}
-
-/** The name part of an image as written (without tag or digest). */
-export function nameOf(image: string): string {
-  const at = image.indexOf('@');
-  const withoutDigest = at >= 0 ? image.slice(0, at) : image;
-  const colon = withoutDigest.lastIndexOf(':');
-  return colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
-}
-
-/**
- * Sets `key` in a mapping: edits its scalar in place if present, else appends `key: value` after
- * the mapping's last entry (block style: a new line at the column of its keys; flow style: `, key: value`).
- */
-function setKey(node: Node, key: string, value: string, text: string, out: TextEdit[]): void {
-  const existing = scalarSite(text, get(node, key));
-  if (existing) {
-    if (existing.value !== value) out.push({ start: existing.start, end: existing.end, text: formatScalar(value, existing) });
-    return;
-  }
-  const map = node as YAMLMap;
-  const firstKey = map.items[0]?.key as Node | undefined;
-  const lastValue = map.items.at(-1)?.value as Node | undefined;
-  const lastEnd = lastValue?.range?.[1] ?? firstKey?.range?.[1] ?? 0;
-  const quoted = formatScalar(value);
-  if (map.flow) {
-    out.push({ start: lastEnd, end: lastEnd, text: `, ${key}: ${quoted}` });
-    return;
-  }
-  const keyStart = firstKey?.range?.[0] ?? 0;
-  const column = columnOf(text, keyStart);
-  const lineEnd = text.indexOf('\n', lastEnd);
-  const at = lineEnd === -1 ? text.length : lineEnd;
-  out.push({ start: at, end: at, text: `\n${' '.repeat(column)}${key}: ${quoted}` });
+  changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after: replacement.to });
 }
 
 export function addEdits(edits: Map<string, TextEdit[]>, file: string, more: readonly TextEdit[]): void {
   edits.set(file, [...(edits.get(file) ?? []), ...more]);
 }
-
-/**
- * For each file, the kustomizations that include it, directly or through nested kustomization
- * directories: each kustomization's closure computed once, so a tree of many overlays and files
- * costs one pass over their resources rather than one per image use.
- */
-function kustomizationsIncluding(all: readonly Kustomization[]): (file: string) => readonly Kustomization[] {
-  const byDir = new Map(all.map((k) => [k.dir, k]));
-  const closures = new Map<Kustomization, Set<string>>();
-  const closure = (k: Kustomization, seen: Set<Kustomization>): Set<string> => {
-    const known = closures.get(k);
-    if (known) return known;
-    const files = new Set<string>();
-    if (seen.has(k)) return files;
-    seen.add(k);
-    for (const resource of k.resources) {
-      files.add(resource);
-      const nested = byDir.get(resource);
-      if (nested) for (const f of closure(nested, seen)) files.add(f);
-    }
-    closures.set(k, files);
-    return files;
-  };
-  const index = new Map<string, Kustomization[]>();
-  for (const k of all) for (const f of closure(k, new Set())) index.set(f, [...(index.get(f) ?? []), k]);
-  return (file) => index.get(file) ?? [];
-}
-
-function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustomization {
-  const doc = yaml.documents[0]?.contents;
-  const dir = dirname(file);
-  const local = (nodes: readonly Node[]) => nodes
-    .map((n) => scalarSite(yaml.text, n)?.value)
-    .filter((v): v is string => v !== undefined && !REMOTE_RESOURCE.test(v))
-    .map((v) => resolve(dir, v))
-    .filter((p) => p === root || p.startsWith(root + sep));
-  const resources = local([...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]);
-  const patches = [...items(get(doc, 'patches')), ...items(get(doc, 'patchesJson6902'))].map((p) => get(p, 'path')).filter((n): n is Node => n !== undefined);
-  const reads = [...resources, ...local(items(get(doc, 'components'))), ...local([...patches, ...items(get(doc, 'patchesStrategicMerge'))])];
-  const images = items(get(doc, 'images')).flatMap((node): KustomizeEntry[] => {
-    const name = stringAt(node, 'name');
-    if (name === undefined) return [];
-    const site = scalarSite(yaml.text, get(node, 'name'))!;
-    return [{ file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line }];
-  });
-  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) => REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''));
-  // Any path it names that leads out of the repository (a build would read the machine's files).
-  const generated = [...items(get(doc, 'configMapGenerator')), ...items(get(doc, 'secretGenerator'))].flatMap((g) => [...items(get(g, 'files')), ...items(get(g, 'envs')), ...(get(g, 'env') ? [get(g, 'env')!] : [])]);
-  const named = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components')), ...patches, ...items(get(doc, 'patchesStrategicMerge')), ...generated, ...items(get(doc, 'crds')), ...items(get(doc, 'configurations'))];
-  const escapes = named.map((n) => scalarSite(yaml.text, n)?.value).some((v) => v !== undefined && !REMOTE_RESOURCE.test(v) && (() => {
-    const path = resolve(dir, v.includes('=') ? v.slice(v.indexOf('=') + 1) : v);
-    return path !== root && !path.startsWith(root + sep);
-  })());
-  return { dir, images, resources, reads, remote: remote || escapes };
-}
-
-/** Image mappings in Helm values: whole `values*.yaml` documents, and HelmRelease `spec.values`. */
-function helmImageMaps(file: string, yaml: ParsedYaml): Array<{ map: Node; where: string }> {
-  const roots: Array<{ node: Node; where: string }> = [];
-  const valuesFile = /^values[^/]*\.ya?ml$/.test(file.slice(file.lastIndexOf(sep) + 1));
-  for (const doc of yaml.documents) {
-    const contents = doc.contents as Node | null;
-    if (!contents) continue;
-    if (valuesFile) roots.push({ node: contents, where: '' });
-    else if (stringAt(contents, 'kind') === 'HelmRelease') {
-      const values = get(get(contents, 'spec'), 'values');
-      if (values) roots.push({ node: values, where: `HelmRelease/${stringAt(get(contents, 'metadata'), 'name') ?? '?'} spec.values` });
-    }
-  }
-  return roots.flatMap((root) => helmImageMapsIn(root.node, root.where));
-}
-
-/** Image mappings (`repository` and `tag`, optionally `registry` and `digest`) anywhere under a values node. */
-export function helmImageMapsIn(values: Node | undefined, where: string): Array<{ map: Node; where: string }> {
-  const found: Array<{ map: Node; where: string }> = [];
-  const walk = (node: Node | undefined, path: string) => {
-    if (isMap(node)) {
-      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && path ? ' ' : ''}${path}` });
-      for (const pair of node.items) walk(pair.value as Node | undefined, `${path}${path ? '.' : ''}${String((pair.key as { value?: unknown })?.value ?? '?')}`);
-    } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item as Node, `${path}[${i}]`));
-    }
-  };
-  walk(values, '');
-  return found;
-}
-
-/** The image a Helm image mapping names: `[registry/]repository[:tag][@digest]`. */
-export function helmImage(map: Node): string | undefined {
-  const registry = stringAt(map, 'registry');
-  const repository = stringAt(map, 'repository');
-  const tag = scalarText(get(map, 'tag'));
-  const digest = stringAt(map, 'digest');
-  if (!repository) return undefined;
-  return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
-}
-
-/** The objects of a file's documents: each document, and each item of a `kind: List`. */
-function objectsOf(yaml: ParsedYaml): Node[] {
-  return yaml.documents.flatMap((doc) => {
-    const root = doc.contents as Node | null;
-    if (!root) return [];
-    return stringAt(root, 'kind') === 'List' ? items(get(root, 'items')) : [root];
-  });
-}
-
-/** Every container and init container image of the workload objects in a file. */
-function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
-  const uses: ImageUse[] = [];
-  // A literal in a chart's template is edited like any manifest, and said to be one.
-  const template = /(^|\/)templates\/[^/]+\.ya?ml$/.test(file.split(sep).join('/')) ? 'Helm chart template: ' : '';
-  for (const root of objectsOf(yaml)) {
-    const kind = stringAt(root, 'kind');
-    if (!kind || !(MANIFEST_KINDS as readonly string[]).includes(kind)) continue;
-    const generated = stringAt(get(root, 'metadata'), 'generateName');
-    const name = stringAt(get(root, 'metadata'), 'name') ?? (generated ? `${generated}*` : '(no name)');
-    const podSpec = podSpecNode(kind, root);
-    const pullSecrets = items(get(podSpec, 'imagePullSecrets')).flatMap((r) => stringAt(r, 'name') ?? []);
-    for (const list of ['initContainers', 'containers'] as const) {
-      for (const container of items(get(podSpec, list))) {
-        const site = scalarSite(yaml.text, get(container, 'image'));
-        const containerName = stringAt(container, 'name') ?? '?';
-        const workload = { kind, namespace: stringAt(get(root, 'metadata'), 'namespace'), name };
-        if (site) uses.push({ file, where: `${template}${kind}/${name} ${list === 'initContainers' ? 'init container' : 'container'} ${containerName}`, site, workload, container: containerName, init: list === 'initContainers', pullSecrets });
-      }
-    }
-  }
-  return uses;
-}
-
 /**
  * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
  * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported).
@@ -577,8 +431,6 @@ export function planPullSecrets<W extends PullSecretWant>(root: string, subdir: 
   return { files, changes, errors, refused };
 }
 
-const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`));
-
 /**
  * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
  * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
@@ -587,7 +439,7 @@ const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.e
  * `followBases`, the directories and files that those kustomizations list from elsewhere in the
  * repository are read too (the bases an overlay path builds on).
  */
-export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; errors: Error[]; others: string[] } {
+export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; kustomizations: Kustomization[]; errors: Error[]; others: string[]; loaded: (path: string) => boolean } {
   if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
   const rootReal = realpathSync(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
@@ -622,10 +474,10 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
   };
   const others: string[] = [];
   read(yamlFiles(scope, rootReal, errors, others));
+  const scopes = [scope];
+  const within = (path: string) => scopes.some((s) => path === s || path.startsWith(s + sep));
   if (followBases) {
     // The bases and resources the kustomizations list from elsewhere in the repository, until none is new.
-    const scopes = [scope];
-    const within = (path: string) => scopes.some((s) => path === s || path.startsWith(s + sep));
     for (let more = true; more; ) {
       more = false;
       for (const [file, yaml] of [...parsed]) {
@@ -645,24 +497,28 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
       }
     }
   }
+  const kustomizations = [...parsed].map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  // A patch may set part of an image (a values tag) without naming it: every patch file is read.
+  const patchFiles = new Set(kustomizations.flatMap((k) => k.patches.flatMap((p) => p.file ?? [])));
   const wanted = needles === undefined ? undefined : new Set(needles);
   if (wanted) {
-    for (const [file, yaml] of parsed) {
-      for (const entry of readKustomization(file, yaml, rootReal).images) {
+    for (const k of kustomizations) {
+      for (const entry of k.images) {
         if ([...wanted].some((n) => (entry.newName ?? entry.name).includes(n))) wanted.add(entry.name.split('/').pop()!);
       }
     }
   }
+  // One pattern for every needle: one scan of each file rather than one per needle.
+  const mentions = wanted === undefined ? undefined : new RegExp([...wanted].map(escapeRegExp).join('|') || '(?!)');
   for (const [file, text] of texts) {
-    if (!isKustomization(file) && (wanted === undefined || [...wanted].some((n) => text.includes(n)))) parse(file, text);
+    if (!isKustomization(file) && (mentions === undefined || patchFiles.has(file) || mentions.test(text))) parse(file, text);
   }
-  return { rootReal, parsed, errors, others };
+  return { rootReal, parsed, kustomizations, errors, others, loaded: (path) => texts.has(path) || within(path) };
 }
 
 /** Every kustomization of the repository, and whether one's build (through the ones it lists) reaches one that passes `test`. */
 function kustomizationGraph(root: string): { rootReal: string; all: Kustomization[]; reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean } {
-  const { rootReal, parsed } = loadTree(root, undefined, []);
-  const all = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
+  const { rootReal, kustomizations: all } = loadTree(root, undefined, []);
   const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
     if (seen.has(k)) return false;
     seen.add(k);
@@ -705,15 +561,17 @@ export interface ScannedImage {
   readonly pullSecrets: readonly string[];
 }
 
-/** Every container and init container image of the workloads under `root/subdir`, as they run. */
+/** Every container and init container image of the workloads under `root/subdir`, as each build runs it. */
 export function scanImages(root: string, subdir: string | undefined): { images: ScannedImage[]; errors: readonly Error[] } {
-  const { rootReal, parsed, errors } = loadTree(root, subdir, undefined);
-  const kustomizations = [...parsed].filter(([file]) => isKustomization(file)).map(([file, yaml]) => readKustomization(file, yaml, rootReal));
-  const including = kustomizationsIncluding(kustomizations);
-  const images = [...parsed].flatMap(([file, yaml]) => imageUses(file, yaml)).map((use) => {
-    const chain = including(use.file);
-    const entry = chain.flatMap((k) => k.images).find((e) => kustomizeMatches(use.site.value, e.name));
-    return { file: relative(rootReal, use.file), ...use.workload, container: use.container, init: use.init, image: (entry && entryOutput(entry, use.site.value)) ?? use.site.value, pullSecrets: use.pullSecrets };
+  const { rootReal, parsed, kustomizations, errors, loaded } = loadTree(root, subdir, undefined);
+  const model = buildModel(rootReal, parsed, kustomizations, loaded);
+  const seen = new Set<string>();
+  const images = model.containers.flatMap((r): ScannedImage[] => {
+    const file = relative(rootReal, r.whole.source.file);
+    const key = [file, r.workload.kind, r.workload.name, r.container, r.init, r.value].join('\0');
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [{ file, ...r.workload, container: r.container, init: r.init, image: r.value, pullSecrets: r.pullSecrets }];
   });
-  return { images, errors };
+  return { images, errors: [...errors, ...model.errors] };
 }

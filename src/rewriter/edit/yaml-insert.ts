@@ -6,7 +6,7 @@
  * the reason the insertion cannot be made safely.
  */
 import { isMap, isScalar, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
-import { columnOf, formatScalar, type TextEdit } from './yaml-scalars.ts';
+import { columnOf, formatScalar, get, scalarSite, type TextEdit } from './yaml-scalars.ts';
 
 /** What is inserted: a scalar, a list or a mapping of them (written in block or flow style). */
 export type Block = string | readonly Block[] | { readonly [key: string]: Block };
@@ -25,6 +25,15 @@ export function addToMap(text: string, map: YAMLMap, key: string, value: Block):
   const at = lineEndAfter(text, lastContentEnd(map));
   const lines = entryLines(key, value, columnOf(text, firstKey.range[0]), style);
   return { start: at, end: at, text: lines.map((line) => `${style.eol}${line}`).join('') };
+}
+
+/** `key: value` in `map`: its scalar replaced in its own quoting if the key is there, else added after the last entry. */
+export function setInMap(text: string, map: YAMLMap, key: string, value: string): TextEdit[] {
+  const existing = scalarSite(text, get(map, key));
+  if (existing) return existing.value === value ? [] : [{ start: existing.start, end: existing.end, text: formatScalar(value, existing) }];
+  const edit = addToMap(text, map, key, value);
+  if (typeof edit === 'string') throw new Error(`cannot add ${key} to the mapping: ${edit}`);
+  return [edit];
 }
 
 /** `value` as the last item of `seq`. */

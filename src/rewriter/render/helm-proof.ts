@@ -19,6 +19,7 @@ import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
+import { composeHelmImage, HELM_IMAGE_PARTS } from '../edit/helm-values.ts';
 import { buildsOutside, kustomizationIn } from '../edit/plan.ts';
 
 export { RenderProofError, type RenderTools } from './tools.ts';
@@ -166,7 +167,10 @@ function findWorkload(objects: ReadonlyMap<string, Json>, kind: string, name: st
   return [...objects.keys()].find((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
 }
 
-/** The image of each container of an object, wherever its pod specs sit: `container web` → image (and `init container …`, `ephemeral container …`). */
+/**
+ * The images of an object: each container's, wherever its pod specs sit (`container web` → image,
+ * `init container …`, `ephemeral container …`), and a HelmRelease's values image mappings (`values redis`).
+ */
 function containerImages(doc: Json): Map<string, string> {
   const found = new Map<string, string>();
   const walk = (value: unknown, key: string) => {
@@ -180,6 +184,20 @@ function containerImages(doc: Json): Map<string, string> {
     }
   };
   walk(doc, '');
+  // A HelmRelease's values image mappings are images too: one an overlay keeps must not move.
+  if (doc.kind === 'HelmRelease') {
+    const values = (doc.spec as Json | undefined)?.values;
+    const mappings = (value: unknown, path: string) => {
+      if (Array.isArray(value)) value.forEach((item, i) => mappings(item, `${path}[${i}]`));
+      else if (value && typeof value === 'object') {
+        const map = value as Json;
+        const image = typeof map.repository === 'string' && 'tag' in map ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])]))) : undefined;
+        if (image) found.set(`values ${path || '.'}`, image);
+        for (const [k, v] of Object.entries(map)) mappings(v, path ? `${path}.${k}` : k);
+      }
+    };
+    mappings(values, '');
+  }
   return found;
 }
 
@@ -199,7 +217,6 @@ function byObject(text: string): Map<string, Json> {
 const CONTAINER_LABELS: Readonly<Record<string, string>> = { containers: 'container', initContainers: 'init container', ephemeralContainers: 'ephemeral container' };
 const CONTAINER_LISTS = new Set(Object.keys(CONTAINER_LABELS));
 
-const HELM_IMAGE_KEYS = ['registry', 'repository', 'tag', 'digest'];
 
 /**
  * A copy of an object with every image field blanked: each container's image and the pod's
@@ -218,7 +235,7 @@ function withoutHelmImages(value: unknown): unknown {
   if (!value || typeof value !== 'object') return value;
   const map = value as Json;
   const image = typeof map.repository === 'string' && 'tag' in map;
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && HELM_IMAGE_KEYS.includes(k) ? '' : withoutHelmImages(v)]));
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && (HELM_IMAGE_PARTS as readonly string[]).includes(k) ? '' : withoutHelmImages(v)]));
 }
 
 function withoutContainerImages(value: unknown, key = ''): unknown {

@@ -1,0 +1,91 @@
+/**
+ * Helm values as the planner reads them: image mappings split into parts (`repository` and `tag`,
+ * and the Bitnami `registry` and `digest`), what image such a mapping composes when overrides are
+ * layered over it (a values file, a HelmRelease's `spec.values` and the patches an overlay applies
+ * to them), and the edits that make it compose another. Pure: nodes in, edits out.
+ */
+import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
+import { parseReference } from '../../image/reference.ts';
+import { setInMap } from './yaml-insert.ts';
+import { get, scalarText, stringAt, type TextEdit } from './yaml-scalars.ts';
+
+export const HELM_IMAGE_PARTS = ['registry', 'repository', 'tag', 'digest'] as const;
+export type HelmImagePart = (typeof HELM_IMAGE_PARTS)[number];
+
+export interface HelmImageMap {
+  readonly map: YAMLMap;
+  /** Its place in the values, for a reader (`redis.image`). */
+  readonly where: string;
+  /** Its place in the values, as keys and indexes (to find it again in an override). */
+  readonly path: readonly (string | number)[];
+}
+
+/** Image mappings (`repository` and `tag`, optionally `registry` and `digest`) anywhere under a values node. */
+export function helmImageMapsIn(values: Node | undefined, where: string): HelmImageMap[] {
+  const found: HelmImageMap[] = [];
+  const walk = (node: Node | undefined, path: (string | number)[]) => {
+    if (isMap(node)) {
+      const at = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && at ? ' ' : ''}${at}`, path });
+      for (const pair of node.items) walk(pair.value as Node | undefined, [...path, String((pair.key as { value?: unknown })?.value ?? '?')]);
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item as Node, [...path, i]));
+    }
+  };
+  walk(values, []);
+  return found;
+}
+
+/** The node at `path` under `values` (undefined where the path leaves the tree). */
+export function valuesAt(values: Node | undefined, path: readonly (string | number)[]): Node | undefined {
+  let node = values;
+  for (const key of path) {
+    if (typeof key === 'number') node = isSeq(node) ? (node.items[key] as Node | undefined) : undefined;
+    else node = get(node, key);
+  }
+  return node;
+}
+
+/** Each part of an image mapping seen through its layers: the last layer that sets it wins, as Helm merges values. */
+export function helmParts(layers: readonly Node[]): Partial<Record<HelmImagePart, string>> {
+  const parts: Partial<Record<HelmImagePart, string>> = {};
+  for (const layer of layers) {
+    for (const part of HELM_IMAGE_PARTS) {
+      const value = scalarText(get(layer, part));
+      if (value !== undefined) parts[part] = value;
+    }
+  }
+  return parts;
+}
+
+/** The image a mapping (or its layers) composes: `[registry/]repository[:tag][@digest]`. */
+export function helmImage(...layers: Node[]): string | undefined {
+  return composeHelmImage(helmParts(layers));
+}
+
+/** The image that parts compose, as charts that split it compose it. */
+export function composeHelmImage({ registry, repository, tag, digest }: Partial<Record<HelmImagePart, string>>): string | undefined {
+  if (!repository) return undefined;
+  return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+}
+
+/**
+ * The parts that make the mapping compose `to`, keyed as the mapping (or its layers) already
+ * keys them: `registry` and `repository` apart only where a registry key exists; a digest only
+ * where the chart reads one.
+ */
+export function helmPartsFor(to: string, layers: readonly Node[]): Partial<Record<HelmImagePart, string>> {
+  const target = parseReference(to);
+  const has = (part: HelmImagePart) => layers.some((l) => get(l, part) !== undefined);
+  const parts: Partial<Record<HelmImagePart, string>> = has('registry')
+    ? { registry: target.registry, repository: target.repository }
+    : { repository: `${target.registry}/${target.repository}` };
+  if (target.tag !== undefined) parts.tag = target.tag;
+  if (has('digest')) parts.digest = target.digest ?? '';
+  return parts;
+}
+
+/** Edits that set each part in `map` (edited in place, or added after its last key). */
+export function helmPartEdits(text: string, map: YAMLMap, parts: Partial<Record<HelmImagePart, string>>): TextEdit[] {
+  return HELM_IMAGE_PARTS.flatMap((part) => (parts[part] === undefined ? [] : setInMap(text, map, part, parts[part]!)));
+}

@@ -1,0 +1,320 @@
+/**
+ * A model of what `kustomize build` renders for what the planner edits: each container's image,
+ * and each image mapping in a HelmRelease's values, in every build Argo CD or Flux would run (a
+ * kustomization no other one lists, or a plain file no kustomization lists), with the text that
+ * decides it: the literal that wrote the image (in a resource, or in a patch that replaced it),
+ * then the `images:` entries that changed it, in order.
+ *
+ * It follows what kustomize does to images: resources and components accumulated, then in each
+ * kustomization its strategic-merge and JSON 6902 patches, then its `images:` entries one after
+ * another (an entry applies to the image as the ones before it left it), and name prefixes and
+ * suffixes (a patch higher up may target the prefixed name). What it does not follow (a patch
+ * chosen by label selector, `replacements`, an operation that moves containers) it leaves as it
+ * was; the render proof checks every change with real kustomize, so a gap in the model shows as
+ * a refused change, never as a wrong one.
+ */
+import { relative } from 'node:path';
+import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
+import { helmImage, helmImageMapsIn, valuesAt, HELM_IMAGE_PARTS } from './helm-values.ts';
+import { imageUses, isWorkloadKind, objectImageUses, objectsOf, workloadOf, type ImageUse, type Workload } from './kubernetes.ts';
+import { entryOutput, fileSource, inlineSource, isKustomization, kustomizeMatches, type Kustomization, type KustomizeEntry, type PatchRef, type PatchTarget, type Source } from './kustomize.ts';
+import { escapeRegExp } from '../../util/regexp.ts';
+import { get, items, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite } from './yaml-scalars.ts';
+
+/** A literal image: a container's `image` in a manifest, or in a patch. */
+export interface WholeSite {
+  readonly source: Source;
+  readonly site: ScalarSite;
+  readonly where: string;
+  /** The container it is written for, as declared: `Kind/name init|container name`. */
+  readonly container: string;
+}
+
+export interface ContainerRender {
+  /** The build: a kustomization's directory, or a plain file. */
+  readonly root: string;
+  readonly workload: Workload;
+  /** Its name as declared, then as each prefix or suffix made it (a patch may target any). */
+  readonly names: readonly string[];
+  readonly container: string;
+  readonly init: boolean;
+  readonly index: number;
+  /** The image the build gives it. */
+  readonly value: string;
+  /** The literal it started from; `entries` then changed it, in order. */
+  readonly whole: WholeSite;
+  readonly entries: readonly KustomizeEntry[];
+  readonly pullSecrets: readonly string[];
+}
+
+/** A mapping of a values layer (the HelmRelease's own, then each patch's). */
+export interface HelmLayer {
+  readonly source: Source;
+  readonly map: YAMLMap;
+}
+
+export interface HelmValueRender {
+  readonly root: string;
+  readonly release: Workload;
+  readonly names: readonly string[];
+  readonly path: readonly (string | number)[];
+  readonly where: string;
+  /** The mapping's layers, the HelmRelease's first: each part is the last layer's that sets it. */
+  readonly layers: readonly HelmLayer[];
+}
+
+export const helmRenderImage = (render: HelmValueRender) => helmImage(...render.layers.map((l) => l.map));
+
+export interface BuildModel {
+  readonly containers: readonly ContainerRender[];
+  readonly helm: readonly HelmValueRender[];
+  /** Every literal the model met, including those a patch replaces in every build. */
+  readonly wholes: readonly WholeSite[];
+  /** The `images:` entries that apply to some container of some build. */
+  readonly reached: ReadonlySet<KustomizeEntry>;
+  /** Kustomizations whose build reads what the model cannot see: a remote base, files outside the tree read. */
+  readonly opaque: ReadonlySet<Kustomization>;
+  /** Patches written inline that do not parse. */
+  readonly errors: readonly Error[];
+}
+
+interface Renders {
+  readonly containers: readonly ContainerRender[];
+  readonly helm: readonly HelmValueRender[];
+}
+
+/**
+ * Models every build of the tree. `loaded` tells whether a path listed by a kustomization was
+ * read (a base outside the path being planned was not).
+ */
+export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedYaml>, kustomizations: readonly Kustomization[], loaded: (path: string) => boolean): BuildModel {
+  const byDir = new Map(kustomizations.map((k) => [k.dir, k]));
+  const wholes: WholeSite[] = [];
+  const reached = new Set<KustomizeEntry>();
+  const opaque = new Set<Kustomization>();
+  const errors: Error[] = [];
+  const sources = new Map<string, Source>();
+  const sourceOf = (file: string) => {
+    let source = sources.get(file);
+    if (!source) sources.set(file, (source = fileSource(file, parsed.get(file)!.text)));
+    return source;
+  };
+  // One object per literal, however many builds reach it: an edit of it is made once.
+  const wholeSites = new Map<Source, Map<number, WholeSite>>();
+  const wholeAt = (source: Source, site: ScalarSite, where: string, container: string): WholeSite => {
+    const bySite = wholeSites.get(source) ?? new Map<number, WholeSite>();
+    wholeSites.set(source, bySite);
+    let whole = bySite.get(site.start);
+    if (!whole) {
+      bySite.set(site.start, (whole = { source, site, where, container }));
+      wholes.push(whole);
+    }
+    return whole;
+  };
+  const containerOf = (use: ImageUse, whole: WholeSite): ContainerRender => ({ root: '', workload: use.workload, names: [use.workload.name], container: use.container, init: use.init, index: use.index, value: use.site.value, whole, entries: [], pullSecrets: use.pullSecrets });
+
+  // What a file declares, before any kustomization touches it.
+  const declared = new Map<string, Renders>();
+  const fileRenders = (file: string): Renders => {
+    let renders = declared.get(file);
+    if (renders) return renders;
+    const yaml = parsed.get(file)!;
+    const containers = imageUses(file, yaml).map((use) => {
+      return containerOf(use, wholeAt(sourceOf(file), use.site, use.where, containerKey(use.workload, use.init, use.container)));
+    });
+    const helm = objectsOf(yaml).flatMap((object) => {
+      const release = workloadOf(object);
+      if (release?.kind !== 'HelmRelease') return [];
+      return helmImageMapsIn(get(get(object, 'spec'), 'values'), `HelmRelease/${release.name} spec.values`).map((m) => ({ root: '', release, names: [release.name], path: m.path, where: m.where, layers: [{ source: sourceOf(file), map: m.map }] }));
+    });
+    declared.set(file, (renders = { containers, helm }));
+    return renders;
+  };
+
+  const patches = new Map<PatchRef, { source: Source; documents: Node[] } | undefined>();
+  const patchOf = (k: Kustomization, ref: PatchRef) => {
+    if (patches.has(ref)) return patches.get(ref);
+    let found: { source: Source; documents: Node[] } | undefined;
+    if (ref.file !== undefined) {
+      const yaml = parsed.get(ref.file);
+      if (yaml) found = { source: sourceOf(ref.file), documents: yaml.documents.map((d) => d.contents as Node) };
+    } else if (ref.inline) {
+      const source = inlineSource(k.file, parsed.get(k.file)!.text, ref.inline);
+      try {
+        const yaml = parseYamlFile(`${relative(rootReal, k.file)} (a patch written inline)`, source.text);
+        found = { source, documents: yaml.documents.map((d) => d.contents as Node) };
+      } catch (error) {
+        errors.push(error instanceof YamlSyntaxError ? new YamlSyntaxError(relative(rootReal, k.file), source.line(0), `a patch written inline does not parse: ${error.message}`) : (error as Error));
+      }
+    }
+    patches.set(ref, found);
+    return found;
+  };
+
+  const targets = (target: PatchTarget | undefined, declaredBy: Workload | undefined) => (kind: string, names: readonly string[]): boolean => {
+    if (target) {
+      if (target.bySelector) return false;
+      if (target.kind !== undefined && target.kind !== kind) return false;
+      return target.name === undefined || names.some((n) => anchored(target.name!).test(n));
+    }
+    return declaredBy !== undefined && declaredBy.kind === kind && names.includes(declaredBy.name);
+  };
+
+  /** A strategic-merge patch: its containers' images replace the targets', its values mappings layer over theirs. */
+  const strategicMerge = (k: Kustomization, ref: PatchRef, source: Source, object: Node, renders: Renders): Renders => {
+    const object_ = workloadOf(object);
+    if (!object_) return renders;
+    const hits = targets(ref.target, object_);
+    let containers = [...renders.containers];
+    let helm = [...renders.helm];
+    if (isWorkloadKind(object_.kind)) {
+      for (const use of objectImageUses(source.file, source.text, object)) {
+        const whole = wholeAt(source, use.site, `${use.where}, set by a patch of ${relative(rootReal, k.file)}`, containerKey(use.workload, use.init, use.container));
+        let found = false;
+        containers = containers.map((r) => {
+          if (!hits(r.workload.kind, r.names) || r.init !== use.init || r.container !== use.container) return r;
+          found = true;
+          return { ...r, value: use.site.value, whole, entries: [] };
+        });
+        // The object it patches was not read (a base outside the tree, or no use of the image): the patch's image stands alone.
+        if (!found) containers.push(containerOf(use, whole));
+      }
+    }
+    if (object_.kind === 'HelmRelease') {
+      const values = get(get(object, 'spec'), 'values');
+      const seen = new Set<string>();
+      helm = helm.map((r) => {
+        if (!hits(r.release.kind, r.names)) return r;
+        seen.add(JSON.stringify(r.path));
+        const node = valuesAt(values, r.path);
+        return isMap(node) && HELM_IMAGE_PARTS.some((p) => get(node, p) !== undefined) ? { ...r, layers: [...r.layers, { source, map: node }] } : r;
+      });
+      for (const m of helmImageMapsIn(values, `HelmRelease/${object_.name} spec.values`)) {
+        if (!seen.has(JSON.stringify(m.path))) helm.push({ root: '', release: object_, names: [object_.name], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
+      }
+    }
+    return { containers, helm };
+  };
+
+  /** JSON 6902 operations that add or replace a container's image (or a whole container). */
+  const json6902 = (k: Kustomization, ref: PatchRef, source: Source, operations: readonly Node[], renders: Renders): Renders => {
+    if (!ref.target) return renders;
+    const hits = targets(ref.target, undefined);
+    let containers = [...renders.containers];
+    for (const operation of operations) {
+      const op = stringAt(operation, 'op');
+      const path = stringAt(operation, 'path');
+      const at = path === undefined ? null : /\/(initContainers|containers)\/(\d+|-)(\/image)?$/.exec(path);
+      if ((op !== 'add' && op !== 'replace') || !at) continue;
+      const value = get(operation, 'value');
+      const site = scalarSite(source.text, at[3] ? value : get(value, 'image'));
+      if (!site) continue;
+      const init = at[1] === 'initContainers';
+      const index = at[2] === '-' ? -1 : Number(at[2]);
+      const replaces = op === 'replace' || at[3] !== undefined;
+      const replaced = replaces ? containers.find((r) => hits(r.workload.kind, r.names) && r.init === init && r.index === index) : undefined;
+      const workload = replaced?.workload ?? { kind: ref.target.kind ?? '?', namespace: undefined, name: ref.target.name ?? '?' };
+      const name = replaced?.container ?? (at[3] ? undefined : stringAt(value, 'name')) ?? `#${at[2]}`;
+      const whole = wholeAt(source, site, `${path} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`, containerKey(workload, init, name));
+      let found = false;
+      containers = containers.map((r) => {
+        if (!replaces || !hits(r.workload.kind, r.names) || r.init !== init || r.index !== index) return r;
+        found = true;
+        return { ...r, value: site.value, whole, entries: [] };
+      });
+      if (!found) {
+        containers.push({ root: '', workload, names: [workload.name], container: name, init, index, value: site.value, whole, entries: [], pullSecrets: [] });
+      }
+    }
+    return { containers, helm: renders.helm };
+  };
+
+  const transform = (k: Kustomization, renders: Renders): Renders => {
+    let current = renders;
+    for (const ref of k.patches) {
+      const patch = patchOf(k, ref);
+      if (!patch) continue;
+      for (const document of patch.documents) {
+        if (ref.json6902 || isSeq(document)) current = json6902(k, ref, patch.source, items(document), current);
+        else if (isMap(document)) current = strategicMerge(k, ref, patch.source, document, current);
+      }
+    }
+    let containers = current.containers;
+    for (const entry of k.images) {
+      containers = containers.map((r) => {
+        if (!kustomizeMatches(r.value, entry.name)) return r;
+        reached.add(entry);
+        return { ...r, value: entryOutput(entry, r.value)!, entries: [...r.entries, entry] };
+      });
+    }
+    let helm = current.helm;
+    if (k.namePrefix || k.nameSuffix) {
+      const rename = (names: readonly string[]) => [...names, `${k.namePrefix}${names.at(-1)}${k.nameSuffix}`];
+      containers = containers.map((r) => ({ ...r, names: rename(r.names) }));
+      helm = helm.map((r) => ({ ...r, names: rename(r.names) }));
+    }
+    return { containers, helm };
+  };
+
+  const accumulate = (k: Kustomization, start: Renders, building: Set<Kustomization>): Renders => {
+    if (building.has(k)) return start;
+    building.add(k);
+    if (k.remote) opaque.add(k);
+    const containers = [...start.containers];
+    const helm = [...start.helm];
+    for (const resource of k.resources) {
+      const nested = byDir.get(resource);
+      let renders: Renders | undefined;
+      if (nested) {
+        renders = accumulate(nested, { containers: [], helm: [] }, building);
+        if (opaque.has(nested)) opaque.add(k);
+      } else if (parsed.has(resource)) {
+        renders = fileRenders(resource);
+      } else if (!loaded(resource)) {
+        opaque.add(k);
+      }
+      if (renders) {
+        containers.push(...renders.containers);
+        helm.push(...renders.helm);
+      }
+    }
+    let current: Renders = { containers, helm };
+    for (const component of k.components) {
+      const nested = byDir.get(component);
+      if (nested) {
+        current = accumulate(nested, current, building);
+        if (opaque.has(nested)) opaque.add(k);
+      } else if (!loaded(component)) {
+        opaque.add(k);
+      }
+    }
+    building.delete(k);
+    return transform(k, current);
+  };
+
+  const listed = new Set(kustomizations.flatMap((k) => [...k.resources, ...k.components]));
+  const patchFiles = new Set(kustomizations.flatMap((k) => k.patches.flatMap((p) => p.file ?? [])));
+  const containers: ContainerRender[] = [];
+  const helm: HelmValueRender[] = [];
+  const add = (root: string, renders: Renders) => {
+    containers.push(...renders.containers.map((r) => ({ ...r, root })));
+    helm.push(...renders.helm.map((r) => ({ ...r, root })));
+  };
+  for (const k of kustomizations) if (!listed.has(k.dir)) add(k.dir, accumulate(k, { containers: [], helm: [] }, new Set()));
+  for (const file of parsed.keys()) if (!isKustomization(file) && !listed.has(file) && !patchFiles.has(file)) add(file, fileRenders(file));
+  return { containers, helm, wholes, reached, opaque, errors };
+}
+
+/** The container a literal is written for, by its declared names (the same in a base and in the patches of it). */
+export function containerKey(workload: Workload, init: boolean, container: string): string {
+  return `${workload.kind}/${workload.name} ${init ? 'init container' : 'container'} ${container}`;
+}
+
+/** kustomize reads a target's name as a regular expression of the whole name. */
+function anchored(pattern: string): RegExp {
+  try {
+    return new RegExp(`^(?:${pattern})$`);
+  } catch {
+    return new RegExp(`^${escapeRegExp(pattern)}$`);
+  }
+}
