@@ -17,13 +17,14 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
 import { describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
-import { parseReference, repositoryName, tryParseReference } from '../image/reference.ts';
+import { runsBackup } from '../image/backup.ts';
+import { parseReference, repositoryName, runsSameImage, tryParseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { replaceFileAtomically } from '../util/files.ts';
@@ -32,8 +33,8 @@ import { planApplicationValues, planValueFiles } from './edit/argo-application.t
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
 import { proveManifestChange, type ChangedFile } from './render/manifest-proof.ts';
-import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, renderChart, RenderProofError, type RenderInputs, type RenderTools } from './render/helm-proof.ts';
-import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
+import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, imageChanges, renderChart, RenderProofError, type RenderInputs, type RenderTools } from './render/helm-proof.ts';
+import { kustomizeRoots, planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
@@ -550,15 +551,31 @@ export class Rewriter {
       const spec = await effectiveSpec(tools, dir, path, declared);
       return declared.kind === 'HelmRelease' ? helmReleaseInputs(spec) : applicationInputs(spec);
     };
+    // Other builds of the repository that read an edited file (an overlay beside the owner's, on
+    // the same base) render the release too: the edit must not move their images unasked.
+    const ownerDir = resolve(realpathSync(dir), path ?? '.');
+    const beside = declared.kind === 'HelmRelease' ? kustomizeRoots(dir, [...plan.files.keys()]).filter((r) => r.dir !== ownerDir && !r.remote).map((r) => relative(realpathSync(dir), r.dir)) : [];
+    const besideInputs = async () => new Map(await Promise.all(beside.map(async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, () => undefined)] as const)));
     try {
       const before = await inputs();
+      const besideBefore = await besideInputs();
       for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
       const after = await inputs();
+      const besideAfter = await besideInputs();
       fetched ??= await this.#chart(chart);
       // The chart was rendered into the workload's namespace, whatever set it.
       const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given);
       const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
-      const why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      let why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      for (const other of beside) {
+        const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
+        if (why || !was || !now) continue;
+        const [otherBefore, otherAfter] = [await render(was), await render(now)];
+        why = compareRenders(otherBefore, otherAfter, []);
+        const unasked = imageChanges(otherBefore, otherAfter).find((c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)));
+        if (why) why = `as ${other} builds it: ${why}`;
+        else if (unasked) why = `as ${other} builds it, the edit moves ${unasked.object.replace(/\/\//, '/')} ${unasked.container} from ${unasked.was} to ${unasked.now}, which no record asked for`;
+      }
       this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
       this.#log.info('chart edit proved by rendering', { owner: where, chart: fetched.from, images: record.images.length });

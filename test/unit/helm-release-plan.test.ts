@@ -92,7 +92,7 @@ describe('planHelmRelease', () => {
     const plan = planHelmRelease(root, 'apps', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`)]);
     const { before, after: text } = plan.files.get(join(root, 'apps/podinfo.yaml'))!;
     assert.deepEqual(changedLines(before, text), ['-      repository: ghcr.io/stefanprodan/podinfo', '+      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo']);
-    assert.match(plan.changes[0]!.what, /^Helm values HelmRelease apps\/podinfo spec\.values image$/);
+    assert.match(plan.changes[0]!.what, /^Helm values HelmRelease\/podinfo spec\.values image$/);
   });
 
   it('finds the release in a base the path builds on (the Flux example layout), and edits nothing the second time', () => {
@@ -109,6 +109,26 @@ describe('planHelmRelease', () => {
     const again = planHelmRelease(root, 'apps/staging', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0'), { from: parseReference(BACKUP), to: BACKUP, detectOnly: true }]);
     assert.equal(again.files.size, 0);
     assert.equal(again.changes.length, 2, 'the applied change is found, and setting it again changes nothing');
+  });
+
+  it('edits the values as the owner\'s overlay merges them: its own patch, or the base with the other overlay\'s patch pinned', () => {
+    const files = {
+      'base/release.yaml': HELM_RELEASE.replace('    replicaCount: 2\n', '    image:\n      repository: ghcr.io/stefanprodan/podinfo\n      tag: 6.5.0\n'),
+      'base/kustomization.yaml': 'resources:\n  - release.yaml\n',
+      'overlays/production/kustomization.yaml': 'resources:\n  - ../../base\n',
+      'overlays/staging/kustomization.yaml': 'resources:\n  - ../../base\npatches:\n  - path: values.yaml\n',
+      'overlays/staging/values.yaml': 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    image:\n      tag: 6.6.0\n',
+    };
+    // Staging runs 6.6.0 (its patch sets the tag): its patch alone gets the whole image.
+    const staging = repo(files);
+    const moved = planHelmRelease(staging, 'overlays/staging', release, [move('ghcr.io/stefanprodan/podinfo:6.6.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.6.0@${DIGEST}`)]);
+    assert.deepEqual([...moved.files.keys()], [join(staging, 'overlays/staging/values.yaml')]);
+    assert.equal(moved.files.get(join(staging, 'overlays/staging/values.yaml'))!.after, files['overlays/staging/values.yaml'].replace('      tag: 6.6.0\n', '      tag: 6.6.0\n      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo\n'));
+    // Production runs the base's 6.5.0: the base moves, and staging's patch keeps the repository it got from the base.
+    const production = repo(files);
+    const base = planHelmRelease(production, 'overlays/production', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`)]);
+    assert.deepEqual([...base.files.keys()].map((f) => f.slice(production.length + 1)).sort(), ['base/release.yaml', 'overlays/staging/values.yaml']);
+    assert.match(base.files.get(join(production, 'overlays/staging/values.yaml'))!.after, /tag: 6\.6\.0\n {6}repository: ghcr\.io\/stefanprodan\/podinfo\n$/);
   });
 
   it('a newer backup of the same image edits our entry rather than adding a second', () => {

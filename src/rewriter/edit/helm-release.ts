@@ -3,23 +3,27 @@
  * chart is not in Git, but the HelmRelease is, in a file under the path of the Kustomization that
  * applies it (or in a base that path builds on). Two edits can move an image, tried in this order:
  *
- *  1. its `spec.values` already hold the image (a `repository` + `tag` mapping, with `registry` and
- *     `digest` where the chart has them): edit those values, as for any Helm values file;
+ *  1. its `spec.values`, as the owner's overlay merges them (a base's values, then its patch of
+ *     them), already hold the image (a `repository` + `tag` mapping, with `registry` and `digest`
+ *     where the chart has them): edit the most specific layer; an overlay beside it that shares an
+ *     edited layer keeps its image (see planHelmLayers);
  *  2. otherwise an entry in `spec.postRenderers[].kustomize.images` (`name` as the chart renders it,
  *     `newName`, `digest`), which Flux applies to whatever the chart renders, without knowing the
  *     chart's values layout. An entry of ours already there (or one the user wrote that makes the
- *     running image) is edited instead of adding a second.
+ *     running image) is edited instead of adding a second. A new one goes where the chart is
+ *     declared, or, when that base is shared with other overlays, into the owner's own patch of
+ *     the release.
  *
  * Every edit is an insertion or a scalar splice in the file's own style (see yaml-insert.ts).
  * Pure apart from reading the tree; writes nothing.
  */
-import { relative } from 'node:path';
+import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
-import { helmImage, helmImageMapsIn } from './helm-values.ts';
-import { entryOutput, nameOf, type KustomizeEntry } from './kustomize.ts';
-import { addEdits, loadTree, planEntryEdit, planHelmValuesEdit, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { buildModel, helmRenderImage, type HelmValueRender } from './kustomize-build.ts';
+import { entryOutput, kustomizationIn, nameOf, type KustomizeEntry } from './kustomize.ts';
+import { addEdits, kustomizeRoots, loadTree, planEntryEdit, planHelmLayers, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
@@ -52,14 +56,20 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
   const additions: ReleaseReplacement[] = [];
+  // The values as each build of the repository layers them (a base's, then an overlay's patch of them).
+  const repository = loadTree(root, undefined, [release.name]);
+  const model = buildModel(repository.rootReal, repository.parsed, repository.kustomizations, repository.loaded);
+  const ownerDir = resolve(rootReal, subdir ?? '.');
+  const ownerBuilds = kustomizationIn(ownerDir) ? (build: string) => build === ownerDir : (build: string) => build === ownerDir || build.startsWith(ownerDir + sep);
+  const owned = model.helm.filter((r) => ownerBuilds(r.root) && r.names.includes(release.name));
+  const inValues = new Map<HelmValueRender, ReleaseReplacement>();
   for (const replacement of replacements) {
     const wanted = formatReference(replacement.from);
     const is = (image: string | undefined) => image !== undefined && runsSameImage(image, wanted);
-    // 1. The values already spell the image out.
-    const values = declarations.flatMap((d) => helmImageMapsIn(get(get(d.root, 'spec'), 'values'), `${where} spec.values`).map((m) => ({ ...m, declaration: d })));
-    const inValues = values.find((v) => is(helmImage(v.map)));
-    if (inValues) {
-      planHelmValuesEdit(inValues.declaration.file, inValues.declaration.yaml.text, inValues.map, inValues.where, helmImage(inValues.map)!, replacement, edits, changes, rootReal);
+    // 1. The values already spell the image out, as the owner's build merges them.
+    const render = owned.find((r) => is(helmRenderImage(r)));
+    if (render) {
+      inValues.set(render, replacement);
       continue;
     }
     // 2. A post-renderer entry already makes it (ours from an earlier change, or the user's).
@@ -75,9 +85,17 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
     }
     if (!replacement.detectOnly) additions.push(replacement);
   }
+  // The owner's layer is edited; another build that shares it keeps its image.
+  planHelmLayers(model.helm, (r) => inValues.get(r), rootReal, changes, edits, errors);
   if (additions.length > 0) {
     // The declaration that names the chart is the one Flux reads whole; a patch of it may not carry postRenderers.
-    const main = declarations.find((d) => get(get(d.root, 'spec'), 'chart') !== undefined || get(get(d.root, 'spec'), 'chartRef') !== undefined) ?? declarations[0]!;
+    const declaring = declarations.find((d) => get(get(d.root, 'spec'), 'chart') !== undefined || get(get(d.root, 'spec'), 'chartRef') !== undefined) ?? declarations[0]!;
+    // A base that other builds share: the owner's own patch of the release takes the post-renderer,
+    // so only the owner's build moves (only where the base has none: a patch's list replaces the base's).
+    const inOwnerPath = (d: Declaration) => d.file.startsWith(ownerDir + sep);
+    const ownPatch = declarations.find((d) => d !== declaring && inOwnerPath(d));
+    const shared = !inOwnerPath(declaring) && kustomizeRoots(rootReal, [declaring.file]).some((r) => r.dir !== ownerDir);
+    const main = shared && ownPatch && get(get(declaring.root, 'spec'), 'postRenderers') === undefined ? ownPatch : declaring;
     const added = addPostRendererImages(main, additions.map(imageEntry));
     if (typeof added === 'string') return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
     addEdits(edits, main.file, added);
@@ -86,7 +104,7 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   }
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
-    const before = parsed.get(file)!.text;
+    const before = (repository.parsed.get(file) ?? parsed.get(file)!).text;
     const after = applyTextEdits(before, fileEdits);
     if (after !== before) files.set(file, { before, after });
   }

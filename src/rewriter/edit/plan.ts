@@ -29,7 +29,7 @@ import { escapeRegExp } from '../../util/regexp.ts';
 import { imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, type HelmImagePart } from './helm-values.ts';
 import { isWorkloadKind, objectsOf } from './kubernetes.ts';
-import { buildModel, helmRenderImage, type HelmLayer, type WholeSite } from './kustomize-build.ts';
+import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
 import { entryOutput, isKustomization, kustomizationIn, nameOf, readKustomization, REMOTE_RESOURCE, splitImage, type Kustomization, type KustomizeEntry, type Source } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { setInMap } from './yaml-insert.ts';
@@ -118,7 +118,6 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const wholeTo = new Map<WholeSite, string>();
   const entryFields = new Map<KustomizeEntry, Map<string, string>>();
   const deciders = new Set<KustomizeEntry>();
-  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
   const setFields = (entry: KustomizeEntry, fields: Record<string, string | undefined>) => {
     const set = entryFields.get(entry) ?? new Map<string, string>();
     for (const [key, value] of Object.entries(fields)) if (value !== undefined && !set.has(key)) set.set(key, value);
@@ -152,14 +151,6 @@ export function planRepository(root: string, subdir: string | undefined, replace
       if (replacement) moveEntry(entry, output!, replacement);
     }
   }
-  for (const render of model.helm) {
-    const image = helmRenderImage(render);
-    const replacement = matches(image);
-    if (!replacement) continue;
-    const layer = render.layers.at(-1)!;
-    report(layer.map, { file: rel(layer.source.file), line: layer.source.line(layer.map.range![0]), what: `Helm values ${render.where}`, before: image!, after: replacement.to });
-    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts: helmPartsFor(replacement.to, render.layers.map((l) => l.map)) });
-  }
 
   // What the other builds keep. An entry that matched a moved literal must match the new one; where
   // it does not decide a moved image, it is made to give what it gave before.
@@ -174,25 +165,6 @@ export function planRepository(root: string, subdir: string | undefined, replace
     setFields(first, { newName: name, newTag: tag, digest });
     report(first, { file: rel(first.file), line: first.line, what: `kustomize images entry "${first.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`, before: first.name, after: nameOf(to) });
   }
-  // A values mapping shared with a build that keeps its image: that build's own layer pins the parts the shared one no longer gives.
-  for (const render of model.helm) {
-    const layers = render.layers.map((l) => l.map);
-    const own = render.layers.at(-1)!;
-    if (layerParts.has(own.map)) continue;
-    const before = helmParts(layers);
-    const pin: HelmParts = {};
-    render.layers.forEach((layer, i) => {
-      const moved = layerParts.get(layer.map)?.parts ?? {};
-      for (const part of Object.keys(moved) as HelmImagePart[]) {
-        const decidedHere = !layers.slice(i + 1).some((l) => get(l, part) !== undefined);
-        if (decidedHere && before[part] !== undefined) pin[part] = before[part];
-      }
-    });
-    if (Object.keys(pin).length === 0) continue;
-    layerParts.set(own.map, { layer: own, parts: pin });
-    report(own.map, { file: rel(own.source.file), line: own.source.line(own.map.range![0]), what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`, before: helmImage(...layers)!, after: helmImage(...layers)! });
-  }
-
   // Helm values files (a chart's own, or one an Application reads): each mapping as written.
   const edits = new Map<string, TextEdit[]>();
   for (const [file, yaml] of parsed) {
@@ -208,16 +180,13 @@ export function planRepository(root: string, subdir: string | undefined, replace
     }
   }
 
-  const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => {
-    if (source.toFile) addEdits(edits, source.file, list.map(source.toFile));
-    else errors.push(new YamlSyntaxError(rel(source.file), line, `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`));
-  };
+  const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => editSource(edits, errors, rootReal, source, line, what, list);
+  planHelmLayers(model.helm, (render) => matches(helmRenderImage(render)), rootReal, changes, edits, errors, reported);
   for (const [whole, to] of wholeTo) editIn(whole.source, whole.source.line(whole.site.start), whole.where, [{ start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) }]);
   for (const [entry, fields] of entryFields) {
     const text = parsed.get(entry.file)!.text;
     addEdits(edits, entry.file, ['name', 'newName', 'newTag', 'digest'].flatMap((key) => (fields.has(key) ? setInMap(text, entry.node as YAMLMap, key, fields.get(key)!) : [])));
   }
-  for (const { layer, parts } of layerParts.values()) editIn(layer.source, layer.source.line(layer.map.range![0]), 'Helm values', helmPartEdits(layer.source.text, layer.map, parts));
 
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
@@ -235,6 +204,53 @@ export function planRepository(root: string, subdir: string | undefined, replace
     return [`${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${instead.length ? instead.join('; ') : 'a patch replaces it'}); left alone`];
   });
   return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...unrun, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)] };
+}
+
+/**
+ * Helm values layers: for each render `choose` gives a replacement, its last layer (the most
+ * specific: an overlay's patch, else the HelmRelease's own values) is made to compose the new
+ * image. A build that shares a layer so edited but keeps its image gets, in its own last layer,
+ * the parts the shared one no longer gives it (its `repository`, when it patches only the `tag`).
+ */
+export function planHelmLayers(renders: readonly HelmValueRender[], choose: (render: HelmValueRender) => Replacement | undefined, rootReal: string, changes: PlannedChange[], edits: Map<string, TextEdit[]>, errors: Error[], reported = new Set<unknown>()): void {
+  const rel = (file: string) => relative(rootReal, file);
+  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
+  const report = (layer: HelmLayer, change: Omit<PlannedChange, 'file' | 'line'>) => {
+    if (reported.has(layer.map)) return;
+    reported.add(layer.map);
+    changes.push({ file: rel(layer.source.file), line: layer.source.line(layer.map.range![0]), ...change });
+  };
+  for (const render of renders) {
+    const replacement = choose(render);
+    if (!replacement) continue;
+    const layer = render.layers.at(-1)!;
+    report(layer, { what: `Helm values ${render.where}`, before: helmRenderImage(render)!, after: replacement.to });
+    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts: helmPartsFor(replacement.to, render.layers.map((l) => l.map)) });
+  }
+  for (const render of renders) {
+    const layers = render.layers.map((l) => l.map);
+    const own = render.layers.at(-1)!;
+    if (layerParts.has(own.map)) continue;
+    const before = helmParts(layers);
+    const pin: HelmParts = {};
+    render.layers.forEach((layer, i) => {
+      const moved = layerParts.get(layer.map)?.parts ?? {};
+      for (const part of Object.keys(moved) as HelmImagePart[]) {
+        const decidedHere = !layers.slice(i + 1).some((l) => get(l, part) !== undefined);
+        if (decidedHere && before[part] !== undefined) pin[part] = before[part];
+      }
+    });
+    if (Object.keys(pin).length === 0) continue;
+    layerParts.set(own.map, { layer: own, parts: pin });
+    report(own, { what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`, before: helmImage(...layers)!, after: helmImage(...layers)! });
+  }
+  for (const { layer, parts } of layerParts.values()) editSource(edits, errors, rootReal, layer.source, layer.source.line(layer.map.range![0]), 'Helm values', helmPartEdits(layer.source.text, layer.map, parts));
+}
+
+/** Edits of a source's text, as edits of its file; a patch written as a quoted string is named instead. */
+function editSource(edits: Map<string, TextEdit[]>, errors: Error[], rootReal: string, source: Source, line: number, what: string, list: readonly TextEdit[]): void {
+  if (source.toFile) addEdits(edits, source.file, list.map(source.toFile));
+  else errors.push(new YamlSyntaxError(relative(rootReal, source.file), line, `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`));
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
