@@ -11,16 +11,15 @@
  * Prints each tool's median wall time and this project's speed-up over the fastest peer.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
-import { startRegistryServer, type RegistryServer } from '../devenv/registry-server.ts';
+import { startRegistryServer } from '../devenv/registry-server.ts';
 import { manifestDigestAt, seedImage, type SeedImageSpec } from '../devenv/seed.ts';
-import { containerNodeFlags, goTool, measure, measurePool, skopeo, type Measured } from './peers.ts';
+import { copyTools, MiB, PEER_POOL, runScenario, trustForRegctl, type ScenarioOptions, type ScenarioResult } from './copy-tools.ts';
+import { containerNodeFlags, measure } from './peers.ts';
 
-const MiB = 1 << 20;
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' }, only: { type: 'string', default: '1,2,3' } } });
 const ONLY = new Set(values.only.split(',').map(Number));
 const RUNS = Number(values.runs);
@@ -32,7 +31,6 @@ const CLI = join(import.meta.dirname, '../dist/cli.js');
 // the container trades some throughput for memory with its node flags (see the Dockerfile).
 const OURS = [CLI];
 const AS_CONTAINER = [...containerNodeFlags(), CLI];
-const PEER_POOL = 4; // crane and regctl have no batch mode: 4 processes at once (crane's own default job count)
 
 const work = mkdtempSync(join(tmpdir(), 'image-clone-bench-'));
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -41,13 +39,8 @@ const src = await startRegistryServer();
 /** The registry copies go to; scenarios 1 and 2 get a fresh one per measurement (see freshTarget). */
 let dst = await startRegistryServer();
 const insecureArgs = () => ['--insecure-registry', src.address, '--insecure-registry', dst.address];
-const regctlHome = join(work, 'regctl-home');
-const regctlEnv = { ...process.env, HOME: regctlHome };
-const crane = goTool('crane');
-const regctl = goTool('regctl');
-const trustForRegctl = async (address: string) => void (await measure(regctl, ['registry', 'set', '--tls', 'disabled', address], regctlEnv));
-await trustForRegctl(src.address);
-await trustForRegctl(dst.address);
+await trustForRegctl(work, src.address);
+await trustForRegctl(work, dst.address);
 
 /**
  * A new, empty target registry. Without it a peer's own cache (skopeo's blob-info cache
@@ -56,97 +49,11 @@ await trustForRegctl(dst.address);
 async function freshTarget(): Promise<void> {
   await dst.stop();
   dst = await startRegistryServer();
-  await trustForRegctl(dst.address);
+  await trustForRegctl(work, dst.address);
 }
 
-interface Tool {
-  readonly name: string;
-  readonly peer: boolean;
-  /** Copies `pairs` (source, destination) as this tool's users would; `prefix` for skopeo sync. */
-  run(pairs: ReadonlyArray<readonly [string, string]>, syncSpec: SyncSpec): Promise<Measured>;
-}
-
-/** skopeo sync copies from a YAML list into DEST/<last path component>. */
-interface SyncSpec {
-  readonly images: Record<string, string[]>;
-  readonly destination: string;
-}
-
-const tools: Tool[] = [
-  {
-    name: 'image-clone',
-    peer: false,
-    run(pairs) {
-      if (pairs.length === 1) return measure(process.execPath, [...OURS, 'copy', pairs[0]![0], pairs[0]![1], ...insecureArgs()]);
-      const file = join(work, `pairs-${Date.now()}.txt`);
-      writeFileSync(file, pairs.map((p) => p.join(' ')).join('\n'));
-      return measure(process.execPath, [...OURS, 'copy', '--from-file', file, ...insecureArgs()]);
-    },
-  },
-  {
-    name: 'skopeo',
-    peer: true,
-    run(pairs, sync) {
-      const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
-      if (pairs.length === 1) return measure(skopeo(), ['copy', '--all', '--preserve-digests', ...tls, `docker://${pairs[0]![0]}`, `docker://${pairs[0]![1]}`]);
-      const file = join(work, `sync-${Date.now()}.yaml`);
-      const lines = [`${src.address}:`, '  tls-verify: false', '  images:', ...Object.entries(sync.images).map(([repo, tags]) => `    ${repo}: [${tags.join(', ')}]`)];
-      writeFileSync(file, lines.join('\n') + '\n');
-      return measure(skopeo(), ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', file, sync.destination]);
-    },
-  },
-  {
-    name: 'crane',
-    peer: true,
-    run: (pairs) => measurePool(pairs.map(([s, d]) => [crane, ['copy', '--insecure', s, d]] as const), PEER_POOL),
-  },
-  {
-    name: 'regctl',
-    peer: true,
-    run: (pairs) => measurePool(pairs.map(([s, d]) => [regctl, ['image', 'copy', s, d]] as const), PEER_POOL, regctlEnv),
-  },
-];
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-interface ScenarioResult {
-  readonly name: string;
-  readonly medians: Map<string, number>;
-}
-
-/**
- * Runs one scenario for every tool, RUNS times, alternating tools so drift hits all alike.
- * `plan(tool, run)` gives the pairs and the sync spec; `check` proves the copy is right.
- */
-async function scenario(name: string, plan: (tool: Tool, run: number) => { pairs: Array<[string, string]>; sync: SyncSpec; check: () => Promise<void> }, mode: 'fresh' | 'recheck'): Promise<ScenarioResult> {
-  const warmUp = mode === 'recheck';
-  say(`\n## ${name}`);
-  const times = new Map<string, number[]>(tools.map((t) => [t.name, []]));
-  if (warmUp) {
-    for (const tool of tools) {
-      const p = plan(tool, 0);
-      await tool.run(p.pairs, p.sync);
-      await p.check();
-    }
-  }
-  for (let run = 1; run <= RUNS; run++) {
-    for (const tool of tools) {
-      if (mode === 'fresh') await freshTarget();
-      const p = plan(tool, warmUp ? 0 : run);
-      const measured = await tool.run(p.pairs, p.sync);
-      await p.check();
-      times.get(tool.name)!.push(measured.seconds);
-    }
-  }
-  const medians = new Map([...times].map(([tool, xs]) => [tool, median(xs)]));
-  const fastestPeer = Math.min(...tools.filter((t) => t.peer).map((t) => medians.get(t.name)!));
-  const ours = medians.get('image-clone')!;
-  say('| tool | median s | runs (s) |');
-  say('|---|---|---|');
-  for (const tool of tools) say(`| ${tool.name} | ${medians.get(tool.name)!.toFixed(3)} | ${times.get(tool.name)!.map((t) => t.toFixed(2)).join(', ')} |`);
-  say(`image-clone vs fastest peer: ${(fastestPeer / ours).toFixed(2)}x faster (ratio of times ${(ours / fastestPeer).toFixed(3)})`);
-  return { name, medians };
-}
+const tools = copyTools({ work, ours: OURS, source: () => src.address, insecure: insecureArgs });
+const scenario = (name: string, plan: ScenarioOptions['plan'], mode: ScenarioOptions['mode']) => runScenario({ name, plan, mode, tools, runs: RUNS, say, freshTarget });
 
 async function expectDigest(repository: string, tag: string, expected: string) {
   const actual = await manifestDigestAt({ url: dst.url }, repository, tag);
@@ -219,10 +126,7 @@ try {
   }
 
   say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 1.5x, 3 ≥ 2x faster than the fastest peer)');
-  for (const s of results) {
-    const fastest = Math.min(...tools.filter((t) => t.peer).map((t) => s.medians.get(t.name)!));
-    say(`- ${s.name}: ${(fastest / s.medians.get('image-clone')!).toFixed(2)}x`);
-  }
+  for (const s of results) say(`- ${s.name}: ${s.ratio.toFixed(2)}x`);
 
   if (!values['skip-rss']) {
     say('\n## Peak RSS copying one 2 GiB layer (target: under 200 MB)');

@@ -43,6 +43,8 @@ export interface Measured {
   readonly seconds: number;
   /** Peak resident set size in bytes, when /usr/bin/time is available. */
   readonly maxRssBytes: number | undefined;
+  /** CPU time (user + system), when /usr/bin/time is available. */
+  readonly cpuSeconds: number | undefined;
 }
 
 const GNU_TIME = '/usr/bin/time';
@@ -51,7 +53,7 @@ const GNU_TIME = '/usr/bin/time';
 export function measure(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
   const rssFile = join(CACHE_DIR, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const timed = existsSync(GNU_TIME);
-  const [cmd, argv] = timed ? [GNU_TIME, ['-f', '%M', '-o', rssFile, command, ...args]] : [command, [...args]];
+  const [cmd, argv] = timed ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, command, ...args]] : [command, [...args]];
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(cmd, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,12 +63,14 @@ export function measure(command: string, args: readonly string[], env: NodeJS.Pr
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       let maxRssBytes: number | undefined;
+      let cpuSeconds: number | undefined;
       if (timed && existsSync(rssFile)) {
-        const kib = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-        maxRssBytes = Number.isFinite(kib) ? kib * 1024 : undefined;
+        const [kib, user, system] = readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+        maxRssBytes = Number.isFinite(kib) ? kib! * 1024 : undefined;
+        cpuSeconds = Number.isFinite(user) && Number.isFinite(system) ? user! + system! : undefined;
         rmSync(rssFile, { force: true });
       }
-      if (code === 0) resolve({ seconds, maxRssBytes });
+      if (code === 0) resolve({ seconds, maxRssBytes, cpuSeconds });
       else reject(new Error(`${command} ${args.slice(0, 4).join(' ')}… exited ${code}: ${stderr.trim()}`));
     });
   });
@@ -77,13 +81,15 @@ export async function measurePool(jobs: ReadonlyArray<readonly [string, readonly
   const started = process.hrtime.bigint();
   let next = 0;
   let maxRss = 0;
+  let cpu: number | undefined;
   const worker = async () => {
     while (next < jobs.length) {
       const [command, args] = jobs[next++]!;
-      const { maxRssBytes } = await measure(command, args, env);
+      const { maxRssBytes, cpuSeconds } = await measure(command, args, env);
       maxRss = Math.max(maxRss, maxRssBytes ?? 0);
+      if (cpuSeconds !== undefined) cpu = (cpu ?? 0) + cpuSeconds;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssBytes: maxRss || undefined };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssBytes: maxRss || undefined, cpuSeconds: cpu };
 }

@@ -31,6 +31,8 @@ export interface RegistryServerOptions {
    * answers 500, as it does on ENOSPC. Needs no root, unlike a small filesystem.
    */
   readonly maxFileBytes?: number;
+  /** Run inside this network namespace (`ip netns exec`), listening on `host`, which must be its address; `port` is then required. */
+  readonly netns?: string;
 }
 
 export interface RegistryServer {
@@ -55,6 +57,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'image-clone-registry-'));
   mkdirSync(join(dataDir, 'storage'), { recursive: true });
+  if (options.netns !== undefined && options.port === undefined) throw new Error('a registry in a network namespace needs its port given');
   const port = options.port ?? (await freePort(host));
   const address = `${host}:${port}`;
 
@@ -85,7 +88,9 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
   const configFile = join(dataDir, 'config.yml');
   writeFileSync(configFile, config.join('\n') + '\n');
 
-  const daemon: Daemon = options.maxFileBytes === undefined
+  const daemon: Daemon = options.netns !== undefined
+    ? startDaemon('ip', ['netns', 'exec', options.netns, binary, 'serve', configFile])
+    : options.maxFileBytes === undefined
     ? startDaemon(binary, ['serve', configFile])
     : startDaemon('bash', ['-c', `trap '' XFSZ; ulimit -f ${Math.max(1, Math.floor(options.maxFileBytes / 1024))}; exec "$0" serve "$1"`, binary, configFile]);
   const url = `${options.tls ? 'https' : 'http'}://${address}`;

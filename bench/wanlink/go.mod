@@ -1,0 +1,3 @@
+module image-clone-controller/bench/wanlink
+
+go 1.22
