@@ -83,6 +83,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return `${this.name}: ${typeof status?.message === 'string' ? status.message : 'forbidden'}`;
   }
 
+  /** The last list or watch error, described, while it has not synced since. */
+  get problem(): string | undefined {
+    return this.#lastError === undefined ? undefined : describeError(this.#lastError);
+  }
+
   /** Milliseconds since the informer last showed life. */
   get quietForMs(): number {
     return Date.now() - this.#lastSign;

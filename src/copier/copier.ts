@@ -16,7 +16,7 @@ import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
 import { imagesOf, OPTIONAL_KINDS, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
-import { ConfigError, RegistryError, describeError } from '../errors.ts';
+import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
@@ -259,7 +259,10 @@ export class Copier {
       if (forbidden.length > 0) {
         throw new ConfigError(`the copier's service account lacks RBAC permission (it needs get, list and watch on namespaces, deployments, daemonsets, statefulsets and cronjobs cluster-wide): ${forbidden.join('; ')}`);
       }
-      if (Date.now() > deadline) throw new Error('the informers did not finish their first list within 120 s; see the warnings above');
+      if (Date.now() > deadline) {
+        const problems = all.filter((i) => !i.synced && i.problem !== undefined).map((i) => `${i.name}: ${i.problem}`);
+        throw new ImageCloneError(`the informers did not finish their first list within 120 s${problems.length ? ` (${[...new Set(problems)].slice(0, 3).join('; ')})` : ''}; check that the API server in the kubeconfig is reachable`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     this.#log.info('informers synced', Object.fromEntries([...this.#informers].map(([k, i]) => [k, i.list().length])));

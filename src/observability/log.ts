@@ -3,6 +3,7 @@
  * shape log pipelines parse without configuration. Values are never credentials: callers pass
  * references, digests and counts, and errors through describeError.
  */
+import { ConfigError } from '../errors.ts';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -34,5 +35,5 @@ export function createLogger(options: { level?: Level; write?: (line: string) =>
 export function parseLevel(text: string | undefined): Level {
   if (text === undefined) return 'info';
   if (text in ORDER) return text as Level;
-  throw new Error(`log level must be one of ${Object.keys(ORDER).join(', ')}, got ${JSON.stringify(text)}`);
+  throw new ConfigError(`--log-level must be one of ${Object.keys(ORDER).join(', ')}, got ${JSON.stringify(text)}`);
 }

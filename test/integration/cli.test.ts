@@ -80,5 +80,8 @@ describe('image-clone copy (command line)', () => {
     const auth = await cli(['copy', `${source.address}/cli/one:v1`, `${backup.address}/x:v1`, '--auth-file', authFile]);
     assert.equal(auth.code, 2);
     assert.match(auth.stderr, /auth file .*broken.json is not valid JSON/);
+    const level = await cli(['copier', '--log-level', 'loud', '--backup-registry', `${backup.address}/m`, '--handoff-dir', join(dir, 'handoff')]);
+    assert.equal(level.code, 2);
+    assert.equal(level.stderr, 'image-clone: --log-level must be one of debug, info, warn, error, got "loud"\n', 'one line, no stack trace');
   });
 });
