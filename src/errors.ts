@@ -52,6 +52,8 @@ export function describeError(error: unknown): string {
   // spawn error with its stack, which names neither the program's absence nor the remedy.
   const missing = error instanceof Error ? /\bspawn (\S+) ENOENT\b/.exec(error.message) : null;
   if (missing) return `${missing[1]} is not installed or not on the PATH (spawn ${missing[1]} ENOENT)`;
+  // fetch's own message is only "fetch failed"; why (refused, reset, a TLS failure) is its cause.
+  if (error instanceof Error && error.message === 'fetch failed' && error.cause instanceof Error) return `fetch failed: ${describeError(error.cause)}`;
   if (error instanceof Error) return error.message;
   return String(error);
 }

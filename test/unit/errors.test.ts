@@ -1,6 +1,8 @@
 /** describeError: what a user reads in logs and CLI output for each kind of failure. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -29,4 +31,14 @@ it('names a program that is not installed, as simple-git reports it (git missing
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
+});
+
+it('says why a fetch failed (its cause), as the watches of an unreachable API server report it', async () => {
+  // A port nothing listens on: taken, then freed.
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  const failure = await fetch(`http://127.0.0.1:${port}/`).then(() => undefined, (error: unknown) => error);
+  assert.equal(describeError(failure), `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
 });
