@@ -170,12 +170,15 @@ Options:
 
 const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
 
-Replaces every use of image OLD as a container or init container image of the workloads
-(Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob, Pod) and in kustomize images:
-entries under DIR[/SUBDIR]. OLD is matched after normalisation (nginx:1.25 is
-docker.io/library/nginx:1.25; nginx is nginx:latest), and kustomize's images: transformation is
-taken into account: the edit goes where the image a resource really runs is decided. Only the
-image values change; comments, quoting and every other byte stay as they were.
+Replaces image OLD wherever a build of DIR[/SUBDIR] runs it, as kustomize builds it: in the
+containers and init containers of Deployments, DaemonSets, StatefulSets, ReplicaSets, Jobs,
+CronJobs, Pods and Argo Rollouts, in kustomize images: entries and in the patches that set images,
+and in Helm values (values*.yaml, a HelmRelease's spec.values and the overlays' patches of it).
+OLD is matched after normalisation (nginx:1.25 is docker.io/library/nginx:1.25; nginx is
+nginx:latest). For each build that runs OLD, the text that decides its image is edited; a build
+that shares that text but runs another image keeps it. Only the image values change; comments,
+quoting and every other byte stay as they were. Uses it does not edit (other kinds, JSON, a literal
+no build runs) are named on stderr.
 
 Writes the files (no commit); --dry-run prints the unified diff and writes nothing. A file that
 cannot be parsed is named with its line and left untouched, the others are still edited, and the
