@@ -17,9 +17,11 @@ import { abandonBody } from '../util/bounded-body.ts';
 export interface BlobTransferSpec {
   readonly sourceUrl: string;
   readonly sourceAuthorization: string | undefined;
-  /** The upload session's URL with `digest` set. */
-  readonly uploadUrl: string;
-  readonly uploadAuthorization: string | undefined;
+  /**
+   * Opens the upload session (its URL with `digest` set), called only once the source has
+   * answered 200: a GET that fails first leaves no session to abandon, and its retry opens none.
+   */
+  readonly startUpload: () => Promise<{ readonly url: string; readonly authorization: string | undefined }>;
   readonly digest: string;
   readonly size: number;
   /** Names the blob and image in errors. */
@@ -34,15 +36,21 @@ export async function transferBlob(transport: Transport, spec: BlobTransferSpec)
     abandonBody(source.body);
     throw new RegistryError(`${spec.what}: the registry sent Content-Length ${length}, but the manifest declares ${spec.size} bytes`);
   }
+  // Piped at once, so that an error of the body while the session opens reaches the verifier
+  // (a listener added later would miss it, and the upload would wait forever); the pipe's
+  // backpressure holds the body meanwhile.
   const verifier = new DigestVerifier(spec.digest, spec.size, spec.what);
+  // Until the upload takes the verifier, its error must not be uncaught; the upload then sees it errored.
+  verifier.on('error', () => {});
   source.body.on('error', (error) => verifier.destroy(error));
   source.body.pipe(verifier);
   const what = `upload ${spec.what} (${spec.size} bytes)`;
   try {
+    const session = await spec.startUpload();
     const upload = await transport.send({
       method: 'PUT',
-      url: spec.uploadUrl,
-      headers: { authorization: spec.uploadAuthorization, 'content-type': 'application/octet-stream', 'content-length': String(spec.size) },
+      url: session.url,
+      headers: { authorization: session.authorization, 'content-type': 'application/octet-stream', 'content-length': String(spec.size) },
       body: verifier,
       what,
     });
@@ -50,5 +58,6 @@ export async function transferBlob(transport: Transport, spec: BlobTransferSpec)
     await upload.body.dump().catch(() => undefined);
   } finally {
     abandonBody(source.body);
+    verifier.destroy();
   }
 }

@@ -16,7 +16,7 @@ import { effectiveTag, formatReference, type ImageReference } from '../image/ref
 import { TagPolicy } from '../image/tag-policy.ts';
 import { Limit, mapLimited } from '../util/limit.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } from '../util/retry.ts';
-import { repoName, type FetchedManifest, type RegistryClient, type Repo } from './client.ts';
+import { repoName, type FetchedManifest, type RegistryClient, type Repo, type UploadSession } from './client.ts';
 import { transferBlob } from './blob-transfer.ts';
 import { formatPlatform, parseManifest, type Descriptor } from './manifest.ts';
 import type { Transport } from './transport.ts';
@@ -233,14 +233,14 @@ export class CopyEngine {
     const what = `blob ${blob.digest} of ${repoName(src)}`;
     await this.#transfers.run(() =>
       this.#call(async () => {
-        // Each attempt opens a new source stream and a new upload session: a consumed stream
-        // cannot be sent again.
+        // Each attempt opens a new source stream (a consumed stream cannot be sent again), and an
+        // upload session only once the source has answered.
         const source = await this.#client.blobSource(src, blob.digest);
-        const session = await this.#client.startUpload(dst, blob.digest);
+        let session: UploadSession | undefined;
         try {
-          await transferBlob(this.#transport, { sourceUrl: source.url, sourceAuthorization: source.authorization, uploadUrl: session.url, uploadAuthorization: session.authorization, digest: blob.digest, size: blob.size, what });
+          await transferBlob(this.#transport, { sourceUrl: source.url, sourceAuthorization: source.authorization, startUpload: async () => (session = await this.#client.startUpload(dst, blob.digest)), digest: blob.digest, size: blob.size, what });
         } catch (error) {
-          await this.#client.cancelUpload(session).catch(() => undefined);
+          if (session) await this.#client.cancelUpload(session).catch(() => undefined);
           throw error;
         }
       }, what),

@@ -325,6 +325,25 @@ describe('copy through injected faults', () => {
     });
   });
 
+  it('opens an upload session only once the source answers: a refused GET is retried without one', async () => {
+    const sourceProxy = await startFaultProxy(source.url);
+    const backupProxy = await startFaultProxy(backup.url);
+    const store = new CredentialStore([[sourceProxy.address, { username: 'reader', password: 'reader-pw' }]]);
+    const { engine, close } = stack({ insecureRegistries: [sourceProxy.address, backupProxy.address], credentials: () => store });
+    try {
+      sourceProxy.rules.push({ method: 'GET', path: /\/blobs\/sha256/, fault: { kind: 'status', status: 503 }, times: 3 });
+      await engine.copy({ source: parseReference(`${sourceProxy.address}/faults/app:v1`), destination: parseReference(`${backupProxy.address}/faults/sessions:v1`) });
+      assert.equal(sourceProxy.rules[0]?.times, 0, 'three GETs were refused');
+      const blobs = sourceProxy.log.filter((l) => /^GET \/v2\/faults\/app\/blobs\//.test(l)).length - 3;
+      const sessions = backupProxy.log.filter((l) => /^POST \/v2\/faults\/sessions\/blobs\/uploads\/$/.test(l)).length;
+      assert.equal(sessions, blobs, 'one upload session per blob, none for a refused GET');
+      assert.equal(backupProxy.log.filter((l) => l.startsWith('DELETE ')).length, 0, 'no session abandoned');
+    } finally {
+      await close();
+      await Promise.all([sourceProxy.stop(), backupProxy.stop()]);
+    }
+  });
+
   it('reopens a blob whose connection dropped mid-body', async () => {
     await withProxy(async (proxy, copy) => {
       proxy.rules.push({ method: 'GET', path: /\/blobs\/sha256/, fault: { kind: 'cut-body', afterBytes: 50 * KiB }, times: 1 });
