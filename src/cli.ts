@@ -4,11 +4,11 @@
  * subcommand's work lives in src/commands/.
  */
 import { enableCompileCache } from 'node:module';
-import { parseArgs } from 'node:util';
 import { ImageCloneError, describeError } from './errors.ts';
 import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
 import { parseDuration } from './util/duration.ts';
+import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
 
 // V8's code cache for what the commands import (in the temp directory): a command run again starts
@@ -33,147 +33,40 @@ Usage:
 
 Run "image-clone COMMAND --help" for a command's options.`;
 
-const COPY_USAGE = `Usage: image-clone copy SRC [DST] [options]
+const COPY_USAGE_HEADER = `Usage: image-clone copy SRC [DST] [options]
        image-clone copy --from-file FILE [options]
 
 Copies every platform of each image, preserving digests. Prints one line per image:
   OUTCOME SRC -> DST DIGEST   (OUTCOME: copied | present | unchanged)
 Exit status 0 only when every copy succeeded.
+`;
 
-Options:
-  --from-file FILE            "SRC DST" pairs, one per line (# comments allowed)
-  --backup-registry HOST/PFX  destination for SRC given alone: PFX/<source host>/<source path>:<tag>
-  --flat                      Docker Hub-style names (one level under PFX) for --backup-registry
-  --insecure-registry HOST    plain HTTP for this registry (repeatable)
-  --auth-file PATH            Docker config.json with credentials ("auths")
-  --ca-file PATH              extra CA certificates (PEM) to trust, on top of the system's
-  --mutable-tag PATTERN       tags re-checked by digest on every copy (repeatable; * globs;
-                              default: latest)
-  --concurrency N             images copied at once (default 16)
-  --blob-concurrency N        blob transfers at once (default 6)
-  --retry-budget DUR          how long a failing registry request is retried (5xx, 429, dropped
-                              connections) before that image fails (default 5m)
-  --json                      one JSON object per image instead of text
-  -h, --help                  this help`;
-
-const COPIER_USAGE = `Usage: image-clone copier --backup-registry HOST[:PORT]/PREFIX --handoff-dir DIR [options]
+const COPIER_USAGE_HEADER = `Usage: image-clone copier --backup-registry HOST[:PORT]/PREFIX --handoff-dir DIR [options]
 
 Watches Deployments, DaemonSets, StatefulSets, CronJobs and Argo Rollouts (where installed) in every
 namespace (except kube-system and its own), backs up each public image into the backup registry, and
 writes a handoff record per workload for the rewriter. JSON logs on stderr.
+`;
+const COPIER_USAGE_FOOTER = `An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace or workload opts it out.`;
 
-Options:
-  --kubeconfig PATH           kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
-  --backup-registry HOST/PFX  where backups go: PFX/<source host>/<source path>:<tag>
-  --flat                      Docker Hub-style names (PFX/<host>_<path>)
-  --handoff-dir DIR           the directory shared with the rewriter
-  --insecure-registry HOST    plain HTTP for this registry (repeatable)
-  --auth-file PATH            Docker config.json with registry credentials (reloaded on change)
-  --registry-secret-dir DIR   a mounted Secret: docker-server/docker-username/docker-password,
-                              or .dockerconfigjson (reloaded on change)
-  --ca-file PATH              extra CA certificates (PEM) to trust
-  --mutable-tag PATTERN       tags re-checked by digest (repeatable, * globs; default: latest)
-  --backup-pull HOW           how the nodes pull backups: anonymous (proved per image by an
-                              anonymous pull; a backup that fails it is not handed off), node
-                              (the nodes hold credentials; trusted) or secret:NAME (Pods pull with
-                              the Secret NAME; the change adds it where nothing lists it) [anonymous]
-  --retry-budget DUR          how long a failing registry request is retried before the workload
-                              is retried later instead (5 s doubling to 5 minutes) (default 1m)
-  --once                      one full pass, then exit (0 only if every workload succeeded)
-  --controller-namespace NS   its own namespace (default: $POD_NAMESPACE, then the service account's)
-  --include-namespace NS      only these namespaces (repeatable)
-  --exclude-namespace NS      never these namespaces (repeatable)
-  --recheck-interval DUR      how long a verified backup is trusted (default 10m)
-  --health-address ADDR       /healthz, /readyz and /metrics (default :8080; "" for none)
-  --no-leader-election        run without the Lease (a single replica)
-  --lease-name NAME           the Lease for leader election (default image-clone-copier)
-  --argocd-namespace NS       where Argo CD Applications live (default argocd)
-  --log-level LEVEL           debug, info, warn or error (default info)
-
-An annotation ${'`'}image-clone-controller/ignore: "true"${'`'} on a namespace or workload opts it out.`;
-
-const REWRITER_USAGE = `Usage: image-clone rewriter --handoff-dir DIR --cache-dir DIR [options]
+const REWRITER_USAGE_HEADER = `Usage: image-clone rewriter --handoff-dir DIR --cache-dir DIR [options]
 
 Turns each handoff record written by the copier into a change in the Git repository its GitOps
 owner syncs from (Argo CD Application or Flux Kustomization source, path and revision; for a Flux
 HelmRelease whose chart is in a chart repository, the HelmRelease's own file): one commit per
 repository and base branch, only the image values changed. Records are scanned at start, then
 watched; a record is marked done only after its change is pushed or found already applied.
+`;
 
-Options:
-  --handoff-dir DIR           the directory shared with the copier
-  --cache-dir DIR             where repositories are cloned (kept between runs)
-  --git-mode MODE             pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo),
-                              branch (the branch only) or commit (straight to the base branch) [branch]
-  --forge-token-file PATH     API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)
-  --forge KIND                github, gitlab or gitea [from the URL: github.com is github,
-                              gitlab.* gitlab, others gitea]
-  --forge-api URL             the forge's API base [api.github.com; <origin>/api/v3 for GitHub
-                              Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea]
-  --pr-label NAME             label the pull request (repeatable)
-  --pr-draft                  open pull requests as drafts
-  --author-name NAME          commit author [image-clone-controller]
-  --author-email EMAIL        commit author e-mail [image-clone-controller@users.noreply.local]
-  --commit-template-file PATH commit message template; {workloads}, {count} and {changes} are
-                              replaced (default: a subject, why it is safe, one line per image)
-  --branch-prefix PREFIX      our branches in branch mode [image-clone/]
-  --unmanaged-repo URL        repository for workloads no GitOps tool manages
-  --unmanaged-path PATH       directory in it to search
-  --unmanaged-branch BRANCH   its base branch [main]
-  --debounce DUR              wait for a burst of records to end [2s]
-  --keep-done DUR             how long done handoff records are kept, then pruned [7d]
-  --direct-patch MODE         never, unmanaged (patch workloads no GitOps tool manages through the
-                              Kubernetes API) or always (also managed ones: the GitOps tool may
-                              revert them until the Git change lands) [never]
-  --kubeconfig PATH           the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)
-  --health-address ADDR       /healthz, /readyz and /metrics [:8081; "" for none]
-  --git-username NAME         user name for HTTPS Git [git]
-  --git-password-file PATH    password or token for HTTPS Git, read from a file (a mounted Secret)
-  --git-ssh-key-file PATH     private key for ssh:// and git@host: repositories (a mounted Secret)
-  --git-known-hosts-file PATH the SSH servers trusted (required with a key; no other host is accepted)
-  --once                      process what is pending, then exit (0 only if every change landed)
-  --dry-run                   print the plan and the unified diff (and any patch) for what is
-                              pending; commit, push, patch and mark nothing (implies --once)
-  --helm PATH                 Helm, which renders a chart before and after each HelmRelease or
-                              chart Application edit (an edit not proved is not proposed) [helm on PATH]
-  --kustomize PATH            kustomize, which builds every overlay an edit touches before and after
-                              it, and a HelmRelease's post-renderers [kustomize on PATH]
-  --ca-file PATH              extra CA certificates (PEM) to trust when fetching charts
-  --log-level LEVEL           debug, info, warn or error [info]`;
-
-const SYNC_REPO_USAGE = `Usage: image-clone sync-repo --repo URL --backup-registry HOST[:PORT]/PREFIX [options]
+const SYNC_REPO_USAGE_HEADER = `Usage: image-clone sync-repo --repo URL --backup-registry HOST[:PORT]/PREFIX [options]
 
 The controller's job as one CI step, without a cluster: clones the repository, backs up every
 public image its workloads run (after kustomize's images: transformation) into the backup
 registry, then moves the manifests onto the backups (pinned to their digests) with a commit, a
 branch or a pull request. Exit 0 only if every image and the change succeeded.
+`;
 
-Options:
-  --repo URL                  the GitOps repository (https://, ssh://, file://)
-  --branch BRANCH             its base branch [main]
-  --path SUBDIR               only this directory of it
-  --backup-registry HOST/PFX  where backups go: PFX/<source host>/<source path>:<tag>
-  --flat                      Docker Hub-style names (PFX/<host>_<path>)
-  --insecure-registry HOST    plain HTTP for this registry (repeatable)
-  --auth-file PATH            Docker config.json with registry credentials
-  --ca-file PATH              extra CA certificates (PEM) to trust
-  --mutable-tag PATTERN       tags re-checked by digest (repeatable; default latest)
-  --retry-budget DUR          how long a failing registry request is retried before that image
-                              fails (default 5m)
-  --backup-pull HOW           anonymous (each backup proved pullable without credentials, or not
-                              proposed), node (the nodes hold credentials) or secret:NAME (the
-                              manifests get imagePullSecrets NAME where they lack it) [anonymous]
-  --git-mode MODE             pr, branch or commit [branch]
-  --author-name NAME, --author-email EMAIL, --commit-template-file PATH, --git-username NAME,
-  --git-password-file PATH, --git-ssh-key-file PATH, --git-known-hosts-file PATH,
-  --forge-token-file PATH, --forge KIND, --forge-api URL, --pr-label NAME, --pr-draft
-                              as for image-clone rewriter
-  --dry-run                   back up, then print the diff; commit, push and open nothing
-  --kustomize PATH            kustomize, which builds the overlays before and after the change to
-                              prove it (a change not proved is not made) [kustomize on PATH]
-  --log-level LEVEL           debug, info, warn or error [warn]`;
-
-const REWRITE_USAGE = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
+const REWRITE_USAGE_HEADER = `Usage: image-clone rewrite --repo DIR --set OLD=NEW [--set OLD=NEW]... [--path SUBDIR] [--dry-run]
 
 Replaces image OLD wherever a build of DIR[/SUBDIR] runs it, as kustomize builds it: in the
 containers and init containers of Deployments, DaemonSets, StatefulSets, ReplicaSets, Jobs,
@@ -190,6 +83,126 @@ cannot be parsed is named with its line and left untouched, the others are still
 exit status is 1. The change is proved first: every kustomization it touches is built before and
 after with kustomize (--kustomize PATH, default on PATH), and only a change whose builds differ in
 image fields alone, each container moving only as a --set asks, is written (--no-render-proof: skip).`;
+
+/** Flags several commands share, as each of them reads them. */
+const REGISTRY_FLAGS = {
+  'backup-registry': { arg: 'HOST/PFX', help: 'where backups go: PFX/<source host>/<source path>:<tag>' },
+  flat: { help: 'Docker Hub-style names (PFX/<host>_<path>)' },
+  'insecure-registry': { arg: 'HOST', multiple: true, help: 'plain HTTP for this registry (repeatable)' },
+  'auth-file': { arg: 'PATH', help: 'Docker config.json with registry credentials ("auths")' },
+  'ca-file': { arg: 'PATH', help: "extra CA certificates (PEM) to trust, on top of the system's" },
+  'mutable-tag': { arg: 'PATTERN', multiple: true, help: 'tags re-checked by digest on every copy (repeatable; * globs) [latest]' },
+} as const satisfies FlagTable;
+const BACKUP_PULL = { arg: 'HOW', default: 'anonymous', help: 'how the nodes pull backups: anonymous (each backup proved pullable without credentials, or not handed off), node (the nodes hold credentials; trusted) or secret:NAME (Pods pull with the Secret NAME; the change adds it where nothing lists it)' } as const;
+const logLevel = (fallback: string) => ({ arg: 'LEVEL', default: fallback, help: 'debug, info, warn or error' }) as const;
+const retryBudget = (fallback: string, then: string) => ({ arg: 'DUR', default: fallback, help: `how long a failing registry request is retried (5xx, 429, dropped connections) before ${then}` }) as const;
+const KUSTOMIZE = { arg: 'PATH', default: 'kustomize', help: 'kustomize, which builds every overlay a change touches before and after it to prove it (a change not proved is not made)' } as const;
+const HELP = { short: 'h', help: 'this help' } as const;
+
+/** The Git and forge flags of `rewriter` and `sync-repo`. */
+const GIT_FLAGS = {
+  'git-mode': { arg: 'MODE', default: 'branch', help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo), branch (the branch only) or commit (straight to the base branch)' },
+  'forge-token-file': { arg: 'PATH', help: "API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)" },
+  forge: { arg: 'KIND', help: 'github, gitlab or gitea (default from the URL: github.com is github, gitlab.* gitlab, others gitea)' },
+  'forge-api': { arg: 'URL', help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea)" },
+  'pr-label': { arg: 'NAME', multiple: true, help: 'label the pull request (repeatable)' },
+  'pr-draft': { help: 'open pull requests as drafts' },
+  'author-name': { arg: 'NAME', default: 'image-clone-controller', help: 'commit author' },
+  'author-email': { arg: 'EMAIL', default: 'image-clone-controller@users.noreply.local', help: 'commit author e-mail' },
+  'commit-template-file': { arg: 'PATH', help: 'commit message template; {workloads}, {count} and {changes} are replaced (default: a subject, why it is safe, one line per image)' },
+  'git-username': { arg: 'NAME', default: 'git', help: 'user name for HTTPS Git' },
+  'git-password-file': { arg: 'PATH', help: 'password or token for HTTPS Git, read from a file (a mounted Secret)' },
+  'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
+  'git-known-hosts-file': { arg: 'PATH', help: 'the SSH servers trusted (required with a key; no other host is accepted)' },
+} as const satisfies FlagTable;
+
+const COPY_FLAGS = {
+  'from-file': { arg: 'FILE', help: '"SRC DST" pairs, one per line (# comments allowed)' },
+  ...REGISTRY_FLAGS,
+  'backup-registry': { arg: 'HOST/PFX', help: 'destination for SRC given alone: PFX/<source host>/<source path>:<tag>' },
+  flat: { help: 'Docker Hub-style names (one level under PFX) for --backup-registry' },
+  concurrency: { arg: 'N', default: '16', help: 'images copied at once' },
+  'blob-concurrency': { arg: 'N', default: '6', help: 'blob transfers at once' },
+  'retry-budget': retryBudget('5m', 'that image fails'),
+  json: { help: 'one JSON object per image instead of text' },
+  help: HELP,
+} as const satisfies FlagTable;
+
+const COPIER_FLAGS = {
+  kubeconfig: { arg: 'PATH', help: 'kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)' },
+  ...REGISTRY_FLAGS,
+  'handoff-dir': { arg: 'DIR', help: 'the directory shared with the rewriter' },
+  'auth-file': { arg: 'PATH', help: 'Docker config.json with registry credentials (reloaded on change)' },
+  'registry-secret-dir': { arg: 'DIR', help: 'a mounted Secret: docker-server/docker-username/docker-password, or .dockerconfigjson (reloaded on change)' },
+  'backup-pull': BACKUP_PULL,
+  'retry-budget': retryBudget('1m', 'the workload is retried later instead (5 s doubling to 5 minutes)'),
+  once: { help: 'one full pass, then exit (0 only if every workload succeeded)' },
+  'controller-namespace': { arg: 'NS', help: "its own namespace (default: $POD_NAMESPACE, then the service account's)" },
+  'include-namespace': { arg: 'NS', multiple: true, help: 'only these namespaces (repeatable)' },
+  'exclude-namespace': { arg: 'NS', multiple: true, help: 'never these namespaces (repeatable)' },
+  'recheck-interval': { arg: 'DUR', default: '10m', help: 'how long a verified backup is trusted' },
+  'health-address': { arg: 'ADDR', default: ':8080', help: '/healthz, /readyz and /metrics ("" for none)' },
+  'no-leader-election': { help: 'run without the Lease (a single replica)' },
+  'lease-name': { arg: 'NAME', default: 'image-clone-copier', help: 'the Lease for leader election' },
+  'argocd-namespace': { arg: 'NS', default: 'argocd', help: 'where Argo CD Applications live' },
+  'log-level': logLevel('info'),
+  help: HELP,
+} as const satisfies FlagTable;
+
+const REWRITER_FLAGS = {
+  'handoff-dir': { arg: 'DIR', help: 'the directory shared with the copier' },
+  'cache-dir': { arg: 'DIR', help: 'where repositories are cloned (kept between runs)' },
+  ...GIT_FLAGS,
+  'branch-prefix': { arg: 'PREFIX', default: 'image-clone/', help: 'our branches in branch mode' },
+  'unmanaged-repo': { arg: 'URL', help: 'repository for workloads no GitOps tool manages' },
+  'unmanaged-path': { arg: 'PATH', help: 'directory in it to search' },
+  'unmanaged-branch': { arg: 'BRANCH', default: 'main', help: 'its base branch' },
+  debounce: { arg: 'DUR', default: '2s', help: 'wait for a burst of records to end' },
+  'keep-done': { arg: 'DUR', default: '7d', help: 'how long done handoff records are kept, then pruned' },
+  'direct-patch': { arg: 'MODE', default: 'never', help: 'never, unmanaged (patch workloads no GitOps tool manages through the Kubernetes API) or always (also managed ones: the GitOps tool may revert them until the Git change lands)' },
+  kubeconfig: { arg: 'PATH', help: 'the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)' },
+  'health-address': { arg: 'ADDR', default: ':8081', help: '/healthz, /readyz and /metrics ("" for none)' },
+  once: { help: 'process what is pending, then exit (0 only if every change landed)' },
+  'dry-run': { help: 'print the plan and the unified diff (and any patch) for what is pending; commit, push, patch and mark nothing (implies --once)' },
+  helm: { arg: 'PATH', default: 'helm', help: 'Helm, which renders a chart before and after each HelmRelease or chart Application edit (an edit not proved is not proposed)' },
+  kustomize: { ...KUSTOMIZE, help: "kustomize, which builds every overlay an edit touches before and after it, and a HelmRelease's post-renderers" },
+  'ca-file': { arg: 'PATH', help: 'extra CA certificates (PEM) to trust when fetching charts' },
+  'log-level': logLevel('info'),
+  help: HELP,
+} as const satisfies FlagTable;
+
+const SYNC_REPO_FLAGS = {
+  repo: { arg: 'URL', help: 'the GitOps repository (https://, ssh://, file://)' },
+  branch: { arg: 'BRANCH', default: 'main', help: 'its base branch' },
+  path: { arg: 'SUBDIR', help: 'only this directory of it' },
+  ...REGISTRY_FLAGS,
+  'retry-budget': retryBudget('5m', 'that image fails'),
+  'backup-pull': { ...BACKUP_PULL, help: 'anonymous (each backup proved pullable without credentials, or not proposed), node (the nodes hold credentials) or secret:NAME (the manifests get imagePullSecrets NAME where they lack it)' },
+  ...GIT_FLAGS,
+  'dry-run': { help: 'back up, then print the diff; commit, push and open nothing' },
+  kustomize: KUSTOMIZE,
+  'log-level': logLevel('warn'),
+  help: HELP,
+} as const satisfies FlagTable;
+
+const REWRITE_FLAGS = {
+  repo: { arg: 'DIR', help: 'the repository (a checkout)' },
+  path: { arg: 'SUBDIR', help: 'only this directory of it' },
+  set: { arg: 'OLD=NEW', multiple: true, help: 'replace image OLD with NEW (repeatable)' },
+  'dry-run': { help: 'print the unified diff; write nothing' },
+  kustomize: KUSTOMIZE,
+  'no-render-proof': { help: 'write the change without building it first' },
+  help: HELP,
+} as const satisfies FlagTable;
+
+const usage = (header: string, table: FlagTable, footer?: string) => `${header.trimEnd()}\n\n${optionsUsage(table)}${footer ? `\n\n${footer}` : ''}`;
+const USAGES: Readonly<Record<string, string>> = {
+  copy: usage(COPY_USAGE_HEADER, COPY_FLAGS),
+  copier: usage(COPIER_USAGE_HEADER, COPIER_FLAGS, COPIER_USAGE_FOOTER),
+  rewriter: usage(REWRITER_USAGE_HEADER, REWRITER_FLAGS),
+  'sync-repo': usage(SYNC_REPO_USAGE_HEADER, SYNC_REPO_FLAGS),
+  rewrite: usage(REWRITE_USAGE_HEADER, REWRITE_FLAGS),
+};
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -210,7 +223,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      out(rest[0] === 'copy' ? COPY_USAGE : rest[0] === 'copier' ? COPIER_USAGE : rest[0] === 'rewrite' ? REWRITE_USAGE : rest[0] === 'rewriter' ? REWRITER_USAGE : rest[0] === 'sync-repo' ? SYNC_REPO_USAGE : USAGE);
+      out(USAGES[rest[0] ?? ''] ?? USAGE);
       return 0;
     default:
       err(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -219,28 +232,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function copy(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    options: {
-      'from-file': { type: 'string' },
-      'backup-registry': { type: 'string' },
-      flat: { type: 'boolean' },
-      'insecure-registry': { type: 'string', multiple: true },
-      'auth-file': { type: 'string' },
-      'ca-file': { type: 'string' },
-      'mutable-tag': { type: 'string', multiple: true },
-      concurrency: { type: 'string' },
-      'blob-concurrency': { type: 'string' },
-      'retry-budget': { type: 'string', default: '5m' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out(COPY_USAGE);
-    return 0;
-  }
+  const { values, positionals } = parseFlags(COPY_FLAGS, args, true);
+  if (values.help) return (out(USAGES.copy!), 0);
   let pairs: Array<readonly [string, string | undefined]>;
   if (values['from-file'] !== undefined) {
     if (positionals.length > 0) throw new UsageError('give either --from-file or SRC [DST], not both');
@@ -259,9 +252,9 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
       ...(values['auth-file'] === undefined ? {} : { authFile: values['auth-file'] }),
       ...(values['ca-file'] === undefined ? {} : { caFile: values['ca-file'] }),
       ...(values['mutable-tag'] === undefined ? {} : { mutableTags: values['mutable-tag'] }),
-      ...(values.concurrency === undefined ? {} : { imageConcurrency: positiveInteger('--concurrency', values.concurrency) }),
-      ...(values['blob-concurrency'] === undefined ? {} : { blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']) }),
-      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '5m'),
+      imageConcurrency: positiveInteger('--concurrency', values.concurrency!),
+      blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']!),
+      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
       json: values.json ?? false,
     },
     out,
@@ -269,27 +262,10 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
   );
 }
 
-/** The Git and forge options of `rewriter` and `sync-repo`. */
-const GIT_OPTIONS = {
-  'git-mode': { type: 'string', default: 'branch' },
-  'author-name': { type: 'string', default: 'image-clone-controller' },
-  'author-email': { type: 'string', default: 'image-clone-controller@users.noreply.local' },
-  'commit-template-file': { type: 'string' },
-  'git-username': { type: 'string', default: 'git' },
-  'git-password-file': { type: 'string' },
-  'git-ssh-key-file': { type: 'string' },
-  'git-known-hosts-file': { type: 'string' },
-  'forge-token-file': { type: 'string' },
-  forge: { type: 'string' },
-  'forge-api': { type: 'string' },
-  'pr-label': { type: 'string', multiple: true },
-  'pr-draft': { type: 'boolean' },
-} as const;
+type GitFlagValues = FlagValues<typeof GIT_FLAGS>;
 
-type GitOptionValues = { [K in keyof typeof GIT_OPTIONS]?: (typeof GIT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof GIT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
-
-/** Validates the Git and forge options; secrets stay file paths until the command reads them. */
-function gitSettings(values: GitOptionValues): GitSettings {
+/** Validates the Git and forge flags; secrets stay file paths until the command reads them. */
+function gitSettings(values: GitFlagValues): GitSettings {
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
   if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file']) throw new UsageError('--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge\'s API accepts too)');
@@ -298,9 +274,9 @@ function gitSettings(values: GitOptionValues): GitSettings {
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
   return {
     mode,
-    authorName: values['author-name'] ?? 'image-clone-controller',
-    authorEmail: values['author-email'] ?? 'image-clone-controller@users.noreply.local',
-    gitUsername: values['git-username'] ?? 'git',
+    authorName: values['author-name']!,
+    authorEmail: values['author-email']!,
+    gitUsername: values['git-username']!,
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
     ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
@@ -314,34 +290,8 @@ function gitSettings(values: GitOptionValues): GitSettings {
 }
 
 async function rewriter(args: readonly string[], out: (l: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      ...GIT_OPTIONS,
-      'handoff-dir': { type: 'string' },
-      'cache-dir': { type: 'string' },
-      'branch-prefix': { type: 'string' },
-      'unmanaged-repo': { type: 'string' },
-      'unmanaged-path': { type: 'string' },
-      'unmanaged-branch': { type: 'string', default: 'main' },
-      debounce: { type: 'string', default: '2s' },
-      'keep-done': { type: 'string', default: '7d' },
-      'direct-patch': { type: 'string', default: 'never' },
-      kubeconfig: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'health-address': { type: 'string', default: ':8081' },
-      helm: { type: 'string', default: 'helm' },
-      kustomize: { type: 'string', default: 'kustomize' },
-      'ca-file': { type: 'string' },
-      once: { type: 'boolean' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out(REWRITER_USAGE);
-    return 0;
-  }
+  const { values } = parseFlags(REWRITER_FLAGS, args);
+  if (values.help) return (out(USAGES.rewriter!), 0);
   if (!values['handoff-dir']) throw new UsageError('rewriter needs --handoff-dir DIR');
   if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
   const git = gitSettings(values);
@@ -352,18 +302,18 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
     ...git,
     handoffDir: values['handoff-dir'],
     cacheDir: values['cache-dir'],
-    ...(values['branch-prefix'] ? { branchPrefix: values['branch-prefix'] } : {}),
+    branchPrefix: values['branch-prefix']!,
     ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
     ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
-    unmanagedBranch: values['unmanaged-branch'] ?? 'main',
+    unmanagedBranch: values['unmanaged-branch']!,
     once: values.once ?? false,
-    debounceMs: parseDuration('--debounce', values.debounce ?? '2s'),
-    keepDoneMs: parseDuration('--keep-done', values['keep-done'] ?? '7d'),
+    debounceMs: parseDuration('--debounce', values.debounce!),
+    keepDoneMs: parseDuration('--keep-done', values['keep-done']!),
     directPatch,
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     dryRun: values['dry-run'] ?? false,
-    helm: values.helm ?? 'helm',
-    kustomize: values.kustomize ?? 'kustomize',
+    helm: values.helm!,
+    kustomize: values.kustomize!,
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
@@ -371,38 +321,15 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
 }
 
 async function syncRepo(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      ...GIT_OPTIONS,
-      repo: { type: 'string' },
-      branch: { type: 'string', default: 'main' },
-      path: { type: 'string' },
-      'backup-registry': { type: 'string' },
-      flat: { type: 'boolean' },
-      'insecure-registry': { type: 'string', multiple: true },
-      'auth-file': { type: 'string' },
-      'ca-file': { type: 'string' },
-      'mutable-tag': { type: 'string', multiple: true },
-      'backup-pull': { type: 'string', default: 'anonymous' },
-      'retry-budget': { type: 'string', default: '5m' },
-      'dry-run': { type: 'boolean' },
-      kustomize: { type: 'string', default: 'kustomize' },
-      'log-level': { type: 'string', default: 'warn' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out(SYNC_REPO_USAGE);
-    return 0;
-  }
+  const { values } = parseFlags(SYNC_REPO_FLAGS, args);
+  if (values.help) return (out(USAGES['sync-repo']!), 0);
   if (!values.repo) throw new UsageError('sync-repo needs --repo URL');
   if (!values['backup-registry']) throw new UsageError('sync-repo needs --backup-registry HOST[:PORT]/PREFIX');
   const git = gitSettings(values);
   const { syncRepoCommand } = await import('./commands/sync-repo.ts');
   return syncRepoCommand({
     repoURL: values.repo,
-    branch: values.branch ?? 'main',
+    branch: values.branch!,
     ...(values.path ? { path: values.path } : {}),
     backupRegistry: values['backup-registry'],
     layout: values.flat ? 'flat' : 'nested',
@@ -410,70 +337,27 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
     ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
-    backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
-    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '5m'),
+    backupPull: parseBackupPull(values['backup-pull']!),
+    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
     git,
     dryRun: values['dry-run'] ?? false,
-    kustomize: values.kustomize ?? 'kustomize',
+    kustomize: values.kustomize!,
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out, err);
 }
 
 async function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      repo: { type: 'string' },
-      path: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean' },
-      kustomize: { type: 'string', default: 'kustomize' },
-      'no-render-proof': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out(REWRITE_USAGE);
-    return 0;
-  }
+  const { values } = parseFlags(REWRITE_FLAGS, args);
+  if (values.help) return (out(USAGES.rewrite!), 0);
   if (!values.repo) throw new UsageError('rewrite needs --repo DIR');
   if (!values.set?.length) throw new UsageError('rewrite needs at least one --set OLD=NEW');
   const [{ rewriteCommand }, { parseReplacement }] = await Promise.all([import('./commands/rewrite.ts'), import('./rewriter/edit/plan.ts')]);
-  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false, ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize ?? 'kustomize' }) }, out, err);
+  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false, ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize! }) }, out, err);
 }
 
 async function copier(args: readonly string[], out: (l: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      kubeconfig: { type: 'string' },
-      'backup-registry': { type: 'string' },
-      flat: { type: 'boolean' },
-      'handoff-dir': { type: 'string' },
-      'insecure-registry': { type: 'string', multiple: true },
-      'auth-file': { type: 'string' },
-      'registry-secret-dir': { type: 'string' },
-      'ca-file': { type: 'string' },
-      'mutable-tag': { type: 'string', multiple: true },
-      once: { type: 'boolean' },
-      'controller-namespace': { type: 'string' },
-      'include-namespace': { type: 'string', multiple: true },
-      'exclude-namespace': { type: 'string', multiple: true },
-      'recheck-interval': { type: 'string' },
-      'health-address': { type: 'string', default: ':8080' },
-      'no-leader-election': { type: 'boolean' },
-      'lease-name': { type: 'string', default: 'image-clone-copier' },
-      'argocd-namespace': { type: 'string' },
-      'backup-pull': { type: 'string', default: 'anonymous' },
-      'retry-budget': { type: 'string', default: '1m' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    out(COPIER_USAGE);
-    return 0;
-  }
+  const { values } = parseFlags(COPIER_FLAGS, args);
+  if (values.help) return (out(USAGES.copier!), 0);
   if (!values['backup-registry']) throw new UsageError('copier needs --backup-registry HOST[:PORT]/PREFIX');
   if (!values['handoff-dir']) throw new UsageError('copier needs --handoff-dir DIR');
   const { copierCommand } = await import('./commands/copier.ts');
@@ -491,13 +375,13 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
     includeNamespaces: values['include-namespace'] ?? [],
     excludeNamespaces: values['exclude-namespace'] ?? [],
     ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
-    ...(values['recheck-interval'] ? { recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']) } : {}),
+    recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']!),
     ...(values['health-address'] ? { healthAddress: values['health-address'] } : {}),
     leaderElection: !values['no-leader-election'],
-    leaseName: values['lease-name'] ?? 'image-clone-copier',
-    ...(values['argocd-namespace'] ? { argocdNamespace: values['argocd-namespace'] } : {}),
-    backupPull: parseBackupPull(values['backup-pull'] ?? 'anonymous'),
-    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget'] ?? '1m'),
+    leaseName: values['lease-name']!,
+    argocdNamespace: values['argocd-namespace']!,
+    backupPull: parseBackupPull(values['backup-pull']!),
+    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
     logger: createLogger({ level: parseLevel(values['log-level']) }),
   }, out);
 }
