@@ -25,17 +25,25 @@ import { createRegistryStack } from '../src/registry/index.ts';
 import { mapLimited } from '../src/util/limit.ts';
 import { containerNodeFlags } from './peers.ts';
 
-const { values } = parseArgs({ options: { deployments: { type: 'string', default: '10000' }, namespaces: { type: 'string', default: '500' }, images: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { deployments: { type: 'string', default: '10000' }, namespaces: { type: 'string', default: '500' }, images: { type: 'string', default: '20' } },
+});
 const DEPLOYMENTS = Number(values.deployments);
 const NAMESPACES = Number(values.namespaces);
 const IMAGES = Number(values.images);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], {
+  stdio: 'inherit',
+});
 const CLI = join(import.meta.dirname, '../dist/cli.js');
 const work = mkdtempSync(join(tmpdir(), 'image-clone-copier-bench-'));
 
-const [cluster, source, backup] = await Promise.all([startCluster({ dir: join(work, 'cluster'), progress: (l) => process.stderr.write(`cluster: ${l}\n`) }), startRegistryServer(), startRegistryServer()]);
+const [cluster, source, backup] = await Promise.all([
+  startCluster({ dir: join(work, 'cluster'), progress: (l) => process.stderr.write(`cluster: ${l}\n`) }),
+  startRegistryServer(),
+  startRegistryServer(),
+]);
 try {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
@@ -47,7 +55,18 @@ try {
   const target = parseBackupTarget(`${backup.address}/mirror`);
   const stack = createRegistryStack({ insecureRegistries: [source.address, backup.address] });
   for (let i = 0; i < IMAGES; i++) {
-    await seedImage({ url: source.url }, { repository: `bench/app-${i}`, tag: '1.0', format: 'oci', layers: [{ seed: 'bench-base', size: 4096 }, { seed: `app-${i}`, size: 512 }] });
+    await seedImage(
+      { url: source.url },
+      {
+        repository: `bench/app-${i}`,
+        tag: '1.0',
+        format: 'oci',
+        layers: [
+          { seed: 'bench-base', size: 4096 },
+          { seed: `app-${i}`, size: 512 },
+        ],
+      },
+    );
     const image = `${source.address}/bench/app-${i}:1.0`;
     await stack.engine.copy({ source: parseReference(image), destination: backupReference(parseReference(image), target) });
     images.push(image);
@@ -55,26 +74,57 @@ try {
   await stack.close();
 
   const started = Date.now();
-  await mapLimited(Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`), 16, (name) => core.createNamespace({ body: { metadata: { name } } }));
-  await mapLimited(Array.from({ length: DEPLOYMENTS }, (_, i) => i), 32, (i) => apps.createNamespacedDeployment({
-    namespace: `bench-${i % NAMESPACES}`,
-    body: {
-      metadata: { name: `app-${i}` },
-      spec: { selector: { matchLabels: { app: `app-${i}` } }, template: { metadata: { labels: { app: `app-${i}` } }, spec: { containers: [{ name: 'app', image: images[i % IMAGES]! }] } } },
-    },
-  }));
+  await mapLimited(
+    Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`),
+    16,
+    (name) => core.createNamespace({ body: { metadata: { name } } }),
+  );
+  await mapLimited(
+    Array.from({ length: DEPLOYMENTS }, (_, i) => i),
+    32,
+    (i) =>
+      apps.createNamespacedDeployment({
+        namespace: `bench-${i % NAMESPACES}`,
+        body: {
+          metadata: { name: `app-${i}` },
+          spec: {
+            selector: { matchLabels: { app: `app-${i}` } },
+            template: { metadata: { labels: { app: `app-${i}` } }, spec: { containers: [{ name: 'app', image: images[i % IMAGES]! }] } },
+          },
+        },
+      }),
+  );
   say(`created ${NAMESPACES} namespaces and ${DEPLOYMENTS} Deployments in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const adminDispatcher = adminAgent(cluster.kubeconfig);
   const handoff = join(work, 'handoff');
   for (const label of ['first run (writes a record per workload)', 'restart (everything already done)']) {
     const before = await apiRequests(cluster.server, adminDispatcher);
-    const run = await runCopier(['copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--controller-namespace', 'image-clone-namespace', '--log-level', 'warn']);
+    const run = await runCopier([
+      'copier',
+      '--once',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--backup-registry',
+      `${backup.address}/mirror`,
+      '--handoff-dir',
+      handoff,
+      '--insecure-registry',
+      source.address,
+      '--insecure-registry',
+      backup.address,
+      '--controller-namespace',
+      'image-clone-namespace',
+      '--log-level',
+      'warn',
+    ]);
     const after = await apiRequests(cluster.server, adminDispatcher);
     const delta = diff(before, after);
     const total = [...delta.values()].reduce((a, b) => a + b, 0);
     say(`\n## ${label}`);
-    say(`- start to every workload decided: ${run.decided} inside the process; process wall time ${run.seconds.toFixed(2)} s, start-up and exit included (target < 10 s)`);
+    say(
+      `- start to every workload decided: ${run.decided} inside the process; process wall time ${run.seconds.toFixed(2)} s, start-up and exit included (target < 10 s)`,
+    );
     say(`- peak RSS: ${run.maxRssMiB === undefined ? 'unknown (/usr/bin/time missing)' : `${run.maxRssMiB.toFixed(0)} MiB`} (target < 200 MB)`);
     say(`- API requests: ${total} (target: none per workload), by verb and resource:`);
     for (const [key, n] of [...delta].sort((a, b) => b[1] - a[1])) say(`  - ${key}: ${n}`);
@@ -107,9 +157,18 @@ function runCopier(args: string[]): Promise<{ seconds: number; decided: string; 
 }
 
 function adminAgent(kubeconfig: string): Agent {
-  const config = JSON.parse(readFileSync(kubeconfig, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
+  const config = JSON.parse(readFileSync(kubeconfig, 'utf8')) as {
+    clusters: Array<{ cluster: Record<string, string> }>;
+    users: Array<{ user: Record<string, string> }>;
+  };
   const b64 = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString('utf8');
-  return new Agent({ connect: { ca: b64(config.clusters[0]!.cluster['certificate-authority-data']), cert: b64(config.users[0]!.user['client-certificate-data']), key: b64(config.users[0]!.user['client-key-data']) } });
+  return new Agent({
+    connect: {
+      ca: b64(config.clusters[0]!.cluster['certificate-authority-data']),
+      cert: b64(config.users[0]!.user['client-certificate-data']),
+      key: b64(config.users[0]!.user['client-key-data']),
+    },
+  });
 }
 
 /** apiserver_request_total summed by verb and resource (excluding the metrics scrape itself). */

@@ -65,15 +65,49 @@ export function copyTools(setup: ToolSetup): Tool[] {
       peer: true,
       run(pairs, sync) {
         const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
-        if (pairs.length === 1) return measure(skopeo(), ['copy', '--all', '--preserve-digests', ...tls, `docker://${pairs[0]![0]}`, `docker://${pairs[0]![1]}`]);
+        if (pairs.length === 1)
+          return measure(skopeo(), ['copy', '--all', '--preserve-digests', ...tls, `docker://${pairs[0]![0]}`, `docker://${pairs[0]![1]}`]);
         const file = join(setup.work, `sync-${Date.now()}.yaml`);
-        const lines = [`${setup.source()}:`, '  tls-verify: false', '  images:', ...Object.entries(sync.images).map(([repo, tags]) => `    ${repo}: [${tags.join(', ')}]`)];
-        writeFileSync(file, lines.join('\n') + '\n');
-        return measure(skopeo(), ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', file, sync.destination]);
+        const lines = [
+          `${setup.source()}:`,
+          '  tls-verify: false',
+          '  images:',
+          ...Object.entries(sync.images).map(([repo, tags]) => `    ${repo}: [${tags.join(', ')}]`),
+        ];
+        writeFileSync(file, `${lines.join('\n')}\n`);
+        return measure(skopeo(), [
+          'sync',
+          '--all',
+          '--preserve-digests',
+          '--src',
+          'yaml',
+          '--dest',
+          'docker',
+          '--dest-tls-verify=false',
+          file,
+          sync.destination,
+        ]);
       },
     },
-    { name: 'crane', peer: true, run: (pairs) => measurePool(pairs.map(([s, d]) => [crane, ['copy', '--insecure', s, d]] as const), PEER_POOL) },
-    { name: 'regctl', peer: true, run: (pairs) => measurePool(pairs.map(([s, d]) => [regctl, ['image', 'copy', s, d]] as const), PEER_POOL, regctlEnv) },
+    {
+      name: 'crane',
+      peer: true,
+      run: (pairs) =>
+        measurePool(
+          pairs.map(([s, d]) => [crane, ['copy', '--insecure', s, d]] as const),
+          PEER_POOL,
+        ),
+    },
+    {
+      name: 'regctl',
+      peer: true,
+      run: (pairs) =>
+        measurePool(
+          pairs.map(([s, d]) => [regctl, ['image', 'copy', s, d]] as const),
+          PEER_POOL,
+          regctlEnv,
+        ),
+    },
   ];
 }
 
@@ -138,7 +172,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     const c = cpu.get(tool.name)!.length ? median(cpu.get(tool.name)!) : undefined;
     const cells = [tool.name, m.toFixed(3)];
     if (o.wireSeconds !== undefined) cells.push(`${(m / o.wireSeconds).toFixed(2)}`);
-    cells.push(times.get(tool.name)!.map((t) => t.toFixed(2)).join(', '), c === undefined ? '?' : c.toFixed(2));
+    cells.push(
+      times
+        .get(tool.name)!
+        .map((t) => t.toFixed(2))
+        .join(', '),
+      c === undefined ? '?' : c.toFixed(2),
+    );
     if (o.bytes) cells.push(c === undefined ? '?' : (c / (o.bytes / GiB)).toFixed(2));
     o.say(`| ${cells.join(' | ')} |`);
   }

@@ -20,12 +20,21 @@ import { manifestDigestAt, seedImage, type SeedImageSpec } from '../devenv/seed.
 import { copyTools, MiB, PEER_POOL, runScenario, trustForRegctl, type ScenarioOptions, type ScenarioResult } from './copy-tools.ts';
 import { containerNodeFlags, measure } from './peers.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'skip-rss': { type: 'boolean', default: false }, 'recheck-tags': { type: 'string', default: '500' }, only: { type: 'string', default: '1,2,3' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'skip-rss': { type: 'boolean', default: false },
+    'recheck-tags': { type: 'string', default: '500' },
+    only: { type: 'string', default: '1,2,3' },
+  },
+});
 const ONLY = new Set(values.only.split(',').map(Number));
 const RUNS = Number(values.runs);
 const RECHECK_TAGS = Number(values['recheck-tags']);
 // The shipped artifact (what the container image runs), built fresh for this run.
-execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], {
+  stdio: 'inherit',
+});
 const CLI = join(import.meta.dirname, '../dist/cli.js');
 // Speed is measured as a user runs `image-clone copy` (Node's defaults); peak RSS both ways, since
 // the container trades some throughput for memory with its node flags (see the Dockerfile).
@@ -53,7 +62,8 @@ async function freshTarget(): Promise<void> {
 }
 
 const tools = copyTools({ work, ours: OURS, source: () => src.address, insecure: insecureArgs });
-const scenario = (name: string, plan: ScenarioOptions['plan'], mode: ScenarioOptions['mode']) => runScenario({ name, plan, mode, tools, runs: RUNS, say, freshTarget });
+const scenario = (name: string, plan: ScenarioOptions['plan'], mode: ScenarioOptions['mode']) =>
+  runScenario({ name, plan, mode, tools, runs: RUNS, say, freshTarget });
 
 async function expectDigest(repository: string, tag: string, expected: string) {
   const actual = await manifestDigestAt({ url: dst.url }, repository, tag);
@@ -67,16 +77,27 @@ try {
   const results: ScenarioResult[] = [];
   // Scenario 1: one image, ~200 MB in 4 layers.
   if (ONLY.has(1)) {
-    const big: SeedImageSpec = { repository: 's1/big', tag: 'v1', format: 'docker', layers: [0, 1, 2, 3].map((i) => ({ seed: `s1-layer-${i}`, size: 50 * MiB })) };
+    const big: SeedImageSpec = {
+      repository: 's1/big',
+      tag: 'v1',
+      format: 'docker',
+      layers: [0, 1, 2, 3].map((i) => ({ seed: `s1-layer-${i}`, size: 50 * MiB })),
+    };
     const bigDigest = (await seedImage({ url: src.url }, big)).digest;
-    results.push(await scenario('1. one fresh image, 200 MiB in 4 layers', (tool, run) => {
-      const repo = `s1-${tool.name}-${run}`;
-      return {
-        pairs: [[`${src.address}/s1/big:v1`, `${dst.address}/${repo}/big:v1`]],
-        sync: { images: { 's1/big': ['v1'] }, destination: `${dst.address}/${repo}` },
-        check: () => expectDigest(`${repo}/big`, 'v1', bigDigest),
-      };
-    }, 'fresh'));
+    results.push(
+      await scenario(
+        '1. one fresh image, 200 MiB in 4 layers',
+        (tool, run) => {
+          const repo = `s1-${tool.name}-${run}`;
+          return {
+            pairs: [[`${src.address}/s1/big:v1`, `${dst.address}/${repo}/big:v1`]],
+            sync: { images: { 's1/big': ['v1'] }, destination: `${dst.address}/${repo}` },
+            check: () => expectDigest(`${repo}/big`, 'v1', bigDigest),
+          };
+        },
+        'fresh',
+      ),
+    );
   }
 
   // Scenario 2: 20 images sharing two base layers (60 MiB), 5 MiB of their own each.
@@ -84,25 +105,38 @@ try {
     const names = Array.from({ length: 20 }, (_, i) => `img-${i}`);
     const s2Digests = new Map<string, string>();
     for (const n of names) {
-      const seeded = await seedImage({ url: src.url }, {
-        repository: `s2/${n}`,
-        tag: 'v1',
-        format: 'oci',
-        layers: [{ seed: 's2-base-os', size: 40 * MiB }, { seed: 's2-base-runtime', size: 20 * MiB }, { seed: `s2-${n}`, size: 5 * MiB }],
-      });
+      const seeded = await seedImage(
+        { url: src.url },
+        {
+          repository: `s2/${n}`,
+          tag: 'v1',
+          format: 'oci',
+          layers: [
+            { seed: 's2-base-os', size: 40 * MiB },
+            { seed: 's2-base-runtime', size: 20 * MiB },
+            { seed: `s2-${n}`, size: 5 * MiB },
+          ],
+        },
+      );
       s2Digests.set(n, seeded.digest);
-  }
-  results.push(await scenario('2. batch of 20 images sharing base layers, each into a new repository', (tool, run) => {
-    const prefix = `s2-${tool.name}-${run}`;
-    return {
-      pairs: names.map((n) => [`${src.address}/s2/${n}:v1`, `${dst.address}/${prefix}/${n}:v1`]),
-      sync: { images: Object.fromEntries(names.map((n) => [`s2/${n}`, ['v1']])), destination: `${dst.address}/${prefix}` },
-      check: async () => {
-        for (const n of names) await expectDigest(`${prefix}/${n}`, 'v1', s2Digests.get(n)!);
-      },
-    };
-  }, 'fresh'));
-  await freshTarget();
+    }
+    results.push(
+      await scenario(
+        '2. batch of 20 images sharing base layers, each into a new repository',
+        (tool, run) => {
+          const prefix = `s2-${tool.name}-${run}`;
+          return {
+            pairs: names.map((n) => [`${src.address}/s2/${n}:v1`, `${dst.address}/${prefix}/${n}:v1`]),
+            sync: { images: Object.fromEntries(names.map((n) => [`s2/${n}`, ['v1']])), destination: `${dst.address}/${prefix}` },
+            check: async () => {
+              for (const n of names) await expectDigest(`${prefix}/${n}`, 'v1', s2Digests.get(n)!);
+            },
+          };
+        },
+        'fresh',
+      ),
+    );
+    await freshTarget();
   }
 
   // Scenario 3: RECHECK_TAGS tags already backed up (each tool backs them up once, untimed).
@@ -110,19 +144,42 @@ try {
     const tags = Array.from({ length: RECHECK_TAGS }, (_, i) => `t${i}`);
     const s3Digests: string[] = [];
     for (let i = 0; i < tags.length; i += 25) {
-      s3Digests.push(...(await Promise.all(tags.slice(i, i + 25).map((tag) => seedImage({ url: src.url }, { repository: 's3/app', tag, format: 'docker', layers: [{ seed: 's3-shared', size: 64 * 1024 }, { seed: `s3-${tag}`, size: 512 }] }).then((s) => s.digest)))));
-  }
-  results.push(await scenario(`3. re-checking ${RECHECK_TAGS} tags already backed up`, (tool) => {
-    const prefix = `s3-${tool.name}`;
-    return {
-      pairs: tags.map((t) => [`${src.address}/s3/app:${t}`, `${dst.address}/${prefix}/app:${t}`]),
-      sync: { images: { 's3/app': tags }, destination: `${dst.address}/${prefix}` },
-      check: async () => {
-        await expectDigest(`${prefix}/app`, tags[0]!, s3Digests[0]!);
-        await expectDigest(`${prefix}/app`, tags.at(-1)!, s3Digests.at(-1)!);
-      },
-    };
-  }, 'recheck'));
+      s3Digests.push(
+        ...(await Promise.all(
+          tags.slice(i, i + 25).map((tag) =>
+            seedImage(
+              { url: src.url },
+              {
+                repository: 's3/app',
+                tag,
+                format: 'docker',
+                layers: [
+                  { seed: 's3-shared', size: 64 * 1024 },
+                  { seed: `s3-${tag}`, size: 512 },
+                ],
+              },
+            ).then((s) => s.digest),
+          ),
+        )),
+      );
+    }
+    results.push(
+      await scenario(
+        `3. re-checking ${RECHECK_TAGS} tags already backed up`,
+        (tool) => {
+          const prefix = `s3-${tool.name}`;
+          return {
+            pairs: tags.map((t) => [`${src.address}/s3/app:${t}`, `${dst.address}/${prefix}/app:${t}`]),
+            sync: { images: { 's3/app': tags }, destination: `${dst.address}/${prefix}` },
+            check: async () => {
+              await expectDigest(`${prefix}/app`, tags[0]!, s3Digests[0]!);
+              await expectDigest(`${prefix}/app`, tags.at(-1)!, s3Digests.at(-1)!);
+            },
+          };
+        },
+        'recheck',
+      ),
+    );
   }
 
   say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 1.5x, 3 ≥ 2x faster than the fastest peer)');
@@ -130,14 +187,21 @@ try {
 
   if (!values['skip-rss']) {
     say('\n## Peak RSS copying one 2 GiB layer (target: under 200 MB)');
-    const hugeDigest = (await seedImage({ url: src.url }, { repository: 's4/huge', tag: 'v1', format: 'docker', layers: [{ seed: 's4-2gib', size: 2048 * MiB }] })).digest;
-    for (const [label, runtime] of [['as the CLI runs (Node defaults)', OURS], [`as the container runs (node ${containerNodeFlags().join(' ')})`, AS_CONTAINER]] as const) {
+    const hugeDigest = (
+      await seedImage({ url: src.url }, { repository: 's4/huge', tag: 'v1', format: 'docker', layers: [{ seed: 's4-2gib', size: 2048 * MiB }] })
+    ).digest;
+    for (const [label, runtime] of [
+      ['as the CLI runs (Node defaults)', OURS],
+      [`as the container runs (node ${containerNodeFlags().join(' ')})`, AS_CONTAINER],
+    ] as const) {
       await freshTarget();
       const measured = await measure(process.execPath, [...runtime, 'copy', `${src.address}/s4/huge:v1`, `${dst.address}/s4/huge:v1`, ...insecureArgs()]);
       await expectDigest('s4/huge', 'v1', hugeDigest);
-      say(measured.maxRssBytes === undefined
-        ? `${label}: copied in ${measured.seconds.toFixed(1)} s; peak RSS unknown (/usr/bin/time missing: apt-get install time)`
-        : `${label}: copied in ${measured.seconds.toFixed(1)} s; peak RSS ${(measured.maxRssBytes / MiB).toFixed(1)} MiB`);
+      say(
+        measured.maxRssBytes === undefined
+          ? `${label}: copied in ${measured.seconds.toFixed(1)} s; peak RSS unknown (/usr/bin/time missing: apt-get install time)`
+          : `${label}: copied in ${measured.seconds.toFixed(1)} s; peak RSS ${(measured.maxRssBytes / MiB).toFixed(1)} MiB`,
+      );
     }
   }
 } finally {

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { BIN_DIR, CACHE_DIR } from '../devenv/cache.ts';
 import { findExecutable } from '../devenv/process.ts';
 
-
 const GO_TOOLS: Record<string, string> = {
   crane: 'github.com/google/go-containerregistry/cmd/crane@v0.22.1',
   regctl: 'github.com/regclient/regclient/cmd/regctl@v0.11.7',
@@ -26,7 +25,7 @@ export function goTool(name: 'crane' | 'regctl'): string {
 
 export function skopeo(): string {
   const path = findExecutable('skopeo');
-  if (!path) throw new Error("skopeo is missing: apt-get install skopeo");
+  if (!path) throw new Error('skopeo is missing: apt-get install skopeo');
   return path;
 }
 
@@ -36,7 +35,10 @@ export function containerNodeFlags(): string[] {
   const entry = /^ENTRYPOINT (\[.+\])$/m.exec(dockerfile)?.[1];
   if (!entry) throw new Error('the Dockerfile has no ENTRYPOINT in exec form');
   const argv = JSON.parse(entry) as string[];
-  return argv.slice(1, argv.findIndex((a) => a.endsWith('.js')));
+  return argv.slice(
+    1,
+    argv.findIndex((a) => a.endsWith('.js')),
+  );
 }
 
 export interface Measured {
@@ -77,7 +79,11 @@ export function measure(command: string, args: readonly string[], env: NodeJS.Pr
 }
 
 /** Runs `jobs` commands with at most `concurrency` at once and returns the wall time. */
-export async function measurePool(jobs: ReadonlyArray<readonly [string, readonly string[]]>, concurrency: number, env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
+export async function measurePool(
+  jobs: ReadonlyArray<readonly [string, readonly string[]]>,
+  concurrency: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Measured> {
   const started = process.hrtime.bigint();
   let next = 0;
   let maxRss = 0;

@@ -23,7 +23,13 @@ const KUSTOMIZE = join(BIN_DIR, 'kustomize');
 const FILES = Number(values.files);
 const IMAGES = 1000;
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' },
+  });
 const image = (i: number) => `registry.example.com/team-${i % 37}/service-${i}:1.${i % 10}.0`;
 
 const root = mkdtempSync(join(tmpdir(), 'image-clone-rewrite-bench-'));
@@ -32,26 +38,29 @@ try {
   for (let f = 0; f < FILES; f++) {
     const dir = join(root, 'apps', `team-${f % 100}`);
     if (f < 100) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `svc-${f}.yaml`), [
-      `# service ${f}`,
-      'apiVersion: apps/v1',
-      'kind: Deployment',
-      'metadata:',
-      `  name: svc-${f}`,
-      `  namespace: team-${f % 100}`,
-      '  labels: {tier: backend}',
-      'spec:',
-      '  replicas: 2',
-      '  template:',
-      '    spec:',
-      '      containers:',
-      `        - name: app`,
-      `          image: ${image(f % IMAGES)}`,
-      '          resources: {requests: {cpu: 100m, memory: 128Mi}}',
-      `        - name: sidecar`,
-      `          image: "${image((f * 7 + 3) % IMAGES)}"`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, `svc-${f}.yaml`),
+      [
+        `# service ${f}`,
+        'apiVersion: apps/v1',
+        'kind: Deployment',
+        'metadata:',
+        `  name: svc-${f}`,
+        `  namespace: team-${f % 100}`,
+        '  labels: {tier: backend}',
+        'spec:',
+        '  replicas: 2',
+        '  template:',
+        '    spec:',
+        '      containers:',
+        `        - name: app`,
+        `          image: ${image(f % IMAGES)}`,
+        '          resources: {requests: {cpu: 100m, memory: 128Mi}}',
+        `        - name: sidecar`,
+        `          image: "${image((f * 7 + 3) % IMAGES)}"`,
+        '',
+      ].join('\n'),
+    );
   }
   for (let t = 0; t < Math.min(100, FILES); t++) {
     const names = Array.from({ length: Math.ceil((FILES - t) / 100) }, (_, k) => `  - svc-${t + k * 100}.yaml`);
@@ -60,7 +69,9 @@ try {
   git(root, 'init', '-q', '--initial-branch=main');
   git(root, 'add', '-A');
   git(root, 'commit', '-qm', 'generated');
-  say(`# Rewrite benchmark (${new Date().toISOString()}): ${FILES} manifest files, ${IMAGES} distinct images, generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(
+    `# Rewrite benchmark (${new Date().toISOString()}): ${FILES} manifest files, ${IMAGES} distinct images, generated in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   const run = async (label: string, replacements: Replacement[], target: number) => {
     const t0 = performance.now();
@@ -78,13 +89,22 @@ try {
     const seconds = (performance.now() - t0) / 1000;
     const stat = git(root, 'diff', '--numstat', 'HEAD~1', 'HEAD').trim().split('\n');
     const changedLines = stat.reduce((n, l) => n + Number(l.split('\t')[0]), 0);
-    const onlyImages = git(root, 'diff', '-U0', 'HEAD~1', 'HEAD').split('\n').filter((l) => /^[+-] /.test(l)).every((l) => /^[+-] {10}image: /.test(l));
+    const onlyImages = git(root, 'diff', '-U0', 'HEAD~1', 'HEAD')
+      .split('\n')
+      .filter((l) => /^[+-] /.test(l))
+      .every((l) => /^[+-] {10}image: /.test(l));
     say(`\n## ${label}`);
-    say(`- ${plan.changes.length} image values in ${plan.files.size} files; plan ${((planned - t0) / 1000).toFixed(2)} s, ${proofLine}, write + proof + commit ${((performance.now() - planned) / 1000).toFixed(2)} s; total ${seconds.toFixed(2)} s (target < ${target} s: ${seconds < target ? 'met' : 'missed'})`);
+    say(
+      `- ${plan.changes.length} image values in ${plan.files.size} files; plan ${((planned - t0) / 1000).toFixed(2)} s, ${proofLine}, write + proof + commit ${((performance.now() - planned) / 1000).toFixed(2)} s; total ${seconds.toFixed(2)} s (target < ${target} s: ${seconds < target ? 'met' : 'missed'})`,
+    );
     say(`- diff: ${changedLines} lines added in ${stat.length} files; only image values changed: ${onlyImages ? 'yes' : 'NO'}`);
   };
   await run('one image', [{ from: parseReference(image(42)), to: `backup.example.com/m/${image(42)}` }], 3);
-  await run('500 images in one commit', Array.from({ length: 500 }, (_, i) => ({ from: parseReference(image(500 + i)), to: `backup.example.com/m/${image(500 + i)}` })), 10);
+  await run(
+    '500 images in one commit',
+    Array.from({ length: 500 }, (_, i) => ({ from: parseReference(image(500 + i)), to: `backup.example.com/m/${image(500 + i)}` })),
+    10,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

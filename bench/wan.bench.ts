@@ -56,14 +56,22 @@ if (process.getuid?.() !== 0) {
   process.stderr.write('bench:wan needs root: it creates a network namespace and the devices of the emulated link\n');
   process.exit(2);
 }
-for (const [flag, value] of [['--rate', RATE_MBIT], ['--loss', LOSS_PERCENT], ['--runs', RUNS], ['--scale', SCALE]] as const) {
+for (const [flag, value] of [
+  ['--rate', RATE_MBIT],
+  ['--loss', LOSS_PERCENT],
+  ['--runs', RUNS],
+  ['--scale', SCALE],
+] as const) {
   if (!Number.isFinite(value) || value < 0) throw new Error(`${flag} must be a number ≥ 0, got ${JSON.stringify(value)}`);
 }
 
 /** The link emulator, built from its source into the cache (rebuilt when the source changes). */
 function wanlinkBinary(): string {
   const dir = join(import.meta.dirname, 'wanlink');
-  const hash = createHash('sha256').update(readFileSync(join(dir, 'main.go'))).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(readFileSync(join(dir, 'main.go')))
+    .digest('hex')
+    .slice(0, 12);
   const binary = join(BIN_DIR, `wanlink-${hash}`);
   if (!existsSync(binary)) {
     mkdirSync(BIN_DIR, { recursive: true });
@@ -91,12 +99,38 @@ async function startWanLink(): Promise<WanLink> {
   ip('netns', 'add', namespace);
   let child: ChildProcess | undefined;
   try {
-    child = spawn(wanlinkBinary(), ['-a', near, '-b', far, '-netns', `/var/run/netns/${namespace}`, '-delay', `${RTT_MS / 2}ms`, '-rate', String(RATE_MBIT), '-loss', String(LOSS_PERCENT / 100), '-queue', values.queue], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(
+      wanlinkBinary(),
+      [
+        '-a',
+        near,
+        '-b',
+        far,
+        '-netns',
+        `/var/run/netns/${namespace}`,
+        '-delay',
+        `${RTT_MS / 2}ms`,
+        '-rate',
+        String(RATE_MBIT),
+        '-loss',
+        String(LOSS_PERCENT / 100),
+        '-queue',
+        values.queue,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => output.includes('ready') && (clearInterval(poll), resolve()), 20);
-      child!.once('exit', (code) => (clearInterval(poll), reject(new Error(`wanlink exited ${code} before the link was up`))));
+      const poll = setInterval(() => {
+        if (!output.includes('ready')) return;
+        clearInterval(poll);
+        resolve();
+      }, 20);
+      child!.once('exit', (code) => {
+        clearInterval(poll);
+        reject(new Error(`wanlink exited ${code} before the link was up`));
+      });
     });
     ip('addr', 'add', nearAddress, 'peer', farAddress, 'dev', near);
     ip('link', 'set', near, 'mtu', '1500', 'up');
@@ -125,7 +159,9 @@ async function startWanLink(): Promise<WanLink> {
 }
 
 // The shipped artifact (what the container image runs), built fresh for this run.
-execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')], {
+  stdio: 'inherit',
+});
 const CLI = join(import.meta.dirname, '../dist/cli.js');
 
 const work = mkdtempSync(join(tmpdir(), 'image-clone-wan-'));
@@ -142,7 +178,8 @@ async function seedThenServe(specs: readonly SeedImageSpec[]): Promise<Map<strin
   const digests = new Map<string, string>();
   try {
     for (let i = 0; i < specs.length; i += 8) {
-      for (const [spec, seeded] of await Promise.all(specs.slice(i, i + 8).map(async (spec) => [spec, await seedImage({ url: local.url }, spec)] as const))) digests.set(`${spec.repository}:${spec.tag}`, seeded.digest);
+      for (const [spec, seeded] of await Promise.all(specs.slice(i, i + 8).map(async (spec) => [spec, await seedImage({ url: local.url }, spec)] as const)))
+        digests.set(`${spec.repository}:${spec.tag}`, seeded.digest);
     }
   } finally {
     await local.stop();
@@ -164,7 +201,12 @@ async function expectDigest(repository: string, tag: string, expected: string) {
 }
 
 const source = () => src!.address;
-const tools = copyTools({ work, ours: [CLI], source, insecure: () => ['--insecure-registry', source(), '--insecure-registry', dst!.address, '--mutable-tag', 'latest*'] });
+const tools = copyTools({
+  work,
+  ours: [CLI],
+  source,
+  insecure: () => ['--insecure-registry', source(), '--insecure-registry', dst!.address, '--mutable-tag', 'latest*'],
+});
 const scenario = (options: Omit<ScenarioOptions, 'tools' | 'runs' | 'say' | 'freshTarget'>) => runScenario({ ...options, tools, runs: RUNS, say, freshTarget });
 
 /** The bytes an image's layers hold, each distinct layer counted once. */
@@ -186,13 +228,21 @@ function clusterImages(): SeedImageSpec[] {
   const node = { seed: 'wan-base-node', size: mb(40), shared: true };
   const alpine = { seed: 'wan-base-alpine', size: mb(4), shared: true };
   const images: SeedImageSpec[] = [];
-  const add = (name: string, base: Array<{ seed: string; size: number; shared: boolean }>, own: number, multi = false) => images.push({
-    repository: `cluster/${name}`,
-    tag: '1.0.0',
-    format: 'oci',
-    layers: [...base, { seed: `wan-${name}`, size: mb(own) }],
-    ...(multi ? { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] } : {}),
-  });
+  const add = (name: string, base: Array<{ seed: string; size: number; shared: boolean }>, own: number, multi = false) =>
+    images.push({
+      repository: `cluster/${name}`,
+      tag: '1.0.0',
+      format: 'oci',
+      layers: [...base, { seed: `wan-${name}`, size: mb(own) }],
+      ...(multi
+        ? {
+            platforms: [
+              { os: 'linux', architecture: 'amd64' },
+              { os: 'linux', architecture: 'arm64' },
+            ],
+          }
+        : {}),
+    });
   add('search', [debian, jvm], 310);
   for (let i = 0; i < 3; i++) add(`billing-${i}`, [debian, jvm], 100);
   for (let i = 0; i < 12; i++) add(`web-${i}`, [debian, node], 20);
@@ -203,75 +253,100 @@ function clusterImages(): SeedImageSpec[] {
 const results: ScenarioResult[] = [];
 try {
   say(`# WAN copy benchmark (${new Date().toISOString()}): ${RUNS} runs per tool, median wall time`);
-  say(`link: ${RTT_MS} ms round trip, ${RATE_MBIT} Mbit/s each way, ${LOSS_PERCENT}% loss each way, ${values.queue} bottleneck queue (wanlink); source ${link.farAddress} across it, backup registry on 127.0.0.1`);
+  say(
+    `link: ${RTT_MS} ms round trip, ${RATE_MBIT} Mbit/s each way, ${LOSS_PERCENT}% loss each way, ${values.queue} bottleneck queue (wanlink); source ${link.farAddress} across it, backup registry on 127.0.0.1`,
+  );
   say(`peers: skopeo (Debian), crane and regctl (Go module proxy); crane/regctl run ${PEER_POOL} processes at once for batches`);
 
   if (ONLY.has(1)) {
-    const big: SeedImageSpec = { repository: 'one/big', tag: 'v1', format: 'docker', layers: [0, 1, 2, 3].map((i) => ({ seed: `wan-one-${i}`, size: Math.round(50 * SCALE * MiB) })) };
+    const big: SeedImageSpec = {
+      repository: 'one/big',
+      tag: 'v1',
+      format: 'docker',
+      layers: [0, 1, 2, 3].map((i) => ({ seed: `wan-one-${i}`, size: Math.round(50 * SCALE * MiB) })),
+    };
     const digest = (await seedThenServe([big])).get('one/big:v1')!;
     const bytes = uniqueBytes([big]);
-    results.push(await scenario({
-      name: `1. one fresh image, ${(bytes / MiB).toFixed(0)} MiB in 4 layers`,
-      mode: 'fresh',
-      bytes,
-      wireSeconds: wireSeconds(bytes),
-      plan: (tool, run) => {
-        const repo = `one-${tool.name}-${run}`;
-        return { pairs: [[`${source()}/one/big:v1`, `${dst!.address}/${repo}/big:v1`]], sync: { images: { 'one/big': ['v1'] }, destination: `${dst!.address}/${repo}` }, check: () => expectDigest(`${repo}/big`, 'v1', digest) };
-      },
-    }));
+    results.push(
+      await scenario({
+        name: `1. one fresh image, ${(bytes / MiB).toFixed(0)} MiB in 4 layers`,
+        mode: 'fresh',
+        bytes,
+        wireSeconds: wireSeconds(bytes),
+        plan: (tool, run) => {
+          const repo = `one-${tool.name}-${run}`;
+          return {
+            pairs: [[`${source()}/one/big:v1`, `${dst!.address}/${repo}/big:v1`]],
+            sync: { images: { 'one/big': ['v1'] }, destination: `${dst!.address}/${repo}` },
+            check: () => expectDigest(`${repo}/big`, 'v1', digest),
+          };
+        },
+      }),
+    );
   }
 
   if (ONLY.has(2)) {
     const images = clusterImages();
     const digests = await seedThenServe(images);
     const bytes = uniqueBytes(images);
-    results.push(await scenario({
-      name: `2. a cluster's worth: ${images.length} images, ${(bytes / MiB).toFixed(0)} MiB of distinct layers, sharing bases, ${images.filter((i) => i.platforms).length} multi-platform`,
-      mode: 'fresh',
-      bytes,
-      wireSeconds: wireSeconds(bytes),
-      plan: (tool, run) => {
-        const prefix = `cluster-${tool.name}-${run}`;
-        const name = (spec: SeedImageSpec) => spec.repository.split('/').pop()!;
-        return {
-          pairs: images.map((spec) => [`${source()}/${spec.repository}:${spec.tag}`, `${dst!.address}/${prefix}/${name(spec)}:${spec.tag}`]),
-          sync: { images: Object.fromEntries(images.map((spec) => [spec.repository, [spec.tag]])), destination: `${dst!.address}/${prefix}` },
-          check: async () => {
-            for (const spec of images) await expectDigest(`${prefix}/${name(spec)}`, spec.tag, digests.get(`${spec.repository}:${spec.tag}`)!);
-          },
-        };
-      },
-    }));
+    results.push(
+      await scenario({
+        name: `2. a cluster's worth: ${images.length} images, ${(bytes / MiB).toFixed(0)} MiB of distinct layers, sharing bases, ${images.filter((i) => i.platforms).length} multi-platform`,
+        mode: 'fresh',
+        bytes,
+        wireSeconds: wireSeconds(bytes),
+        plan: (tool, run) => {
+          const prefix = `cluster-${tool.name}-${run}`;
+          const name = (spec: SeedImageSpec) => spec.repository.split('/').pop()!;
+          return {
+            pairs: images.map((spec) => [`${source()}/${spec.repository}:${spec.tag}`, `${dst!.address}/${prefix}/${name(spec)}:${spec.tag}`]),
+            sync: { images: Object.fromEntries(images.map((spec) => [spec.repository, [spec.tag]])), destination: `${dst!.address}/${prefix}` },
+            check: async () => {
+              for (const spec of images) await expectDigest(`${prefix}/${name(spec)}`, spec.tag, digests.get(`${spec.repository}:${spec.tag}`)!);
+            },
+          };
+        },
+      }),
+    );
   }
 
   if (ONLY.has(3)) {
     const fixed = Array.from({ length: 450 }, (_, i) => `1.${i}.0`);
     const mutable = Array.from({ length: 50 }, (_, i) => `latest-${i}`);
     const tags = [...fixed, ...mutable];
-    const image = (tag: string, edition = 0): SeedImageSpec => ({ repository: 'many/app', tag, format: 'docker', layers: [{ seed: 'wan-many-shared', size: 64 * 1024 }, { seed: `wan-many-${tag}-${edition}`, size: 512 }] });
+    const image = (tag: string, edition = 0): SeedImageSpec => ({
+      repository: 'many/app',
+      tag,
+      format: 'docker',
+      layers: [
+        { seed: 'wan-many-shared', size: 64 * 1024 },
+        { seed: `wan-many-${tag}-${edition}`, size: 512 },
+      ],
+    });
     const digests = await seedThenServe(tags.map((t) => image(t)));
     let edition = 0;
     await freshTarget();
-    results.push(await scenario({
-      name: `3. re-checking ${tags.length} backed-up tags, ${mutable.length} mutable, 5 changed at the source before each run`,
-      mode: 'recheck',
-      // Before each timed run, 5 mutable tags move at the source (pushed across the link, untimed).
-      prepare: async () => {
-        edition++;
-        for (const tag of mutable.slice(0, 5)) digests.set(`many/app:${tag}`, (await seedImage({ url: src!.url }, image(tag, edition))).digest);
-      },
-      plan: (tool) => {
-        const prefix = `many-${tool.name}`;
-        return {
-          pairs: tags.map((t) => [`${source()}/many/app:${t}`, `${dst!.address}/${prefix}/app:${t}`]),
-          sync: { images: { 'many/app': tags }, destination: `${dst!.address}/${prefix}` },
-          check: async () => {
-            for (const tag of [fixed[0]!, ...mutable.slice(0, 5)]) await expectDigest(`${prefix}/app`, tag, digests.get(`many/app:${tag}`)!);
-          },
-        };
-      },
-    }));
+    results.push(
+      await scenario({
+        name: `3. re-checking ${tags.length} backed-up tags, ${mutable.length} mutable, 5 changed at the source before each run`,
+        mode: 'recheck',
+        // Before each timed run, 5 mutable tags move at the source (pushed across the link, untimed).
+        prepare: async () => {
+          edition++;
+          for (const tag of mutable.slice(0, 5)) digests.set(`many/app:${tag}`, (await seedImage({ url: src!.url }, image(tag, edition))).digest);
+        },
+        plan: (tool) => {
+          const prefix = `many-${tool.name}`;
+          return {
+            pairs: tags.map((t) => [`${source()}/many/app:${t}`, `${dst!.address}/${prefix}/app:${t}`]),
+            sync: { images: { 'many/app': tags }, destination: `${dst!.address}/${prefix}` },
+            check: async () => {
+              for (const tag of [fixed[0]!, ...mutable.slice(0, 5)]) await expectDigest(`${prefix}/app`, tag, digests.get(`many/app:${tag}`)!);
+            },
+          };
+        },
+      }),
+    );
   }
 
   say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 2x, 3 ≥ 3x faster than the fastest peer)');

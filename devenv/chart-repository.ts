@@ -22,7 +22,8 @@ export async function startChartRepository(dir: string): Promise<ChartRepository
     requests.push(`${req.method} /${path}`);
     if (req.method !== 'GET' || path.startsWith('..') || path === '') return void res.writeHead(404).end();
     readFile(join(dir, path)).then(
-      (bytes) => res.writeHead(200, { 'content-type': path.endsWith('.yaml') ? 'application/x-yaml' : 'application/gzip', 'content-length': bytes.length }).end(bytes),
+      (bytes) =>
+        res.writeHead(200, { 'content-type': path.endsWith('.yaml') ? 'application/x-yaml' : 'application/gzip', 'content-length': bytes.length }).end(bytes),
       () => res.writeHead(404).end(),
     );
   });

@@ -84,7 +84,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   say('generating certificates');
   const ca = await createCertificateAuthority(pki, 'image-clone test cluster CA');
-  const serving = await createCertificate(pki, ca, { name: 'apiserver', subject: '/CN=kube-apiserver', usage: 'server', altNames: ['IP:127.0.0.1', 'IP:10.0.0.1', 'DNS:localhost', 'DNS:kubernetes.default.svc'] });
+  const serving = await createCertificate(pki, ca, {
+    name: 'apiserver',
+    subject: '/CN=kube-apiserver',
+    usage: 'server',
+    altNames: ['IP:127.0.0.1', 'IP:10.0.0.1', 'DNS:localhost', 'DNS:kubernetes.default.svc'],
+  });
   const saKey = join(pki, 'sa.key');
   const saPub = join(pki, 'sa.pub');
   await run('openssl', ['genrsa', '-out', saKey, '2048']);
@@ -100,31 +105,63 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   say(`starting etcd on 127.0.0.1:${etcdClientPort}`);
-  const etcdChild = spawnLogged(etcd, [
-    '--name', 'test', '--data-dir', join(dir, 'etcd'),
-    '--listen-client-urls', `http://127.0.0.1:${etcdClientPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdClientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${etcdPeerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeerPort}`,
-    '--initial-cluster', `test=http://127.0.0.1:${etcdPeerPort}`, '--log-level', 'warn',
-  ], 'etcd.log');
+  const etcdChild = spawnLogged(
+    etcd,
+    [
+      '--name',
+      'test',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${etcdClientPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${etcdClientPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${etcdPeerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${etcdPeerPort}`,
+      '--initial-cluster',
+      `test=http://127.0.0.1:${etcdPeerPort}`,
+      '--log-level',
+      'warn',
+    ],
+    'etcd.log',
+  );
 
-  await waitFor(`etcd on 127.0.0.1:${etcdClientPort}`, async () => {
-    const response = await request(`http://127.0.0.1:${etcdClientPort}/health`);
-    return (await response.body.text()).includes('true');
-  }, 30_000, etcdChild);
+  await waitFor(
+    `etcd on 127.0.0.1:${etcdClientPort}`,
+    async () => {
+      const response = await request(`http://127.0.0.1:${etcdClientPort}/health`);
+      return (await response.body.text()).includes('true');
+    },
+    30_000,
+    etcdChild,
+  );
 
   const server = `https://127.0.0.1:${apiPort}`;
   const apiServerArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdClientPort}`,
-    `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
-    `--tls-cert-file=${serving.certFile}`, `--tls-private-key-file=${serving.keyFile}`, `--client-ca-file=${ca.certFile}`,
-    '--authorization-mode=RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--disable-admission-plugins=ServiceAccount',
-    '--allow-privileged=true', '--service-account-issuer=https://kubernetes.default.svc',
-    `--service-account-key-file=${saPub}`, `--service-account-signing-key-file=${saKey}`,
-    '--endpoint-reconciler-type=none', `--cert-dir=${join(dir, 'apiserver-certs')}`,
+    `--secure-port=${apiPort}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--tls-cert-file=${serving.certFile}`,
+    `--tls-private-key-file=${serving.keyFile}`,
+    `--client-ca-file=${ca.certFile}`,
+    '--authorization-mode=RBAC',
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--disable-admission-plugins=ServiceAccount',
+    '--allow-privileged=true',
+    '--service-account-issuer=https://kubernetes.default.svc',
+    `--service-account-key-file=${saPub}`,
+    `--service-account-signing-key-file=${saKey}`,
+    '--endpoint-reconciler-type=none',
+    `--cert-dir=${join(dir, 'apiserver-certs')}`,
   ];
 
   const admin = await createCertificate(pki, ca, { name: 'admin', subject: '/CN=admin/O=system:masters', usage: 'client' });
-  const dispatcher = new Agent({ connect: { ca: readFileSync(ca.certFile, 'utf8'), cert: readFileSync(admin.certFile, 'utf8'), key: readFileSync(admin.keyFile, 'utf8') } });
+  const dispatcher = new Agent({
+    connect: { ca: readFileSync(ca.certFile, 'utf8'), cert: readFileSync(admin.certFile, 'utf8'), key: readFileSync(admin.keyFile, 'utf8') },
+  });
   const state: ClusterState = { etcdPid: etcdChild.pid ?? -1, apiServerPid: -1, apiServerArgs, apiServerBinary, server };
 
   const startApiServer = async () => {
@@ -133,11 +170,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     state.apiServerPid = child.pid ?? -1;
     writeFileSync(join(dir, 'cluster.json'), JSON.stringify(state, null, 2));
     try {
-      await waitFor(`kube-apiserver on ${server}`, async () => {
-        const response = await request(`${server}/readyz`, { dispatcher });
-        await response.body.dump();
-        return response.statusCode === 200;
-      }, 90_000);
+      await waitFor(
+        `kube-apiserver on ${server}`,
+        async () => {
+          const response = await request(`${server}/readyz`, { dispatcher });
+          await response.body.dump();
+          return response.statusCode === 200;
+        },
+        90_000,
+      );
     } catch (error) {
       const log = existsSync(join(dir, 'kube-apiserver.log')) ? readFileSync(join(dir, 'kube-apiserver.log'), 'utf8').slice(-3000) : '';
       throw new Error(`${(error as Error).message}\n--- kube-apiserver.log (tail) ---\n${log}`);
@@ -153,12 +194,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   const writeKubeconfig = (file: string, user: string, cert: { certFile: string; keyFile: string }) => {
     const b64 = (path: string) => readFileSync(path).toString('base64');
-    writeFileSync(file, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'test',
-      clusters: [{ name: 'test', cluster: { server, 'certificate-authority-data': b64(ca.certFile) } }],
-      users: [{ name: user, user: { 'client-certificate-data': b64(cert.certFile), 'client-key-data': b64(cert.keyFile) } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user } }],
-    }, null, 2), { mode: 0o600 });
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': 'test',
+          clusters: [{ name: 'test', cluster: { server, 'certificate-authority-data': b64(ca.certFile) } }],
+          users: [{ name: user, user: { 'client-certificate-data': b64(cert.certFile), 'client-key-data': b64(cert.keyFile) } }],
+          contexts: [{ name: 'test', context: { cluster: 'test', user } }],
+        },
+        null,
+        2,
+      ),
+      { mode: 0o600 },
+    );
     return file;
   };
   const kubeconfig = writeKubeconfig(join(dir, 'kubeconfig'), 'admin', admin);

@@ -38,19 +38,34 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
   try {
     step(1, 'Starting two real registries on 127.0.0.1 (docker-registry): a "public" one and your backup registry');
     const [publicRegistry, backupRegistry] = await Promise.all([startRegistryServer(), startRegistryServer()]);
-    stops.push(() => publicRegistry.stop(), () => backupRegistry.stop());
+    stops.push(
+      () => publicRegistry.stop(),
+      () => backupRegistry.stop(),
+    );
     say(`      public registry: ${publicRegistry.url}\n      backup registry: ${backupRegistry.url}`);
-    const seeded = await seedImage({ url: publicRegistry.url }, {
-      repository: 'demo/web',
-      tag: '1.0',
-      format: 'oci',
-      platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
-      layers: [{ seed: 'demo-base', size: 4 << 20, shared: true }, { seed: 'demo-app', size: 2 << 20 }],
-    });
+    const seeded = await seedImage(
+      { url: publicRegistry.url },
+      {
+        repository: 'demo/web',
+        tag: '1.0',
+        format: 'oci',
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        ],
+        layers: [
+          { seed: 'demo-base', size: 4 << 20, shared: true },
+          { seed: 'demo-app', size: 2 << 20 },
+        ],
+      },
+    );
     const sourceImage = `${publicRegistry.address}/demo/web:1.0`;
     say(`      seeded ${sourceImage} (linux/amd64, linux/arm64/v8), digest ${seeded.digest}`);
 
-    step(2, 'Starting a real Kubernetes API server with etcd on 127.0.0.1 (the first run builds kube-apiserver from the Go module proxy: several minutes, then cached)');
+    step(
+      2,
+      'Starting a real Kubernetes API server with etcd on 127.0.0.1 (the first run builds kube-apiserver from the Go module proxy: several minutes, then cached)',
+    );
     const cluster: Cluster = await startCluster({ dir: join(work, 'cluster'), progress: (line) => say(`      ${line}`) });
     stops.push(() => cluster.stop());
     const kc = new KubeConfig();
@@ -66,7 +81,11 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       stops.push(() => gitea.stop());
       const remote = await gitea.createRepository('apps');
       for (const [path, text] of Object.entries(files)) {
-        await gitea.api('POST', `/repos/${gitea.user}/apps/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+        await gitea.api('POST', `/repos/${gitea.user}/apps/contents/${path}`, {
+          content: Buffer.from(text).toString('base64'),
+          message: `add ${path}`,
+          branch: 'main',
+        });
       }
       repo = {
         remote,
@@ -81,7 +100,10 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
         },
       };
     } else {
-      step(3, 'Creating a GitOps repository served over HTTP (git http-backend, token auth), laid out like an Argo CD application (build Gitea with scripts/build-gitea.sh to get a pull request instead of a commit)');
+      step(
+        3,
+        'Creating a GitOps repository served over HTTP (git http-backend, token auth), laid out like an Argo CD application (build Gitea with scripts/build-gitea.sh to get a pull request instead of a commit)',
+      );
       const token = `demo-token-${Math.random().toString(36).slice(2)}`;
       const git = await startGitHttpServer(work, { 'argocd-bot': token });
       stops.push(() => git.stop());
@@ -96,18 +118,29 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     const remote = repo.remote;
     say(`      ${remote}: apps/web/deployment.yaml (image ${sourceImage}), apps/web/kustomization.yaml`);
 
-    step(4, 'Deploying it as Argo CD would: an Application, and the Deployment with Argo CD\'s tracking annotation');
+    step(4, "Deploying it as Argo CD would: an Application, and the Deployment with Argo CD's tracking annotation");
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'argocd' } } });
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications',
-      body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'web' }, spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } } },
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: 'argocd',
+      plural: 'applications',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Application',
+        metadata: { name: 'web' },
+        spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } },
+      },
     });
     await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
       namespace: 'shop',
       body: {
         metadata: { name: 'web', annotations: { 'argocd.argoproj.io/tracking-id': 'web:apps/Deployment:shop/web' } },
-        spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: sourceImage }] } } },
+        spec: {
+          selector: { matchLabels: { app: 'web' } },
+          template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: sourceImage }] } },
+        },
       },
     });
     say('      argocd/Application web → shop/Deployment web');
@@ -116,21 +149,42 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     const handoffDir = join(work, 'handoff');
     const backupTarget = parseBackupTarget(`${backupRegistry.address}/backup`);
     const copier = new Copier({
-      kubeConfig: kc, backupTarget, handoffDir, controllerNamespace: 'image-clone-namespace', includeNamespaces: [], excludeNamespaces: [],
-      registry: { insecureRegistries: [publicRegistry.address, backupRegistry.address] }, logger: quiet,
+      kubeConfig: kc,
+      backupTarget,
+      handoffDir,
+      controllerNamespace: 'image-clone-namespace',
+      includeNamespaces: [],
+      excludeNamespaces: [],
+      registry: { insecureRegistries: [publicRegistry.address, backupRegistry.address] },
+      logger: quiet,
     });
     const pass = await copier.runOnce();
     if (pass.failedWorkloads.length > 0) throw new Error(`the copier failed for ${pass.failedWorkloads.join(', ')}`);
     const backupImage = `${backupRegistry.address}/backup/${publicRegistry.address.replace(':', '_')}/demo/web:1.0`;
     const stack = createRegistryStack({ insecureRegistries: [backupRegistry.address] });
-    const stored = await stack.client.headManifest({ registry: backupRegistry.address, repository: `backup/${publicRegistry.address.replace(':', '_')}/demo/web` }, '1.0');
+    const stored = await stack.client.headManifest(
+      { registry: backupRegistry.address, repository: `backup/${publicRegistry.address.replace(':', '_')}/demo/web` },
+      '1.0',
+    );
     await stack.close();
     if (stored?.digest !== seeded.digest) throw new Error(`the backup has digest ${stored?.digest}, expected ${seeded.digest}`);
-    say(`      backed up to ${backupImage}\n      backup digest ${stored.digest} ✔ the same as the source: the very same image\n      ${pass.recordsWritten} handoff record written for shop/Deployment/web, owner argocd/Application web`);
+    say(
+      `      backed up to ${backupImage}\n      backup digest ${stored.digest} ✔ the same as the source: the very same image\n      ${pass.recordsWritten} handoff record written for shop/Deployment/web, owner argocd/Application web`,
+    );
 
-    step(6, repo.mode === 'pr' ? 'The rewriter: the record becomes a branch and a pull request for a reviewer (pr mode)' : 'The rewriter: the record becomes a commit in the repository Argo CD syncs from (commit mode)');
+    step(
+      6,
+      repo.mode === 'pr'
+        ? 'The rewriter: the record becomes a branch and a pull request for a reviewer (pr mode)'
+        : 'The rewriter: the record becomes a commit in the repository Argo CD syncs from (commit mode)',
+    );
     const rewriter = new Rewriter({
-      handoffDir, cacheDir: join(work, 'git-cache'), mode: repo.mode, author: { name: 'image-clone-controller', email: 'image-clone@demo.local' }, logger: quiet, gitCredentials: repo.credentials,
+      handoffDir,
+      cacheDir: join(work, 'git-cache'),
+      mode: repo.mode,
+      author: { name: 'image-clone-controller', email: 'image-clone@demo.local' },
+      logger: quiet,
+      gitCredentials: repo.credentials,
       ...(repo.forgeToken ? { forge: { token: repo.forgeToken } } : {}),
       // The change is proved by building the application's kustomization before and after it.
       renderTools: { ...DEFAULT_RENDER_TOOLS, kustomize: join(BIN_DIR, 'kustomize') },
@@ -194,7 +248,18 @@ function repositoryFiles(image: string): Record<string, string> {
 function createRepository(root: string, files: Record<string, string>): string {
   const bare = join(root, 'apps.git');
   const seed = join(root, 'apps-seed');
-  const gitIn = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, stdio: 'pipe', env: { ...process.env, GIT_AUTHOR_NAME: 'platform team', GIT_AUTHOR_EMAIL: 'platform@demo.local', GIT_COMMITTER_NAME: 'platform team', GIT_COMMITTER_EMAIL: 'platform@demo.local' } });
+  const gitIn = (cwd: string, ...args: string[]) =>
+    execFileSync('git', args, {
+      cwd,
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'platform team',
+        GIT_AUTHOR_EMAIL: 'platform@demo.local',
+        GIT_COMMITTER_NAME: 'platform team',
+        GIT_COMMITTER_EMAIL: 'platform@demo.local',
+      },
+    });
   gitIn(root, 'init', '-q', '--bare', '--initial-branch=main', bare);
   gitIn(bare, 'config', 'http.receivepack', 'true');
   gitIn(root, 'clone', '-q', bare, seed);
@@ -211,7 +276,9 @@ function createRepository(root: string, files: Record<string, string>): string {
 // Run when executed directly (node devenv/demo.ts), not when imported.
 if (process.argv[1] !== undefined && import.meta.filename === realpathSync(process.argv[1])) {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log('Usage: npm run demo   (or scripts/demo.sh, which installs what is missing first)\n\nRuns the copier and the rewriter end to end on 127.0.0.1: registries, a kube-apiserver, a Git repository\n(a local Gitea where built, else git over HTTP); IMAGE_CLONE_DEMO_FORGE=none forces plain git.');
+    console.log(
+      'Usage: npm run demo   (or scripts/demo.sh, which installs what is missing first)\n\nRuns the copier and the rewriter end to end on 127.0.0.1: registries, a kube-apiserver, a Git repository\n(a local Gitea where built, else git over HTTP); IMAGE_CLONE_DEMO_FORGE=none forces plain git.',
+    );
   } else {
     process.exitCode = await demoCommand((line) => console.log(line));
   }

@@ -93,7 +93,9 @@ export async function startFaultProxy(upstream: string, options: { cdnHost?: str
       const fault = rule?.fault;
       const go = async () => {
         if (fault?.kind === 'status') {
-          res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end(JSON.stringify({ errors: [{ code: 'INJECTED', message: `fault injected: ${fault.status}` }] }));
+          res
+            .writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
+            .end(JSON.stringify({ errors: [{ code: 'INJECTED', message: `fault injected: ${fault.status}` }] }));
           return;
         }
         if (fault?.kind === 'stall') await new Promise((r) => setTimeout(r, fault.ms));

@@ -73,9 +73,10 @@ export async function startGitHttpServer(root: string, users: Readonly<Record<st
   return {
     url: `http://127.0.0.1:${port}`,
     log,
-    stop: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -31,7 +31,10 @@ export interface Gitea {
  * sources), Gitea reads them from disk: from the module source the build downloaded.
  */
 function giteaSource(): string {
-  const modules = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` } }).trim();
+  const modules = execFileSync('go', ['env', 'GOMODCACHE'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` },
+  }).trim();
   return join(modules, `code.gitea.io/gitea@${GITEA_VERSION}`);
 }
 
@@ -48,44 +51,91 @@ export async function startGitea(dir: string): Promise<Gitea> {
   const url = `http://127.0.0.1:${port}`;
   const config = join(dir, 'app.ini');
   const random = () => Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
-  writeFileSync(config, [
-    'APP_NAME = image-clone test forge',
-    'RUN_MODE = prod',
-    'RUN_USER = ' + (process.env.USER ?? 'root'),
-    'WORK_PATH = ' + dir,
-    'I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true',
-    '[database]', 'DB_TYPE = sqlite3', `PATH = ${join(dir, 'gitea.db')}`,
-    '[repository]', `ROOT = ${join(dir, 'repositories')}`, 'DEFAULT_BRANCH = main',
-    '[server]', `STATIC_ROOT_PATH = ${giteaSource()}`, 'PROTOCOL = http', 'HTTP_ADDR = 127.0.0.1', `HTTP_PORT = ${port}`, `ROOT_URL = ${url}/`, 'DISABLE_SSH = true', 'OFFLINE_MODE = true', `APP_DATA_PATH = ${join(dir, 'data')}`, 'LFS_START_SERVER = false',
-    '[security]', 'INSTALL_LOCK = true', `SECRET_KEY = ${random()}`, `INTERNAL_TOKEN = ${random()}${random()}`,
-    '[service]', 'DISABLE_REGISTRATION = true', 'REQUIRE_SIGNIN_VIEW = false',
-    '[oauth2]', 'ENABLED = false',
-    '[log]', 'MODE = console', 'LEVEL = Warn',
-    '[cron]', 'ENABLED = false',
-    '[indexer]', 'REPO_INDEXER_ENABLED = false',
-    '',
-  ].join('\n'));
-  const cli = (...args: string[]) => execFileSync(binary, [...args, '--config', config], { cwd: dir, encoding: 'utf8', env: { ...process.env, GITEA_WORK_DIR: dir } }).trim();
+  writeFileSync(
+    config,
+    [
+      'APP_NAME = image-clone test forge',
+      'RUN_MODE = prod',
+      `RUN_USER = ${process.env.USER ?? 'root'}`,
+      `WORK_PATH = ${dir}`,
+      'I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true',
+      '[database]',
+      'DB_TYPE = sqlite3',
+      `PATH = ${join(dir, 'gitea.db')}`,
+      '[repository]',
+      `ROOT = ${join(dir, 'repositories')}`,
+      'DEFAULT_BRANCH = main',
+      '[server]',
+      `STATIC_ROOT_PATH = ${giteaSource()}`,
+      'PROTOCOL = http',
+      'HTTP_ADDR = 127.0.0.1',
+      `HTTP_PORT = ${port}`,
+      `ROOT_URL = ${url}/`,
+      'DISABLE_SSH = true',
+      'OFFLINE_MODE = true',
+      `APP_DATA_PATH = ${join(dir, 'data')}`,
+      'LFS_START_SERVER = false',
+      '[security]',
+      'INSTALL_LOCK = true',
+      `SECRET_KEY = ${random()}`,
+      `INTERNAL_TOKEN = ${random()}${random()}`,
+      '[service]',
+      'DISABLE_REGISTRATION = true',
+      'REQUIRE_SIGNIN_VIEW = false',
+      '[oauth2]',
+      'ENABLED = false',
+      '[log]',
+      'MODE = console',
+      'LEVEL = Warn',
+      '[cron]',
+      'ENABLED = false',
+      '[indexer]',
+      'REPO_INDEXER_ENABLED = false',
+      '',
+    ].join('\n'),
+  );
+  const cli = (...args: string[]) =>
+    execFileSync(binary, [...args, '--config', config], { cwd: dir, encoding: 'utf8', env: { ...process.env, GITEA_WORK_DIR: dir } }).trim();
   cli('migrate');
   const user = 'image-clone-bot';
   // Gitea generates the password, so it never appears in a process argument.
-  const created = cli('admin', 'user', 'create', '--admin', '--username', user, '--random-password', '--email', 'bot@example.com', '--must-change-password=false');
+  const created = cli(
+    'admin',
+    'user',
+    'create',
+    '--admin',
+    '--username',
+    user,
+    '--random-password',
+    '--email',
+    'bot@example.com',
+    '--must-change-password=false',
+  );
   const password = /generated random password is '([^']+)'/.exec(created)?.[1];
   if (!password) throw new Error(`gitea did not report the generated password: ${created.replace(/password is '[^']*'/, "password is '…'")}`);
   const token = cli('admin', 'user', 'generate-access-token', '--username', user, '--token-name', 'image-clone', '--scopes', 'all', '--raw').split('\n').pop()!;
   const daemon = startDaemon(binary, ['web', '--config', config], { cwd: dir, env: { ...process.env, GITEA_WORK_DIR: dir } });
   try {
-    await waitFor(`gitea on ${url}`, async () => {
-      const response = await request(`${url}/api/v1/version`);
-      await response.body.dump();
-      return response.statusCode === 200;
-    }, 60_000, daemon.child);
+    await waitFor(
+      `gitea on ${url}`,
+      async () => {
+        const response = await request(`${url}/api/v1/version`);
+        await response.body.dump();
+        return response.statusCode === 200;
+      },
+      60_000,
+      daemon.child,
+    );
   } catch (error) {
     await daemon.stop();
     throw new Error(`${(error as Error).message}\n${daemon.output()}`);
   }
   const api = async (method: 'GET' | 'POST' | 'PATCH', path: string, body?: object) => {
-    const response = await request(`${url}/api/v1${path}`, { method, headers: { authorization: `token ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const response = await request(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `token ${token}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await response.body.text();
     if (response.statusCode >= 300) throw new Error(`gitea ${method} ${path}: ${response.statusCode} ${text}`);
     return text ? JSON.parse(text) : undefined;

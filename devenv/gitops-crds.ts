@@ -24,7 +24,9 @@ export async function installGitOpsCrds(kubeConfig: KubeConfig): Promise<void> {
         group: d.group,
         scope: 'Namespaced',
         names: { kind: d.kind, plural: d.plural, singular: d.kind.toLowerCase(), listKind: `${d.kind}List` },
-        versions: [{ name: d.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
+        versions: [
+          { name: d.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } },
+        ],
       },
     };
     try {

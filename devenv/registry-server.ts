@@ -83,24 +83,42 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     config.push('auth:', `  htpasswd: {realm: image-clone-test, path: ${JSON.stringify(htpasswd)}}`);
   } else if (options.auth?.kind === 'token') {
     const a = options.auth;
-    config.push('auth:', '  token:', `    realm: ${JSON.stringify(a.realm)}`, `    service: ${JSON.stringify(a.service)}`, `    issuer: ${JSON.stringify(a.issuer)}`, `    rootcertbundle: ${JSON.stringify(a.rootCertFile)}`);
+    config.push(
+      'auth:',
+      '  token:',
+      `    realm: ${JSON.stringify(a.realm)}`,
+      `    service: ${JSON.stringify(a.service)}`,
+      `    issuer: ${JSON.stringify(a.issuer)}`,
+      `    rootcertbundle: ${JSON.stringify(a.rootCertFile)}`,
+    );
   }
   const configFile = join(dataDir, 'config.yml');
-  writeFileSync(configFile, config.join('\n') + '\n');
+  writeFileSync(configFile, `${config.join('\n')}\n`);
 
-  const daemon: Daemon = options.netns !== undefined
-    ? startDaemon('ip', ['netns', 'exec', options.netns, binary, 'serve', configFile])
-    : options.maxFileBytes === undefined
-    ? startDaemon(binary, ['serve', configFile])
-    : startDaemon('bash', ['-c', `trap '' XFSZ; ulimit -f ${Math.max(1, Math.floor(options.maxFileBytes / 1024))}; exec "$0" serve "$1"`, binary, configFile]);
+  const daemon: Daemon =
+    options.netns !== undefined
+      ? startDaemon('ip', ['netns', 'exec', options.netns, binary, 'serve', configFile])
+      : options.maxFileBytes === undefined
+        ? startDaemon(binary, ['serve', configFile])
+        : startDaemon('bash', [
+            '-c',
+            `trap '' XFSZ; ulimit -f ${Math.max(1, Math.floor(options.maxFileBytes / 1024))}; exec "$0" serve "$1"`,
+            binary,
+            configFile,
+          ]);
   const url = `${options.tls ? 'https' : 'http'}://${address}`;
   const dispatcher = new Agent(options.tls ? { connect: { ca: readFileSync(options.tls.caFile, 'utf8') } } : {});
   try {
-    await waitFor(`registry on ${address}`, async () => {
-      const response = await request(`${url}/v2/`, { dispatcher });
-      await response.body.dump();
-      return response.statusCode === 200 || response.statusCode === 401;
-    }, 20_000, daemon.child);
+    await waitFor(
+      `registry on ${address}`,
+      async () => {
+        const response = await request(`${url}/v2/`, { dispatcher });
+        await response.body.dump();
+        return response.statusCode === 200 || response.statusCode === 401;
+      },
+      20_000,
+      daemon.child,
+    );
   } catch (error) {
     await daemon.stop();
     throw new Error(`${(error as Error).message}\n${daemon.output()}`);

@@ -109,22 +109,30 @@ export async function seedImage(target: SeedTarget, spec: SeedImageSpec): Promis
     const suffix = platform ? `/${platform.os}/${platform.architecture}${platform.variant ?? ''}` : '';
     const layers = spec.layers.map((l) => (l.shared || !platform ? l : { ...l, seed: l.seed + suffix }));
     const layerDigests = await Promise.all(layers.map(pushLayer));
-    const config = Buffer.from(JSON.stringify({
-      architecture: platform?.architecture ?? 'amd64',
-      os: platform?.os ?? 'linux',
-      ...(platform?.variant ? { variant: platform.variant } : {}),
-      config: { Cmd: ['/bin/sh'], Labels: { 'org.opencontainers.image.title': spec.repository } },
-      rootfs: { type: 'layers', diff_ids: layerDigests },
-      history: layers.map((l) => ({ created_by: `synthetic layer ${l.seed}` })),
-    }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: platform?.architecture ?? 'amd64',
+        os: platform?.os ?? 'linux',
+        ...(platform?.variant ? { variant: platform.variant } : {}),
+        config: { Cmd: ['/bin/sh'], Labels: { 'org.opencontainers.image.title': spec.repository } },
+        rootfs: { type: 'layers', diff_ids: layerDigests },
+        history: layers.map((l) => ({ created_by: `synthetic layer ${l.seed}` })),
+      }),
+    );
     const configDigest = sha256(config);
     await pushBlob(target, spec.repository, configDigest, config.length, () => Readable.from([config]));
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: media.manifest,
-      config: { mediaType: media.config, digest: configDigest, size: config.length },
-      layers: layers.map((l, i) => ({ mediaType: media.layer, digest: layerDigests[i], size: l.size })),
-    }, null, 3));
+    const manifest = Buffer.from(
+      JSON.stringify(
+        {
+          schemaVersion: 2,
+          mediaType: media.manifest,
+          config: { mediaType: media.config, digest: configDigest, size: config.length },
+          layers: layers.map((l, i) => ({ mediaType: media.layer, digest: layerDigests[i], size: l.size })),
+        },
+        null,
+        3,
+      ),
+    );
     return { bytes: manifest, layerDigests };
   };
 
@@ -141,11 +149,17 @@ export async function seedImage(target: SeedTarget, spec: SeedImageSpec): Promis
     children.push({ digest, size: image.bytes.length, platform });
     allLayers.push(...image.layerDigests);
   }
-  const index = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: media.index,
-    manifests: children.map((c) => ({ mediaType: media.manifest, digest: c.digest, size: c.size, platform: c.platform })),
-  }, null, 3));
+  const index = Buffer.from(
+    JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType: media.index,
+        manifests: children.map((c) => ({ mediaType: media.manifest, digest: c.digest, size: c.size, platform: c.platform })),
+      },
+      null,
+      3,
+    ),
+  );
   const digest = await putManifest(target, spec.repository, spec.tag, index, media.index);
   return { digest, mediaType: media.index, children: children.map((c) => c.digest), layerDigests: [...new Set(allLayers)] };
 }

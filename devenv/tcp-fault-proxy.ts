@@ -81,7 +81,15 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
     proxy.stats.connections++;
     track(client);
     const { host, port: upstreamPort, tls } = options.upstream;
-    const upstream = tls ? tlsConnect({ host, port: upstreamPort, ca: tls.ca, ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), servername: host === '127.0.0.1' ? undefined : host }) : netConnect({ host, port: upstreamPort });
+    const upstream = tls
+      ? tlsConnect({
+          host,
+          port: upstreamPort,
+          ca: tls.ca,
+          ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+          servername: host === '127.0.0.1' ? undefined : host,
+        })
+      : netConnect({ host, port: upstreamPort });
     track(upstream);
     // Once the proxy answers itself, the client's socket ends after that answer is written.
     let answered = false;
@@ -99,11 +107,18 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
 
     const answer = (status: number, reason: string, extra: string) => {
       const body = JSON.stringify({
-        kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `fault injected by the test proxy: ${status}`, reason, code: status,
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        message: `fault injected by the test proxy: ${status}`,
+        reason,
+        code: status,
         errors: [{ code: 'UNAVAILABLE', message: `fault injected by the test proxy: ${status}` }],
       });
       answered = true;
-      client.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`);
+      client.end(
+        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`,
+      );
       upstream.destroy();
     };
 
@@ -127,15 +142,19 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
         owed -= 1;
         const kind = kinds[Math.floor(random() * kinds.length)]!;
         proxy.stats.faults[kind]++;
-        if (kind === '500') return answer(500, 'Internal Server Error', ''), false;
-        if (kind === '503') return answer(503, 'Service Unavailable', ''), false;
-        if (kind === '429') return answer(429, 'Too Many Requests', 'retry-after: 1\r\n'), false;
+        const refusal = { '500': 'Internal Server Error', '503': 'Service Unavailable', '429': 'Too Many Requests' } as const;
+        if (kind === '500' || kind === '503' || kind === '429') {
+          answer(Number(kind), refusal[kind], kind === '429' ? 'retry-after: 1\r\n' : '');
+          return false;
+        }
         responseFault = kind;
       }
       if (/upgrade/i.test(headers.get('connection') ?? '') || method === 'CONNECT') state = 'tunnel';
       else if (/chunked/i.test(headers.get('transfer-encoding') ?? '')) state = 'chunk-size';
-      else if (Number(headers.get('content-length') ?? 0) > 0) ((state = 'body'), (remaining = Number(headers.get('content-length'))));
-      else state = 'head';
+      else if (Number(headers.get('content-length') ?? 0) > 0) {
+        state = 'body';
+        remaining = Number(headers.get('content-length'));
+      } else state = 'head';
       return true;
     };
 
@@ -181,7 +200,10 @@ export async function startTcpFaultProxy(options: TcpFaultProxyOptions): Promise
           if (state === 'chunk-size') {
             const size = parseInt(text.split(';')[0]!, 16);
             if (size === 0) state = 'trailer';
-            else ((remaining = size), (state = 'chunk-data'));
+            else {
+              remaining = size;
+              state = 'chunk-data';
+            }
           } else if (state === 'chunk-crlf') state = 'chunk-size';
           else if (text === '') state = 'head'; // end of trailers
         }

@@ -19,7 +19,22 @@ export interface ServerCertificate {
 export async function createCertificateAuthority(dir: string, name = 'image-clone test CA'): Promise<CertificateAuthority> {
   const certFile = join(dir, 'ca.crt');
   const keyFile = join(dir, 'ca.key');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-subj', `/CN=${name}`, '-keyout', keyFile, '-out', certFile]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
   return { certFile, keyFile };
 }
 
@@ -41,9 +56,26 @@ export async function createCertificate(dir: string, ca: CertificateAuthority, r
   const extFile = join(dir, `${req.name}.ext`);
   const lines = [`extendedKeyUsage=${req.usage === 'server' ? 'serverAuth' : 'clientAuth'}`];
   if (req.altNames?.length) lines.push(`subjectAltName=${req.altNames.join(',')}`);
-  writeFileSync(extFile, lines.join('\n') + '\n');
+  writeFileSync(extFile, `${lines.join('\n')}\n`);
   await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', req.subject, '-keyout', keyFile, '-out', csrFile]);
-  await run('openssl', ['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', extFile, '-out', certFile]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csrFile,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    extFile,
+    '-out',
+    certFile,
+  ]);
   return { certFile, keyFile };
 }
 
@@ -56,6 +88,21 @@ export function createServerCertificate(dir: string, ca: CertificateAuthority, n
 export async function createSelfSigned(dir: string, name: string): Promise<ServerCertificate> {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-subj', `/CN=${name}`, '-keyout', keyFile, '-out', certFile]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
   return { certFile, keyFile };
 }

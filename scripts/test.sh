@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the container image from ./Dockerfile (as
-# root: buildah; scripts/build-image.sh), then type-checks and runs the unit, integration and
+# root: buildah; scripts/build-image.sh), then type-checks, lints (Biome) and runs the unit, integration and
 # end-to-end tests, among them test/image/ (the image running the Pod that kustomize/ renders).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -93,23 +93,42 @@ const REGISTRY_FLAGS = {
   'ca-file': { arg: 'PATH', help: "extra CA certificates (PEM) to trust, on top of the system's" },
   'mutable-tag': { arg: 'PATTERN', multiple: true, help: 'tags re-checked by digest on every copy (repeatable; * globs) [latest]' },
 } as const satisfies FlagTable;
-const BACKUP_PULL = { arg: 'HOW', default: 'anonymous', help: 'how the nodes pull backups: anonymous (each backup proved pullable without credentials, or not handed off), node (the nodes hold credentials; trusted) or secret:NAME (Pods pull with the Secret NAME; the change adds it where nothing lists it)' } as const;
+const BACKUP_PULL = {
+  arg: 'HOW',
+  default: 'anonymous',
+  help: 'how the nodes pull backups: anonymous (each backup proved pullable without credentials, or not handed off), node (the nodes hold credentials; trusted) or secret:NAME (Pods pull with the Secret NAME; the change adds it where nothing lists it)',
+} as const;
 const logLevel = (fallback: string) => ({ arg: 'LEVEL', default: fallback, help: 'debug, info, warn or error' }) as const;
-const retryBudget = (fallback: string, then: string) => ({ arg: 'DUR', default: fallback, help: `how long a failing registry request is retried (5xx, 429, dropped connections) before ${then}` }) as const;
-const KUSTOMIZE = { arg: 'PATH', default: 'kustomize', help: 'kustomize, which builds every overlay a change touches before and after it to prove it (a change not proved is not made)' } as const;
+const retryBudget = (fallback: string, then: string) =>
+  ({ arg: 'DUR', default: fallback, help: `how long a failing registry request is retried (5xx, 429, dropped connections) before ${then}` }) as const;
+const KUSTOMIZE = {
+  arg: 'PATH',
+  default: 'kustomize',
+  help: 'kustomize, which builds every overlay a change touches before and after it to prove it (a change not proved is not made)',
+} as const;
 const HELP = { short: 'h', help: 'this help' } as const;
 
 /** The Git and forge flags of `rewriter` and `sync-repo`. */
 const GIT_FLAGS = {
-  'git-mode': { arg: 'MODE', default: 'branch', help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo), branch (the branch only) or commit (straight to the base branch)' },
-  'forge-token-file': { arg: 'PATH', help: "API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)" },
+  'git-mode': {
+    arg: 'MODE',
+    default: 'branch',
+    help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo), branch (the branch only) or commit (straight to the base branch)',
+  },
+  'forge-token-file': { arg: 'PATH', help: 'API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)' },
   forge: { arg: 'KIND', help: 'github, gitlab or gitea (default from the URL: github.com is github, gitlab.* gitlab, others gitea)' },
-  'forge-api': { arg: 'URL', help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea)" },
+  'forge-api': {
+    arg: 'URL',
+    help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea)",
+  },
   'pr-label': { arg: 'NAME', multiple: true, help: 'label the pull request (repeatable)' },
   'pr-draft': { help: 'open pull requests as drafts' },
   'author-name': { arg: 'NAME', default: 'image-clone-controller', help: 'commit author' },
   'author-email': { arg: 'EMAIL', default: 'image-clone-controller@users.noreply.local', help: 'commit author e-mail' },
-  'commit-template-file': { arg: 'PATH', help: 'commit message template; {workloads}, {count} and {changes} are replaced (default: a subject, why it is safe, one line per image)' },
+  'commit-template-file': {
+    arg: 'PATH',
+    help: 'commit message template; {workloads}, {count} and {changes} are replaced (default: a subject, why it is safe, one line per image)',
+  },
   'git-username': { arg: 'NAME', default: 'git', help: 'user name for HTTPS Git' },
   'git-password-file': { arg: 'PATH', help: 'password or token for HTTPS Git, read from a file (a mounted Secret)' },
   'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
@@ -159,12 +178,20 @@ const REWRITER_FLAGS = {
   'unmanaged-branch': { arg: 'BRANCH', default: 'main', help: 'its base branch' },
   debounce: { arg: 'DUR', default: '2s', help: 'wait for a burst of records to end' },
   'keep-done': { arg: 'DUR', default: '7d', help: 'how long done handoff records are kept, then pruned' },
-  'direct-patch': { arg: 'MODE', default: 'never', help: 'never, unmanaged (patch workloads no GitOps tool manages through the Kubernetes API) or always (also managed ones: the GitOps tool may revert them until the Git change lands)' },
+  'direct-patch': {
+    arg: 'MODE',
+    default: 'never',
+    help: 'never, unmanaged (patch workloads no GitOps tool manages through the Kubernetes API) or always (also managed ones: the GitOps tool may revert them until the Git change lands)',
+  },
   kubeconfig: { arg: 'PATH', help: 'the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)' },
   'health-address': { arg: 'ADDR', default: ':8081', help: '/healthz, /readyz and /metrics ("" for none)' },
   once: { help: 'process what is pending, then exit (0 only if every change landed)' },
   'dry-run': { help: 'print the plan and the unified diff (and any patch) for what is pending; commit, push, patch and mark nothing (implies --once)' },
-  helm: { arg: 'PATH', default: 'helm', help: 'Helm, which renders a chart before and after each HelmRelease or chart Application edit (an edit not proved is not proposed)' },
+  helm: {
+    arg: 'PATH',
+    default: 'helm',
+    help: 'Helm, which renders a chart before and after each HelmRelease or chart Application edit (an edit not proved is not proposed)',
+  },
   kustomize: { ...KUSTOMIZE, help: "kustomize, which builds every overlay an edit touches before and after it, and a HelmRelease's post-renderers" },
   'ca-file': { arg: 'PATH', help: 'extra CA certificates (PEM) to trust when fetching charts' },
   'log-level': logLevel('info'),
@@ -177,7 +204,10 @@ const SYNC_REPO_FLAGS = {
   path: { arg: 'SUBDIR', help: 'only this directory of it' },
   ...REGISTRY_FLAGS,
   'retry-budget': retryBudget('5m', 'that image fails'),
-  'backup-pull': { ...BACKUP_PULL, help: 'anonymous (each backup proved pullable without credentials, or not proposed), node (the nodes hold credentials) or secret:NAME (the manifests get imagePullSecrets NAME where they lack it)' },
+  'backup-pull': {
+    ...BACKUP_PULL,
+    help: 'anonymous (each backup proved pullable without credentials, or not proposed), node (the nodes hold credentials) or secret:NAME (the manifests get imagePullSecrets NAME where they lack it)',
+  },
   ...GIT_FLAGS,
   'dry-run': { help: 'back up, then print the diff; commit, push and open nothing' },
   kustomize: KUSTOMIZE,
@@ -203,6 +233,12 @@ const USAGES: Readonly<Record<string, string>> = {
   'sync-repo': usage(SYNC_REPO_USAGE_HEADER, SYNC_REPO_FLAGS),
   rewrite: usage(REWRITE_USAGE_HEADER, REWRITE_FLAGS),
 };
+
+/** `--help`: the command's usage on stdout, exit status 0. */
+function showUsage(out: (line: string) => void, command: string): number {
+  out(USAGES[command] ?? USAGE);
+  return 0;
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -233,7 +269,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function copy(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
   const { values, positionals } = parseFlags(COPY_FLAGS, args, true);
-  if (values.help) return (out(USAGES.copy!), 0);
+  if (values.help) return showUsage(out, 'copy');
   let pairs: Array<readonly [string, string | undefined]>;
   if (values['from-file'] !== undefined) {
     if (positionals.length > 0) throw new UsageError('give either --from-file or SRC [DST], not both');
@@ -268,9 +304,11 @@ type GitFlagValues = FlagValues<typeof GIT_FLAGS>;
 function gitSettings(values: GitFlagValues): GitSettings {
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
-  if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file']) throw new UsageError('--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge\'s API accepts too)');
+  if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file'])
+    throw new UsageError("--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge's API accepts too)");
   const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea') throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
+  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea')
+    throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
   return {
     mode,
@@ -291,99 +329,120 @@ function gitSettings(values: GitFlagValues): GitSettings {
 
 async function rewriter(args: readonly string[], out: (l: string) => void): Promise<number> {
   const { values } = parseFlags(REWRITER_FLAGS, args);
-  if (values.help) return (out(USAGES.rewriter!), 0);
+  if (values.help) return showUsage(out, 'rewriter');
   if (!values['handoff-dir']) throw new UsageError('rewriter needs --handoff-dir DIR');
   if (!values['cache-dir']) throw new UsageError('rewriter needs --cache-dir DIR');
   const git = gitSettings(values);
   const directPatch = values['direct-patch'];
-  if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always') throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
+  if (directPatch !== 'never' && directPatch !== 'unmanaged' && directPatch !== 'always')
+    throw new UsageError(`--direct-patch must be never, unmanaged or always, got ${JSON.stringify(directPatch)}`);
   const { rewriterCommand } = await import('./commands/rewriter.ts');
-  return rewriterCommand({
-    ...git,
-    handoffDir: values['handoff-dir'],
-    cacheDir: values['cache-dir'],
-    branchPrefix: values['branch-prefix']!,
-    ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
-    ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
-    unmanagedBranch: values['unmanaged-branch']!,
-    once: values.once ?? false,
-    debounceMs: parseDuration('--debounce', values.debounce!),
-    keepDoneMs: parseDuration('--keep-done', values['keep-done']!),
-    directPatch,
-    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-    dryRun: values['dry-run'] ?? false,
-    helm: values.helm!,
-    kustomize: values.kustomize!,
-    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
-    ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
-    logger: createLogger({ level: parseLevel(values['log-level']) }),
-  }, out);
+  return rewriterCommand(
+    {
+      ...git,
+      handoffDir: values['handoff-dir'],
+      cacheDir: values['cache-dir'],
+      branchPrefix: values['branch-prefix']!,
+      ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
+      ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
+      unmanagedBranch: values['unmanaged-branch']!,
+      once: values.once ?? false,
+      debounceMs: parseDuration('--debounce', values.debounce!),
+      keepDoneMs: parseDuration('--keep-done', values['keep-done']!),
+      directPatch,
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      dryRun: values['dry-run'] ?? false,
+      helm: values.helm!,
+      kustomize: values.kustomize!,
+      ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+      ...(values['health-address'] && !values.once ? { healthAddress: values['health-address'] } : {}),
+      logger: createLogger({ level: parseLevel(values['log-level']) }),
+    },
+    out,
+  );
 }
 
 async function syncRepo(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
   const { values } = parseFlags(SYNC_REPO_FLAGS, args);
-  if (values.help) return (out(USAGES['sync-repo']!), 0);
+  if (values.help) return showUsage(out, 'sync-repo');
   if (!values.repo) throw new UsageError('sync-repo needs --repo URL');
   if (!values['backup-registry']) throw new UsageError('sync-repo needs --backup-registry HOST[:PORT]/PREFIX');
   const git = gitSettings(values);
   const { syncRepoCommand } = await import('./commands/sync-repo.ts');
-  return syncRepoCommand({
-    repoURL: values.repo,
-    branch: values.branch!,
-    ...(values.path ? { path: values.path } : {}),
-    backupRegistry: values['backup-registry'],
-    layout: values.flat ? 'flat' : 'nested',
-    insecureRegistries: values['insecure-registry'] ?? [],
-    ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
-    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
-    ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
-    backupPull: parseBackupPull(values['backup-pull']!),
-    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
-    git,
-    dryRun: values['dry-run'] ?? false,
-    kustomize: values.kustomize!,
-    logger: createLogger({ level: parseLevel(values['log-level']) }),
-  }, out, err);
+  return syncRepoCommand(
+    {
+      repoURL: values.repo,
+      branch: values.branch!,
+      ...(values.path ? { path: values.path } : {}),
+      backupRegistry: values['backup-registry'],
+      layout: values.flat ? 'flat' : 'nested',
+      insecureRegistries: values['insecure-registry'] ?? [],
+      ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
+      ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+      ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+      backupPull: parseBackupPull(values['backup-pull']!),
+      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+      git,
+      dryRun: values['dry-run'] ?? false,
+      kustomize: values.kustomize!,
+      logger: createLogger({ level: parseLevel(values['log-level']) }),
+    },
+    out,
+    err,
+  );
 }
 
 async function rewrite(args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
   const { values } = parseFlags(REWRITE_FLAGS, args);
-  if (values.help) return (out(USAGES.rewrite!), 0);
+  if (values.help) return showUsage(out, 'rewrite');
   if (!values.repo) throw new UsageError('rewrite needs --repo DIR');
   if (!values.set?.length) throw new UsageError('rewrite needs at least one --set OLD=NEW');
   const [{ rewriteCommand }, { parseReplacement }] = await Promise.all([import('./commands/rewrite.ts'), import('./rewriter/edit/plan.ts')]);
-  return rewriteCommand({ repo: values.repo, ...(values.path ? { path: values.path } : {}), replacements: values.set.map(parseReplacement), dryRun: values['dry-run'] ?? false, ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize! }) }, out, err);
+  return rewriteCommand(
+    {
+      repo: values.repo,
+      ...(values.path ? { path: values.path } : {}),
+      replacements: values.set.map(parseReplacement),
+      dryRun: values['dry-run'] ?? false,
+      ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize! }),
+    },
+    out,
+    err,
+  );
 }
 
 async function copier(args: readonly string[], out: (l: string) => void): Promise<number> {
   const { values } = parseFlags(COPIER_FLAGS, args);
-  if (values.help) return (out(USAGES.copier!), 0);
+  if (values.help) return showUsage(out, 'copier');
   if (!values['backup-registry']) throw new UsageError('copier needs --backup-registry HOST[:PORT]/PREFIX');
   if (!values['handoff-dir']) throw new UsageError('copier needs --handoff-dir DIR');
   const { copierCommand } = await import('./commands/copier.ts');
-  return copierCommand({
-    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-    backupRegistry: values['backup-registry'],
-    layout: values.flat ? 'flat' : 'nested',
-    handoffDir: values['handoff-dir'],
-    insecureRegistries: values['insecure-registry'] ?? [],
-    ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
-    ...(values['registry-secret-dir'] ? { registrySecretDir: values['registry-secret-dir'] } : {}),
-    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
-    once: values.once ?? false,
-    ...(values['controller-namespace'] ? { controllerNamespace: values['controller-namespace'] } : {}),
-    includeNamespaces: values['include-namespace'] ?? [],
-    excludeNamespaces: values['exclude-namespace'] ?? [],
-    ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
-    recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']!),
-    ...(values['health-address'] ? { healthAddress: values['health-address'] } : {}),
-    leaderElection: !values['no-leader-election'],
-    leaseName: values['lease-name']!,
-    argocdNamespace: values['argocd-namespace']!,
-    backupPull: parseBackupPull(values['backup-pull']!),
-    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
-    logger: createLogger({ level: parseLevel(values['log-level']) }),
-  }, out);
+  return copierCommand(
+    {
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      backupRegistry: values['backup-registry'],
+      layout: values.flat ? 'flat' : 'nested',
+      handoffDir: values['handoff-dir'],
+      insecureRegistries: values['insecure-registry'] ?? [],
+      ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
+      ...(values['registry-secret-dir'] ? { registrySecretDir: values['registry-secret-dir'] } : {}),
+      ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+      once: values.once ?? false,
+      ...(values['controller-namespace'] ? { controllerNamespace: values['controller-namespace'] } : {}),
+      includeNamespaces: values['include-namespace'] ?? [],
+      excludeNamespaces: values['exclude-namespace'] ?? [],
+      ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+      recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']!),
+      ...(values['health-address'] ? { healthAddress: values['health-address'] } : {}),
+      leaderElection: !values['no-leader-election'],
+      leaseName: values['lease-name']!,
+      argocdNamespace: values['argocd-namespace']!,
+      backupPull: parseBackupPull(values['backup-pull']!),
+      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+      logger: createLogger({ level: parseLevel(values['log-level']) }),
+    },
+    out,
+  );
 }
 
 class UsageError extends ImageCloneError {
@@ -404,8 +463,9 @@ if (process.argv[1] !== undefined && import.meta.filename === (await import('nod
     },
     (error: unknown) => {
       const known = error instanceof ImageCloneError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`image-clone: ${known ? describeError(error) : (error as Error).stack ?? String(error)}\n`);
-      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`Run "image-clone help" for usage.\n`);
+      process.stderr.write(`image-clone: ${known ? describeError(error) : ((error as Error).stack ?? String(error))}\n`);
+      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+        process.stderr.write(`Run "image-clone help" for usage.\n`);
       process.exitCode = 2;
     },
   );

@@ -7,8 +7,8 @@ export class ImageCloneError extends Error {
 }
 
 /** An image reference that does not follow the distribution reference grammar. */
-export class ReferenceError extends ImageCloneError {
-  override name = 'ReferenceError';
+export class ImageReferenceError extends ImageCloneError {
+  override name = 'ImageReferenceError';
   readonly input: string;
   constructor(input: string, reason: string) {
     super(`invalid image reference ${JSON.stringify(input)}: ${reason}`);
@@ -27,10 +27,7 @@ export class RegistryError extends ImageCloneError {
   readonly retryAfterSeconds: number | undefined;
   /** The registry that refused, when known (tells "source not public" from "backup refused"). */
   readonly registry: string | undefined;
-  constructor(
-    message: string,
-    options: { status?: number; retryable?: boolean; retryAfterSeconds?: number; registry?: string; cause?: unknown } = {},
-  ) {
+  constructor(message: string, options: { status?: number; retryable?: boolean; retryAfterSeconds?: number; registry?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = options.status;
     this.registry = options.registry;

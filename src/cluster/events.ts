@@ -45,7 +45,8 @@ export class EventRecorder {
     const last = this.#recent.get(key);
     if (last !== undefined && Date.now() - last < this.#intervalMs) return;
     if (!this.#takeToken()) {
-      if (this.#dropped++ === 0) this.#logger.warn('Events are rate-limited; dropping some (see image_clone_events_dropped)', { burst: EVENT_BURST, perSecond: EVENTS_PER_SECOND });
+      if (this.#dropped++ === 0)
+        this.#logger.warn('Events are rate-limited; dropping some (see image_clone_events_dropped)', { burst: EVENT_BURST, perSecond: EVENTS_PER_SECOND });
       return;
     }
     this.#recent.set(key, Date.now());

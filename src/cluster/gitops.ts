@@ -162,19 +162,40 @@ export class GitOpsOwners {
     const self = `HelmRelease ${namespace}/${name} (chart ${chart ? `${chart} ` : ''}from ${sourceRef?.kind ?? '?'} ${sourceRef?.namespace ?? namespace}/${sourceRef?.name ?? '?'})`;
     if (sourceRef?.kind === 'GitRepository') {
       const source = await this.#fluxGitSource(sourceRef, namespace);
-      if ('unsupported' in source) return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name}: its chart's ${source.unsupported}` };
-      return { ...owner, sources: [{ ...source.repo, path: chart === undefined ? undefined : normalisePath(chart), ...(chart ? { chart } : {}) }], chain: [self] };
+      if ('unsupported' in source)
+        return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name}: its chart's ${source.unsupported}` };
+      return {
+        ...owner,
+        sources: [{ ...source.repo, path: chart === undefined ? undefined : normalisePath(chart), ...(chart ? { chart } : {}) }],
+        chain: [self],
+      };
     }
     const applier = depth < MAX_CHAIN ? await this.ownerOf(hr.metadata ?? {}, depth + 1) : undefined;
     if (!applier) {
-      return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name} takes its chart from a ${sourceRef?.kind ?? 'source'} and was not applied from Git (it has no Flux Kustomization labels and no Argo CD tracking), so no file in Git decides its values` };
+      return {
+        ...owner,
+        sources: [],
+        chain: [self],
+        unsupported: `HelmRelease ${namespace}/${name} takes its chart from a ${sourceRef?.kind ?? 'source'} and was not applied from Git (it has no Flux Kustomization labels and no Argo CD tracking), so no file in Git decides its values`,
+      };
     }
     const chain = [self, ...(applier.chain ?? [])];
     if (applier.unsupported) return { ...owner, sources: [], chain, unsupported: applier.unsupported };
-    if (applier.declares) return { ...owner, sources: [], chain, unsupported: `HelmRelease ${namespace}/${name} is itself rendered from a chart (${applier.kind} ${applier.namespace}/${applier.name}); nested charts are not followed` };
+    if (applier.declares)
+      return {
+        ...owner,
+        sources: [],
+        chain,
+        unsupported: `HelmRelease ${namespace}/${name} is itself rendered from a chart (${applier.kind} ${applier.namespace}/${applier.name}); nested charts are not followed`,
+      };
     const targetNamespace = await this.#targetNamespace(applier);
     const location = await this.#chartLocation(hr, sourceRef, chart, namespace, name);
-    return { ...owner, sources: applier.sources, chain, declares: { kind: 'HelmRelease', namespace, name, ...(targetNamespace ? { targetNamespace } : {}), ...(location ? { chart: location } : {}) } };
+    return {
+      ...owner,
+      sources: applier.sources,
+      chain,
+      declares: { kind: 'HelmRelease', namespace, name, ...(targetNamespace ? { targetNamespace } : {}), ...(location ? { chart: location } : {}) },
+    };
   }
 
   /** Where a HelmRelease's chart is served: a HelmRepository (HTTP or OCI) or an OCIRepository. */
@@ -184,7 +205,12 @@ export class GitOpsOwners {
     const status = (hr as { status?: { history?: Array<{ chartVersion?: unknown }>; lastAttemptedRevision?: unknown } }).status;
     const deployed = [status?.history?.[0]?.chartVersion, status?.lastAttemptedRevision].find((v): v is string => typeof v === 'string' && v !== '');
     const chartSpec = ((hr.spec?.chart as Obj | undefined)?.spec ?? {}) as Record<string, unknown>;
-    const releaseName = typeof hr.spec?.releaseName === 'string' ? hr.spec.releaseName : typeof hr.spec?.targetNamespace === 'string' ? `${hr.spec.targetNamespace}-${name}` : name;
+    const releaseName =
+      typeof hr.spec?.releaseName === 'string'
+        ? hr.spec.releaseName
+        : typeof hr.spec?.targetNamespace === 'string'
+          ? `${hr.spec.targetNamespace}-${name}`
+          : name;
     const common = { releaseName, ...(deployed ? { version: deployed.split('@')[0]! } : {}) };
     if (sourceRef.kind === 'HelmRepository' && chart) {
       const repo = await this.#get('source.toolkit.fluxcd.io', 'v1', sourceNamespace, 'helmrepositories', sourceRef.name);
@@ -194,14 +220,22 @@ export class GitOpsOwners {
       return { repoURL: url.replace(/\/+$/, ''), name: chart, ...asked, ...common, ...(repo?.spec?.insecure === true ? { insecure: true } : {}) };
     }
     if (sourceRef.kind === 'OCIRepository') {
-      const repo = (await this.#get('source.toolkit.fluxcd.io', 'v1', sourceNamespace, 'ocirepositories', sourceRef.name)) ?? (await this.#get('source.toolkit.fluxcd.io', 'v1beta2', sourceNamespace, 'ocirepositories', sourceRef.name));
+      const repo =
+        (await this.#get('source.toolkit.fluxcd.io', 'v1', sourceNamespace, 'ocirepositories', sourceRef.name)) ??
+        (await this.#get('source.toolkit.fluxcd.io', 'v1beta2', sourceNamespace, 'ocirepositories', sourceRef.name));
       const url = repo?.spec?.url;
       if (typeof url !== 'string' || !url.startsWith('oci://')) return undefined;
       const ref = (repo?.spec?.ref ?? {}) as Record<string, unknown>;
       const trimmed = url.replace(/\/+$/, '');
       const slash = trimmed.lastIndexOf('/');
       const asked = [ref.tag, ref.semver].find((v): v is string => typeof v === 'string');
-      return { repoURL: trimmed.slice(0, slash), name: trimmed.slice(slash + 1), ...(asked ? { version: asked } : {}), ...common, ...(repo?.spec?.insecure === true ? { insecure: true } : {}) };
+      return {
+        repoURL: trimmed.slice(0, slash),
+        name: trimmed.slice(slash + 1),
+        ...(asked ? { version: asked } : {}),
+        ...common,
+        ...(repo?.spec?.insecure === true ? { insecure: true } : {}),
+      };
     }
     return undefined;
   }
@@ -224,13 +258,25 @@ export class GitOpsOwners {
     const unsupported = (why: string): GitOpsOwner => ({ ...owner, sources, chain: [self], unsupported: why });
     if (sources.length === 0) return unsupported(`Application ${namespace}/${name} has no source`);
     const generator = app.metadata?.ownerReferences?.find((r) => r.kind === 'ApplicationSet');
-    if (generator) return unsupported(`Application ${namespace}/${name} deploys ${describe} and is generated by ApplicationSet ${generator.name ?? '?'}; the image must be set in the ApplicationSet's template`);
+    if (generator)
+      return unsupported(
+        `Application ${namespace}/${name} deploys ${describe} and is generated by ApplicationSet ${generator.name ?? '?'}; the image must be set in the ApplicationSet's template`,
+      );
     if (sources.length > 1) return unsupported(`Application ${namespace}/${name} deploys ${describe} from several sources; only one chart source is followed`);
     const parent = depth < MAX_CHAIN ? await this.ownerOf(app.metadata ?? {}, depth + 1) : undefined;
-    if (!parent) return unsupported(`Application ${namespace}/${name} deploys ${describe} and is not declared in Git by a parent Application (no Argo CD tracking on it), so no file in Git decides its values`);
+    if (!parent)
+      return unsupported(
+        `Application ${namespace}/${name} deploys ${describe} and is not declared in Git by a parent Application (no Argo CD tracking on it), so no file in Git decides its values`,
+      );
     const chain = [self, ...(parent.chain ?? [])];
     if (parent.unsupported) return { ...owner, sources: [], chain, unsupported: parent.unsupported };
-    if (parent.declares) return { ...owner, sources: [], chain, unsupported: `Application ${namespace}/${name} is itself rendered from a chart (${parent.kind} ${parent.namespace}/${parent.name}); nested charts are not followed` };
+    if (parent.declares)
+      return {
+        ...owner,
+        sources: [],
+        chain,
+        unsupported: `Application ${namespace}/${name} is itself rendered from a chart (${parent.kind} ${parent.namespace}/${parent.name}); nested charts are not followed`,
+      };
     const chartSource = (app.spec?.source ?? (app.spec?.sources as unknown[] | undefined)?.[0]) as Record<string, unknown>;
     return { ...owner, sources: parent.sources, chain, declares: declaredApplication(app, namespace, name, chartSource) };
   }
@@ -253,12 +299,17 @@ export class GitOpsOwners {
     const where = `Application ${namespace}/${name}`;
     const unsupported = (why: string) => ({ sources: [], unsupported: `${where}: ${why}` });
     const split = referenced.map((f) => ({ ref: f.slice(1, f.indexOf('/') < 0 ? undefined : f.indexOf('/')), path: f.slice(f.indexOf('/') + 1) }));
-    if (referenced.length !== valueFiles.length) return unsupported('its chart reads value files from the chart itself beside $-referenced ones; those are not read yet');
-    if (new Set(split.map((f) => f.ref)).size !== 1 || !refs.has(split[0]!.ref)) return unsupported(`its value files ${referenced.join(', ')} do not all come from one ref source`);
-    if (helm.values !== undefined || helm.valuesObject !== undefined || (Array.isArray(helm.parameters) && helm.parameters.length > 0)) return unsupported('it sets values inline beside its $-referenced value files; that mix is not followed yet');
+    if (referenced.length !== valueFiles.length)
+      return unsupported('its chart reads value files from the chart itself beside $-referenced ones; those are not read yet');
+    if (new Set(split.map((f) => f.ref)).size !== 1 || !refs.has(split[0]!.ref))
+      return unsupported(`its value files ${referenced.join(', ')} do not all come from one ref source`);
+    if (helm.values !== undefined || helm.valuesObject !== undefined || (Array.isArray(helm.parameters) && helm.parameters.length > 0))
+      return unsupported('it sets values inline beside its $-referenced value files; that mix is not followed yet');
     const refSource = refs.get(split[0]!.ref)!;
     return {
-      sources: [{ repoURL: String(refSource.repoURL), path: undefined, revision: typeof refSource.targetRevision === 'string' ? refSource.targetRevision : undefined }],
+      sources: [
+        { repoURL: String(refSource.repoURL), path: undefined, revision: typeof refSource.targetRevision === 'string' ? refSource.targetRevision : undefined },
+      ],
       declares: { ...declaredApplication(app, namespace, name, chartSource), valueFiles: split.map((f) => f.path) },
     };
   }
@@ -271,10 +322,14 @@ export class GitOpsOwners {
     return typeof target === 'string' && target !== '' ? target : undefined;
   }
 
-  async #fluxGitSource(sourceRef: SourceRef, defaultNamespace: string): Promise<{ repo: Omit<GitSource, 'path'>; describe: string } | { unsupported: string; describe: string }> {
+  async #fluxGitSource(
+    sourceRef: SourceRef,
+    defaultNamespace: string,
+  ): Promise<{ repo: Omit<GitSource, 'path'>; describe: string } | { unsupported: string; describe: string }> {
     const namespace = sourceRef?.namespace ?? defaultNamespace;
     const describe = `${sourceRef?.kind ?? 'no source'} ${namespace}/${sourceRef?.name ?? '?'}`;
-    if (sourceRef?.kind !== 'GitRepository' || !sourceRef.name) return { describe, unsupported: `takes its manifests from ${describe}, not from a Git repository` };
+    if (sourceRef?.kind !== 'GitRepository' || !sourceRef.name)
+      return { describe, unsupported: `takes its manifests from ${describe}, not from a Git repository` };
     const repo = await this.#get('source.toolkit.fluxcd.io', 'v1', namespace, 'gitrepositories', sourceRef.name);
     const url = repo?.spec?.url;
     if (typeof url !== 'string') return { describe, unsupported: `names ${describe}, which does not exist (or has no url)` };
@@ -323,12 +378,14 @@ function argoSources(app: Obj): GitSource[] {
   return list.flatMap((s) => {
     const source = s as Record<string, unknown>;
     if (typeof source.repoURL !== 'string') return [];
-    return [{
-      repoURL: source.repoURL,
-      path: typeof source.path === 'string' ? normalisePath(source.path) : undefined,
-      revision: typeof source.targetRevision === 'string' ? source.targetRevision : undefined,
-      ...(typeof source.chart === 'string' ? { chart: source.chart } : {}),
-    }];
+    return [
+      {
+        repoURL: source.repoURL,
+        path: typeof source.path === 'string' ? normalisePath(source.path) : undefined,
+        revision: typeof source.targetRevision === 'string' ? source.targetRevision : undefined,
+        ...(typeof source.chart === 'string' ? { chart: source.chart } : {}),
+      },
+    ];
   });
 }
 

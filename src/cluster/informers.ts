@@ -53,9 +53,12 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.#lastSign = Date.now();
       this.#failures = 0;
     };
-    this.#informer.on('add', (o) => (sign(), options.onChange('add', o)));
-    this.#informer.on('update', (o) => (sign(), options.onChange('update', o)));
-    this.#informer.on('delete', (o) => (sign(), options.onChange('delete', o)));
+    for (const kind of ['add', 'update', 'delete'] as const) {
+      this.#informer.on(kind, (o) => {
+        sign();
+        options.onChange(kind, o);
+      });
+    }
     // 'connect' fires before the list, so it means life, not "synced".
     this.#informer.on('connect', sign);
     this.#informer.on('error', (error: unknown) => {
@@ -105,9 +108,12 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#stopped = false;
     // Restart when nothing (event, reconnect) was seen for this long.
     const stallAfterMs = 15 * 60_000;
-    this.#watchdog = setInterval(() => {
-      if (this.quietForMs > stallAfterMs) this.#scheduleRestart(`no watch activity for ${Math.round(this.quietForMs / 1000)} s`, 0);
-    }, Math.min(stallAfterMs, 60_000));
+    this.#watchdog = setInterval(
+      () => {
+        if (this.quietForMs > stallAfterMs) this.#scheduleRestart(`no watch activity for ${Math.round(this.quietForMs / 1000)} s`, 0);
+      },
+      Math.min(stallAfterMs, 60_000),
+    );
     this.#watchdog.unref();
     await this.#run();
   }

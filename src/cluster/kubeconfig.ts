@@ -15,7 +15,9 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   // With none of these, client-node quietly falls back to http://localhost:8080, and every call
   // then fails with a message about plain HTTP that names neither cause nor remedy.
   if (path === undefined && !process.env.KUBECONFIG && !existsSync(join(homedir(), '.kube', 'config')) && !existsSync(SERVICE_ACCOUNT_TOKEN_FILE)) {
-    throw new ConfigError(`no cluster to talk to: no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, and no service account token at ${SERVICE_ACCOUNT_TOKEN_FILE} (in a Pod: is automountServiceAccountToken false?)`);
+    throw new ConfigError(
+      `no cluster to talk to: no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, and no service account token at ${SERVICE_ACCOUNT_TOKEN_FILE} (in a Pod: is automountServiceAccountToken false?)`,
+    );
   }
   const kc = new KubeConfig();
   try {

@@ -89,7 +89,10 @@ export class LeaderElector {
       try {
         await api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: this.#o.leaseDurationMs / 1000, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+          body: {
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: this.#o.leaseDurationMs / 1000, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          },
         });
         return true;
       } catch (createError) {

@@ -45,17 +45,29 @@ export function rolloutPatch(ref: WorkloadRef, current: RolloutObject, changes: 
     ops.push({ op: 'test', path: `${at}/name`, value: change.container }, { op: 'replace', path: `${at}/image`, value: change.image });
   }
   if (pullSecret && !(spec?.imagePullSecrets ?? []).some((r) => r.name === pullSecret)) {
-    ops.push(spec?.imagePullSecrets ? { op: 'add', path: '/spec/template/spec/imagePullSecrets/-', value: { name: pullSecret } } : { op: 'add', path: '/spec/template/spec/imagePullSecrets', value: [{ name: pullSecret }] });
+    ops.push(
+      spec?.imagePullSecrets
+        ? { op: 'add', path: '/spec/template/spec/imagePullSecrets/-', value: { name: pullSecret } }
+        : { op: 'add', path: '/spec/template/spec/imagePullSecrets', value: [{ name: pullSecret }] },
+    );
   }
   return ops;
 }
 
-export async function patchWorkloadImages(kubeConfig: KubeConfig, ref: WorkloadRef, changes: readonly ContainerImageChange[], pullSecret?: string): Promise<void> {
+export async function patchWorkloadImages(
+  kubeConfig: KubeConfig,
+  ref: WorkloadRef,
+  changes: readonly ContainerImageChange[],
+  pullSecret?: string,
+): Promise<void> {
   if (ref.kind === 'Rollout') {
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     const target = { group: 'argoproj.io', version: 'v1alpha1', namespace: ref.namespace, plural: 'rollouts', name: ref.name };
     const current = (await api.getNamespacedCustomObject(target)) as RolloutObject;
-    await api.patchNamespacedCustomObject({ ...target, body: rolloutPatch(ref, current, changes, pullSecret) }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    await api.patchNamespacedCustomObject(
+      { ...target, body: rolloutPatch(ref, current, changes, pullSecret) },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
     return;
   }
   const body = imagePatch(ref, changes, pullSecret);

@@ -56,7 +56,8 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     logger: log,
   });
   const namespace = controllerNamespace(options.controllerNamespace);
-  if (namespace === undefined) log.warn('the controller namespace is unknown (no --controller-namespace, POD_NAMESPACE or service account); only kube-system is skipped');
+  if (namespace === undefined)
+    log.warn('the controller namespace is unknown (no --controller-namespace, POD_NAMESPACE or service account); only kube-system is skipped');
   const copier = new Copier({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     backupTarget: target,
@@ -82,10 +83,19 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
   if (options.once) {
     const summary = await copier.runOnce();
     await credentials.close();
-    log.info('pass complete', { workloads: summary.workloads, decidedAfterMs: Math.round(summary.decidedAfterMs), recordsWritten: summary.recordsWritten, failed: summary.failedWorkloads.length, notPullable: summary.notPullableWorkloads.length });
+    log.info('pass complete', {
+      workloads: summary.workloads,
+      decidedAfterMs: Math.round(summary.decidedAfterMs),
+      recordsWritten: summary.recordsWritten,
+      failed: summary.failedWorkloads.length,
+      notPullable: summary.notPullableWorkloads.length,
+    });
     for (const workload of summary.failedWorkloads) log.error('workload not backed up', { workload });
-    for (const workload of summary.notPullableWorkloads) log.error('workload backed up but not handed off: its nodes could not pull the backup (see --backup-pull)', { workload });
-    out(`pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed; ${summary.notPullableWorkloads.length} not pullable by the nodes`);
+    for (const workload of summary.notPullableWorkloads)
+      log.error('workload backed up but not handed off: its nodes could not pull the backup (see --backup-pull)', { workload });
+    out(
+      `pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed; ${summary.notPullableWorkloads.length} not pullable by the nodes`,
+    );
     return summary.failedWorkloads.length === 0 && summary.notPullableWorkloads.length === 0 ? 0 : 1;
   }
 

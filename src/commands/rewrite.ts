@@ -36,11 +36,21 @@ export async function rewriteCommand(options: RewriteCommandOptions, out: (line:
   const direct = planRepository(options.repo, options.path, [...byImage.values()], { reportEveryBrokenFile: true });
   // Images the path renders from a base outside it: an images: entry in the path's kustomization.
   const unmatched = direct.unmatched ?? [];
-  const overlay = planOverlayEntries(options.repo, options.path, unmatched.map((r) => ({ from: r.from, asWritten: formatReference(r.from), to: r.to })), (file) => direct.files.get(file)?.after ?? readFileSync(file, 'utf8'));
+  const overlay = planOverlayEntries(
+    options.repo,
+    options.path,
+    unmatched.map((r) => ({ from: r.from, asWritten: formatReference(r.from), to: r.to })),
+    (file) => direct.files.get(file)?.after ?? readFileSync(file, 'utf8'),
+  );
   const files = new Map(direct.files);
   for (const [file, { after }] of overlay.files) files.set(file, { before: direct.files.get(file)?.before ?? readFileSync(file, 'utf8'), after });
   const entered = new Set(overlay.changes.map((c) => c.after));
-  const plan = { files, changes: [...direct.changes, ...overlay.changes], errors: [...direct.errors, ...overlay.errors], unmatched: unmatched.filter((r) => !entered.has(r.to)) };
+  const plan = {
+    files,
+    changes: [...direct.changes, ...overlay.changes],
+    errors: [...direct.errors, ...overlay.errors],
+    unmatched: unmatched.filter((r) => !entered.has(r.to)),
+  };
   for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
   if (options.kustomize !== undefined && plan.files.size > 0) {
     const why = await proveRewrite(options, plan.files);
@@ -49,12 +59,18 @@ export async function rewriteCommand(options: RewriteCommandOptions, out: (line:
       return 1;
     }
   }
-  for (const change of plan.changes) err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
+  for (const change of plan.changes)
+    err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const note of direct.skipped ?? []) err(`not edited: ${note}`);
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
     // Only the last line break goes (out() adds one): a blank context line or a CR is part of the patch.
-    if (options.dryRun) out(createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 }).replace(/^={67}\n/m, '').replace(/\n$/, ''));
+    if (options.dryRun)
+      out(
+        createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, '', '', { context: 3 })
+          .replace(/^={67}\n/m, '')
+          .replace(/\n$/, ''),
+      );
     else replaceFileAtomically(file, after);
   }
   if (plan.changes.length === 0) err('no use of the given image(s) found');

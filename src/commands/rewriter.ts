@@ -30,19 +30,33 @@ export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
   // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
-  const forgeToken = settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
+  const forgeToken =
+    settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
   if ((settings.gitSshKeyFile === undefined) !== (settings.gitKnownHostsFile === undefined)) {
     throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
   }
-  if (settings.mode === 'pr' && forgeToken === undefined) throw new ConfigError('--git-mode pr needs --forge-token-file, or a --git-password-file token that the forge\'s API accepts too');
+  if (settings.mode === 'pr' && forgeToken === undefined)
+    throw new ConfigError("--git-mode pr needs --forge-token-file, or a --git-password-file token that the forge's API accepts too");
   return {
     mode: settings.mode,
     author: { name: settings.authorName, email: settings.authorEmail },
     ...(password === undefined ? {} : { gitCredentials: { username: settings.gitUsername, password } }),
-    ...(settings.gitSshKeyFile && settings.gitKnownHostsFile ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } } : {}),
-    ...(forgeToken === undefined ? {} : { forge: { token: forgeToken, ...(settings.forgeKind ? { kind: settings.forgeKind } : {}), ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}), draft: settings.prDraft, ...(settings.prLabels ? { labels: settings.prLabels } : {}) } }),
+    ...(settings.gitSshKeyFile && settings.gitKnownHostsFile
+      ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } }
+      : {}),
+    ...(forgeToken === undefined
+      ? {}
+      : {
+          forge: {
+            token: forgeToken,
+            ...(settings.forgeKind ? { kind: settings.forgeKind } : {}),
+            ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}),
+            draft: settings.prDraft,
+            ...(settings.prLabels ? { labels: settings.prLabels } : {}),
+          },
+        }),
     ...(commitTemplate === undefined ? {} : { commitTemplate }),
   };
 }
@@ -80,12 +94,18 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     ...(options.caFile ? { caFile: options.caFile } : {}),
     ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
     // The Kubernetes client is loaded only for the direct-patch fallback (importing it costs 71-79 MiB).
-    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig) } }),
-    ...(options.unmanagedRepo ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } } : {}),
+    ...(options.directPatch === 'never'
+      ? {}
+      : { directPatch: { mode: options.directPatch, kubeConfig: (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig) } }),
+    ...(options.unmanagedRepo
+      ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } }
+      : {}),
   });
   const report = (outcomes: RewriteOutcome[]) => {
     for (const o of outcomes) {
-      out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''} (${o.records.length} record(s))${o.error ? `: ${o.error}` : ''}`);
+      out(
+        `${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''} (${o.records.length} record(s))${o.error ? `: ${o.error}` : ''}`,
+      );
       if (o.plan) out(o.plan.trimEnd());
     }
   };
@@ -99,7 +119,13 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
         address: options.healthAddress,
         metrics: rewriter.metrics,
         healthy: () => ({ ok: true, detail: 'running' }),
-        ready: () => (rewriter.lastPass.at > 0 ? { ok: true, detail: `last pass ${new Date(rewriter.lastPass.at).toISOString()}${rewriter.lastPass.ok ? '' : ' (some changes failed; retried on the next pass)'}` } : { ok: false, detail: 'first pass in progress' }),
+        ready: () =>
+          rewriter.lastPass.at > 0
+            ? {
+                ok: true,
+                detail: `last pass ${new Date(rewriter.lastPass.at).toISOString()}${rewriter.lastPass.ok ? '' : ' (some changes failed; retried on the next pass)'}`,
+              }
+            : { ok: false, detail: 'first pass in progress' },
       })
     : undefined;
   const stopped = new Promise<void>((resolve) => {

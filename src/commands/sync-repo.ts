@@ -63,27 +63,46 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       else if (!isInBackupTarget(ref, target)) sources.set(formatReference(ref), use.image);
     }
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
-    const stack = createRegistryStack({ retry: retryPolicyWithBudget(options.retryBudgetMs), insecureRegistries: options.insecureRegistries, ...(options.caFile ? { caFile: options.caFile } : {}), credentials: () => credentials, tagPolicy: new TagPolicy(options.mutableTags) });
+    const stack = createRegistryStack({
+      retry: retryPolicyWithBudget(options.retryBudgetMs),
+      insecureRegistries: options.insecureRegistries,
+      ...(options.caFile ? { caFile: options.caFile } : {}),
+      credentials: () => credentials,
+      tagPolicy: new TagPolicy(options.mutableTags),
+    });
     const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
     let failed = 0;
     try {
-      const results = await stack.engine.copyAll([...sources.keys()].map((key) => {
-        const source = tryParseReference(key)!;
-        return { source, destination: backupReference(source, target) };
-      }));
+      const results = await stack.engine.copyAll(
+        [...sources.keys()].map((key) => {
+          const source = tryParseReference(key)!;
+          return { source, destination: backupReference(source, target) };
+        }),
+      );
       for (const entry of results) {
         const key = formatReference(entry.request.source);
         if (entry.ok) {
           out(`${entry.result.outcome.padEnd(9)} ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}`);
           const backup = formatReference({ ...entry.request.destination, digest: undefined });
-          const refusal = options.backupPull.via === 'anonymous' ? await anonymousPullRefusal(stack, entry.request.destination, entry.result.digest).catch((error: unknown) => `it could not be checked: ${describeError(error)}`) : undefined;
+          const refusal =
+            options.backupPull.via === 'anonymous'
+              ? await anonymousPullRefusal(stack, entry.request.destination, entry.result.digest).catch(
+                  (error: unknown) => `it could not be checked: ${describeError(error)}`,
+                )
+              : undefined;
           if (refusal !== undefined) {
             failed++;
-            err(`not proposed ${key}: the nodes could not pull ${backup}@${entry.result.digest} (${refusal}); if they hold credentials for the backup registry, use --backup-pull node`);
+            err(
+              `not proposed ${key}: the nodes could not pull ${backup}@${entry.result.digest} (${refusal}); if they hold credentials for the backup registry, use --backup-pull node`,
+            );
             continue;
           }
           backups.set(key, { backup, digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
-        } else if (entry.error instanceof RegistryError && (entry.error.status === 401 || entry.error.status === 403) && entry.error.registry === entry.request.source.registry) {
+        } else if (
+          entry.error instanceof RegistryError &&
+          (entry.error.status === 401 || entry.error.status === 403) &&
+          entry.error.registry === entry.request.source.registry
+        ) {
           out(`skipped   ${key}: not public`);
         } else {
           failed++;
@@ -96,20 +115,46 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
 
     // One record per workload, its backed-up images; the rewriter makes the change.
     const ledger = new Ledger(join(work, 'handoff'));
-    const byWorkload = new Map<string, { kind: string; namespace: string; name: string; file: string; images: HandoffImage[]; pullSecrets: readonly string[] }>();
+    const byWorkload = new Map<
+      string,
+      { kind: string; namespace: string; name: string; file: string; images: HandoffImage[]; pullSecrets: readonly string[] }
+    >();
     for (const use of scan.images) {
       const ref = tryParseReference(use.image);
       const backup = ref && backups.get(formatReference(ref));
       if (!backup) continue;
       const key = `${use.file}|${use.kind}|${use.name}`;
-      const workload = byWorkload.get(key) ?? { kind: use.kind, namespace: use.namespace ?? '', name: use.name, file: use.file, images: [], pullSecrets: use.pullSecrets };
-      workload.images.push({ container: use.container, init: use.init, source: use.image, backup: backup.backup, digest: backup.digest, platforms: backup.platforms, sizeBytes: backup.size });
+      const workload = byWorkload.get(key) ?? {
+        kind: use.kind,
+        namespace: use.namespace ?? '',
+        name: use.name,
+        file: use.file,
+        images: [],
+        pullSecrets: use.pullSecrets,
+      };
+      workload.images.push({
+        container: use.container,
+        init: use.init,
+        source: use.image,
+        backup: backup.backup,
+        digest: backup.digest,
+        platforms: backup.platforms,
+        sizeBytes: backup.size,
+      });
       byWorkload.set(key, workload);
     }
     for (const w of byWorkload.values()) {
       // Without a cluster only the manifest can list the Secret; where it does not, the change adds it.
-      const pull: RecordedPull = options.backupPull.via === 'secret' ? { ...options.backupPull, listedBy: w.pullSecrets.includes(options.backupPull.secret) ? 'pod' : 'none' } : options.backupPull;
-      await ledger.write({ workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` }, images: w.images, owner: undefined, pull });
+      const pull: RecordedPull =
+        options.backupPull.via === 'secret'
+          ? { ...options.backupPull, listedBy: w.pullSecrets.includes(options.backupPull.secret) ? 'pod' : 'none' }
+          : options.backupPull;
+      await ledger.write({
+        workload: { kind: w.kind as WorkloadKind, namespace: w.namespace, name: w.name, uid: `sync-repo:${w.file}` },
+        images: w.images,
+        owner: undefined,
+        pull,
+      });
     }
     const rewriter = new Rewriter({
       ...access,
@@ -121,7 +166,9 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       renderTools: { ...DEFAULT_RENDER_TOOLS, kustomize: options.kustomize },
     });
     for (const o of await rewriter.processPending()) {
-      out(`${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''}${o.error ? `: ${o.error}` : ''}`);
+      out(
+        `${o.result.padEnd(15)} ${o.repoURL} ${o.branch}${o.commit ? ` ${o.commit.slice(0, 12)}` : ''}${o.pullRequest ? ` ${o.pullRequest}` : ''}${o.error ? `: ${o.error}` : ''}`,
+      );
       if (o.plan) out(o.plan.trimEnd());
       if (o.result === 'failed') failed++;
     }

@@ -15,7 +15,17 @@ import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
-import { imagesOf, OPTIONAL_KINDS, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type ContainerImage, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
+import {
+  imagesOf,
+  OPTIONAL_KINDS,
+  podSpecOf,
+  WORKLOAD_KINDS,
+  workloadKey,
+  workloadRef,
+  type ContainerImage,
+  type WorkloadKind,
+  type WorkloadObject,
+} from '../cluster/workloads.ts';
 import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
 import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
@@ -101,20 +111,33 @@ export class Copier {
   #resync: NodeJS.Timeout | undefined;
   #recordsWritten = 0;
 
-  readonly #copies = this.metrics.register(new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, skipped).'));
+  readonly #copies = this.metrics.register(
+    new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, skipped).'),
+  );
   readonly #bytes = this.metrics.register(new Counter('image_clone_copied_bytes_total', 'Blob bytes transferred to the backup registry.'));
-  readonly #blobs = this.metrics.register(new Counter('image_clone_blobs_total', 'Blobs placed in the backup registry, by how (transferred, mounted, present).'));
-  readonly #durations = this.metrics.register(new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]));
+  readonly #blobs = this.metrics.register(
+    new Counter('image_clone_blobs_total', 'Blobs placed in the backup registry, by how (transferred, mounted, present).'),
+  );
+  readonly #durations = this.metrics.register(
+    new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]),
+  );
   readonly #records = this.metrics.register(new Counter('image_clone_handoff_records_total', 'Handoff records written for the rewriter.'));
   readonly #restarts = this.metrics.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
-  readonly #retries = this.metrics.register(new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'));
+  readonly #retries = this.metrics.register(
+    new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'),
+  );
 
   constructor(config: CopierConfig) {
     this.#config = config;
     this.#log = config.logger.child({ role: 'copier' });
     this.#backupPull = config.backupPull ?? DEFAULT_BACKUP_PULL;
     const kc = config.kubeConfig;
-    this.#apis = { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
+    this.#apis = {
+      core: kc.makeApiClient(CoreV1Api),
+      apps: kc.makeApiClient(AppsV1Api),
+      batch: kc.makeApiClient(BatchV1Api),
+      custom: kc.makeApiClient(CustomObjectsApi),
+    };
     this.#registry = createRegistryStack({
       ...config.registry,
       onRetry: (what, event) => {
@@ -131,17 +154,22 @@ export class Copier {
     this.#owners = new GitOpsOwners(this.#apis.custom, { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
     this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
 
-    this.#informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, new ResilientInformer<WorkloadObject>({
-      name: kind,
-      kubeConfig: kc,
-      path: watchPath(kind),
-      list: listAll(this.#apis, kind),
-      logger: this.#log,
-      onChange: (change, object) => {
-        if (change !== 'delete') this.#enqueue(workloadKey(workloadRef(kind, object)));
-      },
-      onRestart: () => this.#restarts.inc({ informer: kind }),
-    })]));
+    this.#informers = new Map(
+      WORKLOAD_KINDS.map((kind) => [
+        kind,
+        new ResilientInformer<WorkloadObject>({
+          name: kind,
+          kubeConfig: kc,
+          path: watchPath(kind),
+          list: listAll(this.#apis, kind),
+          logger: this.#log,
+          onChange: (change, object) => {
+            if (change !== 'delete') this.#enqueue(workloadKey(workloadRef(kind, object)));
+          },
+          onRestart: () => this.#restarts.inc({ informer: kind }),
+        }),
+      ]),
+    );
     this.#namespaces = new ResilientInformer<V1Namespace>({
       name: 'Namespace',
       kubeConfig: kc,
@@ -178,7 +206,14 @@ export class Copier {
     this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
     this.metrics.register(new Gauge('image_clone_events_dropped', 'Events not recorded because too many were queued.')).set(() => this.#events.dropped);
     this.metrics.register(new Gauge('image_clone_workloads_failing', 'Workloads whose last backup attempt failed.')).set(() => this.#failing.size);
-    this.metrics.register(new Gauge('image_clone_workloads_not_pullable', 'Workloads backed up but not handed off, because their nodes could not pull the backup (see --backup-pull).')).set(() => this.#notPullable.size);
+    this.metrics
+      .register(
+        new Gauge(
+          'image_clone_workloads_not_pullable',
+          'Workloads backed up but not handed off, because their nodes could not pull the backup (see --backup-pull).',
+        ),
+      )
+      .set(() => this.#notPullable.size);
   }
 
   /** Runs until stop(): informers, leader election, periodic re-checks, health endpoints. */
@@ -211,7 +246,13 @@ export class Copier {
     this.#enqueueAll();
     await this.#waitDrained();
     const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
-    const summary = { workloads: all, decidedAfterMs: performance.now() - started, failedWorkloads: [...this.#failing], notPullableWorkloads: [...this.#notPullable], recordsWritten: this.#recordsWritten };
+    const summary = {
+      workloads: all,
+      decidedAfterMs: performance.now() - started,
+      failedWorkloads: [...this.#failing],
+      notPullableWorkloads: [...this.#notPullable],
+      recordsWritten: this.#recordsWritten,
+    };
     await this.stop();
     return summary;
   }
@@ -257,11 +298,15 @@ export class Copier {
       }
       const forbidden = all.map((i) => i.forbidden).filter((f) => f !== undefined);
       if (forbidden.length > 0) {
-        throw new ConfigError(`the copier's service account lacks RBAC permission (it needs get, list and watch on namespaces, deployments, daemonsets, statefulsets and cronjobs cluster-wide): ${forbidden.join('; ')}`);
+        throw new ConfigError(
+          `the copier's service account lacks RBAC permission (it needs get, list and watch on namespaces, deployments, daemonsets, statefulsets and cronjobs cluster-wide): ${forbidden.join('; ')}`,
+        );
       }
       if (Date.now() > deadline) {
         const problems = all.filter((i) => !i.synced && i.problem !== undefined).map((i) => `${i.name}: ${i.problem}`);
-        throw new ImageCloneError(`the informers did not finish their first list within 120 s${problems.length ? ` (${[...new Set(problems)].slice(0, 3).join('; ')})` : ''}; check that the API server in the kubeconfig is reachable`);
+        throw new ImageCloneError(
+          `the informers did not finish their first list within 120 s${problems.length ? ` (${[...new Set(problems)].slice(0, 3).join('; ')})` : ''}; check that the API server in the kubeconfig is reachable`,
+        );
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -376,7 +421,7 @@ export class Copier {
     this.#forget(key);
     if (moved.length === 0) return;
 
-    let owner;
+    let owner: Awaited<ReturnType<GitOpsOwners['ownerOf']>>;
     let pull: RecordedPull;
     try {
       owner = await this.#owners.ownerOf(object.metadata ?? {});
@@ -391,8 +436,18 @@ export class Copier {
     if (written) {
       this.#recordsWritten++;
       this.#records.inc();
-      this.#log.info('handoff record written', { workload: key, record: id, images: moved.length, owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged' });
-      this.#events.record(ref, 'Normal', 'BackedUp', `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`);
+      this.#log.info('handoff record written', {
+        workload: key,
+        record: id,
+        images: moved.length,
+        owner: owner ? `${owner.tool}:${owner.namespace}/${owner.name}` : 'unmanaged',
+      });
+      this.#events.record(
+        ref,
+        'Normal',
+        'BackedUp',
+        `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`,
+      );
       // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
       if (owner?.unsupported) this.#events.record(ref, 'Warning', 'OwnerNotFollowed', `backed up, but no change will be proposed: ${owner.unsupported}`);
     }
@@ -422,7 +477,11 @@ export class Copier {
       (error: { code?: number }) => {
         if (error.code === 404) return [];
         if (error.code === 403) {
-          if (!this.#serviceAccountsForbidden) this.#log.warn('may not read service accounts (RBAC: get serviceaccounts); a workload whose service account lists the pull Secret gets it added to its pod template too', { serviceAccount: key });
+          if (!this.#serviceAccountsForbidden)
+            this.#log.warn(
+              'may not read service accounts (RBAC: get serviceaccounts); a workload whose service account lists the pull Secret gets it added to its pod template too',
+              { serviceAccount: key },
+            );
           this.#serviceAccountsForbidden = true;
           return [];
         }
@@ -470,9 +529,11 @@ export class Copier {
       const result = await this.#registry.engine.copy({ source, destination: backup });
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);
-      if (result.outcome === 'copied') this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
+      if (result.outcome === 'copied')
+        this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
       const unpullable = this.#backupPull.via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
-      if (unpullable !== undefined) return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
+      if (unpullable !== undefined)
+        return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
     } catch (error) {
       // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
@@ -509,7 +570,9 @@ export class Copier {
 
   #healthy(): { ok: boolean; detail: string } {
     const stalled = [...this.#informers.values(), this.#namespaces].filter((i) => !i.synced && i.quietForMs > 5 * 60_000);
-    return stalled.length === 0 ? { ok: true, detail: 'informers alive' } : { ok: false, detail: `informers without a successful list for 5 minutes: ${stalled.map((i) => i.name).join(', ')}` };
+    return stalled.length === 0
+      ? { ok: true, detail: 'informers alive' }
+      : { ok: false, detail: `informers without a successful list for 5 minutes: ${stalled.map((i) => i.name).join(', ')}` };
   }
 
   #readiness(): { ok: boolean; detail: string } {
@@ -517,6 +580,8 @@ export class Copier {
       const synced = [...this.#informers.values()].every((i) => i.synced);
       return { ok: synced, detail: synced ? 'standby (not the leader), caches warm' : 'informers syncing' };
     }
-    return this.#firstPassDone ? { ok: true, detail: 'every workload decided' } : { ok: false, detail: `first pass in progress (${this.#queue.size + this.#active} workloads left)` };
+    return this.#firstPassDone
+      ? { ok: true, detail: 'every workload decided' }
+      : { ok: false, detail: `first pass in progress (${this.#queue.size + this.#active} workloads left)` };
   }
 }

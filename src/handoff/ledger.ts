@@ -17,7 +17,6 @@ import type { RecordedPull } from '../image/backup-pull.ts';
 
 import { parseRecord, RECORD_VERSION } from './schema.ts';
 
-
 export interface HandoffImage {
   readonly container: string;
   readonly init: boolean;
@@ -46,7 +45,8 @@ export interface HandoffRecord {
 export function recordId(workload: WorkloadRef, images: readonly HandoffImage[]): string {
   const hash = createHash('sha256');
   hash.update(`${workload.uid}\n${workload.kind}/${workload.namespace}/${workload.name}\n`);
-  for (const image of [...images].sort((a, b) => a.container.localeCompare(b.container))) hash.update(`${image.container}|${image.init}|${image.source}|${image.backup}@${image.digest}\n`);
+  for (const image of [...images].sort((a, b) => a.container.localeCompare(b.container)))
+    hash.update(`${image.container}|${image.init}|${image.source}|${image.backup}@${image.digest}\n`);
   return `${workload.namespace}.${workload.kind.toLowerCase()}.${workload.name}.${hash.digest('hex').slice(0, 16)}`;
 }
 
@@ -62,12 +62,18 @@ export class Ledger {
   async write(record: Omit<HandoffRecord, 'id' | 'version' | 'createdAt'>): Promise<{ id: string; written: boolean }> {
     const id = recordId(record.workload, record.images);
     const file = join(this.dir, `${id}.json`);
-    if (await access(file).then(() => true, () => false)) return { id, written: false };
+    if (
+      await access(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { id, written: false };
     const full: HandoffRecord = { version: RECORD_VERSION, id, createdAt: new Date().toISOString(), ...record };
     const temp = join(this.dir, `.${id}.${randomBytes(4).toString('hex')}.tmp`);
     const handle = await open(temp, 'w', 0o644);
     try {
-      await handle.writeFile(JSON.stringify(full, null, 2) + '\n');
+      await handle.writeFile(`${JSON.stringify(full, null, 2)}\n`);
       await handle.sync();
     } finally {
       await handle.close();
@@ -80,7 +86,10 @@ export class Ledger {
   /** Ids of the records not yet marked done, from file names alone (cheap enough for a metric). */
   pendingIds(): string[] {
     const names = new Set(readdirSync(this.dir));
-    return [...names].filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length)).filter((id) => !names.has(`${id}.done`));
+    return [...names]
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => n.slice(0, -'.json'.length))
+      .filter((id) => !names.has(`${id}.done`));
   }
 
   /** Records not yet marked done, oldest first; unreadable files are reported, not thrown. */

@@ -23,28 +23,47 @@ const anyString: Check = (v, p) => void (typeof v === 'string' ? v : fail(p, 'is
 const boolean: Check = (v, p) => void (typeof v === 'boolean' ? v : fail(p, 'is not true or false'));
 const count: Check = (v, p) => void (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fail(p, 'is not a count'));
 const digest: Check = (v, p) => void (typeof v === 'string' && /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(v) ? v : fail(p, 'is not a digest'));
-const oneOf = (...values: string[]): Check => (v, p) => void (typeof v === 'string' && values.includes(v) ? v : fail(p, `is not one of ${values.join(', ')}`));
-const optional = (check: Check): Check => (v, p) => void (v === undefined ? v : check(v, p));
-const list = (check: Check, nonEmpty = false): Check => (v, p) => {
-  if (!Array.isArray(v)) fail(p, 'is not a list');
-  if (nonEmpty && (v as unknown[]).length === 0) fail(p, 'is empty');
-  (v as unknown[]).forEach((item, i) => check(item, `${p}[${i}]`));
-};
-const object = (fields: Record<string, Check>): Check => (v, p) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(p, 'is not an object');
-  for (const [key, check] of Object.entries(fields)) check((v as Record<string, unknown>)[key], `${p}.${key}`);
-};
+const oneOf =
+  (...values: string[]): Check =>
+  (v, p) =>
+    void (typeof v === 'string' && values.includes(v) ? v : fail(p, `is not one of ${values.join(', ')}`));
+const optional =
+  (check: Check): Check =>
+  (v, p) =>
+    void (v === undefined ? v : check(v, p));
+const list =
+  (check: Check, nonEmpty = false): Check =>
+  (v, p) => {
+    if (!Array.isArray(v)) fail(p, 'is not a list');
+    if (nonEmpty && (v as unknown[]).length === 0) fail(p, 'is empty');
+    for (const [i, item] of (v as unknown[]).entries()) check(item, `${p}[${i}]`);
+  };
+const object =
+  (fields: Record<string, Check>): Check =>
+  (v, p) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(p, 'is not an object');
+    for (const [key, check] of Object.entries(fields)) check((v as Record<string, unknown>)[key], `${p}.${key}`);
+  };
 /** A union told apart by one field's value. */
-const tagged = (tag: string, variants: Record<string, Record<string, Check>>): Check => (v, p) => {
-  const value = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[tag] : undefined;
-  const fields = typeof value === 'string' ? variants[value] : undefined;
-  if (!fields) fail(`${p}.${tag}`, `is not one of ${Object.keys(variants).join(', ')}`);
-  object({ [tag]: string, ...fields })(v, p);
-};
+const tagged =
+  (tag: string, variants: Record<string, Record<string, Check>>): Check =>
+  (v, p) => {
+    const value = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[tag] : undefined;
+    const fields = typeof value === 'string' ? variants[value] : undefined;
+    if (!fields) fail(`${p}.${tag}`, `is not one of ${Object.keys(variants).join(', ')}`);
+    object({ [tag]: string, ...fields })(v, p);
+  };
 
 const gitSource = object({ repoURL: string, path: optional(anyString), revision: optional(anyString), chart: optional(anyString) });
 const chart = object({ repoURL: string, name: string, version: optional(string), insecure: optional(boolean), releaseName: optional(string) });
-const declared = object({ kind: oneOf('HelmRelease', 'Application'), namespace: string, name: string, targetNamespace: optional(string), chart: optional(chart), valueFiles: optional(list(string, true)) });
+const declared = object({
+  kind: oneOf('HelmRelease', 'Application'),
+  namespace: string,
+  name: string,
+  targetNamespace: optional(string),
+  chart: optional(chart),
+  valueFiles: optional(list(string, true)),
+});
 const owner = object({
   tool: oneOf('argocd', 'flux'),
   kind: oneOf('Application', 'Kustomization', 'HelmRelease'),
@@ -77,7 +96,9 @@ export function parseRecord(text: string, id: string): HandoffRecord {
   }
   const version = (value as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > RECORD_VERSION) {
-    throw new Error(`handoff record ${id} has version ${version}, written by a newer copier; this rewriter reads version ${RECORD_VERSION} (upgrade both containers to the same image)`);
+    throw new Error(
+      `handoff record ${id} has version ${version}, written by a newer copier; this rewriter reads version ${RECORD_VERSION} (upgrade both containers to the same image)`,
+    );
   }
   try {
     record(value, 'record');

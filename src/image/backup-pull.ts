@@ -18,7 +18,10 @@ import { ConfigError } from '../errors.ts';
 export type BackupPull = { readonly via: 'anonymous' } | { readonly via: 'node' } | { readonly via: 'secret'; readonly secret: string };
 
 /** What a handoff record says of one workload: the setting, and for a Secret who lists it ('none': the change must add it). */
-export type RecordedPull = { readonly via: 'anonymous' } | { readonly via: 'node' } | { readonly via: 'secret'; readonly secret: string; readonly listedBy: 'pod' | 'service-account' | 'none' };
+export type RecordedPull =
+  | { readonly via: 'anonymous' }
+  | { readonly via: 'node' }
+  | { readonly via: 'secret'; readonly secret: string; readonly listedBy: 'pod' | 'service-account' | 'none' };
 
 export const DEFAULT_BACKUP_PULL: BackupPull = { via: 'anonymous' };
 
@@ -29,10 +32,13 @@ export function parseBackupPull(text: string): BackupPull {
   if (text === 'anonymous' || text === 'node') return { via: text };
   if (text.startsWith('secret:')) {
     const secret = text.slice('secret:'.length);
-    if (secret.length > 253 || !SECRET_NAME.test(secret)) throw new ConfigError(`--backup-pull secret:NAME needs a Secret name (lower-case letters, digits, '-' and '.'), got ${JSON.stringify(secret)}`);
+    if (secret.length > 253 || !SECRET_NAME.test(secret))
+      throw new ConfigError(`--backup-pull secret:NAME needs a Secret name (lower-case letters, digits, '-' and '.'), got ${JSON.stringify(secret)}`);
     return { via: 'secret', secret };
   }
-  throw new ConfigError(`--backup-pull must be anonymous (the backup registry serves pulls without credentials; checked), node (the nodes hold credentials for it) or secret:NAME (workloads pull with the Secret NAME), got ${JSON.stringify(text)}`);
+  throw new ConfigError(
+    `--backup-pull must be anonymous (the backup registry serves pulls without credentials; checked), node (the nodes hold credentials for it) or secret:NAME (workloads pull with the Secret NAME), got ${JSON.stringify(text)}`,
+  );
 }
 
 /** One cell of the pull request's table: how the kubelet will pull the new image. */
@@ -40,7 +46,12 @@ export function pullCell(pull: RecordedPull | undefined): string {
   if (pull === undefined) return 'not recorded';
   if (pull.via === 'anonymous') return 'anonymously (checked)';
   if (pull.via === 'node') return 'node credentials (not checked)';
-  const who = pull.listedBy === 'pod' ? 'the pod template lists it' : pull.listedBy === 'service-account' ? 'its service account lists it' : 'this change adds it to the pod template';
+  const who =
+    pull.listedBy === 'pod'
+      ? 'the pod template lists it'
+      : pull.listedBy === 'service-account'
+        ? 'its service account lists it'
+        : 'this change adds it to the pod template';
   return `Secret \`${pull.secret}\` (${who})`;
 }
 
@@ -48,9 +59,21 @@ export function pullCell(pull: RecordedPull | undefined): string {
 export function pullStatement(pulls: ReadonlyArray<RecordedPull | undefined>): string {
   const vias = new Set(pulls.map((p) => p?.via ?? 'unrecorded'));
   const parts: string[] = [];
-  if (vias.has('anonymous')) parts.push('Where the table says "anonymously", an anonymous pull of the new image\'s manifest from the backup registry succeeded before this change was proposed: the nodes need no credentials for it.');
-  if (vias.has('node')) parts.push('Where it says "node credentials", the operator set the controller to trust that the nodes hold credentials for the backup registry (`--backup-pull node`); the controller did not check this.');
-  if (vias.has('secret')) parts.push('Where it names a Secret, the kubelet pulls with that Secret: the controller saw the pod template or its service account list it, or this change adds it to the pod template. The controller has no access to Secrets, so whether the Secret exists in the workload\'s namespace and holds credentials for the backup registry was not checked: the platform team provides it.');
-  if (vias.has('unrecorded')) parts.push('Where it says "not recorded", the backup was made before the controller recorded how nodes pull it: check that the nodes can pull from the backup registry before merging.');
+  if (vias.has('anonymous'))
+    parts.push(
+      'Where the table says "anonymously", an anonymous pull of the new image\'s manifest from the backup registry succeeded before this change was proposed: the nodes need no credentials for it.',
+    );
+  if (vias.has('node'))
+    parts.push(
+      'Where it says "node credentials", the operator set the controller to trust that the nodes hold credentials for the backup registry (`--backup-pull node`); the controller did not check this.',
+    );
+  if (vias.has('secret'))
+    parts.push(
+      "Where it names a Secret, the kubelet pulls with that Secret: the controller saw the pod template or its service account list it, or this change adds it to the pod template. The controller has no access to Secrets, so whether the Secret exists in the workload's namespace and holds credentials for the backup registry was not checked: the platform team provides it.",
+    );
+  if (vias.has('unrecorded'))
+    parts.push(
+      'Where it says "not recorded", the backup was made before the controller recorded how nodes pull it: check that the nodes can pull from the backup registry before merging.',
+    );
   return parts.join(' ');
 }

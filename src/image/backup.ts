@@ -11,7 +11,7 @@
  *    source name's SHA-256 are appended (names without that suffix never contain `__`).
  */
 import { createHash } from 'node:crypto';
-import { ReferenceError } from '../errors.ts';
+import { ImageReferenceError } from '../errors.ts';
 import { DEFAULT_TAG, parseReference, repositoryName, tryParseReference, type ImageReference } from './reference.ts';
 
 export type BackupLayout = 'nested' | 'flat';
@@ -35,20 +35,20 @@ export function parseBackupTarget(spec: string, layout: BackupLayout = 'nested')
   const slash = trimmed.indexOf('/');
   const registry = slash === -1 ? trimmed : trimmed.slice(0, slash);
   const prefix = slash === -1 ? '' : trimmed.slice(slash + 1);
-  if (registry.length === 0) throw new ReferenceError(spec, 'the backup registry host is empty');
+  if (registry.length === 0) throw new ImageReferenceError(spec, 'the backup registry host is empty');
   try {
     parseReference(`${registry}/${prefix === '' ? 'x' : prefix}/x`);
   } catch (error) {
-    if (error instanceof ReferenceError) {
-      throw new ReferenceError(spec, `not a valid backup registry (HOST[:PORT]/PREFIX): ${error.message}`);
+    if (error instanceof ImageReferenceError) {
+      throw new ImageReferenceError(spec, `not a valid backup registry (HOST[:PORT]/PREFIX): ${error.message}`);
     }
     throw error;
   }
   if (!/[.:]/.test(registry) && registry !== 'localhost') {
-    throw new ReferenceError(spec, `backup registry ${JSON.stringify(registry)} must be a host name with a "." or a port, or "localhost"`);
+    throw new ImageReferenceError(spec, `backup registry ${JSON.stringify(registry)} must be a host name with a "." or a port, or "localhost"`);
   }
   if (layout === 'flat' && prefix.split('/').length !== 1) {
-    throw new ReferenceError(spec, 'the flat layout needs exactly one namespace after the host (HOST/NAMESPACE)');
+    throw new ImageReferenceError(spec, 'the flat layout needs exactly one namespace after the host (HOST/NAMESPACE)');
   }
   return { registry: registry === 'index.docker.io' ? 'docker.io' : registry, prefix, layout };
 }
@@ -58,7 +58,7 @@ export function backupReference(source: ImageReference, target: BackupTarget): I
   const name = target.layout === 'flat' ? flatName(source) : nestedName(source);
   const repository = target.prefix === '' ? name : `${target.prefix}/${name}`;
   if (`${target.registry}/${repository}`.length > NAME_TOTAL_LENGTH_MAX) {
-    throw new ReferenceError(
+    throw new ImageReferenceError(
       `${source.registry}/${source.repository}`,
       `its backup name ${target.registry}/${repository} would be longer than ${NAME_TOTAL_LENGTH_MAX} characters`,
     );
@@ -87,7 +87,7 @@ function nestedName(source: ImageReference): string {
 
 function hostComponent(source: ImageReference): string {
   if (source.registry.startsWith('[')) {
-    throw new ReferenceError(
+    throw new ImageReferenceError(
       `${source.registry}/${source.repository}`,
       'images from a registry addressed by an IPv6 literal cannot be given a backup repository name',
     );
@@ -95,7 +95,7 @@ function hostComponent(source: ImageReference): string {
   // A host name has no "_", so "_" can stand for the port's ":" without ambiguity.
   const component = source.registry.toLowerCase().replace(':', '_');
   if (!PATH_COMPONENT.test(component)) {
-    throw new ReferenceError(source.registry, 'the registry host cannot be used as a repository path component');
+    throw new ImageReferenceError(source.registry, 'the registry host cannot be used as a repository path component');
   }
   return component;
 }
@@ -119,5 +119,10 @@ function flatName(source: ImageReference): string {
 export function runsBackup(image: string, backup: string, digest: string): boolean {
   const ref = tryParseReference(image);
   const target = tryParseReference(backup);
-  return ref !== undefined && target !== undefined && repositoryName(ref) === repositoryName(target) && (ref.digest === digest || (ref.digest === undefined && ref.tag === target.tag));
+  return (
+    ref !== undefined &&
+    target !== undefined &&
+    repositoryName(ref) === repositoryName(target) &&
+    (ref.digest === digest || (ref.digest === undefined && ref.tag === target.tag))
+  );
 }

@@ -8,7 +8,7 @@
  *
  * Pure functions, no I/O.
  */
-import { ReferenceError } from '../errors.ts';
+import { ImageReferenceError } from '../errors.ts';
 
 export const DEFAULT_REGISTRY = 'docker.io';
 const LEGACY_DEFAULT_REGISTRY = 'index.docker.io';
@@ -40,12 +40,12 @@ const ANCHORED_IDENTIFIER = /^[a-f0-9]{64}$/;
 /** Hex lengths of the digest algorithms registries implement (go-digest). */
 const DIGEST_HEX_LENGTH: Readonly<Record<string, number>> = { sha256: 64, sha384: 96, sha512: 128 };
 
-/** Parses and normalises `input`; throws {@link ReferenceError} naming what is wrong. */
+/** Parses and normalises `input`; throws {@link ImageReferenceError} naming what is wrong. */
 export function parseReference(input: string): ImageReference {
-  if (typeof input !== 'string' || input.length === 0) throw new ReferenceError(String(input), 'it is empty');
-  if (input !== input.trim()) throw new ReferenceError(input, 'it has leading or trailing white space');
+  if (typeof input !== 'string' || input.length === 0) throw new ImageReferenceError(String(input), 'it is empty');
+  if (input !== input.trim()) throw new ImageReferenceError(input, 'it has leading or trailing white space');
   if (ANCHORED_IDENTIFIER.test(input)) {
-    throw new ReferenceError(input, 'a 64-character hexadecimal string is an image ID, not a repository name');
+    throw new ImageReferenceError(input, 'a 64-character hexadecimal string is an image ID, not a repository name');
   }
 
   let rest = input;
@@ -64,18 +64,18 @@ export function parseReference(input: string): ImageReference {
     tag = rest.slice(lastColon + 1);
     rest = rest.slice(0, lastColon);
     if (!TAG.test(tag)) {
-      throw new ReferenceError(
+      throw new ImageReferenceError(
         input,
         `tag ${JSON.stringify(tag)} must be 1-128 characters of letters, digits, "_", "." or "-", not starting with "." or "-"`,
       );
     }
   }
-  if (rest.length === 0) throw new ReferenceError(input, 'the repository name is empty');
+  if (rest.length === 0) throw new ImageReferenceError(input, 'the repository name is empty');
 
   const { registry, repository } = splitRegistry(input, rest);
   const fullName = `${registry}/${repository}`;
   if (fullName.length > NAME_TOTAL_LENGTH_MAX) {
-    throw new ReferenceError(input, `the repository name is longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
+    throw new ImageReferenceError(input, `the repository name is longer than ${NAME_TOTAL_LENGTH_MAX} characters`);
   }
   return { registry, repository, tag, digest };
 }
@@ -85,7 +85,7 @@ export function tryParseReference(input: string): ImageReference | undefined {
   try {
     return parseReference(input);
   } catch (error) {
-    if (error instanceof ReferenceError) return undefined;
+    if (error instanceof ImageReferenceError) return undefined;
     throw error;
   }
 }
@@ -93,8 +93,7 @@ export function tryParseReference(input: string): ImageReference | undefined {
 function splitRegistry(input: string, name: string): { registry: string; repository: string } {
   const slash = name.indexOf('/');
   const first = slash === -1 ? '' : name.slice(0, slash);
-  const firstIsDomain =
-    slash !== -1 && (/[.:]/.test(first) || first === 'localhost' || first.toLowerCase() !== first);
+  const firstIsDomain = slash !== -1 && (/[.:]/.test(first) || first === 'localhost' || first.toLowerCase() !== first);
 
   let registry = DEFAULT_REGISTRY;
   let repository = name;
@@ -106,12 +105,12 @@ function splitRegistry(input: string, name: string): { registry: string; reposit
   if (registry === LEGACY_DEFAULT_REGISTRY) registry = DEFAULT_REGISTRY;
 
   if (repository.toLowerCase() !== repository) {
-    throw new ReferenceError(input, `repository name ${JSON.stringify(repository)} must be lowercase`);
+    throw new ImageReferenceError(input, `repository name ${JSON.stringify(repository)} must be lowercase`);
   }
   const components = repository.split('/');
   for (const component of components) {
     if (!PATH_COMPONENT.test(component)) {
-      throw new ReferenceError(
+      throw new ImageReferenceError(
         input,
         component.length === 0
           ? 'the repository path has an empty component (a leading, trailing or doubled "/")'
@@ -131,10 +130,10 @@ function validateDomain(input: string, domain: string): void {
     host = close === -1 ? domain : domain.slice(0, close + 1);
     const after = domain.slice(host.length);
     if (after.length > 0) {
-      if (!after.startsWith(':')) throw new ReferenceError(input, `registry ${JSON.stringify(domain)} is malformed`);
+      if (!after.startsWith(':')) throw new ImageReferenceError(input, `registry ${JSON.stringify(domain)} is malformed`);
       port = after.slice(1);
     }
-    if (!IPV6_HOST.test(host)) throw new ReferenceError(input, `registry ${JSON.stringify(domain)} is not a valid IPv6 address`);
+    if (!IPV6_HOST.test(host)) throw new ImageReferenceError(input, `registry ${JSON.stringify(domain)} is not a valid IPv6 address`);
   } else {
     const colon = domain.indexOf(':');
     if (colon >= 0) {
@@ -143,26 +142,26 @@ function validateDomain(input: string, domain: string): void {
     }
     for (const component of host.split('.')) {
       if (!DOMAIN_COMPONENT.test(component)) {
-        throw new ReferenceError(input, `registry host ${JSON.stringify(host)} is not a valid host name`);
+        throw new ImageReferenceError(input, `registry host ${JSON.stringify(host)} is not a valid host name`);
       }
     }
   }
   if (port !== undefined && (!PORT.test(port) || Number(port) > 65535)) {
-    throw new ReferenceError(input, `registry port ${JSON.stringify(port)} is not a number from 0 to 65535`);
+    throw new ImageReferenceError(input, `registry port ${JSON.stringify(port)} is not a number from 0 to 65535`);
   }
 }
 
 function validateDigest(input: string, digest: string): void {
   if (!DIGEST.test(digest)) {
-    throw new ReferenceError(input, `digest ${JSON.stringify(digest)} must look like sha256:<64 hex digits>`);
+    throw new ImageReferenceError(input, `digest ${JSON.stringify(digest)} must look like sha256:<64 hex digits>`);
   }
   const [algorithm = '', hex = ''] = digest.split(':');
   const expected = DIGEST_HEX_LENGTH[algorithm];
   if (expected === undefined) {
-    throw new ReferenceError(input, `digest algorithm ${JSON.stringify(algorithm)} is not supported (sha256, sha384, sha512)`);
+    throw new ImageReferenceError(input, `digest algorithm ${JSON.stringify(algorithm)} is not supported (sha256, sha384, sha512)`);
   }
   if (hex.length !== expected || hex !== hex.toLowerCase()) {
-    throw new ReferenceError(input, `a ${algorithm} digest must be ${expected} lowercase hex digits`);
+    throw new ImageReferenceError(input, `a ${algorithm} digest must be ${expected} lowercase hex digits`);
   }
 }
 

@@ -10,7 +10,11 @@ interface Metric {
 }
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const labelKey = (labels: Labels) => Object.keys(labels).sort().map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(',');
+const labelKey = (labels: Labels) =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${escapeLabel(labels[k]!)}"`)
+    .join(',');
 const series = (name: string, key: string) => (key === '' ? name : `${name}{${key}}`);
 
 export class Counter implements Metric {
@@ -48,7 +52,7 @@ export class Gauge implements Metric {
   }
   get(labels: Labels = {}): number {
     const v = this.#values.get(labelKey(labels));
-    return typeof v === 'function' ? v() : v ?? 0;
+    return typeof v === 'function' ? v() : (v ?? 0);
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.#help}`, `# TYPE ${this.name} gauge`];
@@ -70,7 +74,10 @@ export class Histogram implements Metric {
   observe(value: number, labels: Labels = {}): void {
     const key = labelKey(labels);
     let s = this.#series.get(key);
-    if (!s) this.#series.set(key, (s = { counts: this.#buckets.map(() => 0), sum: 0, count: 0 }));
+    if (!s) {
+      s = { counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
+      this.#series.set(key, s);
+    }
     this.#buckets.forEach((bound, i) => {
       if (value <= bound) s.counts[i]!++;
     });
@@ -81,8 +88,12 @@ export class Histogram implements Metric {
     const lines = [`# HELP ${this.name} ${this.#help}`, `# TYPE ${this.name} histogram`];
     for (const [key, s] of this.#series) {
       const prefix = key === '' ? '' : `${key},`;
-      this.#buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{${prefix}le="${bound}"} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket{${prefix}le="+Inf"} ${s.count}`, `${series(`${this.name}_sum`, key)} ${s.sum}`, `${series(`${this.name}_count`, key)} ${s.count}`);
+      for (const [i, bound] of this.#buckets.entries()) lines.push(`${this.name}_bucket{${prefix}le="${bound}"} ${s.counts[i]}`);
+      lines.push(
+        `${this.name}_bucket{${prefix}le="+Inf"} ${s.count}`,
+        `${series(`${this.name}_sum`, key)} ${s.sum}`,
+        `${series(`${this.name}_count`, key)} ${s.count}`,
+      );
     }
     return lines.join('\n');
   }
@@ -96,6 +107,6 @@ export class MetricsRegistry {
     return metric;
   }
   render(): string {
-    return this.#metrics.map((m) => m.render()).join('\n') + '\n';
+    return `${this.#metrics.map((m) => m.render()).join('\n')}\n`;
   }
 }

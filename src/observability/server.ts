@@ -6,9 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { MetricsRegistry } from './metrics.ts';
 
-export interface Probe {
-  (): { ok: boolean; detail: string };
-}
+export type Probe = () => { ok: boolean; detail: string };
 
 export interface HealthServer {
   readonly port: number;
@@ -35,10 +33,11 @@ export async function startHealthServer(options: { address: string; metrics: Met
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : Number(portText),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

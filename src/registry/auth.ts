@@ -22,7 +22,7 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   const params: Record<string, string> = {};
   const paramPattern = /([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/g;
   for (const [, name = '', quoted, bare] of (match[2] ?? '').matchAll(paramPattern)) {
-    params[name.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare ?? '';
+    params[name.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : (bare ?? '');
   }
   return { scheme: (match[1] ?? '').toLowerCase(), params };
 }
@@ -113,7 +113,12 @@ export class Authenticator {
     throw new RegistryError(`registry ${registry} requires authentication but sent no usable WWW-Authenticate challenge`, { status: 401 });
   }
 
-  #token(registry: string, auth: { realm: string; service: string | undefined }, scopes: readonly string[], credential: Credential | undefined): Promise<string> {
+  #token(
+    registry: string,
+    auth: { realm: string; service: string | undefined },
+    scopes: readonly string[],
+    credential: Credential | undefined,
+  ): Promise<string> {
     const key = `${registry}|${[...scopes].sort().join(' ')}`;
     const cached = this.#tokens.get(key);
     const now = Date.now();
@@ -129,7 +134,12 @@ export class Authenticator {
     });
   }
 
-  async #fetchToken(registry: string, auth: { realm: string; service: string | undefined }, scopes: readonly string[], credential: Credential | undefined): Promise<CachedToken> {
+  async #fetchToken(
+    registry: string,
+    auth: { realm: string; service: string | undefined },
+    scopes: readonly string[],
+    credential: Credential | undefined,
+  ): Promise<CachedToken> {
     const url = new URL(auth.realm);
     if (auth.service !== undefined) url.searchParams.set('service', auth.service);
     for (const scope of scopes) url.searchParams.append('scope', scope);
@@ -157,7 +167,10 @@ export class Authenticator {
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     const bytes = await readBounded(response.body, TOKEN_ANSWER_MAX_BYTES);
-    if (bytes === undefined) throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} answered more than ${TOKEN_ANSWER_MAX_BYTES >> 10} KiB, not a token`);
+    if (bytes === undefined)
+      throw new RegistryError(
+        `registry ${registry}: the token server ${redactUrl(auth.realm)} answered more than ${TOKEN_ANSWER_MAX_BYTES >> 10} KiB, not a token`,
+      );
     try {
       body = JSON.parse(bytes.toString('utf8')) as typeof body;
       if (typeof body !== 'object' || body === null) throw new Error('not an object');

@@ -98,7 +98,10 @@ export class RegistryClient {
     }
     if (response.status !== 200) throw await failure(response, what);
     const bytes = await readBounded(response.body, MANIFEST_MAX_BYTES);
-    if (bytes === undefined) throw new RegistryError(`${what}: the manifest is larger than ${MANIFEST_MAX_BYTES / MiB} MiB, the most registries accept (a broken or hostile registry?)`);
+    if (bytes === undefined)
+      throw new RegistryError(
+        `${what}: the manifest is larger than ${MANIFEST_MAX_BYTES / MiB} MiB, the most registries accept (a broken or hostile registry?)`,
+      );
     const mediaType = contentType(response) ?? '';
     const expected = selector.includes(':') ? selector : response.headers['docker-content-digest'];
     const digest = digestOf(bytes, expected ?? 'sha256:');
@@ -221,12 +224,25 @@ export class RegistryClient {
   async #exchange(
     repo: Repo,
     scopes: readonly string[],
-    req: { method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE'; path?: string; url?: string; headers?: Headers; body?: string | Buffer | Readable; what: string },
+    req: {
+      method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+      path?: string;
+      url?: string;
+      headers?: Headers;
+      body?: string | Buffer | Readable;
+      what: string;
+    },
   ): Promise<SendResponse> {
     const url = req.url ?? `${this.#transport.baseUrl(repo.registry)}/${repo.repository}${req.path ?? ''}`;
     const send = async (scopeSet: readonly string[]) => {
       const authorization = await this.#auth.authorization(repo.registry, scopeSet);
-      return this.#transport.send({ method: req.method, url, headers: { ...req.headers, authorization }, ...(req.body === undefined ? {} : { body: req.body }), what: req.what });
+      return this.#transport.send({
+        method: req.method,
+        url,
+        headers: { ...req.headers, authorization },
+        ...(req.body === undefined ? {} : { body: req.body }),
+        what: req.what,
+      });
     };
     let response = await send(scopes);
     const replayable = req.body === undefined || typeof req.body === 'string' || Buffer.isBuffer(req.body);
@@ -237,7 +253,10 @@ export class RegistryClient {
     }
     if (response.status === 401) {
       await response.body.dump().catch(() => undefined);
-      throw new RegistryError(`${req.what}: registry ${repo.registry} refused the credentials (HTTP 401); check the user name and password or token for ${repo.registry}`, { status: 401, registry: repo.registry });
+      throw new RegistryError(
+        `${req.what}: registry ${repo.registry} refused the credentials (HTTP 401); check the user name and password or token for ${repo.registry}`,
+        { status: 401, registry: repo.registry },
+      );
     }
     if (response.status === 403) {
       await response.body.dump().catch(() => undefined);
@@ -291,8 +310,11 @@ export async function failure(response: SendResponse, what: string): Promise<Reg
   const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after']) : undefined;
   const limit = response.headers['ratelimit-remaining'] !== undefined ? ` (rate limit remaining: ${response.headers['ratelimit-remaining']})` : '';
   // Distribution in read-only maintenance mode answers every write with 405 and `Allow: GET, HEAD`.
-  const allow = response.headers['allow'];
-  const readOnly = status === 405 && allow !== undefined && !/PUT|POST|PATCH/i.test(String(allow)) ? ` (the registry allows only ${allow}: it takes no pushes now, read-only or a pull-through mirror; retried later)` : '';
+  const allow = response.headers.allow;
+  const readOnly =
+    status === 405 && allow !== undefined && !/PUT|POST|PATCH/i.test(String(allow))
+      ? ` (the registry allows only ${allow}: it takes no pushes now, read-only or a pull-through mirror; retried later)`
+      : '';
   return new RegistryError(`${what}: HTTP ${status}${detail}${readOnly}${limit}`, {
     status,
     retryable: status >= 500 || status === 429 || status === 408,

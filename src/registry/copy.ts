@@ -124,7 +124,7 @@ export class CopyEngine {
     const dst: Repo = { registry: destination.registry, repository: destination.repository };
     const srcName = formatReference(source);
     const dstName = formatReference(destination);
-    const dstTag = effectiveTag(destination) ?? (destination.digest ?? source.digest ? digestTag((destination.digest ?? source.digest)!) : undefined);
+    const dstTag = effectiveTag(destination) ?? ((destination.digest ?? source.digest) ? digestTag((destination.digest ?? source.digest)!) : undefined);
     const mutable = source.digest === undefined && this.#policy.isMutable(effectiveTag(source));
     const nothing = { transferred: 0, mounted: 0, present: 0, bytesTransferred: 0 };
 
@@ -133,7 +133,16 @@ export class CopyEngine {
       // with no request to the source at all.
       const current = dstTag === undefined ? undefined : await this.#call(() => this.#client.headManifest(dst, dstTag));
       if (current && !mutable && source.digest === undefined) {
-        return { source: srcName, destination: dstName, digest: current.digest, mediaType: current.mediaType, outcome: 'present', platforms: [], totalBytes: 0, blobs: nothing };
+        return {
+          source: srcName,
+          destination: dstName,
+          digest: current.digest,
+          mediaType: current.mediaType,
+          outcome: 'present',
+          platforms: [],
+          totalBytes: 0,
+          blobs: nothing,
+        };
       }
 
       let top: FetchedManifest | undefined;
@@ -151,7 +160,16 @@ export class CopyEngine {
         }
       }
       if (current?.digest === wanted) {
-        return { source: srcName, destination: dstName, digest: wanted, mediaType: current.mediaType, outcome: mutable ? 'unchanged' : 'present', platforms: [], totalBytes: 0, blobs: nothing };
+        return {
+          source: srcName,
+          destination: dstName,
+          digest: wanted,
+          mediaType: current.mediaType,
+          outcome: mutable ? 'unchanged' : 'present',
+          platforms: [],
+          totalBytes: 0,
+          blobs: nothing,
+        };
       }
 
       const stats = { ...nothing };
@@ -171,7 +189,13 @@ export class CopyEngine {
   }
 
   /** Everything a manifest references, placed in the target; children of an index pushed by digest. */
-  async #copyContents(src: Repo, dst: Repo, manifest: FetchedManifest, stats: CopyResult['blobs'], what: string): Promise<{ platforms: string[]; totalBytes: number }> {
+  async #copyContents(
+    src: Repo,
+    dst: Repo,
+    manifest: FetchedManifest,
+    stats: CopyResult['blobs'],
+    what: string,
+  ): Promise<{ platforms: string[]; totalBytes: number }> {
     const parsed = parseManifest(manifest.bytes, manifest.mediaType, what);
     if (parsed.kind === 'image') {
       const blobs = dedupeDescriptors([parsed.config, ...parsed.layers]);
@@ -205,7 +229,14 @@ export class CopyEngine {
     const prior = this.#landed.get(key);
     if (prior === undefined || Date.now() - prior.at > BLOB_MEMORY_MS) {
       const placing = this.#placeBlob(src, dst, blob);
-      this.#remember(key, { repository: dst.repository, done: placing.then(() => true, () => false), at: Date.now() });
+      this.#remember(key, {
+        repository: dst.repository,
+        done: placing.then(
+          () => true,
+          () => false,
+        ),
+        at: Date.now(),
+      });
       return placing;
     }
     if (await prior.done) {
@@ -238,7 +269,14 @@ export class CopyEngine {
         const source = await this.#client.blobSource(src, blob.digest);
         let session: UploadSession | undefined;
         try {
-          await transferBlob(this.#transport, { sourceUrl: source.url, sourceAuthorization: source.authorization, startUpload: async () => (session = await this.#client.startUpload(dst, blob.digest)), digest: blob.digest, size: blob.size, what });
+          await transferBlob(this.#transport, {
+            sourceUrl: source.url,
+            sourceAuthorization: source.authorization,
+            startUpload: async () => (session = await this.#client.startUpload(dst, blob.digest)),
+            digest: blob.digest,
+            size: blob.size,
+            what,
+          });
         } catch (error) {
           if (session) await this.#client.cancelUpload(session).catch(() => undefined);
           throw error;

@@ -48,7 +48,9 @@ export class CredentialStore {
     for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
       const credential = credentialFromEntry(value);
       if (credential === 'invalid') {
-        throw new ConfigError(`the entry for ${JSON.stringify(key)} in ${source} has neither a valid "auth" (base64 of user:password) nor "username" and "password"`);
+        throw new ConfigError(
+          `the entry for ${JSON.stringify(key)} in ${source} has neither a valid "auth" (base64 of user:password) nor "username" and "password"`,
+        );
       }
       if (credential !== undefined) entries.push([key, credential]);
     }

@@ -72,7 +72,15 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
 
 function descriptor(value: unknown, where: string): Descriptor {
   const d = value as Record<string, unknown> | null;
-  if (typeof d !== 'object' || d === null || typeof d.digest !== 'string' || !/^sha(256|384|512):[a-f0-9]+$/.test(d.digest) || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
+  if (
+    typeof d !== 'object' ||
+    d === null ||
+    typeof d.digest !== 'string' ||
+    !/^sha(256|384|512):[a-f0-9]+$/.test(d.digest) ||
+    typeof d.size !== 'number' ||
+    !Number.isSafeInteger(d.size) ||
+    d.size < 0
+  ) {
     throw new RegistryError(`${where} is not a valid descriptor (needs digest and a non-negative size)`);
   }
   const platform = d.platform as Record<string, unknown> | undefined;

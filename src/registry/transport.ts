@@ -99,7 +99,7 @@ export class Transport {
         response = await request(url, {
           method: hop === 0 ? req.method : req.method === 'HEAD' ? 'HEAD' : 'GET',
           headers,
-          body: hop === 0 ? req.body ?? null : null,
+          body: hop === 0 ? (req.body ?? null) : null,
           dispatcher: this.#dispatcher,
         });
       } catch (error) {

@@ -33,7 +33,18 @@ import { planApplicationValues, planValueFiles } from './edit/argo-application.t
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
 import { proveManifestChange, type ChangedFile } from './render/manifest-proof.ts';
-import { applicationInputs, chartDefaults, compareRenders, effectiveSpec, helmReleaseInputs, imageChanges, renderChart, RenderProofError, type RenderInputs, type RenderTools } from './render/helm-proof.ts';
+import {
+  applicationInputs,
+  chartDefaults,
+  compareRenders,
+  effectiveSpec,
+  helmReleaseInputs,
+  imageChanges,
+  renderChart,
+  RenderProofError,
+  type RenderInputs,
+  type RenderTools,
+} from './render/helm-proof.ts';
 import { kustomizeRoots, planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
@@ -101,10 +112,20 @@ interface Target {
 
 export class Rewriter {
   readonly metrics = new MetricsRegistry();
-  readonly #outcomes = this.metrics.register(new Counter('image_clone_rewrites_total', 'Changes by result: pushed, patched, already-applied, not-found, not-reopened, unsupported-owner (no file in Git decides the images), failed.'));
+  readonly #outcomes = this.metrics.register(
+    new Counter(
+      'image_clone_rewrites_total',
+      'Changes by result: pushed, patched, already-applied, not-found, not-reopened, unsupported-owner (no file in Git decides the images), failed.',
+    ),
+  );
   readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
   readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
-  readonly #proofs = this.metrics.register(new Counter('image_clone_render_proofs_total', 'Edits rendered before and after (kustomize builds, Helm charts): proved, or not-proved (undone, the record left pending).'));
+  readonly #proofs = this.metrics.register(
+    new Counter(
+      'image_clone_render_proofs_total',
+      'Edits rendered before and after (kustomize builds, Helm charts): proved, or not-proved (undone, the record left pending).',
+    ),
+  );
   #lastPassAt = 0;
   #lastPassOk = true;
   readonly #config: RewriterConfig;
@@ -235,7 +256,10 @@ export class Rewriter {
     const key = workloadKey(record.workload);
     const base = { repoURL: `cluster:${key}`, base: '', branch: '', records: [record.id] };
     if (managed) {
-      this.#log.warn('PATCHING A WORKLOAD THAT A GITOPS TOOL MANAGES (--direct-patch=always): the tool may revert it until the Git change lands', { workload: key, owner: `${record.owner!.tool}:${record.owner!.namespace}/${record.owner!.name}` });
+      this.#log.warn('PATCHING A WORKLOAD THAT A GITOPS TOOL MANAGES (--direct-patch=always): the tool may revert it until the Git change lands', {
+        workload: key,
+        owner: `${record.owner!.tool}:${record.owner!.namespace}/${record.owner!.name}`,
+      });
     }
     // --backup-pull secret:NAME and nothing lists it yet: the patch adds it with the images.
     const pullSecret = record.pull?.via === 'secret' && record.pull.listedBy === 'none' ? record.pull.secret : undefined;
@@ -247,7 +271,12 @@ export class Rewriter {
     try {
       // Loaded only when the fallback patches: importing client-node costs 71-79 MiB of memory.
       const { patchWorkloadImages } = await import('../cluster/patch.ts');
-      await patchWorkloadImages(this.#config.directPatch!.kubeConfig, record.workload, record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })), pullSecret);
+      await patchWorkloadImages(
+        this.#config.directPatch!.kubeConfig,
+        record.workload,
+        record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })),
+        pullSecret,
+      );
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
       this.#log.info('workload patched directly', { workload: key, images: record.images.length });
       return { ...base, result: 'patched' };
@@ -265,7 +294,8 @@ export class Rewriter {
     if (owner.unsupported) return owner.unsupported;
     if (owner.sources.length === 0) return `${owner.kind} ${owner.namespace}/${owner.name} has no Git source`;
     // A Flux HelmRelease's chart is a path in Git; an Argo CD chart source is a chart repository, not a Git remote.
-    if (owner.declares === undefined && owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined)) return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository, and no file in Git that declares it was found`;
+    if (owner.declares === undefined && owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined))
+      return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository, and no file in Git that declares it was found`;
     return undefined;
   }
 
@@ -276,9 +306,21 @@ export class Rewriter {
    */
   async #notProposed(record: HandoffRecord, reason: string): Promise<RewriteOutcome> {
     const owner = record.owner!;
-    this.#log.warn('not proposed: no file in Git decides these images', { record: record.id, workload: workloadKey(record.workload), owner: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`, reason });
+    this.#log.warn('not proposed: no file in Git decides these images', {
+      record: record.id,
+      workload: workloadKey(record.workload),
+      owner: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`,
+      reason,
+    });
     if (!this.#config.dryRun) await this.#ledger.markDone(record.id, `not proposed: ${reason}`);
-    return { repoURL: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`, base: '', branch: '', records: [record.id], result: 'unsupported-owner', error: reason };
+    return {
+      repoURL: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`,
+      base: '',
+      branch: '',
+      records: [record.id],
+      result: 'unsupported-owner',
+      error: reason,
+    };
   }
 
   #targetOf(record: HandoffRecord): Target | undefined {
@@ -297,20 +339,45 @@ export class Rewriter {
     const refused = new Map<string, string>();
     const outcome = await this.#applyGroup(target, group, refused);
     const refusedOutcome: RewriteOutcome[] =
-      refused.size === 0 ? [] : [{ repoURL: redactRepo(target.repoURL), base: target.base, branch: '', records: [...refused.keys()], result: 'failed', error: [...new Set(refused.values())].join('; ') }];
+      refused.size === 0
+        ? []
+        : [
+            {
+              repoURL: redactRepo(target.repoURL),
+              base: target.base,
+              branch: '',
+              records: [...refused.keys()],
+              result: 'failed',
+              error: [...new Set(refused.values())].join('; '),
+            },
+          ];
     return [...refusedOutcome, ...(outcome ? [outcome] : [])];
   }
 
   /** The change for `group` less the records it adds to `refused`; undefined when none is left. */
-  async #applyGroup(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>, refused: Map<string, string>): Promise<RewriteOutcome | undefined> {
+  async #applyGroup(
+    target: Target,
+    group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
+    refused: Map<string, string>,
+  ): Promise<RewriteOutcome | undefined> {
     let records = group;
     let workspace: GitWorkspace;
     try {
       workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
     } catch (error) {
-      return { repoURL: redactRepo(target.repoURL), base: target.base, records: records.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
+      return {
+        repoURL: redactRepo(target.repoURL),
+        base: target.base,
+        records: records.map((r) => r.record.id),
+        branch: '',
+        result: 'failed',
+        error: describeError(error),
+      };
     }
-    const branch = this.#config.mode === 'commit' ? target.base : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
+    const branch =
+      this.#config.mode === 'commit'
+        ? target.base
+        : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
     const ids = records.map((r) => r.record.id);
     const base = { repoURL: redactRepo(target.repoURL), base: target.base, records: ids, branch };
     const attempts = this.#config.maxPushAttempts ?? 5;
@@ -321,7 +388,11 @@ export class Rewriter {
       const pulls = forge ? await forge.pullRequests(branch, target.base) : [];
       const open = pulls.find((p) => p.state === 'open');
       // A reviewer closed this very change before: it is not proposed again.
-      const declined = pulls.find((p) => p.state === 'closed' && changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows));
+      const declined = pulls.find(
+        (p) =>
+          p.state === 'closed' &&
+          changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows),
+      );
       if (forge && !open && declined) {
         if (!this.#config.dryRun) for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
         this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
@@ -333,7 +404,14 @@ export class Rewriter {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
         const changed = await this.#edit(workspace.dir, records);
-        rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record), changed.files));
+        rows.splice(
+          0,
+          rows.length,
+          ...rowsOf(
+            records.map((r) => r.record),
+            changed.files,
+          ),
+        );
         if (changed.refused.size > 0) {
           for (const [id, error] of changed.refused) {
             refused.set(id, error);
@@ -342,13 +420,26 @@ export class Rewriter {
           records = records.filter((r) => !refused.has(r.record.id));
           if (records.length === 0) return undefined;
           ids.splice(0, ids.length, ...records.map((r) => r.record.id));
-          rows.splice(0, rows.length, ...rowsOf(records.map((r) => r.record), changed.files));
+          rows.splice(
+            0,
+            rows.length,
+            ...rowsOf(
+              records.map((r) => r.record),
+              changed.files,
+            ),
+          );
         }
         if (this.#config.dryRun) {
           const plan = await workspace.diff();
           return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
         }
-        const commit = await workspace.commitAll(commitMessage(records.map((r) => r.record), this.#config.commitTemplate), this.#config.author);
+        const commit = await workspace.commitAll(
+          commitMessage(
+            records.map((r) => r.record),
+            this.#config.commitTemplate,
+          ),
+          this.#config.author,
+        );
         if (forge) {
           if (commit === undefined && !(await workspace.differsFrom(target.base))) {
             for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
@@ -363,7 +454,8 @@ export class Rewriter {
         await this.#config.beforePush?.(attempt);
         if (commit === undefined || (await workspace.push(branch, fresh ? remoteBranchTip : undefined)) === 'pushed') {
           const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
-          for (const id of ids) await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
+          for (const id of ids)
+            await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
           this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });
           return { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) };
         }
@@ -408,7 +500,10 @@ export class Rewriter {
    * Applies every record's replacements under its path. `found` says whether the old or the new
    * images appear at all: no edit with `found` means the change is already on the tip.
    */
-  async #edit(dir: string, records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<{ found: boolean; refused: Map<string, string>; files: Map<string, string[]> }> {
+  async #edit(
+    dir: string,
+    records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
+  ): Promise<{ found: boolean; refused: Map<string, string>; files: Map<string, string[]> }> {
     let found = false;
     const refused = new Map<string, string>();
     // For the pull request: the files each record's change is in, where they are not the workload's own.
@@ -450,7 +545,8 @@ export class Rewriter {
   async #editManifests(dir: string, path: string | undefined, records: readonly HandoffRecord[], refused: Map<string, string>): Promise<boolean> {
     // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
     // same change. A record whose pod template is not in the tree is refused before any edit.
-    const wants = (list: readonly HandoffRecord[]) => list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
+    const wants = (list: readonly HandoffRecord[]) =>
+      list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
     for (const { want, reason } of planPullSecrets(dir, path, wants(records)).refused) refused.set(want.id, reason);
     const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
     let found = false;
@@ -466,7 +562,9 @@ export class Rewriter {
           replaceFileAtomically(file, after);
         }
       };
-      const replacements = batch.flatMap((r) => r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })));
+      const replacements = batch.flatMap((r) =>
+        r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })),
+      );
       // One pass over the tree edits the old images and finds the new ones (a change already applied).
       const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
       const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
@@ -475,7 +573,13 @@ export class Rewriter {
       apply(plan.files);
       // An image that no manifest under the path names comes from a base outside it (another
       // directory of the repository, or a remote one): the overlay gets an images: entry for it.
-      const named = new Set(plan.changes.flatMap((c) => [c.before, c.after]).map((text) => tryParseReference(text)).filter((r) => r !== undefined).map((r) => repositoryName(r)));
+      const named = new Set(
+        plan.changes
+          .flatMap((c) => [c.before, c.after])
+          .map((text) => tryParseReference(text))
+          .filter((r) => r !== undefined)
+          .map((r) => repositoryName(r)),
+      );
       const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
       const additions = planOverlayEntries(dir, path, notNamed);
       for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
@@ -485,7 +589,20 @@ export class Rewriter {
       found ||= plan.changes.length > 0 || additions.changes.length > 0;
       if (changed.size === 0) continue;
       // A workload whose chart is in Git renders through Helm, not kustomize: its edit is checked as a whole only.
-      const expected = batch.filter((r) => r.owner?.kind !== 'HelmRelease').flatMap((r) => r.images.map((i) => ({ id: r.id, kind: r.workload.kind, name: r.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      const expected = batch
+        .filter((r) => r.owner?.kind !== 'HelmRelease')
+        .flatMap((r) =>
+          r.images.map((i) => ({
+            id: r.id,
+            kind: r.workload.kind,
+            name: r.workload.name,
+            container: i.container,
+            init: i.init,
+            source: i.source,
+            backup: i.backup,
+            digest: i.digest,
+          })),
+        );
       const proof = await proveManifestChange(tools, dir, path, changed, expected);
       for (const what of proof.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
       this.#proofs.inc({ result: proof.reason ? 'not-proved' : 'proved' });
@@ -517,17 +634,30 @@ export class Rewriter {
     const declared = record.owner!.declares!;
     const where = `${declared.kind} ${declared.namespace}/${declared.name}`;
     if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
-      return { found: false, refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the chart's values` };
+      return {
+        found: false,
+        refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the chart's values`,
+      };
     }
     const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
     const chart = declared.chart;
     const unknownChart = `cannot prove the edit of ${where} by rendering it: where its chart is served is not known (a HelmChart reference, or a source that no longer exists)`;
-    const failed = (error: unknown) => ({ found: false, refused: error instanceof RenderProofError || error instanceof ChartFetchError ? error.message : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}` });
+    const failed = (error: unknown) => ({
+      found: false,
+      refused:
+        error instanceof RenderProofError || error instanceof ChartFetchError
+          ? error.message
+          : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}`,
+    });
     let plan: RepositoryPlan & { refused?: string };
     let fetched: FetchedChart | undefined;
     try {
       if (declared.kind === 'HelmRelease') {
-        const replacements = record.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source }));
+        const replacements = record.images.map((image) => ({
+          from: parseReference(image.source),
+          to: `${image.backup}@${image.digest}`,
+          asWritten: image.source,
+        }));
         const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
         plan = planHelmRelease(dir, path, declared, [...replacements, ...alreadyThere]);
       } else {
@@ -535,7 +665,9 @@ export class Rewriter {
         if (!chart) return { found: false, refused: unknownChart };
         fetched = await this.#chart(chart);
         const defaults = await chartDefaults(tools, fetched.bytes);
-        plan = declared.valueFiles ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images) : planApplicationValues(dir, path, declared, defaults, record.images);
+        plan = declared.valueFiles
+          ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images)
+          : planApplicationValues(dir, path, declared, defaults, record.images);
       }
     } catch (error) {
       return failed(error);
@@ -554,8 +686,18 @@ export class Rewriter {
     // Other builds of the repository that read an edited file (an overlay beside the owner's, on
     // the same base) render the release too: the edit must not move their images unasked.
     const ownerDir = resolve(realpathSync(dir), path ?? '.');
-    const beside = declared.kind === 'HelmRelease' ? kustomizeRoots(dir, [...plan.files.keys()]).filter((r) => r.dir !== ownerDir && !r.remote).map((r) => relative(realpathSync(dir), r.dir)) : [];
-    const besideInputs = async () => new Map(await Promise.all(beside.map(async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, () => undefined)] as const)));
+    const beside =
+      declared.kind === 'HelmRelease'
+        ? kustomizeRoots(dir, [...plan.files.keys()])
+            .filter((r) => r.dir !== ownerDir && !r.remote)
+            .map((r) => relative(realpathSync(dir), r.dir))
+        : [];
+    const besideInputs = async () =>
+      new Map(
+        await Promise.all(
+          beside.map(async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, () => undefined)] as const),
+        ),
+      );
     try {
       const before = await inputs();
       const besideBefore = await besideInputs();
@@ -566,15 +708,30 @@ export class Rewriter {
       // The chart was rendered into the workload's namespace, whatever set it.
       const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given);
       const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
-      let why = compareRenders(renderedBefore, renderedAfter, record.images.map((i) => ({ kind: record.workload.kind, name: record.workload.name, container: i.container, init: i.init, source: i.source, backup: i.backup, digest: i.digest })));
+      let why = compareRenders(
+        renderedBefore,
+        renderedAfter,
+        record.images.map((i) => ({
+          kind: record.workload.kind,
+          name: record.workload.name,
+          container: i.container,
+          init: i.init,
+          source: i.source,
+          backup: i.backup,
+          digest: i.digest,
+        })),
+      );
       for (const other of beside) {
         const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
         if (why || !was || !now) continue;
         const [otherBefore, otherAfter] = [await render(was), await render(now)];
         why = compareRenders(otherBefore, otherAfter, []);
-        const unasked = imageChanges(otherBefore, otherAfter).find((c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)));
+        const unasked = imageChanges(otherBefore, otherAfter).find(
+          (c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)),
+        );
         if (why) why = `as ${other} builds it: ${why}`;
-        else if (unasked) why = `as ${other} builds it, the edit moves ${unasked.object.replace(/\/\//, '/')} ${unasked.container} from ${unasked.was} to ${unasked.now}, which no record asked for`;
+        else if (unasked)
+          why = `as ${other} builds it, the edit moves ${unasked.object.replace(/\/\//, '/')} ${unasked.container} from ${unasked.was} to ${unasked.now}, which no record asked for`;
       }
       this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
@@ -599,14 +756,17 @@ export class Rewriter {
   }
 }
 
-export const DEFAULT_COMMIT_TEMPLATE = 'image-clone: move {workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n{changes}\n';
+export const DEFAULT_COMMIT_TEMPLATE =
+  'image-clone: move {workloads} to backed-up images\n\nThe new references pin the digests of the original images: the same bytes, served from the backup registry.\n\n{changes}\n';
 
 /**
  * The commit message from a template: `{workloads}` ("shop/web" or "3 workloads"), `{count}` (images
  * moved) and `{changes}` (one "- namespace/Kind/name container: old -> new@digest" line per image).
  */
 export function commitMessage(records: readonly HandoffRecord[], template = DEFAULT_COMMIT_TEMPLATE): string {
-  const lines = records.flatMap((r) => r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`));
+  const lines = records.flatMap((r) =>
+    r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`),
+  );
   const workloads = records.length === 1 ? `${records[0]!.workload.namespace}/${records[0]!.workload.name}` : `${records.length} workloads`;
   const values: Record<string, string> = { workloads, count: String(lines.length), changes: lines.join('\n') };
   return template.replace(/\{(workloads|count|changes)\}/g, (_, key: string) => values[key]!);

@@ -41,10 +41,18 @@ const podSpec = (images: Record<string, string>, init: Record<string, string> = 
   ...(Object.keys(init).length ? { initContainers: Object.entries(init).map(([name, image]) => ({ name, image })) } : {}),
 });
 
-async function deployment(namespace: string, name: string, spec: V1PodSpec, meta: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}) {
+async function deployment(
+  namespace: string,
+  name: string,
+  spec: V1PodSpec,
+  meta: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+) {
   await apps.createNamespacedDeployment({
     namespace,
-    body: { metadata: { name, namespace, ...meta }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } } },
+    body: {
+      metadata: { name, namespace, ...meta },
+      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } },
+    },
   });
 }
 
@@ -62,7 +70,11 @@ function copierConfig(handoffDir: string, overrides: Partial<CopierConfig> = {})
     controllerNamespace: CONTROLLER_NS,
     includeNamespaces: [],
     excludeNamespaces: [],
-    registry: { insecureRegistries: [source.address, backup.address], credentials: () => credentials.current(), retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } },
+    registry: {
+      insecureRegistries: [source.address, backup.address],
+      credentials: () => credentials.current(),
+      retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+    },
     logger: createLogger({ write: (line) => void logLines.push(line) }),
     // This backup registry wants credentials to pull; the tests of --backup-pull anonymous say so.
     backupPull: { via: 'node' },
@@ -71,7 +83,9 @@ function copierConfig(handoffDir: string, overrides: Partial<CopierConfig> = {})
 }
 
 function records(dir: string): HandoffRecord[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord);
 }
 
 function backupDigest(repository: string, tag: string): Promise<string | undefined> {
@@ -93,8 +107,34 @@ before(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   batch = kc.makeApiClient(BatchV1Api);
   await installGitOpsCrds(kc);
-  for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['job', '1'], ['agent', '3'], ['moving', 'latest'], ['argo-app', '1'], ['flux-app', '1'], ['helm-app', '1'], ['pull', '1'], ['canary', '2']] as const) {
-    digests[`${repo}:${tag}`] = (await seedImage({ url: source.url }, { repository: repo, tag, format: 'oci', layers: [{ seed: 'e2e-base', size: 32 * 1024 }, { seed: `${repo}:${tag}`, size: 1024 }] })).digest;
+  for (const [repo, tag] of [
+    ['web', '1.0'],
+    ['sidecar', '2.1'],
+    ['init', '0.3'],
+    ['db', '15'],
+    ['job', '1'],
+    ['agent', '3'],
+    ['moving', 'latest'],
+    ['argo-app', '1'],
+    ['flux-app', '1'],
+    ['helm-app', '1'],
+    ['pull', '1'],
+    ['canary', '2'],
+  ] as const) {
+    digests[`${repo}:${tag}`] = (
+      await seedImage(
+        { url: source.url },
+        {
+          repository: repo,
+          tag,
+          format: 'oci',
+          layers: [
+            { seed: 'e2e-base', size: 32 * 1024 },
+            { seed: `${repo}:${tag}`, size: 1024 },
+          ],
+        },
+      )
+    ).digest;
   }
   for (const ns of ['team-a', 'team-b', CONTROLLER_NS]) await namespace(ns);
   await namespace('opted-out', { [IGNORE_ANNOTATION]: 'true' });
@@ -112,11 +152,48 @@ describe('copier against a real API server', () => {
   it('backs up every workload kind, init containers included, and skips what it must', async () => {
     const s = source.address;
     await deployment('team-a', 'web', podSpec({ web: `${s}/web:1.0`, sidecar: `${s}/sidecar:2.1` }, { setup: `${s}/init:0.3` }));
-    await apps.createNamespacedStatefulSet({ namespace: 'team-a', body: { metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: podSpec({ db: `${s}/db:15` }) } } } });
-    await apps.createNamespacedDaemonSet({ namespace: 'team-b', body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: podSpec({ agent: `${s}/agent:3` }) } } } });
-    await batch.createNamespacedCronJob({ namespace: 'team-b', body: { metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: { ...podSpec({ job: `${s}/job:1` }), restartPolicy: 'OnFailure' } } } } } } });
+    await apps.createNamespacedStatefulSet({
+      namespace: 'team-a',
+      body: {
+        metadata: { name: 'db' },
+        spec: {
+          serviceName: 'db',
+          selector: { matchLabels: { app: 'db' } },
+          template: { metadata: { labels: { app: 'db' } }, spec: podSpec({ db: `${s}/db:15` }) },
+        },
+      },
+    });
+    await apps.createNamespacedDaemonSet({
+      namespace: 'team-b',
+      body: {
+        metadata: { name: 'agent' },
+        spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: podSpec({ agent: `${s}/agent:3` }) } },
+      },
+    });
+    await batch.createNamespacedCronJob({
+      namespace: 'team-b',
+      body: {
+        metadata: { name: 'nightly' },
+        spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: { ...podSpec({ job: `${s}/job:1` }), restartPolicy: 'OnFailure' } } } } },
+      },
+    });
     // An Argo Rollout: a Deployment's pod template, as a custom resource.
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'team-a', plural: 'rollouts', body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, strategy: { canary: { steps: [{ setWeight: 20 }] } }, template: { metadata: { labels: { app: 'canary' } }, spec: podSpec({ app: `${s}/canary:2` }) } } } });
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: 'team-a',
+      plural: 'rollouts',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'canary' },
+        spec: {
+          selector: { matchLabels: { app: 'canary' } },
+          strategy: { canary: { steps: [{ setWeight: 20 }] } },
+          template: { metadata: { labels: { app: 'canary' } }, spec: podSpec({ app: `${s}/canary:2` }) },
+        },
+      },
+    });
     // The same image twice, across namespaces: copied once.
     await deployment('team-b', 'web-copy', podSpec({ web: `${s}/web:1.0` }));
     // Never touched: kube-system, the controller's own namespace, an opted-out namespace and workload.
@@ -130,15 +207,34 @@ describe('copier against a real API server', () => {
     const summary = await copier.runOnce();
     assert.deepEqual(summary.failedWorkloads, []);
 
-    for (const [repo, tag] of [['web', '1.0'], ['sidecar', '2.1'], ['init', '0.3'], ['db', '15'], ['agent', '3'], ['job', '1'], ['canary', '2']]) {
+    for (const [repo, tag] of [
+      ['web', '1.0'],
+      ['sidecar', '2.1'],
+      ['init', '0.3'],
+      ['db', '15'],
+      ['agent', '3'],
+      ['job', '1'],
+      ['canary', '2'],
+    ]) {
       assert.equal(await backupDigest(mirrorOf(repo!), tag!), digests[`${repo}:${tag}`], `${repo}:${tag} backed up with its digest`);
     }
     const written = records(handoff);
     const names = written.map((r) => `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`).sort();
-    assert.deepEqual(names, ['team-a/Deployment/web', 'team-a/Rollout/canary', 'team-a/StatefulSet/db', 'team-b/CronJob/nightly', 'team-b/DaemonSet/agent', 'team-b/Deployment/web-copy']);
+    assert.deepEqual(names, [
+      'team-a/Deployment/web',
+      'team-a/Rollout/canary',
+      'team-a/StatefulSet/db',
+      'team-b/CronJob/nightly',
+      'team-b/DaemonSet/agent',
+      'team-b/Deployment/web-copy',
+    ]);
     const web = written.find((r) => r.workload.name === 'web')!;
     assert.ok(web.workload.uid.length > 0);
-    assert.deepEqual(web.images.map((i) => [i.container, i.init]).sort(), [['setup', true], ['sidecar', false], ['web', false]]);
+    assert.deepEqual(web.images.map((i) => [i.container, i.init]).sort(), [
+      ['setup', true],
+      ['sidecar', false],
+      ['web', false],
+    ]);
     const webImage = web.images.find((i) => i.container === 'web')!;
     assert.equal(webImage.source, `${s}/web:1.0`);
     assert.equal(webImage.backup, `${backup.address}/${mirrorOf('web')}:1.0`);
@@ -148,7 +244,10 @@ describe('copier against a real API server', () => {
     assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '7', 'seven distinct images, each copied once');
 
     const events = await core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=web' });
-    assert.ok(events.items.some((e) => e.reason === 'BackedUp' && e.type === 'Normal'), 'an Event on the workload');
+    assert.ok(
+      events.items.some((e) => e.reason === 'BackedUp' && e.type === 'Normal'),
+      'an Event on the workload',
+    );
     assert.ok(!logLines.join('\n').includes(PASSWORD), 'the registry password never appears in logs');
   });
 
@@ -189,14 +288,27 @@ describe('copier against a real API server', () => {
     const events = await core.listNamespacedEvent({ namespace: 'pull-check', fieldSelector: 'involvedObject.name=private' });
     const event = events.items.find((e) => e.reason === 'BackupNotPullable');
     assert.equal(event?.type, 'Warning');
-    assert.match(event?.message ?? '', /backed up, but not proposed: its nodes could not pull .*mirror\/.*\/pull:1@sha256:[0-9a-f]{64} \(app: an anonymous pull was refused: .*401.*\)\. If the nodes hold credentials for the backup registry, set --backup-pull node/);
+    assert.match(
+      event?.message ?? '',
+      /backed up, but not proposed: its nodes could not pull .*mirror\/.*\/pull:1@sha256:[0-9a-f]{64} \(app: an anonymous pull was refused: .*401.*\)\. If the nodes hold credentials for the backup registry, set --backup-pull node/,
+    );
 
     // The same backups in a registry that serves anonymous pulls: handed off, and the record says so.
     const open = await startRegistryServer();
     try {
       const openHandoff = join(work, 'handoff-pull-open');
-      await new Copier(copierConfig(openHandoff, { includeNamespaces: ['pull-check'], backupPull: { via: 'anonymous' }, backupTarget: parseBackupTarget(`${open.address}/mirror`), registry: { insecureRegistries: [source.address, open.address] } })).runOnce();
-      assert.deepEqual(records(openHandoff).map((r) => [r.workload.name, r.pull]), [['private', { via: 'anonymous' }]]);
+      await new Copier(
+        copierConfig(openHandoff, {
+          includeNamespaces: ['pull-check'],
+          backupPull: { via: 'anonymous' },
+          backupTarget: parseBackupTarget(`${open.address}/mirror`),
+          registry: { insecureRegistries: [source.address, open.address] },
+        }),
+      ).runOnce();
+      assert.deepEqual(
+        records(openHandoff).map((r) => [r.workload.name, r.pull]),
+        [['private', { via: 'anonymous' }]],
+      );
     } finally {
       await open.stop();
     }
@@ -204,7 +316,10 @@ describe('copier against a real API server', () => {
 
   it('--backup-pull secret:NAME records whether the pod template or its service account lists the Secret', async () => {
     await namespace('pull-secret');
-    await core.createNamespacedServiceAccount({ namespace: 'pull-secret', body: { metadata: { name: 'with-secret' }, imagePullSecrets: [{ name: 'backup-pull' }] } });
+    await core.createNamespacedServiceAccount({
+      namespace: 'pull-secret',
+      body: { metadata: { name: 'with-secret' }, imagePullSecrets: [{ name: 'backup-pull' }] },
+    });
     const s = source.address;
     await deployment('pull-secret', 'listed', { ...podSpec({ app: `${s}/pull:1` }), imagePullSecrets: [{ name: 'other' }, { name: 'backup-pull' }] });
     await deployment('pull-secret', 'via-account', { ...podSpec({ app: `${s}/pull:1` }), serviceAccountName: 'with-secret' });
@@ -225,22 +340,96 @@ describe('copier against a real API server', () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     await namespace('argocd');
     await namespace('flux-system');
-    await custom.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'shop' }, spec: { source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' }, destination: { namespace: 'team-a' } } } });
-    await custom.createNamespacedCustomObject({ group: 'source.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'gitrepositories', body: { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'fleet' }, spec: { url: 'ssh://git@git.example.com/fleet.git', ref: { branch: 'release' } } } });
-    await custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'apps' }, spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } } } });
-    await custom.createNamespacedCustomObject({ group: 'helm.toolkit.fluxcd.io', version: 'v2', namespace: 'team-b', plural: 'helmreleases', body: { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'cache' }, spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } } } });
+    await custom.createNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: 'argocd',
+      plural: 'applications',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Application',
+        metadata: { name: 'shop' },
+        spec: {
+          source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' },
+          destination: { namespace: 'team-a' },
+        },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'source.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'gitrepositories',
+      body: {
+        apiVersion: 'source.toolkit.fluxcd.io/v1',
+        kind: 'GitRepository',
+        metadata: { name: 'fleet' },
+        spec: { url: 'ssh://git@git.example.com/fleet.git', ref: { branch: 'release' } },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'kustomizations',
+      body: {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: { name: 'apps' },
+        spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'helm.toolkit.fluxcd.io',
+      version: 'v2',
+      namespace: 'team-b',
+      plural: 'helmreleases',
+      body: {
+        apiVersion: 'helm.toolkit.fluxcd.io/v2',
+        kind: 'HelmRelease',
+        metadata: { name: 'cache' },
+        spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } },
+      },
+    });
 
     const s = source.address;
-    await deployment('team-a', 'argo-web', podSpec({ app: `${s}/argo-app:1` }), { annotations: { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:team-a/argo-web' } });
-    await deployment('team-a', 'flux-web', podSpec({ app: `${s}/flux-app:1` }), { labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' } });
-    await deployment('team-b', 'helm-web', podSpec({ app: `${s}/helm-app:1` }), { labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' } });
+    await deployment('team-a', 'argo-web', podSpec({ app: `${s}/argo-app:1` }), {
+      annotations: { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:team-a/argo-web' },
+    });
+    await deployment('team-a', 'flux-web', podSpec({ app: `${s}/flux-app:1` }), {
+      labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' },
+    });
+    await deployment('team-b', 'helm-web', podSpec({ app: `${s}/helm-app:1` }), {
+      labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' },
+    });
 
     const handoff = join(work, 'handoff-owners');
     await new Copier(copierConfig(handoff, { includeNamespaces: ['team-a', 'team-b'] })).runOnce();
     const byName = new Map(records(handoff).map((r) => [r.workload.name, r]));
-    assert.deepEqual(byName.get('argo-web')?.owner, { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: 'https://git.example.com/platform/apps.git', path: 'shop/overlays/prod', revision: 'main' }], chain: ['Application argocd/shop (https://git.example.com/platform/apps.git, path shop/overlays/prod)'] });
-    assert.deepEqual(byName.get('flux-web')?.owner, { tool: 'flux', kind: 'Kustomization', namespace: 'flux-system', name: 'apps', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'clusters/prod/apps' }], chain: ['Kustomization flux-system/apps (GitRepository flux-system/fleet, path clusters/prod/apps)'] });
-    assert.deepEqual(byName.get('helm-web')?.owner, { tool: 'flux', kind: 'HelmRelease', namespace: 'team-b', name: 'cache', sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'charts/cache', chart: './charts/cache' }], chain: ['HelmRelease team-b/cache (chart ./charts/cache from GitRepository flux-system/fleet)'] });
+    assert.deepEqual(byName.get('argo-web')?.owner, {
+      tool: 'argocd',
+      kind: 'Application',
+      namespace: 'argocd',
+      name: 'shop',
+      sources: [{ repoURL: 'https://git.example.com/platform/apps.git', path: 'shop/overlays/prod', revision: 'main' }],
+      chain: ['Application argocd/shop (https://git.example.com/platform/apps.git, path shop/overlays/prod)'],
+    });
+    assert.deepEqual(byName.get('flux-web')?.owner, {
+      tool: 'flux',
+      kind: 'Kustomization',
+      namespace: 'flux-system',
+      name: 'apps',
+      sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'clusters/prod/apps' }],
+      chain: ['Kustomization flux-system/apps (GitRepository flux-system/fleet, path clusters/prod/apps)'],
+    });
+    assert.deepEqual(byName.get('helm-web')?.owner, {
+      tool: 'flux',
+      kind: 'HelmRelease',
+      namespace: 'team-b',
+      name: 'cache',
+      sources: [{ repoURL: 'ssh://git@git.example.com/fleet.git', revision: 'release', path: 'charts/cache', chart: './charts/cache' }],
+      chain: ['HelmRelease team-b/cache (chart ./charts/cache from GitRepository flux-system/fleet)'],
+    });
   });
 
   it('recovers when the API server restarts under its watches', async () => {
@@ -253,7 +442,11 @@ describe('copier against a real API server', () => {
       await waitUntil(() => records(handoff).some((r) => r.workload.name === 'before'), 'a record for the deployment made before the cut');
       await cluster.restartApiServer();
       await deployment('watched', 'after', podSpec({ app: `${source.address}/db:15` }));
-      await waitUntil(() => records(handoff).some((r) => r.workload.name === 'after'), 'a record for the deployment made after the API server restarted', 60_000);
+      await waitUntil(
+        () => records(handoff).some((r) => r.workload.name === 'after'),
+        'a record for the deployment made after the API server restarted',
+        60_000,
+      );
     } finally {
       await copier.stop();
     }
@@ -295,7 +488,9 @@ describe('copier against a real API server', () => {
       await waitUntil(() => records(handoff).length === 1, 'the leader wrote the record');
       await new Promise((r) => setTimeout(r, 2500));
       assert.match(b.metrics.render(), /image_clone_leader 0/, 'only one leader');
-      const lease = await kc.makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api).readNamespacedLease({ name: 'copier-test', namespace: CONTROLLER_NS });
+      const lease = await kc
+        .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
+        .readNamespacedLease({ name: 'copier-test', namespace: CONTROLLER_NS });
       assert.equal(lease.spec?.holderIdentity, 'replica-a');
 
       const health = async (copier: Copier, path: string) => {
@@ -306,7 +501,14 @@ describe('copier against a real API server', () => {
       assert.deepEqual(await health(a, '/readyz'), { status: 200, body: 'ok: every workload decided\n' });
       assert.match((await health(b, '/readyz')).body, /standby/);
       const metrics = await health(a, '/metrics');
-      for (const name of ['image_clone_copies_total', 'image_clone_queue_depth', 'image_clone_copy_duration_seconds_bucket', 'image_clone_handoff_records_total', 'image_clone_leader']) assert.ok(metrics.body.includes(name), name);
+      for (const name of [
+        'image_clone_copies_total',
+        'image_clone_queue_depth',
+        'image_clone_copy_duration_seconds_bucket',
+        'image_clone_handoff_records_total',
+        'image_clone_leader',
+      ])
+        assert.ok(metrics.body.includes(name), name);
 
       await a.stop();
       await waitUntil(() => /image_clone_leader 1/.test(b.metrics.render()), 'replica b takes over after a releases the lease', 20_000);
@@ -324,20 +526,82 @@ describe('copier against a real API server', () => {
     const handoff = join(work, 'handoff-cli');
     writeFileSync(join(work, 'cli-auth.json'), dockerConfigJson({ [backup.address]: { username: 'pusher', password: PASSWORD } }));
     const { execFile } = await import('node:child_process');
-    const args = [join(import.meta.dirname, '../../src/cli.ts'), 'copier', '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', handoff, '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--exclude-namespace', 'cli-b', '--exclude-namespace', 'team-a', '--exclude-namespace', 'team-b', '--exclude-namespace', 'leader-test', '--exclude-namespace', 'rotation', '--exclude-namespace', 'watched', '--exclude-namespace', 'pull-check', '--exclude-namespace', 'pull-secret', '--backup-pull', 'node'];
+    const args = [
+      join(import.meta.dirname, '../../src/cli.ts'),
+      'copier',
+      '--once',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--backup-registry',
+      `${backup.address}/mirror`,
+      '--handoff-dir',
+      handoff,
+      '--insecure-registry',
+      source.address,
+      '--insecure-registry',
+      backup.address,
+      '--auth-file',
+      join(work, 'cli-auth.json'),
+      '--controller-namespace',
+      CONTROLLER_NS,
+      '--exclude-namespace',
+      'cli-b',
+      '--exclude-namespace',
+      'team-a',
+      '--exclude-namespace',
+      'team-b',
+      '--exclude-namespace',
+      'leader-test',
+      '--exclude-namespace',
+      'rotation',
+      '--exclude-namespace',
+      'watched',
+      '--exclude-namespace',
+      'pull-check',
+      '--exclude-namespace',
+      'pull-secret',
+      '--backup-pull',
+      'node',
+    ];
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+      execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
     });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /pass complete: \d+ workloads decided in [\d.]+ s; 1 handoff records written; 0 failed; 0 not pullable by the nodes/);
-    assert.deepEqual(records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`), ['cli-a/app']);
+    assert.deepEqual(
+      records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`),
+      ['cli-a/app'],
+    );
     for (const line of result.stderr.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
     assert.ok(!result.stderr.includes(PASSWORD) && !result.stdout.includes(PASSWORD));
 
     // By default a backup must be pullable without credentials; this registry's are not: exit 1.
-    const strict = [...args.slice(0, 2), '--once', '--kubeconfig', cluster.kubeconfig, '--backup-registry', `${backup.address}/mirror`, '--handoff-dir', join(work, 'handoff-cli-strict'), '--insecure-registry', source.address, '--insecure-registry', backup.address, '--auth-file', join(work, 'cli-auth.json'), '--controller-namespace', CONTROLLER_NS, '--include-namespace', 'pull-check'];
+    const strict = [
+      ...args.slice(0, 2),
+      '--once',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--backup-registry',
+      `${backup.address}/mirror`,
+      '--handoff-dir',
+      join(work, 'handoff-cli-strict'),
+      '--insecure-registry',
+      source.address,
+      '--insecure-registry',
+      backup.address,
+      '--auth-file',
+      join(work, 'cli-auth.json'),
+      '--controller-namespace',
+      CONTROLLER_NS,
+      '--include-namespace',
+      'pull-check',
+    ];
     const refused = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, strict, { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+      execFile(process.execPath, strict, { timeout: 120_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
     });
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stdout, /0 handoff records written; 0 failed; 1 not pullable by the nodes/);
@@ -346,8 +610,22 @@ describe('copier against a real API server', () => {
 
   it('names the missing RBAC permission when the service account may not list', async () => {
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createClusterRole({ body: { metadata: { name: 'half-copier' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }, { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] }] } });
-    await rbac.createClusterRoleBinding({ body: { metadata: { name: 'half-copier' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'half-copier' }, subjects: [{ kind: 'User', name: 'half-copier', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    await rbac.createClusterRole({
+      body: {
+        metadata: { name: 'half-copier' },
+        rules: [
+          { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] },
+        ],
+      },
+    });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: 'half-copier' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'half-copier' },
+        subjects: [{ kind: 'User', name: 'half-copier', apiGroup: 'rbac.authorization.k8s.io' }],
+      },
+    });
     const limited = new KubeConfig();
     limited.loadFromFile(await cluster.kubeconfigFor('half-copier'));
     const copier = new Copier(copierConfig(join(work, 'handoff-rbac'), { kubeConfig: limited }));

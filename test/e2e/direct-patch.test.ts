@@ -35,7 +35,15 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const image = (container: string, source: string, init = false): HandoffImage => ({ container, init, source, backup: `backup.io/m/docker.io/library/${source}`, digest: DIGEST, platforms: [], sizeBytes: 1 });
+const image = (container: string, source: string, init = false): HandoffImage => ({
+  container,
+  init,
+  source,
+  backup: `backup.io/m/docker.io/library/${source}`,
+  digest: DIGEST,
+  platforms: [],
+  sizeBytes: 1,
+});
 
 async function deployment(name: string): Promise<WorkloadRef> {
   const created = await apps.createNamespacedDeployment({
@@ -48,7 +56,10 @@ async function deployment(name: string): Promise<WorkloadRef> {
           metadata: { labels: { app: name } },
           spec: {
             initContainers: [{ name: 'migrate', image: 'busybox:1.36', command: ['true'] }],
-            containers: [{ name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }] }, { name: 'cache', image: 'redis:7' }],
+            containers: [
+              { name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }] },
+              { name: 'cache', image: 'redis:7' },
+            ],
           },
         },
       },
@@ -58,7 +69,14 @@ async function deployment(name: string): Promise<WorkloadRef> {
 }
 
 function rewriter(handoffDir: string, mode: DirectPatchMode): Rewriter {
-  return new Rewriter({ handoffDir, cacheDir: join(work, 'cache'), mode: 'branch', author: { name: 'a', email: 'a@a' }, logger: createLogger({ write: () => {} }), directPatch: { mode, kubeConfig: kc } });
+  return new Rewriter({
+    handoffDir,
+    cacheDir: join(work, 'cache'),
+    mode: 'branch',
+    author: { name: 'a', email: 'a@a' },
+    logger: createLogger({ write: () => {} }),
+    directPatch: { mode, kubeConfig: kc },
+  });
 }
 
 describe('direct-patch fallback', () => {
@@ -66,26 +84,71 @@ describe('direct-patch fallback', () => {
     await installGitOpsCrds(kc);
     const custom = kc.makeApiClient(CustomObjectsApi);
     const target = { group: 'argoproj.io', version: 'v1alpha1', namespace: 'shop', plural: 'rollouts' };
-    const spec = { containers: [{ name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }] }, { name: 'cache', image: 'redis:7' }] };
-    const created = (await custom.createNamespacedCustomObject({ ...target, body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } } } })) as { metadata: { uid: string } };
+    const spec = {
+      containers: [
+        { name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }] },
+        { name: 'cache', image: 'redis:7' },
+      ],
+    };
+    const created = (await custom.createNamespacedCustomObject({
+      ...target,
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'canary' },
+        spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } },
+      },
+    })) as { metadata: { uid: string } };
     const ledger = new Ledger(join(work, 'handoff-rollout'));
-    await ledger.write({ workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid }, images: [image('cache', 'redis:7')], owner: undefined, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    await ledger.write({
+      workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid },
+      images: [image('cache', 'redis:7')],
+      owner: undefined,
+      pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+    });
     const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
     assert.equal(outcome?.result, 'patched', outcome?.error);
-    const after = ((await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as { spec: { template: { spec: { containers: Array<{ name: string; image: string; ports?: unknown }>; imagePullSecrets?: unknown } } } }).spec.template.spec;
-    assert.deepEqual(after.containers.map((c) => [c.name, c.image]), [['web', 'nginx:1.25'], ['cache', `backup.io/m/docker.io/library/redis:7@${DIGEST}`]]);
+    const after = (
+      (await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as {
+        spec: { template: { spec: { containers: Array<{ name: string; image: string; ports?: unknown }>; imagePullSecrets?: unknown } } };
+      }
+    ).spec.template.spec;
+    assert.deepEqual(
+      after.containers.map((c) => [c.name, c.image]),
+      [
+        ['web', 'nginx:1.25'],
+        ['cache', `backup.io/m/docker.io/library/redis:7@${DIGEST}`],
+      ],
+    );
     assert.deepEqual(after.containers[0]!.ports, [{ containerPort: 80 }]);
     assert.deepEqual(after.imagePullSecrets, [{ name: 'backup-pull' }]);
 
     // Recreated under the same name (another uid): the test op fails, nothing is patched.
     await custom.deleteNamespacedCustomObject({ ...target, name: 'canary' });
-    await custom.createNamespacedCustomObject({ ...target, body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'canary' }, spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } } } });
+    await custom.createNamespacedCustomObject({
+      ...target,
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'canary' },
+        spec: { selector: { matchLabels: { app: 'canary' } }, template: { metadata: { labels: { app: 'canary' } }, spec } },
+      },
+    });
     const stale = new Ledger(join(work, 'handoff-rollout-stale'));
-    await stale.write({ workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid }, images: [image('web', 'nginx:1.25')], owner: undefined });
+    await stale.write({
+      workload: { kind: 'Rollout', namespace: 'shop', name: 'canary', uid: created.metadata.uid },
+      images: [image('web', 'nginx:1.25')],
+      owner: undefined,
+    });
     const [refused] = await rewriter(stale.dir, 'unmanaged').processPending();
     assert.equal(refused?.result, 'failed');
-    const untouched = ((await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as { spec: { template: { spec: { containers: Array<{ image: string }> } } } }).spec.template.spec;
-    assert.deepEqual(untouched.containers.map((c) => c.image), ['nginx:1.25', 'redis:7']);
+    const untouched = (
+      (await custom.getNamespacedCustomObject({ ...target, name: 'canary' })) as { spec: { template: { spec: { containers: Array<{ image: string }> } } } }
+    ).spec.template.spec;
+    assert.deepEqual(
+      untouched.containers.map((c) => c.image),
+      ['nginx:1.25', 'redis:7'],
+    );
   });
 
   it('patches only the affected containers of an unmanaged workload, then marks the record done', async () => {
@@ -95,17 +158,34 @@ describe('direct-patch fallback', () => {
     const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
     assert.equal(outcome?.result, 'patched', outcome?.error);
     const spec = (await apps.readNamespacedDeployment({ name: 'plain', namespace: 'shop' })).spec!.template.spec!;
-    assert.deepEqual(spec.containers.map((c) => [c.name, c.image]), [['web', `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`], ['cache', 'redis:7']]);
+    assert.deepEqual(
+      spec.containers.map((c) => [c.name, c.image]),
+      [
+        ['web', `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`],
+        ['cache', 'redis:7'],
+      ],
+    );
     assert.equal(spec.containers[0]!.ports?.[0]?.containerPort, 80, 'the rest of the container is kept');
-    assert.deepEqual(spec.initContainers?.map((c) => [c.name, c.image, c.command]), [['migrate', `backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`, ['true']]]);
+    assert.deepEqual(
+      spec.initContainers?.map((c) => [c.name, c.image, c.command]),
+      [['migrate', `backup.io/m/docker.io/library/busybox:1.36@${DIGEST}`, ['true']]],
+    );
     assert.deepEqual(ledger.pending(), []);
   });
 
   it('--backup-pull secret:NAME: the patch adds the pull Secret to the list the workload has', async () => {
     const ref = await deployment('private');
-    await apps.patchNamespacedDeployment({ name: 'private', namespace: 'shop', body: { spec: { template: { spec: { imagePullSecrets: [{ name: 'theirs' }] } } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    await apps.patchNamespacedDeployment(
+      { name: 'private', namespace: 'shop', body: { spec: { template: { spec: { imagePullSecrets: [{ name: 'theirs' }] } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
     const ledger = new Ledger(join(work, 'handoff-private'));
-    await ledger.write({ workload: ref, images: [image('web', 'nginx:1.25')], owner: undefined, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    await ledger.write({
+      workload: ref,
+      images: [image('web', 'nginx:1.25')],
+      owner: undefined,
+      pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+    });
     const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
     assert.equal(outcome?.result, 'patched', outcome?.error);
     const spec = (await apps.readNamespacedDeployment({ name: 'private', namespace: 'shop' })).spec!.template.spec!;
@@ -115,9 +195,22 @@ describe('direct-patch fallback', () => {
 
   it('patches a CronJob through its job template', async () => {
     const batch = kc.makeApiClient(BatchV1Api);
-    const created = await batch.createNamespacedCronJob({ namespace: 'shop', body: { metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'job', image: 'alpine:3.20' }] } } } } } } });
+    const created = await batch.createNamespacedCronJob({
+      namespace: 'shop',
+      body: {
+        metadata: { name: 'nightly' },
+        spec: {
+          schedule: '0 3 * * *',
+          jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'job', image: 'alpine:3.20' }] } } } },
+        },
+      },
+    });
     const ledger = new Ledger(join(work, 'handoff-cron'));
-    await ledger.write({ workload: { kind: 'CronJob', namespace: 'shop', name: 'nightly', uid: created.metadata!.uid! }, images: [image('job', 'alpine:3.20')], owner: undefined });
+    await ledger.write({
+      workload: { kind: 'CronJob', namespace: 'shop', name: 'nightly', uid: created.metadata!.uid! },
+      images: [image('job', 'alpine:3.20')],
+      owner: undefined,
+    });
     const [outcome] = await rewriter(ledger.dir, 'unmanaged').processPending();
     assert.equal(outcome?.result, 'patched', outcome?.error);
     const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace: 'shop' });
@@ -137,14 +230,23 @@ describe('direct-patch fallback', () => {
 
   it('leaves managed workloads to Git under "unmanaged", and patches them too under "always"', async () => {
     const ref = await deployment('managed');
-    const owner = { tool: 'argocd' as const, kind: 'Application' as const, namespace: 'argocd', name: 'shop', sources: [{ repoURL: 'file:///nonexistent/repo.git', path: 'apps', revision: 'main' }] };
+    const owner = {
+      tool: 'argocd' as const,
+      kind: 'Application' as const,
+      namespace: 'argocd',
+      name: 'shop',
+      sources: [{ repoURL: 'file:///nonexistent/repo.git', path: 'apps', revision: 'main' }],
+    };
     const ledger = new Ledger(join(work, 'handoff-managed'));
     await ledger.write({ workload: ref, images: [image('web', 'nginx:1.25')], owner });
     await rewriter(ledger.dir, 'unmanaged').processPending();
     assert.equal((await apps.readNamespacedDeployment({ name: 'managed', namespace: 'shop' })).spec!.template.spec!.containers[0]!.image, 'nginx:1.25');
     const outcomes = await rewriter(ledger.dir, 'always').processPending();
     assert.equal(outcomes[0]?.result, 'patched');
-    assert.equal((await apps.readNamespacedDeployment({ name: 'managed', namespace: 'shop' })).spec!.template.spec!.containers[0]!.image, `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`);
+    assert.equal(
+      (await apps.readNamespacedDeployment({ name: 'managed', namespace: 'shop' })).spec!.template.spec!.containers[0]!.image,
+      `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`,
+    );
     assert.equal(outcomes[1]?.result, 'failed', 'the Git change is still attempted (this repository does not exist)');
     assert.equal(ledger.pending().length, 1, 'a managed record is done only when its Git change lands');
   });
@@ -153,7 +255,15 @@ describe('direct-patch fallback', () => {
     const ref = await deployment('dry');
     const ledger = new Ledger(join(work, 'handoff-dry'));
     await ledger.write({ workload: ref, images: [image('web', 'nginx:1.25')], owner: undefined });
-    const dry = new Rewriter({ handoffDir: ledger.dir, cacheDir: join(work, 'cache'), mode: 'branch', author: { name: 'a', email: 'a@a' }, logger: createLogger({ write: () => {} }), directPatch: { mode: 'unmanaged', kubeConfig: kc }, dryRun: true });
+    const dry = new Rewriter({
+      handoffDir: ledger.dir,
+      cacheDir: join(work, 'cache'),
+      mode: 'branch',
+      author: { name: 'a', email: 'a@a' },
+      logger: createLogger({ write: () => {} }),
+      directPatch: { mode: 'unmanaged', kubeConfig: kc },
+      dryRun: true,
+    });
     const [outcome] = await dry.processPending();
     assert.equal(outcome?.result, 'would-change');
     assert.equal(outcome?.plan, `patch Deployment/shop/dry container web: nginx:1.25 -> backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`);

@@ -48,12 +48,22 @@ async function exhibitAll(installation: Installation, label: string): Promise<vo
 }
 
 function faultSummary(installation: Installation): string {
-  return Object.entries(installation.proxies).map(([name, p]) => `${name}: ${p.stats.requests} requests, faults ${JSON.stringify(p.stats.faults)}, refused ${p.stats.refused}`).join('; ');
+  return Object.entries(installation.proxies)
+    .map(([name, p]) => `${name}: ${p.stats.requests} requests, faults ${JSON.stringify(p.stats.faults)}, refused ${p.stats.refused}`)
+    .join('; ');
 }
 
 describe('faults end to end', { timeout: 900_000 }, () => {
-  it('10% of requests faulted (30% of Git\'s), backup registry read-only then full, API server restarted, Git refusing pushes for a minute: everything lands once', async () => {
-    const installation = await startInstallation({ dir: join(work, 'faults'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED, startControllers: false, progress: log });
+  it("10% of requests faulted (30% of Git's), backup registry read-only then full, API server restarted, Git refusing pushes for a minute: everything lands once", async () => {
+    const installation = await startInstallation({
+      dir: join(work, 'faults'),
+      images: 50,
+      workloads: 100,
+      faultRate: 0.1,
+      seed: SEED,
+      startControllers: false,
+      progress: log,
+    });
     try {
       const started = Date.now();
       await installation.restartBackupRegistry('read-only');
@@ -100,11 +110,19 @@ describe('faults end to end', { timeout: 900_000 }, () => {
     // Lease: with it, each restarted copier would first wait out its predecessor's Lease (15 s),
     // and the kills would land on a copier that is only waiting.
     const installation = await startInstallation({
-      dir: join(work, 'kill'), images: 50, workloads: 100, faultRate: 0.1, seed: SEED + 7, debounce: '300ms', layerBytes: 3 * 1024 * 1024,
+      dir: join(work, 'kill'),
+      images: 50,
+      workloads: 100,
+      faultRate: 0.1,
+      seed: SEED + 7,
+      debounce: '300ms',
+      layerBytes: 3 * 1024 * 1024,
       // A pull request on a real Gitea where it is built (as in CI): no second pull request either.
       git: giteaAvailable() ? 'pr' : 'commit',
       // Half the Deployments arrive during the kills, so both processes have work when they die.
-      deferWorkloads: 50, copierArgs: ['--no-leader-election'], progress: log,
+      deferWorkloads: 50,
+      copierArgs: ['--no-leader-election'],
+      progress: log,
     });
     try {
       const started = Date.now();

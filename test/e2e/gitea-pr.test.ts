@@ -20,7 +20,8 @@ let gitea: Gitea;
 const logLines: string[] = [];
 const repositories: string[] = [];
 
-const deployment = (name: string, image: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${image}\n`;
+const deployment = (name: string, image: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${image}\n`;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-gitea-'));
@@ -43,7 +44,11 @@ async function repositoryWith(name: string, files: Record<string, string>): Prom
   const url = await gitea.createRepository(name);
   repositories.push(name);
   for (const [path, text] of Object.entries(files)) {
-    await gitea.api('POST', `/repos/${gitea.user}/${name}/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+    await gitea.api('POST', `/repos/${gitea.user}/${name}/contents/${path}`, {
+      content: Buffer.from(text).toString('base64'),
+      message: `add ${path}`,
+      branch: 'main',
+    });
   }
   return url;
 }
@@ -51,7 +56,17 @@ async function repositoryWith(name: string, files: Record<string, string>): Prom
 function record(ledger: Ledger, repoURL: string, name: string, source: string) {
   return ledger.write({
     workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
-    images: [{ container: 'app', init: false, source, backup: `backup.io/m/docker.io/library/${source}`, digest: DIGEST, platforms: ['linux/amd64'], sizeBytes: 3 * 1024 * 1024 }],
+    images: [
+      {
+        container: 'app',
+        init: false,
+        source,
+        backup: `backup.io/m/docker.io/library/${source}`,
+        digest: DIGEST,
+        platforms: ['linux/amd64'],
+        sizeBytes: 3 * 1024 * 1024,
+      },
+    ],
     owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL, path: 'apps', revision: 'main' }] },
   });
 }
@@ -68,7 +83,16 @@ function rewriter(ledgerDir: string, cache: string, mode: 'pr' | 'branch' = 'pr'
   });
 }
 
-const pulls = async (repo: string) => (await gitea.api('GET', `/repos/${gitea.user}/${repo}/pulls?state=all`)) as Array<{ number: number; state: string; merged: boolean; body: string; title: string; head: { ref: string }; labels: Array<{ name: string }> }>;
+const pulls = async (repo: string) =>
+  (await gitea.api('GET', `/repos/${gitea.user}/${repo}/pulls?state=all`)) as Array<{
+    number: number;
+    state: string;
+    merged: boolean;
+    body: string;
+    title: string;
+    head: { ref: string };
+    labels: Array<{ name: string }>;
+  }>;
 
 describe('pull requests on a real Gitea', () => {
   it('opens one pull request, then updates it with a later batch', async () => {
@@ -82,7 +106,10 @@ describe('pull requests on a real Gitea', () => {
     assert.equal(list.length, 1);
     assert.equal(list[0]!.state, 'open');
     assert.equal(list[0]!.title, 'Move 1 workload to backed-up images');
-    assert.deepEqual(list[0]!.labels.map((l) => l.name), ['backup']);
+    assert.deepEqual(
+      list[0]!.labels.map((l) => l.name),
+      ['backup'],
+    );
     assert.match(list[0]!.body, /\| shop\/Deployment\/web \| app \| `nginx:1\.25` \| `backup\.io\/m\/docker\.io\/library\/nginx:1\.25` \|/);
     assert.match(list[0]!.body, /\*\*Files changed:\*\* `apps\/web\.yaml`/);
 
@@ -104,7 +131,11 @@ describe('pull requests on a real Gitea', () => {
   });
 
   it('does not propose again a change whose pull request was merged or closed', async () => {
-    const repo = await repositoryWith('catalog', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/db.yaml': deployment('db', 'postgres:16'), 'apps/cache.yaml': deployment('cache', 'memcached:1.6') });
+    const repo = await repositoryWith('catalog', {
+      'apps/web.yaml': deployment('web', 'nginx:1.25'),
+      'apps/db.yaml': deployment('db', 'postgres:16'),
+      'apps/cache.yaml': deployment('cache', 'memcached:1.6'),
+    });
     const ledger = new Ledger(join(work, 'handoff-catalog'));
     const web = await record(ledger, repo, 'web', 'nginx:1.25');
     await rewriter(ledger.dir, 'cache-c').processPending();
@@ -124,7 +155,10 @@ describe('pull requests on a real Gitea', () => {
     assert.equal(declined?.result, 'not-reopened');
     const all = await pulls('catalog');
     assert.equal(all.length, 2);
-    assert.ok(all.every((p) => p.state === 'closed'), 'the closed one stays closed, nothing new was opened');
+    assert.ok(
+      all.every((p) => p.state === 'closed'),
+      'the closed one stays closed, nothing new was opened',
+    );
 
     // The next change gets a pull request of its own, without the declined change in it.
     await record(ledger, repo, 'cache', 'memcached:1.6');
@@ -132,7 +166,10 @@ describe('pull requests on a real Gitea', () => {
     assert.equal(next?.result, 'pushed', next?.error);
     const fresh = (await pulls('catalog')).find((p) => p.state === 'open')!;
     const files = (await gitea.api('GET', `/repos/${gitea.user}/catalog/pulls/${fresh.number}/files`)) as Array<{ filename: string }>;
-    assert.deepEqual(files.map((f) => f.filename), ['apps/cache.yaml']);
+    assert.deepEqual(
+      files.map((f) => f.filename),
+      ['apps/cache.yaml'],
+    );
     assert.doesNotMatch(fresh.body, /postgres/);
   });
 

@@ -45,10 +45,16 @@ let repoURL: string;
 let platformURL: string;
 const logLines: string[] = [];
 
-const helmEnv = () => ({ ...process.env, HELM_CACHE_HOME: join(work, 'helm/cache'), HELM_CONFIG_HOME: join(work, 'helm/config'), HELM_DATA_HOME: join(work, 'helm/data') });
+const helmEnv = () => ({
+  ...process.env,
+  HELM_CACHE_HOME: join(work, 'helm/cache'),
+  HELM_CONFIG_HOME: join(work, 'helm/config'),
+  HELM_DATA_HOME: join(work, 'helm/data'),
+});
 const helm = (...args: string[]) => execFileSync(HELM, args, { encoding: 'utf8', env: helmEnv() });
 /** Helm while the chart repository (served by this process) must answer it: asynchronously. */
-const helmAsync = async (...args: string[]) => (await promisify(execFile)(HELM, args, { encoding: 'utf8', env: helmEnv(), maxBuffer: 64 * 1024 * 1024 })).stdout;
+const helmAsync = async (...args: string[]) =>
+  (await promisify(execFile)(HELM, args, { encoding: 'utf8', env: helmEnv(), maxBuffer: 64 * 1024 * 1024 })).stdout;
 
 function writeTree(root: string, files: Record<string, string>): void {
   for (const [path, text] of Object.entries(files)) {
@@ -64,42 +70,95 @@ function writeCharts(s: string): void {
     'podinfo/Chart.yaml': 'apiVersion: v2\nname: podinfo\nversion: 6.5.0\nappVersion: 6.5.0\n',
     'podinfo/values.yaml': `replicaCount: 1\nimage:\n  repository: ${s}/podinfo\n  tag: ""\n`,
     'podinfo/templates/deployment.yaml': [
-      'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: {{ .Release.Name }}', '  labels:', '    app.kubernetes.io/name: {{ .Chart.Name }}',
-      'spec:', '  replicas: {{ .Values.replicaCount }}', '  selector:', '    matchLabels:', '      app: {{ .Release.Name }}', '  template:', '    metadata:', '      labels:', '        app: {{ .Release.Name }}',
-      '    spec:', '      containers:', '        - name: podinfo', '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"', '          ports:', '            - containerPort: 9898', '',
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: {{ .Release.Name }}',
+      '  labels:',
+      '    app.kubernetes.io/name: {{ .Chart.Name }}',
+      'spec:',
+      '  replicas: {{ .Values.replicaCount }}',
+      '  selector:',
+      '    matchLabels:',
+      '      app: {{ .Release.Name }}',
+      '  template:',
+      '    metadata:',
+      '      labels:',
+      '        app: {{ .Release.Name }}',
+      '    spec:',
+      '      containers:',
+      '        - name: podinfo',
+      '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"',
+      '          ports:',
+      '            - containerPort: 9898',
+      '',
     ].join('\n'),
-    'podinfo/templates/service.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    app: {{ .Release.Name }}\n  ports:\n    - port: 9898\n',
+    'podinfo/templates/service.yaml':
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    app: {{ .Release.Name }}\n  ports:\n    - port: 9898\n',
     // Bitnami's convention: image.registry / repository / tag / digest.
     'cache/Chart.yaml': 'apiVersion: v2\nname: cache\nversion: 1.2.0\nappVersion: "7.2"\n',
     'cache/values.yaml': 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\n  digest: ""\n',
     'cache/templates/statefulset.yaml': [
-      'apiVersion: apps/v1', 'kind: StatefulSet', 'metadata:', '  name: {{ .Release.Name }}', 'spec:', '  serviceName: {{ .Release.Name }}', '  selector:', '    matchLabels:', '      app: {{ .Release.Name }}',
-      '  template:', '    metadata:', '      labels:', '        app: {{ .Release.Name }}', '    spec:', '      containers:', '        - name: redis',
-      '          image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ else }}:{{ .Values.image.tag }}{{ end }}"', '',
+      'apiVersion: apps/v1',
+      'kind: StatefulSet',
+      'metadata:',
+      '  name: {{ .Release.Name }}',
+      'spec:',
+      '  serviceName: {{ .Release.Name }}',
+      '  selector:',
+      '    matchLabels:',
+      '      app: {{ .Release.Name }}',
+      '  template:',
+      '    metadata:',
+      '      labels:',
+      '        app: {{ .Release.Name }}',
+      '    spec:',
+      '      containers:',
+      '        - name: redis',
+      '          image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ else }}:{{ .Values.image.tag }}{{ end }}"',
+      '',
     ].join('\n'),
   });
 }
 
-const release = (name: string, spec: object, namespace = 'apps') => stringify({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name, namespace }, spec });
-const fromHelmRepository = { chart: { spec: { chart: 'podinfo', version: '>=6.0.0', sourceRef: { kind: 'HelmRepository', name: 'podinfo', namespace: 'flux-system' } } } };
+const release = (name: string, spec: object, namespace = 'apps') =>
+  stringify({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name, namespace }, spec });
+const fromHelmRepository = {
+  chart: { spec: { chart: 'podinfo', version: '>=6.0.0', sourceRef: { kind: 'HelmRepository', name: 'podinfo', namespace: 'flux-system' } } },
+};
 
 /** The repository as a platform team lays it out (Flux's kustomize-helm example: base releases, an overlay that patches them). */
 function fleetFiles(s: string): Record<string, string> {
   return {
     'apps/base/podinfo/release.yaml': release('podinfo', { interval: '10m', ...fromHelmRepository, values: { replicaCount: 1 } }),
     'apps/base/podinfo/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - release.yaml\n',
-    'apps/base/cache/release.yaml': release('cache', { interval: '10m', chartRef: { kind: 'OCIRepository', name: 'cache-chart', namespace: 'flux-system' }, values: { image: { registry: s, repository: 'cache', tag: '7.2' } } }),
-    'apps/staging/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/podinfo\n  - ../base/cache/release.yaml\n  - web.yaml\n  - tuned.yaml\npatches:\n  - path: podinfo-values.yaml\n',
-    'apps/staging/podinfo-values.yaml': 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n    replicaCount: 2\n',
+    'apps/base/cache/release.yaml': release('cache', {
+      interval: '10m',
+      chartRef: { kind: 'OCIRepository', name: 'cache-chart', namespace: 'flux-system' },
+      values: { image: { registry: s, repository: 'cache', tag: '7.2' } },
+    }),
+    'apps/staging/kustomization.yaml':
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/podinfo\n  - ../base/cache/release.yaml\n  - web.yaml\n  - tuned.yaml\npatches:\n  - path: podinfo-values.yaml\n',
+    'apps/staging/podinfo-values.yaml':
+      'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n    replicaCount: 2\n',
     // A release that already has a post-renderer (patches only).
-    'apps/staging/web.yaml': release('web', { interval: '10m', ...fromHelmRepository, postRenderers: [{ kustomize: { patches: [{ target: { kind: 'Deployment' }, patch: '- op: add\n  path: /metadata/labels/team\n  value: web\n' }] } }] }),
+    'apps/staging/web.yaml': release('web', {
+      interval: '10m',
+      ...fromHelmRepository,
+      postRenderers: [{ kustomize: { patches: [{ target: { kind: 'Deployment' }, patch: '- op: add\n  path: /metadata/labels/team\n  value: web\n' }] } }],
+    }),
     // A release whose values come from a ConfigMap the rewriter cannot read: its edit cannot be proved.
     'apps/staging/tuned.yaml': release('tuned', { interval: '10m', ...fromHelmRepository, valuesFrom: [{ kind: 'ConfigMap', name: 'tuned-values' }] }),
   };
 }
 
 const application = (name: string, source: object, annotations: Record<string, string> = {}) =>
-  stringify({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name, namespace: 'argocd', ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { project: 'default', source, destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' } } });
+  stringify({
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
+    metadata: { name, namespace: 'argocd', ...(Object.keys(annotations).length ? { annotations } : {}) },
+    spec: { project: 'default', source, destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' } },
+  });
 const chartSource = (chart: string, version: string, helm?: object) => ({ repoURL: charts.url, chart, targetRevision: version, ...(helm ? { helm } : {}) });
 
 /** An app of apps two levels deep: root → apps (a directory of Applications) → three chart Applications, each overriding values its own way. */
@@ -107,10 +166,25 @@ function platformFiles(s: string): Record<string, string> {
   return {
     'root/apps.yaml': application('apps', { repoURL: platformURL, path: 'apps', targetRevision: 'main' }),
     'apps/podinfo.yaml': application('argo-podinfo', chartSource('podinfo', '6.5.0', { valuesObject: { replicaCount: 2 } })),
-    'apps/cache.yaml': application('argo-cache', chartSource('cache', '1.2.0', { releaseName: 'sessions', values: `image:\n  registry: ${s}\n  repository: cache\n  tag: "7.2"\n` })),
+    'apps/cache.yaml': application(
+      'argo-cache',
+      chartSource('cache', '1.2.0', { releaseName: 'sessions', values: `image:\n  registry: ${s}\n  repository: cache\n  tag: "7.2"\n` }),
+    ),
     'apps/web.yaml': application('argo-web', chartSource('podinfo', '6.5.0', { parameters: [{ name: 'replicaCount', value: '3' }] })),
     // Multi-source: the chart's values come from files in this repository (`$values/...`).
-    'apps/multi.yaml': stringify({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'argo-multi', namespace: 'argocd' }, spec: { project: 'default', sources: [{ ...chartSource('podinfo', '6.5.0'), helm: { valueFiles: ['$values/envs/prod/podinfo.yaml'] } }, { repoURL: platformURL, targetRevision: 'main', ref: 'values' }], destination: { namespace: 'argo-apps' } } }),
+    'apps/multi.yaml': stringify({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'argo-multi', namespace: 'argocd' },
+      spec: {
+        project: 'default',
+        sources: [
+          { ...chartSource('podinfo', '6.5.0'), helm: { valueFiles: ['$values/envs/prod/podinfo.yaml'] } },
+          { repoURL: platformURL, targetRevision: 'main', ref: 'values' },
+        ],
+        destination: { namespace: 'argo-apps' },
+      },
+    }),
     'envs/prod/podinfo.yaml': '# production\nreplicaCount: 2\n',
     'envs/staging/podinfo.yaml': '# staging\nreplicaCount: 1\n',
   };
@@ -118,15 +192,35 @@ function platformFiles(s: string): Record<string, string> {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-helm-'));
-  [cluster, source, backup, gitea] = await Promise.all([startCluster({ dir: join(work, 'cluster') }), startRegistryServer(), startRegistryServer(), startGitea(join(work, 'gitea'))]);
+  [cluster, source, backup, gitea] = await Promise.all([
+    startCluster({ dir: join(work, 'cluster') }),
+    startRegistryServer(),
+    startRegistryServer(),
+    startGitea(join(work, 'gitea')),
+  ]);
   plantCanary(gitea.token);
   plantCanary(gitea.password);
   kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   await installGitOpsCrds(kc);
   const s = source.address;
-  for (const [repository, tag] of [['podinfo', '6.5.0'], ['podinfo', '6.4.0'], ['cache', '7.2']] as const) {
-    await seedImage({ url: source.url }, { repository, tag, format: 'oci', layers: [{ seed: 'helm-base', size: 16 * 1024 }, { seed: `${repository}:${tag}`, size: 1024 }] });
+  for (const [repository, tag] of [
+    ['podinfo', '6.5.0'],
+    ['podinfo', '6.4.0'],
+    ['cache', '7.2'],
+  ] as const) {
+    await seedImage(
+      { url: source.url },
+      {
+        repository,
+        tag,
+        format: 'oci',
+        layers: [
+          { seed: 'helm-base', size: 16 * 1024 },
+          { seed: `${repository}:${tag}`, size: 1024 },
+        ],
+      },
+    );
   }
   writeCharts(s);
   const packages = join(work, 'chart-repository');
@@ -140,11 +234,19 @@ before(async () => {
 
   repoURL = await gitea.createRepository('fleet');
   for (const [path, text] of Object.entries(fleetFiles(s))) {
-    await gitea.api('POST', `/repos/${gitea.user}/fleet/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+    await gitea.api('POST', `/repos/${gitea.user}/fleet/contents/${path}`, {
+      content: Buffer.from(text).toString('base64'),
+      message: `add ${path}`,
+      branch: 'main',
+    });
   }
   platformURL = await gitea.createRepository('platform');
   for (const [path, text] of Object.entries(platformFiles(s))) {
-    await gitea.api('POST', `/repos/${gitea.user}/platform/contents/${path}`, { content: Buffer.from(text).toString('base64'), message: `add ${path}`, branch: 'main' });
+    await gitea.api('POST', `/repos/${gitea.user}/platform/contents/${path}`, {
+      content: Buffer.from(text).toString('base64'),
+      message: `add ${path}`,
+      branch: 'main',
+    });
   }
 });
 
@@ -164,20 +266,56 @@ async function deployFlux(): Promise<void> {
   const create = (group: string, version: string, plural: string, namespace: string, body: Record<string, unknown>) =>
     custom.createNamespacedCustomObject({ group, version, namespace, plural, body: { apiVersion: `${group}/${version}`, ...body } });
   const applied = (ks: string) => ({ 'kustomize.toolkit.fluxcd.io/name': ks, 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' });
-  await create('source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'flux-system', { kind: 'GitRepository', metadata: { name: 'fleet' }, spec: { url: repoURL, ref: { branch: 'main' } } });
-  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', { kind: 'Kustomization', metadata: { name: 'apps' }, spec: { path: './apps/staging', prune: true, sourceRef: { kind: 'GitRepository', name: 'fleet' } } });
-  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', { kind: 'Kustomization', metadata: { name: 'packaged' }, spec: { path: './', sourceRef: { kind: 'OCIRepository', name: 'manifests' } } });
-  await create('source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'flux-system', { kind: 'HelmRepository', metadata: { name: 'podinfo' }, spec: { url: charts.url } });
-  await create('source.toolkit.fluxcd.io', 'v1beta2', 'ocirepositories', 'flux-system', { kind: 'OCIRepository', metadata: { name: 'cache-chart' }, spec: { url: `oci://${source.address}/charts/cache`, ref: { tag: '1.2.0' }, insecure: true } });
+  await create('source.toolkit.fluxcd.io', 'v1', 'gitrepositories', 'flux-system', {
+    kind: 'GitRepository',
+    metadata: { name: 'fleet' },
+    spec: { url: repoURL, ref: { branch: 'main' } },
+  });
+  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', {
+    kind: 'Kustomization',
+    metadata: { name: 'apps' },
+    spec: { path: './apps/staging', prune: true, sourceRef: { kind: 'GitRepository', name: 'fleet' } },
+  });
+  await create('kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'flux-system', {
+    kind: 'Kustomization',
+    metadata: { name: 'packaged' },
+    spec: { path: './', sourceRef: { kind: 'OCIRepository', name: 'manifests' } },
+  });
+  await create('source.toolkit.fluxcd.io', 'v1', 'helmrepositories', 'flux-system', {
+    kind: 'HelmRepository',
+    metadata: { name: 'podinfo' },
+    spec: { url: charts.url },
+  });
+  await create('source.toolkit.fluxcd.io', 'v1beta2', 'ocirepositories', 'flux-system', {
+    kind: 'OCIRepository',
+    metadata: { name: 'cache-chart' },
+    spec: { url: `oci://${source.address}/charts/cache`, ref: { tag: '1.2.0' }, insecure: true },
+  });
   const deployed = (version: string) => ({ history: [{ chartVersion: version, status: 'deployed' }] });
   // The releases as `kustomize build apps/staging` makes them, applied with the Kustomization's labels.
-  const built = parseAllDocuments(execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(work, 'fleet-main', 'apps/staging')], { encoding: 'utf8' })).map((d) => d.toJS() as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> });
+  const built = parseAllDocuments(
+    execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(work, 'fleet-main', 'apps/staging')], { encoding: 'utf8' }),
+  ).map((d) => d.toJS() as { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, unknown> });
   for (const hr of built.filter((d) => d.kind === 'HelmRelease')) {
-    await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { ...hr, metadata: { ...hr.metadata, labels: applied('apps') }, status: deployed(hr.metadata.name === 'cache' ? '1.2.0' : '6.5.0') });
+    await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', {
+      ...hr,
+      metadata: { ...hr.metadata, labels: applied('apps') },
+      status: deployed(hr.metadata.name === 'cache' ? '1.2.0' : '6.5.0'),
+    });
   }
   // Two releases no file in Git can move: applied by hand, and applied from an OCI artifact.
-  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { kind: 'HelmRelease', metadata: { name: 'by-hand' }, spec: fromHelmRepository, status: deployed('6.5.0') });
-  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', { kind: 'HelmRelease', metadata: { name: 'packaged', labels: applied('packaged') }, spec: fromHelmRepository, status: deployed('6.5.0') });
+  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', {
+    kind: 'HelmRelease',
+    metadata: { name: 'by-hand' },
+    spec: fromHelmRepository,
+    status: deployed('6.5.0'),
+  });
+  await create('helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'apps', {
+    kind: 'HelmRelease',
+    metadata: { name: 'packaged', labels: applied('packaged') },
+    spec: fromHelmRepository,
+    status: deployed('6.5.0'),
+  });
 
   const workloads: Array<[string, string, string[]]> = [
     ['podinfo', join(work, 'charts/podinfo'), ['--set', 'replicaCount=2']],
@@ -207,14 +345,31 @@ function clone(branch: string, into: string, url = repoURL): string {
 
 /** Renders a release of a branch as Flux would, with Helm fetching the chart itself: the test's own oracle. */
 async function renderAsFlux(dir: string, name: string): Promise<string> {
-  const hr = parseAllDocuments(execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(dir, 'apps/staging')], { encoding: 'utf8' })).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { values?: object; postRenderers?: Array<{ kustomize?: { images?: object[]; patches?: object[] } }> } }).find((d) => d.kind === 'HelmRelease' && d.metadata.name === name)!;
+  const hr = parseAllDocuments(execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', join(dir, 'apps/staging')], { encoding: 'utf8' }))
+    .map(
+      (d) =>
+        d.toJS() as {
+          kind: string;
+          metadata: { name: string };
+          spec: { values?: object; postRenderers?: Array<{ kustomize?: { images?: object[]; patches?: object[] } }> };
+        },
+    )
+    .find((d) => d.kind === 'HelmRelease' && d.metadata.name === name)!;
   const out = mkdtempSync(join(work, `render-${name}-`));
   writeFileSync(join(out, 'values.json'), JSON.stringify(hr.spec.values ?? {}));
-  const chart = name === 'cache' ? [`oci://${source.address}/charts/cache`, '--version', '1.2.0', '--plain-http'] : ['podinfo', '--repo', charts.url, '--version', '6.5.0'];
+  const chart =
+    name === 'cache' ? [`oci://${source.address}/charts/cache`, '--version', '1.2.0', '--plain-http'] : ['podinfo', '--repo', charts.url, '--version', '6.5.0'];
   let rendered = await helmAsync('template', name, ...chart, '--namespace', 'apps', '--values', join(out, 'values.json'));
   for (const renderer of hr.spec.postRenderers ?? []) {
     writeFileSync(join(out, 'all.yaml'), rendered);
-    writeFileSync(join(out, 'kustomization.yaml'), stringify({ resources: ['all.yaml'], ...(renderer.kustomize?.images ? { images: renderer.kustomize.images } : {}), ...(renderer.kustomize?.patches ? { patches: renderer.kustomize.patches } : {}) }));
+    writeFileSync(
+      join(out, 'kustomization.yaml'),
+      stringify({
+        resources: ['all.yaml'],
+        ...(renderer.kustomize?.images ? { images: renderer.kustomize.images } : {}),
+        ...(renderer.kustomize?.patches ? { patches: renderer.kustomize.patches } : {}),
+      }),
+    );
     rendered = execFileSync(KUSTOMIZE, ['build', out], { encoding: 'utf8' });
   }
   return rendered;
@@ -261,34 +416,71 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     await copierFor(handoff, 'apps').runOnce();
     const records = new Ledger(handoff).pending();
     const owners = Object.fromEntries(records.map((r) => [r.workload.name, r.owner]));
-    assert.deepEqual(owners.podinfo?.declares, { kind: 'HelmRelease', namespace: 'apps', name: 'podinfo', chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' } });
-    assert.deepEqual(owners.cache?.declares?.chart, { repoURL: `oci://${source.address}/charts`, name: 'cache', version: '1.2.0', releaseName: 'cache', insecure: true });
+    assert.deepEqual(owners.podinfo?.declares, {
+      kind: 'HelmRelease',
+      namespace: 'apps',
+      name: 'podinfo',
+      chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' },
+    });
+    assert.deepEqual(owners.cache?.declares?.chart, {
+      repoURL: `oci://${source.address}/charts`,
+      name: 'cache',
+      version: '1.2.0',
+      releaseName: 'cache',
+      insecure: true,
+    });
     assert.deepEqual(owners.podinfo?.sources, [{ repoURL, revision: 'main', path: 'apps/staging' }]);
     assert.match(owners['by-hand']?.unsupported ?? '', /HelmRelease apps\/by-hand takes its chart from a HelmRepository and was not applied from Git/);
-    assert.match(owners.packaged?.unsupported ?? '', /Kustomization flux-system\/packaged takes its manifests from OCIRepository flux-system\/manifests, not from a Git repository/);
+    assert.match(
+      owners.packaged?.unsupported ?? '',
+      /Kustomization flux-system\/packaged takes its manifests from OCIRepository flux-system\/manifests, not from a Git repository/,
+    );
 
     const rewriter = rewriterFor(handoff);
     const outcomes = await rewriter.processPending();
     const by = (result: RewriteOutcome['result']) => outcomes.filter((o) => o.result === result);
     assert.equal(by('pushed').length, 1, JSON.stringify(outcomes));
-    assert.deepEqual(by('unsupported-owner').map((o) => o.repoURL).sort(), ['flux:HelmRelease/apps/by-hand', 'flux:HelmRelease/apps/packaged']);
+    assert.deepEqual(
+      by('unsupported-owner')
+        .map((o) => o.repoURL)
+        .sort(),
+      ['flux:HelmRelease/apps/by-hand', 'flux:HelmRelease/apps/packaged'],
+    );
     // tuned: its edit is not proved (the render does not run what the cluster runs), so not proposed; it stays pending.
     const refused = by('failed');
     assert.equal(refused.length, 1);
-    assert.match(refused[0]!.error ?? '', /the edit of HelmRelease apps\/tuned is not proved by rendering .*podinfo-6\.5\.0\.tgz: before the change, the chart renders Deployment\/tuned container podinfo with .*podinfo:6\.5\.0, not .*podinfo:6\.4\.0 .*valuesFrom/);
+    assert.match(
+      refused[0]!.error ?? '',
+      /the edit of HelmRelease apps\/tuned is not proved by rendering .*podinfo-6\.5\.0\.tgz: before the change, the chart renders Deployment\/tuned container podinfo with .*podinfo:6\.5\.0, not .*podinfo:6\.4\.0 .*valuesFrom/,
+    );
     const ledger = new Ledger(handoff);
-    assert.deepEqual(ledger.pending().map((r) => r.workload.name), ['tuned']);
+    assert.deepEqual(
+      ledger.pending().map((r) => r.workload.name),
+      ['tuned'],
+    );
 
     const [pull] = (await gitea.api('GET', `/repos/${gitea.user}/fleet/pulls?state=open`)) as Array<{ number: number; body: string; head: { ref: string } }>;
     assert.ok(pull, 'a pull request was opened');
-    const files = ((await gitea.api('GET', `/repos/${gitea.user}/fleet/pulls/${pull.number}/files`)) as Array<{ filename: string }>).map((f) => f.filename).sort();
+    const files = ((await gitea.api('GET', `/repos/${gitea.user}/fleet/pulls/${pull.number}/files`)) as Array<{ filename: string }>)
+      .map((f) => f.filename)
+      .sort();
     assert.deepEqual(files, ['apps/base/cache/release.yaml', 'apps/base/podinfo/release.yaml', 'apps/staging/web.yaml']);
     const diff = await gitea.text(`/repos/${gitea.user}/fleet/pulls/${pull.number}.diff`);
     const changed = diff.split('\n').filter((l) => /^[-+]/.test(l) && !/^(---|\+\+\+) /.test(l));
     const allowed = /^\+\s*(postRenderers:|- kustomize:|kustomize:|images:|- name: |newName: |digest: )|^[-+]\s*(registry|repository): /;
-    assert.deepEqual(changed.filter((l) => !allowed.test(l)), [], `only post-renderer entries and image values change:\n${diff}`);
-    assert.ok(changed.some((l) => /^-\s*repository: cache$/.test(l)), 'cache: its values held the image, so they are what changes');
-    assert.match(pull.body, /apps\/Deployment\/podinfo ← HelmRelease apps\/podinfo \(chart podinfo from HelmRepository flux-system\/podinfo\) ← Kustomization flux-system\/apps \(GitRepository flux-system\/fleet, path apps\/staging\); changed in `apps\/base\/podinfo\/release\.yaml`/);
+    assert.deepEqual(
+      changed.filter((l) => !allowed.test(l)),
+      [],
+      `only post-renderer entries and image values change:\n${diff}`,
+    );
+    assert.ok(
+      changed.some((l) => /^-\s*repository: cache$/.test(l)),
+      'cache: its values held the image, so they are what changes',
+    );
+    assert.match(
+      pull.body,
+      /apps\/Deployment\/podinfo ← HelmRelease apps\/podinfo \(chart podinfo from HelmRepository flux-system\/podinfo\) ← Kustomization flux-system\/apps \(GitRepository flux-system\/fleet, path apps\/staging\); changed in `apps\/base\/podinfo\/release\.yaml`/,
+    );
     assert.match(pull.body, /each HelmRelease change was rendered with Helm before and after/);
     assert.match(pull.body, /apps\/StatefulSet\/cache ← HelmRelease apps\/cache \(chart from OCIRepository flux-system\/cache-chart\)/);
 
@@ -300,19 +492,29 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     assert.deepEqual(imagesIn(await renderAsFlux(branch, 'podinfo')), [`Deployment:${mirror}/podinfo@${podinfoDigest}`]);
     assert.deepEqual(imagesIn(await renderAsFlux(branch, 'web')), [`Deployment:${mirror}/podinfo@${podinfoDigest}`]);
     assert.deepEqual(imagesIn(await renderAsFlux(branch, 'cache')), [`StatefulSet:${mirror}/cache:7.2`]);
-    assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/cache`, '7.2'), cacheDigest, 'the backup tag is the same image');
+    assert.equal(
+      await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/cache`, '7.2'),
+      cacheDigest,
+      'the backup tag is the same image',
+    );
     // And the rest of each render is unchanged, the web release's own post-renderer patch included.
     const main = join(work, 'fleet-main');
     for (const name of ['podinfo', 'web', 'cache']) {
       // As objects (a post-renderer reformats and reorders), every `image:` blanked.
-      const objects = (text: string) => parseAllDocuments(text.replace(/image: .*/g, 'image: X')).map((d) => d.toJS() as { kind: string; metadata: { name: string } }).sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
+      const objects = (text: string) =>
+        parseAllDocuments(text.replace(/image: .*/g, 'image: X'))
+          .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
+          .sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
       assert.deepEqual(objects(await renderAsFlux(branch, name)), objects(await renderAsFlux(main, name)), `${name} renders the same but for images`);
     }
     assert.match(await renderAsFlux(branch, 'web'), /team: web/);
 
     // Said on the workloads too, and counted.
     const events = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: 'apps' });
-    const notFollowed = events.items.filter((e) => e.reason === 'OwnerNotFollowed').map((e) => e.involvedObject.name).sort();
+    const notFollowed = events.items
+      .filter((e) => e.reason === 'OwnerNotFollowed')
+      .map((e) => e.involvedObject.name)
+      .sort();
     assert.deepEqual(notFollowed, ['by-hand', 'packaged']);
     assert.match(rewriter.metrics.render(), /image_clone_rewrites_total\{result="unsupported-owner"\} 2/);
     assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="proved"\} 3/);
@@ -320,7 +522,11 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
 
     // Run again: nothing new is proposed, the unsupported ones are not retried.
     const again = await rewriter.processPending();
-    assert.deepEqual(again.map((o) => o.result), ['failed'], 'only tuned, still not proved');
+    assert.deepEqual(
+      again.map((o) => o.result),
+      ['failed'],
+      'only tuned, still not proved',
+    );
     assert.equal(readdirSync(handoff).filter((f) => f.endsWith('.done')).length, 5);
   });
 
@@ -330,27 +536,67 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     for (const name of ['argocd', 'argo-apps']) await core.createNamespace({ body: { metadata: { name } } });
     const main = clone('main', 'platform-main', platformURL);
-    const tracked = (parent: string, kind: string, namespace: string, name: string) => ({ 'argocd.argoproj.io/tracking-id': `${parent}:${kind === 'Application' ? 'argoproj.io' : 'apps'}/${kind}:${namespace}/${name}` });
-    const create = (body: Record<string, unknown>) => custom.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body });
+    const tracked = (parent: string, kind: string, namespace: string, name: string) => ({
+      'argocd.argoproj.io/tracking-id': `${parent}:${kind === 'Application' ? 'argoproj.io' : 'apps'}/${kind}:${namespace}/${name}`,
+    });
+    const create = (body: Record<string, unknown>) =>
+      custom.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body });
     // The Applications as Argo CD leaves them: each child tracked by the one that applied it.
-    type HelmSpec = { releaseName?: string; values?: string; valuesObject?: object; parameters?: Array<{ name: string; value: string }>; valueFiles?: string[] };
-    type App = { metadata: { name: string }; spec: { source?: { chart?: string; targetRevision?: string; helm?: HelmSpec }; sources?: Array<{ chart?: string; targetRevision?: string; helm?: HelmSpec }> } };
+    type HelmSpec = {
+      releaseName?: string;
+      values?: string;
+      valuesObject?: object;
+      parameters?: Array<{ name: string; value: string }>;
+      valueFiles?: string[];
+    };
+    type App = {
+      metadata: { name: string };
+      spec: {
+        source?: { chart?: string; targetRevision?: string; helm?: HelmSpec };
+        sources?: Array<{ chart?: string; targetRevision?: string; helm?: HelmSpec }>;
+      };
+    };
     const fromFile = (path: string) => parseAllDocuments(readFileSync(join(main, path), 'utf8'))[0]!.toJS() as App;
-    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'root' }, spec: { source: { repoURL: platformURL, path: 'root', targetRevision: 'main' }, destination: { namespace: 'argocd' } } });
+    await create({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'root' },
+      spec: { source: { repoURL: platformURL, path: 'root', targetRevision: 'main' }, destination: { namespace: 'argocd' } },
+    });
     const appsApp = fromFile('root/apps.yaml');
     await create({ ...appsApp, metadata: { ...appsApp.metadata, annotations: tracked('root', 'Application', 'argocd', 'apps') } });
     const children = ['podinfo', 'cache', 'web', 'multi'].map((f) => fromFile(`apps/${f}.yaml`));
-    for (const child of children) await create({ ...child, metadata: { ...child.metadata, annotations: tracked('apps', 'Application', 'argocd', child.metadata.name) } });
+    for (const child of children)
+      await create({ ...child, metadata: { ...child.metadata, annotations: tracked('apps', 'Application', 'argocd', child.metadata.name) } });
     // Two that cannot be followed: one generated by an ApplicationSet, one applied by hand.
-    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'generated', ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: 'clusters', uid: '3c7e1a2b-0000-4000-8000-000000000001' }] }, spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } } });
-    await create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'handmade' }, spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } } });
+    await create({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: {
+        name: 'generated',
+        ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: 'clusters', uid: '3c7e1a2b-0000-4000-8000-000000000001' }],
+      },
+      spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } },
+    });
+    await create({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'handmade' },
+      spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } },
+    });
 
     // Each chart rendered as Argo CD renders it, its workloads tracked to their Application.
     const argoArgs = async (helmSpec: HelmSpec | undefined, dir: string, tree: string) => {
       const args: string[] = [];
       for (const f of helmSpec?.valueFiles ?? []) args.push('--values', join(tree, f.replace(/^\$values\//, '')));
-      if (helmSpec?.values) { writeFileSync(join(dir, 'values.yaml'), helmSpec.values); args.push('--values', join(dir, 'values.yaml')); }
-      if (helmSpec?.valuesObject) { writeFileSync(join(dir, 'values-object.json'), JSON.stringify(helmSpec.valuesObject)); args.push('--values', join(dir, 'values-object.json')); }
+      if (helmSpec?.values) {
+        writeFileSync(join(dir, 'values.yaml'), helmSpec.values);
+        args.push('--values', join(dir, 'values.yaml'));
+      }
+      if (helmSpec?.valuesObject) {
+        writeFileSync(join(dir, 'values-object.json'), JSON.stringify(helmSpec.valuesObject));
+        args.push('--values', join(dir, 'values-object.json'));
+      }
       for (const p of helmSpec?.parameters ?? []) args.push('--set', `${p.name}=${p.value}`);
       return args;
     };
@@ -358,7 +604,18 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const renderAsArgo = async (app: App, tree = main) => {
       const dir = mkdtempSync(join(work, `argo-${app.metadata.name}-`));
       const { chart, targetRevision, helm: helmSpec } = app.spec.source ?? app.spec.sources!.find((x) => x.chart)!;
-      return helmAsync('template', helmSpec?.releaseName ?? app.metadata.name, chart!, '--repo', charts.url, '--version', targetRevision!, '--namespace', 'argo-apps', ...(await argoArgs(helmSpec, dir, tree)));
+      return helmAsync(
+        'template',
+        helmSpec?.releaseName ?? app.metadata.name,
+        chart!,
+        '--repo',
+        charts.url,
+        '--version',
+        targetRevision!,
+        '--namespace',
+        'argo-apps',
+        ...(await argoArgs(helmSpec, dir, tree)),
+      );
     };
     const handmade: App = { metadata: { name: 'handmade' }, spec: { source: { chart: 'podinfo', targetRevision: '6.5.0' } } };
     const generated: App = { metadata: { name: 'generated' }, spec: { source: { chart: 'podinfo', targetRevision: '6.5.0' } } };
@@ -374,7 +631,13 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const handoff = join(work, 'handoff-argo');
     await copierFor(handoff, 'argo-apps').runOnce();
     const owners = Object.fromEntries(new Ledger(handoff).pending().map((r) => [r.workload.name, r.owner]));
-    assert.deepEqual(owners.sessions?.declares, { kind: 'Application', namespace: 'argocd', name: 'argo-cache', targetNamespace: 'argo-apps', chart: { repoURL: charts.url, name: 'cache', version: '1.2.0', releaseName: 'sessions' } });
+    assert.deepEqual(owners.sessions?.declares, {
+      kind: 'Application',
+      namespace: 'argocd',
+      name: 'argo-cache',
+      targetNamespace: 'argo-apps',
+      chart: { repoURL: charts.url, name: 'cache', version: '1.2.0', releaseName: 'sessions' },
+    });
     assert.deepEqual(owners['argo-podinfo']?.sources, [{ repoURL: platformURL, path: 'apps', revision: 'main' }]);
     assert.match(owners.generated?.unsupported ?? '', /generated by ApplicationSet clusters/);
     assert.match(owners.handmade?.unsupported ?? '', /is not declared in Git by a parent Application/);
@@ -388,21 +651,39 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     const diff = await gitea.text(`/repos/${gitea.user}/platform/pulls/${pull.number}.diff`);
     const changed = diff.split('\n').filter((l) => /^[-+]/.test(l) && !/^(---|\+\+\+) /.test(l));
     const allowed = /^\+\s*(valuesObject:|image:|registry: |repository: |digest: |- name: image\.repository|value: )|^-\s*(registry|repository): /;
-    const files = ((await gitea.api('GET', `/repos/${gitea.user}/platform/pulls/${pull.number}/files`)) as Array<{ filename: string }>).map((f) => f.filename).sort();
-    assert.deepEqual(files, ['apps/cache.yaml', 'apps/podinfo.yaml', 'apps/web.yaml', 'envs/prod/podinfo.yaml'], 'the multi-source Application: its production value file, not staging, not the Application');
-    assert.deepEqual(changed.filter((l) => !allowed.test(l)), [], `only image values are added or changed:\n${diff}`);
-    assert.match(pull.body, /argo-apps\/Deployment\/argo-podinfo ← Application argocd\/argo-podinfo \(chart podinfo from http:\/\/127\.0\.0\.1:\d+\) ← Application argocd\/apps \(.*platform\.git, path apps\)/);
+    const files = ((await gitea.api('GET', `/repos/${gitea.user}/platform/pulls/${pull.number}/files`)) as Array<{ filename: string }>)
+      .map((f) => f.filename)
+      .sort();
+    assert.deepEqual(
+      files,
+      ['apps/cache.yaml', 'apps/podinfo.yaml', 'apps/web.yaml', 'envs/prod/podinfo.yaml'],
+      'the multi-source Application: its production value file, not staging, not the Application',
+    );
+    assert.deepEqual(
+      changed.filter((l) => !allowed.test(l)),
+      [],
+      `only image values are added or changed:\n${diff}`,
+    );
+    assert.match(
+      pull.body,
+      /argo-apps\/Deployment\/argo-podinfo ← Application argocd\/argo-podinfo \(chart podinfo from http:\/\/127\.0\.0\.1:\d+\) ← Application argocd\/apps \(.*platform\.git, path apps\)/,
+    );
 
     // The oracle: the branch's Applications rendered as Argo CD renders them, by Helm itself.
     const branch = clone(pull.head.ref, 'platform-pr', platformURL);
     const mirror = `${backup.address}/mirror/${source.address.replace(':', '_')}`;
     const podinfoDigest = await manifestDigestAt({ url: source.url }, 'podinfo', '6.5.0');
-    const rendered = async (file: string) => imagesIn(await renderAsArgo(parseAllDocuments(readFileSync(join(branch, file), 'utf8'))[0]!.toJS() as App, branch));
+    const rendered = async (file: string) =>
+      imagesIn(await renderAsArgo(parseAllDocuments(readFileSync(join(branch, file), 'utf8'))[0]!.toJS() as App, branch));
     assert.deepEqual(await rendered('apps/multi.yaml'), [`Deployment:${mirror}/podinfo:6.5.0`]);
     assert.deepEqual(await rendered('apps/podinfo.yaml'), [`Deployment:${mirror}/podinfo:6.5.0`]);
     assert.deepEqual(await rendered('apps/web.yaml'), [`Deployment:${mirror}/podinfo:6.5.0`]);
     // The cache chart reads a digest (its values.yaml has the key), so that override pins it.
     assert.deepEqual(await rendered('apps/cache.yaml'), [`StatefulSet:${mirror}/cache@${await manifestDigestAt({ url: source.url }, 'cache', '7.2')}`]);
-    assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/podinfo`, '6.5.0'), podinfoDigest, 'the backup tag is the same image');
+    assert.equal(
+      await manifestDigestAt({ url: backup.url }, `mirror/${source.address.replace(':', '_')}/podinfo`, '6.5.0'),
+      podinfoDigest,
+      'the backup tag is the same image',
+    );
   });
 });

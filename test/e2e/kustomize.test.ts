@@ -62,23 +62,38 @@ describe('kustomize manifests', () => {
       const deployment = render(`kustomize/overlays/${overlay}`).find((o) => o.kind === 'Deployment') as V1Deployment;
       const pod = deployment.spec!.template.spec!;
       assert.equal(pod.securityContext?.runAsNonRoot, true);
-      assert.deepEqual(pod.containers.map((c) => c.name), ['rewriter', 'copier']);
+      assert.deepEqual(
+        pod.containers.map((c) => c.name),
+        ['rewriter', 'copier'],
+      );
       for (const container of pod.containers) {
         assert.equal(container.securityContext?.readOnlyRootFilesystem, true, container.name);
         assert.equal(container.securityContext?.allowPrivilegeEscalation, false, container.name);
         assert.deepEqual(container.securityContext?.capabilities?.drop, ['ALL'], container.name);
         assert.ok(container.resources?.requests?.memory, `${container.name} requests memory`);
-        assert.ok(container.volumeMounts?.some((m) => m.name === 'handoff' && m.mountPath === '/handoff'), `${container.name} shares the handoff volume`);
+        assert.ok(
+          container.volumeMounts?.some((m) => m.name === 'handoff' && m.mountPath === '/handoff'),
+          `${container.name} shares the handoff volume`,
+        );
         // The CLI's own parser rejects an unknown option before it looks at --help.
         const args = [...(container.args ?? []), '--help'];
-        assert.doesNotThrow(() => execFileSync(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { stdio: 'pipe' }), `${container.name}: ${args.join(' ')}`);
+        assert.doesNotThrow(
+          () => execFileSync(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { stdio: 'pipe' }),
+          `${container.name}: ${args.join(' ')}`,
+        );
       }
       for (const container of pod.containers) {
         assert.equal(container.readinessProbe?.httpGet?.path, '/readyz', container.name);
         assert.equal(container.livenessProbe?.httpGet?.path, '/healthz', container.name);
         const port = container.readinessProbe?.httpGet?.port;
-        assert.ok(container.ports?.some((p) => p.name === port), `${container.name} declares the probe port ${port}`);
-        assert.ok(container.args?.some((a) => a.startsWith('--health-address=:') && container.ports?.some((p) => a.endsWith(`:${p.containerPort}`))), `${container.name} serves health on its declared port`);
+        assert.ok(
+          container.ports?.some((p) => p.name === port),
+          `${container.name} declares the probe port ${port}`,
+        );
+        assert.ok(
+          container.args?.some((a) => a.startsWith('--health-address=:') && container.ports?.some((p) => a.endsWith(`:${p.containerPort}`))),
+          `${container.name} serves health on its declared port`,
+        );
       }
       const copier = pod.containers.find((c) => c.name === 'copier')!;
       assert.ok(copier.env?.some((e) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace'));
@@ -119,14 +134,20 @@ describe('kustomize manifests', () => {
       [false, 'update', 'argoproj.io', 'applications', 'argocd'],
     ];
     for (const [allowed, verb, group, resource, namespace] of expectations) {
-      assert.equal(await can(verb, group, resource, namespace), allowed, `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource}${namespace ? ` in ${namespace}` : ' cluster-wide'}`);
+      assert.equal(
+        await can(verb, group, resource, namespace),
+        allowed,
+        `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource}${namespace ? ` in ${namespace}` : ' cluster-wide'}`,
+      );
     }
   });
 
   it('the direct-patch overlay adds patch on the workload kinds, and nothing else', async () => {
     const api = KubernetesObjectApi.makeApiClient(kc);
     const rbacKinds = ['ClusterRole', 'ClusterRoleBinding'];
-    for (const object of render('kustomize/overlays/direct-patch').filter((o) => rbacKinds.includes(o.kind!) && o.metadata?.name === 'image-clone-controller-direct-patch')) {
+    for (const object of render('kustomize/overlays/direct-patch').filter(
+      (o) => rbacKinds.includes(o.kind!) && o.metadata?.name === 'image-clone-controller-direct-patch',
+    )) {
       await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409));
     }
     const expectations: Array<[boolean, string, string, string, string]> = [
@@ -141,14 +162,24 @@ describe('kustomize manifests', () => {
       [false, 'get', '', 'secrets', 'default'],
     ];
     for (const [allowed, verb, group, resource, namespace] of expectations) {
-      assert.equal(await can(verb, group, resource, namespace), allowed, `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource} in ${namespace}`);
+      assert.equal(
+        await can(verb, group, resource, namespace),
+        allowed,
+        `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource} in ${namespace}`,
+      );
     }
   });
 });
 
 async function can(verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
   const review = await kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
-    body: { spec: { user: SERVICE_ACCOUNT, groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`], resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) } } },
+    body: {
+      spec: {
+        user: SERVICE_ACCOUNT,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`],
+        resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
+      },
+    },
   });
   return review.status?.allowed === true;
 }

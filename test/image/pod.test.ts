@@ -26,7 +26,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Deployment,
+} from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { BIN_DIR } from '../../devenv/cache.ts';
 import { startSshServer, type SshServer } from '../../devenv/sshd.ts';
@@ -38,7 +46,11 @@ import { buildah, probeStatus, startPod, type RunningContainer, type RunningPod 
 const ROOT = join(import.meta.dirname, '../..');
 const IMAGE = process.env.IMAGE_CLONE_IMAGE;
 const NAMESPACE = 'image-clone-namespace';
-const skip = IMAGE ? false : process.env.CI ? false : 'no image built: scripts/test.sh builds it as root (scripts/build-image.sh) and names it in IMAGE_CLONE_IMAGE';
+const skip = IMAGE
+  ? false
+  : process.env.CI
+    ? false
+    : 'no image built: scripts/test.sh builds it as root (scripts/build-image.sh) and names it in IMAGE_CLONE_IMAGE';
 
 let work: string;
 let installation: Installation;
@@ -73,10 +85,32 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     try {
       const root = buildah('mount', ctr);
       const present = (path: string) => execFileSync('sh', ['-c', `ls -d ${root}/${path} 2>/dev/null || true`], { encoding: 'utf8' }).trim() !== '';
-      for (const path of ['usr/bin/gcc', 'usr/bin/cc', 'usr/local/bin/npm', 'usr/local/lib/node_modules', 'app/src', 'app/test', 'app/bench', 'app/dist/devenv', 'app/dist/commands/demo.js', 'app/node_modules/typescript', 'root/.npm', 'app/.npm']) {
+      for (const path of [
+        'usr/bin/gcc',
+        'usr/bin/cc',
+        'usr/local/bin/npm',
+        'usr/local/lib/node_modules',
+        'app/src',
+        'app/test',
+        'app/bench',
+        'app/dist/devenv',
+        'app/dist/commands/demo.js',
+        'app/node_modules/typescript',
+        'root/.npm',
+        'app/.npm',
+      ]) {
         assert.ok(!present(path), `${path} is not in the image`);
       }
-      for (const path of ['usr/bin/git', 'usr/bin/ssh', 'usr/local/bin/node', 'usr/local/bin/helm', 'usr/local/bin/kustomize', 'app/dist/cli.js', 'etc/ssl/certs/ca-certificates.crt']) assert.ok(present(path), `${path} is in the image`);
+      for (const path of [
+        'usr/bin/git',
+        'usr/bin/ssh',
+        'usr/local/bin/node',
+        'usr/local/bin/helm',
+        'usr/local/bin/kustomize',
+        'app/dist/cli.js',
+        'etc/ssl/certs/ca-certificates.crt',
+      ])
+        assert.ok(present(path), `${path} is in the image`);
       for (const path of ['usr/local/go', 'go', 'usr/bin/go']) assert.ok(!present(path), `${path} (the Go toolchain) is not in the image`);
     } finally {
       buildah('rm', ctr);
@@ -86,37 +120,68 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
   it('backs up, opens exactly one pull request, answers its probes, and stops on SIGTERM', async () => {
     const api = KubernetesObjectApi.makeApiClient(installation.kubeConfig);
     const core = installation.kubeConfig.makeApiClient(CoreV1Api);
-    const rendered = parseAllDocuments(execFileSync(join(BIN_DIR, 'kustomize'), ['build', join(ROOT, 'kustomize/overlays/argocd')], { encoding: 'utf8' })).map((d) => d.toJS() as KubernetesObject);
+    const rendered = parseAllDocuments(execFileSync(join(BIN_DIR, 'kustomize'), ['build', join(ROOT, 'kustomize/overlays/argocd')], { encoding: 'utf8' })).map(
+      (d) => d.toJS() as KubernetesObject,
+    );
     for (const object of rendered.filter((o) => o.kind !== 'Deployment')) {
       await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409, `${object.kind}/${object.metadata?.name}`));
     }
     // What the README's install section has the operator do.
     const { registry, git: gitAccount } = installation.credentials;
-    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-registry' }, stringData: { 'docker-server': registry.server, 'docker-username': registry.username, 'docker-password': registry.password } } });
+    await core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'image-clone-registry' },
+        stringData: { 'docker-server': registry.server, 'docker-username': registry.username, 'docker-password': registry.password },
+      },
+    });
     // The Git Secret also holds an SSH key and known_hosts, for the SSH run below.
     const sshFiles = { 'ssh-privatekey': readFileSync(sshd.clientKeyFile, 'utf8'), known_hosts: readFileSync(sshd.knownHostsFile, 'utf8') };
-    await core.createNamespacedSecret({ namespace: NAMESPACE, body: { metadata: { name: 'image-clone-git' }, stringData: { password: gitAccount.token, ...sshFiles } } });
-    await core.patchNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE, body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'secret:backup-pull', GIT_MODE: 'pr', GIT_USERNAME: gitAccount.username } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: { metadata: { name: 'image-clone-git' }, stringData: { password: gitAccount.token, ...sshFiles } },
+    });
+    await core.patchNamespacedConfigMap(
+      {
+        name: 'image-clone-controller',
+        namespace: NAMESPACE,
+        body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'secret:backup-pull', GIT_MODE: 'pr', GIT_USERNAME: gitAccount.username } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 
     // The platform team's pull Secret: team-1's default service account lists it, team-0 lists nothing.
     await core.createNamespacedServiceAccount({ namespace: 'team-1', body: { metadata: { name: 'default' }, imagePullSecrets: [{ name: 'backup-pull' }] } });
 
     // What the kubelet reads: the objects as the API server holds them, and a token it issues.
-    const configMap = await core.readNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE }) as V1ConfigMap;
-    const secretData = async (name: string) => Object.fromEntries(Object.entries((await core.readNamespacedSecret({ name, namespace: NAMESPACE })).data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    const configMap = (await core.readNamespacedConfigMap({ name: 'image-clone-controller', namespace: NAMESPACE })) as V1ConfigMap;
+    const secretData = async (name: string) =>
+      Object.fromEntries(
+        Object.entries((await core.readNamespacedSecret({ name, namespace: NAMESPACE })).data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+      );
     const deployment = rendered.find((o) => o.kind === 'Deployment') as V1Deployment;
     const serviceAccount = deployment.spec!.template.spec!.serviceAccountName!;
-    const token = await core.createNamespacedServiceAccountToken({ name: serviceAccount, namespace: NAMESPACE, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const token = await core.createNamespacedServiceAccountToken({
+      name: serviceAccount,
+      namespace: NAMESPACE,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
     const copierSpec = deployment.spec!.template.spec!.containers.find((c) => c.name === 'copier')!;
     copierSpec.args = [...copierSpec.args!, `--insecure-registry=${installation.proxies.source.address}`, `--insecure-registry=${registry.server}`];
     const server = new URL(installation.cluster.server);
 
     for (const port of [8080, 8081]) assert.equal(await probeStatus(`127.0.0.1:${port}/`), 0, `port ${port} is free for the Pod`);
     pod = startPod({
-      deployment, image: IMAGE!, namespace: NAMESPACE, podName: 'image-clone-controller-7d9f-abcde',
+      deployment,
+      image: IMAGE!,
+      namespace: NAMESPACE,
+      podName: 'image-clone-controller-7d9f-abcde',
       configMaps: { 'image-clone-controller': configMap.data ?? {} },
       secrets: { 'image-clone-registry': await secretData('image-clone-registry'), 'image-clone-git': await secretData('image-clone-git') },
-      serviceAccount: { token: token.status?.token ?? assert.fail('the API server issued no token'), caCert: readFileSync(installation.cluster.caFile, 'utf8') },
+      serviceAccount: {
+        token: token.status?.token ?? assert.fail('the API server issued no token'),
+        caCert: readFileSync(installation.cluster.caFile, 'utf8'),
+      },
       apiServer: { host: server.hostname, port: server.port },
       dir: join(work, 'pod'),
       emptyDirAt: { handoff: installation.ledger.dir },
@@ -127,7 +192,11 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.ok(copier.readiness && rewriter.readiness, 'both containers have readiness probes');
 
     // The sandbox is what the template says: uid 65532, no privileges, a read-only root.
-    const id = copier.exec(['sh', '-c', 'id -u; id -g; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status; touch /app/x 2>&1; touch /handoff/.probe && echo handoff-writable; echo "pid $$"']);
+    const id = copier.exec([
+      'sh',
+      '-c',
+      'id -u; id -g; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status; touch /app/x 2>&1; touch /handoff/.probe && echo handoff-writable; echo "pid $$"',
+    ]);
     assert.match(id.output, /^pid 1$/m, 'the command is PID 1 of its container');
     assert.match(id.output, /^65532\n65532\n/, id.output);
     assert.match(id.output, /NoNewPrivs:\s+1/);
@@ -143,15 +212,20 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.match(tools.output, /^v5\.7\.1/m);
 
     const deadline = Date.now() + 60_000;
-    const status = async () => Object.fromEntries(await Promise.all(pod!.containers.flatMap((c) => [c.readiness!, c.liveness!]).map(async (a) => [a, await probeStatus(a)] as const)));
+    const status = async () =>
+      Object.fromEntries(await Promise.all(pod!.containers.flatMap((c) => [c.readiness!, c.liveness!]).map(async (a) => [a, await probeStatus(a)] as const)));
     let last: Record<string, number> = {};
     while (Date.now() < deadline) {
       last = await status();
       if (Object.values(last).every((s) => s === 200)) break;
-      for (const c of pod.containers) if (c.process.exitCode !== null) assert.fail(`container ${c.name} exited ${c.process.exitCode}:\n${c.log().slice(-3000)}`);
+      for (const c of pod.containers)
+        if (c.process.exitCode !== null) assert.fail(`container ${c.name} exited ${c.process.exitCode}:\n${c.log().slice(-3000)}`);
       await sleep(500);
     }
-    assert.ok(Object.values(last).every((s) => s === 200), `probes: ${JSON.stringify(last)}\ncopier:\n${copier.log().slice(-2000)}\nrewriter:\n${rewriter.log().slice(-2000)}`);
+    assert.ok(
+      Object.values(last).every((s) => s === 200),
+      `probes: ${JSON.stringify(last)}\ncopier:\n${copier.log().slice(-2000)}\nrewriter:\n${rewriter.log().slice(-2000)}`,
+    );
 
     await installation.converge(90_000).catch((error: Error) => {
       throw new Error(`${error.message}\ncopier:\n${copier.log().slice(-3000)}\nrewriter:\n${rewriter.log().slice(-3000)}`);
@@ -171,7 +245,8 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.doesNotMatch(copier.log(), /may not read service accounts/, 'the shipped RBAC lets the copier get service accounts');
 
     const stopped = await pod.stop();
-    for (const result of stopped) assert.deepEqual([result.name, result.code], [result.name, 0], `${result.name} stops cleanly on SIGTERM (signal ${result.signal})`);
+    for (const result of stopped)
+      assert.deepEqual([result.name, result.code], [result.name, 0], `${result.name} stops cleanly on SIGTERM (signal ${result.signal})`);
   });
 
   it('pushes over SSH from the image, with the key and known_hosts from the Git Secret', async () => {
@@ -190,12 +265,35 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     const digest = `sha256:${'5'.repeat(64)}`;
     await new Ledger(handoff).write({
       workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-ssh-web' },
-      images: [{ container: 'main', init: false, source: 'nginx:1.25', backup: 'backup.example/m/docker.io/library/nginx:1.25', digest, platforms: ['linux/amd64'], sizeBytes: 1 }],
-      owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: sshd.urlFor(origin), path: 'apps', revision: 'main' }] },
+      images: [
+        {
+          container: 'main',
+          init: false,
+          source: 'nginx:1.25',
+          backup: 'backup.example/m/docker.io/library/nginx:1.25',
+          digest,
+          platforms: ['linux/amd64'],
+          sizeBytes: 1,
+        },
+      ],
+      owner: {
+        tool: 'argocd',
+        kind: 'Application',
+        namespace: 'argocd',
+        name: 'shop',
+        sources: [{ repoURL: sshd.urlFor(origin), path: 'apps', revision: 'main' }],
+      },
     });
     chmodSync(handoff, 0o777);
     const rewriter = pod.container('rewriter');
-    const once = rewriter.exec([...rewriter.argv, '--once', '--handoff-dir=/tmp/ssh-handoff', '--git-mode=commit', '--git-ssh-key-file=/secrets/git/ssh-privatekey', '--git-known-hosts-file=/secrets/git/known_hosts']);
+    const once = rewriter.exec([
+      ...rewriter.argv,
+      '--once',
+      '--handoff-dir=/tmp/ssh-handoff',
+      '--git-mode=commit',
+      '--git-ssh-key-file=/secrets/git/ssh-privatekey',
+      '--git-known-hosts-file=/secrets/git/known_hosts',
+    ]);
     assert.equal(once.status, 0, once.output);
     assert.match(git(origin, 'show', 'main:apps/web.yaml'), new RegExp(`image: backup\\.example/m/docker\\.io/library/nginx:1\\.25@${digest}`));
     assert.deepEqual(exhibit('pod ssh run', once.output), [], 'no line of the key in the output');

@@ -30,7 +30,20 @@ describe('image-clone copy (command line)', () => {
     dir = mkdtempSync(join(tmpdir(), 'image-clone-cli-'));
     [source, backup] = await Promise.all([startRegistryServer(), startRegistryServer()]);
     for (const name of ['one', 'two', 'three']) {
-      digests[name] = (await seedImage({ url: source.url }, { repository: `cli/${name}`, tag: 'v1', format: 'oci', layers: [{ seed: 'cli-base', size: 64 * 1024 }, { seed: name, size: 1024 }] })).digest;
+      digests[name] = (
+        await seedImage(
+          { url: source.url },
+          {
+            repository: `cli/${name}`,
+            tag: 'v1',
+            format: 'oci',
+            layers: [
+              { seed: 'cli-base', size: 64 * 1024 },
+              { seed: name, size: 1024 },
+            ],
+          },
+        )
+      ).digest;
     }
   });
   after(async () => {
@@ -47,14 +60,17 @@ describe('image-clone copy (command line)', () => {
 
   it('copies a file of pairs concurrently and exits 1 naming the one that failed', async () => {
     const file = join(dir, 'pairs.txt');
-    writeFileSync(file, [
-      '# source destination',
-      `${source.address}/cli/one:v1 ${backup.address}/batch/one:v1`,
-      `${source.address}/cli/two:v1 ${backup.address}/batch/two:v1`,
-      '',
-      `${source.address}/cli/missing:v1 ${backup.address}/batch/missing:v1`,
-      `${source.address}/cli/three:v1 ${backup.address}/batch/three:v1`,
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        '# source destination',
+        `${source.address}/cli/one:v1 ${backup.address}/batch/one:v1`,
+        `${source.address}/cli/two:v1 ${backup.address}/batch/two:v1`,
+        '',
+        `${source.address}/cli/missing:v1 ${backup.address}/batch/missing:v1`,
+        `${source.address}/cli/three:v1 ${backup.address}/batch/three:v1`,
+      ].join('\n'),
+    );
     const result = await cli(['copy', '--from-file', file, ...insecure()]);
     assert.equal(result.code, 1);
     assert.equal(result.stdout.trim().split('\n').length, 3, result.stdout);

@@ -32,10 +32,13 @@ const proxy = (registry: RegistryServer, faultRate: number, seed: number) => {
   const [host, port] = registry.address.split(':');
   return startTcpFaultProxy({ upstream: { host: host!, port: Number(port) }, faultRate, seed, stallMs: 500 });
 };
-const copy = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string; seconds: number }>((resolve) => {
-  const started = Date.now();
-  execFile(process.execPath, [CLI, 'copy', ...args], { timeout: 240_000 }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
-});
+const copy = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string; seconds: number }>((resolve) => {
+    const started = Date.now();
+    execFile(process.execPath, [CLI, 'copy', ...args], { timeout: 240_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? 1 : 0, stdout, stderr, seconds: (Date.now() - started) / 1000 }),
+    );
+  });
 
 it('lands three images of 3 to 4 layers through 50% faults on both registries, with the default budget', async () => {
   const digests: string[] = [];
@@ -51,7 +54,10 @@ it('lands three images of 3 to 4 layers through 50% faults on both registries, w
     assert.equal(result.code, 0, result.stderr);
     for (const [i, digest] of digests.entries()) assert.equal(await manifestDigestAt({ url: backup.url }, `retry/app${i}`, '1'), digest);
     const faults = [from, to].map((p) => Object.values(p.stats.faults).reduce((a, b) => a + b, 0));
-    assert.ok(faults.every((n) => n > 0), `faults were injected: ${faults.join(', ')}`);
+    assert.ok(
+      faults.every((n) => n > 0),
+      `faults were injected: ${faults.join(', ')}`,
+    );
   } finally {
     await Promise.all([from.stop(), to.stop()]);
   }
@@ -61,7 +67,16 @@ it('gives up on a registry that never recovers once --retry-budget is spent, and
   await seedImage({ url: source.url }, { repository: 'retry/down', tag: '1', format: 'oci', layers: [{ seed: 'down', size: 1024 }] });
   const down = await proxy(backup, 1, 23);
   try {
-    const result = await copy([`${source.address}/retry/down:1`, `${down.address}/retry/down:1`, '--insecure-registry', source.address, '--insecure-registry', down.address, '--retry-budget', '3s']);
+    const result = await copy([
+      `${source.address}/retry/down:1`,
+      `${down.address}/retry/down:1`,
+      '--insecure-registry',
+      source.address,
+      '--insecure-registry',
+      down.address,
+      '--retry-budget',
+      '3s',
+    ]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /\(gave up after \d+ attempts in \d+\.\d s\)/);
     assert.ok(result.seconds < 30, `bounded: ${result.seconds} s`);

@@ -53,8 +53,23 @@ describe('copy between plain-HTTP registries', () => {
   for (const [label, format, platforms] of [
     ['Docker v2 schema 2 manifest', 'docker', undefined],
     ['OCI image manifest', 'oci', undefined],
-    ['Docker manifest list (3 platforms)', 'docker', [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }, { os: 'linux', architecture: 'arm', variant: 'v7' }]],
-    ['OCI index (2 platforms)', 'oci', [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 's390x' }]],
+    [
+      'Docker manifest list (3 platforms)',
+      'docker',
+      [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        { os: 'linux', architecture: 'arm', variant: 'v7' },
+      ],
+    ],
+    [
+      'OCI index (2 platforms)',
+      'oci',
+      [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 's390x' },
+      ],
+    ],
   ] as const) {
     it(`copies a ${label} byte for byte, so the digest is preserved`, async () => {
       const repository = `formats/${format}${platforms ? `-${platforms.length}` : ''}`;
@@ -65,7 +80,8 @@ describe('copy between plain-HTTP registries', () => {
         assert.equal(result.outcome, 'copied');
         assert.equal(result.digest, seeded.digest);
         assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, 'v1'), seeded.digest);
-        for (const child of seeded.children) assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, child), child, 'every platform copied');
+        for (const child of seeded.children)
+          assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, child), child, 'every platform copied');
         assert.equal(result.platforms.length, platforms?.length ?? 0);
         if (platforms) assert.ok(result.platforms.includes('linux/arm64/v8') || result.platforms.includes('linux/s390x'));
         // Every layer is in the backup repository.
@@ -142,7 +158,10 @@ describe('copy between plain-HTTP registries', () => {
     const { engine, close } = stack(insecure());
     try {
       const results = await engine.copyAll(names.map((n) => ({ source: ref(source, `dedupe/${n}:v1`), destination: ref(backup, `dedupe-out/${n}:v1`) })));
-      assert.ok(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message)));
+      assert.ok(
+        results.every((r) => r.ok),
+        JSON.stringify(results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message)),
+      );
       const transferred = results.reduce((sum, r) => sum + (r.ok ? r.result.blobs.transferred : 0), 0);
       const mounted = results.reduce((sum, r) => sum + (r.ok ? r.result.blobs.mounted : 0), 0);
       // 6 own layers + 6 configs + the shared base once; the base reaches the other 5 by mount.
@@ -208,10 +227,20 @@ describe('copy with TLS, Basic auth and token auth', () => {
     [tlsSource, basicBackup, tokenBackup] = await Promise.all([
       startRegistryServer({ tls: { ...cert, caFile } }),
       startRegistryServer({ auth: { kind: 'basic', users: { robot: password } } }),
-      startRegistryServer({ auth: { kind: 'token', realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertFile: tokenServer.rootCertFile } }),
+      startRegistryServer({
+        auth: { kind: 'token', realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertFile: tokenServer.rootCertFile },
+      }),
     ]);
     const dispatcher = seedDispatcher(readFileSync(caFile, 'utf8'));
-    await seedImage({ url: tlsSource.url, dispatcher }, small('secure/app', 'v1', 'oci', { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] }));
+    await seedImage(
+      { url: tlsSource.url, dispatcher },
+      small('secure/app', 'v1', 'oci', {
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64' },
+        ],
+      }),
+    );
     await dispatcher.close();
   });
   after(async () => {
@@ -220,7 +249,10 @@ describe('copy with TLS, Basic auth and token auth', () => {
   });
 
   const credentials = (user: string, pass: string) => {
-    const store = new CredentialStore([[basicBackup.address, { username: user, password: pass }], [tokenBackup.address, { username: user, password: pass }]]);
+    const store = new CredentialStore([
+      [basicBackup.address, { username: user, password: pass }],
+      [tokenBackup.address, { username: user, password: pass }],
+    ]);
     return () => store;
   };
   const src = () => parseReference(`${tlsSource.address}/secure/app:v1`);
@@ -232,7 +264,10 @@ describe('copy with TLS, Basic auth and token auth', () => {
     await trusting.close();
 
     const untrusting = stack({ insecureRegistries: [basicBackup.address], credentials: credentials('robot', password) });
-    await assert.rejects(untrusting.engine.copy({ source: src(), destination: parseReference(`${basicBackup.address}/tls/app2:v1`) }), /TLS verification failed.*--ca-file/);
+    await assert.rejects(
+      untrusting.engine.copy({ source: src(), destination: parseReference(`${basicBackup.address}/tls/app2:v1`) }),
+      /TLS verification failed.*--ca-file/,
+    );
     await untrusting.close();
   });
 
@@ -258,7 +293,10 @@ describe('copy with TLS, Basic auth and token auth', () => {
     const result = await good.engine.copy({ source: src(), destination: parseReference(`${tokenBackup.address}/token/app:v1`) });
     assert.equal(result.outcome, 'copied');
     const asked = tokenServer.requests.slice(before);
-    assert.ok(asked.some((r) => r.user === 'robot' && r.scopes.includes('repository:token/app:pull,push')), JSON.stringify(asked));
+    assert.ok(
+      asked.some((r) => r.user === 'robot' && r.scopes.includes('repository:token/app:pull,push')),
+      JSON.stringify(asked),
+    );
     assert.ok(asked.length <= 3, `tokens are cached: ${asked.length} token requests`);
     assert.equal((await good.engine.copy({ source: src(), destination: parseReference(`${tokenBackup.address}/token/app:v1`) })).outcome, 'present');
     await good.close();
@@ -274,7 +312,12 @@ describe('copy with TLS, Basic auth and token auth', () => {
 
   it('reads credentials from a Docker config.json', () => {
     const file = join(dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') }, [basicBackup.address]: { username: 'robot', password } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') }, [basicBackup.address]: { username: 'robot', password } },
+      }),
+    );
     const store = CredentialStore.fromFile(file);
     assert.deepEqual(store.get('docker.io'), { username: 'hub', password: 'pw' });
     assert.deepEqual(store.get(basicBackup.address), { username: 'robot', password });
@@ -300,7 +343,9 @@ describe('copy through injected faults', () => {
     const store = new CredentialStore([[proxy.address, { username: 'reader', password: 'reader-pw' }]]);
     const { engine, close } = stack({ insecureRegistries: [proxy.address, backup.address], credentials: () => store });
     try {
-      await fn(proxy, (dst) => engine.copy({ source: parseReference(`${proxy.address}/faults/app:v1`), destination: parseReference(`${backup.address}/${dst}:v1`) }));
+      await fn(proxy, (dst) =>
+        engine.copy({ source: parseReference(`${proxy.address}/faults/app:v1`), destination: parseReference(`${backup.address}/${dst}:v1`) }),
+      );
     } finally {
       await close();
       await proxy.stop();
@@ -332,7 +377,10 @@ describe('copy through injected faults', () => {
     const { engine, close } = stack({ insecureRegistries: [sourceProxy.address, backupProxy.address], credentials: () => store });
     try {
       sourceProxy.rules.push({ method: 'GET', path: /\/blobs\/sha256/, fault: { kind: 'status', status: 503 }, times: 3 });
-      await engine.copy({ source: parseReference(`${sourceProxy.address}/faults/app:v1`), destination: parseReference(`${backupProxy.address}/faults/sessions:v1`) });
+      await engine.copy({
+        source: parseReference(`${sourceProxy.address}/faults/app:v1`),
+        destination: parseReference(`${backupProxy.address}/faults/sessions:v1`),
+      });
       assert.equal(sourceProxy.rules[0]?.times, 0, 'three GETs were refused');
       const blobs = sourceProxy.log.filter((l) => /^GET \/v2\/faults\/app\/blobs\//.test(l)).length - 3;
       const sessions = backupProxy.log.filter((l) => /^POST \/v2\/faults\/sessions\/blobs\/uploads\/$/.test(l)).length;
@@ -358,7 +406,10 @@ describe('copy through injected faults', () => {
       proxy.rules.push({ method: 'GET', path: /\/blobs\/sha256/, fault: { kind: 'redirect-to-cdn' }, times: Infinity });
       await copy('faults/redirect');
       assert.ok(proxy.cdnAuthorization.length >= 3, 'blobs came from the CDN');
-      assert.deepEqual(proxy.cdnAuthorization.filter((a) => a !== undefined), []);
+      assert.deepEqual(
+        proxy.cdnAuthorization.filter((a) => a !== undefined),
+        [],
+      );
     });
   });
 

@@ -14,7 +14,14 @@ after(() => gitlab?.stop());
 it('lists, opens (draft, labels), updates and sees a merge, within the documented parameters', async () => {
   const forge = new GitLabForge(gitlab.url, 'platform/team/apps', 'glpat-token');
   assert.deepEqual(await forge.pullRequests('image-clone/main-1', 'main'), []);
-  const opened = await forge.open({ head: 'image-clone/main-1', base: 'main', title: 'Move 1 workload', body: 'table', draft: true, labels: ['backup', 'images'] });
+  const opened = await forge.open({
+    head: 'image-clone/main-1',
+    base: 'main',
+    title: 'Move 1 workload',
+    body: 'table',
+    draft: true,
+    labels: ['backup', 'images'],
+  });
   assert.equal(opened.number, 1);
   assert.equal(opened.title, 'Draft: Move 1 workload');
   assert.equal(opened.state, 'open');
@@ -29,6 +36,9 @@ it('lists, opens (draft, labels), updates and sees a merge, within the documente
 
 it('has teeth: an undocumented parameter or a missing required one is refused', async () => {
   const forge = new GitLabForge(gitlab.url, 'platform/team/apps', 'glpat-token');
-  await assert.rejects(forge.open({ head: '', base: 'main', title: 't', body: '' }), /GitLab POST .* answered HTTP 400: missing required parameter source_branch/);
+  await assert.rejects(
+    forge.open({ head: '', base: 'main', title: 't', body: '' }),
+    /GitLab POST .* answered HTTP 400: missing required parameter source_branch/,
+  );
   assert.ok(gitlab.violations.length > 0);
 });

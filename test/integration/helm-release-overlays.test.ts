@@ -35,13 +35,19 @@ function write(root: string, files: Record<string, string>): void {
 
 before(async () => {
   work = fileTree({}, 'helm-overlays-');
-  const env = { ...process.env, HELM_CACHE_HOME: join(work, 'helm/cache'), HELM_CONFIG_HOME: join(work, 'helm/config'), HELM_DATA_HOME: join(work, 'helm/data') };
+  const env = {
+    ...process.env,
+    HELM_CACHE_HOME: join(work, 'helm/cache'),
+    HELM_CONFIG_HOME: join(work, 'helm/config'),
+    HELM_DATA_HOME: join(work, 'helm/data'),
+  };
   const helm = (...args: string[]) => execFileSync(HELM, args, { encoding: 'utf8', env });
   // podinfo's convention: image.repository + image.tag, the tag defaulting to the appVersion.
   write(join(work, 'charts'), {
     'podinfo/Chart.yaml': 'apiVersion: v2\nname: podinfo\nversion: 6.5.0\nappVersion: 6.5.0\n',
     'podinfo/values.yaml': `image:\n  repository: ${SOURCE}\n  tag: ""\n`,
-    'podinfo/templates/deployment.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    matchLabels: {app: podinfo}\n  template:\n    metadata:\n      labels: {app: podinfo}\n    spec:\n      containers:\n        - name: podinfo\n          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"\n',
+    'podinfo/templates/deployment.yaml':
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    matchLabels: {app: podinfo}\n  template:\n    metadata:\n      labels: {app: podinfo}\n    spec:\n      containers:\n        - name: podinfo\n          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"\n',
   });
   const packages = join(work, 'packages');
   mkdirSync(packages);
@@ -51,21 +57,35 @@ before(async () => {
 });
 after(() => charts?.stop());
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
-const release = stringify({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'podinfo', namespace: 'apps' }, spec: { interval: '10m', chart: { spec: { chart: 'podinfo', version: '6.5.0', sourceRef: { kind: 'HelmRepository', name: 'podinfo' } } } } });
-const patch = (values: string) => `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n${values}`;
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  }).trim();
+const release = stringify({
+  apiVersion: 'helm.toolkit.fluxcd.io/v2',
+  kind: 'HelmRelease',
+  metadata: { name: 'podinfo', namespace: 'apps' },
+  spec: { interval: '10m', chart: { spec: { chart: 'podinfo', version: '6.5.0', sourceRef: { kind: 'HelmRepository', name: 'podinfo' } } } },
+});
+const patch = (values: string) =>
+  `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n${values}`;
 
 /** The fleet in a bare origin; staging patches the release's values (`stagingValues`), production builds the base as is. */
 function fleet(stagingValues: string, base = release): string {
   const origin = join(fileTree({}, 'helm-overlays-git-'), 'origin.git');
   git(dirname(origin), 'init', '-q', '--bare', '--initial-branch=main', origin);
-  const seed = fileTree({
-    'apps/base/podinfo/release.yaml': base,
-    'apps/base/podinfo/kustomization.yaml': 'resources:\n  - release.yaml\n',
-    'apps/production/kustomization.yaml': 'resources:\n  - ../base/podinfo\n',
-    'apps/staging/kustomization.yaml': 'resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n',
-    'apps/staging/podinfo-values.yaml': patch(stagingValues),
-  }, 'helm-overlays-seed-');
+  const seed = fileTree(
+    {
+      'apps/base/podinfo/release.yaml': base,
+      'apps/base/podinfo/kustomization.yaml': 'resources:\n  - release.yaml\n',
+      'apps/production/kustomization.yaml': 'resources:\n  - ../base/podinfo\n',
+      'apps/staging/kustomization.yaml': 'resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n',
+      'apps/staging/podinfo-values.yaml': patch(stagingValues),
+    },
+    'helm-overlays-seed-',
+  );
   git(seed, 'init', '-q', '--initial-branch=main');
   git(seed, 'add', '-A');
   git(seed, 'commit', '-qm', 'fleet');
@@ -76,9 +96,32 @@ function fleet(stagingValues: string, base = release): string {
 /** One record: the podinfo Deployment as the overlay at `path` deploys it, running `tag`. */
 async function rewriteOne(origin: string, path: string, tag: string) {
   const ledger = new Ledger(join(dirname(origin), 'handoff'));
-  const owner = { tool: 'flux' as const, kind: 'HelmRelease' as const, namespace: 'apps', name: 'podinfo', sources: [{ repoURL: `file://${origin}`, path, revision: 'main' }], declares: { kind: 'HelmRelease' as const, namespace: 'apps', name: 'podinfo', chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' } } };
-  await ledger.write({ workload: { kind: 'Deployment', namespace: 'apps', name: 'podinfo', uid: `uid-${path}` }, images: [{ container: 'podinfo', init: false, source: `${SOURCE}:${tag}`, backup: `${BACKUP}:${tag}`, digest: DIGEST, platforms: [], sizeBytes: 1 }], owner });
-  const rewriter = new Rewriter({ handoffDir: ledger.dir, cacheDir: join(dirname(origin), 'cache'), mode: 'commit', author: { name: 'image-clone', email: 'bot@example.com' }, logger: createLogger({ write: () => {} }), renderTools: { helm: HELM, kustomize: KUSTOMIZE } });
+  const owner = {
+    tool: 'flux' as const,
+    kind: 'HelmRelease' as const,
+    namespace: 'apps',
+    name: 'podinfo',
+    sources: [{ repoURL: `file://${origin}`, path, revision: 'main' }],
+    declares: {
+      kind: 'HelmRelease' as const,
+      namespace: 'apps',
+      name: 'podinfo',
+      chart: { repoURL: charts.url, name: 'podinfo', version: '6.5.0', releaseName: 'podinfo' },
+    },
+  };
+  await ledger.write({
+    workload: { kind: 'Deployment', namespace: 'apps', name: 'podinfo', uid: `uid-${path}` },
+    images: [{ container: 'podinfo', init: false, source: `${SOURCE}:${tag}`, backup: `${BACKUP}:${tag}`, digest: DIGEST, platforms: [], sizeBytes: 1 }],
+    owner,
+  });
+  const rewriter = new Rewriter({
+    handoffDir: ledger.dir,
+    cacheDir: join(dirname(origin), 'cache'),
+    mode: 'commit',
+    author: { name: 'image-clone', email: 'bot@example.com' },
+    logger: createLogger({ write: () => {} }),
+    renderTools: { helm: HELM, kustomize: KUSTOMIZE },
+  });
   return rewriter.processPending();
 }
 
@@ -88,15 +131,26 @@ describe('a HelmRelease in a base built by two overlays', () => {
   it('moves the overlay that patches the tag through its own patch; the base and the other overlay stay', async () => {
     const origin = fleet('    image:\n      tag: 6.6.0\n', spelled);
     const outcomes = await rewriteOne(origin, 'apps/staging', '6.6.0');
-    assert.deepEqual(outcomes.map((o) => o.result), ['pushed'], JSON.stringify(outcomes));
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ['pushed'],
+      JSON.stringify(outcomes),
+    );
     assert.equal(git(origin, 'show', 'main:apps/base/podinfo/release.yaml'), spelled.trim(), 'the base is untouched');
-    assert.match(git(origin, 'show', 'main:apps/staging/podinfo-values.yaml'), /image:\n {6}tag: 6\.6\.0\n {6}repository: backup\.io\/m\/registry\.example\.com\/podinfo$/);
+    assert.match(
+      git(origin, 'show', 'main:apps/staging/podinfo-values.yaml'),
+      /image:\n {6}tag: 6\.6\.0\n {6}repository: backup\.io\/m\/registry\.example\.com\/podinfo$/,
+    );
   });
 
-  it('moves the base for the overlay that runs it, and pins in the other overlay\'s patch what the base no longer gives it', async () => {
+  it("moves the base for the overlay that runs it, and pins in the other overlay's patch what the base no longer gives it", async () => {
     const origin = fleet('    image:\n      tag: 6.6.0\n', spelled);
     const outcomes = await rewriteOne(origin, 'apps/production', '6.5.0');
-    assert.deepEqual(outcomes.map((o) => o.result), ['pushed'], JSON.stringify(outcomes));
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ['pushed'],
+      JSON.stringify(outcomes),
+    );
     assert.match(git(origin, 'show', 'main:apps/base/podinfo/release.yaml'), /repository: backup\.io\/m\/registry\.example\.com\/podinfo\n/);
     assert.match(git(origin, 'show', 'main:apps/staging/podinfo-values.yaml'), /tag: 6\.6\.0\n {6}repository: registry\.example\.com\/podinfo$/);
   });
@@ -106,16 +160,30 @@ describe('a HelmRelease in a base built by two overlays', () => {
     // builds as is, which staging (running 6.6.0 from its patch) builds too.
     const origin = fleet('    image:\n      tag: 6.6.0\n');
     const outcomes = await rewriteOne(origin, 'apps/production', '6.5.0');
-    assert.deepEqual(outcomes.map((o) => o.result), ['failed'], JSON.stringify(outcomes));
-    assert.match(outcomes[0]!.error ?? '', /as apps\/staging builds it, the edit moves Deployment\/podinfo container podinfo from registry\.example\.com\/podinfo:6\.6\.0 to backup\.io\/m\/registry\.example\.com\/podinfo@sha256:e{64}, which no record asked for/);
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ['failed'],
+      JSON.stringify(outcomes),
+    );
+    assert.match(
+      outcomes[0]!.error ?? '',
+      /as apps\/staging builds it, the edit moves Deployment\/podinfo container podinfo from registry\.example\.com\/podinfo:6\.6\.0 to backup\.io\/m\/registry\.example\.com\/podinfo@sha256:e{64}, which no record asked for/,
+    );
     assert.equal(git(origin, 'show', 'main:apps/base/podinfo/release.yaml'), release.trim(), 'nothing lands');
   });
 
-  it('adds the post-renderer to the owner\'s own patch when the base is shared, so the overlay beside it is not touched', async () => {
+  it("adds the post-renderer to the owner's own patch when the base is shared, so the overlay beside it is not touched", async () => {
     const origin = fleet('    image:\n      tag: 6.6.0\n');
     const outcomes = await rewriteOne(origin, 'apps/staging', '6.6.0');
-    assert.deepEqual(outcomes.map((o) => o.result), ['pushed'], JSON.stringify(outcomes));
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ['pushed'],
+      JSON.stringify(outcomes),
+    );
     assert.equal(git(origin, 'show', 'main:apps/base/podinfo/release.yaml'), release.trim(), 'the base is untouched');
-    assert.match(git(origin, 'show', 'main:apps/staging/podinfo-values.yaml'), /postRenderers:\n {4}- kustomize:\n {8}images:\n {10}- name: registry\.example\.com\/podinfo\n {12}newName: backup\.io\/m\/registry\.example\.com\/podinfo\n {12}digest: sha256:e{64}$/);
+    assert.match(
+      git(origin, 'show', 'main:apps/staging/podinfo-values.yaml'),
+      /postRenderers:\n {4}- kustomize:\n {8}images:\n {10}- name: registry\.example\.com\/podinfo\n {12}newName: backup\.io\/m\/registry\.example\.com\/podinfo\n {12}digest: sha256:e{64}$/,
+    );
   });
 });

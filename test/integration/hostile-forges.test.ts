@@ -14,27 +14,38 @@ import { ForgeError } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';
 
 type Behaviour = (res: ServerResponse, url: string) => void;
-const json = (value: unknown): Behaviour => (res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+const json =
+  (value: unknown): Behaviour =>
+  (res) =>
+    void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
 
 const behaviours: Array<[string, Behaviour, RegExp]> = [
   ['an HTML page', (res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Sign in</html>'), /not JSON/],
   ['an object where a list belongs', json({ message: 'ok', data: [] }), /not a list/],
   ['a list of things that are not pull requests', json([{ id: 'x' }, 42]), /missing its (number|iid)/],
-  ['an endless body', (res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    const chunk = Buffer.alloc(256 * 1024, 0x20);
-    const pump = () => {
-      while (!res.destroyed && res.write(chunk));
-      if (!res.destroyed) res.once('drain', pump);
-    };
-    pump();
-  }, /more than 16 MiB/],
+  [
+    'an endless body',
+    (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    },
+    /more than 16 MiB/,
+  ],
   ['a redirect loop', (res, url) => void res.writeHead(302, { location: url }).end(), /HTTP 302/],
-  ['a body cut off mid-way', (res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
-    res.write('[{"number": 1, "head"');
-    setTimeout(() => res.socket?.destroy(), 20);
-  }, /broke off|not JSON|terminated|closed/i],
+  [
+    'a body cut off mid-way',
+    (res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('[{"number": 1, "head"');
+      setTimeout(() => res.socket?.destroy(), 20);
+    },
+    /broke off|not JSON|terminated|closed/i,
+  ],
 ];
 
 describe('hostile forges', () => {

@@ -22,11 +22,14 @@ const sha = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(by
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
 const layer = Buffer.alloc(1000, 7);
-const manifest = Buffer.from(JSON.stringify({
-  schemaVersion: 2, mediaType: OCI_MANIFEST,
-  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-  layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
-}));
+const manifest = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
+  }),
+);
 
 /** Streams `byte` forever (until the client goes away). */
 function endless(res: import('node:http').ServerResponse, contentType: string): void {
@@ -71,7 +74,9 @@ describe('hostile registries', () => {
           case 'wrong-digest/app': {
             // Served under a digest it does not have.
             const other = Buffer.from(manifest.toString().replace('"schemaVersion":2', '"schemaVersion":2 '));
-            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': other.length }).end(head ? undefined : other);
+            return void res
+              .writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': other.length })
+              .end(head ? undefined : other);
           }
           case 'endless-manifest/app':
             if (head) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }).end();
@@ -85,7 +90,9 @@ describe('hostile registries', () => {
             return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(odd) }).end(head ? undefined : odd);
           }
           default:
-            return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': manifest.length }).end(head ? undefined : manifest);
+            return void res
+              .writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest), 'content-length': manifest.length })
+              .end(head ? undefined : manifest);
         }
       }
       // Blobs.
@@ -135,7 +142,10 @@ describe('hostile registries', () => {
 
   for (const [label, repository, expected] of cases) {
     it(`refuses ${label}, clearly, and leaves no tag behind`, async () => {
-      const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address], retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 } });
+      const { engine, close } = createRegistryStack({
+        insecureRegistries: [address, backup.address],
+        retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+      });
       const started = Date.now();
       try {
         await assert.rejects(
@@ -143,7 +153,11 @@ describe('hostile registries', () => {
           (error: unknown) => {
             assert.ok(error instanceof RegistryError, `a RegistryError, not ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
             assert.match(error.message, expected);
-            assert.match(error.message, repository.startsWith('token-') ? new RegExp(address) : new RegExp(repository.replace('/', '\\/')), 'the message names the image or the registry');
+            assert.match(
+              error.message,
+              repository.startsWith('token-') ? new RegExp(address) : new RegExp(repository.replace('/', '\\/')),
+              'the message names the image or the registry',
+            );
             return true;
           },
         );
@@ -159,7 +173,10 @@ describe('hostile registries', () => {
     const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address] });
     try {
       for (const repository of ['good/app', 'token-ok/app']) {
-        const result = await engine.copy({ source: parseReference(`${address}/${repository}:1`), destination: parseReference(`${backup.address}/mirror/${repository}:1`) });
+        const result = await engine.copy({
+          source: parseReference(`${address}/${repository}:1`),
+          destination: parseReference(`${backup.address}/mirror/${repository}:1`),
+        });
         assert.equal(result.digest, sha(manifest));
         assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, '1'), sha(manifest));
       }

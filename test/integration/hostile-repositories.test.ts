@@ -17,7 +17,12 @@ import { Rewriter } from '../../src/rewriter/rewriter.ts';
 
 const DIGEST = `sha256:${'e'.repeat(64)}`;
 const POD = (image: string) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: main\n      image: ${image}\n`;
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  }).trim();
 
 describe('hostile repositories', () => {
   let work: string;
@@ -31,7 +36,11 @@ describe('hostile repositories', () => {
     // Files outside any clone that a hostile repository points at; they must never change.
     outside = join(work, 'outside');
     mkdirSync(join(outside, 'dir'), { recursive: true });
-    for (const [name, text] of [['victim.yaml', POD('nginx:1.25')], ['dir/deployment.yaml', POD('nginx:1.25')], ['kustomization.yaml', 'resources:\n  - dir/deployment.yaml\n']] as const) {
+    for (const [name, text] of [
+      ['victim.yaml', POD('nginx:1.25')],
+      ['dir/deployment.yaml', POD('nginx:1.25')],
+      ['kustomization.yaml', 'resources:\n  - dir/deployment.yaml\n'],
+    ] as const) {
       writeFileSync(join(outside, name), text);
       outsideFiles.set(join(outside, name), { text, mtimeMs: statSync(join(outside, name)).mtimeMs });
     }
@@ -44,7 +53,7 @@ describe('hostile repositories', () => {
       'apps/good.yaml': POD('nginx:1.25'),
       'apps/dots..in..name.yaml': POD('nginx:1.25'),
       'apps/broken.yaml': 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: main\n     image: [nginx:1.25\n',
-      'apps/huge.yaml': POD('nginx:1.25') + `# ${'x'.repeat(6 * 1024 * 1024)}\n`,
+      'apps/huge.yaml': `${POD('nginx:1.25')}# ${'x'.repeat(6 * 1024 * 1024)}\n`,
       'apps/kustomization.yaml': `resources:\n  - good.yaml\n  - ../../outside\n  - ${outside}\n`,
     };
     for (const [path, text] of Object.entries(files)) writeFileSync(join(seed, path), text);
@@ -61,7 +70,17 @@ describe('hostile repositories', () => {
   const write = (ledger: Ledger, name: string, source: { repoURL: string; path: string; revision: string }) =>
     ledger.write({
       workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
-      images: [{ container: 'main', init: false, source: 'nginx:1.25', backup: 'backup.example/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 }],
+      images: [
+        {
+          container: 'main',
+          init: false,
+          source: 'nginx:1.25',
+          backup: 'backup.example/m/docker.io/library/nginx:1.25',
+          digest: DIGEST,
+          platforms: [],
+          sizeBytes: 1,
+        },
+      ],
       owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name, sources: [source] },
     });
 
@@ -80,7 +99,10 @@ describe('hostile repositories', () => {
       extUrl: await write(ledger, 'ext-url', { repoURL: `ext::sh -c touch% ${pwned}`, path: 'apps', revision: 'main' }),
     };
     const rewriter = new Rewriter({
-      handoffDir: ledger.dir, cacheDir: join(work, 'cache'), mode: 'commit', author: { name: 'image-clone', email: 'bot@example.com' },
+      handoffDir: ledger.dir,
+      cacheDir: join(work, 'cache'),
+      mode: 'commit',
+      author: { name: 'image-clone', email: 'bot@example.com' },
       logger: createLogger({ write: (line) => void logLines.push(line) }),
     });
     const outcomes = await rewriter.processPending();
@@ -89,7 +111,8 @@ describe('hostile repositories', () => {
     // The ordinary files were edited and pushed, in one commit on main.
     const tree = byRecord(records.tree.id)!;
     assert.equal(tree.result, 'pushed', JSON.stringify(tree));
-    for (const file of ['apps/good.yaml', 'apps/dots..in..name.yaml']) assert.match(git(origin, 'show', `main:${file}`), new RegExp(`image: backup\\.example/m/docker\\.io/library/nginx:1\\.25@${DIGEST}`));
+    for (const file of ['apps/good.yaml', 'apps/dots..in..name.yaml'])
+      assert.match(git(origin, 'show', `main:${file}`), new RegExp(`image: backup\\.example/m/docker\\.io/library/nginx:1\\.25@${DIGEST}`));
     // The broken and the huge file are byte for byte what they were, each reported with why.
     const changed = git(origin, 'diff', '--name-only', 'main~1', 'main').split('\n');
     assert.deepEqual(changed.sort(), ['apps/dots..in..name.yaml', 'apps/good.yaml']);
@@ -117,6 +140,17 @@ describe('hostile repositories', () => {
       assert.equal(readFileSync(file, 'utf8'), before.text, `${file} untouched`);
       assert.equal(statSync(file).mtimeMs, before.mtimeMs, `${file} not rewritten`);
     }
-    assert.deepEqual(ledger.pendingIds().sort(), [records.escapingPath.id, records.linkedPath.id, records.missingPath.id, records.optionBranch.id, records.dashBranch.id, records.optionUrl.id, records.extUrl.id].sort());
+    assert.deepEqual(
+      ledger.pendingIds().sort(),
+      [
+        records.escapingPath.id,
+        records.linkedPath.id,
+        records.missingPath.id,
+        records.optionBranch.id,
+        records.dashBranch.id,
+        records.optionUrl.id,
+        records.extUrl.id,
+      ].sort(),
+    );
   });
 });

@@ -18,7 +18,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const files: Record<string, string> = {
   'deploy/base/kustomization.yaml': 'resources:\n  - deploy.yaml\n',
-  'deploy/base/deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cache\nspec:\n  selector:\n    matchLabels: {app: cache}\n  template:\n    metadata:\n      labels: {app: cache}\n    spec:\n      containers:\n        - name: redis\n          image: redis:7.2\n        - name: exporter\n          image: oliver006/redis_exporter:v1.62.0\n',
+  'deploy/base/deploy.yaml':
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cache\nspec:\n  selector:\n    matchLabels: {app: cache}\n  template:\n    metadata:\n      labels: {app: cache}\n    spec:\n      containers:\n        - name: redis\n          image: redis:7.2\n        - name: exporter\n          image: oliver006/redis_exporter:v1.62.0\n',
   'deploy/overlays/dev/kustomization.yaml': 'resources:\n  - ../../base\nnamePrefix: dev-\n',
   'deploy/overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\nimages:\n  - name: redis\n    newTag: "7.4"\n',
 };
@@ -27,17 +28,39 @@ for (const [path, text] of Object.entries(files)) {
   writeFileSync(join(root, path), text);
 }
 const render = (overlay: string) => execFileSync(join(BIN_DIR, 'kustomize'), ['build', join(root, 'deploy/overlays', overlay)], { encoding: 'utf8' });
-const run = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })));
+const run = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+  );
 
 it('--path at an overlay: an images: entry there, proved by kustomize; the base and the other overlay unchanged', async () => {
   const before = { dev: render('dev'), prod: render('prod') };
   assert.match(before.dev, /image: redis:7\.2$/m);
   const digest = `sha256:${'a'.repeat(64)}`;
-  const result = await run(['rewrite', '--repo', root, '--path', 'deploy/overlays/dev', '--set', `redis:7.2=backup.io/m/docker.io/library/redis:7.2@${digest}`, '--set', 'oliver006/redis_exporter:v1.62.0=backup.io/m/docker.io/oliver006/redis_exporter:v1.62.0']);
+  const result = await run([
+    'rewrite',
+    '--repo',
+    root,
+    '--path',
+    'deploy/overlays/dev',
+    '--set',
+    `redis:7.2=backup.io/m/docker.io/library/redis:7.2@${digest}`,
+    '--set',
+    'oliver006/redis_exporter:v1.62.0=backup.io/m/docker.io/oliver006/redis_exporter:v1.62.0',
+  ]);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(readFileSync(join(root, 'deploy/base/deploy.yaml'), 'utf8'), files['deploy/base/deploy.yaml'], 'the base is left alone');
-  assert.equal(readFileSync(join(root, 'deploy/overlays/dev/kustomization.yaml'), 'utf8'), `${files['deploy/overlays/dev/kustomization.yaml']}images:\n  - name: redis\n    newName: backup.io/m/docker.io/library/redis\n    newTag: "7.2"\n    digest: ${digest}\n  - name: oliver006/redis_exporter\n    newName: backup.io/m/docker.io/oliver006/redis_exporter\n    newTag: v1.62.0\n`);
+  assert.equal(
+    readFileSync(join(root, 'deploy/overlays/dev/kustomization.yaml'), 'utf8'),
+    `${files['deploy/overlays/dev/kustomization.yaml']}images:\n  - name: redis\n    newName: backup.io/m/docker.io/library/redis\n    newTag: "7.2"\n    digest: ${digest}\n  - name: oliver006/redis_exporter\n    newName: backup.io/m/docker.io/oliver006/redis_exporter\n    newTag: v1.62.0\n`,
+  );
   const dev = render('dev');
-  assert.equal(dev, before.dev.replace('image: redis:7.2', `image: backup.io/m/docker.io/library/redis:7.2@${digest}`).replace('image: oliver006/redis_exporter:v1.62.0', 'image: backup.io/m/docker.io/oliver006/redis_exporter:v1.62.0'), 'only the two images change in the render');
+  assert.equal(
+    dev,
+    before.dev
+      .replace('image: redis:7.2', `image: backup.io/m/docker.io/library/redis:7.2@${digest}`)
+      .replace('image: oliver006/redis_exporter:v1.62.0', 'image: backup.io/m/docker.io/oliver006/redis_exporter:v1.62.0'),
+    'only the two images change in the render',
+  );
   assert.equal(render('prod'), before.prod, 'the sibling overlay renders as before');
 });

@@ -18,7 +18,8 @@ import { fileTree } from '../support/file-tree.ts';
 const tools = { kustomize: join(BIN_DIR, 'kustomize') };
 const DIGEST = `sha256:${'c'.repeat(64)}`;
 const BACKUP = 'backup.io/m/docker.io/library/nginx:1.25';
-const deployment = (name: string, image: string, replicas = 1) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels:\n      app: ${name}\n  template:\n    metadata:\n      labels:\n        app: ${name}\n    spec:\n      containers:\n        - name: ${name}\n          image: ${image}\n`;
+const deployment = (name: string, image: string, replicas = 1) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels:\n      app: ${name}\n  template:\n    metadata:\n      labels:\n        app: ${name}\n    spec:\n      containers:\n        - name: ${name}\n          image: ${image}\n`;
 const web = { id: 'r1', kind: 'Deployment', name: 'web', container: 'web', init: false, source: 'nginx:1.25', backup: BACKUP, digest: DIGEST };
 
 /** Writes `after` over each file (as the rewriter leaves them) and returns the change. */
@@ -34,12 +35,16 @@ function change(root: string, edits: Record<string, string>): Map<string, Change
 
 describe('the manifest render proof (real kustomize)', () => {
   /** A base shared by two overlays; dev pins its own tag unless `devPins` is false. */
-  const tree = (devPins = true) => fileTree({
-    'base/web.yaml': deployment('web', 'nginx:1.25'),
-    'base/kustomization.yaml': 'resources:\n  - web.yaml\n',
-    'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\nnamespace: prod\n',
-    'overlays/dev/kustomization.yaml': `resources:\n  - ../../base\nnamespace: dev\n${devPins ? 'images:\n  - name: nginx\n    newTag: "1.27"\n' : ''}`,
-  }, 'proof-');
+  const tree = (devPins = true) =>
+    fileTree(
+      {
+        'base/web.yaml': deployment('web', 'nginx:1.25'),
+        'base/kustomization.yaml': 'resources:\n  - web.yaml\n',
+        'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\nnamespace: prod\n',
+        'overlays/dev/kustomization.yaml': `resources:\n  - ../../base\nnamespace: dev\n${devPins ? 'images:\n  - name: nginx\n    newTag: "1.27"\n' : ''}`,
+      },
+      'proof-',
+    );
 
   it('proves an edit that moves only the image, in every overlay that builds the edited base', async () => {
     const root = tree(false);
@@ -65,7 +70,10 @@ describe('the manifest render proof (real kustomize)', () => {
     const dev = { ...web, source: 'nginx:1.27', backup: 'backup.io/m/docker.io/library/nginx:1.27', digest: `sha256:${'d'.repeat(64)}` };
     const proof = await proveManifestChange(tools, root, 'overlays/dev', changed, [dev]);
     assert.deepEqual(proof.records, ['r1']);
-    assert.match(proof.reason ?? '', /^kustomize build overlays\/dev: after the change, the chart renders Deployment\/web container web with backup\.io\/m\/docker\.io\/library\/nginx:1\.25@sha256:c{64}, not the backup backup\.io\/m\/docker\.io\/library\/nginx:1\.27@sha256:d{64}$/);
+    assert.match(
+      proof.reason ?? '',
+      /^kustomize build overlays\/dev: after the change, the chart renders Deployment\/web container web with backup\.io\/m\/docker\.io\/library\/nginx:1\.25@sha256:c{64}, not the backup backup\.io\/m\/docker\.io\/library\/nginx:1\.27@sha256:d{64}$/,
+    );
   });
 
   it('refuses an edit of a shared base that moves another overlay off the image it pinned (overlays that disagree)', async () => {
@@ -73,21 +81,32 @@ describe('the manifest render proof (real kustomize)', () => {
     // Asked: prod's nginx:1.25. Editing the base also takes dev's container off its own 1.27.
     const changed = change(root, { 'base/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) });
     const proof = await proveManifestChange(tools, root, 'overlays/prod', changed, [web]);
-    assert.equal(proof.reason, `kustomize build overlays/dev: the change moves Deployment/dev/web container web from nginx:1.27 to ${BACKUP}@${DIGEST}, which no record asked for`);
+    assert.equal(
+      proof.reason,
+      `kustomize build overlays/dev: the change moves Deployment/dev/web container web from nginx:1.27 to ${BACKUP}@${DIGEST}, which no record asked for`,
+    );
   });
 
-  it('counts a HelmRelease\'s values image as an image: one that an overlay patches must not move unasked', async () => {
-    const release = (repository: string) => `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    redis:\n      repository: ${repository}\n      tag: 8.6.2\n`;
-    const root = fileTree({
-      'base/release.yaml': release('docker.io/library/redis'),
-      'base/kustomization.yaml': 'resources:\n  - release.yaml\n',
-      'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\n',
-      'overlays/staging/kustomization.yaml': 'resources:\n  - ../../base\npatches:\n  - patch: |\n      {kind: HelmRelease, apiVersion: helm.toolkit.fluxcd.io/v2, metadata: {name: cache}, spec: {values: {redis: {tag: 7.2.0}}}}\n',
-    }, 'proof-helm-');
+  it("counts a HelmRelease's values image as an image: one that an overlay patches must not move unasked", async () => {
+    const release = (repository: string) =>
+      `apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    redis:\n      repository: ${repository}\n      tag: 8.6.2\n`;
+    const root = fileTree(
+      {
+        'base/release.yaml': release('docker.io/library/redis'),
+        'base/kustomization.yaml': 'resources:\n  - release.yaml\n',
+        'overlays/prod/kustomization.yaml': 'resources:\n  - ../../base\n',
+        'overlays/staging/kustomization.yaml':
+          'resources:\n  - ../../base\npatches:\n  - patch: |\n      {kind: HelmRelease, apiVersion: helm.toolkit.fluxcd.io/v2, metadata: {name: cache}, spec: {values: {redis: {tag: 7.2.0}}}}\n',
+      },
+      'proof-helm-',
+    );
     const move = { from: 'redis:8.6.2', to: 'backup.io/m/redis:8.6.2' };
     const changed = change(root, { 'base/release.yaml': release('backup.io/m/redis') });
     const proof = await proveManifestChange(tools, root, undefined, changed, [], [move]);
-    assert.equal(proof.reason, 'kustomize build overlays/staging: the change moves HelmRelease/cache values redis from docker.io/library/redis:7.2.0 to backup.io/m/redis:7.2.0, which no record asked for');
+    assert.equal(
+      proof.reason,
+      'kustomize build overlays/staging: the change moves HelmRelease/cache values redis from docker.io/library/redis:7.2.0 to backup.io/m/redis:7.2.0, which no record asked for',
+    );
   });
 
   it('refuses a change that breaks a build', async () => {
@@ -106,12 +125,30 @@ describe('the manifest render proof (real kustomize)', () => {
     const missed = await proveManifestChange(tools, second, 'apps', change(second, { 'apps/other.yaml': deployment('other', 'redis:7.2') }), [web]);
     assert.match(missed.reason ?? '', /the manifests under apps: .*Deployment\/web container web with nginx:1\.25, not the backup/);
 
-    const remote = fileTree({ 'apps/kustomization.yaml': 'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newTag: "1.25"\n' }, 'proof-remote-');
-    const proof = await proveManifestChange(tools, remote, 'apps', change(remote, { 'apps/kustomization.yaml': 'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newName: backup.io/m/nginx\n    newTag: "1.25"\n' }), [web]);
+    const remote = fileTree(
+      { 'apps/kustomization.yaml': 'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newTag: "1.25"\n' },
+      'proof-remote-',
+    );
+    const proof = await proveManifestChange(
+      tools,
+      remote,
+      'apps',
+      change(remote, {
+        'apps/kustomization.yaml':
+          'resources:\n  - https://github.com/org/base//deploy?ref=v1\nimages:\n  - name: nginx\n    newName: backup.io/m/nginx\n    newTag: "1.25"\n',
+      }),
+      [web],
+    );
     assert.equal(proof.reason, undefined);
     assert.deepEqual(proof.unproved, ['apps builds on a remote base or on files outside the repository']);
     // A path that leads out of the repository is not built either: the build would read this machine's files.
-    const outside = fileTree({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/kustomization.yaml': 'resources:\n  - web.yaml\nconfigMapGenerator:\n  - name: leak\n    files:\n      - /etc/hostname\n' }, 'proof-outside-');
+    const outside = fileTree(
+      {
+        'apps/web.yaml': deployment('web', 'nginx:1.25'),
+        'apps/kustomization.yaml': 'resources:\n  - web.yaml\nconfigMapGenerator:\n  - name: leak\n    files:\n      - /etc/hostname\n',
+      },
+      'proof-outside-',
+    );
     const escaped = await proveManifestChange(tools, outside, 'apps', change(outside, { 'apps/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) }), [web]);
     assert.deepEqual(escaped.unproved, ['apps builds on a remote base or on files outside the repository']);
   });
@@ -121,26 +158,53 @@ describe('the rewriter with the proof', () => {
   it('undoes and refuses a change kustomize shows to reach beyond the images, and lands the rest of the batch', async () => {
     const repos = fileTree({}, 'proof-git-');
     const origin = join(repos, 'origin.git');
-    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+    const git = (cwd: string, ...args: string[]) =>
+      execFileSync('git', args, {
+        cwd,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+      }).trim();
     git(repos, 'init', '-q', '--bare', '--initial-branch=main', origin);
-    const seed = fileTree({
-      'apps/web.yaml': deployment('web', 'nginx:1.25'),
-      'apps/api.yaml': deployment('api', 'redis:7'),
-      'apps/config.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n  WEB_IMAGE: unset\n',
-      // The web image is copied into a ConfigMap: moving it changes more than an image field.
-      'apps/kustomization.yaml': 'resources:\n  - web.yaml\n  - api.yaml\n  - config.yaml\nreplacements:\n  - source:\n      kind: Deployment\n      name: web\n      fieldPath: spec.template.spec.containers.[name=web].image\n    targets:\n      - select:\n          kind: ConfigMap\n          name: versions\n        fieldPaths:\n          - data.WEB_IMAGE\n',
-    }, 'proof-seed-');
+    const seed = fileTree(
+      {
+        'apps/web.yaml': deployment('web', 'nginx:1.25'),
+        'apps/api.yaml': deployment('api', 'redis:7'),
+        'apps/config.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n  WEB_IMAGE: unset\n',
+        // The web image is copied into a ConfigMap: moving it changes more than an image field.
+        'apps/kustomization.yaml':
+          'resources:\n  - web.yaml\n  - api.yaml\n  - config.yaml\nreplacements:\n  - source:\n      kind: Deployment\n      name: web\n      fieldPath: spec.template.spec.containers.[name=web].image\n    targets:\n      - select:\n          kind: ConfigMap\n          name: versions\n        fieldPaths:\n          - data.WEB_IMAGE\n',
+      },
+      'proof-seed-',
+    );
     git(seed, 'init', '-q', '--initial-branch=main');
     git(seed, 'add', '-A');
     git(seed, 'commit', '-qm', 'apps');
     git(seed, 'push', '-q', `file://${origin}`, 'HEAD:main');
 
     const ledger = new Ledger(join(repos, 'handoff'));
-    const owner = { tool: 'argocd' as const, kind: 'Application' as const, namespace: 'argocd', name: 'shop', sources: [{ repoURL: `file://${origin}`, path: 'apps', revision: 'main' }] };
-    const record = (name: string, source: string, backup: string) => ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` }, images: [{ container: name, init: false, source, backup, digest: DIGEST, platforms: [], sizeBytes: 1 }], owner });
+    const owner = {
+      tool: 'argocd' as const,
+      kind: 'Application' as const,
+      namespace: 'argocd',
+      name: 'shop',
+      sources: [{ repoURL: `file://${origin}`, path: 'apps', revision: 'main' }],
+    };
+    const record = (name: string, source: string, backup: string) =>
+      ledger.write({
+        workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
+        images: [{ container: name, init: false, source, backup, digest: DIGEST, platforms: [], sizeBytes: 1 }],
+        owner,
+      });
     const webRecord = await record('web', 'nginx:1.25', BACKUP);
     await record('api', 'redis:7', 'backup.io/m/docker.io/library/redis:7');
-    const rewriter = new Rewriter({ handoffDir: ledger.dir, cacheDir: join(repos, 'cache'), mode: 'commit', author: { name: 'image-clone', email: 'bot@example.com' }, logger: createLogger({ write: () => {} }), renderTools: { helm: 'helm', ...tools } });
+    const rewriter = new Rewriter({
+      handoffDir: ledger.dir,
+      cacheDir: join(repos, 'cache'),
+      mode: 'commit',
+      author: { name: 'image-clone', email: 'bot@example.com' },
+      logger: createLogger({ write: () => {} }),
+      renderTools: { helm: 'helm', ...tools },
+    });
     const outcomes = await rewriter.processPending();
     const failed = outcomes.find((o) => o.result === 'failed');
     assert.deepEqual(failed?.records, [webRecord.id]);
@@ -148,7 +212,11 @@ describe('the rewriter with the proof', () => {
     assert.equal(outcomes.find((o) => o.result === 'pushed')?.records.length, 1, 'api, proved, still lands');
     assert.equal(git(origin, 'show', 'main:apps/web.yaml'), deployment('web', 'nginx:1.25').trim(), 'web is untouched');
     assert.match(git(origin, 'show', 'main:apps/api.yaml'), /image: backup\.io\/m\/docker\.io\/library\/redis:7@sha256:c{64}/);
-    assert.deepEqual(ledger.pending().map((r) => r.workload.name), ['web'], 'web stays pending with its reason');
+    assert.deepEqual(
+      ledger.pending().map((r) => r.workload.name),
+      ['web'],
+      'web stays pending with its reason',
+    );
     // The batch, then web alone, were not proved; api alone was.
     assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="not-proved"\} 2/);
     assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="proved"\} 1/);

@@ -8,13 +8,20 @@ import { after, describe, it } from 'node:test';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr })));
+  return new Promise((resolve) =>
+    execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
 }
 
-const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25 # pinned\n';
+const WEB =
+  'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25 # pinned\n';
 
 describe('image-clone rewrite (command line)', () => {
   const root = mkdtempSync(join(tmpdir(), 'rewrite-cli-'));
@@ -27,8 +34,8 @@ describe('image-clone rewrite (command line)', () => {
     const result = await run(['rewrite', '--repo', root, '--set', 'docker.io/library/nginx:1.25=backup.io/m/nginx:1.25', '--dry-run']);
     assert.equal(result.code, 1, 'non-zero: a file could not be parsed');
     assert.match(result.stdout, /^--- a\/apps\/web\.yaml/m);
-    assert.match(result.stdout, /^-          image: nginx:1\.25 # pinned$/m);
-    assert.match(result.stdout, /^\+          image: backup\.io\/m\/nginx:1\.25 # pinned$/m);
+    assert.match(result.stdout, /^- {10}image: nginx:1\.25 # pinned$/m);
+    assert.match(result.stdout, /^\+ {10}image: backup\.io\/m\/nginx:1\.25 # pinned$/m);
     assert.match(result.stderr, /error: apps\/broken\.yaml:\d+: .*\(file left untouched\)/);
     assert.equal(readFileSync(join(root, 'apps/web.yaml'), 'utf8'), WEB);
   });
@@ -52,9 +59,12 @@ describe('image-clone rewrite (command line)', () => {
 
 describe('image-clone rewrite --dry-run diffs apply as they are', () => {
   const cases: Record<string, string> = {
-    'a trailing blank context line': 'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25\n\n',
-    'CRLF, the change on a last line without a line break': 'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25',
-    'CRLF, the change on the last line': 'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25\r\n',
+    'a trailing blank context line':
+      'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25\n\n',
+    'CRLF, the change on a last line without a line break':
+      'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25',
+    'CRLF, the change on the last line':
+      'kind: Deployment\r\nmetadata:\r\n  name: web\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n        - name: web\r\n          image: nginx:1.25\r\n',
   };
   for (const [what, text] of Object.entries(cases)) {
     it(what, async () => {
@@ -81,7 +91,10 @@ describe('image-clone rewrite --dry-run diffs apply as they are', () => {
 describe('image-clone rewrite says what went wrong in one line', () => {
   const root = mkdtempSync(join(tmpdir(), 'rewrite-messages-'));
   roots.push(root);
-  writeFileSync(join(root, 'job.yaml'), 'kind: Job\nmetadata:\n  generateName: migrate-\nspec:\n  template:\n    spec:\n      containers:\n        - name: m\n          image: nginx:1.25\n');
+  writeFileSync(
+    join(root, 'job.yaml'),
+    'kind: Job\nmetadata:\n  generateName: migrate-\nspec:\n  template:\n    spec:\n      containers:\n        - name: m\n          image: nginx:1.25\n',
+  );
 
   it('a repository that is not there', async () => {
     const result = await run(['rewrite', '--repo', join(root, 'missing'), '--set', 'nginx:1.25=b.io/nginx:1']);
@@ -93,7 +106,18 @@ describe('image-clone rewrite says what went wrong in one line', () => {
     const twice = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--set', 'docker.io/library/nginx:1.25=c.io/nginx:1', '--dry-run']);
     assert.equal(twice.code, 2);
     assert.match(twice.stderr, /^image-clone: --set gives docker\.io\/library\/nginx:1\.25 two new images: b\.io\/nginx:1 and c\.io\/nginx:1\n$/);
-    const unused = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--set', 'redis:7=b.io/redis:7', '--set', 'nginx:1.25=b.io/nginx:1', '--dry-run']);
+    const unused = await run([
+      'rewrite',
+      '--repo',
+      root,
+      '--set',
+      'nginx:1.25=b.io/nginx:1',
+      '--set',
+      'redis:7=b.io/redis:7',
+      '--set',
+      'nginx:1.25=b.io/nginx:1',
+      '--dry-run',
+    ]);
     assert.equal(unused.code, 0);
     assert.match(unused.stderr, /^no use of docker\.io\/library\/redis:7 found$/m);
   });
@@ -110,12 +134,18 @@ describe('image-clone rewrite says what went wrong in one line', () => {
     writeFileSync(join(tree, 'apps/web.yaml'), WEB);
     writeFileSync(join(tree, 'apps/config.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: versions\ndata:\n  WEB_IMAGE: unset\n');
     // The image is copied into a ConfigMap: moving it changes more than an image field.
-    writeFileSync(join(tree, 'apps/kustomization.yaml'), 'resources:\n  - web.yaml\n  - config.yaml\nreplacements:\n  - source:\n      kind: Deployment\n      name: web\n      fieldPath: spec.template.spec.containers.[name=web].image\n    targets:\n      - select:\n          kind: ConfigMap\n        fieldPaths:\n          - data.WEB_IMAGE\n');
+    writeFileSync(
+      join(tree, 'apps/kustomization.yaml'),
+      'resources:\n  - web.yaml\n  - config.yaml\nreplacements:\n  - source:\n      kind: Deployment\n      name: web\n      fieldPath: spec.template.spec.containers.[name=web].image\n    targets:\n      - select:\n          kind: ConfigMap\n        fieldPaths:\n          - data.WEB_IMAGE\n',
+    );
     const set = ['--set', 'nginx:1.25=backup.io/m/nginx:1.25'];
     for (const dry of [['--dry-run'], []]) {
       const refused = await run(['rewrite', '--repo', tree, ...set, ...dry]);
       assert.equal(refused.code, 1, refused.stderr);
-      assert.match(refused.stderr, /not proved by rendering, nothing (would be|was) written: kustomize build apps: the change alters ConfigMap\/\/versions beyond its container images/);
+      assert.match(
+        refused.stderr,
+        /not proved by rendering, nothing (would be|was) written: kustomize build apps: the change alters ConfigMap\/\/versions beyond its container images/,
+      );
       assert.equal(readFileSync(join(tree, 'apps/web.yaml'), 'utf8'), WEB, 'untouched');
     }
     const forced = await run(['rewrite', '--repo', tree, ...set, '--no-render-proof']);

@@ -17,11 +17,17 @@ import { CANARIES, exhibit, plantSshKey } from '../support/canaries.ts';
 import { startTcpFaultProxy } from '../../devenv/tcp-fault-proxy.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
-const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
+const WEB =
+  'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # the front end\n';
 const NEW_IMAGE = `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`;
 
 let work: string;
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  }).trim();
 
 function makeOrigin(name: string, files: Record<string, string>): string {
   const origin = join(work, `${name}.git`);
@@ -56,7 +62,14 @@ async function until(done: () => boolean, ms: number): Promise<void> {
 }
 
 function rewriter(handoffDir: string, mode: 'commit' | 'branch', extra: Partial<RewriterConfig> = {}): Rewriter {
-  const config: RewriterConfig = { handoffDir, cacheDir: join(work, `cache-${mode}`), mode, author: { name: 'image-clone', email: 'bot@example.com' }, logger: createLogger({ write: () => {} }), ...extra };
+  const config: RewriterConfig = {
+    handoffDir,
+    cacheDir: join(work, `cache-${mode}`),
+    mode,
+    author: { name: 'image-clone', email: 'bot@example.com' },
+    logger: createLogger({ write: () => {} }),
+    ...extra,
+  };
   return new Rewriter(config);
 }
 
@@ -76,8 +89,14 @@ describe('rewriter and git', () => {
     assert.equal(git(origin, 'show', 'main:other/ignored.yaml'), WEB.trim(), 'outside the owner path: untouched');
     assert.equal(git(origin, 'show', 'main:apps/broken.yaml'), 'kind: Pod\nspec: [', 'a broken file is left as it was');
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
-    assert.match(git(origin, 'log', '-1', '--format=%an <%ae>%n%B', 'main'), /^image-clone <bot@example.com>\nimage-clone: move shop\/web to backed-up images[\s\S]*shop\/Deployment\/web web: nginx:1.25 -> backup\.io/);
-    assert.deepEqual(ledger.pending().map((r) => r.id), []);
+    assert.match(
+      git(origin, 'log', '-1', '--format=%an <%ae>%n%B', 'main'),
+      /^image-clone <bot@example.com>\nimage-clone: move shop\/web to backed-up images[\s\S]*shop\/Deployment\/web web: nginx:1.25 -> backup\.io/,
+    );
+    assert.deepEqual(
+      ledger.pending().map((r) => r.id),
+      [],
+    );
 
     // A crash after the push but before the record was marked done: the restart finds the change
     // on the tip and makes no second commit.
@@ -113,7 +132,10 @@ describe('rewriter and git', () => {
     const beforePush = async (attempt: number) => {
       attempts.push(attempt);
       if (attempt > 1) return;
-      writeFileSync(join(other, 'apps/web.yaml'), WEB.replace('# the front end', '# the front end, resized').replace('name: web\n  namespace', 'name: web\n  labels: {tier: front}\n  namespace'));
+      writeFileSync(
+        join(other, 'apps/web.yaml'),
+        WEB.replace('# the front end', '# the front end, resized').replace('name: web\n  namespace', 'name: web\n  labels: {tier: front}\n  namespace'),
+      );
       git(other, 'commit', '-qam', 'someone else edits the same file');
       git(other, 'push', '-q', 'origin', 'HEAD:main');
     };
@@ -123,7 +145,11 @@ describe('rewriter and git', () => {
     const final = git(origin, 'show', 'main:apps/web.yaml');
     assert.ok(final.includes(`image: ${NEW_IMAGE}   # the front end, resized`), final);
     assert.ok(final.includes('labels: {tier: front}'), "the other writer's edit is kept");
-    assert.deepEqual(git(origin, 'log', '--format=%s', 'main').split('\n'), ['image-clone: move shop/web to backed-up images', 'someone else edits the same file', 'initial manifests']);
+    assert.deepEqual(git(origin, 'log', '--format=%s', 'main').split('\n'), [
+      'image-clone: move shop/web to backed-up images',
+      'someone else edits the same file',
+      'initial manifests',
+    ]);
   });
 
   it('never force-pushes while other pushers race it', async () => {
@@ -151,7 +177,12 @@ describe('rewriter and git', () => {
 
   it('batches a burst of records into one commit, scanning at start and then watching', async () => {
     const images: Record<string, string> = { a: 'nginx:1.25', b: 'redis:7', c: 'busybox:1.36' };
-    const files = Object.fromEntries(Object.entries(images).map(([n, image]) => [`apps/${n}.yaml`, WEB.replace('name: web\n  namespace', `name: ${n}\n  namespace`).replace('nginx:1.25', image)]));
+    const files = Object.fromEntries(
+      Object.entries(images).map(([n, image]) => [
+        `apps/${n}.yaml`,
+        WEB.replace('name: web\n  namespace', `name: ${n}\n  namespace`).replace('nginx:1.25', image),
+      ]),
+    );
     const origin = makeOrigin('watch', files);
     const ledger = new Ledger(join(work, 'handoff-watch'));
     await record(ledger, `file://${origin}`, 'a'); // written while the rewriter was down
@@ -182,7 +213,9 @@ describe('rewriter and git', () => {
   it('retries a failed change on its own, with no new record to wake it, once the server takes pushes again', async () => {
     const origin = makeOrigin('refusing', { 'apps/web.yaml': WEB });
     // The server refuses every push while the marker exists, as a protected or read-only remote does.
-    writeFileSync(join(origin, 'hooks', 'pre-receive'), '#!/bin/sh\n[ -e "$GIT_DIR/refuse" ] && { echo "pushes are refused for now" >&2; exit 1; }\nexit 0\n', { mode: 0o755 });
+    writeFileSync(join(origin, 'hooks', 'pre-receive'), '#!/bin/sh\n[ -e "$GIT_DIR/refuse" ] && { echo "pushes are refused for now" >&2; exit 1; }\nexit 0\n', {
+      mode: 0o755,
+    });
     writeFileSync(join(origin, 'refuse'), '');
     const ledger = new Ledger(join(work, 'handoff-refusing'));
     await record(ledger, `file://${origin}`);
@@ -193,7 +226,10 @@ describe('rewriter and git', () => {
       assert.deepEqual(results, ['failed']);
       // Retried by the clock (200 ms, doubling) with no new record: give a loaded machine time.
       await until(() => results.length >= 2, 15_000);
-      assert.ok(results.every((x) => x === 'failed'), `retried while refused: ${results.join(',')}`);
+      assert.ok(
+        results.every((x) => x === 'failed'),
+        `retried while refused: ${results.join(',')}`,
+      );
       assert.equal(ledger.pending().length, 1, 'nothing is lost while the server refuses');
       unlinkSync(join(origin, 'refuse'));
       await until(() => ledger.pending().length === 0, 15_000);
@@ -210,7 +246,11 @@ describe('rewriter and git', () => {
     const ledger = new Ledger(join(work, 'handoff-cli'));
     await record(ledger, `file://${origin}`);
     const cli = join(import.meta.dirname, '../../src/cli.ts');
-    const result = execFileSync(process.execPath, [cli, 'rewriter', '--once', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-cli'), '--git-mode', 'commit', '--log-level', 'warn'], { encoding: 'utf8' });
+    const result = execFileSync(
+      process.execPath,
+      [cli, 'rewriter', '--once', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-cli'), '--git-mode', 'commit', '--log-level', 'warn'],
+      { encoding: 'utf8' },
+    );
     assert.match(result, /^pushed +file:\/\/.*cli\.git main [0-9a-f]{12} \(1 record\(s\)\)/);
     assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
   });
@@ -219,7 +259,12 @@ describe('rewriter and git', () => {
     const origin = makeOrigin('flaky', { 'apps/web.yaml': WEB });
     git(origin, 'config', 'http.receivepack', 'true');
     const server = await startGitHttpServer(work, { bot: CANARIES.gitToken });
-    const proxy = await startTcpFaultProxy({ upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) }, faultRate: 0.34, kinds: ['500', '503', '429', 'reset'], seed: 5 });
+    const proxy = await startTcpFaultProxy({
+      upstream: { host: '127.0.0.1', port: Number(new URL(server.url).port) },
+      faultRate: 0.34,
+      kinds: ['500', '503', '429', 'reset'],
+      seed: 5,
+    });
     try {
       const ledger = new Ledger(join(work, 'handoff-flaky'));
       await record(ledger, `${proxy.url}/flaky.git`);
@@ -276,13 +321,23 @@ describe('rewriter and git', () => {
       sampling = false;
       await sampler;
       assert.equal(outcome?.result, 'pushed', outcome?.error);
-      assert.ok([...argv].some((a) => a.includes('git') && a.includes('push')), 'the sampler saw git push run');
+      assert.ok(
+        [...argv].some((a) => a.includes('git') && a.includes('push')),
+        'the sampler saw git push run',
+      );
       assert.ok(![...argv].some((a) => a.includes(token)), 'the token is in no process argument list');
       assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
-      assert.ok(server.log.some((r) => r.authorized && r.path.endsWith('/git-receive-pack')), 'pushed with credentials');
-      assert.ok(server.log.some((r) => !r.authorized), 'git asked only after a 401, as the protocol goes');
+      assert.ok(
+        server.log.some((r) => r.authorized && r.path.endsWith('/git-receive-pack')),
+        'pushed with credentials',
+      );
+      assert.ok(
+        server.log.some((r) => !r.authorized),
+        'git asked only after a 401, as the protocol goes',
+      );
       const everything = lines.join('\n') + JSON.stringify([wrong, embedded, outcome]) + git(origin, 'log', '--format=%B', 'main');
-      for (const secret of [token, 'wrong-canary-password', Buffer.from(`bot:${token}`).toString('base64')]) assert.ok(!everything.includes(secret), `${secret} leaked`);
+      for (const secret of [token, 'wrong-canary-password', Buffer.from(`bot:${token}`).toString('base64')])
+        assert.ok(!everything.includes(secret), `${secret} leaked`);
     } finally {
       await server.stop();
     }
@@ -293,33 +348,77 @@ describe('rewriter and git', () => {
     const ledger = new Ledger(join(work, 'handoff-dry'));
     await record(ledger, `file://${origin}`);
     const cli = join(import.meta.dirname, '../../src/cli.ts');
-    const out = execFileSync(process.execPath, [cli, 'rewriter', '--dry-run', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-dry'), '--git-mode', 'commit', '--log-level', 'warn'], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [cli, 'rewriter', '--dry-run', '--handoff-dir', ledger.dir, '--cache-dir', join(work, 'cache-dry'), '--git-mode', 'commit', '--log-level', 'warn'],
+      { encoding: 'utf8' },
+    );
     assert.match(out, /^would-change +file:\/\/.*dry\.git main \(1 record\(s\)\)$/m);
-    assert.match(out, /^-          image: nginx:1\.25   # the front end$/m);
+    assert.match(out, /^- {10}image: nginx:1\.25 {3}# the front end$/m);
     assert.match(out, new RegExp(`^\\+          image: ${NEW_IMAGE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}   # the front end$`, 'm'));
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing pushed');
     assert.equal(ledger.pending().length, 1, 'nothing marked done');
   });
 
   it('--backup-pull secret:NAME: adds imagePullSecrets to the pod template in the same commit, and refuses a workload whose template is not in the tree', async () => {
-    const API = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      imagePullSecrets:\n        - name: backup-pull\n      containers:\n        - name: api\n          image: nginx:1.25\n';
+    const API =
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      imagePullSecrets:\n        - name: backup-pull\n      containers:\n        - name: api\n          image: nginx:1.25\n';
     const origin = makeOrigin('pull-secret', { 'apps/web.yaml': WEB, 'apps/api.yaml': API });
     const ledger = new Ledger(join(work, 'handoff-pull-secret'));
-    const owner = { tool: 'argocd' as const, kind: 'Application' as const, namespace: 'argocd', name: 'shop', sources: [{ repoURL: `file://${origin}`, path: 'apps', revision: 'main' }] };
-    const image = { container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 };
-    const web = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-web' }, images: [image], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
-    const api = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'api', uid: 'uid-api' }, images: [{ ...image, container: 'api' }], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'pod' } });
-    const ghost = await ledger.write({ workload: { kind: 'Deployment', namespace: 'shop', name: 'from-a-chart', uid: 'uid-ghost' }, images: [{ ...image, container: 'x', source: 'redis:7' }], owner, pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' } });
+    const owner = {
+      tool: 'argocd' as const,
+      kind: 'Application' as const,
+      namespace: 'argocd',
+      name: 'shop',
+      sources: [{ repoURL: `file://${origin}`, path: 'apps', revision: 'main' }],
+    };
+    const image = {
+      container: 'web',
+      init: false,
+      source: 'nginx:1.25',
+      backup: 'backup.io/m/docker.io/library/nginx:1.25',
+      digest: DIGEST,
+      platforms: [],
+      sizeBytes: 1,
+    };
+    const web = await ledger.write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-web' },
+      images: [image],
+      owner,
+      pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+    });
+    const api = await ledger.write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'api', uid: 'uid-api' },
+      images: [{ ...image, container: 'api' }],
+      owner,
+      pull: { via: 'secret', secret: 'backup-pull', listedBy: 'pod' },
+    });
+    const ghost = await ledger.write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'from-a-chart', uid: 'uid-ghost' },
+      images: [{ ...image, container: 'x', source: 'redis:7' }],
+      owner,
+      pull: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
+    });
 
     const outcomes = await rewriter(ledger.dir, 'commit').processPending();
     const failed = outcomes.find((o) => o.result === 'failed');
     assert.deepEqual(failed?.records, [ghost.id]);
-    assert.match(failed?.error ?? '', /cannot add imagePullSecrets backup-pull to Deployment shop\/from-a-chart: no manifest under apps declares its pod template/);
+    assert.match(
+      failed?.error ?? '',
+      /cannot add imagePullSecrets backup-pull to Deployment shop\/from-a-chart: no manifest under apps declares its pod template/,
+    );
     assert.equal(outcomes.find((o) => o.result === 'pushed')?.records.length, 2);
-    assert.equal(git(origin, 'show', 'main:apps/web.yaml'), WEB.replace('nginx:1.25', NEW_IMAGE).replace('# the front end\n', '# the front end\n      imagePullSecrets:\n        - name: backup-pull\n').trim());
+    assert.equal(
+      git(origin, 'show', 'main:apps/web.yaml'),
+      WEB.replace('nginx:1.25', NEW_IMAGE).replace('# the front end\n', '# the front end\n      imagePullSecrets:\n        - name: backup-pull\n').trim(),
+    );
     assert.equal(git(origin, 'show', 'main:apps/api.yaml'), API.replace('nginx:1.25', NEW_IMAGE).trim(), 'already listed: only the image moves');
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '2', 'one commit for both');
-    assert.deepEqual(ledger.pending().map((r) => r.id), [ghost.id], 'the refused record stays pending');
+    assert.deepEqual(
+      ledger.pending().map((r) => r.id),
+      [ghost.id],
+      'the refused record stays pending',
+    );
     assert.ok(![web.id, api.id].some((id) => ledger.pending().some((r) => r.id === id)));
   });
 
@@ -330,7 +429,10 @@ describe('rewriter and git', () => {
     const { id } = await record(ledger, `file://${origin}`);
     const [outcome] = await rewriter(ledger.dir, 'commit').processPending();
     assert.equal(outcome?.result, 'pushed', outcome?.error);
-    assert.equal(git(origin, 'show', 'main:apps/kustomization.yaml'), `${overlay}  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    newTag: "1.25"\n    digest: ${DIGEST}`.trim());
+    assert.equal(
+      git(origin, 'show', 'main:apps/kustomization.yaml'),
+      `${overlay}  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    newTag: "1.25"\n    digest: ${DIGEST}`.trim(),
+    );
     assert.equal(git(origin, 'show', 'main:other/kustomization.yaml'), 'resources:\n  - https://example.com/x.yaml', 'only the owner path is touched');
     unlinkSync(join(ledger.dir, `${id}.done`));
     const [again] = await rewriter(ledger.dir, 'commit').processPending();
@@ -352,7 +454,10 @@ describe('rewriter and git', () => {
       assert.equal(refused?.result, 'failed');
       assert.match(refused!.error!, /Host key verification failed|REMOTE HOST IDENTIFICATION|cannot fetch/);
       assert.equal(ledger.pending().length, 1);
-      const [outcome] = await rewriter(ledger.dir, 'commit', { logger, gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile } }).processPending();
+      const [outcome] = await rewriter(ledger.dir, 'commit', {
+        logger,
+        gitSsh: { keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile },
+      }).processPending();
       assert.equal(outcome?.result, 'pushed', outcome?.error);
       assert.ok(git(origin, 'show', 'main:apps/web.yaml').includes(NEW_IMAGE));
       const seen = { logs: sshLog.join(''), errors: refused!.error!, commits: git(origin, 'log', '-p', '--all') };
@@ -365,21 +470,40 @@ describe('rewriter and git', () => {
   it('a managed workload whose chain ends outside Git is closed as unsupported-owner, never moved through the unmanaged repository', async () => {
     const unmanaged = makeOrigin('unmanaged-target', { 'apps/web.yaml': WEB });
     const ledger = new Ledger(join(work, 'handoff-unsupported'));
-    const images = [{ container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 }];
+    const images = [
+      { container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/m/docker.io/library/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 },
+    ];
     const byHand = await ledger.write({
       workload: { kind: 'Deployment', namespace: 'shop', name: 'by-hand', uid: 'uid-by-hand' },
       images,
-      owner: { tool: 'flux', kind: 'HelmRelease', namespace: 'shop', name: 'by-hand', sources: [], chain: ['HelmRelease shop/by-hand (chart web from HelmRepository flux-system/charts)'], unsupported: 'HelmRelease shop/by-hand takes its chart from a HelmRepository and was not applied from Git' },
+      owner: {
+        tool: 'flux',
+        kind: 'HelmRelease',
+        namespace: 'shop',
+        name: 'by-hand',
+        sources: [],
+        chain: ['HelmRelease shop/by-hand (chart web from HelmRepository flux-system/charts)'],
+        unsupported: 'HelmRelease shop/by-hand takes its chart from a HelmRepository and was not applied from Git',
+      },
     });
     // Written by a copier of before owners carried a reason: an Argo CD Application whose only source is a chart repository.
     const chart = await ledger.write({
       workload: { kind: 'Deployment', namespace: 'shop', name: 'chart-app', uid: 'uid-chart-app' },
       images,
-      owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'ingress', sources: [{ repoURL: 'https://charts.example.com', path: undefined, revision: '4.10.0', chart: 'ingress-nginx' }] },
+      owner: {
+        tool: 'argocd',
+        kind: 'Application',
+        namespace: 'argocd',
+        name: 'ingress',
+        sources: [{ repoURL: 'https://charts.example.com', path: undefined, revision: '4.10.0', chart: 'ingress-nginx' }],
+      },
     });
     const r = rewriter(ledger.dir, 'commit', { cacheDir: join(work, 'cache-unsupported'), unmanaged: { repoURL: `file://${unmanaged}`, branch: 'main' } });
     const outcomes = await r.processPending();
-    assert.deepEqual(outcomes.map((o) => [o.result, o.repoURL]).sort(), [['unsupported-owner', 'argocd:Application/argocd/ingress'], ['unsupported-owner', 'flux:HelmRelease/shop/by-hand']]);
+    assert.deepEqual(outcomes.map((o) => [o.result, o.repoURL]).sort(), [
+      ['unsupported-owner', 'argocd:Application/argocd/ingress'],
+      ['unsupported-owner', 'flux:HelmRelease/shop/by-hand'],
+    ]);
     assert.match(outcomes.find((o) => o.repoURL.startsWith('argocd'))!.error ?? '', /deploys a chart from a chart repository/);
     assert.equal(git(unmanaged, 'rev-list', '--count', 'main'), '1', 'nothing was pushed to the unmanaged repository');
     assert.deepEqual(ledger.pending(), [], 'said once, not retried');

@@ -13,7 +13,12 @@ import { CANARIES } from '../support/canaries.ts';
 let work: string;
 let source: RegistryServer;
 let backup: RegistryServer;
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  }).trim();
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-sync-repo-'));
@@ -46,19 +51,45 @@ it('backs up every image the repository runs and moves the manifests onto the ba
   git(seed, 'push', '-q', 'origin', 'HEAD:main');
 
   const cli = join(import.meta.dirname, '../../src/cli.ts');
-  const args = ['sync-repo', '--repo', `file://${origin}`, '--backup-registry', `${backup.address}/mirror`, '--insecure-registry', s, '--insecure-registry', backup.address, '--git-mode', 'commit'];
-  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, [cli, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })));
+  const args = [
+    'sync-repo',
+    '--repo',
+    `file://${origin}`,
+    '--backup-registry',
+    `${backup.address}/mirror`,
+    '--insecure-registry',
+    s,
+    '--insecure-registry',
+    backup.address,
+    '--git-mode',
+    'commit',
+  ];
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [cli, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+  );
   assert.equal(result.code, 0, result.stderr + result.stdout);
   const mirror = (repo: string) => `mirror/${s.replace(':', '_')}/${repo}`;
   assert.equal(await manifestDigestAt({ url: backup.url }, mirror('shop/web'), '1.0'), web.digest);
   assert.equal(await manifestDigestAt({ url: backup.url }, mirror('shop/api'), '2.0'), api.digest, 'the image kustomize makes (2.0), not the literal (1.9)');
   assert.match(result.stdout, /^pushed +file:\/\/.*apps\.git main [0-9a-f]{12}$/m);
-  assert.equal(git(origin, 'show', 'main:apps/web.yaml'), files['apps/web.yaml']!.replace(`${s}/shop/web:1.0`, `${backup.address}/${mirror('shop/web')}:1.0@${web.digest}`).trim());
-  assert.equal(git(origin, 'show', 'main:apps/api/deployment.yaml'), files['apps/api/deployment.yaml']!.trim(), 'the literal kustomize overrides is left alone');
-  assert.equal(git(origin, 'show', 'main:apps/api/kustomization.yaml'), `${files['apps/api/kustomization.yaml']!}    newName: ${backup.address}/${mirror('shop/api')}\n    digest: ${api.digest}`.trim());
+  assert.equal(
+    git(origin, 'show', 'main:apps/web.yaml'),
+    files['apps/web.yaml']!.replace(`${s}/shop/web:1.0`, `${backup.address}/${mirror('shop/web')}:1.0@${web.digest}`).trim(),
+  );
+  assert.equal(
+    git(origin, 'show', 'main:apps/api/deployment.yaml'),
+    files['apps/api/deployment.yaml']!.trim(),
+    'the literal kustomize overrides is left alone',
+  );
+  assert.equal(
+    git(origin, 'show', 'main:apps/api/kustomization.yaml'),
+    `${files['apps/api/kustomization.yaml']!}    newName: ${backup.address}/${mirror('shop/api')}\n    digest: ${api.digest}`.trim(),
+  );
 
   // A second run finds everything done: images present, nothing to commit.
-  const again = await new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [cli, ...args], (error, stdout) => resolve({ code: error ? 1 : 0, stdout })));
+  const again = await new Promise<{ code: number; stdout: string }>((resolve) =>
+    execFile(process.execPath, [cli, ...args], (error, stdout) => resolve({ code: error ? 1 : 0, stdout })),
+  );
   assert.equal(again.code, 0);
   assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
 });
@@ -66,7 +97,10 @@ it('backs up every image the repository runs and moves the manifests onto the ba
 it('proposes nothing whose backup the nodes could not pull, and adds the pull Secret it is told of', async () => {
   const privateBackup = await startRegistryServer({ auth: { kind: 'basic', users: { pusher: CANARIES.registryPassword } } });
   try {
-    const app = await seedImage({ url: source.url }, { repository: 'shop/private-app', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-private', size: 4096 }] });
+    const app = await seedImage(
+      { url: source.url },
+      { repository: 'shop/private-app', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-private', size: 4096 }] },
+    );
     const manifest = `kind: Deployment\nmetadata:\n  name: app\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${source.address}/shop/private-app:1.0\n`;
     const origin = join(work, 'private.git');
     git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
@@ -79,12 +113,32 @@ it('proposes nothing whose backup the nodes could not pull, and adds the pull Se
     const auth = join(work, 'private-auth.json');
     writeFileSync(auth, dockerConfigJson({ [privateBackup.address]: { username: 'pusher', password: CANARIES.registryPassword } }));
     const cli = join(import.meta.dirname, '../../src/cli.ts');
-    const args = ['sync-repo', '--repo', `file://${origin}`, '--backup-registry', `${privateBackup.address}/mirror`, '--insecure-registry', source.address, '--insecure-registry', privateBackup.address, '--auth-file', auth, '--git-mode', 'commit'];
-    const run = (extra: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, [cli, ...args, ...extra], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })));
+    const args = [
+      'sync-repo',
+      '--repo',
+      `file://${origin}`,
+      '--backup-registry',
+      `${privateBackup.address}/mirror`,
+      '--insecure-registry',
+      source.address,
+      '--insecure-registry',
+      privateBackup.address,
+      '--auth-file',
+      auth,
+      '--git-mode',
+      'commit',
+    ];
+    const run = (extra: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [cli, ...args, ...extra], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+      );
 
     const refused = await run([]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /not proposed .*shop\/private-app:1\.0: the nodes could not pull .*mirror\/.*\/shop\/private-app:1\.0@sha256:[0-9a-f]{64} \(an anonymous pull was refused: .*401.*\); if they hold credentials for the backup registry, use --backup-pull node/);
+    assert.match(
+      refused.stderr,
+      /not proposed .*shop\/private-app:1\.0: the nodes could not pull .*mirror\/.*\/shop\/private-app:1\.0@sha256:[0-9a-f]{64} \(an anonymous pull was refused: .*401.*\); if they hold credentials for the backup registry, use --backup-pull node/,
+    );
     assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing committed');
     assert.ok(!refused.stderr.includes(CANARIES.registryPassword) && !refused.stdout.includes(CANARIES.registryPassword));
 
@@ -92,7 +146,10 @@ it('proposes nothing whose backup the nodes could not pull, and adds the pull Se
     const withSecret = await run(['--backup-pull', 'secret:backup-pull']);
     assert.equal(withSecret.code, 0, withSecret.stderr);
     const moved = git(origin, 'show', 'main:app.yaml');
-    assert.match(moved, new RegExp(`image: ${privateBackup.address}/mirror/.*/shop/private-app:1\\.0@${app.digest}\n      imagePullSecrets:\n        - name: backup-pull$`));
+    assert.match(
+      moved,
+      new RegExp(`image: ${privateBackup.address}/mirror/.*/shop/private-app:1\\.0@${app.digest}\n      imagePullSecrets:\n        - name: backup-pull$`),
+    );
 
     // Trusting the nodes instead: a second run finds nothing left to do.
     const trusted = await run(['--backup-pull', 'node']);

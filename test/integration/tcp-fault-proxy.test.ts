@@ -39,7 +39,18 @@ describe('the TCP fault proxy', () => {
   };
 
   it('passes keep-alive traffic with bodies through untouched when it injects nothing', async () => {
-    const seeded = await seedImage({ url: source.url }, { repository: 'clean/app', tag: '1', format: 'oci', layers: [{ seed: 'clean', size: 700 * KiB }, { seed: 'clean-2', size: 90 * KiB }] });
+    const seeded = await seedImage(
+      { url: source.url },
+      {
+        repository: 'clean/app',
+        tag: '1',
+        format: 'oci',
+        layers: [
+          { seed: 'clean', size: 700 * KiB },
+          { seed: 'clean-2', size: 90 * KiB },
+        ],
+      },
+    );
     const [from, to] = await Promise.all([proxyFor(source, 0, 1), proxyFor(backup, 0, 2)]);
     const { engine, close } = createRegistryStack({ insecureRegistries: [from.address, to.address] });
     try {
@@ -56,12 +67,30 @@ describe('the TCP fault proxy', () => {
   it('injects every kind of fault into a third of the requests, and the copy engine still lands each image with its digest', async () => {
     const seeded = [];
     for (let i = 0; i < 8; i++) {
-      seeded.push(await seedImage({ url: source.url }, { repository: `faulty/app${i}`, tag: 'v1', format: i % 2 ? 'docker' : 'oci', layers: [{ seed: 'faulty-base', size: 256 * KiB, shared: true }, { seed: `faulty-${i}`, size: 64 * KiB }] }));
+      seeded.push(
+        await seedImage(
+          { url: source.url },
+          {
+            repository: `faulty/app${i}`,
+            tag: 'v1',
+            format: i % 2 ? 'docker' : 'oci',
+            layers: [
+              { seed: 'faulty-base', size: 256 * KiB, shared: true },
+              { seed: `faulty-${i}`, size: 64 * KiB },
+            ],
+          },
+        ),
+      );
     }
     const [from, to] = await Promise.all([proxyFor(source, 0.33, 11), proxyFor(backup, 0.33, 12)]);
-    const { engine, close } = createRegistryStack({ insecureRegistries: [from.address, to.address], retry: { attempts: 12, baseDelayMs: 20, maxDelayMs: 200, maxRetryAfterSeconds: 2 } });
+    const { engine, close } = createRegistryStack({
+      insecureRegistries: [from.address, to.address],
+      retry: { attempts: 12, baseDelayMs: 20, maxDelayMs: 200, maxRetryAfterSeconds: 2 },
+    });
     try {
-      const results = await engine.copyAll(seeded.map((_, i) => ({ source: parseReference(`${from.address}/faulty/app${i}:v1`), destination: parseReference(`${to.address}/faulty/app${i}:v1`) })));
+      const results = await engine.copyAll(
+        seeded.map((_, i) => ({ source: parseReference(`${from.address}/faulty/app${i}:v1`), destination: parseReference(`${to.address}/faulty/app${i}:v1`) })),
+      );
       for (const [i, r] of results.entries()) assert.ok(r.ok, `image ${i}: ${r.ok ? '' : r.error.message}`);
       for (const [i, s] of seeded.entries()) assert.equal(await manifestDigestAt({ url: backup.url }, `faulty/app${i}`, 'v1'), s.digest);
       for (const proxy of [from, to]) {

@@ -43,8 +43,21 @@ const sampleEveryMs = Number(values['sample-every']) * 1000;
 const out = values.out ?? join(process.cwd(), `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
 const say = (line: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
-interface ProcessSample { pid: number | undefined; rssMiB: number; fds: number }
-interface Sample { at: number; minute: number; copier: ProcessSample; rewriter: ProcessSample; queueDepth: number; pendingRecords: number; workloads: number; ops: number }
+interface ProcessSample {
+  pid: number | undefined;
+  rssMiB: number;
+  fds: number;
+}
+interface Sample {
+  at: number;
+  minute: number;
+  copier: ProcessSample;
+  rewriter: ProcessSample;
+  queueDepth: number;
+  pendingRecords: number;
+  workloads: number;
+  ops: number;
+}
 
 function processSample(p: Supervised): ProcessSample {
   const pid = p.pid;
@@ -121,7 +134,11 @@ async function churn(installation: Installation, stopAt: number, random: () => n
         const image = installation.images[w.image]!.reference;
         writeFileSync(join(clone, w.file), deploymentYaml(w, image));
         platformPush(`move ${w.namespace}/${w.name} to ${image}`);
-        await apps.patchNamespacedDeployment({ namespace: w.namespace, name: w.name, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: image }] });
+        await apps.patchNamespacedDeployment({
+          namespace: w.namespace,
+          name: w.name,
+          body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: image }],
+        });
       } else {
         const index = Math.floor(random() * live.length);
         const [w] = live.splice(index, 1);
@@ -164,8 +181,10 @@ async function main(): Promise<number> {
       ops: counter.ops,
     };
     samples.push(s);
-    appendFileSync(out, JSON.stringify(s) + '\n');
-    say(`t=${s.minute} min  copier ${s.copier.rssMiB} MiB ${s.copier.fds} fds  rewriter ${s.rewriter.rssMiB} MiB ${s.rewriter.fds} fds  queue ${s.queueDepth}  pending ${s.pendingRecords}  workloads ${s.workloads}  churn ops ${s.ops}`);
+    appendFileSync(out, `${JSON.stringify(s)}\n`);
+    say(
+      `t=${s.minute} min  copier ${s.copier.rssMiB} MiB ${s.copier.fds} fds  rewriter ${s.rewriter.rssMiB} MiB ${s.rewriter.fds} fds  queue ${s.queueDepth}  pending ${s.pendingRecords}  workloads ${s.workloads}  churn ops ${s.ops}`,
+    );
   };
   try {
     await installation.converge(600_000);
@@ -192,7 +211,9 @@ async function main(): Promise<number> {
     const first = samples.slice(1, 1 + quarter);
     const last = samples.slice(-quarter - 1, -1);
     const verdicts: string[] = [];
-    const report: string[] = [`soak: ${minutes} min, seed ${seed}, ${ops} churn operations, ${samples.length} samples, drain ${drainSeconds.toFixed(1)} s (${drained ? 'drained' : 'NOT DRAINED'})`];
+    const report: string[] = [
+      `soak: ${minutes} min, seed ${seed}, ${ops} churn operations, ${samples.length} samples, drain ${drainSeconds.toFixed(1)} s (${drained ? 'drained' : 'NOT DRAINED'})`,
+    ];
     for (const role of ['copier', 'rewriter'] as const) {
       const rssFirst = median(first.map((s) => s[role].rssMiB));
       const rssLast = median(last.map((s) => s[role].rssMiB));
@@ -200,17 +221,22 @@ async function main(): Promise<number> {
       const fdFirst = median(first.map((s) => s[role].fds));
       const fdLast = median(last.map((s) => s[role].fds));
       const restarts = installation[role].restarts;
-      report.push(`${role}: RSS median first quarter ${rssFirst} MiB, last quarter ${rssLast} MiB (${((rssLast / rssFirst - 1) * 100).toFixed(1)}%), max ${rssMax} MiB; fds ${fdFirst} -> ${fdLast}; restarts ${restarts}`);
+      report.push(
+        `${role}: RSS median first quarter ${rssFirst} MiB, last quarter ${rssLast} MiB (${((rssLast / rssFirst - 1) * 100).toFixed(1)}%), max ${rssMax} MiB; fds ${fdFirst} -> ${fdLast}; restarts ${restarts}`,
+      );
       if (rssLast > rssFirst * 1.15) verdicts.push(`${role} memory grew ${((rssLast / rssFirst - 1) * 100).toFixed(1)}%`);
       if (fdLast > fdFirst + 10) verdicts.push(`${role} open descriptors grew ${fdFirst} -> ${fdLast}`);
       if (restarts > 0) verdicts.push(`${role} died ${restarts} times`);
     }
-    for (const [name, p] of Object.entries(installation.proxies)) report.push(`${name} proxy: ${p.stats.requests} requests, faults ${JSON.stringify(p.stats.faults)}`);
-    report.push(`repository: ${git(installation.bareRepo, 'rev-list', '--count', 'main')} commits on main; handoff records: ${readdirSync(installation.ledger.dir).filter((n) => n.endsWith('.json')).length}`);
+    for (const [name, p] of Object.entries(installation.proxies))
+      report.push(`${name} proxy: ${p.stats.requests} requests, faults ${JSON.stringify(p.stats.faults)}`);
+    report.push(
+      `repository: ${git(installation.bareRepo, 'rev-list', '--count', 'main')} commits on main; handoff records: ${readdirSync(installation.ledger.dir).filter((n) => n.endsWith('.json')).length}`,
+    );
     if (!drained) verdicts.push('the work did not drain');
     for (const line of report) say(line);
     say(verdicts.length === 0 ? 'PASS: memory flat, descriptors flat, no restarts, drained' : `FAIL: ${verdicts.join('; ')}`);
-    writeFileSync(out.replace(/\.jsonl$/, '') + '.summary.txt', [...report, verdicts.length === 0 ? 'PASS' : `FAIL: ${verdicts.join('; ')}`].join('\n') + '\n');
+    writeFileSync(`${out.replace(/\.jsonl$/, '')}.summary.txt`, `${[...report, verdicts.length === 0 ? 'PASS' : `FAIL: ${verdicts.join('; ')}`].join('\n')}\n`);
     return verdicts.length === 0 ? 0 : 1;
   } finally {
     await installation.stop();

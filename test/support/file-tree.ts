@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { after } from 'node:test';
 
 const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
 
 /** A new directory holding `files` (path → text); returns its path. */
 export function fileTree(files: Record<string, string>, prefix = 'tree-'): string {

@@ -47,7 +47,10 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
   const compiled = new Map<object, ValidateFunction>();
   const validator = (schema: object, engine = ajv) => {
     let fn = compiled.get(schema);
-    if (!fn) compiled.set(schema, (fn = engine.compile(schema)));
+    if (!fn) {
+      fn = engine.compile(schema);
+      compiled.set(schema, fn);
+    }
     return fn;
   };
   const routes = Object.entries(paths).map(([template, methods]) => ({
@@ -57,7 +60,17 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
     names: [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!),
   }));
 
-  const pulls: Array<{ number: number; state: 'open' | 'closed'; merged: boolean; title: string; body: string; head: string; base: string; draft: boolean; labels: string[] }> = [];
+  const pulls: Array<{
+    number: number;
+    state: 'open' | 'closed';
+    merged: boolean;
+    title: string;
+    body: string;
+    head: string;
+    base: string;
+    draft: boolean;
+    labels: string[];
+  }> = [];
   const calls: string[] = [];
   const violations: string[] = [];
   const port = await freePort();
@@ -107,15 +120,17 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
       if (!/^Bearer .+/.test(String(req.headers.authorization))) return fail('no bearer token');
       const values = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(route.pattern.exec(url.pathname)![i + 1]!)]));
       for (const param of op.parameters ?? []) {
-        const raw = param.in === 'path' ? values[param.name] : param.in === 'query' ? url.searchParams.get(param.name) ?? undefined : undefined;
+        const raw = param.in === 'path' ? values[param.name] : param.in === 'query' ? (url.searchParams.get(param.name) ?? undefined) : undefined;
         if (raw === undefined) {
           if (param.required && param.in !== 'header') return fail(`missing ${param.in} parameter ${param.name}`);
           continue;
         }
         const holder = { value: raw };
-        if (!validator({ type: 'object', properties: { value: param.schema } }, coercing)(holder)) return fail(`parameter ${param.name}=${raw} does not match its schema`);
+        if (!validator({ type: 'object', properties: { value: param.schema } }, coercing)(holder))
+          return fail(`parameter ${param.name}=${raw} does not match its schema`);
       }
-      for (const name of url.searchParams.keys()) if (!(op.parameters ?? []).some((p) => p.in === 'query' && p.name === name)) return fail(`unknown query parameter ${name}`);
+      for (const name of url.searchParams.keys())
+        if (!(op.parameters ?? []).some((p) => p.in === 'query' && p.name === name)) return fail(`unknown query parameter ${name}`);
       let body: Record<string, unknown> = {};
       if (op.requestBody) {
         try {
@@ -133,10 +148,23 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
         const head = url.searchParams.get('head')?.split(':').pop();
         const base = url.searchParams.get('base');
         const state = url.searchParams.get('state') ?? 'open';
-        answer = pulls.filter((p) => (!head || p.head === head) && (!base || p.base === base) && (state === 'all' || p.state === state)).map((p) => pullFrom(op, '200', p));
+        answer = pulls
+          .filter((p) => (!head || p.head === head) && (!base || p.base === base) && (state === 'all' || p.state === state))
+          .map((p) => pullFrom(op, '200', p));
       } else if (op.operationId === 'pulls/create') {
-        if (pulls.some((p) => p.state === 'open' && p.head === body.head && p.base === body.base)) return fail('a pull request already exists for this head and base (GitHub answers 422)');
-        const pull = { number: pulls.length + 1, state: 'open' as const, merged: false, title: String(body.title), body: String(body.body ?? ''), head: String(body.head), base: String(body.base), draft: body.draft === true, labels: [] };
+        if (pulls.some((p) => p.state === 'open' && p.head === body.head && p.base === body.base))
+          return fail('a pull request already exists for this head and base (GitHub answers 422)');
+        const pull = {
+          number: pulls.length + 1,
+          state: 'open' as const,
+          merged: false,
+          title: String(body.title),
+          body: String(body.body ?? ''),
+          head: String(body.head),
+          base: String(body.base),
+          draft: body.draft === true,
+          labels: [],
+        };
         pulls.push(pull);
         status = '201';
         answer = pullFrom(op, '201', pull);

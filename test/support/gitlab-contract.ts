@@ -9,9 +9,43 @@ import { createServer, type Server } from 'node:http';
 import { freePort } from '../../devenv/process.ts';
 
 type Type = 'string' | 'integer' | 'boolean' | 'integer[]';
-const LIST_QUERY: Record<string, Type> = { state: 'string', source_branch: 'string', target_branch: 'string', per_page: 'integer', page: 'integer', order_by: 'string', sort: 'string', labels: 'string' };
-const CREATE: Record<string, Type> = { source_branch: 'string', target_branch: 'string', title: 'string', description: 'string', labels: 'string', assignee_id: 'integer', assignee_ids: 'integer[]', milestone_id: 'integer', remove_source_branch: 'boolean', reviewer_ids: 'integer[]', squash: 'boolean', target_project_id: 'integer', allow_collaboration: 'boolean' };
-const UPDATE: Record<string, Type> = { title: 'string', description: 'string', labels: 'string', target_branch: 'string', state_event: 'string', assignee_id: 'integer', milestone_id: 'integer', remove_source_branch: 'boolean', squash: 'boolean', discussion_locked: 'boolean' };
+const LIST_QUERY: Record<string, Type> = {
+  state: 'string',
+  source_branch: 'string',
+  target_branch: 'string',
+  per_page: 'integer',
+  page: 'integer',
+  order_by: 'string',
+  sort: 'string',
+  labels: 'string',
+};
+const CREATE: Record<string, Type> = {
+  source_branch: 'string',
+  target_branch: 'string',
+  title: 'string',
+  description: 'string',
+  labels: 'string',
+  assignee_id: 'integer',
+  assignee_ids: 'integer[]',
+  milestone_id: 'integer',
+  remove_source_branch: 'boolean',
+  reviewer_ids: 'integer[]',
+  squash: 'boolean',
+  target_project_id: 'integer',
+  allow_collaboration: 'boolean',
+};
+const UPDATE: Record<string, Type> = {
+  title: 'string',
+  description: 'string',
+  labels: 'string',
+  target_branch: 'string',
+  state_event: 'string',
+  assignee_id: 'integer',
+  milestone_id: 'integer',
+  remove_source_branch: 'boolean',
+  squash: 'boolean',
+  discussion_locked: 'boolean',
+};
 
 export interface GitLabStandIn {
   readonly url: string;
@@ -25,10 +59,29 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
   const port = await freePort();
   const violations: string[] = [];
   const calls: string[] = [];
-  const mrs: Array<{ iid: number; state: 'opened' | 'closed' | 'merged'; title: string; description: string; source_branch: string; target_branch: string; labels: string[] }> = [];
+  const mrs: Array<{
+    iid: number;
+    state: 'opened' | 'closed' | 'merged';
+    title: string;
+    description: string;
+    source_branch: string;
+    target_branch: string;
+    labels: string[];
+  }> = [];
   const project = `/api/v4/projects/${encodeURIComponent(projectPath)}/merge_requests`;
-  const render = (mr: (typeof mrs)[number]) => ({ id: 1000 + mr.iid, project_id: 7, web_url: `http://gitlab.example/${projectPath}/-/merge_requests/${mr.iid}`, ...mr, draft: mr.title.startsWith('Draft: ') });
-  const typeOk = (value: unknown, type: Type) => (type === 'integer[]' ? Array.isArray(value) && value.every(Number.isInteger) : type === 'integer' ? Number.isInteger(typeof value === 'string' ? Number(value) : value) : typeof value === type);
+  const render = (mr: (typeof mrs)[number]) => ({
+    id: 1000 + mr.iid,
+    project_id: 7,
+    web_url: `http://gitlab.example/${projectPath}/-/merge_requests/${mr.iid}`,
+    ...mr,
+    draft: mr.title.startsWith('Draft: '),
+  });
+  const typeOk = (value: unknown, type: Type) =>
+    type === 'integer[]'
+      ? Array.isArray(value) && value.every(Number.isInteger)
+      : type === 'integer'
+        ? Number.isInteger(typeof value === 'string' ? Number(value) : value)
+        : typeof value === type;
   const check = (params: Record<string, unknown>, allowed: Record<string, Type>, required: string[]): string | undefined => {
     for (const name of required) if (params[name] === undefined || params[name] === '') return `missing required parameter ${name}`;
     for (const [name, value] of Object.entries(params)) {
@@ -67,15 +120,39 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
         if (why) return fail(400, why);
         if (query.state && !['opened', 'closed', 'locked', 'merged', 'all'].includes(query.state)) return fail(400, `state ${query.state} is not documented`);
         const state = query.state ?? 'all';
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(mrs.filter((m) => (state === 'all' || m.state === state) && (!query.source_branch || m.source_branch === query.source_branch) && (!query.target_branch || m.target_branch === query.target_branch)).map(render)));
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify(
+              mrs
+                .filter(
+                  (m) =>
+                    (state === 'all' || m.state === state) &&
+                    (!query.source_branch || m.source_branch === query.source_branch) &&
+                    (!query.target_branch || m.target_branch === query.target_branch),
+                )
+                .map(render),
+            ),
+          );
       }
       if (req.method === 'POST' && rest === '') {
         calls.push('create');
         const why = check(body, CREATE, ['source_branch', 'target_branch', 'title']);
         if (why) return fail(400, why);
         if (String(body.description ?? '').length > 1_048_576) return fail(400, 'description longer than 1,048,576 characters');
-        if (mrs.some((m) => m.state === 'opened' && m.source_branch === body.source_branch && m.target_branch === body.target_branch)) return fail(409, 'another open merge request already exists for this source branch');
-        const mr = { iid: mrs.length + 1, state: 'opened' as const, title: String(body.title), description: String(body.description ?? ''), source_branch: String(body.source_branch), target_branch: String(body.target_branch), labels: String(body.labels ?? '').split(',').filter(Boolean) };
+        if (mrs.some((m) => m.state === 'opened' && m.source_branch === body.source_branch && m.target_branch === body.target_branch))
+          return fail(409, 'another open merge request already exists for this source branch');
+        const mr = {
+          iid: mrs.length + 1,
+          state: 'opened' as const,
+          title: String(body.title),
+          description: String(body.description ?? ''),
+          source_branch: String(body.source_branch),
+          target_branch: String(body.target_branch),
+          labels: String(body.labels ?? '')
+            .split(',')
+            .filter(Boolean),
+        };
         mrs.push(mr);
         return void res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(render(mr)));
       }
@@ -98,7 +175,9 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
     url: `http://127.0.0.1:${port}/api/v4`,
     violations,
     calls,
-    merge: (iid) => void (mrs.find((m) => m.iid === iid)!.state = 'merged'),
+    merge: (iid) => {
+      mrs.find((m) => m.iid === iid)!.state = 'merged';
+    },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -22,7 +22,9 @@ let known: { at: number; canaries: string[] } = { at: 0, canaries: [] };
 /** The fixed canaries and those the test processes planted (re-read once a second). */
 function currentCanaries(): string[] {
   if (Date.now() - known.at > 1_000) {
-    const planted = readdirSync(dir).filter((f) => f.startsWith('canaries-')).map((f) => readFileSync(join(dir, f), 'utf8'));
+    const planted = readdirSync(dir)
+      .filter((f) => f.startsWith('canaries-'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'));
     known = { at: Date.now(), canaries: canaryStrings(planted) };
   }
   return known.canaries;

@@ -154,7 +154,10 @@ export interface Installation {
    * What an operator puts in the controller's Secrets: the backup registry's server and robot, and
    * the Git user with a token that may push and (pr mode, on Gitea) open pull requests.
    */
-  readonly credentials: { readonly registry: { readonly server: string; readonly username: string; readonly password: string }; readonly git: { readonly username: string; readonly token: string } };
+  readonly credentials: {
+    readonly registry: { readonly server: string; readonly username: string; readonly password: string };
+    readonly git: { readonly username: string; readonly token: string };
+  };
   /** Creates a workload's Deployment, as Argo CD would on a sync (for deferred workloads). */
   deploy(w: Workload): Promise<void>;
   /** pr mode: every pull request on the repository, as the forge returns them. */
@@ -176,14 +179,38 @@ export interface Installation {
 /** git in `cwd`; a trailing object is extra environment (credentials go there, never in arguments). */
 export const git = (cwd: string, ...args: Array<string | Record<string, string>>) => {
   const env = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string>) : {};
-  return execFileSync('git', args as string[], { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'platform', GIT_AUTHOR_EMAIL: 'p@example.com', GIT_COMMITTER_NAME: 'platform', GIT_COMMITTER_EMAIL: 'p@example.com', ...env } }).trim();
+  return execFileSync('git', args as string[], {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'platform',
+      GIT_AUTHOR_EMAIL: 'p@example.com',
+      GIT_COMMITTER_NAME: 'platform',
+      GIT_COMMITTER_EMAIL: 'p@example.com',
+      ...env,
+    },
+  }).trim();
 };
 
 export function deploymentYaml(w: Pick<Workload, 'namespace' | 'name'>, image: string): string {
   return [
-    'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', `  name: ${w.name}`, `  namespace: ${w.namespace}`, 'spec:',
-    '  selector:', `    matchLabels: {app: ${w.name}}`, '  template:', '    metadata:', `      labels: {app: ${w.name}}`, '    spec:', '      containers:',
-    `        - name: main`, `          image: ${image}`, '',
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    `  name: ${w.name}`,
+    `  namespace: ${w.namespace}`,
+    'spec:',
+    '  selector:',
+    `    matchLabels: {app: ${w.name}}`,
+    '  template:',
+    '    metadata:',
+    `      labels: {app: ${w.name}}`,
+    '    spec:',
+    '      containers:',
+    `        - name: main`,
+    `          image: ${image}`,
+    '',
   ].join('\n');
 }
 
@@ -199,23 +226,45 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     let backup: RegistryServer;
     const source = await startRegistryServer();
     backup = await startRegistryServer({ dataDir: backupData, auth: backupAuth });
-    stops.push(() => source.stop(), () => backup.stop());
+    stops.push(
+      () => source.stop(),
+      () => backup.stop(),
+    );
     const backupPort = Number(backup.address.split(':')[1]);
-    const proxy = (port: number, seed: number) => startTcpFaultProxy({ upstream: { host: '127.0.0.1', port }, faultRate: options.faultRate, seed, stallMs: 1_500 });
+    const proxy = (port: number, seed: number) =>
+      startTcpFaultProxy({ upstream: { host: '127.0.0.1', port }, faultRate: options.faultRate, seed, stallMs: 1_500 });
     const sourceProxy = await proxy(Number(source.address.split(':')[1]), options.seed);
     const backupProxy = await proxy(backupPort, options.seed + 1);
-    stops.push(() => sourceProxy.stop(), () => backupProxy.stop());
+    stops.push(
+      () => sourceProxy.stop(),
+      () => backupProxy.stop(),
+    );
 
     say(`seeding ${options.images} images`);
     const backupTarget = parseBackupTarget(`${backupProxy.address}/backup`);
     const images: SeededSource[] = [];
     for (let i = 0; i < options.images; i++) {
       const repository = `team/app-${i}`;
-      const seeded = await seedImage({ url: source.url }, {
-        repository, tag: '1.0', format: i % 3 === 0 ? 'docker' : 'oci',
-        ...(i % 5 === 0 ? { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] } : {}),
-        layers: [{ seed: 'shared-base', size: 192 * 1024, shared: true }, { seed: `app-${i}`, size: options.layerBytes ?? 48 * 1024 }],
-      });
+      const seeded = await seedImage(
+        { url: source.url },
+        {
+          repository,
+          tag: '1.0',
+          format: i % 3 === 0 ? 'docker' : 'oci',
+          ...(i % 5 === 0
+            ? {
+                platforms: [
+                  { os: 'linux', architecture: 'amd64' },
+                  { os: 'linux', architecture: 'arm64', variant: 'v8' },
+                ],
+              }
+            : {}),
+          layers: [
+            { seed: 'shared-base', size: 192 * 1024, shared: true },
+            { seed: `app-${i}`, size: options.layerBytes ?? 48 * 1024 },
+          ],
+        },
+      );
       const reference = `${sourceProxy.address}/${repository}:1.0`;
       images.push({ reference, repository, digest: seeded.digest, backup: formatReference(backupReference(parseReference(reference), backupTarget)) });
     }
@@ -226,9 +275,19 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const pki = join(cluster.dir, 'pki');
     const apiPort = Number(new URL(cluster.server).port);
     const apiProxy = await startTcpFaultProxy({
-      upstream: { host: '127.0.0.1', port: apiPort, tls: { ca: readFileSync(cluster.caFile, 'utf8'), cert: readFileSync(join(pki, 'admin.crt'), 'utf8'), key: readFileSync(join(pki, 'admin.key'), 'utf8') } },
+      upstream: {
+        host: '127.0.0.1',
+        port: apiPort,
+        tls: {
+          ca: readFileSync(cluster.caFile, 'utf8'),
+          cert: readFileSync(join(pki, 'admin.crt'), 'utf8'),
+          key: readFileSync(join(pki, 'admin.key'), 'utf8'),
+        },
+      },
       tls: { cert: readFileSync(join(pki, 'apiserver.crt'), 'utf8'), key: readFileSync(join(pki, 'apiserver.key'), 'utf8') },
-      faultRate: options.faultRate, seed: options.seed + 2, stallMs: 1_500,
+      faultRate: options.faultRate,
+      seed: options.seed + 2,
+      stallMs: 1_500,
     });
     stops.push(() => apiProxy.stop());
     const proxiedKubeconfig = join(dir, 'kubeconfig-through-proxy');
@@ -262,12 +321,21 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     }
     // Git sees few requests (one fetch and push per batch), so it is faulted more often, or a run
     // could pass without a Git fault at all (11 requests at 10%: a third of runs).
-    const gitProxy = await startTcpFaultProxy({ upstream: { host: '127.0.0.1', port: gitPort }, faultRate: options.faultRate > 0 ? Math.max(options.faultRate, 0.3) : 0, seed: options.seed + 3, stallMs: 1_500 });
+    const gitProxy = await startTcpFaultProxy({
+      upstream: { host: '127.0.0.1', port: gitPort },
+      faultRate: options.faultRate > 0 ? Math.max(options.faultRate, 0.3) : 0,
+      seed: options.seed + 3,
+      stallMs: 1_500,
+    });
     stops.push(() => gitProxy.stop());
     const repoURL = mode === 'pr' ? directRepoURL.replace(new URL(gitea!.url).origin, gitProxy.url) : `${gitProxy.url}/apps.git`;
     // The test's own git talks to the server directly, with credentials in its environment (never
     // its arguments, which the canary scan reads).
-    const asPlatform = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`${gitUser}:${gitPassword}`).toString('base64')}` };
+    const asPlatform = {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`${gitUser}:${gitPassword}`).toString('base64')}`,
+    };
 
     say(`${options.workloads} workloads`);
     const namespaces = options.namespaces ?? 10;
@@ -290,7 +358,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       writeFileSync(join(seedDir, w.file), deploymentYaml(w, images[w.image]!.reference));
     }
     git(seedDir, 'add', '-A');
-    git(seedDir, 'commit', '-qm', 'the platform team\'s workloads');
+    git(seedDir, 'commit', '-qm', "the platform team's workloads");
     git(seedDir, 'push', '-q', 'origin', 'HEAD:main', asPlatform);
     const seededCommit = git(seedDir, 'rev-parse', 'HEAD');
     if (mode === 'pr') git(dir, 'init', '-q', '--bare', bareRepo);
@@ -304,8 +372,16 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       const namespace = `team-${n}`;
       await core.createNamespace({ body: { metadata: { name: namespace } } });
       await custom.createNamespacedCustomObject({
-        group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications',
-        body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: namespace }, spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } } },
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        namespace: 'argocd',
+        plural: 'applications',
+        body: {
+          apiVersion: 'argoproj.io/v1alpha1',
+          kind: 'Application',
+          metadata: { name: namespace },
+          spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } },
+        },
       });
     }
     const deploy = async (w: Workload) => {
@@ -317,7 +393,9 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     say('copier and rewriter');
     const secrets = join(dir, 'secrets');
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
-    writeFileSync(join(secrets, 'config.json'), dockerConfigJson({ [backupProxy.address]: { username: REGISTRY_USER, password: CANARIES.registryPassword } }), { mode: 0o600 });
+    writeFileSync(join(secrets, 'config.json'), dockerConfigJson({ [backupProxy.address]: { username: REGISTRY_USER, password: CANARIES.registryPassword } }), {
+      mode: 0o600,
+    });
     writeFileSync(join(secrets, 'git-password'), gitPassword, { mode: 0o600 });
     if (gitea) writeFileSync(join(secrets, 'forge-token'), gitea.token, { mode: 0o600 });
     const handoffDir = join(dir, 'handoff');
@@ -325,25 +403,77 @@ export async function startInstallation(options: InstallationOptions): Promise<I
     const [copierPort, rewriterPort] = [await freePort(), await freePort()];
     const logs = join(dir, 'logs');
     mkdirSync(logs, { recursive: true });
-    const copier = new Supervised('copier', [
-      '--kubeconfig', proxiedKubeconfig, '--backup-registry', `${backupProxy.address}/backup`, '--handoff-dir', handoffDir,
-      '--insecure-registry', sourceProxy.address, '--insecure-registry', backupProxy.address, '--auth-file', join(secrets, 'config.json'),
-      // The backup registry wants credentials to pull, and the nodes are taken to hold them.
-      '--controller-namespace', 'image-clone-namespace', '--health-address', `127.0.0.1:${copierPort}`, '--backup-pull', 'node', ...(options.copierArgs ?? []),
-    ], join(logs, 'copier.log'));
-    const rewriter = new Supervised('rewriter', [
-      '--handoff-dir', handoffDir, '--cache-dir', join(dir, 'rewriter-cache'), '--git-mode', mode, '--git-username', gitUser,
-      ...(gitea ? ['--forge-token-file', join(secrets, 'forge-token')] : []),
-      '--git-password-file', join(secrets, 'git-password'), '--debounce', options.debounce ?? '1s', '--health-address', `127.0.0.1:${rewriterPort}`,
-    ], join(logs, 'rewriter.log'));
-    stops.push(() => copier.stop(), () => rewriter.stop());
+    const copier = new Supervised(
+      'copier',
+      [
+        '--kubeconfig',
+        proxiedKubeconfig,
+        '--backup-registry',
+        `${backupProxy.address}/backup`,
+        '--handoff-dir',
+        handoffDir,
+        '--insecure-registry',
+        sourceProxy.address,
+        '--insecure-registry',
+        backupProxy.address,
+        '--auth-file',
+        join(secrets, 'config.json'),
+        // The backup registry wants credentials to pull, and the nodes are taken to hold them.
+        '--controller-namespace',
+        'image-clone-namespace',
+        '--health-address',
+        `127.0.0.1:${copierPort}`,
+        '--backup-pull',
+        'node',
+        ...(options.copierArgs ?? []),
+      ],
+      join(logs, 'copier.log'),
+    );
+    const rewriter = new Supervised(
+      'rewriter',
+      [
+        '--handoff-dir',
+        handoffDir,
+        '--cache-dir',
+        join(dir, 'rewriter-cache'),
+        '--git-mode',
+        mode,
+        '--git-username',
+        gitUser,
+        ...(gitea ? ['--forge-token-file', join(secrets, 'forge-token')] : []),
+        '--git-password-file',
+        join(secrets, 'git-password'),
+        '--debounce',
+        options.debounce ?? '1s',
+        '--health-address',
+        `127.0.0.1:${rewriterPort}`,
+      ],
+      join(logs, 'rewriter.log'),
+    );
+    stops.push(
+      () => copier.stop(),
+      () => rewriter.stop(),
+    );
 
     const proxies = { source: sourceProxy, backup: backupProxy, api: apiProxy, git: gitProxy };
     const registryAuth = `Basic ${Buffer.from(`${REGISTRY_USER}:${CANARIES.registryPassword}`).toString('base64')}`;
     const installation: Installation = {
-      dir, cluster, kubeConfig, proxies, images, workloads, copier, rewriter, ledger, bareRepo, platformClone: seedDir,
+      dir,
+      cluster,
+      kubeConfig,
+      proxies,
+      images,
+      workloads,
+      copier,
+      rewriter,
+      ledger,
+      bareRepo,
+      platformClone: seedDir,
       metricsUrls: { copier: `http://127.0.0.1:${copierPort}/metrics`, rewriter: `http://127.0.0.1:${rewriterPort}/metrics` },
-      credentials: { registry: { server: backupProxy.address, username: REGISTRY_USER, password: CANARIES.registryPassword }, git: { username: gitUser, token: gitea?.token ?? gitPassword } },
+      credentials: {
+        registry: { server: backupProxy.address, username: REGISTRY_USER, password: CANARIES.registryPassword },
+        git: { username: gitUser, token: gitea?.token ?? gitPassword },
+      },
       deploy,
       pullRequests: gitea ? async () => (await gitea!.api('GET', `/repos/${gitea!.user}/apps/pulls?state=all`)) as unknown[] : undefined,
       startControllers() {
@@ -352,18 +482,25 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       },
       async restartBackupRegistry(state) {
         await backup.stop();
-        backup = await startRegistryServer({ dataDir: backupData, auth: backupAuth, port: backupPort, readOnly: state === 'read-only', ...(state === 'full' ? { maxFileBytes: 100 * 1024 } : {}) });
+        backup = await startRegistryServer({
+          dataDir: backupData,
+          auth: backupAuth,
+          port: backupPort,
+          readOnly: state === 'read-only',
+          ...(state === 'full' ? { maxFileBytes: 100 * 1024 } : {}),
+        });
       },
-      audit: (auditOptions) => audit(installation, { url: `http://${backup.address}`, authorization: registryAuth }, auditOptions?.exactlyOnce ?? true, {
-        seededCommit,
-        // pr mode: fetch Gitea's branches into the local mirror; the change is the pull request's.
-        ref: () => {
-          if (!gitea) return 'main';
-          git(bareRepo, 'fetch', '-q', '--prune', directRepoURL, '+refs/heads/*:refs/heads/*', asPlatform);
-          return git(bareRepo, 'for-each-ref', '--format=%(refname)', 'refs/heads/image-clone/').split('\n').filter(Boolean)[0] ?? 'main';
-        },
-        pulls: gitea ? async () => (await installation.pullRequests!()) as Array<{ number: number; state: string }> : undefined,
-      }),
+      audit: (auditOptions) =>
+        audit(installation, { url: `http://${backup.address}`, authorization: registryAuth }, auditOptions?.exactlyOnce ?? true, {
+          seededCommit,
+          // pr mode: fetch Gitea's branches into the local mirror; the change is the pull request's.
+          ref: () => {
+            if (!gitea) return 'main';
+            git(bareRepo, 'fetch', '-q', '--prune', directRepoURL, '+refs/heads/*:refs/heads/*', asPlatform);
+            return git(bareRepo, 'for-each-ref', '--format=%(refname)', 'refs/heads/image-clone/').split('\n').filter(Boolean)[0] ?? 'main';
+          },
+          pulls: gitea ? async () => (await installation.pullRequests!()) as Array<{ number: number; state: string }> : undefined,
+        }),
       async converge(timeoutMs, auditOptions) {
         const deadline = Date.now() + timeoutMs;
         let problems: string[] = [];
@@ -388,7 +525,11 @@ export async function startInstallation(options: InstallationOptions): Promise<I
 
 export function deploymentObject(w: Pick<Workload, 'namespace' | 'name'>, image: string) {
   return {
-    metadata: { name: w.name, namespace: w.namespace, annotations: { 'argocd.argoproj.io/tracking-id': `${w.namespace}:apps/Deployment:${w.namespace}/${w.name}` } },
+    metadata: {
+      name: w.name,
+      namespace: w.namespace,
+      annotations: { 'argocd.argoproj.io/tracking-id': `${w.namespace}:apps/Deployment:${w.namespace}/${w.name}` },
+    },
     spec: { selector: { matchLabels: { app: w.name } }, template: { metadata: { labels: { app: w.name } }, spec: { containers: [{ name: 'main', image }] } } },
   };
 }
@@ -410,7 +551,8 @@ async function getJson(view: RegistryView, path: string, accept = 'application/j
   return { status: response.statusCode, body, digest: response.headers['docker-content-digest'] as string | undefined };
 }
 
-const ANY_MANIFEST = 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+const ANY_MANIFEST =
+  'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 /**
  * Every tag of every repository in the backup registry, walked down to its blobs: a tag must never
@@ -467,7 +609,8 @@ async function audit(installation: Installation, view: RegistryView, exactlyOnce
   // 3. Exactly one pull request (pr mode).
   if (gitView.pulls) {
     const pulls = await gitView.pulls();
-    if (pulls.length !== 1 || pulls[0]!.state !== 'open') problems.push(`${pulls.length} pull requests (${pulls.map((p) => `#${p.number} ${p.state}`).join(', ')}), expected exactly one, open`);
+    if (pulls.length !== 1 || pulls[0]!.state !== 'open')
+      problems.push(`${pulls.length} pull requests (${pulls.map((p) => `#${p.number} ${p.state}`).join(', ')}), expected exactly one, open`);
   }
   // 4. Each workload's manifest points at its backup, and reached it in exactly one commit.
   const ref = gitView.ref();
@@ -495,5 +638,7 @@ export function controllerLogs(installation: Installation): string {
 }
 
 export function handoffFiles(installation: Installation): string {
-  return readdirSync(installation.ledger.dir).map((n) => readFileSync(join(installation.ledger.dir, n), 'utf8')).join('\n');
+  return readdirSync(installation.ledger.dir)
+    .map((n) => readFileSync(join(installation.ledger.dir, n), 'utf8'))
+    .join('\n');
 }

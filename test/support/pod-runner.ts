@@ -24,7 +24,11 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** buildah with the storage the image scripts use (scripts/image-env.sh). */
 export function buildah(...args: string[]): string {
-  const env = { ...process.env, CONTAINERS_STORAGE_CONF: process.env.CONTAINERS_STORAGE_CONF ?? join(CACHE_DIR, 'containers/storage.conf'), BUILDAH_ISOLATION: 'chroot' };
+  const env = {
+    ...process.env,
+    CONTAINERS_STORAGE_CONF: process.env.CONTAINERS_STORAGE_CONF ?? join(CACHE_DIR, 'containers/storage.conf'),
+    BUILDAH_ISOLATION: 'chroot',
+  };
   return execFileSync('buildah', args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
@@ -84,7 +88,9 @@ export interface RunningPod {
 
 /** `$(VAR)` → value for names defined earlier; `$$(VAR)` → `$(VAR)`; unknown names stay as written. */
 export function expandKubeVars(text: string, env: Readonly<Record<string, string>>): string {
-  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) => (whole === '$$' ? '$' : name !== undefined && name in env ? env[name]! : whole));
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) =>
+    whole === '$$' ? '$' : name !== undefined && name in env ? env[name]! : whole,
+  );
 }
 
 export function startPod(inputs: PodSpecInputs): RunningPod {
@@ -138,18 +144,20 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
       return dir;
     },
     async stop(graceMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000) {
-      return Promise.all(containers.map(async (c) => {
-        // To PID 1 of the container (unshare forwards no signal), as the runtime sends it.
-        const signal = (name: NodeJS.Signals) => {
-          const pid = containerPid(c.process.pid);
-          if (pid !== undefined) process.kill(pid, name);
-        };
-        if (c.process.exitCode === null && c.process.signalCode === null) signal('SIGTERM');
-        const timer = setTimeout(() => signal('SIGKILL'), graceMs);
-        const result = await c.exited;
-        clearTimeout(timer);
-        return { name: c.name, ...result };
-      }));
+      return Promise.all(
+        containers.map(async (c) => {
+          // To PID 1 of the container (unshare forwards no signal), as the runtime sends it.
+          const signal = (name: NodeJS.Signals) => {
+            const pid = containerPid(c.process.pid);
+            if (pid !== undefined) process.kill(pid, name);
+          };
+          if (c.process.exitCode === null && c.process.signalCode === null) signal('SIGTERM');
+          const timer = setTimeout(() => signal('SIGKILL'), graceMs);
+          const result = await c.exited;
+          clearTimeout(timer);
+          return { name: c.name, ...result };
+        }),
+      );
     },
     remove() {
       for (const c of containers) cleanupContainer(c.name);
@@ -190,7 +198,11 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
       if (variable.value !== undefined) env[variable.name] = expandKubeVars(variable.value, env);
       else if (variable.valueFrom?.fieldRef) {
         const path = variable.valueFrom.fieldRef.fieldPath;
-        const fields: Record<string, string> = { 'metadata.namespace': inputs.namespace, 'metadata.name': inputs.podName, 'spec.serviceAccountName': pod.serviceAccountName ?? 'default' };
+        const fields: Record<string, string> = {
+          'metadata.namespace': inputs.namespace,
+          'metadata.name': inputs.podName,
+          'spec.serviceAccountName': pod.serviceAccountName ?? 'default',
+        };
         if (!(path in fields)) throw new Error(`container ${container.name}: fieldRef ${path} is not run here`);
         env[variable.name] = fields[path]!;
       } else throw new Error(`container ${container.name}: env ${variable.name} has a source not run here`);
@@ -201,30 +213,54 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
     // HOME from the image's passwd when nothing sets it, as container runtimes do.
     if (env.HOME === undefined) {
       const passwd = existsSync(join(rootfs, 'etc/passwd')) ? readFileSync(join(rootfs, 'etc/passwd'), 'utf8') : '';
-      env.HOME = passwd.split('\n').map((l) => l.split(':')).find((f) => Number(f[2]) === uid)?.[5] ?? '/';
+      env.HOME =
+        passwd
+          .split('\n')
+          .map((l) => l.split(':'))
+          .find((f) => Number(f[2]) === uid)?.[5] ?? '/';
     }
 
     const entrypoint = container.command ?? imageConfig.Entrypoint ?? [];
-    const args = container.args ?? (container.command ? [] : imageConfig.Cmd ?? []);
+    const args = container.args ?? (container.command ? [] : (imageConfig.Cmd ?? []));
     const argv = [...entrypoint, ...args].map((a) => expandKubeVars(a, env));
     const sc = container.securityContext ?? {};
     if (sc.allowPrivilegeEscalation !== false) throw new Error(`container ${container.name}: only allowPrivilegeEscalation: false is run here`);
     if (sc.capabilities?.add?.length) throw new Error(`container ${container.name}: added capabilities are not run here`);
     const mounts = [
-      ...(container.volumeMounts ?? []).map((m) => `${volumeDirs.get(m.name)}:${m.mountPath}:${m.readOnly || pod.volumes?.find((v) => v.name === m.name)?.secret ? 'ro' : 'rw'}`),
+      ...(container.volumeMounts ?? []).map(
+        (m) => `${volumeDirs.get(m.name)}:${m.mountPath}:${m.readOnly || pod.volumes?.find((v) => v.name === m.name)?.secret ? 'ro' : 'rw'}`,
+      ),
       `${tokenDir}:${SERVICE_ACCOUNT_DIR}:ro`,
       `${etcHosts}:/etc/hosts:ro`,
     ];
     const workdir = container.workingDir ?? imageConfig.WorkingDir ?? '/';
     // A PID namespace of its own: the controller is PID 1, as in a container (where a signal with no
     // handler is ignored); unshare --fork waits for it and exits with its status.
-    const sandbox = (command: readonly string[]) => ['--mount', '--propagation', 'private', '--pid', '--fork', 'bash', SANDBOX, rootfs, sc.readOnlyRootFilesystem ? '1' : '0', String(sc.runAsUser ?? uid), String(sc.runAsGroup ?? gid), workdir, ...mounts, '--', ...command];
+    const sandbox = (command: readonly string[]) => [
+      '--mount',
+      '--propagation',
+      'private',
+      '--pid',
+      '--fork',
+      'bash',
+      SANDBOX,
+      rootfs,
+      sc.readOnlyRootFilesystem ? '1' : '0',
+      String(sc.runAsUser ?? uid),
+      String(sc.runAsGroup ?? gid),
+      workdir,
+      ...mounts,
+      '--',
+      ...command,
+    ];
 
     const logFile = join(inputs.dir, `${container.name}.log`);
     const fd = openSync(logFile, 'a');
     const child = spawn('unshare', sandbox(argv), { env, stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     const probe = (p: V1Probe | undefined) => {
       if (!p?.httpGet) return undefined;
       const port = typeof p.httpGet.port === 'number' ? p.httpGet.port : container.ports?.find((x) => x.name === p.httpGet!.port)?.containerPort;

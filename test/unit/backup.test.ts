@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ReferenceError } from '../../src/errors.ts';
+import { ImageReferenceError } from '../../src/errors.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget } from '../../src/image/backup.ts';
 import { formatReference, parseReference } from '../../src/image/reference.ts';
 
@@ -23,7 +23,7 @@ describe('backup mapping, nested layout', () => {
     assert.equal(backup(`nginx@${D}`, 'r.io/p'), `r.io/p/docker.io/library/nginx:sha256-${'b'.repeat(64)}@${D}`);
   });
   it('refuses names longer than the grammar allows', () => {
-    assert.throws(() => backup(`example.com/${'abcdefgh/'.repeat(26)}xxxxx`, 'r.io/p'), ReferenceError);
+    assert.throws(() => backup(`example.com/${'abcdefgh/'.repeat(26)}xxxxx`, 'r.io/p'), ImageReferenceError);
   });
   it('knows what already lives in the backup registry', () => {
     const target = parseBackupTarget('r.io/p');

@@ -25,7 +25,10 @@ describe('registry Secret directories', () => {
     assert.deepEqual(store.get('backup.example.com'), { username: 'u', password: 'p' });
   });
   it('names the missing key of a partial Secret', () => {
-    assert.throws(() => loadSecretDir(dir('partial', { 'docker-server': 'r.io', 'docker-username': 'u' })), /has docker-server, docker-username but not docker-password/);
+    assert.throws(
+      () => loadSecretDir(dir('partial', { 'docker-server': 'r.io', 'docker-username': 'u' })),
+      /has docker-server, docker-username but not docker-password/,
+    );
   });
   it('keeps the previous credentials when a reload finds a broken file', () => {
     const lines: string[] = [];

@@ -11,10 +11,25 @@ import { simpleGit } from 'simple-git';
 import { describeError, RegistryError } from '../../src/errors.ts';
 
 it("renders client-node's ApiException as one line with the API server's Status message", () => {
-  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'leases.coordination.k8s.io "x" is forbidden', reason: 'Forbidden', code: 403 });
-  const error = new ApiException(403, `HTTP-Code: 403\nMessage: Unknown API Status Code!\nBody: ${JSON.stringify(body)}\nHeaders: {"content-type":"application/json"}`, body, { 'content-type': 'application/json' });
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    message: 'leases.coordination.k8s.io "x" is forbidden',
+    reason: 'Forbidden',
+    code: 403,
+  });
+  const error = new ApiException(
+    403,
+    `HTTP-Code: 403\nMessage: Unknown API Status Code!\nBody: ${JSON.stringify(body)}\nHeaders: {"content-type":"application/json"}`,
+    body,
+    { 'content-type': 'application/json' },
+  );
   assert.equal(describeError(error), 'the Kubernetes API answered HTTP 403 (Forbidden: leases.coordination.k8s.io "x" is forbidden)');
-  assert.equal(describeError(new ApiException(502, 'HTTP-Code: 502\nMessage: Bad Gateway\nBody: "<html>"', '<html>', {})), 'the Kubernetes API answered HTTP 502');
+  assert.equal(
+    describeError(new ApiException(502, 'HTTP-Code: 502\nMessage: Bad Gateway\nBody: "<html>"', '<html>', {})),
+    'the Kubernetes API answered HTTP 502',
+  );
 });
 
 it('keeps the message of our own errors and of anything else thrown', () => {
@@ -25,7 +40,13 @@ it('keeps the message of our own errors and of anything else thrown', () => {
 it('names a program that is not installed, as simple-git reports it (git missing from an image)', async () => {
   const empty = mkdtempSync(join(tmpdir(), 'no-git-'));
   try {
-    const failure = await simpleGit({ baseDir: empty }).env({ PATH: empty }).raw(['--version']).then(() => undefined, (error: unknown) => error);
+    const failure = await simpleGit({ baseDir: empty })
+      .env({ PATH: empty })
+      .raw(['--version'])
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     assert.ok(failure instanceof Error, 'git cannot be found on an empty PATH');
     assert.equal(describeError(failure), 'git is not installed or not on the PATH (spawn git ENOENT)');
   } finally {
@@ -39,6 +60,9 @@ it('says why a fetch failed (its cause), as the watches of an unreachable API se
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
   server.close();
-  const failure = await fetch(`http://127.0.0.1:${port}/`).then(() => undefined, (error: unknown) => error);
+  const failure = await fetch(`http://127.0.0.1:${port}/`).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   assert.equal(describeError(failure), `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
 });

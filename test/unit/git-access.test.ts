@@ -7,7 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import { gitAccess, type GitSettings } from '../../src/commands/rewriter.ts';
 
 let dir: string;
-const settings = (extra: Partial<GitSettings>): GitSettings => ({ mode: 'pr', authorName: 'a', authorEmail: 'a@example.com', gitUsername: 'git', prDraft: false, ...extra });
+const settings = (extra: Partial<GitSettings>): GitSettings => ({
+  mode: 'pr',
+  authorName: 'a',
+  authorEmail: 'a@example.com',
+  gitUsername: 'git',
+  prDraft: false,
+  ...extra,
+});
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'git-access-'));
   writeFileSync(join(dir, 'password'), 'git-token\n');

@@ -41,7 +41,10 @@ function changedLines(before: string, afterText: string): string[] {
   while (start < a.length && a[start] === b[start]) start++;
   let endA = a.length;
   let endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--;
+    endB--;
+  }
   return [...a.slice(start, endA).map((l) => `-${l}`), ...b.slice(start, endB).map((l) => `+${l}`)];
 }
 
@@ -60,7 +63,9 @@ describe('planHelmRelease', () => {
       `+            digest: ${DIGEST}`,
     ]);
     const doc = parse(text) as { spec: { postRenderers: unknown; values: unknown } };
-    assert.deepEqual(doc.spec.postRenderers, [{ kustomize: { images: [{ name: 'ghcr.io/stefanprodan/podinfo', newName: 'backup.example.com/mirror/ghcr.io/stefanprodan/podinfo', digest: DIGEST }] } }]);
+    assert.deepEqual(doc.spec.postRenderers, [
+      { kustomize: { images: [{ name: 'ghcr.io/stefanprodan/podinfo', newName: 'backup.example.com/mirror/ghcr.io/stefanprodan/podinfo', digest: DIGEST }] } },
+    ]);
     assert.deepEqual(doc.spec.values, { replicaCount: 2 });
     assert.equal(plan.changes[0]!.what, 'HelmRelease apps/podinfo post-renderer images entry added');
   });
@@ -82,16 +87,29 @@ describe('planHelmRelease', () => {
     const changed = plan2.files.get(join(root2, 'apps/podinfo.yaml'))!;
     const doc = parse(changed.after) as { spec: { postRenderers: Array<{ kustomize: { patches: unknown[]; images: unknown[] } }> } };
     assert.equal(doc.spec.postRenderers[0]!.kustomize.patches.length, 1);
-    assert.deepEqual(doc.spec.postRenderers[0]!.kustomize.images, [{ name: 'ghcr.io/stefanprodan/podinfo', newName: 'backup.example.com/mirror/ghcr.io/stefanprodan/podinfo', digest: DIGEST }]);
-    assert.equal(changedLines(changed.before, changed.after).every((l) => l.startsWith('+')), true);
+    assert.deepEqual(doc.spec.postRenderers[0]!.kustomize.images, [
+      { name: 'ghcr.io/stefanprodan/podinfo', newName: 'backup.example.com/mirror/ghcr.io/stefanprodan/podinfo', digest: DIGEST },
+    ]);
+    assert.equal(
+      changedLines(changed.before, changed.after).every((l) => l.startsWith('+')),
+      true,
+    );
   });
 
   it('edits values that already spell the image out instead of adding a post-renderer', () => {
-    const values = HELM_RELEASE.replace('    replicaCount: 2\n', '    replicaCount: 2\n    image:\n      repository: ghcr.io/stefanprodan/podinfo\n      tag: 6.5.0\n');
+    const values = HELM_RELEASE.replace(
+      '    replicaCount: 2\n',
+      '    replicaCount: 2\n    image:\n      repository: ghcr.io/stefanprodan/podinfo\n      tag: 6.5.0\n',
+    );
     const root = repo({ 'apps/podinfo.yaml': values });
-    const plan = planHelmRelease(root, 'apps', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`)]);
+    const plan = planHelmRelease(root, 'apps', release, [
+      move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`),
+    ]);
     const { before, after: text } = plan.files.get(join(root, 'apps/podinfo.yaml'))!;
-    assert.deepEqual(changedLines(before, text), ['-      repository: ghcr.io/stefanprodan/podinfo', '+      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo']);
+    assert.deepEqual(changedLines(before, text), [
+      '-      repository: ghcr.io/stefanprodan/podinfo',
+      '+      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo',
+    ]);
     assert.match(plan.changes[0]!.what, /^Helm values HelmRelease\/podinfo spec\.values image$/);
   });
 
@@ -100,33 +118,48 @@ describe('planHelmRelease', () => {
       'apps/base/podinfo/release.yaml': HELM_RELEASE.replace('  namespace: apps\n', ''),
       'apps/base/podinfo/kustomization.yaml': 'resources:\n  - release.yaml\n',
       'apps/staging/kustomization.yaml': 'resources:\n  - ../base/podinfo\npatches:\n  - path: podinfo-values.yaml\n',
-      'apps/staging/podinfo-values.yaml': 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    ingress:\n      enabled: true\n',
+      'apps/staging/podinfo-values.yaml':
+        'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    ingress:\n      enabled: true\n',
       'apps/production/other.yaml': HELM_RELEASE,
     });
     const first = planHelmRelease(root, 'apps/staging', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0')]);
     assert.deepEqual([...first.files.keys()], [join(root, 'apps/base/podinfo/release.yaml')]);
     writeFileSync(join(root, 'apps/base/podinfo/release.yaml'), first.files.get(join(root, 'apps/base/podinfo/release.yaml'))!.after);
-    const again = planHelmRelease(root, 'apps/staging', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0'), { from: parseReference(BACKUP), to: BACKUP, detectOnly: true }]);
+    const again = planHelmRelease(root, 'apps/staging', release, [
+      move('ghcr.io/stefanprodan/podinfo:6.5.0'),
+      { from: parseReference(BACKUP), to: BACKUP, detectOnly: true },
+    ]);
     assert.equal(again.files.size, 0);
     assert.equal(again.changes.length, 2, 'the applied change is found, and setting it again changes nothing');
   });
 
-  it('edits the values as the owner\'s overlay merges them: its own patch, or the base with the other overlay\'s patch pinned', () => {
+  it("edits the values as the owner's overlay merges them: its own patch, or the base with the other overlay's patch pinned", () => {
     const files = {
       'base/release.yaml': HELM_RELEASE.replace('    replicaCount: 2\n', '    image:\n      repository: ghcr.io/stefanprodan/podinfo\n      tag: 6.5.0\n'),
       'base/kustomization.yaml': 'resources:\n  - release.yaml\n',
       'overlays/production/kustomization.yaml': 'resources:\n  - ../../base\n',
       'overlays/staging/kustomization.yaml': 'resources:\n  - ../../base\npatches:\n  - path: values.yaml\n',
-      'overlays/staging/values.yaml': 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    image:\n      tag: 6.6.0\n',
+      'overlays/staging/values.yaml':
+        'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    image:\n      tag: 6.6.0\n',
     };
     // Staging runs 6.6.0 (its patch sets the tag): its patch alone gets the whole image.
     const staging = repo(files);
-    const moved = planHelmRelease(staging, 'overlays/staging', release, [move('ghcr.io/stefanprodan/podinfo:6.6.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.6.0@${DIGEST}`)]);
+    const moved = planHelmRelease(staging, 'overlays/staging', release, [
+      move('ghcr.io/stefanprodan/podinfo:6.6.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.6.0@${DIGEST}`),
+    ]);
     assert.deepEqual([...moved.files.keys()], [join(staging, 'overlays/staging/values.yaml')]);
-    assert.equal(moved.files.get(join(staging, 'overlays/staging/values.yaml'))!.after, files['overlays/staging/values.yaml'].replace('      tag: 6.6.0\n', '      tag: 6.6.0\n      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo\n'));
+    assert.equal(
+      moved.files.get(join(staging, 'overlays/staging/values.yaml'))!.after,
+      files['overlays/staging/values.yaml'].replace(
+        '      tag: 6.6.0\n',
+        '      tag: 6.6.0\n      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo\n',
+      ),
+    );
     // Production runs the base's 6.5.0: the base moves, and staging's patch keeps the repository it got from the base.
     const production = repo(files);
-    const base = planHelmRelease(production, 'overlays/production', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`)]);
+    const base = planHelmRelease(production, 'overlays/production', release, [
+      move('ghcr.io/stefanprodan/podinfo:6.5.0', `backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0@${DIGEST}`),
+    ]);
     assert.deepEqual([...base.files.keys()].map((f) => f.slice(production.length + 1)).sort(), ['base/release.yaml', 'overlays/staging/values.yaml']);
     assert.match(base.files.get(join(production, 'overlays/staging/values.yaml'))!.after, /tag: 6\.6\.0\n {6}repository: ghcr\.io\/stefanprodan\/podinfo\n$/);
   });
@@ -148,7 +181,10 @@ describe('planHelmRelease', () => {
     const flow = `${HELM_RELEASE}  postRenderers: [{kustomize: {images: [{name: busybox, newTag: "1"}]}}]\n`;
     const root2 = repo({ 'apps/podinfo.yaml': flow });
     const text2 = planHelmRelease(root2, 'apps', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0')]).files.get(join(root2, 'apps/podinfo.yaml'))!.after;
-    assert.match(text2, /\{name: busybox, newTag: "1"\}, \{name: ghcr\.io\/stefanprodan\/podinfo, newName: backup\.example\.com\/mirror\/ghcr\.io\/stefanprodan\/podinfo, digest: "?sha256:ab/);
+    assert.match(
+      text2,
+      /\{name: busybox, newTag: "1"\}, \{name: ghcr\.io\/stefanprodan\/podinfo, newName: backup\.example\.com\/mirror\/ghcr\.io\/stefanprodan\/podinfo, digest: "?sha256:ab/,
+    );
     assert.equal((parse(text2) as { spec: { postRenderers: Array<{ kustomize: { images: unknown[] } }> } }).spec.postRenderers[0]!.kustomize.images.length, 2);
   });
 

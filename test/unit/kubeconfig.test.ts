@@ -8,8 +8,11 @@ import { loadKubeConfig } from '../../src/cluster/kubeconfig.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 const KUBECONFIG = JSON.stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
-  clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:6443' } }], users: [{ name: 'u', user: { token: 't' } }],
+  apiVersion: 'v1',
+  kind: 'Config',
+  'current-context': 'c',
+  clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:6443' } }],
+  users: [{ name: 'u', user: { token: 't' } }],
   contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
 });
 
@@ -22,16 +25,24 @@ describe('loadKubeConfig', () => {
     delete process.env.KUBECONFIG;
   });
   afterEach(() => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     rmSync(home, { recursive: true, force: true });
   });
 
   it('says there is no cluster rather than falling back to http://localhost:8080', () => {
-    assert.throws(() => loadKubeConfig(undefined), (error: Error) => {
-      assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /^no cluster to talk to: no --kubeconfig, no \$KUBECONFIG, no ~\/\.kube\/config, and no service account token at \/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/token/);
-      return true;
-    });
+    assert.throws(
+      () => loadKubeConfig(undefined),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(
+          error.message,
+          /^no cluster to talk to: no --kubeconfig, no \$KUBECONFIG, no ~\/\.kube\/config, and no service account token at \/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/token/,
+        );
+        return true;
+      },
+    );
   });
 
   it('reads ~/.kube/config, $KUBECONFIG and --kubeconfig', () => {

@@ -8,7 +8,9 @@ import { imagesOf, workloadKey, workloadRef } from '../../src/cluster/workloads.
 import { parseDuration } from '../../src/util/duration.ts';
 
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), 'ledger-'));
   dirs.push(d);
@@ -16,7 +18,15 @@ const tempDir = () => {
 };
 const workload = { kind: 'Deployment' as const, namespace: 'shop', name: 'web', uid: 'u-1' };
 const D = (c: string) => `sha256:${c.repeat(64)}`;
-const image = (digest: string): HandoffImage => ({ container: 'web', init: false, source: 'nginx:1.25', backup: 'r.io/m/docker.io/library/nginx:1.25', digest, platforms: ['linux/amd64'], sizeBytes: 10 });
+const image = (digest: string): HandoffImage => ({
+  container: 'web',
+  init: false,
+  source: 'nginx:1.25',
+  backup: 'r.io/m/docker.io/library/nginx:1.25',
+  digest,
+  platforms: ['linux/amd64'],
+  sizeBytes: 10,
+});
 
 describe('handoff record schema', () => {
   const write = async (mutate: (record: Record<string, unknown>) => void) => {
@@ -43,14 +53,20 @@ describe('handoff record schema', () => {
       [(r) => delete (r.workload as Record<string, unknown>).uid, /record\.workload\.uid is not a non-empty string$/],
       [(r) => (r.pull = { via: 'secret', secret: 'p' }), /record\.pull\.listedBy is not one of pod, service-account, none$/],
       [(r) => (r.pull = { via: 'vpn' }), /record\.pull\.via is not one of anonymous, node, secret$/],
-      [(r) => (r.owner = { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'x', sources: [{ path: 'apps' }] }), /record\.owner\.sources\[0\]\.repoURL is not a non-empty string$/],
+      [
+        (r) => (r.owner = { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'x', sources: [{ path: 'apps' }] }),
+        /record\.owner\.sources\[0\]\.repoURL is not a non-empty string$/,
+      ],
       [(r) => (r.version = 2), /has version 2, written by a newer copier; this rewriter reads version 1/],
     ];
     for (const [mutate, message] of cases) {
       const { ledger, id } = await write(mutate);
       assert.throws(() => ledger.read(id), message);
       const seen: string[] = [];
-      assert.deepEqual(ledger.pending((file, error) => seen.push(`${file}: ${error.message}`)), []);
+      assert.deepEqual(
+        ledger.pending((file, error) => seen.push(`${file}: ${error.message}`)),
+        [],
+      );
       assert.match(seen[0] ?? '', message, 'pending() reports it and goes on');
     }
   });
@@ -80,7 +96,10 @@ describe('handoff ledger', () => {
     const b = await ledger.write({ workload, images: [image(D('b'))], owner: undefined });
     assert.notEqual(a.id, b.id);
     await ledger.markDone(a.id, 'committed abc123');
-    assert.deepEqual(ledger.pending().map((r) => r.id), [b.id]);
+    assert.deepEqual(
+      ledger.pending().map((r) => r.id),
+      [b.id],
+    );
   });
 
   it('prunes records done longer ago than the retention, and never a pending one', async () => {
@@ -105,7 +124,10 @@ describe('handoff ledger', () => {
     writeFileSync(join(dir, '.crashed.tmp'), '{"half');
     writeFileSync(join(dir, 'garbage.json'), '{not json');
     const errors: string[] = [];
-    assert.deepEqual(ledger.pending((file) => errors.push(file)), []);
+    assert.deepEqual(
+      ledger.pending((file) => errors.push(file)),
+      [],
+    );
     assert.deepEqual(errors, ['garbage.json']);
     ledger.sweepTemporaries();
     assert.ok(!readdirSync(dir).includes('.crashed.tmp'));
@@ -114,10 +136,17 @@ describe('handoff ledger', () => {
   it('writes many records concurrently, each complete', async () => {
     const dir = tempDir();
     const ledger = new Ledger(dir);
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => ledger.write({ workload: { ...workload, name: `w${i}`, uid: `u${i}` }, images: [image(D('a'))], owner: undefined })));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        ledger.write({ workload: { ...workload, name: `w${i}`, uid: `u${i}` }, images: [image(D('a'))], owner: undefined }),
+      ),
+    );
     assert.ok(results.every((r) => r.written));
     assert.equal(ledger.pending().length, 200);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('derives ids from content, independent of container order', () => {
@@ -131,7 +160,10 @@ describe('workload images', () => {
   it('reads init containers and containers of every kind', () => {
     const spec = { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'c', image: 'nginx' }] };
     const deployment = { metadata: { name: 'd', namespace: 'n', uid: 'u' }, spec: { selector: {}, template: { spec } } };
-    assert.deepEqual(imagesOf('Deployment', deployment), [{ container: 'i', init: true, image: 'busybox' }, { container: 'c', init: false, image: 'nginx' }]);
+    assert.deepEqual(imagesOf('Deployment', deployment), [
+      { container: 'i', init: true, image: 'busybox' },
+      { container: 'c', init: false, image: 'nginx' },
+    ]);
     const cron = { spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec } } } } };
     assert.equal(imagesOf('CronJob', cron).length, 2);
     assert.deepEqual(imagesOf('DaemonSet', {}), []);

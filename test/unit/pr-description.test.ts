@@ -4,16 +4,30 @@ import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescrip
 import { repositoryPath } from '../../src/rewriter/forges/forge.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
-const row = (workload: string, from: string): DescribedImage => ({ workload, container: 'web', from, to: `backup.io/m/${from}`, digest: D, platforms: ['linux/amd64', 'linux/arm64'], sizeBytes: 5 * 1024 * 1024 });
+const row = (workload: string, from: string): DescribedImage => ({
+  workload,
+  container: 'web',
+  from,
+  to: `backup.io/m/${from}`,
+  digest: D,
+  platforms: ['linux/amd64', 'linux/arm64'],
+  sizeBytes: 5 * 1024 * 1024,
+});
 
 describe('pull request descriptions', () => {
   it('tells a reviewer what moves, where, and why it is safe', () => {
     const body = pullRequestBody([{ ...row('shop/Deployment/web', 'nginx:1.25'), pull: { via: 'anonymous' } }], ['apps/web.yaml']);
     assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \| Nodes pull it \|/);
-    assert.match(body, /\| shop\/Deployment\/web \| web \| `nginx:1\.25` \| `backup\.io\/m\/nginx:1\.25` \| `sha256:a{64}` \| linux\/amd64, linux\/arm64 \| 5\.0 MiB \| anonymously \(checked\) \|/);
+    assert.match(
+      body,
+      /\| shop\/Deployment\/web \| web \| `nginx:1\.25` \| `backup\.io\/m\/nginx:1\.25` \| `sha256:a{64}` \| linux\/amd64, linux\/arm64 \| 5\.0 MiB \| anonymously \(checked\) \|/,
+    );
     assert.match(body, /\*\*Why this is safe\.\*\* Each new reference pins the digest/);
     assert.match(body, /\*\*Files changed:\*\* `apps\/web\.yaml`/);
-    assert.equal(pullRequestTitle([row('a/Deployment/x', 'n:1'), row('a/Deployment/x', 'm:1'), row('b/Deployment/y', 'n:1')]), 'Move 2 workloads to backed-up images');
+    assert.equal(
+      pullRequestTitle([row('a/Deployment/x', 'n:1'), row('a/Deployment/x', 'm:1'), row('b/Deployment/y', 'n:1')]),
+      'Move 2 workloads to backed-up images',
+    );
   });
 
   it('says per row how nodes pull the new image, and claims only what was checked', () => {
@@ -34,7 +48,10 @@ describe('pull request descriptions', () => {
     const body = pullRequestBody(first, []);
     assert.deepEqual(rowsFromDescription(body), first);
     const merged = mergeRows(rowsFromDescription(body), [row('shop/Deployment/api', 'redis:7'), row('shop/Deployment/web', 'nginx:1.26')]);
-    assert.deepEqual(merged.map((r) => `${r.workload} ${r.from}`), ['shop/Deployment/api redis:7', 'shop/Deployment/web nginx:1.26']);
+    assert.deepEqual(
+      merged.map((r) => `${r.workload} ${r.from}`),
+      ['shop/Deployment/api redis:7', 'shop/Deployment/web nginx:1.26'],
+    );
     assert.deepEqual(rowsFromDescription('a human wrote this'), []);
     assert.deepEqual(rowsFromDescription('<!-- image-clone-controller: {broken -->'), []);
   });
@@ -57,11 +74,20 @@ describe('commit messages', () => {
   it('fill a template with the workloads, the count and one line per image', async () => {
     const { commitMessage, DEFAULT_COMMIT_TEMPLATE } = await import('../../src/rewriter/rewriter.ts');
     const record = (name: string) => ({
-      version: 1 as const, id: name, createdAt: '', owner: undefined,
+      version: 1 as const,
+      id: name,
+      createdAt: '',
+      owner: undefined,
       workload: { kind: 'Deployment' as const, namespace: 'shop', name, uid: name },
       images: [{ container: 'app', init: false, source: 'nginx:1.25', backup: 'b.io/nginx:1.25', digest: D, platforms: [], sizeBytes: 1 }],
     });
-    assert.equal(commitMessage([record('web')], 'chore(images): {workloads} ({count})\n\n{changes}\n'), `chore(images): shop/web (1)\n\n- shop/Deployment/web app: nginx:1.25 -> b.io/nginx:1.25@${D}\n`);
-    assert.match(commitMessage([record('a'), record('b')], DEFAULT_COMMIT_TEMPLATE), /^image-clone: move 2 workloads to backed-up images\n\nThe new references pin the digests/);
+    assert.equal(
+      commitMessage([record('web')], 'chore(images): {workloads} ({count})\n\n{changes}\n'),
+      `chore(images): shop/web (1)\n\n- shop/Deployment/web app: nginx:1.25 -> b.io/nginx:1.25@${D}\n`,
+    );
+    assert.match(
+      commitMessage([record('a'), record('b')], DEFAULT_COMMIT_TEMPLATE),
+      /^image-clone: move 2 workloads to backed-up images\n\nThe new references pin the digests/,
+    );
   });
 });

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ReferenceError } from '../../src/errors.ts';
-import {
-  effectiveTag,
-  formatReference,
-  manifestSelector,
-  parseReference,
-  sameImage,
-} from '../../src/image/reference.ts';
+import { ImageReferenceError } from '../../src/errors.ts';
+import { effectiveTag, formatReference, manifestSelector, parseReference, sameImage } from '../../src/image/reference.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -80,14 +74,14 @@ describe('parseReference rejects malformed input with a reason', () => {
     ['-host.com/app', /not a valid host name/],
     ['host.com:99999/app', /port "99999"/],
     ['host.com:abc/app', /tag|port/],
-    ['@sha256:' + 'a'.repeat(64), /empty/],
+    [`@sha256:${'a'.repeat(64)}`, /empty/],
     [`example.com/${'a/'.repeat(130)}b`, /longer than 255/],
   ];
   for (const [input, reason] of cases) {
-    it(JSON.stringify(input.length > 40 ? input.slice(0, 40) + '…' : input), () => {
+    it(JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input), () => {
       assert.throws(
         () => parseReference(input),
-        (error: unknown) => error instanceof ReferenceError && reason.test(error.message) && error.message.includes('invalid image reference'),
+        (error: unknown) => error instanceof ImageReferenceError && reason.test(error.message) && error.message.includes('invalid image reference'),
       );
     });
   }

@@ -18,7 +18,10 @@ describe('WWW-Authenticate challenges', () => {
   });
   it('parses basic, unquoted values and escaped quotes', () => {
     assert.deepEqual(parseChallenge('Basic realm="Registry \\"x\\""'), { scheme: 'basic', params: { realm: 'Registry "x"' } });
-    assert.deepEqual(parseChallenge('Bearer realm=https://a/token, error=insufficient_scope'), { scheme: 'bearer', params: { realm: 'https://a/token', error: 'insufficient_scope' } });
+    assert.deepEqual(parseChallenge('Bearer realm=https://a/token, error=insufficient_scope'), {
+      scheme: 'bearer',
+      params: { realm: 'https://a/token', error: 'insufficient_scope' },
+    });
     assert.equal(parseChallenge(undefined), undefined);
   });
 });
@@ -33,13 +36,31 @@ describe('Retry-After and bounded retries', () => {
   it('stops after the attempt limit, and never retries what cannot succeed', async () => {
     let calls = 0;
     const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2, maxRetryAfterSeconds: 1 };
-    await assert.rejects(withRetries(async () => { calls++; throw new RegistryError('boom', { status: 503, retryable: true }); }, policy), /boom/);
+    await assert.rejects(
+      withRetries(async () => {
+        calls++;
+        throw new RegistryError('boom', { status: 503, retryable: true });
+      }, policy),
+      /boom/,
+    );
     assert.equal(calls, 3);
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new RegistryError('denied', { status: 403 }); }, policy), /denied/);
+    await assert.rejects(
+      withRetries(async () => {
+        calls++;
+        throw new RegistryError('denied', { status: 403 });
+      }, policy),
+      /denied/,
+    );
     assert.equal(calls, 1);
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new RegistryError('slow down', { status: 429, retryable: true, retryAfterSeconds: 3600 }); }, policy), /slow down/);
+    await assert.rejects(
+      withRetries(async () => {
+        calls++;
+        throw new RegistryError('slow down', { status: 429, retryable: true, retryAfterSeconds: 3600 });
+      }, policy),
+      /slow down/,
+    );
     assert.equal(calls, 1, 'a Retry-After beyond the ceiling gives up instead of waiting an hour');
   });
   it('retries a connection that broke while a body was read or streamed (a raw socket error), not any other raw error', async () => {
@@ -51,7 +72,13 @@ describe('Retry-After and bounded retries', () => {
     }, policy);
     assert.equal(result, 'landed');
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new TypeError('a bug'); }, policy), /a bug/);
+    await assert.rejects(
+      withRetries(async () => {
+        calls++;
+        throw new TypeError('a bug');
+      }, policy),
+      /a bug/,
+    );
     assert.equal(calls, 1);
   });
 });
@@ -79,16 +106,36 @@ describe('credential keys', () => {
 describe('manifest parsing', () => {
   const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${'1'.repeat(64)}`, size: 10 };
   it('reads images and indexes, with platforms', () => {
-    const image = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, config: layer, layers: [layer] })), 'application/vnd.oci.image.manifest.v1+json', 'x');
+    const image = parseManifest(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, config: layer, layers: [layer] })),
+      'application/vnd.oci.image.manifest.v1+json',
+      'x',
+    );
     assert.equal(image.kind, 'image');
-    const index = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...layer, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }] })), undefined, 'x');
+    const index = parseManifest(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [{ ...layer, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }],
+        }),
+      ),
+      undefined,
+      'x',
+    );
     assert.equal(index.kind, 'index');
     assert.deepEqual(index.kind === 'index' && index.manifests[0]?.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
   });
   it('rejects schema 1, garbage and bad descriptors with the image named', () => {
-    assert.throws(() => parseManifest(Buffer.from('{"schemaVersion":1}'), 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'img:1'), /img:1: Docker schema 1/);
+    assert.throws(
+      () => parseManifest(Buffer.from('{"schemaVersion":1}'), 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'img:1'),
+      /img:1: Docker schema 1/,
+    );
     assert.throws(() => parseManifest(Buffer.from('<html>'), 'text/html', 'img:1'), /img:1: the manifest is not valid JSON/);
-    assert.throws(() => parseManifest(Buffer.from(JSON.stringify({ config: layer, layers: [{ digest: 'nope', size: -1 }] })), undefined, 'img:1'), /layers\[0\] is not a valid descriptor/);
+    assert.throws(
+      () => parseManifest(Buffer.from(JSON.stringify({ config: layer, layers: [{ digest: 'nope', size: -1 }] })), undefined, 'img:1'),
+      /layers\[0\] is not a valid descriptor/,
+    );
   });
 });
 

@@ -41,17 +41,24 @@ describe('rewrite planning: plain manifests', () => {
   it('changes only the image values, in their own quoting, and matches after normalisation', () => {
     const root = repo({ 'apps/web.yaml': DEPLOYMENT });
     const p = plan(root, 'nginx:1.25=backup.io/m/docker.io/library/nginx:1.25');
-    const expected = DEPLOYMENT
-      .replace('image: "nginx:1.25"', 'image: "backup.io/m/docker.io/library/nginx:1.25"')
-      .replace('image: docker.io/library/nginx:1.25', 'image: backup.io/m/docker.io/library/nginx:1.25');
+    const expected = DEPLOYMENT.replace('image: "nginx:1.25"', 'image: "backup.io/m/docker.io/library/nginx:1.25"').replace(
+      'image: docker.io/library/nginx:1.25',
+      'image: backup.io/m/docker.io/library/nginx:1.25',
+    );
     assert.equal(after_(p, root, 'apps/web.yaml'), expected, 'nginx (latest) and the ConfigMap value are not touched');
-    assert.deepEqual(p.changes.map((c) => c.what), ['Deployment/web init container migrate', 'Deployment/web container web']);
+    assert.deepEqual(
+      p.changes.map((c) => c.what),
+      ['Deployment/web init container migrate', 'Deployment/web container web'],
+    );
     assert.deepEqual(p.errors, []);
   });
 
   it('reads every workload kind: CronJob, Job, Pod, ReplicaSet, StatefulSet, DaemonSet', () => {
     const docs = [
-      ['CronJob', 'spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: c\n              image: redis:7\n'],
+      [
+        'CronJob',
+        'spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: c\n              image: redis:7\n',
+      ],
       ['Job', 'spec:\n  template:\n    spec:\n      containers:\n        - {name: c, image: redis:7}\n'],
       ['Pod', 'spec:\n  containers:\n    - name: c\n      image: redis:7\n'],
       ['ReplicaSet', 'spec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: redis:7\n'],
@@ -65,7 +72,10 @@ describe('rewrite planning: plain manifests', () => {
   });
 
   it('reports a broken file with its line, leaves it untouched, and still edits the others', () => {
-    const root = repo({ 'good.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n      image: redis:7\n', 'bad.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n     image: [redis:7\n' });
+    const root = repo({
+      'good.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n      image: redis:7\n',
+      'bad.yaml': 'kind: Pod\nspec:\n  containers:\n    - name: c\n     image: [redis:7\n',
+    });
     const p = plan(root, 'redis:7=r.io/redis:7');
     assert.equal(p.errors.length, 1);
     assert.match(p.errors[0]!.message, /^bad\.yaml:\d+: /);
@@ -85,14 +95,21 @@ describe('rewrite planning: plain manifests', () => {
 });
 
 describe('rewrite planning: kustomize', () => {
-  const base = { 'base/kustomization.yaml': 'resources:\n  - deployment.yaml\n', 'base/deployment.yaml': 'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.24\n' };
+  const base = {
+    'base/kustomization.yaml': 'resources:\n  - deployment.yaml\n',
+    'base/deployment.yaml':
+      'kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.24\n',
+  };
 
   it('edits the overlay entry that decides the running image, not the base literal', () => {
     const overlay = 'resources:\n  - ../../base\nimages:\n  # pinned by the platform team\n  - name: nginx\n    newTag: "1.25"\n';
     const root = repo({ ...base, 'overlays/prod/kustomization.yaml': overlay });
     const p = plan(root, 'nginx:1.25=backup.io/m/nginx:1.25');
     assert.equal(p.files.has(join(root, 'base/deployment.yaml')), false, 'the base literal (1.24) is not what runs');
-    assert.equal(after_(p, root, 'overlays/prod/kustomization.yaml'), 'resources:\n  - ../../base\nimages:\n  # pinned by the platform team\n  - name: nginx\n    newTag: "1.25"\n    newName: backup.io/m/nginx\n');
+    assert.equal(
+      after_(p, root, 'overlays/prod/kustomization.yaml'),
+      'resources:\n  - ../../base\nimages:\n  # pinned by the platform team\n  - name: nginx\n    newTag: "1.25"\n    newName: backup.io/m/nginx\n',
+    );
   });
 
   it('leaves a literal alone when an overlay makes the resource run something else', () => {
@@ -104,14 +121,20 @@ describe('rewrite planning: kustomize', () => {
   it('edits an entry without tag through the literal it transforms, and an entry in flow style', () => {
     const root = repo({ ...base, 'overlays/a/kustomization.yaml': 'resources: [../../base]\nimages:\n  - {name: nginx, newName: mirror.io/nginx}\n' });
     const p = plan(root, 'mirror.io/nginx:1.24=backup.io/m/mirror.io/nginx:1.24');
-    assert.equal(after_(p, root, 'overlays/a/kustomization.yaml'), 'resources: [../../base]\nimages:\n  - {name: nginx, newName: backup.io/m/mirror.io/nginx, newTag: "1.24"}\n');
+    assert.equal(
+      after_(p, root, 'overlays/a/kustomization.yaml'),
+      'resources: [../../base]\nimages:\n  - {name: nginx, newName: backup.io/m/mirror.io/nginx, newTag: "1.24"}\n',
+    );
   });
 
   it('replaces a digest-pinned entry with the new digest', () => {
     const d = `sha256:${'a'.repeat(64)}`;
     const root = repo({ 'kustomization.yaml': `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n` });
     const p = plan(root, `redis@${d}=backup.io/m/redis@${d}`);
-    assert.equal(after_(p, root, 'kustomization.yaml'), `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n    newName: backup.io/m/redis\n`);
+    assert.equal(
+      after_(p, root, 'kustomization.yaml'),
+      `resources:\n  - https://github.com/org/remote//base\nimages:\n  - name: redis\n    digest: ${d}\n    newName: backup.io/m/redis\n`,
+    );
   });
 });
 
@@ -119,36 +142,57 @@ describe('rewrite planning: Helm values', () => {
   const D = `sha256:${'f'.repeat(64)}`;
 
   it('edits repository and tag of an image mapping in values.yaml, keeping everything else', () => {
-    const values = '# chart values\nreplicaCount: 2\nimage:\n  repository: nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: redis, tag: 7}\n';
+    const values =
+      '# chart values\nreplicaCount: 2\nimage:\n  repository: nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: redis, tag: 7}\n';
     const root = repo({ 'charts/web/values.yaml': values });
     const p = plan(root, 'nginx:1.25=backup.io/m/docker.io/library/nginx:1.25', 'redis:7=backup.io/m/docker.io/library/redis:7');
-    assert.equal(after_(p, root, 'charts/web/values.yaml'), '# chart values\nreplicaCount: 2\nimage:\n  repository: backup.io/m/docker.io/library/nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: backup.io/m/docker.io/library/redis, tag: 7}\n', 'an unchanged tag stays as written');
-    assert.deepEqual(p.changes.map((c) => c.what), ['Helm values image', 'Helm values sidecar.image']);
+    assert.equal(
+      after_(p, root, 'charts/web/values.yaml'),
+      '# chart values\nreplicaCount: 2\nimage:\n  repository: backup.io/m/docker.io/library/nginx   # upstream\n  tag: "1.25"\n  pullPolicy: IfNotPresent\nsidecar:\n  image: {repository: backup.io/m/docker.io/library/redis, tag: 7}\n',
+      'an unchanged tag stays as written',
+    );
+    assert.deepEqual(
+      p.changes.map((c) => c.what),
+      ['Helm values image', 'Helm values sidecar.image'],
+    );
   });
 
   it('follows the Bitnami convention: registry, repository, tag and digest', () => {
     const values = 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\n  digest: ""\n';
     const root = repo({ 'values-prod.yaml': values });
     const p = plan(root, `docker.io/bitnami/redis:7.2.4=backup.io/m/docker.io/bitnami/redis:7.2.4@${D}`);
-    assert.equal(after_(p, root, 'values-prod.yaml'), `image:\n  registry: backup.io\n  repository: m/docker.io/bitnami/redis\n  tag: 7.2.4\n  digest: "${D}"\n`);
+    assert.equal(
+      after_(p, root, 'values-prod.yaml'),
+      `image:\n  registry: backup.io\n  repository: m/docker.io/bitnami/redis\n  tag: 7.2.4\n  digest: "${D}"\n`,
+    );
   });
 
   it('edits the inline values of a Flux HelmRelease, and leaves other mappings alone', () => {
-    const release = 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    image:\n      repository: redis\n      tag: "7"\n';
+    const release =
+      'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\nspec:\n  values:\n    image:\n      repository: redis\n      tag: "7"\n';
     const other = 'kind: ConfigMap\nmetadata: {name: x}\ndata:\n  image: {repository: redis, tag: "7"}\n';
     const root = repo({ 'releases/cache.yaml': release, 'other.yaml': other });
     const p = plan(root, 'redis:7=backup.io/m/redis:7');
     assert.equal(after_(p, root, 'releases/cache.yaml'), release.replace('repository: redis', 'repository: backup.io/m/redis'));
     assert.equal(p.files.has(join(root, 'other.yaml')), false, 'only values files and HelmRelease values are Helm values');
-    assert.deepEqual(p.changes.map((c) => c.what), ['Helm values HelmRelease/cache spec.values image']);
+    assert.deepEqual(
+      p.changes.map((c) => c.what),
+      ['Helm values HelmRelease/cache spec.values image'],
+    );
   });
 });
 
 describe('rewrite planning: remote bases', () => {
   it('adds an images: list when there is none, and nothing without a base outside the path', () => {
-    const root = repo({ 'kustomization.yaml': 'resources:\n- github.com/org/base/deploy?ref=v1\n', 'local/kustomization.yaml': 'resources:\n  - deployment.yaml\n' });
+    const root = repo({
+      'kustomization.yaml': 'resources:\n- github.com/org/base/deploy?ref=v1\n',
+      'local/kustomization.yaml': 'resources:\n  - deployment.yaml\n',
+    });
     const p = planOverlayEntries(root, undefined, [addition('ghcr.io/org/app:2.0', 'b.io/m/ghcr.io/org/app:2.0')]);
-    assert.equal(after_(p, root, 'kustomization.yaml'), 'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: ghcr.io/org/app\n    newName: b.io/m/ghcr.io/org/app\n    newTag: "2.0"\n');
+    assert.equal(
+      after_(p, root, 'kustomization.yaml'),
+      'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: ghcr.io/org/app\n    newName: b.io/m/ghcr.io/org/app\n    newTag: "2.0"\n',
+    );
     assert.equal(planOverlayEntries(root, 'local', [addition('x:1', 'b.io/x:1')]).files.size, 0);
   });
   it('refuses a flow-style images: list rather than break it', () => {
@@ -163,37 +207,65 @@ describe('rewrite planning: block scalar images', () => {
   it('replaces only the content of a >- or |- scalar, header, indentation and the next key kept (LF and CRLF)', () => {
     for (const eol of ['\n', '\r\n']) {
       for (const header of ['>-', '|-', '>-  # folded']) {
-        const text = ['kind: Deployment', 'metadata:', '  name: web', 'spec:', '  template:', '    spec:', '      containers:', '        - name: web', `          image: ${header}`, '            nginx:1.25', '          imagePullPolicy: Always', ''].join(eol);
+        const text = [
+          'kind: Deployment',
+          'metadata:',
+          '  name: web',
+          'spec:',
+          '  template:',
+          '    spec:',
+          '      containers:',
+          '        - name: web',
+          `          image: ${header}`,
+          '            nginx:1.25',
+          '          imagePullPolicy: Always',
+          '',
+        ].join(eol);
         const root = repo({ 'd.yaml': text });
-        const p = plan(root, 'nginx:1.25=backup.io/m/nginx:1.25@sha256:' + 'c'.repeat(64));
-        assert.equal(after_(p, root, 'd.yaml'), text.replace('            nginx:1.25', `            backup.io/m/nginx:1.25@sha256:${'c'.repeat(64)}`), JSON.stringify({ eol, header }));
+        const p = plan(root, `nginx:1.25=backup.io/m/nginx:1.25@sha256:${'c'.repeat(64)}`);
+        assert.equal(
+          after_(p, root, 'd.yaml'),
+          text.replace('            nginx:1.25', `            backup.io/m/nginx:1.25@sha256:${'c'.repeat(64)}`),
+          JSON.stringify({ eol, header }),
+        );
       }
     }
   });
 });
 
 describe('rewrite planning: Argo Rollouts', () => {
-  it('edits a Rollout\'s pod template like a Deployment\'s, and leaves one that refers to a Deployment alone', () => {
-    const rollout = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: web\nspec:\n  strategy:\n    canary: {steps: [{setWeight: 20}]}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # canary\n';
-    const byRef = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: api\nspec:\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n';
+  it("edits a Rollout's pod template like a Deployment's, and leaves one that refers to a Deployment alone", () => {
+    const rollout =
+      'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: web\nspec:\n  strategy:\n    canary: {steps: [{setWeight: 20}]}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25   # canary\n';
+    const byRef =
+      'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: api\nspec:\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n';
     const root = repo({ 'rollout.yaml': rollout, 'by-ref.yaml': byRef });
     const p = plan(root, 'nginx:1.25=b.io/m/nginx:1.25');
     assert.equal(after_(p, root, 'rollout.yaml'), rollout.replace('image: nginx:1.25', 'image: b.io/m/nginx:1.25'));
-    assert.deepEqual(p.changes.map((c) => c.what), ['Rollout/web container web']);
+    assert.deepEqual(
+      p.changes.map((c) => c.what),
+      ['Rollout/web container web'],
+    );
     assert.equal(after_(p, root, 'by-ref.yaml'), undefined);
   });
 
   it('edits the items of a kind: List, labels a chart template, and reports the uses it does not edit (other kinds, JSON)', () => {
     const root = repo({
-      'list.yaml': 'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: listed\n    spec:\n      template:\n        spec:\n          containers:\n            - name: x\n              image: nginx:1.25\n',
-      'chart/templates/deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: x\n          image: nginx:1.25\n',
-      'knative.yaml': 'apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - image: nginx:1.25\n',
+      'list.yaml':
+        'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: listed\n    spec:\n      template:\n        spec:\n          containers:\n            - name: x\n              image: nginx:1.25\n',
+      'chart/templates/deploy.yaml':
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: x\n          image: nginx:1.25\n',
+      'knative.yaml':
+        'apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: hello\nspec:\n  template:\n    spec:\n      containers:\n        - image: nginx:1.25\n',
       'deploy.json': '{"kind":"Deployment","spec":{"template":{"spec":{"containers":[{"name":"x","image":"nginx:1.25"}]}}}}\n',
     });
     const p = plan(root, 'nginx:1.25=b.io/nginx:1.25');
     assert.match(after_(p, root, 'list.yaml')!, /image: b\.io\/nginx:1\.25/);
     assert.ok(p.changes.some((c) => c.file === join('chart', 'templates', 'deploy.yaml') && c.what.startsWith('Helm chart template: Deployment/')));
     assert.equal(p.files.has(join(root, 'knative.yaml')), false);
-    assert.deepEqual(p.skipped, ['knative.yaml:9 Service/hello uses nginx:1.25; Service is not a kind this edits (see the README\'s list)', 'deploy.json mentions nginx:1.25; JSON manifests are not edited']);
+    assert.deepEqual(p.skipped, [
+      "knative.yaml:9 Service/hello uses nginx:1.25; Service is not a kind this edits (see the README's list)",
+      'deploy.json mentions nginx:1.25; JSON manifests are not edited',
+    ]);
   });
 });

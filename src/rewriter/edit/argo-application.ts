@@ -23,7 +23,7 @@ import { parseReference, runsSameImage } from '../../image/reference.ts';
 import { loadTree, type PlannedChange, type RepositoryPlan } from './plan.ts';
 import { declarationsOf } from './helm-release.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
-import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, type TextEdit } from './yaml-scalars.ts';
+import { applyTextEdits, formatScalar, get, items, parseYamlFile, scalarSite, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 export interface ChartDefaults {
   /** The chart's values.yaml, parsed. */
@@ -50,14 +50,21 @@ interface Override {
 
 type Json = Record<string, unknown>;
 
-export function planApplicationValues(root: string, subdir: string | undefined, app: DeclaredObject, chart: ChartDefaults, replacements: readonly ApplicationReplacement[]): ApplicationPlan {
+export function planApplicationValues(
+  root: string,
+  subdir: string | undefined,
+  app: DeclaredObject,
+  chart: ChartDefaults,
+  replacements: readonly ApplicationReplacement[],
+): ApplicationPlan {
   const { rootReal, parsed, errors } = loadTree(root, subdir, [app.name], true);
   const where = `Application ${app.namespace}/${app.name}`;
   const none = { files: new Map(), changes: [], errors };
   const declarations = declarationsOf(parsed, app).filter((d) => get(get(d.root, 'spec'), 'source') !== undefined);
   const under = `${subdir ?? 'the repository root'} (or the bases it builds on)`;
   if (declarations.length === 0) return { ...none, refused: `no file under ${under} declares ${where} with a source` };
-  if (declarations.length > 1) return { ...none, refused: `${declarations.length} files under ${under} declare ${where} with a source; which one Argo CD applies is ambiguous` };
+  if (declarations.length > 1)
+    return { ...none, refused: `${declarations.length} files under ${under} declare ${where} with a source; which one Argo CD applies is ambiguous` };
   const { file, yaml, root: doc } = declarations[0]!;
   const text = yaml.text;
   const source = get(get(doc, 'spec'), 'source');
@@ -92,7 +99,14 @@ export function planApplicationValues(root: string, subdir: string | undefined, 
  * repository (or image) to the backup's, and the digest where the chart reads one. An image already
  * moved is reported (a change to detect) and needs none.
  */
-function overridesFor(effective: unknown, appVersion: string | undefined, replacements: readonly ApplicationReplacement[], where: string, file: string, line: number): { overrides: Override[]; changes: PlannedChange[] } | string {
+function overridesFor(
+  effective: unknown,
+  appVersion: string | undefined,
+  replacements: readonly ApplicationReplacement[],
+  where: string,
+  file: string,
+  line: number,
+): { overrides: Override[]; changes: PlannedChange[] } | string {
   const overrides: Override[] = [];
   const changes: PlannedChange[] = [];
   const keys = imageKeys(effective, appVersion);
@@ -104,7 +118,8 @@ function overridesFor(effective: unknown, appVersion: string | undefined, replac
       changes.push({ file, line, what: `${where} Helm value ${applied.path.join('.')} (already the backup)`, before: r.source, after: applied.image });
       continue;
     }
-    if (found.length === 0) return `no value of the chart of ${where} composes ${r.source} (with its defaults and the overrides it is given); the chart may hard-code the image in a template`;
+    if (found.length === 0)
+      return `no value of the chart of ${where} composes ${r.source} (with its defaults and the overrides it is given); the chart may hard-code the image in a template`;
     const to = parseReference(`${r.backup}@${r.digest}`);
     for (const k of found) {
       const at = (key: string) => [...k.path, key];
@@ -126,7 +141,13 @@ function overridesFor(effective: unknown, appVersion: string | undefined, replac
  * A multi-source Application's value files (paths in the repository, in Helm's order): the last,
  * which wins, gets the overrides, set in place or added under the deepest mapping it has.
  */
-export function planValueFiles(root: string, files: readonly string[], app: DeclaredObject, chart: ChartDefaults, replacements: readonly ApplicationReplacement[]): ApplicationPlan {
+export function planValueFiles(
+  root: string,
+  files: readonly string[],
+  app: DeclaredObject,
+  chart: ChartDefaults,
+  replacements: readonly ApplicationReplacement[],
+): ApplicationPlan {
   const where = `Application ${app.namespace}/${app.name}`;
   const none = { files: new Map(), changes: [], errors: [] };
   const texts: Array<{ file: string; path: string; text: string }> = [];
@@ -138,7 +159,7 @@ export function planValueFiles(root: string, files: readonly string[], app: Decl
   let effective: unknown = chart.values;
   let last: { root: Node | null | undefined; text: string; file: string; path: string } | undefined;
   for (const t of texts) {
-    let parsedFile;
+    let parsedFile: ParsedYaml;
     try {
       parsedFile = parseYamlFile(t.path, t.text);
     } catch (error) {
@@ -183,18 +204,19 @@ export function imageKeys(values: unknown, appVersion: string | undefined): Imag
     const map = node as Json;
     const has = { registry: 'registry' in map, digest: 'digest' in map };
     const tag = text(map.tag) || appVersion || '';
-    const compose = (name: string) => `${text(map.registry) ? `${text(map.registry)}/` : ''}${name}${tag ? `:${tag}` : ''}${text(map.digest) ? `@${text(map.digest)}` : ''}`;
+    const compose = (name: string) =>
+      `${text(map.registry) ? `${text(map.registry)}/` : ''}${name}${tag ? `:${tag}` : ''}${text(map.digest) ? `@${text(map.digest)}` : ''}`;
     if (typeof map.repository === 'string' && 'tag' in map) found.push({ path, convention: 'repository', image: compose(map.repository), has });
     else if (typeof map.image === 'string' && typeof map.registry === 'string') found.push({ path, convention: 'image', image: compose(map.image), has });
     for (const [key, value] of Object.entries(map)) {
-      if (key === 'image' && typeof value === 'string' && !(typeof map.registry === 'string')) found.push({ path: [...path, key], convention: 'string', image: value, has: { registry: false, digest: false } });
+      if (key === 'image' && typeof value === 'string' && !(typeof map.registry === 'string'))
+        found.push({ path: [...path, key], convention: 'string', image: value, has: { registry: false, digest: false } });
       else walk(value, [...path, key]);
     }
   };
   walk(values, []);
   return found;
 }
-
 
 /** The overrides in the form the file uses (see the module comment). */
 function writeOverrides(text: string, source: Node | undefined, helm: Node | undefined, overrides: readonly Override[]): TextEdit[] | string {
@@ -269,7 +291,8 @@ function setPaths(text: string, root: YAMLMap, overrides: readonly Override[]): 
  */
 function editValuesBlock(text: string, node: Node, overrides: readonly Override[]): TextEdit[] | string {
   const site = scalarSite(text, node);
-  if (!site || (site.node.type !== Scalar.BLOCK_LITERAL && site.node.type !== Scalar.BLOCK_FOLDED)) return 'its helm.values is not a literal block (`values: |`)';
+  if (!site || (site.node.type !== Scalar.BLOCK_LITERAL && site.node.type !== Scalar.BLOCK_FOLDED))
+    return 'its helm.values is not a literal block (`values: |`)';
   const headerEnd = site.raw.indexOf('\n') + 1;
   const contentStart = site.start + headerEnd;
   const lines = text.slice(contentStart, site.end).split('\n');

@@ -51,7 +51,10 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   const none = { files: new Map(), changes: [], errors };
   const where = `HelmRelease ${release.namespace}/${release.name}`;
   if (declarations.length === 0) {
-    return { ...none, refused: `no file under ${subdir ?? 'the repository root'} (or the bases it builds on) declares ${where}${errors.length ? ` (${errors.length} file(s) could not be read: ${errors.map((e) => e.message).join('; ')})` : ''}` };
+    return {
+      ...none,
+      refused: `no file under ${subdir ?? 'the repository root'} (or the bases it builds on) declares ${where}${errors.length ? ` (${errors.length} file(s) could not be read: ${errors.map((e) => e.message).join('; ')})` : ''}`,
+    };
   }
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
@@ -60,7 +63,9 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   const repository = loadTree(root, undefined, [release.name]);
   const model = buildModel(repository.rootReal, repository.parsed, repository.kustomizations, repository.loaded);
   const ownerDir = resolve(rootReal, subdir ?? '.');
-  const ownerBuilds = kustomizationIn(ownerDir) ? (build: string) => build === ownerDir : (build: string) => build === ownerDir || build.startsWith(ownerDir + sep);
+  const ownerBuilds = kustomizationIn(ownerDir)
+    ? (build: string) => build === ownerDir
+    : (build: string) => build === ownerDir || build.startsWith(ownerDir + sep);
   const owned = model.helm.filter((r) => ownerBuilds(r.root) && r.names.includes(release.name));
   const inValues = new Map<HelmValueRender, ReleaseReplacement>();
   for (const replacement of replacements) {
@@ -75,12 +80,25 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
     // 2. A post-renderer entry already makes it (ours from an earlier change, or the user's).
     // An entry that pins a tag or digest makes a known image; one that only renames makes the
     // running image when its new name is the running image's name.
-    const output = (e: KustomizeEntry) => entryOutput(e, undefined) ?? (replacement.asWritten !== undefined && (e.newName ?? e.name) === nameOf(replacement.asWritten) ? replacement.asWritten : undefined);
+    const output = (e: KustomizeEntry) =>
+      entryOutput(e, undefined) ??
+      (replacement.asWritten !== undefined && (e.newName ?? e.name) === nameOf(replacement.asWritten) ? replacement.asWritten : undefined);
     // An entry for the name the chart renders is the one to set (ours, when the change is already there).
     const entries = declarations.flatMap((d) => postRendererEntries(d));
-    const entry = entries.find((e) => is(output(e))) ?? (replacement.detectOnly || replacement.asWritten === undefined ? undefined : entries.find((e) => e.name === nameOf(replacement.asWritten!)));
+    const entry =
+      entries.find((e) => is(output(e))) ??
+      (replacement.detectOnly || replacement.asWritten === undefined ? undefined : entries.find((e) => e.name === nameOf(replacement.asWritten!)));
     if (entry) {
-      planEntryEdit(entry, replacement, parsed.get(entry.file)!.text, edits, changes, rootReal, output(entry) ?? replacement.asWritten!, `${where} post-renderer images entry "${entry.name}"`);
+      planEntryEdit(
+        entry,
+        replacement,
+        parsed.get(entry.file)!.text,
+        edits,
+        changes,
+        rootReal,
+        output(entry) ?? replacement.asWritten!,
+        `${where} post-renderer images entry "${entry.name}"`,
+      );
       continue;
     }
     if (!replacement.detectOnly) additions.push(replacement);
@@ -89,7 +107,8 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
   planHelmLayers(model.helm, (r) => inValues.get(r), rootReal, changes, edits, errors);
   if (additions.length > 0) {
     // The declaration that names the chart is the one Flux reads whole; a patch of it may not carry postRenderers.
-    const declaring = declarations.find((d) => get(get(d.root, 'spec'), 'chart') !== undefined || get(get(d.root, 'spec'), 'chartRef') !== undefined) ?? declarations[0]!;
+    const declaring =
+      declarations.find((d) => get(get(d.root, 'spec'), 'chart') !== undefined || get(get(d.root, 'spec'), 'chartRef') !== undefined) ?? declarations[0]!;
     // A base that other builds share: the owner's own patch of the release takes the post-renderer,
     // so only the owner's build moves (only where the base has none: a patch's list replaces the base's).
     const inOwnerPath = (d: Declaration) => d.file.startsWith(ownerDir + sep);
@@ -97,10 +116,18 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
     const shared = !inOwnerPath(declaring) && kustomizeRoots(rootReal, [declaring.file]).some((r) => r.dir !== ownerDir);
     const main = shared && ownPatch && get(get(declaring.root, 'spec'), 'postRenderers') === undefined ? ownPatch : declaring;
     const added = addPostRendererImages(main, additions.map(imageEntry));
-    if (typeof added === 'string') return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
+    if (typeof added === 'string')
+      return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
     addEdits(edits, main.file, added);
     const line = scalarSite(main.yaml.text, get(get(main.root, 'metadata'), 'name'))?.line ?? 0;
-    for (const a of additions) changes.push({ file: relative(rootReal, main.file), line, what: `${where} post-renderer images entry added`, before: a.asWritten ?? a.from.repository, after: a.to });
+    for (const a of additions)
+      changes.push({
+        file: relative(rootReal, main.file),
+        line,
+        what: `${where} post-renderer images entry added`,
+        before: a.asWritten ?? a.from.repository,
+        after: a.to,
+      });
   }
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
@@ -148,7 +175,17 @@ function postRendererEntries(declaration: Declaration): KustomizeEntry[] {
       const name = stringAt(node, 'name');
       if (name === undefined) return [];
       const line = scalarSite(declaration.yaml.text, get(node, 'name'))!.line;
-      return [{ file: declaration.file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line }];
+      return [
+        {
+          file: declaration.file,
+          node,
+          name,
+          newName: stringAt(node, 'newName'),
+          newTag: scalarText(get(node, 'newTag')),
+          digest: stringAt(node, 'digest'),
+          line,
+        },
+      ];
     }),
   );
 }
@@ -176,7 +213,9 @@ function addPostRendererImages(declaration: Declaration, entries: readonly Block
   const renderers = get(spec, 'postRenderers');
   if (renderers === undefined) return single(addToMap(text, spec, 'postRenderers', [{ kustomize: { images: entries } }]));
   if (!isSeq(renderers)) return 'its postRenderers is not a list';
-  const kustomize = items(renderers).map((r) => get(r, 'kustomize')).find((k) => isMap(k));
+  const kustomize = items(renderers)
+    .map((r) => get(r, 'kustomize'))
+    .find((k) => isMap(k));
   if (!kustomize || !isMap(kustomize)) return single(addToSeq(text, renderers, { kustomize: { images: entries } }, spec));
   const images = get(kustomize, 'images');
   if (images === undefined) return single(addToMap(text, kustomize, 'images', entries));

@@ -25,11 +25,15 @@ export function helmImageMapsIn(values: Node | undefined, where: string): HelmIm
   const found: HelmImageMap[] = [];
   const walk = (node: Node | undefined, path: (string | number)[]) => {
     if (isMap(node)) {
-      const at = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
-      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && at ? ' ' : ''}${at}`, path });
+      const at = path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
+      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined)
+        found.push({ map: node, where: `${where}${where && at ? ' ' : ''}${at}`, path });
       for (const pair of node.items) walk(pair.value as Node | undefined, [...path, String((pair.key as { value?: unknown })?.value ?? '?')]);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item as Node, [...path, i]));
+      for (const [i, item] of node.items.entries()) walk(item as Node, [...path, i]);
     }
   };
   walk(values, []);

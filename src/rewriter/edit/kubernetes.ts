@@ -63,9 +63,24 @@ export function objectImageUses(file: string, text: string, object: Node): Image
   const template = /(^|\/)templates\/[^/]+\.ya?ml$/.test(file.split(sep).join('/')) ? 'Helm chart template: ' : '';
   const podSpec = podSpecNode(workload.kind, object);
   const pullSecrets = items(get(podSpec, 'imagePullSecrets')).flatMap((r) => stringAt(r, 'name') ?? []);
-  return (['initContainers', 'containers'] as const).flatMap((list) => items(get(podSpec, list)).flatMap((container, index): ImageUse[] => {
-    const site = scalarSite(text, get(container, 'image'));
-    const name = stringAt(container, 'name') ?? '?';
-    return site ? [{ file, where: `${template}${workload.kind}/${workload.name} ${list === 'initContainers' ? 'init container' : 'container'} ${name}`, site, workload, container: name, init: list === 'initContainers', index, pullSecrets }] : [];
-  }));
+  return (['initContainers', 'containers'] as const).flatMap((list) =>
+    items(get(podSpec, list)).flatMap((container, index): ImageUse[] => {
+      const site = scalarSite(text, get(container, 'image'));
+      const name = stringAt(container, 'name') ?? '?';
+      return site
+        ? [
+            {
+              file,
+              where: `${template}${workload.kind}/${workload.name} ${list === 'initContainers' ? 'init container' : 'container'} ${name}`,
+              site,
+              workload,
+              container: name,
+              init: list === 'initContainers',
+              index,
+              pullSecrets,
+            },
+          ]
+        : [];
+    }),
+  );
 }

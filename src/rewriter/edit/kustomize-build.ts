@@ -17,7 +17,18 @@ import { relative } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { helmImage, helmImageMapsIn, valuesAt, HELM_IMAGE_PARTS } from './helm-values.ts';
 import { imageUses, isWorkloadKind, objectImageUses, objectsOf, workloadOf, type ImageUse, type Workload } from './kubernetes.ts';
-import { entryOutput, fileSource, inlineSource, isKustomization, kustomizeMatches, type Kustomization, type KustomizeEntry, type PatchRef, type PatchTarget, type Source } from './kustomize.ts';
+import {
+  entryOutput,
+  fileSource,
+  inlineSource,
+  isKustomization,
+  kustomizeMatches,
+  type Kustomization,
+  type KustomizeEntry,
+  type PatchRef,
+  type PatchTarget,
+  type Source,
+} from './kustomize.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
 import { get, items, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite } from './yaml-scalars.ts';
 
@@ -87,7 +98,12 @@ interface Renders {
  * Models every build of the tree. `loaded` tells whether a path listed by a kustomization was
  * read (a base outside the path being planned was not).
  */
-export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedYaml>, kustomizations: readonly Kustomization[], loaded: (path: string) => boolean): BuildModel {
+export function buildModel(
+  rootReal: string,
+  parsed: ReadonlyMap<string, ParsedYaml>,
+  kustomizations: readonly Kustomization[],
+  loaded: (path: string) => boolean,
+): BuildModel {
   const byDir = new Map(kustomizations.map((k) => [k.dir, k]));
   const wholes: WholeSite[] = [];
   const reached = new Set<KustomizeEntry>();
@@ -96,7 +112,10 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
   const sources = new Map<string, Source>();
   const sourceOf = (file: string) => {
     let source = sources.get(file);
-    if (!source) sources.set(file, (source = fileSource(file, parsed.get(file)!.text)));
+    if (!source) {
+      source = fileSource(file, parsed.get(file)!.text);
+      sources.set(file, source);
+    }
     return source;
   };
   // One object per literal, however many builds reach it: an edit of it is made once.
@@ -106,12 +125,24 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
     wholeSites.set(source, bySite);
     let whole = bySite.get(site.start);
     if (!whole) {
-      bySite.set(site.start, (whole = { source, site, where, container }));
+      whole = { source, site, where, container };
+      bySite.set(site.start, whole);
       wholes.push(whole);
     }
     return whole;
   };
-  const containerOf = (use: ImageUse, whole: WholeSite): ContainerRender => ({ root: '', workload: use.workload, names: [use.workload.name], container: use.container, init: use.init, index: use.index, value: use.site.value, whole, entries: [], pullSecrets: use.pullSecrets });
+  const containerOf = (use: ImageUse, whole: WholeSite): ContainerRender => ({
+    root: '',
+    workload: use.workload,
+    names: [use.workload.name],
+    container: use.container,
+    init: use.init,
+    index: use.index,
+    value: use.site.value,
+    whole,
+    entries: [],
+    pullSecrets: use.pullSecrets,
+  });
 
   // What a file declares, before any kustomization touches it.
   const declared = new Map<string, Renders>();
@@ -125,9 +156,17 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
     const helm = objectsOf(yaml).flatMap((object) => {
       const release = workloadOf(object);
       if (release?.kind !== 'HelmRelease') return [];
-      return helmImageMapsIn(get(get(object, 'spec'), 'values'), `HelmRelease/${release.name} spec.values`).map((m) => ({ root: '', release, names: [release.name], path: m.path, where: m.where, layers: [{ source: sourceOf(file), map: m.map }] }));
+      return helmImageMapsIn(get(get(object, 'spec'), 'values'), `HelmRelease/${release.name} spec.values`).map((m) => ({
+        root: '',
+        release,
+        names: [release.name],
+        path: m.path,
+        where: m.where,
+        layers: [{ source: sourceOf(file), map: m.map }],
+      }));
     });
-    declared.set(file, (renders = { containers, helm }));
+    renders = { containers, helm };
+    declared.set(file, renders);
     return renders;
   };
 
@@ -144,21 +183,27 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
         const yaml = parseYamlFile(`${relative(rootReal, k.file)} (a patch written inline)`, source.text);
         found = { source, documents: yaml.documents.map((d) => d.contents as Node) };
       } catch (error) {
-        errors.push(error instanceof YamlSyntaxError ? new YamlSyntaxError(relative(rootReal, k.file), source.line(0), `a patch written inline does not parse: ${error.message}`) : (error as Error));
+        errors.push(
+          error instanceof YamlSyntaxError
+            ? new YamlSyntaxError(relative(rootReal, k.file), source.line(0), `a patch written inline does not parse: ${error.message}`)
+            : (error as Error),
+        );
       }
     }
     patches.set(ref, found);
     return found;
   };
 
-  const targets = (target: PatchTarget | undefined, declaredBy: Workload | undefined) => (kind: string, names: readonly string[]): boolean => {
-    if (target) {
-      if (target.bySelector) return false;
-      if (target.kind !== undefined && target.kind !== kind) return false;
-      return target.name === undefined || names.some((n) => anchored(target.name!).test(n));
-    }
-    return declaredBy !== undefined && declaredBy.kind === kind && names.includes(declaredBy.name);
-  };
+  const targets =
+    (target: PatchTarget | undefined, declaredBy: Workload | undefined) =>
+    (kind: string, names: readonly string[]): boolean => {
+      if (target) {
+        if (target.bySelector) return false;
+        if (target.kind !== undefined && target.kind !== kind) return false;
+        return target.name === undefined || names.some((n) => anchored(target.name!).test(n));
+      }
+      return declaredBy !== undefined && declaredBy.kind === kind && names.includes(declaredBy.name);
+    };
 
   /** A strategic-merge patch: its containers' images replace the targets', its values mappings layer over theirs. */
   const strategicMerge = (k: Kustomization, ref: PatchRef, source: Source, object: Node, renders: Renders): Renders => {
@@ -169,7 +214,12 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
     let helm = [...renders.helm];
     if (isWorkloadKind(object_.kind)) {
       for (const use of objectImageUses(source.file, source.text, object)) {
-        const whole = wholeAt(source, use.site, `${use.where}, set by a patch of ${relative(rootReal, k.file)}`, containerKey(use.workload, use.init, use.container));
+        const whole = wholeAt(
+          source,
+          use.site,
+          `${use.where}, set by a patch of ${relative(rootReal, k.file)}`,
+          containerKey(use.workload, use.init, use.container),
+        );
         let found = false;
         containers = containers.map((r) => {
           if (!hits(r.workload.kind, r.names) || r.init !== use.init || r.container !== use.container) return r;
@@ -190,7 +240,8 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
         return isMap(node) && HELM_IMAGE_PARTS.some((p) => get(node, p) !== undefined) ? { ...r, layers: [...r.layers, { source, map: node }] } : r;
       });
       for (const m of helmImageMapsIn(values, `HelmRelease/${object_.name} spec.values`)) {
-        if (!seen.has(JSON.stringify(m.path))) helm.push({ root: '', release: object_, names: [object_.name], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
+        if (!seen.has(JSON.stringify(m.path)))
+          helm.push({ root: '', release: object_, names: [object_.name], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
       }
     }
     return { containers, helm };
@@ -215,7 +266,12 @@ export function buildModel(rootReal: string, parsed: ReadonlyMap<string, ParsedY
       const replaced = replaces ? containers.find((r) => hits(r.workload.kind, r.names) && r.init === init && r.index === index) : undefined;
       const workload = replaced?.workload ?? { kind: ref.target.kind ?? '?', namespace: undefined, name: ref.target.name ?? '?' };
       const name = replaced?.container ?? (at[3] ? undefined : stringAt(value, 'name')) ?? `#${at[2]}`;
-      const whole = wholeAt(source, site, `${path} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`, containerKey(workload, init, name));
+      const whole = wholeAt(
+        source,
+        site,
+        `${path} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`,
+        containerKey(workload, init, name),
+      );
       let found = false;
       containers = containers.map((r) => {
         if (!replaces || !hits(r.workload.kind, r.names) || r.init !== init || r.index !== index) return r;

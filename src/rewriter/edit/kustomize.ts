@@ -74,18 +74,22 @@ export function readKustomization(file: string, yaml: ParsedYaml, root: string):
   const doc = yaml.documents[0]?.contents;
   const dir = dirname(file);
   const inRepository = (p: string) => p === root || p.startsWith(root + sep);
-  const local = (nodes: readonly Node[]) => nodes
-    .map((n) => scalarSite(yaml.text, n)?.value)
-    .filter((v): v is string => v !== undefined && !REMOTE_RESOURCE.test(v))
-    .map((v) => resolve(dir, v))
-    .filter(inRepository);
+  const local = (nodes: readonly Node[]) =>
+    nodes
+      .map((n) => scalarSite(yaml.text, n)?.value)
+      .filter((v): v is string => v !== undefined && !REMOTE_RESOURCE.test(v))
+      .map((v) => resolve(dir, v))
+      .filter(inRepository);
   const resources = local([...items(get(doc, 'resources')), ...items(get(doc, 'bases'))]);
   const components = local(items(get(doc, 'components')));
-  const target = (node: Node | undefined): PatchTarget | undefined => node === undefined ? undefined : {
-    kind: stringAt(node, 'kind'),
-    name: stringAt(node, 'name'),
-    bySelector: get(node, 'labelSelector') !== undefined || get(node, 'annotationSelector') !== undefined,
-  };
+  const target = (node: Node | undefined): PatchTarget | undefined =>
+    node === undefined
+      ? undefined
+      : {
+          kind: stringAt(node, 'kind'),
+          name: stringAt(node, 'name'),
+          bySelector: get(node, 'labelSelector') !== undefined || get(node, 'annotationSelector') !== undefined,
+        };
   const patches: PatchRef[] = [];
   const patchFiles: Node[] = [];
   const patchRef = (pathNode: Node | undefined, inline: Node | undefined, targetNode: Node | undefined, json6902: boolean) => {
@@ -108,14 +112,43 @@ export function readKustomization(file: string, yaml: ParsedYaml, root: string):
     const name = stringAt(node, 'name');
     if (name === undefined) return [];
     const site = scalarSite(yaml.text, get(node, 'name'))!;
-    return [{ file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line }];
+    return [
+      { file, node, name, newName: stringAt(node, 'newName'), newTag: scalarText(get(node, 'newTag')), digest: stringAt(node, 'digest'), line: site.line },
+    ];
   });
-  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) => REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''));
+  const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) =>
+    REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''),
+  );
   // Any path it names that leads out of the repository (a build would read the machine's files).
-  const generated = [...items(get(doc, 'configMapGenerator')), ...items(get(doc, 'secretGenerator'))].flatMap((g) => [...items(get(g, 'files')), ...items(get(g, 'envs')), ...(get(g, 'env') ? [get(g, 'env')!] : [])]);
-  const named = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components')), ...patchFiles, ...generated, ...items(get(doc, 'crds')), ...items(get(doc, 'configurations'))];
-  const escapes = named.map((n) => scalarSite(yaml.text, n)?.value).some((v) => v !== undefined && !REMOTE_RESOURCE.test(v) && !inRepository(resolve(dir, v.includes('=') ? v.slice(v.indexOf('=') + 1) : v)));
-  return { file, dir, images, resources, components, patches, namePrefix: stringAt(doc, 'namePrefix') ?? '', nameSuffix: stringAt(doc, 'nameSuffix') ?? '', reads, remote: remote || escapes };
+  const generated = [...items(get(doc, 'configMapGenerator')), ...items(get(doc, 'secretGenerator'))].flatMap((g) => [
+    ...items(get(g, 'files')),
+    ...items(get(g, 'envs')),
+    ...(get(g, 'env') ? [get(g, 'env')!] : []),
+  ]);
+  const named = [
+    ...items(get(doc, 'resources')),
+    ...items(get(doc, 'bases')),
+    ...items(get(doc, 'components')),
+    ...patchFiles,
+    ...generated,
+    ...items(get(doc, 'crds')),
+    ...items(get(doc, 'configurations')),
+  ];
+  const escapes = named
+    .map((n) => scalarSite(yaml.text, n)?.value)
+    .some((v) => v !== undefined && !REMOTE_RESOURCE.test(v) && !inRepository(resolve(dir, v.includes('=') ? v.slice(v.indexOf('=') + 1) : v)));
+  return {
+    file,
+    dir,
+    images,
+    resources,
+    components,
+    patches,
+    namePrefix: stringAt(doc, 'namePrefix') ?? '',
+    nameSuffix: stringAt(doc, 'nameSuffix') ?? '',
+    reads,
+    remote: remote || escapes,
+  };
 }
 
 /** An image split as kustomize splits it: name, then `:tag`, then `@digest`. */

@@ -30,10 +30,34 @@ import { imageKey, parseReference, tryParseReference, type ImageReference } from
 import { helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, type HelmImagePart } from './helm-values.ts';
 import { isWorkloadKind, objectsOf } from './kubernetes.ts';
 import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
-import { entryOutput, isKustomization, kustomizationIn, nameOf, readKustomization, REMOTE_RESOURCE, splitImage, type Kustomization, type KustomizeEntry, type Source } from './kustomize.ts';
+import {
+  entryOutput,
+  isKustomization,
+  kustomizationIn,
+  nameOf,
+  readKustomization,
+  REMOTE_RESOURCE,
+  splitImage,
+  type Kustomization,
+  type KustomizeEntry,
+  type Source,
+} from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { setInMap } from './yaml-insert.ts';
-import { applyTextEdits, columnOf, formatScalar, get, items, lineOf, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
+import {
+  applyTextEdits,
+  columnOf,
+  formatScalar,
+  get,
+  items,
+  lineOf,
+  parseYamlFile,
+  scalarSite,
+  stringAt,
+  YamlSyntaxError,
+  type ParsedYaml,
+  type TextEdit,
+} from './yaml-scalars.ts';
 
 export { MANIFEST_KINDS } from './kubernetes.ts';
 export { kustomizationIn } from './kustomize.ts';
@@ -138,7 +162,13 @@ export function planRepository(root: string, subdir: string | undefined, replace
       moveEntry(entry, render.value, replacement);
     } else {
       const { whole } = render;
-      report(whole, { file: rel(whole.source.file), line: whole.source.line(whole.site.start), what: whole.where, before: render.value, after: replacement.to });
+      report(whole, {
+        file: rel(whole.source.file),
+        line: whole.source.line(whole.site.start),
+        what: whole.where,
+        before: render.value,
+        after: replacement.to,
+      });
       if (!replacement.detectOnly) wholeTo.set(whole, replacement.to);
     }
   }
@@ -163,7 +193,13 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const kept = entryOutput(first, render.whole.site.value)!;
     const { name, tag, digest } = splitImage(kept);
     setFields(first, { newName: name, newTag: tag, digest });
-    report(first, { file: rel(first.file), line: first.line, what: `kustomize images entry "${first.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`, before: first.name, after: nameOf(to) });
+    report(first, {
+      file: rel(first.file),
+      line: first.line,
+      what: `kustomize images entry "${first.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`,
+      before: first.name,
+      after: nameOf(to),
+    });
   }
   // Helm values files (a chart's own, or one an Application reads): each mapping as written.
   const edits = new Map<string, TextEdit[]>();
@@ -182,10 +218,17 @@ export function planRepository(root: string, subdir: string | undefined, replace
 
   const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => editSource(edits, errors, rootReal, source, line, what, list);
   planHelmLayers(model.helm, (render) => matches(helmRenderImage(render)), rootReal, changes, edits, errors, reported);
-  for (const [whole, to] of wholeTo) editIn(whole.source, whole.source.line(whole.site.start), whole.where, [{ start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) }]);
+  for (const [whole, to] of wholeTo)
+    editIn(whole.source, whole.source.line(whole.site.start), whole.where, [
+      { start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) },
+    ]);
   for (const [entry, fields] of entryFields) {
     const text = parsed.get(entry.file)!.text;
-    addEdits(edits, entry.file, ['name', 'newName', 'newTag', 'digest'].flatMap((key) => (fields.has(key) ? setInMap(text, entry.node as YAMLMap, key, fields.get(key)!) : [])));
+    addEdits(
+      edits,
+      entry.file,
+      ['name', 'newName', 'newTag', 'digest'].flatMap((key) => (fields.has(key) ? setInMap(text, entry.node as YAMLMap, key, fields.get(key)!) : [])),
+    );
   }
 
   const files = new Map<string, { before: string; after: string }>();
@@ -201,9 +244,17 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const replacement = lookup(whole.site.value);
     if (!replacement || replacement.detectOnly || runsRequested.has(whole)) return [];
     const instead = [...new Set(model.containers.filter((r) => r.whole.container === whole.container).map((r) => `${rel(r.root) || '.'} runs ${r.value}`))];
-    return [`${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${instead.length ? instead.join('; ') : 'a patch replaces it'}); left alone`];
+    return [
+      `${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${instead.length ? instead.join('; ') : 'a patch replaces it'}); left alone`,
+    ];
   });
-  return { files, changes, errors, unmatched: replacements.filter((r) => !matched.has(r)), skipped: [...unrun, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)] };
+  return {
+    files,
+    changes,
+    errors,
+    unmatched: replacements.filter((r) => !matched.has(r)),
+    skipped: [...unrun, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
+  };
 }
 
 /**
@@ -212,7 +263,15 @@ export function planRepository(root: string, subdir: string | undefined, replace
  * image. A build that shares a layer so edited but keeps its image gets, in its own last layer,
  * the parts the shared one no longer gives it (its `repository`, when it patches only the `tag`).
  */
-export function planHelmLayers(renders: readonly HelmValueRender[], choose: (render: HelmValueRender) => Replacement | undefined, rootReal: string, changes: PlannedChange[], edits: Map<string, TextEdit[]>, errors: Error[], reported = new Set<unknown>()): void {
+export function planHelmLayers(
+  renders: readonly HelmValueRender[],
+  choose: (render: HelmValueRender) => Replacement | undefined,
+  rootReal: string,
+  changes: PlannedChange[],
+  edits: Map<string, TextEdit[]>,
+  errors: Error[],
+  reported = new Set<unknown>(),
+): void {
   const rel = (file: string) => relative(rootReal, file);
   const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
   const report = (layer: HelmLayer, change: Omit<PlannedChange, 'file' | 'line'>) => {
@@ -225,7 +284,14 @@ export function planHelmLayers(renders: readonly HelmValueRender[], choose: (ren
     if (!replacement) continue;
     const layer = render.layers.at(-1)!;
     report(layer, { what: `Helm values ${render.where}`, before: helmRenderImage(render)!, after: replacement.to });
-    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts: helmPartsFor(replacement.to, render.layers.map((l) => l.map)) });
+    if (!replacement.detectOnly && !layerParts.has(layer.map))
+      layerParts.set(layer.map, {
+        layer,
+        parts: helmPartsFor(
+          replacement.to,
+          render.layers.map((l) => l.map),
+        ),
+      });
   }
   for (const render of renders) {
     const layers = render.layers.map((l) => l.map);
@@ -242,15 +308,43 @@ export function planHelmLayers(renders: readonly HelmValueRender[], choose: (ren
     });
     if (Object.keys(pin).length === 0) continue;
     layerParts.set(own.map, { layer: own, parts: pin });
-    report(own, { what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`, before: helmImage(...layers)!, after: helmImage(...layers)! });
+    report(own, {
+      what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`,
+      before: helmImage(...layers)!,
+      after: helmImage(...layers)!,
+    });
   }
-  for (const { layer, parts } of layerParts.values()) editSource(edits, errors, rootReal, layer.source, layer.source.line(layer.map.range![0]), 'Helm values', helmPartEdits(layer.source.text, layer.map, parts));
+  for (const { layer, parts } of layerParts.values())
+    editSource(
+      edits,
+      errors,
+      rootReal,
+      layer.source,
+      layer.source.line(layer.map.range![0]),
+      'Helm values',
+      helmPartEdits(layer.source.text, layer.map, parts),
+    );
 }
 
 /** Edits of a source's text, as edits of its file; a patch written as a quoted string is named instead. */
-function editSource(edits: Map<string, TextEdit[]>, errors: Error[], rootReal: string, source: Source, line: number, what: string, list: readonly TextEdit[]): void {
+function editSource(
+  edits: Map<string, TextEdit[]>,
+  errors: Error[],
+  rootReal: string,
+  source: Source,
+  line: number,
+  what: string,
+  list: readonly TextEdit[],
+): void {
   if (source.toFile) addEdits(edits, source.file, list.map(source.toFile));
-  else errors.push(new YamlSyntaxError(relative(rootReal, source.file), line, `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`));
+  else
+    errors.push(
+      new YamlSyntaxError(
+        relative(rootReal, source.file),
+        line,
+        `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`,
+      ),
+    );
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
@@ -267,7 +361,10 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
           for (const pair of node.items) {
             const site = (pair.key as { value?: unknown })?.value === 'image' ? scalarSite(yaml.text, pair.value as Node) : undefined;
             const ref = site ? tryParseReference(site.value) : undefined;
-            if (site && ref && keys.has(imageKey(ref))) out.push(`${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`);
+            if (site && ref && keys.has(imageKey(ref)))
+              out.push(
+                `${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`,
+              );
             else walk(pair.value);
           }
         } else if (isSeq(node)) node.items.forEach(walk);
@@ -284,7 +381,9 @@ function skippedFormats(files: readonly string[], rootReal: string, replacements
   return files.flatMap((path) => {
     const text = readFileSync(path, 'utf8');
     const kind = path.endsWith('.json') ? 'JSON' : 'Jsonnet';
-    return replacements.filter((r) => text.includes(formatShort(r))).map((r) => `${relative(rootReal, path)} mentions ${formatShort(r)}; ${kind} manifests are not edited`);
+    return replacements
+      .filter((r) => text.includes(formatShort(r)))
+      .map((r) => `${relative(rootReal, path)} mentions ${formatShort(r)}; ${kind} manifests are not edited`);
   });
 }
 
@@ -295,16 +394,38 @@ function formatShort(r: Replacement): string {
 }
 
 /** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
-export function planHelmValuesEdit(file: string, text: string, map: YAMLMap, where: string, before: string, replacement: Replacement, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string): void {
+export function planHelmValuesEdit(
+  file: string,
+  text: string,
+  map: YAMLMap,
+  where: string,
+  before: string,
+  replacement: Replacement,
+  edits: Map<string, TextEdit[]>,
+  changes: PlannedChange[],
+  root: string,
+): void {
   if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(text, map, helmPartsFor(replacement.to, [map])));
   changes.push({ file: relative(root, file), line: lineOf(text, map.range![0]), what: `Helm values ${where}`, before, after: replacement.to });
 }
 
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
-export function planEntryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, edits: Map<string, TextEdit[]>, changes: PlannedChange[], root: string, before: string, what = `kustomize images entry "${entry.name}"`): void {
+export function planEntryEdit(
+  entry: KustomizeEntry,
+  replacement: Replacement,
+  text: string,
+  edits: Map<string, TextEdit[]>,
+  changes: PlannedChange[],
+  root: string,
+  before: string,
+  what = `kustomize images entry "${entry.name}"`,
+): void {
   const to = parseReference(replacement.to);
   const map = entry.node as YAMLMap;
-  const fileEdits = [...setInMap(text, map, 'newName', nameOf(replacement.to)), ...(to.digest !== undefined ? setInMap(text, map, 'digest', to.digest) : to.tag !== undefined ? setInMap(text, map, 'newTag', to.tag) : [])];
+  const fileEdits = [
+    ...setInMap(text, map, 'newName', nameOf(replacement.to)),
+    ...(to.digest !== undefined ? setInMap(text, map, 'digest', to.digest) : to.tag !== undefined ? setInMap(text, map, 'newTag', to.tag) : []),
+  ];
   if (!replacement.detectOnly) addEdits(edits, entry.file, fileEdits);
   changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after: replacement.to });
 }
@@ -344,7 +465,12 @@ function yamlFiles(dir: string, root: string, errors: Error[], others: string[] 
  * it writes the image (and is left alone); a remote base cannot be read, so the name is the image
  * as the workload names it (`asWritten`). Without such a base there is nothing to add.
  */
-export function planOverlayEntries(root: string, subdir: string | undefined, additions: readonly { readonly from: ImageReference; readonly asWritten: string; readonly to: string }[], textOf: (file: string) => string = (file) => readFileSync(file, 'utf8')): RepositoryPlan {
+export function planOverlayEntries(
+  root: string,
+  subdir: string | undefined,
+  additions: readonly { readonly from: ImageReference; readonly asWritten: string; readonly to: string }[],
+  textOf: (file: string) => string = (file) => readFileSync(file, 'utf8'),
+): RepositoryPlan {
   const rootReal = realpathSync(root);
   const dir = resolve(rootReal, subdir ?? '.');
   const file = kustomizationIn(dir);
@@ -358,15 +484,24 @@ export function planOverlayEntries(root: string, subdir: string | undefined, add
     return { ...none, errors: [error as Error] };
   }
   const doc = yaml.documents[0]?.contents as Node | undefined;
-  const listed = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].map((n) => scalarSite(text, n)?.value).filter((v): v is string => v !== undefined);
+  const listed = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))]
+    .map((n) => scalarSite(text, n)?.value)
+    .filter((v): v is string => v !== undefined);
   const remote = listed.some((v) => REMOTE_RESOURCE.test(v));
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
   const within = (path: string) => path === dir || path.startsWith(dir + sep);
-  const localBases = listed.filter((v) => !REMOTE_RESOURCE.test(v)).map((v) => resolve(dir, v)).filter((p) => inside(p) && !within(p) && existsSync(p) && lstatSync(p).isDirectory());
+  const localBases = listed
+    .filter((v) => !REMOTE_RESOURCE.test(v))
+    .map((v) => resolve(dir, v))
+    .filter((p) => inside(p) && !within(p) && existsSync(p) && lstatSync(p).isDirectory());
   // How each base outside the path writes the image, after its own kustomizations.
   const renderedName = new Map<ImageReference, string>();
   for (const base of localBases) {
-    const found = planRepository(rootReal, relative(rootReal, base), additions.map((a) => ({ from: a.from, to: a.to, detectOnly: true })));
+    const found = planRepository(
+      rootReal,
+      relative(rootReal, base),
+      additions.map((a) => ({ from: a.from, to: a.to, detectOnly: true })),
+    );
     for (const change of found.changes) {
       const addition = additions.find((a) => a.to === change.after);
       if (addition && !renderedName.has(addition.from)) renderedName.set(addition.from, nameOf(change.before));
@@ -386,7 +521,16 @@ export function planOverlayEntries(root: string, subdir: string | undefined, add
   });
   const images = get(doc, 'images');
   if (isSeq(images) && images.flow) {
-    return { ...none, errors: [new YamlSyntaxError(relative(rootReal, file), scalarSite(text, get(doc, 'images'))?.line ?? 0, 'cannot add an entry to a flow-style images: list; write it as a block list')] };
+    return {
+      ...none,
+      errors: [
+        new YamlSyntaxError(
+          relative(rootReal, file),
+          scalarSite(text, get(doc, 'images'))?.line ?? 0,
+          'cannot add an entry to a flow-style images: list; write it as a block list',
+        ),
+      ],
+    };
   }
   const first = items(images)[0];
   let after: string;
@@ -403,7 +547,13 @@ export function planOverlayEntries(root: string, subdir: string | undefined, add
   }
   return {
     files: new Map([[file, { before: text, after }]]),
-    changes: wanted.map(({ name, to }) => ({ file: relative(rootReal, file), line: 0, what: 'kustomize images entry added for a base outside the path', before: name, after: to })),
+    changes: wanted.map(({ name, to }) => ({
+      file: relative(rootReal, file),
+      line: 0,
+      what: 'kustomize images entry added for a base outside the path',
+      before: name,
+      after: to,
+    })),
     errors: [],
   };
 }
@@ -414,10 +564,18 @@ export function planOverlayEntries(root: string, subdir: string | undefined, add
  * base or a chart) or whose list cannot be extended is refused, with the reason: its image must not
  * move without the Secret.
  */
-export function planPullSecrets<W extends PullSecretWant>(root: string, subdir: string | undefined, wants: readonly W[]): RepositoryPlan & { refused: Array<{ want: W; reason: string }> } {
+export function planPullSecrets<W extends PullSecretWant>(
+  root: string,
+  subdir: string | undefined,
+  wants: readonly W[],
+): RepositoryPlan & { refused: Array<{ want: W; reason: string }> } {
   const refused: Array<{ want: W; reason: string }> = [];
   if (wants.length === 0) return { files: new Map(), changes: [], errors: [], refused };
-  const { rootReal, parsed, errors } = loadTree(root, subdir, wants.map((w) => w.workload.name));
+  const { rootReal, parsed, errors } = loadTree(
+    root,
+    subdir,
+    wants.map((w) => w.workload.name),
+  );
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];
   for (const want of wants) {
@@ -430,13 +588,22 @@ export function planPullSecrets<W extends PullSecretWant>(root: string, subdir: 
       if (result.declared > 0) found.push({ file, edits: result.edits });
     }
     if (problem || found.length === 0) {
-      refused.push({ want, reason: `cannot add imagePullSecrets ${want.secret} to ${kind} ${namespace}/${name}: ${problem ?? `no manifest under ${subdir ?? 'the repository root'} declares its pod template (it may come from a remote base or a chart); list the Secret in its service account, or in the manifest`}` });
+      refused.push({
+        want,
+        reason: `cannot add imagePullSecrets ${want.secret} to ${kind} ${namespace}/${name}: ${problem ?? `no manifest under ${subdir ?? 'the repository root'} declares its pod template (it may come from a remote base or a chart); list the Secret in its service account, or in the manifest`}`,
+      });
       continue;
     }
     for (const { file, edits: fileEdits } of found) {
       if (fileEdits.length === 0) continue;
       addEdits(edits, file, fileEdits);
-      changes.push({ file: relative(rootReal, file), line: lineOf(parsed.get(file)!.text, fileEdits[0]!.start), what: `${kind}/${name} imagePullSecrets`, before: '', after: want.secret });
+      changes.push({
+        file: relative(rootReal, file),
+        line: lineOf(parsed.get(file)!.text, fileEdits[0]!.start),
+        what: `${kind}/${name} imagePullSecrets`,
+        before: '',
+        after: want.secret,
+      });
     }
   }
   const files = new Map<string, { before: string; after: string }>();
@@ -455,7 +622,19 @@ export function planPullSecrets<W extends PullSecretWant>(root: string, subdir: 
  * `followBases`, the directories and files that those kustomizations list from elsewhere in the
  * repository are read too (the bases an overlay path builds on).
  */
-export function loadTree(root: string, subdir: string | undefined, needles: readonly string[] | undefined, followBases = false): { rootReal: string; parsed: Map<string, ParsedYaml>; kustomizations: Kustomization[]; errors: Error[]; others: string[]; loaded: (path: string) => boolean } {
+export function loadTree(
+  root: string,
+  subdir: string | undefined,
+  needles: readonly string[] | undefined,
+  followBases = false,
+): {
+  rootReal: string;
+  parsed: Map<string, ParsedYaml>;
+  kustomizations: Kustomization[];
+  errors: Error[];
+  others: string[];
+  loaded: (path: string) => boolean;
+} {
   if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
   const rootReal = realpathSync(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
@@ -533,7 +712,11 @@ export function loadTree(root: string, subdir: string | undefined, needles: read
 }
 
 /** Every kustomization of the repository, and whether one's build (through the ones it lists) reaches one that passes `test`. */
-function kustomizationGraph(root: string): { rootReal: string; all: Kustomization[]; reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean } {
+function kustomizationGraph(root: string): {
+  rootReal: string;
+  all: Kustomization[];
+  reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean;
+} {
   const { rootReal, kustomizations: all } = loadTree(root, undefined, []);
   const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
     if (seen.has(k)) return false;
@@ -553,7 +736,10 @@ export function kustomizeRoots(root: string, files: readonly string[], also?: st
   const { all, reaches } = kustomizationGraph(root);
   const listed = new Set(all.flatMap((k) => k.reads));
   return all
-    .filter((k) => reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also))
+    .filter(
+      (k) =>
+        reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also),
+    )
     .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote) }));
 }
 

@@ -52,7 +52,9 @@ function editFor(text: string, podSpec: YAMLMap, secret: string): TextEdit | str
   const existing = get(podSpec, 'imagePullSecrets');
   if (existing !== undefined && !isSeq(existing)) return 'its imagePullSecrets is not a list';
   const edit = isSeq(existing)
-    ? items(existing).some((item) => stringAt(item, 'name') === secret) ? undefined : addToSeq(text, existing, { name: secret }, podSpec)
+    ? items(existing).some((item) => stringAt(item, 'name') === secret)
+      ? undefined
+      : addToSeq(text, existing, { name: secret }, podSpec)
     : addToMap(text, podSpec, 'imagePullSecrets', [{ name: secret }]);
   return typeof edit === 'string' ? `its pod spec: ${edit}` : edit;
 }

@@ -74,8 +74,10 @@ function styleOf(text: string, node: Node): Style {
       const value = pair.value as Node | undefined;
       if (!key?.range || !value?.range) continue;
       const keyColumn = columnOf(text, key.range[0]);
-      if (listIndent === undefined && isSeq(value) && !value.flow && value.items[0]) listIndent = columnOf(text, text.lastIndexOf('-', (value.items[0] as Node).range![0])) - keyColumn;
-      if (mapIndent === undefined && isMap(value) && !value.flow && (value.items[0]?.key as Node | undefined)?.range) mapIndent = columnOf(text, (value.items[0]!.key as Node).range![0]) - keyColumn;
+      if (listIndent === undefined && isSeq(value) && !value.flow && value.items[0])
+        listIndent = columnOf(text, text.lastIndexOf('-', (value.items[0] as Node).range![0])) - keyColumn;
+      if (mapIndent === undefined && isMap(value) && !value.flow && (value.items[0]?.key as Node | undefined)?.range)
+        mapIndent = columnOf(text, (value.items[0]!.key as Node).range![0]) - keyColumn;
       walk(value);
     }
   };
@@ -102,7 +104,9 @@ function itemLines(value: Block, column: number, style: Style): string[] {
 function flow(value: Block): string {
   if (typeof value === 'string') return formatScalar(value);
   if (Array.isArray(value)) return `[${value.map((item: Block) => flow(item)).join(', ')}]`;
-  return `{${Object.entries(value).map(([k, v]) => `${formatScalar(k)}: ${flow(v)}`).join(', ')}}`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `${formatScalar(k)}: ${flow(v)}`)
+    .join(', ')}}`;
 }
 
 /** The end of the last scalar inside `node` (a nested block collection's range runs on past comments and blank lines). */
@@ -112,7 +116,9 @@ function lastContentEnd(node: Node): number {
     if (last === undefined) return node.range![1];
     if (isMap(node)) {
       const pair = last as { key: Node; value: Node | null };
-      return pair.value && (isMap(pair.value) || isSeq(pair.value) || isScalar(pair.value)) && pair.value.range ? lastContentEnd(pair.value) : pair.key.range![1];
+      return pair.value && (isMap(pair.value) || isSeq(pair.value) || isScalar(pair.value)) && pair.value.range
+        ? lastContentEnd(pair.value)
+        : pair.key.range![1];
     }
     return lastContentEnd(last as Node);
   }

@@ -28,18 +28,20 @@ export interface DescribedImage {
 
 /** The rows of a batch of records (`files`: by record id, the files a record's change is in). */
 export function rowsOf(records: readonly HandoffRecord[], files?: ReadonlyMap<string, readonly string[]>): DescribedImage[] {
-  return records.flatMap((r) => r.images.map((i) => ({
-    workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
-    container: `${i.container}${i.init ? ' (init)' : ''}`,
-    from: i.source,
-    to: i.backup,
-    digest: i.digest,
-    platforms: i.platforms,
-    sizeBytes: i.sizeBytes,
-    ...(r.pull ? { pull: r.pull } : {}),
-    ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
-    ...(files?.get(r.id)?.length ? { files: files.get(r.id)! } : {}),
-  })));
+  return records.flatMap((r) =>
+    r.images.map((i) => ({
+      workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
+      container: `${i.container}${i.init ? ' (init)' : ''}`,
+      from: i.source,
+      to: i.backup,
+      digest: i.digest,
+      platforms: i.platforms,
+      sizeBytes: i.sizeBytes,
+      ...(r.pull ? { pull: r.pull } : {}),
+      ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
+      ...(files?.get(r.id)?.length ? { files: files.get(r.id)! } : {}),
+    })),
+  );
 }
 
 /** A stable id for a set of rows: the same change always has the same id. */
@@ -76,7 +78,10 @@ export function pullRequestTitle(rows: readonly DescribedImage[]): string {
 
 export function pullRequestBody(rows: readonly DescribedImage[], files: readonly string[]): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
-  const table = rows.map((r) => `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`);
+  const table = rows.map(
+    (r) =>
+      `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`,
+  );
   return [
     'This change moves workloads onto copies of their images in our own registry, so a deleted, rate-limited or unreachable public image cannot stop them from starting.',
     '',
@@ -99,7 +104,12 @@ function ownerChains(rows: readonly DescribedImage[]): string[] {
   const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r] as const] : [])));
   if (chains.size === 0) return [];
   const where = (files: readonly string[] | undefined) => (files?.length ? `; changed in ${files.map((f) => `\`${f}\``).join(', ')}` : '');
-  return ['', '**Who applies these workloads** (why these files change):', '', ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}`)];
+  return [
+    '',
+    '**Who applies these workloads** (why these files change):',
+    '',
+    ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}`),
+  ];
 }
 
 function formatSize(bytes: number): string {

@@ -51,7 +51,10 @@ export function repositoryPath(repoURL: string): { origin: string; owner: string
   } catch {
     throw new ConfigError(`pull requests need an http(s) repository URL, got ${JSON.stringify(repoURL)}`);
   }
-  const parts = url.pathname.replace(/\.git$/, '').split('/').filter(Boolean);
+  const parts = url.pathname
+    .replace(/\.git$/, '')
+    .split('/')
+    .filter(Boolean);
   if (parts.length < 2) throw new ConfigError(`cannot find owner/name in the repository URL ${url.origin}${url.pathname}`);
   return { origin: url.origin, owner: parts.at(-2)!, name: parts.at(-1)! };
 }
@@ -64,6 +67,7 @@ export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
     const path = new URL(repoURL).pathname.replace(/\.git$/, '').replace(/^\/+/, '');
     return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token);
   }
-  if (kind === 'github') return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token);
+  if (kind === 'github')
+    return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token);
   return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token);
 }

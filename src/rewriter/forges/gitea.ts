@@ -76,8 +76,10 @@ export class GiteaForge implements Forge {
 }
 
 function toPullRequest(pull: GiteaPull): PullRequest {
-  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string') throw new ForgeError('Gitea answered with a pull request missing its number, head or base');
-  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string')) throw new ForgeError(`Gitea answered with pull request #${pull.number} whose title or body is not text`);
+  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string')
+    throw new ForgeError('Gitea answered with a pull request missing its number, head or base');
+  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string'))
+    throw new ForgeError(`Gitea answered with pull request #${pull.number} whose title or body is not text`);
   return {
     number: pull.number,
     url: pull.html_url,

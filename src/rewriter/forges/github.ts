@@ -36,11 +36,22 @@ export class GitHubForge implements Forge {
     const query = new URLSearchParams({ state: 'all', head: `${this.#owner}:${head}`, base, per_page: '100' });
     const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?${query}`)) as GitHubPull[];
     if (!Array.isArray(pulls)) throw new ForgeError('GitHub answered the pull request list with something that is not a list');
-    return pulls.map(toPullRequest).filter((p) => p.head === head && p.base === base).sort((a, b) => b.number - a.number);
+    return pulls
+      .map(toPullRequest)
+      .filter((p) => p.head === head && p.base === base)
+      .sort((a, b) => b.number - a.number);
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
-    const pull = toPullRequest((await this.#call('POST', `/repos/${this.#repo}/pulls`, { title: spec.title, head: spec.head, base: spec.base, body: spec.body, draft: spec.draft ?? false })) as GitHubPull);
+    const pull = toPullRequest(
+      (await this.#call('POST', `/repos/${this.#repo}/pulls`, {
+        title: spec.title,
+        head: spec.head,
+        base: spec.base,
+        body: spec.body,
+        draft: spec.draft ?? false,
+      })) as GitHubPull,
+    );
     if (spec.labels?.length) await this.#call('POST', `/repos/${this.#repo}/issues/${pull.number}/labels`, { labels: [...spec.labels] });
     return pull;
   }
@@ -54,7 +65,12 @@ export class GitHubForge implements Forge {
       forge: 'GitHub',
       method,
       url: `${this.#api}${path}`,
-      headers: { authorization: `Bearer ${this.#token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'image-clone-controller' },
+      headers: {
+        authorization: `Bearer ${this.#token}`,
+        accept: 'application/vnd.github+json',
+        'x-github-api-version': '2022-11-28',
+        'user-agent': 'image-clone-controller',
+      },
       ...(body ? { body } : {}),
       authHint: 'check the token: it needs pull requests: write, and contents: write to push',
     });
@@ -65,7 +81,8 @@ function toPullRequest(pull: GitHubPull): PullRequest {
   if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string') {
     throw new ForgeError('GitHub answered with a pull request missing its number, head or base');
   }
-  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string')) throw new ForgeError(`GitHub answered with pull request #${pull.number} whose title or body is not text`);
+  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string'))
+    throw new ForgeError(`GitHub answered with pull request #${pull.number} whose title or body is not text`);
   return {
     number: pull.number,
     url: pull.html_url,

@@ -33,22 +33,29 @@ export class GitLabForge implements Forge {
     const query = new URLSearchParams({ state: 'all', source_branch: head, target_branch: base, per_page: '100' });
     const list = (await this.#call('GET', `/projects/${this.#project}/merge_requests?${query}`)) as GitLabMergeRequest[];
     if (!Array.isArray(list)) throw new ForgeError('GitLab answered the merge request list with something that is not a list');
-    return list.map(toPullRequest).filter((p) => p.head === head && p.base === base).sort((a, b) => b.number - a.number);
+    return list
+      .map(toPullRequest)
+      .filter((p) => p.head === head && p.base === base)
+      .sort((a, b) => b.number - a.number);
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
-    return toPullRequest((await this.#call('POST', `/projects/${this.#project}/merge_requests`, {
-      source_branch: spec.head,
-      target_branch: spec.base,
-      title: spec.draft ? `Draft: ${spec.title}` : spec.title,
-      description: spec.body,
-      ...(spec.labels?.length ? { labels: spec.labels.join(',') } : {}),
-    })) as GitLabMergeRequest);
+    return toPullRequest(
+      (await this.#call('POST', `/projects/${this.#project}/merge_requests`, {
+        source_branch: spec.head,
+        target_branch: spec.base,
+        title: spec.draft ? `Draft: ${spec.title}` : spec.title,
+        description: spec.body,
+        ...(spec.labels?.length ? { labels: spec.labels.join(',') } : {}),
+      })) as GitLabMergeRequest,
+    );
   }
 
   async update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest> {
     const title = pr.title.startsWith('Draft: ') ? `Draft: ${change.title}` : change.title;
-    return toPullRequest((await this.#call('PUT', `/projects/${this.#project}/merge_requests/${pr.number}`, { title, description: change.body })) as GitLabMergeRequest);
+    return toPullRequest(
+      (await this.#call('PUT', `/projects/${this.#project}/merge_requests/${pr.number}`, { title, description: change.body })) as GitLabMergeRequest,
+    );
   }
 
   #call(method: 'GET' | 'POST' | 'PUT', path: string, body?: object): Promise<unknown> {
@@ -67,7 +74,8 @@ function toPullRequest(mr: GitLabMergeRequest): PullRequest {
   if (typeof mr?.iid !== 'number' || typeof mr.source_branch !== 'string' || typeof mr.target_branch !== 'string') {
     throw new ForgeError('GitLab answered with a merge request missing its iid or branches');
   }
-  if (typeof mr.title !== 'string' || (mr.description != null && typeof mr.description !== 'string')) throw new ForgeError(`GitLab answered with merge request !${mr.iid} whose title or description is not text`);
+  if (typeof mr.title !== 'string' || (mr.description != null && typeof mr.description !== 'string'))
+    throw new ForgeError(`GitLab answered with merge request !${mr.iid} whose title or description is not text`);
   return {
     number: mr.iid,
     url: mr.web_url,

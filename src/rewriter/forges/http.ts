@@ -2,7 +2,7 @@
  * One JSON call to a forge's API with undici, and errors that say which forge, which call, which
  * status and (for 401/403) what to check. Tokens travel only in the header given.
  */
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { ImageCloneError } from '../../errors.ts';
 import { readBounded } from '../../util/bounded-body.ts';
 
@@ -25,7 +25,7 @@ const FORGE_ANSWER_MAX_BYTES = 16 * 1024 * 1024;
 
 export async function forgeCall(call: ForgeCall): Promise<unknown> {
   const what = `${call.forge} ${call.method} ${new URL(call.url).pathname}`;
-  let response;
+  let response: Dispatcher.ResponseData;
   try {
     response = await request(call.url, {
       method: call.method,
@@ -38,7 +38,8 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
   const bytes = await readBounded(response.body, FORGE_ANSWER_MAX_BYTES).catch((error: unknown) => {
     throw new ForgeError(`${what}: the answer broke off: ${(error as Error).message}`);
   });
-  if (bytes === undefined) throw new ForgeError(`${what} answered HTTP ${response.statusCode} with more than ${FORGE_ANSWER_MAX_BYTES >> 20} MiB (not an API answer)`);
+  if (bytes === undefined)
+    throw new ForgeError(`${what} answered HTTP ${response.statusCode} with more than ${FORGE_ANSWER_MAX_BYTES >> 20} MiB (not an API answer)`);
   const text = bytes.toString('utf8');
   if (response.statusCode >= 300) {
     let message = '';

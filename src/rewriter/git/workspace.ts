@@ -170,7 +170,8 @@ export function redactRepo(url: string): string {
 }
 
 /** A failure of the server or the network (5xx, 429, a dropped connection), worth trying again. */
-const TRANSIENT = /returned error: (5\d\d|429)|HTTP (5\d\d|429)|remote end hung up|connection reset|connection refused|timed out|early EOF|unexpected disconnect/i;
+const TRANSIENT =
+  /returned error: (5\d\d|429)|HTTP (5\d\d|429)|remote end hung up|connection reset|connection refused|timed out|early EOF|unexpected disconnect/i;
 const GIT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 2_000, maxRetryAfterSeconds: 0 };
 
 /** Runs a git network operation, up to twice more (after jittered backoff) when it failed transiently. */
@@ -183,7 +184,10 @@ function retryTransient<T>(operation: () => Promise<T>): Promise<T> {
  * (the first line is often only "Pushing to URL"), else the first line.
  */
 function gitComplaint(error: unknown): string {
-  const lines = String((error as Error)?.message ?? error).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = String((error as Error)?.message ?? error)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const telling = lines.filter((l) => /^(fatal|error|remote):|^! \[|\[remote rejected\]/i.test(l) && !/^remote:\s*$/.test(l));
   return telling.length > 0 ? [...new Set(telling)].slice(0, 3).join('; ') : (lines[0] ?? 'unknown error');
 }

@@ -44,10 +44,15 @@ export async function fetchChart(location: ChartLocation, options: { readonly ca
 
 async function fetchRepositoryChart(location: ChartLocation, stack: RegistryStack): Promise<FetchedChart> {
   const indexUrl = `${location.repoURL}/index.yaml`;
-  const index = parse((await get(stack, indexUrl, INDEX_MAX_BYTES)).toString('utf8')) as { entries?: Record<string, Array<{ version?: string; urls?: string[]; digest?: string }>> } | null;
+  const index = parse((await get(stack, indexUrl, INDEX_MAX_BYTES)).toString('utf8')) as {
+    entries?: Record<string, Array<{ version?: string; urls?: string[]; digest?: string }>>;
+  } | null;
   const entries = (index?.entries?.[location.name] ?? []).filter((e) => typeof e.version === 'string' && Array.isArray(e.urls) && e.urls.length > 0);
   if (entries.length === 0) throw new ChartFetchError(`${indexUrl} lists no chart named ${location.name}`);
-  const version = chooseVersion(entries.map((e) => e.version!), location.version);
+  const version = chooseVersion(
+    entries.map((e) => e.version!),
+    location.version,
+  );
   if (version === undefined) throw new ChartFetchError(`${indexUrl} lists no version of ${location.name} matching ${location.version}`);
   const entry = entries.find((e) => e.version === version)!;
   const url = new URL(entry.urls![0]!, `${location.repoURL}/`).toString();
@@ -65,7 +70,7 @@ async function fetchOciChart(location: ChartLocation, stack: RegistryStack): Pro
   const repository = [slash < 0 ? '' : rest.slice(slash + 1), location.name].filter(Boolean).join('/');
   const version = location.version;
   const from = `oci://${registry}/${repository}:${version ?? '?'}`;
-  if (!version || semver.valid(version) === null && !/^[\w][\w.-]*$/.test(version)) {
+  if (!version || (semver.valid(version) === null && !/^[\w][\w.-]*$/.test(version))) {
     throw new ChartFetchError(`${from}: the chart's version is not known (the release's status names none, and a range cannot be resolved in an OCI registry)`);
   }
   const repo = { registry, repository };

@@ -31,17 +31,28 @@ export async function effectiveSpec(tools: RenderTools, root: string, subdir: st
   const dir = resolve(root, subdir ?? '.');
   let documents: Json[];
   if (kustomizationIn(dir)) {
-    if (buildsOutside(root, dir)) throw new RenderProofError(`${subdir ?? 'the repository root'} builds on a remote base or on files outside the repository, which the proof does not read`);
+    if (buildsOutside(root, dir))
+      throw new RenderProofError(
+        `${subdir ?? 'the repository root'} builds on a remote base or on files outside the repository, which the proof does not read`,
+      );
     // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
-    documents = parseAllDocuments(built).map((d) => d.toJS() as Json).filter(Boolean);
+    documents = parseAllDocuments(built)
+      .map((d) => d.toJS() as Json)
+      .filter(Boolean);
   } else {
     documents = declaredDocuments(root, subdir, declared);
   }
   const meta = (d: Json) => (d.metadata ?? {}) as Json;
   // A HelmRelease's namespace may be the Kustomization's targetNamespace, whatever the file says.
-  const found = documents.filter((d) => d.kind === declared.kind && meta(d).name === declared.name && (declared.kind === 'HelmRelease' || meta(d).namespace === undefined || meta(d).namespace === declared.namespace));
-  if (found.length !== 1) throw new RenderProofError(`${subdir ?? 'the repository root'} renders ${found.length} ${declared.kind} objects named ${declared.name}, not one`);
+  const found = documents.filter(
+    (d) =>
+      d.kind === declared.kind &&
+      meta(d).name === declared.name &&
+      (declared.kind === 'HelmRelease' || meta(d).namespace === undefined || meta(d).namespace === declared.namespace),
+  );
+  if (found.length !== 1)
+    throw new RenderProofError(`${subdir ?? 'the repository root'} renders ${found.length} ${declared.kind} objects named ${declared.name}, not one`);
   return (found[0]!.spec ?? {}) as Json;
 }
 
@@ -64,7 +75,9 @@ export function applicationInputs(spec: Json): RenderInputs {
   const parameters = Array.isArray(helm.parameters) ? (helm.parameters as Json[]) : [];
   return {
     valueFiles: [...(typeof helm.values === 'string' ? [helm.values] : []), ...(helm.valuesObject ? [JSON.stringify(helm.valuesObject)] : [])],
-    sets: parameters.filter((p) => typeof p.name === 'string').map((p) => ({ name: String(p.name), value: String(p.value ?? ''), forceString: p.forceString === true })),
+    sets: parameters
+      .filter((p) => typeof p.name === 'string')
+      .map((p) => ({ name: String(p.name), value: String(p.value ?? ''), forceString: p.forceString === true })),
   };
 }
 
@@ -84,7 +97,10 @@ export async function renderChart(tools: RenderTools, chart: Buffer, releaseName
       const kustomize = renderer.kustomize as Json | undefined;
       if (!kustomize) continue;
       await writeFile(join(dir, `rendered-${i}.yaml`), rendered);
-      await writeFile(join(dir, 'kustomization.yaml'), stringify({ resources: [`rendered-${i}.yaml`], ...pick(kustomize, ['images', 'patches', 'patchesStrategicMerge', 'patchesJson6902']) }));
+      await writeFile(
+        join(dir, 'kustomization.yaml'),
+        stringify({ resources: [`rendered-${i}.yaml`], ...pick(kustomize, ['images', 'patches', 'patchesStrategicMerge', 'patchesJson6902']) }),
+      );
       rendered = await tool(tools.kustomize, ['build', dir], `the post-renderer ${i} (kustomize)`);
     }
     return rendered;
@@ -134,8 +150,10 @@ export function compareRenders(before: string, after: string, expected: readonly
     if (!doc) return `the chart renders no ${want.kind}/${want.name}`;
     const was = containerImages(a.get(doc)!).get(container);
     const now = containerImages(b.get(doc)!).get(container);
-    if (was !== want.source) return `before the change, the chart renders ${label} with ${was ?? 'no image'}, not ${want.source} as the cluster runs it (are its values set elsewhere, e.g. valuesFrom?)`;
-    if (now === undefined || !runsBackup(now, want.backup, want.digest)) return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
+    if (was !== want.source)
+      return `before the change, the chart renders ${label} with ${was ?? 'no image'}, not ${want.source} as the cluster runs it (are its values set elsewhere, e.g. valuesFrom?)`;
+    if (now === undefined || !runsBackup(now, want.backup, want.digest))
+      return `after the change, the chart renders ${label} with ${now ?? 'no image'}, not the backup ${want.backup}@${want.digest}`;
   }
   return undefined;
 }
@@ -176,7 +194,8 @@ function containerImages(doc: Json): Map<string, string> {
   const walk = (value: unknown, key: string) => {
     if (Array.isArray(value)) {
       for (const item of value) {
-        if (CONTAINER_LISTS.has(key) && item && typeof item === 'object' && typeof (item as Json).image === 'string') found.set(`${CONTAINER_LABELS[key]} ${String((item as Json).name)}`, String((item as Json).image));
+        if (CONTAINER_LISTS.has(key) && item && typeof item === 'object' && typeof (item as Json).image === 'string')
+          found.set(`${CONTAINER_LABELS[key]} ${String((item as Json).name)}`, String((item as Json).image));
         walk(item, '');
       }
     } else if (value && typeof value === 'object') {
@@ -188,10 +207,13 @@ function containerImages(doc: Json): Map<string, string> {
   if (doc.kind === 'HelmRelease') {
     const values = (doc.spec as Json | undefined)?.values;
     const mappings = (value: unknown, path: string) => {
-      if (Array.isArray(value)) value.forEach((item, i) => mappings(item, `${path}[${i}]`));
+      if (Array.isArray(value)) for (const [i, item] of value.entries()) mappings(item, `${path}[${i}]`);
       else if (value && typeof value === 'object') {
         const map = value as Json;
-        const image = typeof map.repository === 'string' && 'tag' in map ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])]))) : undefined;
+        const image =
+          typeof map.repository === 'string' && 'tag' in map
+            ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])])))
+            : undefined;
         if (image) found.set(`values ${path || '.'}`, image);
         for (const [k, v] of Object.entries(map)) mappings(v, path ? `${path}.${k}` : k);
       }
@@ -214,9 +236,12 @@ function byObject(text: string): Map<string, Json> {
   return map;
 }
 
-const CONTAINER_LABELS: Readonly<Record<string, string>> = { containers: 'container', initContainers: 'init container', ephemeralContainers: 'ephemeral container' };
+const CONTAINER_LABELS: Readonly<Record<string, string>> = {
+  containers: 'container',
+  initContainers: 'init container',
+  ephemeralContainers: 'ephemeral container',
+};
 const CONTAINER_LISTS = new Set(Object.keys(CONTAINER_LABELS));
-
 
 /**
  * A copy of an object with every image field blanked: each container's image and the pod's
@@ -239,9 +264,17 @@ function withoutHelmImages(value: unknown): unknown {
 }
 
 function withoutContainerImages(value: unknown, key = ''): unknown {
-  if (Array.isArray(value)) return value.map((item) => (CONTAINER_LISTS.has(key) && item && typeof item === 'object' ? { ...(withoutContainerImages(item) as Json), image: '' } : withoutContainerImages(item)));
+  if (Array.isArray(value))
+    return value.map((item) =>
+      CONTAINER_LISTS.has(key) && item && typeof item === 'object' ? { ...(withoutContainerImages(item) as Json), image: '' } : withoutContainerImages(item),
+    );
   // The pull Secrets a change may add with the images (--backup-pull secret:NAME) count as image fields.
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'imagePullSecrets').map(([k, v]) => [k, withoutContainerImages(v, k)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== 'imagePullSecrets')
+        .map(([k, v]) => [k, withoutContainerImages(v, k)]),
+    );
   return value;
 }
 

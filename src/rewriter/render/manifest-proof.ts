@@ -50,7 +50,14 @@ export interface ChangedFile {
  * Proves a change. `changed` holds each edited file's text before and after (absolute paths; the
  * files hold `after` when called, and again when it returns).
  */
-export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>, root: string, ownerPath: string | undefined, changed: ReadonlyMap<string, ChangedFile>, expected: readonly ProvedImage[], moves: readonly AskedMove[] = []): Promise<ManifestProof> {
+export async function proveManifestChange(
+  tools: Pick<RenderTools, 'kustomize'>,
+  root: string,
+  ownerPath: string | undefined,
+  changed: ReadonlyMap<string, ChangedFile>,
+  expected: readonly ProvedImage[],
+  moves: readonly AskedMove[] = [],
+): Promise<ManifestProof> {
   const rootReal = realpathSync(root);
   const ownerDir = resolve(rootReal, ownerPath ?? '.');
   const ownerBuilds = kustomizationIn(ownerDir) !== undefined;
@@ -61,7 +68,10 @@ export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>,
   const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base or on files outside the repository`);
   const roots = found.filter((r) => !r.remote).map((r) => r.dir);
   if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) roots.push(ownerDir);
-  const build = (dir: string) => tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch((error: unknown) => error as Error);
+  const build = (dir: string) =>
+    tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch(
+      (error: unknown) => error as Error,
+    );
   const write = (which: keyof ChangedFile) => {
     for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
   };
@@ -112,8 +122,15 @@ export async function proveManifestChange(tools: Pick<RenderTools, 'kustomize'>,
   // pinned its own image, and loses it when a shared base is edited, moves to something else).
   for (const r of renders) {
     for (const c of imageChanges(r.was, r.now)) {
-      const asked = expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest)) || moves.some((m) => runsSameImage(c.was, m.from) && runsSameImage(c.now, m.to));
-      if (!asked && (expected.length > 0 || moves.length > 0)) return { reason: `${r.label}: the change moves ${c.object.replace(/\/\//, '/')} ${c.container} from ${c.was} to ${c.now}, which no record asked for`, records: [], unproved };
+      const asked =
+        expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest)) ||
+        moves.some((m) => runsSameImage(c.was, m.from) && runsSameImage(c.now, m.to));
+      if (!asked && (expected.length > 0 || moves.length > 0))
+        return {
+          reason: `${r.label}: the change moves ${c.object.replace(/\/\//, '/')} ${c.container} from ${c.was} to ${c.now}, which no record asked for`,
+          records: [],
+          unproved,
+        };
     }
   }
   return { unproved };

@@ -24,7 +24,11 @@ export class RenderProofError extends ImageCloneError {
 /** Runs a program; its standard output, or a RenderProofError naming `what` and why. */
 export async function tool(program: string, args: readonly string[], what: string): Promise<string> {
   try {
-    const { stdout } = await run(program, [...args], { timeout: TOOL_TIMEOUT_MS, maxBuffer: OUTPUT_MAX_BYTES, env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() } });
+    const { stdout } = await run(program, [...args], {
+      timeout: TOOL_TIMEOUT_MS,
+      maxBuffer: OUTPUT_MAX_BYTES,
+      env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() },
+    });
     return stdout;
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
