@@ -16,6 +16,7 @@ import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { fileTree } from '../support/file-tree.ts';
+import { git } from '../support/git.ts';
 
 const HELM = join(BIN_DIR, 'helm-v3.22.0');
 const KUSTOMIZE = join(BIN_DIR, 'kustomize');
@@ -57,12 +58,6 @@ before(async () => {
 });
 after(() => charts?.stop());
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  }).trim();
 const release = stringify({
   apiVersion: 'helm.toolkit.fluxcd.io/v2',
   kind: 'HelmRelease',

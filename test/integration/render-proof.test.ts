@@ -4,7 +4,6 @@
  * image copied into a ConfigMap by `replacements`) while the rest of the batch lands.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { createLogger } from '../../src/observability/log.ts';
 import { proveManifestChange, type ChangedFile } from '../../src/rewriter/render/manifest-proof.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { fileTree } from '../support/file-tree.ts';
+import { git } from '../support/git.ts';
 
 const tools = { kustomize: join(BIN_DIR, 'kustomize') };
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -158,12 +158,6 @@ describe('the rewriter with the proof', () => {
   it('undoes and refuses a change kustomize shows to reach beyond the images, and lands the rest of the batch', async () => {
     const repos = fileTree({}, 'proof-git-');
     const origin = join(repos, 'origin.git');
-    const git = (cwd: string, ...args: string[]) =>
-      execFileSync('git', args, {
-        cwd,
-        encoding: 'utf8',
-        env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-      }).trim();
     git(repos, 'init', '-q', '--bare', '--initial-branch=main', origin);
     const seed = fileTree(
       {

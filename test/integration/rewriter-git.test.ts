@@ -15,6 +15,7 @@ import { startGitHttpServer } from '../../devenv/git-http-server.ts';
 import { startSshServer } from '../../devenv/sshd.ts';
 import { CANARIES, exhibit, plantSshKey } from '../support/canaries.ts';
 import { startTcpFaultProxy } from '../../devenv/tcp-fault-proxy.ts';
+import { git } from '../support/git.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB =
@@ -22,12 +23,6 @@ const WEB =
 const NEW_IMAGE = `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`;
 
 let work: string;
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  }).trim();
 
 function makeOrigin(name: string, files: Record<string, string>): string {
   const origin = join(work, `${name}.git`);

@@ -1,6 +1,6 @@
 /** `image-clone sync-repo` as a CI job runs it: real registries, a real repository, one commit. */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,16 +9,11 @@ import { startRegistryServer, type RegistryServer } from '../../devenv/registry-
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
 import { dockerConfigJson } from '../../devenv/docker-config.ts';
 import { CANARIES } from '../support/canaries.ts';
+import { git } from '../support/git.ts';
 
 let work: string;
 let source: RegistryServer;
 let backup: RegistryServer;
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  }).trim();
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'image-clone-sync-repo-'));

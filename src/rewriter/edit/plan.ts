@@ -393,22 +393,6 @@ function formatShort(r: Replacement): string {
   return `${name}${r.from.tag ? `:${r.from.tag}` : ''}${r.from.digest ? `@${r.from.digest}` : ''}`;
 }
 
-/** Rewrites a Helm image mapping (registry/repository/tag/digest) so that it composes `replacement.to`. */
-export function planHelmValuesEdit(
-  file: string,
-  text: string,
-  map: YAMLMap,
-  where: string,
-  before: string,
-  replacement: Replacement,
-  edits: Map<string, TextEdit[]>,
-  changes: PlannedChange[],
-  root: string,
-): void {
-  if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(text, map, helmPartsFor(replacement.to, [map])));
-  changes.push({ file: relative(root, file), line: lineOf(text, map.range![0]), what: `Helm values ${where}`, before, after: replacement.to });
-}
-
 /** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
 export function planEntryEdit(
   entry: KustomizeEntry,
