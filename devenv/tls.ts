@@ -17,25 +17,7 @@ export interface ServerCertificate {
 }
 
 export async function createCertificateAuthority(dir: string, name = 'image-clone test CA'): Promise<CertificateAuthority> {
-  const certFile = join(dir, 'ca.crt');
-  const keyFile = join(dir, 'ca.key');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-  ]);
-  return { certFile, keyFile };
+  return selfSigned(dir, 'ca', name);
 }
 
 export interface CertificateRequest {
@@ -86,8 +68,13 @@ export function createServerCertificate(dir: string, ca: CertificateAuthority, n
 
 /** A self-signed certificate and key, e.g. for signing registry tokens. */
 export async function createSelfSigned(dir: string, name: string): Promise<ServerCertificate> {
-  const certFile = join(dir, `${name}.crt`);
-  const keyFile = join(dir, `${name}.key`);
+  return selfSigned(dir, name, name);
+}
+
+/** `<file>.crt` and `<file>.key` in `dir`: a self-signed RSA certificate for `/CN=<commonName>`, valid two days. */
+async function selfSigned(dir: string, file: string, commonName: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(dir, `${file}.crt`);
+  const keyFile = join(dir, `${file}.key`);
   await run('openssl', [
     'req',
     '-x509',
@@ -98,7 +85,7 @@ export async function createSelfSigned(dir: string, name: string): Promise<Serve
     '-days',
     '2',
     '-subj',
-    `/CN=${name}`,
+    `/CN=${commonName}`,
     '-keyout',
     keyFile,
     '-out',
