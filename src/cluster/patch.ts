@@ -6,7 +6,7 @@
  * resource, no strategic merge) gets a JSON patch with the same guarantees (rolloutPatch).
  */
 import { AppsV1Api, BatchV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { RolloutObject, WorkloadRef } from './workloads.ts';
+import { nestAt, podSpecOf, podSpecPath, type RolloutObject, type WorkloadRef } from './workloads.ts';
 
 export interface ContainerImageChange {
   readonly container: string;
@@ -25,8 +25,7 @@ export function imagePatch(ref: WorkloadRef, changes: readonly ContainerImageCha
     ...(list(true).length ? { initContainers: list(true) } : {}),
     ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
   };
-  const spec = ref.kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: podSpec } } } } : { template: { spec: podSpec } };
-  return { metadata: { uid: ref.uid }, spec };
+  return { metadata: { uid: ref.uid }, ...nestAt(podSpecPath(ref.kind), podSpec) };
 }
 
 /**
@@ -35,20 +34,21 @@ export function imagePatch(ref: WorkloadRef, changes: readonly ContainerImageCha
  * so a concurrent change makes it fail rather than patch the wrong container.
  */
 export function rolloutPatch(ref: WorkloadRef, current: RolloutObject, changes: readonly ContainerImageChange[], pullSecret?: string): object[] {
-  const spec = current.spec?.template?.spec;
+  const spec = podSpecOf('Rollout', current);
+  const podSpecPointer = `/${podSpecPath('Rollout').join('/')}`;
   const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: ref.uid }];
   for (const change of changes) {
     const list = change.init ? 'initContainers' : 'containers';
     const index = (spec?.[list] ?? []).findIndex((c) => c.name === change.container);
     if (index < 0) throw new Error(`Rollout ${ref.namespace}/${ref.name} has no ${change.init ? 'init container' : 'container'} ${change.container}`);
-    const at = `/spec/template/spec/${list}/${index}`;
+    const at = `${podSpecPointer}/${list}/${index}`;
     ops.push({ op: 'test', path: `${at}/name`, value: change.container }, { op: 'replace', path: `${at}/image`, value: change.image });
   }
   if (pullSecret && !(spec?.imagePullSecrets ?? []).some((r) => r.name === pullSecret)) {
     ops.push(
       spec?.imagePullSecrets
-        ? { op: 'add', path: '/spec/template/spec/imagePullSecrets/-', value: { name: pullSecret } }
-        : { op: 'add', path: '/spec/template/spec/imagePullSecrets', value: [{ name: pullSecret }] },
+        ? { op: 'add', path: `${podSpecPointer}/imagePullSecrets/-`, value: { name: pullSecret } }
+        : { op: 'add', path: `${podSpecPointer}/imagePullSecrets`, value: [{ name: pullSecret }] },
     );
   }
   return ops;

@@ -44,9 +44,25 @@ export const KIND_INFO: Readonly<Record<WorkloadKind, { apiVersion: string; plur
   Rollout: { apiVersion: 'argoproj.io/v1alpha1', plural: 'rollouts' },
 };
 
+/**
+ * Where a kind keeps its pod spec: the one place this is written. The copier reads images there,
+ * the direct patch writes there, and the manifest planner finds them there in YAML.
+ */
+export function podSpecPath(kind: string): readonly string[] {
+  if (kind === 'Pod') return ['spec'];
+  if (kind === 'CronJob') return ['spec', 'jobTemplate', 'spec', 'template', 'spec'];
+  return ['spec', 'template', 'spec'];
+}
+
+/** `value` at `path`, in new objects: `{spec: {template: {spec: value}}}`. */
+export function nestAt(path: readonly string[], value: unknown): Record<string, unknown> {
+  return path.reduceRight<Record<string, unknown>>((inner, key) => ({ [key]: inner }), value as Record<string, unknown>);
+}
+
 export function podSpecOf(kind: WorkloadKind, object: WorkloadObject): V1PodSpec | undefined {
-  if (kind === 'CronJob') return (object as V1CronJob).spec?.jobTemplate?.spec?.template?.spec;
-  return (object as V1Deployment).spec?.template?.spec;
+  let node: unknown = object;
+  for (const key of podSpecPath(kind)) node = (node as Record<string, unknown> | undefined)?.[key];
+  return node as V1PodSpec | undefined;
 }
 
 /** Every image of the pod template, init containers first, in the order the kubelet starts them. */
@@ -89,6 +105,5 @@ export function slimWorkload(kind: WorkloadKind, object: WorkloadObject): Worklo
     ...(serviceAccountName ? { serviceAccountName } : {}),
   };
   const metadata = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels, annotations };
-  if (kind === 'CronJob') return { metadata, spec: { schedule: '', jobTemplate: { spec: { template: { spec: slimSpec } } } } } as WorkloadObject;
-  return { metadata, spec: { selector: {}, template: { spec: slimSpec } } } as WorkloadObject;
+  return { metadata, ...nestAt(podSpecPath(kind), slimSpec) } as WorkloadObject;
 }

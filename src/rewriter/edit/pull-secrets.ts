@@ -7,6 +7,7 @@
  * files get CRLF lines. Pure: text in, edits out.
  */
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
+import { podSpecPath } from '../../cluster/workloads.ts';
 import { addToMap, addToSeq } from './yaml-insert.ts';
 import { get, items, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
@@ -15,12 +16,11 @@ export interface PullSecretWant {
   readonly secret: string;
 }
 
-/** Where a document keeps its pod spec, by kind (the one place the planner knows this). */
+/** A document's pod spec, where its kind keeps it. */
 export function podSpecNode(kind: string, root: unknown): Node | undefined {
-  const spec = get(root, 'spec');
-  if (kind === 'Pod') return spec;
-  if (kind === 'CronJob') return get(get(get(get(spec, 'jobTemplate'), 'spec'), 'template'), 'spec');
-  return get(get(spec, 'template'), 'spec');
+  let node = root as Node | undefined;
+  for (const key of podSpecPath(kind)) node = get(node, key);
+  return node;
 }
 
 /**
