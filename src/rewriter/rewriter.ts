@@ -695,7 +695,9 @@ export class Rewriter {
     const besideInputs = async () =>
       new Map(
         await Promise.all(
-          beside.map(async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, () => undefined)] as const),
+          beside.map(
+            async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, (error: unknown) => error as Error)] as const,
+          ),
         ),
       );
     try {
@@ -723,7 +725,12 @@ export class Rewriter {
       );
       for (const other of beside) {
         const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
-        if (why || !was || !now) continue;
+        // An overlay that did not render the release before is not judged; one that did must still build it.
+        if (why || !was || was instanceof Error) continue;
+        if (!now || now instanceof Error) {
+          why = `as ${other} builds it, the edit breaks it: ${describeError(now)}`;
+          continue;
+        }
         const [otherBefore, otherAfter] = [await render(was), await render(now)];
         why = compareRenders(otherBefore, otherAfter, []);
         const unasked = imageChanges(otherBefore, otherAfter).find(

@@ -210,10 +210,9 @@ function containerImages(doc: Json): Map<string, string> {
       if (Array.isArray(value)) for (const [i, item] of value.entries()) mappings(item, `${path}[${i}]`);
       else if (value && typeof value === 'object') {
         const map = value as Json;
-        const image =
-          typeof map.repository === 'string' && 'tag' in map
-            ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])])))
-            : undefined;
+        const image = isHelmImageMap(map)
+          ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])])))
+          : undefined;
         if (image) found.set(`values ${path || '.'}`, image);
         for (const [k, v] of Object.entries(map)) mappings(v, path ? `${path}.${k}` : k);
       }
@@ -259,8 +258,13 @@ function withoutHelmImages(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutHelmImages);
   if (!value || typeof value !== 'object') return value;
   const map = value as Json;
-  const image = typeof map.repository === 'string' && 'tag' in map;
+  const image = isHelmImageMap(map);
   return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && (HELM_IMAGE_PARTS as readonly string[]).includes(k) ? '' : withoutHelmImages(v)]));
+}
+
+/** A rendered values mapping that spells an image out, as the planner's helmImageMapsIn finds one in YAML. */
+function isHelmImageMap(map: Json): boolean {
+  return typeof map.repository === 'string' && 'tag' in map;
 }
 
 function withoutContainerImages(value: unknown, key = ''): unknown {
