@@ -15,13 +15,12 @@
  * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
  * (or, for managed ones under `always`, as well as) changing Git.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
-import { describeError } from '../errors.ts';
+import { ConfigError, describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { runsBackup } from '../image/backup.ts';
 import { parseReference, repositoryName, runsSameImage, tryParseReference } from '../image/reference.ts';
@@ -46,15 +45,15 @@ import {
   type RenderTools,
 } from './render/helm-proof.ts';
 import { kustomizeRoots, planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
-import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, rowsOf } from './forges/description.ts';
+import { rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
-import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh } from './git/workspace.ts';
+import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
+import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
+import { groupByTarget, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
-export type GitMode = 'commit' | 'branch' | 'pr';
+export type { DirectPatchMode, GitMode };
 export const DEFAULT_KEEP_DONE_MS = 7 * 86_400_000;
 export const DEFAULT_RENDER_TOOLS: RenderTools = { helm: 'helm', kustomize: 'kustomize' };
-/** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
-export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
 
 export interface RewriterConfig {
   readonly handoffDir: string;
@@ -86,6 +85,10 @@ export interface RewriterConfig {
   readonly renderTools?: RenderTools;
   /** Extra CA certificates (PEM) trusted when fetching charts. */
   readonly caFile?: string;
+  /** Opens a repository's working copy (default: a GitWorkspace in cacheDir with the credentials above). */
+  readonly openWorkspace?: (repoURL: string) => Workspace;
+  /** A repository's forge in `pr` mode (default: chosen from the URL, with `forge`'s options). */
+  readonly openForge?: (repoURL: string) => Forge;
   /** Called just before each push (instrumentation, and tests that race a push deterministically). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -102,12 +105,6 @@ export interface RewriteOutcome {
   readonly commit?: string;
   readonly branch: string;
   readonly error?: string;
-}
-
-interface Target {
-  readonly repoURL: string;
-  readonly base: string;
-  readonly path: string | undefined;
 }
 
 export class Rewriter {
@@ -203,33 +200,24 @@ export class Rewriter {
 
   /** Turns every pending record into Git changes, one per repository and base branch. */
   async processPending(): Promise<RewriteOutcome[]> {
-    const groups = new Map<string, { target: Target; records: Array<{ record: HandoffRecord; path: string | undefined }> }>();
+    const routing = {
+      directPatch: this.#config.directPatch?.mode ?? 'never',
+      ...(this.#config.unmanaged ? { unmanaged: this.#config.unmanaged } : {}),
+    } as const;
+    const toChange: Array<{ record: HandoffRecord; target: Target }> = [];
     const outcomes: RewriteOutcome[] = [];
     for (const record of this.#ledger.pending((file, error) => this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) }))) {
-      const patchMode = this.#config.directPatch?.mode ?? 'never';
-      const managed = record.owner !== undefined;
-      if (patchMode === 'always' || (patchMode === 'unmanaged' && !managed)) {
-        const patched = await this.#patch(record, managed);
+      const route = routeRecord(record, routing);
+      if (route.patch !== 'none') {
+        const patched = await this.#patch(record, route.patch === 'also');
         outcomes.push(patched);
-        // A managed workload still gets its Git change, so the GitOps tool does not revert it.
-        if (!managed || patched.result === 'failed') continue;
+        if (route.patch === 'only' || patched.result === 'failed') continue;
       }
-      const unsupported = this.#unsupportedOwner(record);
-      if (unsupported) {
-        outcomes.push(await this.#notProposed(record, unsupported));
-        continue;
-      }
-      const target = this.#targetOf(record);
-      if (!target) {
-        this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
-        continue;
-      }
-      const key = `${target.repoURL}#${target.base}`;
-      const group = groups.get(key) ?? { target, records: [] };
-      group.records.push({ record, path: target.path });
-      groups.set(key, group);
+      if (route.git.kind === 'not-proposed') outcomes.push(await this.#notProposed(record, route.git.reason));
+      else if (route.git.kind === 'change') toChange.push({ record, target: route.git.target });
+      else this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
     }
-    for (const { target, records } of groups.values()) outcomes.push(...(await this.#apply(target, records)));
+    for (const { target, records } of groupByTarget(toChange)) outcomes.push(...(await this.#changeRepository(target, records)));
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
     this.#passes.inc();
     this.#pruneDone();
@@ -287,18 +275,6 @@ export class Rewriter {
     }
   }
 
-  /** Why no file in Git can move a managed workload (its chain ends outside Git), or undefined. */
-  #unsupportedOwner(record: HandoffRecord): string | undefined {
-    const owner = record.owner;
-    if (!owner) return undefined;
-    if (owner.unsupported) return owner.unsupported;
-    if (owner.sources.length === 0) return `${owner.kind} ${owner.namespace}/${owner.name} has no Git source`;
-    // A Flux HelmRelease's chart is a path in Git; an Argo CD chart source is a chart repository, not a Git remote.
-    if (owner.declares === undefined && owner.tool === 'argocd' && owner.sources.every((s) => s.chart !== undefined))
-      return `Application ${owner.namespace}/${owner.name} deploys a chart from a chart repository, and no file in Git that declares it was found`;
-    return undefined;
-  }
-
   /**
    * A record that no Git change can carry: said once (log, metric, the record's done note) and not
    * retried; a new record, when the workload or its images change, is judged again. A managed
@@ -323,115 +299,78 @@ export class Rewriter {
     };
   }
 
-  #targetOf(record: HandoffRecord): Target | undefined {
-    const source = record.owner?.sources.find((s) => s.chart === undefined || record.owner?.tool === 'flux');
-    if (source) return { repoURL: source.repoURL, base: source.revision && source.revision !== 'HEAD' ? source.revision : 'main', path: source.path };
-    if (record.owner) return undefined;
-    const unmanaged = this.#config.unmanaged;
-    return unmanaged ? { repoURL: unmanaged.repoURL, base: unmanaged.branch, path: unmanaged.path } : undefined;
+  /**
+   * One repository and base: its change as one commit, delivered as the Git mode says. Records the
+   * edit refuses (a path that leads out of the clone, an edit not proved) are left out of it and
+   * reported in an outcome of their own, still pending.
+   */
+  async #changeRepository(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
+    const { outcome, refused } = await this.#deliver(target, group);
+    if (refused.size === 0) return outcome ? [outcome] : [];
+    const refusedOutcome: RewriteOutcome = {
+      repoURL: redactRepo(target.repoURL),
+      base: target.base,
+      branch: '',
+      records: [...refused.keys()],
+      result: 'failed',
+      error: [...new Set(refused.values())].join('; '),
+    };
+    return [refusedOutcome, ...(outcome ? [outcome] : [])];
   }
 
   /**
-   * The group's change as one commit; records whose path cannot be used (it leads out of the clone,
-   * or does not exist) are left out of it and reported in an outcome of their own, still pending.
+   * The attempt loop, the same for every Git mode: check out, edit, commit, push; a rejected push
+   * starts again on the new tip. Returns the change's outcome (none when every record was refused)
+   * and the refused records with their reasons.
    */
-  async #apply(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
-    const refused = new Map<string, string>();
-    const outcome = await this.#applyGroup(target, group, refused);
-    const refusedOutcome: RewriteOutcome[] =
-      refused.size === 0
-        ? []
-        : [
-            {
-              repoURL: redactRepo(target.repoURL),
-              base: target.base,
-              branch: '',
-              records: [...refused.keys()],
-              result: 'failed',
-              error: [...new Set(refused.values())].join('; '),
-            },
-          ];
-    return [...refusedOutcome, ...(outcome ? [outcome] : [])];
-  }
-
-  /** The change for `group` less the records it adds to `refused`; undefined when none is left. */
-  async #applyGroup(
+  async #deliver(
     target: Target,
     group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
-    refused: Map<string, string>,
-  ): Promise<RewriteOutcome | undefined> {
-    let records = group;
-    let workspace: GitWorkspace;
+  ): Promise<{ outcome: RewriteOutcome | undefined; refused: ReadonlyMap<string, string> }> {
+    const refused = new Map<string, string>();
+    const about = { repoURL: redactRepo(target.repoURL), base: target.base };
+    let workspace: Workspace;
+    let delivery: Delivery;
     try {
-      workspace = new GitWorkspace(target.repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
+      workspace = this.#openWorkspace(target.repoURL);
+      delivery = deliveryFor(this.#deliverySettings(), target.repoURL, target.base, () => this.#openForge(target.repoURL));
     } catch (error) {
-      return {
-        repoURL: redactRepo(target.repoURL),
-        base: target.base,
-        records: records.map((r) => r.record.id),
-        branch: '',
-        result: 'failed',
-        error: describeError(error),
-      };
+      const outcome: RewriteOutcome = { ...about, records: group.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
+      return { outcome, refused };
     }
-    const branch =
-      this.#config.mode === 'commit'
-        ? target.base
-        : `${this.#config.branchPrefix ?? 'image-clone/'}${target.base}-${createHash('sha256').update(target.repoURL).digest('hex').slice(0, 8)}`;
-    const ids = records.map((r) => r.record.id);
-    const base = { repoURL: redactRepo(target.repoURL), base: target.base, records: ids, branch };
+    let records = group;
+    const branch = delivery.branch;
+    const outcomeOf = (result: RewriteOutcome['result'], more: Partial<RewriteOutcome> = {}): RewriteOutcome => ({
+      ...about,
+      branch,
+      records: records.map((r) => r.record.id),
+      result,
+      ...more,
+    });
+    const markDone = async (note: string) => {
+      for (const { record } of records) await this.#ledger.markDone(record.id, note);
+    };
     const attempts = this.#config.maxPushAttempts ?? 5;
-    const pr = this.#config.mode === 'pr';
     try {
-      const forge = pr ? this.#forge(target.repoURL) : undefined;
-      const rows = rowsOf(records.map((r) => r.record));
-      const pulls = forge ? await forge.pullRequests(branch, target.base) : [];
-      const open = pulls.find((p) => p.state === 'open');
-      // A reviewer closed this very change before: it is not proposed again.
-      const declined = pulls.find(
-        (p) =>
-          p.state === 'closed' &&
-          changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows),
-      );
-      if (forge && !open && declined) {
-        if (!this.#config.dryRun) for (const id of ids) await this.#ledger.markDone(id, `pull request #${declined.number} was closed; not reopened`);
-        this.#log.info('change not proposed again: its pull request was closed', { repo: base.repoURL, pullRequest: declined.url });
-        return { ...base, result: 'not-reopened', pullRequest: declined.url };
+      const prepared = await delivery.prepare(rowsOf(records.map((r) => r.record)));
+      if ('declined' in prepared) {
+        if (!this.#config.dryRun) await markDone(`pull request #${prepared.declined.number} was closed; not reopened`);
+        this.#log.info('change not proposed again: its pull request was closed', { repo: about.repoURL, pullRequest: prepared.declined.url });
+        return { outcome: outcomeOf('not-reopened', { pullRequest: prepared.declined.url }), refused };
       }
-      // Without an open pull request our branch starts again from the base, so a declined or
-      // merged change is not carried into the next one.
-      const fresh = forge !== undefined && open === undefined;
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        const { remoteBranchTip } = await workspace.checkout(target.base, this.#config.mode === 'commit' ? undefined : branch, fresh);
+        const { remoteBranchTip } = await workspace.checkout(target.base, delivery.checkoutBranch, prepared.fresh);
         const changed = await this.#edit(workspace.dir, records);
-        rows.splice(
-          0,
-          rows.length,
-          ...rowsOf(
-            records.map((r) => r.record),
-            changed.files,
-          ),
-        );
-        if (changed.refused.size > 0) {
-          for (const [id, error] of changed.refused) {
-            refused.set(id, error);
-            this.#log.error('record refused; it stays pending', { record: id, error });
-          }
-          records = records.filter((r) => !refused.has(r.record.id));
-          if (records.length === 0) return undefined;
-          ids.splice(0, ids.length, ...records.map((r) => r.record.id));
-          rows.splice(
-            0,
-            rows.length,
-            ...rowsOf(
-              records.map((r) => r.record),
-              changed.files,
-            ),
-          );
+        for (const [id, error] of changed.refused) {
+          refused.set(id, error);
+          this.#log.error('record refused; it stays pending', { record: id, error });
         }
+        records = records.filter((r) => !refused.has(r.record.id));
+        if (records.length === 0) return { outcome: undefined, refused };
+        const nothingThere = changed.found ? 'already-applied' : 'not-found';
         if (this.#config.dryRun) {
           const plan = await workspace.diff();
-          return { ...base, result: plan === '' ? (changed.found ? 'already-applied' : 'not-found') : 'would-change', plan };
+          return { outcome: outcomeOf(plan === '' ? nothingThere : 'would-change', { plan }), refused };
         }
         const commit = await workspace.commitAll(
           commitMessage(
@@ -440,60 +379,50 @@ export class Rewriter {
           ),
           this.#config.author,
         );
-        if (forge) {
-          if (commit === undefined && !(await workspace.differsFrom(target.base))) {
-            for (const id of ids) await this.#ledger.markDone(id, changed.found ? 'already-applied' : 'not-found');
-            return { ...base, result: changed.found ? 'already-applied' : 'not-found' };
-          }
-        } else if (commit === undefined) {
-          const result = changed.found ? 'already-applied' : 'not-found';
-          if (!changed.found) this.#log.warn('no manifest uses these images', { repo: base.repoURL, records: ids });
-          for (const id of ids) await this.#ledger.markDone(id, result);
-          return { ...base, result };
+        if (commit === undefined && (await delivery.nothingCommitted(workspace)) === 'done') {
+          if (!changed.found) this.#log.warn('no manifest uses these images', { repo: about.repoURL, records: records.length });
+          await markDone(nothingThere);
+          return { outcome: outcomeOf(nothingThere), refused };
         }
         await this.#config.beforePush?.(attempt);
-        if (commit === undefined || (await workspace.push(branch, fresh ? remoteBranchTip : undefined)) === 'pushed') {
-          const pullRequest = forge ? await this.#proposeChange(forge, workspace, branch, target.base, rows) : undefined;
-          for (const id of ids)
-            await this.#ledger.markDone(id, `pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
-          this.#log.info('change pushed', { repo: base.repoURL, branch, commit, records: ids.length, ...(pullRequest ? { pullRequest } : {}) });
-          return { ...base, result: 'pushed', ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) };
+        if (commit === undefined || (await workspace.push(branch, prepared.fresh ? remoteBranchTip : undefined)) === 'pushed') {
+          const pullRequest = await delivery.propose(
+            workspace,
+            rowsOf(
+              records.map((r) => r.record),
+              changed.files,
+            ),
+          );
+          await markDone(`pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
+          this.#log.info('change pushed', { repo: about.repoURL, branch, commit, records: records.length, ...(pullRequest ? { pullRequest } : {}) });
+          return { outcome: outcomeOf('pushed', { ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) }), refused };
         }
         this.#rejections.inc();
-        this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: base.repoURL, branch, attempt });
+        this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: about.repoURL, branch, attempt });
         // Jittered backoff, so two writers that keep colliding fall out of step.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 250 * attempt));
       }
-      return { ...base, result: 'failed', error: `push still rejected after ${attempts} attempts` };
+      return { outcome: outcomeOf('failed', { error: `push still rejected after ${attempts} attempts` }), refused };
     } catch (error) {
-      this.#log.error('rewrite failed; records stay pending', { repo: base.repoURL, error: describeError(error) });
-      return { ...base, result: 'failed', error: describeError(error) };
+      this.#log.error('rewrite failed; records stay pending', { repo: about.repoURL, error: describeError(error) });
+      return { outcome: outcomeOf('failed', { error: describeError(error) }), refused };
     }
   }
 
-  #forge(repoURL: string): Forge {
-    if (!this.#config.forge) throw new Error('--git-mode pr needs a forge token (--forge-token-file)');
+  #deliverySettings(): DeliverySettings {
+    const { mode, branchPrefix, forge } = this.#config;
+    return { mode, ...(branchPrefix ? { branchPrefix } : {}), ...(forge?.draft ? { draft: true } : {}), ...(forge?.labels ? { labels: forge.labels } : {}) };
+  }
+
+  #openWorkspace(repoURL: string): Workspace {
+    if (this.#config.openWorkspace) return this.#config.openWorkspace(repoURL);
+    return new GitWorkspace(repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
+  }
+
+  #openForge(repoURL: string): Forge {
+    if (this.#config.openForge) return this.#config.openForge(repoURL);
+    if (!this.#config.forge) throw new ConfigError('--git-mode pr needs a forge token (--forge-token-file)');
     return forgeFor(repoURL, this.#config.forge);
-  }
-
-  /** Opens the branch's pull request, or updates the open one with the rows of this batch added. */
-  async #proposeChange(forge: Forge, workspace: GitWorkspace, branch: string, base: string, rows: ReturnType<typeof rowsOf>): Promise<string> {
-    const files = await workspace.changedFiles(base);
-    const open = (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
-    if (open) {
-      const all = mergeRows(rowsFromDescription(open.body), rows);
-      const updated = await forge.update(open, { title: pullRequestTitle(all), body: pullRequestBody(all, files) });
-      return updated.url;
-    }
-    const created = await forge.open({
-      head: branch,
-      base,
-      title: pullRequestTitle(rows),
-      body: pullRequestBody(rows, files),
-      ...(this.#config.forge?.draft ? { draft: true } : {}),
-      ...(this.#config.forge?.labels ? { labels: this.#config.forge.labels } : {}),
-    });
-    return created.url;
   }
 
   /**

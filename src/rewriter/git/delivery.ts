@@ -1,0 +1,113 @@
+/**
+ * How a change reaches its repository, one strategy per `--git-mode`:
+ *
+ * - `commit`: committed on the base branch itself.
+ * - `branch`: pushed to a branch of ours (reused, so a crash never makes a second one).
+ * - `pr`: pushed to our branch and proposed as a pull request; a change a reviewer closed is not
+ *   proposed again, and without an open pull request the branch restarts from the base (with a
+ *   lease, so nobody else's push to it is lost), so a merged or declined change is not carried over.
+ *
+ * The rewriter runs the same attempt loop for each (check out, edit, commit, push, re-apply on a
+ * rejected push); what differs is asked of the strategy.
+ */
+import { createHash } from 'node:crypto';
+import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, type DescribedImage } from '../forges/description.ts';
+import type { Forge, PullRequest } from '../forges/forge.ts';
+import type { Workspace } from './workspace.ts';
+
+export type GitMode = 'commit' | 'branch' | 'pr';
+
+export interface Delivery {
+  /** The branch pushed to. */
+  readonly branch: string;
+  /** The branch to check out and build on (undefined: the base itself). */
+  readonly checkoutBranch: string | undefined;
+  /** Before any attempt: the pull request that declined this change, or whether our branch restarts from the base. */
+  prepare(rows: readonly DescribedImage[]): Promise<{ readonly declined: PullRequest } | { readonly fresh: boolean }>;
+  /**
+   * Nothing new to commit: `done` when nothing is left to do (the tip holds the change, or nothing
+   * uses the images), `propose` when our branch already carries it and only the proposal is missing.
+   */
+  nothingCommitted(workspace: Workspace): Promise<'done' | 'propose'>;
+  /** After the push: the pull request opened or updated (its URL), if this mode proposes. */
+  propose(workspace: Workspace, rows: readonly DescribedImage[]): Promise<string | undefined>;
+}
+
+export interface DeliverySettings {
+  readonly mode: GitMode;
+  /** Prefix of our branches (default `image-clone/`). */
+  readonly branchPrefix?: string;
+  /** In `pr` mode: how pull requests look. */
+  readonly draft?: boolean;
+  readonly labels?: readonly string[];
+}
+
+/** Our branch for a repository and base: stable, so each attempt and each restart finds the same one. */
+export function branchName(prefix: string, repoURL: string, base: string): string {
+  return `${prefix}${base}-${createHash('sha256').update(repoURL).digest('hex').slice(0, 8)}`;
+}
+
+/** The strategy for a repository and base; `forge` is called only in `pr` mode. */
+export function deliveryFor(settings: DeliverySettings, repoURL: string, base: string, forge: () => Forge): Delivery {
+  if (settings.mode === 'commit') return onBase(base);
+  const branch = branchName(settings.branchPrefix ?? 'image-clone/', repoURL, base);
+  return settings.mode === 'branch' ? onBranch(branch) : throughPullRequest(branch, base, forge(), settings);
+}
+
+function onBase(base: string): Delivery {
+  return {
+    branch: base,
+    checkoutBranch: undefined,
+    prepare: async () => ({ fresh: false }),
+    nothingCommitted: async () => 'done',
+    propose: async () => undefined,
+  };
+}
+
+function onBranch(branch: string): Delivery {
+  return {
+    branch,
+    checkoutBranch: branch,
+    prepare: async () => ({ fresh: false }),
+    nothingCommitted: async () => 'done',
+    propose: async () => undefined,
+  };
+}
+
+function throughPullRequest(branch: string, base: string, forge: Forge, settings: DeliverySettings): Delivery {
+  return {
+    branch,
+    checkoutBranch: branch,
+    async prepare(rows) {
+      const pulls = await forge.pullRequests(branch, base);
+      const open = pulls.find((p) => p.state === 'open');
+      // A reviewer closed this very change (the same rows) before: it is not proposed again.
+      const declined = pulls.find(
+        (p) =>
+          p.state === 'closed' &&
+          changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows),
+      );
+      if (!open && declined) return { declined };
+      return { fresh: open === undefined };
+    },
+    // Our branch may carry the change from before a crash, with its pull request still to open.
+    nothingCommitted: async (workspace) => ((await workspace.differsFrom(base)) ? 'propose' : 'done'),
+    async propose(workspace, rows) {
+      const files = await workspace.changedFiles(base);
+      const open = (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
+      if (open) {
+        const all = mergeRows(rowsFromDescription(open.body), rows);
+        return (await forge.update(open, { title: pullRequestTitle(all), body: pullRequestBody(all, files) })).url;
+      }
+      const created = await forge.open({
+        head: branch,
+        base,
+        title: pullRequestTitle(rows),
+        body: pullRequestBody(rows, files),
+        ...(settings.draft ? { draft: true } : {}),
+        ...(settings.labels ? { labels: settings.labels } : {}),
+      });
+      return created.url;
+    },
+  };
+}
