@@ -9,6 +9,7 @@ import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull } from '../image/backup-pull.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
+import { startHealthServer } from '../observability/server.ts';
 import { CredentialFiles } from '../registry/credential-files.ts';
 import { retryPolicyWithBudget } from '../util/retry.ts';
 
@@ -77,7 +78,6 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
     backupPull: options.backupPull,
-    ...(options.healthAddress && !options.once ? { healthAddress: options.healthAddress } : {}),
   });
 
   if (options.once) {
@@ -100,6 +100,11 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
   }
 
   await credentials.watch();
+  // Served from the start, so the kubelet sees the process alive while the informers make their first list.
+  const health = options.healthAddress
+    ? await startHealthServer({ address: options.healthAddress, metrics: copier.metrics, healthy: () => copier.healthy(), ready: () => copier.readiness() })
+    : undefined;
+  if (health) log.info('health endpoints listening', { port: health.port });
   await copier.start();
   log.info('copier running', { backupRegistry: options.backupRegistry, handoffDir: options.handoffDir });
   await new Promise<void>((resolve) => {
@@ -111,6 +116,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await copier.stop();
+  await health?.close();
   await credentials.close();
   return 0;
 }

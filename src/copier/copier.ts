@@ -2,12 +2,13 @@
  * The copier role: cluster → policy → registry → handoff.
  *
  * Informers list and watch the workload kinds in every namespace; each change puts the workload's
- * key on a queue (a set: one entry however many events). A worker takes a key, reads the object
- * from the informer's cache (no API request per workload), decides which of its images to back up,
- * copies them through the copy engine (the same image for many workloads is checked once per
- * re-check interval), and when every public image of the workload is in the backup registry,
- * writes one handoff record for the rewriter. Only the leader works the queue; a standby keeps its
- * caches warm.
+ * key on a keyed work queue (./workqueue.ts: one entry however many events). A worker takes a key,
+ * reads the object from the informer's cache (no API request per workload), backs up each of its
+ * images through the copy engine (the verdict on an image is shared by every workload that runs it
+ * for one re-check interval), judges the workload from those outcomes (./reconcile.ts), and when
+ * every public image is in the backup registry writes one handoff record for the rewriter. Only
+ * the leader works the queue; a standby keeps its caches warm. The health endpoints are served by
+ * the command, from `healthy()` and `readiness()`.
  */
 import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
@@ -15,28 +16,19 @@ import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
-import {
-  imagesOf,
-  OPTIONAL_KINDS,
-  podSpecOf,
-  WORKLOAD_KINDS,
-  workloadKey,
-  workloadRef,
-  type ContainerImage,
-  type WorkloadKind,
-  type WorkloadObject,
-} from '../cluster/workloads.ts';
+import { imagesOf, OPTIONAL_KINDS, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
 import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
-import { Ledger, type HandoffImage } from '../handoff/ledger.ts';
+import { Ledger } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
-import { startHealthServer, type HealthServer } from '../observability/server.ts';
-import type { CopyResult } from '../registry/copy.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
+import { ExpiringCache } from '../util/expiring-cache.ts';
+import { reconcileWorkload, type ImageOutcome } from './reconcile.ts';
+import { KeyedWorkQueue } from './workqueue.ts';
 
 /** On a namespace or a workload, `"true"` keeps the controller away from it. */
 export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
@@ -59,17 +51,9 @@ export interface CopierConfig {
   readonly recheckIntervalMs?: number;
   readonly leaderElection?: { readonly leaseName: string; readonly identity?: string };
   readonly argocdNamespace?: string;
-  /** `HOST:PORT` for /healthz, /readyz, /metrics; none when undefined. */
-  readonly healthAddress?: string;
   /** How the workloads' nodes pull from the backup registry (default: anonymously, proven per image). */
   readonly backupPull?: BackupPull;
 }
-
-type ImageOutcome =
-  | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
-  | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
-  | { readonly kind: 'skipped'; readonly reason: string }
-  | { readonly kind: 'failed'; readonly error: Error };
 
 export interface PassSummary {
   readonly workloads: number;
@@ -93,21 +77,18 @@ export class Copier {
   readonly #informers: Map<WorkloadKind, ResilientInformer<WorkloadObject>>;
   readonly #namespaces: ResilientInformer<V1Namespace>;
   readonly #elector: LeaderElector | undefined;
-  readonly #queue = new Set<string>();
-  readonly #images = new Map<string, { at: number; ttlMs: number; outcome: Promise<ImageOutcome> }>();
-  readonly #retryAt = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #queue: KeyedWorkQueue;
+  /** Image → the verdict on it, shared by every workload that runs it; a failure is trusted only briefly, so the next attempt comes from the workload's backoff. */
+  readonly #images: ExpiringCache<ImageOutcome>;
   /** namespace/name → the pull Secrets a service account lists (for --backup-pull secret:NAME). */
-  readonly #serviceAccounts = new Map<string, { at: number; names: Promise<readonly string[]> }>();
+  readonly #serviceAccounts: ExpiringCache<readonly string[]>;
   #serviceAccountsForbidden = false;
   readonly #backupPull: BackupPull;
   readonly #failing = new Set<string>();
   /** Workloads backed up but not handed off: their nodes could not pull the backup. */
   readonly #notPullable = new Set<string>();
-  #active = 0;
   #leading = false;
   #firstPassDone = false;
-  #drained: Array<() => void> = [];
-  #health: HealthServer | undefined;
   #resync: NodeJS.Timeout | undefined;
   #recordsWritten = 0;
 
@@ -131,6 +112,17 @@ export class Copier {
     this.#config = config;
     this.#log = config.logger.child({ role: 'copier' });
     this.#backupPull = config.backupPull ?? DEFAULT_BACKUP_PULL;
+    this.#queue = new KeyedWorkQueue({
+      workers: WORKERS,
+      work: (key) => this.#process(key),
+      onError: (key, error) => this.#log.error('workload processing failed', { workload: key, error: describeError(error) }),
+      onDrained: () => {
+        if (!this.#firstPassDone) this.#log.info('first pass done: every workload decided');
+        this.#firstPassDone = true;
+      },
+    });
+    this.#images = new ExpiringCache({ ttlMs: (o) => (o.kind === 'failed' || o.kind === 'not-pullable' ? 5_000 : this.#recheckMs()) });
+    this.#serviceAccounts = new ExpiringCache({ ttlMs: () => this.#recheckMs() });
     const kc = config.kubeConfig;
     this.#apis = {
       core: kc.makeApiClient(CoreV1Api),
@@ -193,15 +185,17 @@ export class Copier {
         logger: this.#log,
         onStartedLeading: () => {
           this.#leading = true;
+          this.#queue.run();
           this.#enqueueAll();
         },
         onStoppedLeading: () => {
           this.#leading = false;
+          this.#queue.pause();
         },
       });
     }
 
-    this.metrics.register(new Gauge('image_clone_queue_depth', 'Workloads waiting or being processed.')).set(() => this.#queue.size + this.#active);
+    this.metrics.register(new Gauge('image_clone_queue_depth', 'Workloads waiting or being processed.')).set(() => this.#queue.depth);
     this.metrics.register(new Gauge('image_clone_copies_in_flight', 'Images being copied now.')).set(() => this.#registry.engine.pending);
     this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
     this.metrics.register(new Gauge('image_clone_events_dropped', 'Events not recorded because too many were queued.')).set(() => this.#events.dropped);
@@ -216,21 +210,13 @@ export class Copier {
       .set(() => this.#notPullable.size);
   }
 
-  /** Runs until stop(): informers, leader election, periodic re-checks, health endpoints. */
+  /** Runs until stop(): informers, leader election, periodic re-checks. */
   async start(): Promise<void> {
-    if (this.#config.healthAddress !== undefined) {
-      this.#health = await startHealthServer({
-        address: this.#config.healthAddress,
-        metrics: this.metrics,
-        healthy: () => this.#healthy(),
-        ready: () => this.#readiness(),
-      });
-      this.#log.info('health endpoints listening', { port: this.#health.port });
-    }
     await this.#startInformers();
     if (this.#elector) this.#elector.start();
     else {
       this.#leading = true;
+      this.#queue.run();
       this.#enqueueAll();
     }
     const interval = this.#recheckMs();
@@ -243,8 +229,9 @@ export class Copier {
     const started = performance.now();
     await this.#startInformers();
     this.#leading = true;
+    this.#queue.run();
     this.#enqueueAll();
-    await this.#waitDrained();
+    await this.#queue.drained();
     const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
     const summary = {
       workloads: all,
@@ -259,17 +246,11 @@ export class Copier {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
+    this.#queue.stop();
     await this.#events.flush();
-    for (const { timer } of this.#retryAt.values()) clearTimeout(timer);
     await this.#elector?.stop();
     await Promise.all([...this.#informers.values(), this.#namespaces].map((i) => i.stop()));
-    await this.#health?.close();
     await this.#registry.close();
-  }
-
-  /** Port of the health server (for tests using port 0). */
-  get healthPort(): number | undefined {
-    return this.#health?.port;
   }
 
   async #startInformers(): Promise<void> {
@@ -319,48 +300,17 @@ export class Copier {
 
   #enqueue(key: string): void {
     this.#queue.add(key);
-    this.#pump();
   }
 
   #enqueueAll(): void {
-    for (const [kind, informer] of this.#informers) for (const object of informer.list()) this.#queue.add(workloadKey(workloadRef(kind, object)));
-    this.#pump();
+    for (const [kind, informer] of this.#informers) this.#queue.addAll(informer.list().map((object) => workloadKey(workloadRef(kind, object))));
   }
 
   #enqueueNamespace(namespace: string): void {
     for (const [kind, informer] of this.#informers) {
-      for (const object of informer.list()) if (object.metadata?.namespace === namespace) this.#queue.add(workloadKey(workloadRef(kind, object)));
+      const inNamespace = informer.list().filter((object) => object.metadata?.namespace === namespace);
+      this.#queue.addAll(inNamespace.map((object) => workloadKey(workloadRef(kind, object))));
     }
-    this.#pump();
-  }
-
-  #pump(): void {
-    if (!this.#leading) return;
-    while (this.#active < WORKERS && this.#queue.size > 0) {
-      const key = this.#queue.values().next().value!;
-      this.#queue.delete(key);
-      this.#active++;
-      this.#process(key)
-        .catch((error: unknown) => this.#log.error('workload processing failed', { workload: key, error: describeError(error) }))
-        .finally(() => {
-          this.#active--;
-          this.#pump();
-        });
-    }
-    this.#settleIfDrained();
-  }
-
-  /** With nothing queued or running, the pass is done: readiness, and whoever waits for it. */
-  #settleIfDrained(): void {
-    if (this.#active !== 0 || this.#queue.size !== 0) return;
-    if (!this.#firstPassDone) this.#log.info('first pass done: every workload decided');
-    this.#firstPassDone = true;
-    for (const resolve of this.#drained.splice(0)) resolve();
-  }
-
-  #waitDrained(): Promise<void> {
-    if (this.#active === 0 && this.#queue.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#drained.push(resolve));
   }
 
   #namespaceIgnored(namespace: string): boolean {
@@ -378,46 +328,27 @@ export class Copier {
     if (object.metadata?.annotations?.[IGNORE_ANNOTATION] === 'true') return this.#forget(key);
 
     const ref = workloadRef(kind, object);
-    const containers = imagesOf(kind, object);
-    const outcomes = await Promise.all(containers.map(async (c) => ({ container: c, outcome: await this.#backUp(c.image) })));
-
-    const failed = outcomes.filter((o): o is { container: ContainerImage; outcome: Extract<ImageOutcome, { kind: 'failed' }> } => o.outcome.kind === 'failed');
-    if (failed.length > 0) {
+    const outcomes = await Promise.all(imagesOf(kind, object).map(async (c) => ({ container: c, outcome: await this.#backUp(c.image) })));
+    const verdict = reconcileWorkload(outcomes);
+    if (verdict.kind === 'failed') {
       this.#failing.add(key);
-      const message = failed.map((f) => `${f.container.container}: ${f.outcome.error.message}`).join('; ');
-      this.#log.warn('backup failed', { workload: key, failed: failed.length, error: message });
-      this.#events.record(ref, 'Warning', 'BackupFailed', message);
-      this.#retryLater(key);
+      this.#log.warn('backup failed', { workload: key, failed: verdict.failed, error: verdict.message });
+      this.#events.record(ref, 'Warning', 'BackupFailed', verdict.message);
+      this.#queue.retryLater(key);
       return;
     }
-
-    // Backed up, but a change to it would break the workload at its next restart: wait, and say why.
-    const unpullable = outcomes.flatMap((o) => (o.outcome.kind === 'not-pullable' ? [{ container: o.container, outcome: o.outcome }] : []));
-    if (unpullable.length > 0) {
-      const message = `backed up, but not proposed: its nodes could not pull ${unpullable.map((u) => `${u.outcome.backup} (${u.container.container}: ${u.outcome.reason})`).join('; ')}. If the nodes hold credentials for the backup registry, set --backup-pull node (BACKUP_PULL in the ConfigMap).`;
+    // Backed up, but a change to it would break the workload at its next restart: wait, and say why (once).
+    if (verdict.kind === 'not-pullable') {
       if (!this.#notPullable.has(key)) {
-        this.#log.warn('backup not pullable by the nodes; not handed off', { workload: key, error: message });
-        this.#events.record(ref, 'Warning', 'BackupNotPullable', message);
+        this.#log.warn('backup not pullable by the nodes; not handed off', { workload: key, error: verdict.message });
+        this.#events.record(ref, 'Warning', 'BackupNotPullable', verdict.message);
       }
       this.#failing.delete(key);
       this.#notPullable.add(key);
-      this.#retryLater(key);
+      this.#queue.retryLater(key);
       return;
     }
-
-    const moved: HandoffImage[] = [];
-    for (const { container, outcome } of outcomes) {
-      if (outcome.kind !== 'backed-up') continue;
-      moved.push({
-        container: container.container,
-        init: container.init,
-        source: container.image,
-        backup: formatReference({ ...outcome.backup, digest: undefined }),
-        digest: outcome.result.digest,
-        platforms: outcome.result.platforms,
-        sizeBytes: outcome.result.totalBytes,
-      });
-    }
+    const moved = verdict.moved;
     this.#forget(key);
     if (moved.length === 0) return;
 
@@ -429,7 +360,7 @@ export class Copier {
     } catch (error) {
       this.#log.warn('could not resolve the GitOps owner or the service account; will retry', { workload: key, error: describeError(error) });
       this.#failing.add(key);
-      this.#retryLater(key);
+      this.#queue.retryLater(key);
       return;
     }
     const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner, pull });
@@ -470,27 +401,24 @@ export class Copier {
    */
   #serviceAccountPullSecrets(namespace: string, name: string): Promise<readonly string[]> {
     const key = `${namespace}/${name}`;
-    const cached = this.#serviceAccounts.get(key);
-    if (cached && Date.now() - cached.at < this.#recheckMs()) return cached.names;
-    const names = this.#apis.core.readNamespacedServiceAccount({ name, namespace }).then(
-      (account) => (account.imagePullSecrets ?? []).flatMap((r) => (r.name ? [r.name] : [])),
-      (error: { code?: number }) => {
-        if (error.code === 404) return [];
-        if (error.code === 403) {
-          if (!this.#serviceAccountsForbidden)
-            this.#log.warn(
-              'may not read service accounts (RBAC: get serviceaccounts); a workload whose service account lists the pull Secret gets it added to its pod template too',
-              { serviceAccount: key },
-            );
-          this.#serviceAccountsForbidden = true;
-          return [];
-        }
-        this.#serviceAccounts.delete(key);
-        throw error;
-      },
+    return this.#serviceAccounts.get(key, () =>
+      this.#apis.core.readNamespacedServiceAccount({ name, namespace }).then(
+        (account) => (account.imagePullSecrets ?? []).flatMap((r) => (r.name ? [r.name] : [])),
+        (error: { code?: number }) => {
+          if (error.code === 404) return [];
+          if (error.code === 403) {
+            if (!this.#serviceAccountsForbidden)
+              this.#log.warn(
+                'may not read service accounts (RBAC: get serviceaccounts); a workload whose service account lists the pull Secret gets it added to its pod template too',
+                { serviceAccount: key },
+              );
+            this.#serviceAccountsForbidden = true;
+            return [];
+          }
+          throw error;
+        },
+      ),
     );
-    this.#serviceAccounts.set(key, { at: Date.now(), names });
-    return names;
   }
 
   /** Backs up one image, or reuses a recent verdict for it (many workloads share images). */
@@ -503,17 +431,7 @@ export class Copier {
       return Promise.resolve({ kind: 'skipped', reason: describeError(error) });
     }
     if (isInBackupTarget(source, this.#config.backupTarget)) return Promise.resolve({ kind: 'skipped', reason: 'already a backup' });
-    const key = formatReference(source);
-    const cached = this.#images.get(key);
-    if (cached && Date.now() - cached.at < cached.ttlMs) return cached.outcome;
-
-    const entry = { at: Date.now(), ttlMs: this.#recheckMs(), outcome: this.#copy(source) };
-    this.#images.set(key, entry);
-    // A failure is remembered briefly, so the next attempt comes from the retry timer, not a storm.
-    void entry.outcome.then((o) => {
-      if (o.kind === 'failed' || o.kind === 'not-pullable') entry.ttlMs = 5_000;
-    });
-    return entry.outcome;
+    return this.#images.get(formatReference(source), () => this.#copy(source));
   }
 
   async #copy(source: ImageReference): Promise<ImageOutcome> {
@@ -547,41 +465,29 @@ export class Copier {
     }
   }
 
-  /** Requeues a failed workload with capped exponential backoff. */
-  #retryLater(key: string): void {
-    const previous = this.#retryAt.get(key);
-    clearTimeout(previous?.timer);
-    const attempt = (previous?.attempt ?? 0) + 1;
-    const delay = Math.min(5 * 60_000, 5_000 * 2 ** (attempt - 1));
-    const timer = setTimeout(() => this.#enqueue(key), delay);
-    timer.unref();
-    this.#retryAt.set(key, { attempt, timer });
-  }
-
+  /** The workload is settled (moved, or nothing to do): no longer failing, no retry pending. */
   #forget(key: string): void {
     this.#failing.delete(key);
     this.#notPullable.delete(key);
-    const retry = this.#retryAt.get(key);
-    if (retry) {
-      clearTimeout(retry.timer);
-      this.#retryAt.delete(key);
-    }
+    this.#queue.forget(key);
   }
 
-  #healthy(): { ok: boolean; detail: string } {
+  /** For /healthz: every informer has listed successfully within 5 minutes. */
+  healthy(): { ok: boolean; detail: string } {
     const stalled = [...this.#informers.values(), this.#namespaces].filter((i) => !i.synced && i.quietForMs > 5 * 60_000);
     return stalled.length === 0
       ? { ok: true, detail: 'informers alive' }
       : { ok: false, detail: `informers without a successful list for 5 minutes: ${stalled.map((i) => i.name).join(', ')}` };
   }
 
-  #readiness(): { ok: boolean; detail: string } {
+  /** For /readyz: the first pass has decided every workload, or this replica stands by with warm caches. */
+  readiness(): { ok: boolean; detail: string } {
     if (this.#elector && !this.#leading) {
       const synced = [...this.#informers.values()].every((i) => i.synced);
       return { ok: synced, detail: synced ? 'standby (not the leader), caches warm' : 'informers syncing' };
     }
     return this.#firstPassDone
       ? { ok: true, detail: 'every workload decided' }
-      : { ok: false, detail: `first pass in progress (${this.#queue.size + this.#active} workloads left)` };
+      : { ok: false, detail: `first pass in progress (${this.#queue.depth} workloads left)` };
   }
 }

@@ -26,6 +26,7 @@ import { runsBackup } from '../image/backup.ts';
 import { parseReference, repositoryName, runsSameImage, tryParseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
+import { ExpiringCache } from '../util/expiring-cache.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import type { ChartLocation } from '../cluster/gitops.ts';
 import { planApplicationValues, planValueFiles } from './edit/argo-application.ts';
@@ -137,7 +138,7 @@ export class Rewriter {
   #failedPasses = 0;
   #stopped = false;
   #lastPruneAt = 0;
-  readonly #charts = new Map<string, Promise<FetchedChart>>();
+  readonly #charts = new ExpiringCache<FetchedChart>({ ttlMs: () => Number.POSITIVE_INFINITY, maxEntries: 32 });
 
   constructor(config: RewriterConfig) {
     this.#config = config;
@@ -679,16 +680,10 @@ export class Rewriter {
     }
   }
 
-  /** A chart's package, fetched once per location and version while the rewriter runs. */
+  /** A chart's package, fetched once per location and version while the rewriter runs (the last 32 kept). */
   #chart(location: ChartLocation): Promise<FetchedChart> {
     const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
-    const cached = this.#charts.get(key);
-    if (cached) return cached;
-    if (this.#charts.size >= 32) this.#charts.delete(this.#charts.keys().next().value!);
-    const fetched = fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {});
-    fetched.catch(() => this.#charts.delete(key));
-    this.#charts.set(key, fetched);
-    return fetched;
+    return this.#charts.get(key, () => fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {}));
   }
 }
 

@@ -18,6 +18,7 @@ import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/c
 import type { HandoffRecord } from '../../src/handoff/ledger.ts';
 import { parseBackupTarget } from '../../src/image/backup.ts';
 import { createLogger } from '../../src/observability/log.ts';
+import { startHealthServer, type HealthServer } from '../../src/observability/server.ts';
 import { CredentialFiles } from '../../src/registry/credential-files.ts';
 import { dockerConfigJson } from '../../devenv/docker-config.ts';
 import { CANARIES, exhibit } from '../support/canaries.ts';
@@ -478,9 +479,10 @@ describe('copier against a real API server', () => {
     await namespace('leader-test');
     await deployment('leader-test', 'app', podSpec({ app: `${source.address}/agent:3` }));
     const handoff = join(work, 'handoff-leader');
-    const config = copierConfig(handoff, { includeNamespaces: ['leader-test'], controllerNamespace: CONTROLLER_NS, healthAddress: '127.0.0.1:0' });
+    const config = copierConfig(handoff, { includeNamespaces: ['leader-test'], controllerNamespace: CONTROLLER_NS });
     const a = new Copier({ ...config, leaderElection: { leaseName: 'copier-test', identity: 'replica-a' } });
     const b = new Copier({ ...config, leaderElection: { leaseName: 'copier-test', identity: 'replica-b' } });
+    const servers = new Map<Copier, HealthServer>();
     await a.start();
     await waitUntil(() => /image_clone_leader 1/.test(a.metrics.render()), 'replica a leads');
     await b.start();
@@ -493,8 +495,14 @@ describe('copier against a real API server', () => {
         .readNamespacedLease({ name: 'copier-test', namespace: CONTROLLER_NS });
       assert.equal(lease.spec?.holderIdentity, 'replica-a');
 
+      // Served as the copier command serves them.
+      for (const copier of [a, b])
+        servers.set(
+          copier,
+          await startHealthServer({ address: '127.0.0.1:0', metrics: copier.metrics, healthy: () => copier.healthy(), ready: () => copier.readiness() }),
+        );
       const health = async (copier: Copier, path: string) => {
-        const response = await request(`http://127.0.0.1:${copier.healthPort}${path}`);
+        const response = await request(`http://127.0.0.1:${servers.get(copier)!.port}${path}`);
         return { status: response.statusCode, body: await response.body.text() };
       };
       assert.equal((await health(a, '/healthz')).status, 200);
@@ -515,6 +523,7 @@ describe('copier against a real API server', () => {
     } finally {
       await a.stop().catch(() => undefined);
       await b.stop();
+      await Promise.all([...servers.values()].map((server) => server.close()));
     }
   });
 

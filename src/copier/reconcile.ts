@@ -1,0 +1,54 @@
+/**
+ * The copier's verdict on one workload, from the outcome of backing up each of its images: no I/O,
+ * so each way a workload can end is decided in one place and tested alone. The copier acts on it
+ * (Events, retries, the handoff record).
+ */
+import type { ContainerImage } from '../cluster/workloads.ts';
+import type { HandoffImage } from '../handoff/ledger.ts';
+import { formatReference, type ImageReference } from '../image/reference.ts';
+import type { CopyResult } from '../registry/copy.ts';
+
+/** What backing up one image came to. */
+export type ImageOutcome =
+  | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
+  | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
+  | { readonly kind: 'skipped'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly error: Error };
+
+export type WorkloadVerdict =
+  /** Some image could not be backed up: retried later, the reasons said. */
+  | { readonly kind: 'failed'; readonly failed: number; readonly message: string }
+  /** Backed up, but the nodes could not pull a backup: not handed off (a change would break the workload at its next restart). */
+  | { readonly kind: 'not-pullable'; readonly message: string }
+  /** Every public image is backed up: these move (none when nothing was public or everything is a backup already). */
+  | { readonly kind: 'backed-up'; readonly moved: readonly HandoffImage[] };
+
+export function reconcileWorkload(outcomes: ReadonlyArray<{ container: ContainerImage; outcome: ImageOutcome }>): WorkloadVerdict {
+  const failed = outcomes.flatMap(({ container, outcome }) => (outcome.kind === 'failed' ? [`${container.container}: ${outcome.error.message}`] : []));
+  if (failed.length > 0) return { kind: 'failed', failed: failed.length, message: failed.join('; ') };
+  const unpullable = outcomes.flatMap(({ container, outcome }) =>
+    outcome.kind === 'not-pullable' ? [`${outcome.backup} (${container.container}: ${outcome.reason})`] : [],
+  );
+  if (unpullable.length > 0) {
+    return {
+      kind: 'not-pullable',
+      message: `backed up, but not proposed: its nodes could not pull ${unpullable.join('; ')}. If the nodes hold credentials for the backup registry, set --backup-pull node (BACKUP_PULL in the ConfigMap).`,
+    };
+  }
+  const moved = outcomes.flatMap(({ container, outcome }) =>
+    outcome.kind === 'backed-up'
+      ? [
+          {
+            container: container.container,
+            init: container.init,
+            source: container.image,
+            backup: formatReference({ ...outcome.backup, digest: undefined }),
+            digest: outcome.result.digest,
+            platforms: outcome.result.platforms,
+            sizeBytes: outcome.result.totalBytes,
+          },
+        ]
+      : [],
+  );
+  return { kind: 'backed-up', moved };
+}
