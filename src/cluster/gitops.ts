@@ -12,6 +12,7 @@
  * Lookups are cached briefly, so a thousand workloads of one application cost one request.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
+import { ExpiringCache } from '../util/expiring-cache.ts';
 
 export interface GitSource {
   readonly repoURL: string;
@@ -101,7 +102,7 @@ type SourceRef = { kind?: string; name?: string; namespace?: string } | undefine
 export class GitOpsOwners {
   readonly #api: CustomObjectsApi;
   readonly #argocdNamespace: string;
-  readonly #cache = new Map<string, { at: number; value: Promise<Obj | undefined> }>();
+  readonly #cache = new ExpiringCache<Obj | undefined>({ ttlMs: () => OWNER_CACHE_MS });
 
   constructor(api: CustomObjectsApi, options: OwnerLookupOptions = {}) {
     this.#api = api;
@@ -115,12 +116,9 @@ export class GitOpsOwners {
    */
   async ownerOf(metadata: Metadata, depth = 0): Promise<GitOpsOwner | undefined> {
     const labels = metadata.labels ?? {};
-    const annotations = metadata.annotations ?? {};
-
-    const tracking = annotations[ARGOCD_TRACKING_ANNOTATION];
-    const argoApp = tracking !== undefined ? tracking.split(':')[0] : labels[ARGOCD_INSTANCE_LABEL];
+    const argoApp = trackingApplication(metadata, this.#argocdNamespace);
     if (argoApp) {
-      const [namespace, name] = argoApp.includes('_') ? (argoApp.split('_', 2) as [string, string]) : [this.#argocdNamespace, argoApp];
+      const { namespace, name } = argoApp;
       const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name);
       if (app) return this.#applicationOwner(app, namespace, name, depth);
     }
@@ -340,19 +338,15 @@ export class GitOpsOwners {
 
   /** A custom object, or undefined when it (or its CRD) does not exist. */
   #get(group: string, version: string, namespace: string, plural: string, name: string): Promise<Obj | undefined> {
-    const key = `${group}/${version}/${plural}/${namespace}/${name}`;
-    const cached = this.#cache.get(key);
-    if (cached && Date.now() - cached.at < OWNER_CACHE_MS) return cached.value;
-    const value = this.#api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(
-      (o) => o as Obj,
-      (error: unknown) => {
-        if (error instanceof ApiException && error.code === 404) return undefined;
-        this.#cache.delete(key);
-        throw error;
-      },
+    return this.#cache.get(`${group}/${version}/${plural}/${namespace}/${name}`, () =>
+      this.#api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(
+        (o) => o as Obj,
+        (error: unknown) => {
+          if (error instanceof ApiException && error.code === 404) return undefined;
+          throw error;
+        },
+      ),
     );
-    this.#cache.set(key, { at: Date.now(), value });
-    return value;
   }
 }
 
@@ -372,7 +366,21 @@ function declaredApplication(app: Obj, namespace: string, name: string, chartSou
   return { kind: 'Application', namespace, name, chart, ...(targetNamespace ? { targetNamespace } : {}) };
 }
 
-function argoSources(app: Obj): GitSource[] {
+/**
+ * The Argo CD Application that tracks an object: the tracking-id annotation's `<app>` part (before
+ * the first `:`), else the instance label; `<namespace>_<name>` for an Application outside Argo CD's
+ * own namespace. Undefined when neither mark is there.
+ */
+export function trackingApplication(metadata: Metadata, argocdNamespace: string): { namespace: string; name: string } | undefined {
+  const tracking = metadata.annotations?.[ARGOCD_TRACKING_ANNOTATION];
+  const app = tracking !== undefined ? tracking.split(':')[0] : metadata.labels?.[ARGOCD_INSTANCE_LABEL];
+  if (!app) return undefined;
+  const separator = app.indexOf('_');
+  return separator < 0 ? { namespace: argocdNamespace, name: app } : { namespace: app.slice(0, separator), name: app.slice(separator + 1) };
+}
+
+/** An Application's sources (`spec.sources`, else `spec.source`), each with its path normalised; a source without repoURL is skipped. */
+export function argoSources(app: Obj): GitSource[] {
   const spec = app.spec ?? {};
   const list = Array.isArray(spec.sources) ? (spec.sources as Obj[]) : spec.source ? [spec.source as Obj] : [];
   return list.flatMap((s) => {

@@ -171,11 +171,6 @@ export function effectiveTag(ref: ImageReference): string | undefined {
   return ref.digest === undefined ? DEFAULT_TAG : undefined;
 }
 
-/** What to ask the registry for: the digest when pinned, else the (effective) tag. */
-export function manifestSelector(ref: ImageReference): string {
-  return ref.digest ?? effectiveTag(ref) ?? DEFAULT_TAG;
-}
-
 /** `registry/repository` without tag or digest. */
 export function repositoryName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}`;
@@ -188,11 +183,6 @@ export function formatReference(ref: ImageReference): string {
   if (tag !== undefined) out += `:${tag}`;
   if (ref.digest !== undefined) out += `@${ref.digest}`;
   return out;
-}
-
-/** Whether two references name the same image after normalisation (`nginx:1.25` = `docker.io/library/nginx:1.25`). */
-export function sameImage(a: ImageReference, b: ImageReference): boolean {
-  return formatReference(a) === formatReference(b);
 }
 
 /** What identifies an image to run: a reference with a digest is the image with that digest, whatever its tag says. */

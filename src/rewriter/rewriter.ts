@@ -45,7 +45,8 @@ import {
   type RenderInputs,
   type RenderTools,
 } from './render/helm-proof.ts';
-import { kustomizeRoots, planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
+import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
+import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';

@@ -23,7 +23,8 @@ import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
 import { buildModel, helmRenderImage, type HelmValueRender } from './kustomize-build.ts';
 import { entryOutput, kustomizationIn, nameOf, type KustomizeEntry } from './kustomize.ts';
-import { addEdits, kustomizeRoots, loadTree, planEntryEdit, planHelmLayers, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { addEdits, planEntryEdit, planHelmLayers, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { kustomizeRoots, loadTree } from './tree.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 

@@ -21,28 +21,17 @@
  * A file that does not parse is reported with its line and left untouched; every other file is
  * still planned.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
-import { escapeRegExp } from '../../util/regexp.ts';
 import { imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, type HelmImagePart } from './helm-values.ts';
 import { isWorkloadKind, objectsOf } from './kubernetes.ts';
 import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
-import {
-  entryOutput,
-  isKustomization,
-  kustomizationIn,
-  nameOf,
-  readKustomization,
-  REMOTE_RESOURCE,
-  splitImage,
-  type Kustomization,
-  type KustomizeEntry,
-  type Source,
-} from './kustomize.ts';
+import { entryOutput, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
+import { loadTree } from './tree.ts';
 import { setInMap } from './yaml-insert.ts';
 import {
   applyTextEdits,
@@ -61,8 +50,6 @@ import {
 
 export { MANIFEST_KINDS } from './kubernetes.ts';
 export { kustomizationIn } from './kustomize.ts';
-
-const MAX_FILE_BYTES = 5 * 1024 * 1024;
 
 export interface Replacement {
   /** The image to replace, normalised. */
@@ -418,30 +405,6 @@ export function addEdits(edits: Map<string, TextEdit[]>, file: string, more: rea
   edits.set(file, [...(edits.get(file) ?? []), ...more]);
 }
 /**
- * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
- * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported).
- */
-function yamlFiles(dir: string, root: string, errors: Error[], others: string[] = []): string[] {
-  const out: string[] = [];
-  const walk = (current: string) => {
-    for (const entry of readdirSync(current, { withFileTypes: true })) {
-      if (entry.name === '.git' || entry.name === 'node_modules') continue;
-      const path = join(current, entry.name);
-      if (entry.isSymbolicLink()) continue;
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && (/\.ya?ml$/.test(entry.name) || entry.name === 'Kustomization')) {
-        if (lstatSync(path).size > MAX_FILE_BYTES) errors.push(new YamlSyntaxError(relative(root, path), 0, `larger than ${MAX_FILE_BYTES} bytes; skipped`));
-        else out.push(path);
-      } else if (entry.isFile() && /\.(json|jsonnet|libsonnet)$/.test(entry.name) && lstatSync(path).size <= MAX_FILE_BYTES) {
-        others.push(path);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-/**
  * For images that no manifest under `root/subdir` names because the resource comes from a base
  * outside it: an `images:` entry in the kustomization at `root/subdir` that maps the image's name,
  * as the base renders it, to the new one. kustomize applies it to this overlay only, so sibling
@@ -596,142 +559,6 @@ export function planPullSecrets<W extends PullSecretWant>(
     files.set(file, { before, after: applyTextEdits(before, fileEdits) });
   }
   return { files, changes, errors, refused };
-}
-
-/**
- * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
- * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
- * contains its repository's last path component. kustomize may rename images, so kustomizations
- * are always parsed, and the names their entries map onto a needle become needles too. With
- * `followBases`, the directories and files that those kustomizations list from elsewhere in the
- * repository are read too (the bases an overlay path builds on).
- */
-export function loadTree(
-  root: string,
-  subdir: string | undefined,
-  needles: readonly string[] | undefined,
-  followBases = false,
-): {
-  rootReal: string;
-  parsed: Map<string, ParsedYaml>;
-  kustomizations: Kustomization[];
-  errors: Error[];
-  others: string[];
-  loaded: (path: string) => boolean;
-} {
-  if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
-  const rootReal = realpathSync(root);
-  const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
-  const lexical = resolve(rootReal, subdir ?? '.');
-  if (!inside(lexical)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository`);
-  if (!existsSync(lexical)) throw new ConfigError(`the path ${JSON.stringify(subdir)} does not exist in the repository`);
-  // A directory that is a symbolic link is followed only if it stays inside the clone.
-  const scope = realpathSync(lexical);
-  if (!inside(scope)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository through a symbolic link`);
-  const errors: Error[] = [];
-  const parsed = new Map<string, ParsedYaml>();
-  const parse = (file: string, text: string) => {
-    try {
-      parsed.set(file, parseYamlFile(relative(rootReal, file), text));
-    } catch (error) {
-      errors.push(error as Error);
-    }
-  };
-  const texts = new Map<string, string>();
-  // No needles: only the kustomizations are wanted, so no other file is read.
-  const kustomizationsOnly = needles !== undefined && needles.length === 0;
-  const read = (files: readonly string[]) => {
-    for (const file of files) {
-      if (texts.has(file) || (kustomizationsOnly && !isKustomization(file))) continue;
-      try {
-        texts.set(file, readFileSync(file, 'utf8'));
-      } catch (error) {
-        errors.push(error as Error);
-      }
-    }
-    for (const [file, text] of texts) if (isKustomization(file) && !parsed.has(file)) parse(file, text);
-  };
-  const others: string[] = [];
-  read(yamlFiles(scope, rootReal, errors, others));
-  const scopes = [scope];
-  const within = (path: string) => scopes.some((s) => path === s || path.startsWith(s + sep));
-  if (followBases) {
-    // The bases and resources the kustomizations list from elsewhere in the repository, until none is new.
-    for (let more = true; more; ) {
-      more = false;
-      for (const [file, yaml] of [...parsed]) {
-        if (!isKustomization(file)) continue;
-        for (const resource of readKustomization(file, yaml, rootReal).resources) {
-          if (within(resource) || texts.has(resource) || !existsSync(resource)) continue;
-          const real = realpathSync(resource);
-          if (!inside(real)) continue;
-          more = true;
-          if (lstatSync(real).isDirectory()) {
-            scopes.push(real);
-            read(yamlFiles(real, rootReal, errors));
-          } else {
-            read([real]);
-          }
-        }
-      }
-    }
-  }
-  const kustomizations = [...parsed].map(([file, yaml]) => readKustomization(file, yaml, rootReal));
-  // A patch may set part of an image (a values tag) without naming it: every patch file is read.
-  const patchFiles = new Set(kustomizations.flatMap((k) => k.patches.flatMap((p) => p.file ?? [])));
-  const wanted = needles === undefined ? undefined : new Set(needles);
-  if (wanted) {
-    for (const k of kustomizations) {
-      for (const entry of k.images) {
-        if ([...wanted].some((n) => (entry.newName ?? entry.name).includes(n))) wanted.add(entry.name.split('/').pop()!);
-      }
-    }
-  }
-  // One pattern for every needle: one scan of each file rather than one per needle.
-  const mentions = wanted === undefined ? undefined : new RegExp([...wanted].map(escapeRegExp).join('|') || '(?!)');
-  for (const [file, text] of texts) {
-    if (!isKustomization(file) && (mentions === undefined || patchFiles.has(file) || mentions.test(text))) parse(file, text);
-  }
-  return { rootReal, parsed, kustomizations, errors, others, loaded: (path) => texts.has(path) || within(path) };
-}
-
-/** Every kustomization of the repository, and whether one's build (through the ones it lists) reaches one that passes `test`. */
-function kustomizationGraph(root: string): {
-  rootReal: string;
-  all: Kustomization[];
-  reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean;
-} {
-  const { rootReal, kustomizations: all } = loadTree(root, undefined, []);
-  const reaches = (k: Kustomization, test: (k: Kustomization) => boolean, seen = new Set<Kustomization>()): boolean => {
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return test(k) || all.filter((other) => k.reads.includes(other.dir)).some((other) => reaches(other, test, seen));
-  };
-  return { rootReal, all, reaches };
-}
-
-/**
- * The kustomization directories whose build reads any of `files` (directly, or through the
- * kustomizations they list), keeping those no other kustomization lists (what Argo CD or Flux
- * builds) and `also` when it is one of them; `remote` when the build reads from outside the
- * repository.
- */
-export function kustomizeRoots(root: string, files: readonly string[], also?: string): Array<{ dir: string; remote: boolean }> {
-  const { all, reaches } = kustomizationGraph(root);
-  const listed = new Set(all.flatMap((k) => k.reads));
-  return all
-    .filter(
-      (k) =>
-        reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also),
-    )
-    .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote) }));
-}
-
-/** Whether building the kustomization in `dir` would read from outside the repository (a Git URL, or a path that leads out). */
-export function buildsOutside(root: string, dir: string): boolean {
-  const { rootReal, all, reaches } = kustomizationGraph(root);
-  const start = all.find((k) => k.dir === resolve(rootReal, relative(realpathSync(root), dir)));
-  return start !== undefined && reaches(start, (x) => x.remote);
 }
 
 export interface ScannedImage {

@@ -20,7 +20,8 @@ import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
 import { composeHelmImage, HELM_IMAGE_PARTS } from '../edit/helm-values.ts';
-import { buildsOutside, kustomizationIn } from '../edit/plan.ts';
+import { kustomizationIn } from '../edit/kustomize.ts';
+import { buildsOutside } from '../edit/tree.ts';
 
 export { RenderProofError, type RenderTools } from './tools.ts';
 

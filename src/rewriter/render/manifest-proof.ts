@@ -6,13 +6,14 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
-import { kustomizationIn, kustomizeRoots } from '../edit/plan.ts';
+import { kustomizationIn } from '../edit/kustomize.ts';
+import { kustomizeRoots, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './helm-proof.ts';
 import { tool, type RenderTools } from './tools.ts';
 
@@ -100,7 +101,7 @@ export async function proveManifestChange(
   if (!ownerBuilds) {
     // Plain manifests: what the tool applies is the files under the path (those of a kustomization
     // directory below it are that kustomization's render).
-    const files = yamlFilesUnder(ownerDir);
+    const files = yamlFiles(ownerDir, rootReal, [], [], true).sort();
     const text = (which: keyof ChangedFile) => files.map((f) => changed.get(f)?.[which] ?? readFileSync(f, 'utf8')).join('\n---\n');
     renders.push({ label: `the manifests under ${name(ownerDir)}`, was: text('before'), now: text('after'), owner: true });
   }
@@ -134,20 +135,4 @@ export async function proveManifestChange(
     }
   }
   return { unproved };
-}
-
-/** The manifests under a plain directory; a directory below it with a kustomization is that kustomization's (a root of its own). */
-function yamlFilesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (current: string) => {
-    if (current !== dir && kustomizationIn(current)) return;
-    for (const entry of readdirSync(current, { withFileTypes: true })) {
-      if (entry.name === '.git' || entry.isSymbolicLink()) continue;
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(path);
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
