@@ -309,7 +309,8 @@ function gitSettings(values: GitFlagValues): GitSettings {
   const forge = values.forge;
   if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea')
     throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
-  if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file']) throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together');
+  if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file'])
+    throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
   return {
     mode,
     authorName: values['author-name']!,

@@ -34,11 +34,6 @@ export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 
     settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
-  if ((settings.gitSshKeyFile === undefined) !== (settings.gitKnownHostsFile === undefined)) {
-    throw new ConfigError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
-  }
-  if (settings.mode === 'pr' && forgeToken === undefined)
-    throw new ConfigError("--git-mode pr needs --forge-token-file, or a --git-password-file token that the forge's API accepts too");
   return {
     mode: settings.mode,
     author: { name: settings.authorName, email: settings.authorEmail },

@@ -99,5 +99,17 @@ describe('image-clone copy (command line)', () => {
     const level = await cli(['copier', '--log-level', 'loud', '--backup-registry', `${backup.address}/m`, '--handoff-dir', join(dir, 'handoff')]);
     assert.equal(level.code, 2);
     assert.equal(level.stderr, 'image-clone: --log-level must be one of debug, info, warn, error, got "loud"\n', 'one line, no stack trace');
+    // The Git flags are checked once, where they are read, for the rewriter and sync-repo alike.
+    for (const command of [
+      ['rewriter', '--handoff-dir', join(dir, 'handoff'), '--cache-dir', join(dir, 'cache')],
+      ['sync-repo', '--repo', 'file:///nowhere', '--backup-registry', `${backup.address}/m`],
+    ]) {
+      const pr = await cli([...command, '--git-mode', 'pr']);
+      assert.equal(pr.code, 2);
+      assert.match(pr.stderr, /--git-mode pr needs --forge-token-file \(or a --git-password-file token/);
+      const ssh = await cli([...command, '--git-ssh-key-file', join(dir, 'key')]);
+      assert.equal(ssh.code, 2);
+      assert.match(ssh.stderr, /--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server/);
+    }
   });
 });
