@@ -21,7 +21,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +41,7 @@ import { startSshServer, type SshServer } from '../../devenv/sshd.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { exhibit, plantSshKey } from '../support/canaries.ts';
 import { deploymentYaml, git, startInstallation, type Installation } from '../support/installation.ts';
+import { bareRepository } from '../support/git.ts';
 import { buildah, probeStatus, startPod, type RunningContainer, type RunningPod } from '../support/pod-runner.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -251,15 +252,7 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
 
   it('pushes over SSH from the image, with the key and known_hosts from the Git Secret', async () => {
     assert.ok(pod, 'the Pod ran');
-    const origin = join(work, 'ssh-origin.git');
-    const seed = join(work, 'ssh-seed');
-    git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
-    git(work, 'clone', '-q', origin, seed);
-    mkdirSync(join(seed, 'apps'));
-    writeFileSync(join(seed, 'apps/web.yaml'), deploymentYaml({ namespace: 'shop', name: 'web' }, 'nginx:1.25'));
-    git(seed, 'add', '-A');
-    git(seed, 'commit', '-qm', 'web');
-    git(seed, 'push', '-q', 'origin', 'HEAD:main');
+    const origin = bareRepository(join(work, 'ssh-origin.git'), { 'apps/web.yaml': deploymentYaml({ namespace: 'shop', name: 'web' }, 'nginx:1.25') }, 'web');
     // A record on the rewriter's own /tmp volume, for a workload whose Application syncs over SSH.
     const handoff = join(pod.volumeDir('tmp'), 'ssh-handoff');
     const digest = `sha256:${'5'.repeat(64)}`;

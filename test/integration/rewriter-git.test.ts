@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { startGitHttpServer } from '../../devenv/git-http-server.ts';
 import { startSshServer } from '../../devenv/sshd.ts';
 import { CANARIES, exhibit, plantSshKey } from '../support/canaries.ts';
 import { startTcpFaultProxy } from '../../devenv/tcp-fault-proxy.ts';
-import { git } from '../support/git.ts';
+import { bareRepository, git } from '../support/git.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const WEB =
@@ -25,19 +25,9 @@ const NEW_IMAGE = `backup.io/m/docker.io/library/nginx:1.25@${DIGEST}`;
 let work: string;
 
 function makeOrigin(name: string, files: Record<string, string>): string {
-  const origin = join(work, `${name}.git`);
-  git(work, 'init', '--bare', '--initial-branch=main', origin);
+  const origin = bareRepository(join(work, `${name}.git`), files, 'initial manifests');
   // A reflog in the bare repository records every update of main, to prove none was forced.
   git(origin, 'config', 'core.logAllRefUpdates', 'always');
-  const seed = join(work, `${name}-seed`);
-  git(work, 'clone', '-q', origin, seed);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(seed, path, '..'), { recursive: true });
-    writeFileSync(join(seed, path), text);
-  }
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-qm', 'initial manifests');
-  git(seed, 'push', '-q', 'origin', 'HEAD:main');
   return origin;
 }
 

@@ -1,15 +1,15 @@
 /** `image-clone sync-repo` as a CI job runs it: real registries, a real repository, one commit. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
 import { dockerConfigJson } from '../../devenv/docker-config.ts';
 import { CANARIES } from '../support/canaries.ts';
-import { git } from '../support/git.ts';
+import { bareRepository, git } from '../support/git.ts';
 
 let work: string;
 let source: RegistryServer;
@@ -33,17 +33,7 @@ it('backs up every image the repository runs and moves the manifests onto the ba
     'apps/api/deployment.yaml': `kind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: ${s}/shop/api:1.9\n`,
     'apps/api/kustomization.yaml': `resources:\n  - deployment.yaml\nimages:\n  - name: ${s}/shop/api\n    newTag: "2.0"\n`,
   };
-  const origin = join(work, 'apps.git');
-  git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
-  const seed = join(work, 'seed');
-  git(work, 'clone', '-q', origin, seed);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(seed, path)), { recursive: true });
-    writeFileSync(join(seed, path), text);
-  }
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-qm', 'manifests');
-  git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  const origin = bareRepository(join(work, 'apps.git'), files);
 
   const cli = join(import.meta.dirname, '../../src/cli.ts');
   const args = [
@@ -97,14 +87,7 @@ it('proposes nothing whose backup the nodes could not pull, and adds the pull Se
       { repository: 'shop/private-app', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-private', size: 4096 }] },
     );
     const manifest = `kind: Deployment\nmetadata:\n  name: app\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${source.address}/shop/private-app:1.0\n`;
-    const origin = join(work, 'private.git');
-    git(work, 'init', '-q', '--bare', '--initial-branch=main', origin);
-    const seed = join(work, 'private-seed');
-    git(work, 'clone', '-q', origin, seed);
-    writeFileSync(join(seed, 'app.yaml'), manifest);
-    git(seed, 'add', '-A');
-    git(seed, 'commit', '-qm', 'app');
-    git(seed, 'push', '-q', 'origin', 'HEAD:main');
+    const origin = bareRepository(join(work, 'private.git'), { 'app.yaml': manifest }, 'app');
     const auth = join(work, 'private-auth.json');
     writeFileSync(auth, dockerConfigJson({ [privateBackup.address]: { username: 'pusher', password: CANARIES.registryPassword } }));
     const cli = join(import.meta.dirname, '../../src/cli.ts');

@@ -5,7 +5,7 @@
  * workspace wrapper where a test needs the remote to move under it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import type { Forge, PullRequest, PullRequestSpec } from '../../src/rewriter/for
 import { branchName } from '../../src/rewriter/git/delivery.ts';
 import { GitWorkspace, type Workspace } from '../../src/rewriter/git/workspace.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
-import { git } from '../support/git.ts';
+import { bareRepository, git } from '../support/git.ts';
 
 const DIGEST = `sha256:${'e'.repeat(64)}`;
 const deployment = (name: string, image: string) =>
@@ -31,17 +31,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 /** A bare repository holding `files` on main, and its file:// URL. */
 function origin(files: Record<string, string>): { url: string; dir: string } {
-  const dir = join(work, `origin-${++serial}.git`);
-  git(work, 'init', '-q', '--bare', '--initial-branch=main', dir);
-  const seed = join(work, `seed-${serial}`);
-  git(work, 'clone', '-q', dir, seed);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(seed, path, '..'), { recursive: true });
-    writeFileSync(join(seed, path), text);
-  }
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-qm', 'manifests');
-  git(seed, 'push', '-q', 'origin', 'HEAD:main');
+  const dir = bareRepository(join(work, `origin-${++serial}.git`), files);
   return { url: `file://${dir}`, dir };
 }
 
