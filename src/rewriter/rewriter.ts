@@ -159,7 +159,7 @@ export class Rewriter {
    * changes (Git refusing pushes, a forge down) is followed by another after a capped exponential
    * backoff (`retryMs`, doubling, at most 5 minutes), whether or not new records arrive.
    */
-  async watch(debounceMs = 2_000, onPass?: (outcomes: RewriteOutcome[]) => void, retryMs = 5_000): Promise<void> {
+  async watch(debounceMs: number, onPass?: (outcomes: RewriteOutcome[]) => void, retryMs = 5_000): Promise<void> {
     const pass = () => {
       clearTimeout(this.#retry);
       this.#running = this.#running.then(async () => {
