@@ -13,13 +13,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Copier } from '../src/copier/copier.ts';
 import { BIN_DIR } from './cache.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { giteaAvailable, startGitea } from './gitea.ts';
 import { startGitHttpServer } from './git-http-server.ts';
-import { installGitOpsCrds } from './gitops-crds.ts';
+import { createGitOpsObject, installGitOpsCrds } from './gitops-crds.ts';
 import { startRegistryServer } from './registry-server.ts';
 import { seedImage } from './seed.ts';
 import { describeError } from '../src/errors.ts';
@@ -121,17 +121,9 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     step(4, "Deploying it as Argo CD would: an Application, and the Deployment with Argo CD's tracking annotation");
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'argocd' } } });
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: 'argocd',
-      plural: 'applications',
-      body: {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Application',
-        metadata: { name: 'web' },
-        spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } },
-      },
+    await createGitOpsObject(kc, 'Application', 'argocd', {
+      metadata: { name: 'web' },
+      spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } },
     });
     await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
       namespace: 'shop',

@@ -3,7 +3,7 @@
  * with no GitOps tool installed: the real group, version, kind and scope of each, with an open
  * schema (the controller reads spec fields the tools document; it never writes these objects).
  */
-import { ApiextensionsV1Api, ApiException, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, ApiException, CustomObjectsApi, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 
 const DEFINITIONS = [
   { group: 'argoproj.io', version: 'v1alpha1', kind: 'Application', plural: 'applications' },
@@ -43,4 +43,21 @@ export async function installGitOpsCrds(kubeConfig: KubeConfig): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** Creates one of these objects as its tool would find it: `body` without apiVersion and kind, which come from the definition. */
+export function createGitOpsObject(
+  kubeConfig: KubeConfig,
+  kind: (typeof DEFINITIONS)[number]['kind'],
+  namespace: string,
+  body: { metadata: Record<string, unknown>; spec?: unknown; status?: unknown },
+): Promise<unknown> {
+  const d = DEFINITIONS.find((x) => x.kind === kind)!;
+  return kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: d.group,
+    version: d.version,
+    namespace,
+    plural: d.plural,
+    body: { apiVersion: `${d.group}/${d.version}`, kind, ...body },
+  });
 }

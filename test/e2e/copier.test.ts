@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, type V1PodSpec } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
-import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
+import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
 import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/copier.ts';
@@ -179,20 +179,12 @@ describe('copier against a real API server', () => {
       },
     });
     // An Argo Rollout: a Deployment's pod template, as a custom resource.
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: 'team-a',
-      plural: 'rollouts',
-      body: {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Rollout',
-        metadata: { name: 'canary' },
-        spec: {
-          selector: { matchLabels: { app: 'canary' } },
-          strategy: { canary: { steps: [{ setWeight: 20 }] } },
-          template: { metadata: { labels: { app: 'canary' } }, spec: podSpec({ app: `${s}/canary:2` }) },
-        },
+    await createGitOpsObject(kc, 'Rollout', 'team-a', {
+      metadata: { name: 'canary' },
+      spec: {
+        selector: { matchLabels: { app: 'canary' } },
+        strategy: { canary: { steps: [{ setWeight: 20 }] } },
+        template: { metadata: { labels: { app: 'canary' } }, spec: podSpec({ app: `${s}/canary:2` }) },
       },
     });
     // The same image twice, across namespaces: copied once.
@@ -338,59 +330,27 @@ describe('copier against a real API server', () => {
   });
 
   it('resolves Argo CD and Flux owners from real CRD objects', async () => {
-    const custom = kc.makeApiClient(CustomObjectsApi);
+    const _custom = kc.makeApiClient(CustomObjectsApi);
     await namespace('argocd');
     await namespace('flux-system');
-    await custom.createNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: 'argocd',
-      plural: 'applications',
-      body: {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Application',
-        metadata: { name: 'shop' },
-        spec: {
-          source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' },
-          destination: { namespace: 'team-a' },
-        },
+    await createGitOpsObject(kc, 'Application', 'argocd', {
+      metadata: { name: 'shop' },
+      spec: {
+        source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' },
+        destination: { namespace: 'team-a' },
       },
     });
-    await custom.createNamespacedCustomObject({
-      group: 'source.toolkit.fluxcd.io',
-      version: 'v1',
-      namespace: 'flux-system',
-      plural: 'gitrepositories',
-      body: {
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'GitRepository',
-        metadata: { name: 'fleet' },
-        spec: { url: 'ssh://git@git.example.com/fleet.git', ref: { branch: 'release' } },
-      },
+    await createGitOpsObject(kc, 'GitRepository', 'flux-system', {
+      metadata: { name: 'fleet' },
+      spec: { url: 'ssh://git@git.example.com/fleet.git', ref: { branch: 'release' } },
     });
-    await custom.createNamespacedCustomObject({
-      group: 'kustomize.toolkit.fluxcd.io',
-      version: 'v1',
-      namespace: 'flux-system',
-      plural: 'kustomizations',
-      body: {
-        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-        kind: 'Kustomization',
-        metadata: { name: 'apps' },
-        spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } },
-      },
+    await createGitOpsObject(kc, 'Kustomization', 'flux-system', {
+      metadata: { name: 'apps' },
+      spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } },
     });
-    await custom.createNamespacedCustomObject({
-      group: 'helm.toolkit.fluxcd.io',
-      version: 'v2',
-      namespace: 'team-b',
-      plural: 'helmreleases',
-      body: {
-        apiVersion: 'helm.toolkit.fluxcd.io/v2',
-        kind: 'HelmRelease',
-        metadata: { name: 'cache' },
-        spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } },
-      },
+    await createGitOpsObject(kc, 'HelmRelease', 'team-b', {
+      metadata: { name: 'cache' },
+      spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } },
     });
 
     const s = source.address;

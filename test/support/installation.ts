@@ -20,7 +20,7 @@ import { request } from 'undici';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { startGitea, type Gitea } from '../../devenv/gitea.ts';
 import { startGitHttpServer, type GitHttpServer } from '../../devenv/git-http-server.ts';
-import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
+import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { freePort } from '../../devenv/process.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
@@ -365,23 +365,15 @@ export async function startInstallation(options: InstallationOptions): Promise<I
 
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const apps = kubeConfig.makeApiClient(AppsV1Api);
-    const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    const _custom = kubeConfig.makeApiClient(CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: 'argocd' } } });
     await core.createNamespace({ body: { metadata: { name: 'image-clone-namespace' } } });
     for (let n = 0; n < Math.min(namespaces, workloads.length); n++) {
       const namespace = `team-${n}`;
       await core.createNamespace({ body: { metadata: { name: namespace } } });
-      await custom.createNamespacedCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        namespace: 'argocd',
-        plural: 'applications',
-        body: {
-          apiVersion: 'argoproj.io/v1alpha1',
-          kind: 'Application',
-          metadata: { name: namespace },
-          spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } },
-        },
+      await createGitOpsObject(kubeConfig, 'Application', 'argocd', {
+        metadata: { name: namespace },
+        spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } },
       });
     }
     const deploy = async (w: Workload) => {
