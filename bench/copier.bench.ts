@@ -125,7 +125,7 @@ try {
     say(
       `- start to every workload decided: ${run.decided} inside the process; process wall time ${run.seconds.toFixed(2)} s, start-up and exit included (target < 10 s)`,
     );
-    say(`- peak RSS: ${run.maxRssMiB === undefined ? 'unknown (/usr/bin/time missing)' : `${run.maxRssMiB.toFixed(0)} MiB`} (target < 200 MB)`);
+    say(`- peak RSS: ${run.maxRssMiB === undefined ? 'unknown (/usr/bin/time missing)' : `${run.maxRssMiB.toFixed(0)} MiB`} (target < 200 MiB, #14)`);
     say(`- API requests: ${total} (target: none per workload), by verb and resource:`);
     for (const [key, n] of [...delta].sort((a, b) => b[1] - a[1])) say(`  - ${key}: ${n}`);
     say(`- handoff records on disk: ${readdirSync(handoff).filter((f) => f.endsWith('.json')).length}; exit code ${run.code}`);

@@ -291,6 +291,11 @@ export class Copier {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The first lists are a burst of garbage (each page as client-node deserialises it, then slimmed),
+    // promoted before it dies; left alone it sets how far the heap grows through the whole pass. With
+    // --expose-gc (the image's entrypoint) it is collected here, once: measured over 10,000 Deployments,
+    // the first pass's peak RSS fell by 20-30 MiB (bench/copier.bench.ts).
+    (globalThis as { gc?: () => void }).gc?.();
     this.#log.info('informers synced', Object.fromEntries([...this.#informers].map(([k, i]) => [k, i.list().length])));
   }
 
