@@ -4,6 +4,7 @@
  * a proxy in front of a real registry.
  */
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,30 @@ describe('copy between plain-HTTP registries', () => {
       }
     });
   }
+
+  it('sends one request after another over one connection: none opened for each (a TCP and TLS handshake more over a WAN)', async () => {
+    await seedImage({ url: source.url }, small('reuse/app', 'latest'));
+    const { engine, close } = stack(insecure());
+    const opened = new Map<string, number>();
+    const count = ({ connectParams }: { connectParams: { host: string } }) => opened.set(connectParams.host, (opened.get(connectParams.host) ?? 0) + 1);
+    const channel = diagnostics.channel('undici:client:connected');
+    try {
+      await engine.copy({ source: ref(source, 'reuse/app:latest'), destination: ref(backup, 'mirror/reuse/app:latest') });
+    } finally {
+      await close();
+    }
+    // A re-check of a backed-up mutable tag: GET /v2/ then HEAD of the manifest, on each side, in turn.
+    const { engine: again, close: closeAgain } = stack(insecure());
+    channel.subscribe(count as (message: unknown) => void);
+    try {
+      const result = await again.copy({ source: ref(source, 'reuse/app:latest'), destination: ref(backup, 'mirror/reuse/app:latest') });
+      assert.equal(result.outcome, 'unchanged');
+    } finally {
+      channel.unsubscribe(count as (message: unknown) => void);
+      await closeAgain();
+    }
+    assert.deepEqual(Object.fromEntries(opened), { [source.address]: 1, [backup.address]: 1 });
+  });
 
   it('trusts an immutable tag once backed up, and re-checks latest by digest', async () => {
     await seedImage({ url: source.url }, small('policy/app', '1.0'));
