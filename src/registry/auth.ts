@@ -98,6 +98,10 @@ export class Authenticator {
   async #ping(registry: string): Promise<RegistryAuth> {
     const response = await this.#transport.send({ method: 'GET', url: `${this.#transport.baseUrl(registry)}/`, what: `GET /v2/ on ${registry}` });
     await response.body.dump().catch(() => undefined);
+    // undici gives the connection back to its pool a turn of the event loop after the body is
+    // consumed; the request this probe was made for follows at once, and would otherwise open a
+    // second connection (a TCP and a TLS handshake more: two or three round trips over a WAN).
+    await new Promise((resolve) => setImmediate(resolve));
     if (response.status === 200) return { kind: 'none' };
     if (response.status !== 401) {
       throw new RegistryError(`registry ${registry} answered GET /v2/ with HTTP ${response.status}; is it an OCI registry?`, {

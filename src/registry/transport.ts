@@ -94,10 +94,6 @@ export class Transport {
         if (name.toLowerCase() === 'authorization' && new URL(url).origin !== origin) continue;
         headers[name.toLowerCase()] = value;
       }
-      // undici gives a connection back to its pool a tick after the body that held it was consumed:
-      // a request sent at once (the manifest after GET /v2/, the blobs after the manifest) would open
-      // another connection, a TCP and a TLS handshake more, which over a WAN is two or three round trips.
-      await new Promise((resolve) => setImmediate(resolve));
       let response: Dispatcher.ResponseData;
       try {
         response = await request(url, {
