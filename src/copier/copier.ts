@@ -156,7 +156,7 @@ export class Copier {
           list: listAll(this.#apis, kind),
           logger: this.#log,
           onChange: (change, object) => {
-            if (change !== 'delete') this.#enqueue(workloadKey(workloadRef(kind, object)));
+            if (change !== 'delete') this.#queue.add(workloadKey(workloadRef(kind, object)));
           },
           onRestart: () => this.#restarts.inc({ informer: kind }),
         }),
@@ -301,10 +301,6 @@ export class Copier {
 
   #recheckMs(): number {
     return this.#config.recheckIntervalMs ?? 10 * 60_000;
-  }
-
-  #enqueue(key: string): void {
-    this.#queue.add(key);
   }
 
   #enqueueAll(): void {

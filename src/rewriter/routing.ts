@@ -45,7 +45,7 @@ export function routeRecord(record: HandoffRecord, settings: RoutingSettings): R
 }
 
 /** Why no file in Git can move a managed workload (its chain ends outside Git), or undefined. */
-export function unsupportedOwner(record: HandoffRecord): string | undefined {
+function unsupportedOwner(record: HandoffRecord): string | undefined {
   const owner = record.owner;
   if (!owner) return undefined;
   if (owner.unsupported) return owner.unsupported;
@@ -57,7 +57,7 @@ export function unsupportedOwner(record: HandoffRecord): string | undefined {
 }
 
 /** The owner's Git source (its revision, `main` for HEAD), or for an unmanaged workload the configured repository. */
-export function targetOf(record: HandoffRecord, unmanaged: RoutingSettings['unmanaged']): Target | undefined {
+function targetOf(record: HandoffRecord, unmanaged: RoutingSettings['unmanaged']): Target | undefined {
   const source = record.owner?.sources.find((s) => s.chart === undefined || record.owner?.tool === 'flux');
   if (source) return { repoURL: source.repoURL, base: source.revision && source.revision !== 'HEAD' ? source.revision : 'main', path: source.path };
   if (record.owner) return undefined;

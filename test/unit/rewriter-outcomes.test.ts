@@ -237,7 +237,6 @@ describe('rewriter outcomes, one per Git step', () => {
       openWorkspace: (url) => {
         const real = new GitWorkspace(url, join(work, `ws-${serial}`));
         const moving: Workspace = {
-          url: real.url,
           dir: real.dir,
           checkout: (...args) => real.checkout(...args),
           commitAll: (...args) => real.commitAll(...args),

@@ -49,25 +49,16 @@ export function branchName(prefix: string, repoURL: string, base: string): strin
 
 /** The strategy for a repository and base; `forge` is called only in `pr` mode. */
 export function deliveryFor(settings: DeliverySettings, repoURL: string, base: string, forge: () => Forge): Delivery {
-  if (settings.mode === 'commit') return onBase(base);
+  if (settings.mode === 'commit') return pushOnly(base, undefined);
   const branch = branchName(settings.branchPrefix ?? 'image-clone/', repoURL, base);
-  return settings.mode === 'branch' ? onBranch(branch) : throughPullRequest(branch, base, forge(), settings);
+  return settings.mode === 'branch' ? pushOnly(branch, branch) : throughPullRequest(branch, base, forge(), settings);
 }
 
-function onBase(base: string): Delivery {
-  return {
-    branch: base,
-    checkoutBranch: undefined,
-    prepare: async () => ({ fresh: false }),
-    nothingCommitted: async () => 'done',
-    propose: async () => undefined,
-  };
-}
-
-function onBranch(branch: string): Delivery {
+/** `commit` and `branch` modes: the push is the whole delivery (to the base, or to our branch built on itself). */
+function pushOnly(branch: string, checkoutBranch: string | undefined): Delivery {
   return {
     branch,
-    checkoutBranch: branch,
+    checkoutBranch,
     prepare: async () => ({ fresh: false }),
     nothingCommitted: async () => 'done',
     propose: async () => undefined,

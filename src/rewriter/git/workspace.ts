@@ -53,7 +53,7 @@ export function assertSafeBranch(branch: string): void {
 }
 
 /** What the rewriter asks of a working copy (a GitWorkspace; tests may wrap one to stage a rejected push). */
-export type Workspace = Pick<GitWorkspace, 'url' | 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles'>;
+export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles'>;
 
 export class GitWorkspace {
   readonly url: string;
