@@ -20,6 +20,12 @@ export interface ForgeCall {
   readonly authHint: string;
 }
 
+/**
+ * A forge that stops answering fails the call after this long without a byte, as the registry
+ * transport does (undici's own default, 300 s, held a whole rewriter pass on one stalled call).
+ */
+const FORGE_STALL_MS = 60_000;
+
 /** No API answer we read (a page of pull requests, one pull request) comes near this. */
 const FORGE_ANSWER_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -31,6 +37,8 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
       method: call.method,
       headers: { accept: 'application/json', ...call.headers, ...(call.body ? { 'content-type': 'application/json' } : {}) },
       ...(call.body ? { body: JSON.stringify(call.body) } : {}),
+      headersTimeout: FORGE_STALL_MS,
+      bodyTimeout: FORGE_STALL_MS,
     });
   } catch (error) {
     throw new ForgeError(`${what}: ${(error as Error).message}`);
