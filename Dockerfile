@@ -21,7 +21,12 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
 # before and after it. Built from their pinned sources as static binaries, stripped.
 FROM golang:1.26-bookworm AS tools
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
-RUN go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" helm.sh/helm/v3/cmd/helm@v3.22.0 \
+# Helm's ldflags as its Makefile sets them (scripts/build-helm.sh says why): its version, and the
+# Kubernetes version it assumes when the proof has none from the cluster (1.37, its client-go's).
+RUN go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0 \
+      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" \
+      helm.sh/helm/v3/cmd/helm@v3.22.0 \
  && go install -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 \
  && rm -rf /root/.cache /go/pkg
 

@@ -8,3 +8,5 @@ import { join } from 'node:path';
 
 export const CACHE_DIR = process.env.IMAGE_CLONE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'image-clone-controller');
 export const BIN_DIR = join(CACHE_DIR, 'bin');
+/** Helm as scripts/build-helm.sh builds it (with the Kubernetes version it defaults to set, as Helm's Makefile does). */
+export const HELM_BIN = join(BIN_DIR, 'helm-v3.22.0-kube1.37');

@@ -52,11 +52,5 @@ if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-kube-apiserver.sh >/dev/null
   bash scripts/build-gitea.sh >/dev/null
   # Helm renders the charts of the Helm tests (the render proof of every HelmRelease edit).
-  if [ ! -x "$CACHE/bin/helm-v3.22.0" ]; then
-    require_go helm
-    echo "==> building helm v3.22.0 from the Go module proxy (once, cached; about 2 minutes)"
-    tmp="$(mktemp -d)"
-    GOBIN="$tmp" GOFLAGS=-mod=mod go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v3.22.0" helm.sh/helm/v3/cmd/helm@v3.22.0
-    mv "$tmp/helm" "$CACHE/bin/helm-v3.22.0" && rmdir "$tmp"
-  fi
+  bash scripts/build-helm.sh >/dev/null
 fi

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { BIN_DIR } from '../../devenv/cache.ts';
+import { BIN_DIR, HELM_BIN } from '../../devenv/cache.ts';
 import { startChartRepository, type ChartRepository } from '../../devenv/chart-repository.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
@@ -18,7 +18,7 @@ import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { fileTree } from '../support/file-tree.ts';
 import { git } from '../support/git.ts';
 
-const HELM = join(BIN_DIR, 'helm-v3.22.0');
+const HELM = HELM_BIN;
 const KUSTOMIZE = join(BIN_DIR, 'kustomize');
 const DIGEST = `sha256:${'e'.repeat(64)}`;
 const SOURCE = 'registry.example.com/podinfo';

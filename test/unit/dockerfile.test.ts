@@ -22,6 +22,11 @@ describe('Dockerfile', () => {
     assert.match(stages[0]!, /^node:24-bookworm-slim AS build\n/);
     assert.match(stages[1]!, /^golang:1\.26-bookworm AS tools\n/);
     assert.match(stages[1]!, /helm\.sh\/helm\/v3\/cmd\/helm@v3\.22\.0/);
+    // As scripts/build-helm.sh builds the tests' Helm: the Kubernetes version it defaults to is set, not v1.20.0.
+    const script = readFileSync(join(root, 'scripts/build-helm.sh'), 'utf8');
+    const [, major, minor] = /KUBE_MAJOR=(\d+) KUBE_MINOR=(\d+)/.exec(script)!;
+    assert.match(stages[1]!, new RegExp(`chartutil\\.k8sVersionMajor=${major} -X helm\\.sh/helm/v3/pkg/chartutil\\.k8sVersionMinor=${minor}`));
+    assert.match(script, /chartutil\.k8sVersionMajor=\$KUBE_MAJOR/);
     assert.match(stages[1]!, /sigs\.k8s\.io\/kustomize\/kustomize\/v5@v5\.7\.1/);
     assert.match(stages[2]!, /^debian:bookworm-slim\n/);
     assert.match(stages[2]!, /^COPY --from=build \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
