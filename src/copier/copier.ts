@@ -12,6 +12,7 @@
  */
 import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
+import { readClusterCapabilities } from '../cluster/capabilities.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
@@ -29,6 +30,12 @@ import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { reconcileWorkload, type ImageOutcome } from './reconcile.ts';
 import { KeyedWorkQueue } from './workqueue.ts';
+
+/** A reason's first line, cut to `max` characters: an Event's message is short. */
+function firstLine(text: string, max: number): string {
+  const line = text.split('\n', 1)[0]!;
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
 
 /** On a namespace or a workload, `"true"` keeps the controller away from it. */
 export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
@@ -219,9 +226,26 @@ export class Copier {
       this.#queue.run();
       this.#enqueueAll();
     }
+    void this.#recordCapabilities();
     const interval = this.#recheckMs();
-    this.#resync = setInterval(() => this.#enqueueAll(), interval);
+    this.#resync = setInterval(() => {
+      this.#enqueueAll();
+      void this.#recordCapabilities();
+    }, interval);
     this.#resync.unref();
+  }
+
+  /**
+   * What charts see of this cluster (its version, the API versions it serves), left beside the
+   * records for the rewriter's render proofs; read again every re-check interval. A failure is
+   * logged, and the proofs then render with what they had, or with Helm's defaults.
+   */
+  async #recordCapabilities(): Promise<void> {
+    try {
+      await this.#ledger.writeCapabilities(await readClusterCapabilities(this.#config.kubeConfig));
+    } catch (error) {
+      this.#log.warn('could not read the cluster version and API versions for the render proofs', { error: describeError(error) });
+    }
   }
 
   /** One full pass over every workload: waits for its copies, writes its records, then stops. */
@@ -231,6 +255,7 @@ export class Copier {
     this.#leading = true;
     this.#queue.run();
     this.#enqueueAll();
+    await this.#recordCapabilities();
     await this.#queue.drained();
     const all = [...this.#informers.values()].reduce((n, i) => n + i.list().length, 0);
     const summary = {
@@ -382,7 +407,11 @@ export class Copier {
       );
       // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
       if (owner?.unsupported) this.#events.record(ref, 'Warning', 'OwnerNotFollowed', `backed up, but no change will be proposed: ${owner.unsupported}`);
+      return;
     }
+    // Written before: if the rewriter refused it, the workload says why (the rewriter has no access to the cluster).
+    const refusal = this.#ledger.refusal(id);
+    if (refusal) this.#events.record(ref, 'Warning', 'NotProposed', `backed up, but the change is not proposed: ${firstLine(refusal, 900)}`);
   }
 
   /** How this workload's Pods will pull its backups; for a Secret, whether the pod or its service account lists it. */

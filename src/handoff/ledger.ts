@@ -5,7 +5,10 @@
  * atomically (temp file, fsync, rename, fsync of the directory) so a reader never sees half of one.
  * Writes are asynchronous and concurrent writers share directory fsyncs (group commit), so a first
  * pass over 10,000 workloads does not block the event loop on 20,000 serial fsyncs.
- * The rewriter marks a record done by writing `<id>.done` beside it.
+ * The rewriter marks a record done by writing `<id>.done` beside it, or, while it cannot propose the
+ * change, says why in `<id>.refused` (the copier turns that into an Event on the workload). The
+ * copier also leaves what charts see of the cluster in `cluster-capabilities` (not a record: no
+ * `.json`), for the rewriter's render proofs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -15,7 +18,11 @@ import type { GitOpsOwner } from '../cluster/gitops.ts';
 import type { WorkloadRef } from '../cluster/workloads.ts';
 import type { RecordedPull } from '../image/backup-pull.ts';
 
-import { parseRecord, RECORD_VERSION } from './schema.ts';
+import { parseCapabilities, parseRecord, RECORD_VERSION, type ClusterCapabilities } from './schema.ts';
+
+const CAPABILITIES_FILE = 'cluster-capabilities';
+/** A refusal's reason is kept whole up to this size (Helm's errors can be long; a hostile chart's, endless). */
+export const REFUSAL_MAX_BYTES = 8 * 1024;
 
 export interface HandoffImage {
   readonly container: string;
@@ -70,16 +77,7 @@ export class Ledger {
     )
       return { id, written: false };
     const full: HandoffRecord = { version: RECORD_VERSION, id, createdAt: new Date().toISOString(), ...record };
-    const temp = join(this.dir, `.${id}.${randomBytes(4).toString('hex')}.tmp`);
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(`${JSON.stringify(full, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-    await this.#syncDirectory();
+    await this.#writeDurably(`${id}.json`, `${JSON.stringify(full, null, 2)}\n`);
     return { id, written: true };
   }
 
@@ -113,15 +111,66 @@ export class Ledger {
 
   /** Marks a record done (atomically, durably): its change was pushed or found applied. */
   async markDone(id: string, note: string): Promise<void> {
-    const temp = join(this.dir, `.${id}.done.tmp`);
+    await this.#writeDurably(`${id}.done`, `${new Date().toISOString()} ${note}\n`);
+    rmSync(join(this.dir, `${id}.refused`), { force: true });
+  }
+
+  /** Says why a pending record is not proposed (replacing the last reason); it stays pending. */
+  async markRefused(id: string, reason: string): Promise<void> {
+    const bounded = Buffer.from(reason).subarray(0, REFUSAL_MAX_BYTES).toString('utf8');
+    if (this.refusal(id) === bounded) return;
+    await this.#writeDurably(`${id}.refused`, bounded);
+  }
+
+  /** Why a pending record is not proposed, as the rewriter last said it (undefined: it has not refused it). */
+  refusal(id: string): string | undefined {
+    try {
+      return readFileSync(join(this.dir, `${id}.refused`), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records what charts see of the cluster, when it changed. */
+  async writeCapabilities(capabilities: ClusterCapabilities): Promise<void> {
+    const text = `${JSON.stringify(capabilities)}\n`;
+    const current = (() => {
+      try {
+        return readFileSync(join(this.dir, CAPABILITIES_FILE), 'utf8');
+      } catch {
+        return undefined;
+      }
+    })();
+    if (current !== text) await this.#writeDurably(CAPABILITIES_FILE, text);
+  }
+
+  /** What the copier last saw of the cluster, or undefined (none written yet, or unreadable: said through `onError`). */
+  capabilities(onError: (error: Error) => void = () => {}): ClusterCapabilities | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir, CAPABILITIES_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return parseCapabilities(text);
+    } catch (error) {
+      onError(error as Error);
+      return undefined;
+    }
+  }
+
+  /** A file of the ledger, written whole and durably: temp file, fsync, rename, fsync of the directory. */
+  async #writeDurably(name: string, text: string): Promise<void> {
+    const temp = join(this.dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
     const handle = await open(temp, 'w', 0o644);
     try {
-      await handle.writeFile(`${new Date().toISOString()} ${note}\n`);
+      await handle.writeFile(text);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, join(this.dir, `${id}.done`));
+    await rename(temp, join(this.dir, name));
     await this.#syncDirectory();
   }
 

@@ -9,6 +9,17 @@ import type { HandoffRecord } from './ledger.ts';
 
 export const RECORD_VERSION = 1;
 
+/** What a chart sees of the cluster it is rendered for (read by cluster/capabilities.ts in the copier). */
+export interface ClusterCapabilities {
+  /** `v1.34.4` (the server's gitVersion, build metadata dropped). */
+  readonly kubeVersion: string;
+  /** Every served `group/version` (`v1` for the core group) and `group/version/Kind`, sorted. */
+  readonly apiVersions: readonly string[];
+}
+
+/** At most this many API versions are kept: far more than any real cluster serves. */
+export const MAX_API_VERSIONS = 5_000;
+
 type Check = (value: unknown, path: string) => void;
 
 class SchemaError extends Error {
@@ -109,5 +120,29 @@ export function parseRecord(text: string, id: string): HandoffRecord {
   const parsed = value as HandoffRecord;
   if (parsed.version !== RECORD_VERSION) throw new Error(`handoff record ${id} has version ${parsed.version}; this rewriter reads version ${RECORD_VERSION}`);
   if (parsed.id !== id) throw new Error(`handoff record ${id} names itself ${parsed.id}`);
+  return parsed;
+}
+
+const capabilities = object({
+  kubeVersion: (v, p) => void (typeof v === 'string' && /^v\d+\.\d+\.\d+$/.test(v) ? v : fail(p, 'is not a Kubernetes version (vX.Y.Z)')),
+  apiVersions: list((v, p) => void (typeof v === 'string' && /^[\w.-]+(\/[\w.-]+){0,2}$/.test(v) && v.length <= 253 ? v : fail(p, 'is not an API version'))),
+});
+
+/** What the copier saw of the cluster (`cluster-capabilities` in the handoff directory); throws with the field that is wrong. */
+export function parseCapabilities(text: string): ClusterCapabilities {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`cluster-capabilities is not JSON (${(error as Error).message})`);
+  }
+  try {
+    capabilities(value, 'cluster-capabilities');
+  } catch (error) {
+    if (error instanceof SchemaError) throw new Error(`cluster-capabilities is malformed: ${error.message}`);
+    throw error;
+  }
+  const parsed = value as ClusterCapabilities;
+  if (parsed.apiVersions.length > MAX_API_VERSIONS) throw new Error(`cluster-capabilities lists more than ${MAX_API_VERSIONS} API versions`);
   return parsed;
 }

@@ -29,17 +29,17 @@ import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import type { ChartLocation } from '../cluster/gitops.ts';
-import { planApplicationValues, planValueFiles } from './edit/argo-application.ts';
+import { planApplicationValues, planValueFiles, type ApplicationPlan, type DerivedOverrides } from './edit/argo-application.ts';
+import { deriveImageValues } from './render/image-values.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
 import { proveManifestChange, type ChangedFile } from './render/manifest-proof.ts';
+import { compareRenders, describeVarying, imageChanges, varyingBetween } from './render/compare.ts';
 import {
   applicationInputs,
   chartDefaults,
-  compareRenders,
   effectiveSpec,
   helmReleaseInputs,
-  imageChanges,
   renderChart,
   RenderProofError,
   type RenderInputs,
@@ -47,7 +47,7 @@ import {
 } from './render/helm-proof.ts';
 import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { kustomizeRoots } from './edit/tree.ts';
-import { rowsOf } from './forges/description.ts';
+import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
@@ -123,6 +123,12 @@ export class Rewriter {
     new Counter(
       'image_clone_render_proofs_total',
       'Edits rendered before and after (kustomize builds, Helm charts): proved, or not-proved (undone, the record left pending).',
+    ),
+  );
+  readonly #notProposedCount = this.metrics.register(
+    new Counter(
+      'image_clone_not_proposed_total',
+      'Records refused by a pass (they stay pending, the reason kept beside them), by kind of reason: not-proved, render-failed, chart-unavailable, no-image-value, pull-secret, outside-repository, other.',
     ),
   );
   #lastPassAt = 0;
@@ -308,16 +314,17 @@ export class Rewriter {
    */
   async #changeRepository(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
     const { outcome, refused } = await this.#deliver(target, group);
-    if (refused.size === 0) return outcome ? [outcome] : [];
-    const refusedOutcome: RewriteOutcome = {
-      repoURL: redactRepo(target.repoURL),
-      base: target.base,
-      branch: '',
-      records: [...refused.keys()],
-      result: 'failed',
-      error: [...new Set(refused.values())].join('; '),
-    };
-    return [refusedOutcome, ...(outcome ? [outcome] : [])];
+    // Each refused record its own outcome with its own reason, kept beside the record for the copier's Event.
+    const refusedOutcomes: RewriteOutcome[] = [];
+    for (const [id, reason] of refused) {
+      this.#notProposedCount.inc({ reason: refusalKind(reason) });
+      if (!this.#config.dryRun)
+        await this.#ledger
+          .markRefused(id, reason)
+          .catch((error: unknown) => this.#log.warn('could not keep the refusal beside its record', { record: id, error: describeError(error) }));
+      refusedOutcomes.push({ repoURL: redactRepo(target.repoURL), base: target.base, branch: '', records: [id], result: 'failed', error: reason });
+    }
+    return [...refusedOutcomes, ...(outcome ? [outcome] : [])];
   }
 
   /**
@@ -392,7 +399,7 @@ export class Rewriter {
             workspace,
             rowsOf(
               records.map((r) => r.record),
-              changed.files,
+              changed.notes,
             ),
           );
           await markDone(`pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
@@ -434,11 +441,11 @@ export class Rewriter {
   async #edit(
     dir: string,
     records: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
-  ): Promise<{ found: boolean; refused: Map<string, string>; files: Map<string, string[]> }> {
+  ): Promise<{ found: boolean; refused: Map<string, string>; notes: Map<string, EditNotes> }> {
     let found = false;
     const refused = new Map<string, string>();
-    // For the pull request: the files each record's change is in, where they are not the workload's own.
-    const files = new Map<string, string[]>();
+    // For the pull request: the files each record's change is in, where they are not the workload's own, and what varies on every render.
+    const notes = new Map<string, EditNotes>();
     const byPath = new Map<string | undefined, HandoffRecord[]>();
     for (const { record, path } of records) byPath.set(path, [...(byPath.get(path) ?? []), record]);
     for (const [path, every] of byPath) {
@@ -449,7 +456,7 @@ export class Rewriter {
           const result = await this.#editDeclared(dir, path, record);
           if (result.refused) refused.set(record.id, result.refused);
           found ||= result.found;
-          if (result.files) files.set(record.id, result.files);
+          if (result.notes) notes.set(record.id, result.notes);
         } catch (error) {
           refused.set(record.id, describeError(error));
         }
@@ -463,7 +470,7 @@ export class Rewriter {
         for (const r of all) refused.set(r.id, describeError(error));
       }
     }
-    return { found, refused, files };
+    return { found, refused, notes };
   }
 
   /**
@@ -561,7 +568,7 @@ export class Rewriter {
    * rendering the chart before and after it (render/helm-proof.ts); an edit that is not proved is
    * undone and the record refused with the reason.
    */
-  async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; files?: string[] }> {
+  async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; notes?: EditNotes }> {
     const declared = record.owner!.declares!;
     const where = `${declared.kind} ${declared.namespace}/${declared.name}`;
     if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
@@ -582,6 +589,10 @@ export class Rewriter {
     });
     let plan: RepositoryPlan & { refused?: string };
     let fetched: FetchedChart | undefined;
+    let how: readonly string[] = [];
+    const cluster = this.#ledger.capabilities((error) =>
+      this.#log.warn('cluster capabilities unreadable; rendering with Helm defaults', { error: error.message }),
+    );
     try {
       if (declared.kind === 'HelmRelease') {
         const replacements = record.images.map((image) => ({
@@ -596,9 +607,24 @@ export class Rewriter {
         if (!chart) return { found: false, refused: unknownChart };
         fetched = await this.#chart(chart);
         const defaults = await chartDefaults(tools, fetched.bytes);
-        plan = declared.valueFiles
-          ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images)
-          : planApplicationValues(dir, path, declared, defaults, record.images);
+        const planWith = (derived?: DerivedOverrides) =>
+          declared.valueFiles
+            ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images, derived)
+            : planApplicationValues(dir, path, declared, defaults, record.images, derived);
+        plan = planWith();
+        const byRendering = (plan as ApplicationPlan).byRendering;
+        if (byRendering) {
+          // No convention names the value: find it by rendering the chart (render/image-values.ts).
+          const bytes = fetched.bytes;
+          const renderValues = (values: unknown) =>
+            renderChart(tools, bytes, chart.releaseName ?? declared.name, record.workload.namespace, { valueFiles: [JSON.stringify(values)] }, cluster);
+          const wants = record.images.filter((i) => byRendering.sources.includes(i.source));
+          const derived = await deriveImageValues(renderValues, byRendering.values, record.workload, wants);
+          if (typeof derived === 'string') return { found: false, refused: `${plan.refused}; rendering the chart shows why: ${derived}` };
+          plan = planWith(derived.overrides);
+          how = derived.notes;
+        }
+        how = [...how, ...((plan as ApplicationPlan).explained ?? [])];
       }
     } catch (error) {
       return failed(error);
@@ -638,9 +664,11 @@ export class Rewriter {
       const after = await inputs();
       const besideAfter = await besideInputs();
       fetched ??= await this.#chart(chart);
-      // The chart was rendered into the workload's namespace, whatever set it.
-      const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given);
-      const [renderedBefore, renderedAfter] = [await render(before), await render(after)];
+      // The chart was rendered into the workload's namespace, whatever set it, for this cluster's version and API versions.
+      const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given, cluster);
+      // Rendered twice unchanged: what differs then (generated certificates, random passwords) is the chart's, not the change's.
+      const [renderedBefore, renderedAgain, renderedAfter] = [await render(before), await render(before), await render(after)];
+      const varying = varyingBetween(renderedBefore, renderedAgain);
       let why = compareRenders(
         renderedBefore,
         renderedAfter,
@@ -653,6 +681,7 @@ export class Rewriter {
           backup: i.backup,
           digest: i.digest,
         })),
+        varying,
       );
       for (const other of beside) {
         const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
@@ -662,8 +691,8 @@ export class Rewriter {
           why = `as ${other} builds it, the edit breaks it: ${describeError(now)}`;
           continue;
         }
-        const [otherBefore, otherAfter] = [await render(was), await render(now)];
-        why = compareRenders(otherBefore, otherAfter, []);
+        const [otherBefore, otherAgain, otherAfter] = [await render(was), await render(was), await render(now)];
+        why = compareRenders(otherBefore, otherAfter, [], varyingBetween(otherBefore, otherAgain));
         const unasked = imageChanges(otherBefore, otherAfter).find(
           (c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)),
         );
@@ -673,8 +702,22 @@ export class Rewriter {
       }
       this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
-      this.#log.info('chart edit proved by rendering', { owner: where, chart: fetched.from, images: record.images.length });
-      return { found: true, files: [...plan.files.keys()].map((f) => relative(realpathSync(dir), f)) };
+      const varies = describeVarying(varying);
+      this.#log.info('chart edit proved by rendering', {
+        owner: where,
+        chart: fetched.from,
+        images: record.images.length,
+        ...(cluster ? { kubeVersion: cluster.kubeVersion } : {}),
+        ...(varies.length ? { variesOnEveryRender: varies } : {}),
+      });
+      return {
+        found: true,
+        notes: {
+          files: [...plan.files.keys()].map((f) => relative(realpathSync(dir), f)),
+          ...(varies.length ? { varies } : {}),
+          ...(how.length ? { how } : {}),
+        },
+      };
     } catch (error) {
       for (const [file, { before }] of plan.files) replaceFileAtomically(file, before);
       return failed(error);
@@ -686,6 +729,23 @@ export class Rewriter {
     const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
     return this.#charts.get(key, () => fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {}));
   }
+}
+
+/**
+ * The kind of a refusal's reason, for the metric's label (a handful of values, whatever the text):
+ * the edit not proved by its render, a render that failed outright, a chart that could not be
+ * fetched, a chart without a value that composes the image, a pull Secret that cannot be added, a
+ * path that leads out of the clone.
+ */
+export function refusalKind(reason: string): string {
+  if (/not proved by rendering/.test(reason)) return 'not-proved';
+  if (/^(helm template|kustomize build|the post-renderer).* failed: /.test(reason) || / failed: Error: /.test(reason)) return 'render-failed';
+  if (/^(GET |oci:\/\/)|chart repository|is not a Helm chart|lists no (chart|version)|where its chart is served is not known/.test(reason))
+    return 'chart-unavailable';
+  if (/no value of the chart/.test(reason)) return 'no-image-value';
+  if (/imagePullSecrets/.test(reason)) return 'pull-secret';
+  if (/outside the (repository|clone)|leads outside|symbolic link/.test(reason)) return 'outside-repository';
+  return 'other';
 }
 
 export const DEFAULT_COMMIT_TEMPLATE =

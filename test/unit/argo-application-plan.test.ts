@@ -60,7 +60,9 @@ describe('imageKeys', () => {
     assert.deepEqual(
       keys.map((k) => [k.path.join('.'), k.convention, k.image]),
       [
+        // An empty tag: the appVersion, as is or with a `v` (metrics-server's `printf "v%s" .Chart.AppVersion`).
         ['image', 'repository', 'ghcr.io/stefanprodan/podinfo:6.5.0'],
+        ['image', 'repository', 'ghcr.io/stefanprodan/podinfo:v6.5.0'],
         ['bitnami.image', 'repository', 'docker.io/bitnami/redis:7.2.4'],
         ['controller.image', 'image', NGINX_RUNNING],
         ['sidecar.image', 'string', 'busybox:1.36'],
@@ -133,7 +135,7 @@ describe('planApplicationValues', () => {
     ]);
   });
 
-  it('finds the change already there, and refuses where no value composes the image (a hard-coded template)', () => {
+  it('finds the change already there, and hands an image no convention composes to the render (with the values the chart is given)', () => {
     const helm = '    helm:\n      valuesObject:\n        image:\n          repository: backup.example.com/m/docker.io/library/nginx\n';
     const root = repo({ 'apps/ingress.yaml': APP(helm) });
     const done = plan(
@@ -145,7 +147,11 @@ describe('planApplicationValues', () => {
     assert.equal(done.files.size, 0);
     assert.equal(done.changes.length, 1);
     const hard = plan(root, { values: { replicaCount: 1 } }, move('quay.io/x/y:1', 'backup.example.com/m/quay.io/x/y:1'));
-    assert.match(hard.refused ?? '', /no value of the chart of Application argocd\/ingress composes quay\.io\/x\/y:1 .*hard-code/);
+    assert.match(hard.refused ?? '', /no value of the chart of Application argocd\/ingress composes quay\.io\/x\/y:1 by the known conventions/);
+    assert.deepEqual(hard.byRendering, {
+      values: { replicaCount: 1, image: { repository: 'backup.example.com/m/docker.io/library/nginx' } },
+      sources: ['quay.io/x/y:1'],
+    });
   });
 
   it('refuses when no file declares the Application, or when it reads valueFiles', () => {

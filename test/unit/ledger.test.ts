@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { Ledger, recordId, type HandoffImage } from '../../src/handoff/ledger.ts';
 import { imagesOf, workloadKey, workloadRef } from '../../src/cluster/workloads.ts';
 import { parseDuration } from '../../src/util/duration.ts';
+import { kubeVersionOf } from '../../src/cluster/capabilities.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -175,5 +176,42 @@ describe('workload images', () => {
     assert.equal(parseDuration('--x', '250'), 250);
     assert.equal(parseDuration('--x', '7d'), 604_800_000);
     assert.throws(() => parseDuration('--x', 'soon'), /--x must be a duration/);
+  });
+});
+
+describe('refusals and the cluster capabilities beside the records', () => {
+  it('keeps the last reason a pending record was refused for, bounded, until it is done', async () => {
+    const ledger = new Ledger(tempDir());
+    const { id } = await ledger.write({ workload, images: [image(D('a'))], owner: undefined });
+    assert.equal(ledger.refusal(id), undefined);
+    await ledger.markRefused(id, 'helm template web failed: first');
+    await ledger.markRefused(id, `helm template web failed: ${'x'.repeat(20_000)}`);
+    assert.equal(Buffer.byteLength(ledger.refusal(id)!), 8 * 1024);
+    assert.deepEqual(ledger.pendingIds(), [id], 'a refused record stays pending');
+    await ledger.markDone(id, 'pushed');
+    assert.equal(ledger.refusal(id), undefined);
+    assert.deepEqual(ledger.pending(), [], 'no file beside the records is taken for one');
+  });
+
+  it('reads back the capabilities the copier wrote, and refuses a malformed file with the field', async () => {
+    const ledger = new Ledger(tempDir());
+    assert.equal(ledger.capabilities(), undefined);
+    await ledger.writeCapabilities({ kubeVersion: 'v1.34.4', apiVersions: ['apps/v1', 'apps/v1/Deployment', 'v1'] });
+    assert.deepEqual(ledger.capabilities(), { kubeVersion: 'v1.34.4', apiVersions: ['apps/v1', 'apps/v1/Deployment', 'v1'] });
+    assert.deepEqual(ledger.pending(), []);
+    writeFileSync(join(ledger.dir, 'cluster-capabilities'), JSON.stringify({ kubeVersion: '1.34; rm -rf /', apiVersions: [] }));
+    const errors: string[] = [];
+    assert.equal(
+      ledger.capabilities((e) => errors.push(e.message)),
+      undefined,
+    );
+    assert.deepEqual(errors, ['cluster-capabilities is malformed: cluster-capabilities.kubeVersion is not a Kubernetes version (vX.Y.Z)']);
+  });
+
+  it("takes a server's version as Helm's --kube-version wants it", () => {
+    assert.equal(kubeVersionOf('v1.34.4'), 'v1.34.4');
+    assert.equal(kubeVersionOf('v1.30.2-eks-1a2b3c'), 'v1.30.2');
+    assert.equal(kubeVersionOf('v1.31.1+k3s1'), 'v1.31.1');
+    assert.throws(() => kubeVersionOf('unknown'), /a version Helm cannot read: "unknown"/);
   });
 });

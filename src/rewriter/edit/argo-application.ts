@@ -20,6 +20,7 @@ import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { parseReference, runsSameImage } from '../../image/reference.ts';
+import { hasPath, SUBSTITUTION_GUARD, type ValueOverride } from '../render/image-values.ts';
 import type { PlannedChange, RepositoryPlan } from './plan.ts';
 import { loadTree } from './tree.ts';
 import { declarationsOf } from './helm-release.ts';
@@ -42,12 +43,16 @@ export interface ApplicationReplacement {
 
 export interface ApplicationPlan extends RepositoryPlan {
   readonly refused?: string;
+  /** Where no convention found the value that composes an image: the values the chart is given, to find it by rendering (render/image-values.ts). */
+  readonly byRendering?: { readonly values: unknown; readonly sources: readonly string[] };
+  /** For the pull request: what the edit sets beyond the images, and why. */
+  readonly explained?: readonly string[];
 }
 
-interface Override {
-  readonly path: readonly string[];
-  readonly value: string;
-}
+/** Overrides found by rendering the chart, by source image (render/image-values.ts): used where the conventions find none. */
+export type DerivedOverrides = ReadonlyMap<string, readonly ValueOverride[]>;
+
+type Override = ValueOverride;
 
 type Json = Record<string, unknown>;
 
@@ -57,6 +62,7 @@ export function planApplicationValues(
   app: DeclaredObject,
   chart: ChartDefaults,
   replacements: readonly ApplicationReplacement[],
+  derived: DerivedOverrides = new Map(),
 ): ApplicationPlan {
   const { rootReal, parsed, errors } = loadTree(root, subdir, [app.name], true);
   const where = `Application ${app.namespace}/${app.name}`;
@@ -85,14 +91,16 @@ export function planApplicationValues(
   }
 
   const line = scalarSite(text, get(get(doc, 'metadata'), 'name'))?.line ?? 0;
-  const found = overridesFor(effective, chart.appVersion, replacements, where, relative(rootReal, file), line);
+  const found = overridesFor(effective, chart.appVersion, replacements, where, relative(rootReal, file), line, derived);
   if (typeof found === 'string') return { ...none, refused: found };
-  const { overrides, changes } = found;
+  if ('unmatched' in found)
+    return { ...none, refused: found.reason, ...(found.unmatched.length ? { byRendering: { values: effective, sources: found.unmatched } } : {}) };
+  const { overrides, changes, explained } = found;
 
   const edits = writeOverrides(text, source, helm, overrides);
   if (typeof edits === 'string') return { ...none, refused: `${relative(rootReal, file)}: cannot write the values override into ${where}: ${edits}` };
   const after = applyTextEdits(text, edits);
-  return { files: after === text ? new Map() : new Map([[file, { before: text, after }]]), changes, errors };
+  return { files: after === text ? new Map() : new Map([[file, { before: text, after }]]), changes, errors, ...(explained?.length ? { explained } : {}) };
 }
 
 /**
@@ -107,11 +115,20 @@ function overridesFor(
   where: string,
   file: string,
   line: number,
-): { overrides: Override[]; changes: PlannedChange[] } | string {
+  derived: DerivedOverrides,
+): { overrides: Override[]; changes: PlannedChange[]; explained?: string[] } | { unmatched: string[]; reason: string } {
   const overrides: Override[] = [];
   const changes: PlannedChange[] = [];
+  const unmatched: string[] = [];
   const keys = imageKeys(effective, appVersion);
   for (const r of replacements) {
+    const byRendering = derived.get(r.source);
+    if (byRendering) {
+      overrides.push(...byRendering);
+      const paths = byRendering.map((o) => o.path.join('.')).join(', ');
+      changes.push({ file, line, what: `${where} Helm values ${paths} (found by rendering the chart)`, before: r.source, after: `${r.backup}@${r.digest}` });
+      continue;
+    }
     const found = keys.filter((k) => runsSameImage(k.image, r.source));
     const applied = keys.find((k) => runsBackup(k.image, r.backup, r.digest));
     if (found.length === 0 && applied) {
@@ -119,8 +136,10 @@ function overridesFor(
       changes.push({ file, line, what: `${where} Helm value ${applied.path.join('.')} (already the backup)`, before: r.source, after: applied.image });
       continue;
     }
-    if (found.length === 0)
-      return `no value of the chart of ${where} composes ${r.source} (with its defaults and the overrides it is given); the chart may hard-code the image in a template`;
+    if (found.length === 0) {
+      unmatched.push(r.source);
+      continue;
+    }
     const to = parseReference(`${r.backup}@${r.digest}`);
     for (const k of found) {
       const at = (key: string) => [...k.path, key];
@@ -135,7 +154,33 @@ function overridesFor(
       changes.push({ file, line, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: `${r.backup}@${r.digest}` });
     }
   }
-  return { overrides, changes };
+  if (unmatched.length > 0)
+    return {
+      unmatched,
+      reason: `no value of the chart of ${where} composes ${unmatched.join(', ')} by the known conventions (with its defaults and the overrides it is given)`,
+    };
+  // A chart with Bitnami's substitution guard refuses to render any image but its own unless it is set.
+  const explained: string[] = [];
+  if (overrides.length > 0 && hasPath(effective, SUBSTITUTION_GUARD) && valueAt(effective, SUBSTITUTION_GUARD) !== true) {
+    overrides.push({ path: SUBSTITUTION_GUARD, value: true });
+    explained.push(
+      `sets ${SUBSTITUTION_GUARD.join('.')}: true, without which the chart refuses to render images other than its own (the backup is the same image, by digest)`,
+    );
+  }
+  // One override per value: two containers may share one (a registry), and must agree on it.
+  const byPath = new Map<string, Override>();
+  for (const o of overrides) {
+    const key = o.path.join('\u0000');
+    const seen = byPath.get(key);
+    if (seen && seen.value !== o.value)
+      return { unmatched: [], reason: `${where}: the chart's value ${o.path.join('.')} would have to be both ${String(seen.value)} and ${String(o.value)}` };
+    byPath.set(key, o);
+  }
+  return { overrides: [...byPath.values()], changes, explained };
+}
+
+function valueAt(values: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Json)[key] : undefined), values);
 }
 
 /**
@@ -148,6 +193,7 @@ export function planValueFiles(
   app: DeclaredObject,
   chart: ChartDefaults,
   replacements: readonly ApplicationReplacement[],
+  derived: DerivedOverrides = new Map(),
 ): ApplicationPlan {
   const where = `Application ${app.namespace}/${app.name}`;
   const none = { files: new Map(), changes: [], errors: [] };
@@ -170,13 +216,19 @@ export function planValueFiles(
     effective = merge(effective, doc?.toJS());
     last = { root: doc?.contents as Node | null | undefined, text: t.text, file: t.file, path: t.path };
   }
-  const found = overridesFor(effective, chart.appVersion, replacements, where, last!.path, 1);
-  if (typeof found === 'string') return { ...none, refused: found };
+  const found = overridesFor(effective, chart.appVersion, replacements, where, last!.path, 1, derived);
+  if ('unmatched' in found)
+    return { ...none, refused: found.reason, ...(found.unmatched.length ? { byRendering: { values: effective, sources: found.unmatched } } : {}) };
   if (found.overrides.length === 0) return { ...none, changes: found.changes };
   if (!isMap(last!.root) || last!.root.flow) return { ...none, refused: `${last!.path} is not a block mapping of values` };
   const edits = setPaths(last!.text, last!.root, found.overrides);
   if (typeof edits === 'string') return { ...none, refused: `${last!.path}: ${edits}` };
-  return { files: new Map([[last!.file, { before: last!.text, after: applyTextEdits(last!.text, edits) }]]), changes: found.changes, errors: [] };
+  return {
+    files: new Map([[last!.file, { before: last!.text, after: applyTextEdits(last!.text, edits) }]]),
+    changes: found.changes,
+    errors: [],
+    ...(found.explained?.length ? { explained: found.explained } : {}),
+  };
 }
 
 /** A file of the clone by its path in the repository; never through a symbolic link or outside it. */
@@ -204,11 +256,15 @@ export function imageKeys(values: unknown, appVersion: string | undefined): Imag
     if (!node || typeof node !== 'object' || Array.isArray(node)) return;
     const map = node as Json;
     const has = { registry: 'registry' in map, digest: 'digest' in map };
-    const tag = text(map.tag) || appVersion || '';
-    const compose = (name: string) =>
+    // An empty tag defaults to the appVersion, as is or with a `v` before it (metrics-server, node-exporter, kube-state-metrics).
+    const tags = text(map.tag) ? [text(map.tag)] : appVersion ? [appVersion, ...(appVersion.startsWith('v') ? [] : [`v${appVersion}`])] : [''];
+    const compose = (name: string, tag: string) =>
       `${text(map.registry) ? `${text(map.registry)}/` : ''}${name}${tag ? `:${tag}` : ''}${text(map.digest) ? `@${text(map.digest)}` : ''}`;
-    if (typeof map.repository === 'string' && 'tag' in map) found.push({ path, convention: 'repository', image: compose(map.repository), has });
-    else if (typeof map.image === 'string' && typeof map.registry === 'string') found.push({ path, convention: 'image', image: compose(map.image), has });
+    for (const tag of tags) {
+      if (typeof map.repository === 'string' && 'tag' in map) found.push({ path, convention: 'repository', image: compose(map.repository, tag), has });
+      else if (typeof map.image === 'string' && typeof map.registry === 'string')
+        found.push({ path, convention: 'image', image: compose(map.image, tag), has });
+    }
     for (const [key, value] of Object.entries(map)) {
       if (key === 'image' && typeof value === 'string' && !(typeof map.registry === 'string'))
         found.push({ path: [...path, key], convention: 'string', image: value, has: { registry: false, digest: false } });
@@ -231,7 +287,8 @@ function writeOverrides(text: string, source: Node | undefined, helm: Node | und
     if (!match) continue;
     const site = scalarSite(text, get(p, 'value'));
     if (!site) return `its parameter ${match.path.join('.')} has no scalar value`;
-    if (site.value !== match.value) edits.push({ start: site.start, end: site.end, text: formatScalar(match.value, site) });
+    // A parameter's value is a string to Argo CD (Helm's --set reads `true` as a boolean).
+    if (site.value !== String(match.value)) edits.push({ start: site.start, end: site.end, text: formatScalar(String(match.value), site) });
     rest = rest.filter((o) => o !== match);
   }
   if (rest.length === 0) return edits;
@@ -241,7 +298,7 @@ function writeOverrides(text: string, source: Node | undefined, helm: Node | und
   if (values !== undefined) return append(edits, editValuesBlock(text, values, rest));
   if (isSeq(parameters)) {
     for (const o of rest) {
-      const edit = addToSeq(text, parameters, { name: o.path.join('.'), value: o.value }, helm!);
+      const edit = addToSeq(text, parameters, { name: o.path.join('.'), value: String(o.value) }, helm!);
       if (typeof edit === 'string') return `its helm.parameters: ${edit}`;
       edits.push(edit);
     }
@@ -271,7 +328,9 @@ function setPaths(text: string, root: YAMLMap, overrides: readonly Override[]): 
     if (i === o.path.length - 1 && existing !== undefined) {
       const site = scalarSite(text, existing);
       if (!site) return `${o.path.join('.')} is not a scalar`;
-      if (site.value !== o.value) edits.push({ start: site.start, end: site.end, text: formatScalar(o.value, site) });
+      if (typeof o.value === 'boolean') {
+        if (site.node.value !== o.value) edits.push({ start: site.start, end: site.end, text: String(o.value) });
+      } else if (site.value !== o.value) edits.push({ start: site.start, end: site.end, text: formatScalar(o.value, site) });
       continue;
     }
     additions.set(node, [...(additions.get(node) ?? []), { path: o.path.slice(i), value: o.value }]);

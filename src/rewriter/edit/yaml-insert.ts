@@ -8,8 +8,8 @@
 import { isMap, isScalar, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { columnOf, formatScalar, get, scalarSite, type TextEdit } from './yaml-scalars.ts';
 
-/** What is inserted: a scalar, a list or a mapping of them (written in block or flow style). */
-export type Block = string | readonly Block[] | { readonly [key: string]: Block };
+/** What is inserted: a scalar (a string stays a string; a boolean is written plain), a list or a mapping of them (written in block or flow style). */
+export type Block = string | boolean | readonly Block[] | { readonly [key: string]: Block };
 
 /** `key: value` after the last entry of `map`. */
 export function addToMap(text: string, map: YAMLMap, key: string, value: Block): TextEdit | string {
@@ -87,7 +87,7 @@ function styleOf(text: string, node: Node): Style {
 
 function entryLines(key: string, value: Block, column: number, style: Style): string[] {
   const pad = ' '.repeat(column);
-  if (typeof value === 'string') return [`${pad}${formatScalar(key)}: ${formatScalar(value)}`];
+  if (typeof value === 'string' || typeof value === 'boolean') return [`${pad}${formatScalar(key)}: ${formatBlockScalar(value)}`];
   if (Array.isArray(value)) return [`${pad}${formatScalar(key)}:`, ...value.flatMap((item: Block) => itemLines(item, column + style.listIndent, style))];
   return [`${pad}${formatScalar(key)}:`, ...Object.entries(value).flatMap(([k, v]) => entryLines(k, v, column + style.mapIndent, style))];
 }
@@ -95,14 +95,18 @@ function entryLines(key: string, value: Block, column: number, style: Style): st
 /** `- item` at `column`; a mapping's first entry on the dash's line, the rest under it. */
 function itemLines(value: Block, column: number, style: Style): string[] {
   const pad = ' '.repeat(column);
-  if (typeof value === 'string') return [`${pad}- ${formatScalar(value)}`];
+  if (typeof value === 'string' || typeof value === 'boolean') return [`${pad}- ${formatBlockScalar(value)}`];
   if (Array.isArray(value)) return [`${pad}-`, ...value.flatMap((item: Block) => itemLines(item, column + 2, style))];
   const lines = Object.entries(value).flatMap(([k, v]) => entryLines(k, v, column + 2, style));
   return lines.length === 0 ? [`${pad}- {}`] : [`${pad}- ${lines[0]!.slice(column + 2)}`, ...lines.slice(1)];
 }
 
+function formatBlockScalar(value: string | boolean): string {
+  return typeof value === 'boolean' ? String(value) : formatScalar(value);
+}
+
 function flow(value: Block): string {
-  if (typeof value === 'string') return formatScalar(value);
+  if (typeof value === 'string' || typeof value === 'boolean') return formatBlockScalar(value);
   if (Array.isArray(value)) return `[${value.map((item: Block) => flow(item)).join(', ')}]`;
   return `{${Object.entries(value)
     .map(([k, v]) => `${formatScalar(k)}: ${flow(v)}`)

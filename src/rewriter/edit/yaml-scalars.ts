@@ -112,6 +112,7 @@ export function applyTextEdits(text: string, edits: readonly TextEdit[]): string
 }
 
 const PLAIN_SAFE = /^[A-Za-z0-9_./@:+-]+$/;
+const YAML11_WORDS = /^(y|n|yes|no|true|false|on|off|null|~)$/i;
 
 /**
  * `value` written as a YAML scalar in the style of `site` (plain, single- or double-quoted; plain
@@ -132,5 +133,6 @@ export function formatScalar(value: string, site?: ScalarSite): string {
   }
   if (site?.node.type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
   if (site?.node.type === Scalar.QUOTE_DOUBLE) return JSON.stringify(value);
-  return PLAIN_SAFE.test(value) && !/^[0-9.+-]+$/.test(value) && !value.startsWith('@') ? value : JSON.stringify(value);
+  // A string that YAML 1.1 would read as a number, a boolean or null is quoted: it must stay a string.
+  return PLAIN_SAFE.test(value) && !/^[0-9.+-]+$/.test(value) && !YAML11_WORDS.test(value) && !value.startsWith('@') ? value : JSON.stringify(value);
 }

@@ -24,10 +24,21 @@ export interface DescribedImage {
   readonly chain?: readonly string[];
   /** The files its change is in, where they are not the workload's own manifest. */
   readonly files?: readonly string[];
+  /** What the render proof left out of its comparison because it differs on every render of the unchanged chart. */
+  readonly varies?: readonly string[];
+  /** How the edit was found where no convention named it (the chart's values found by rendering, a guard it sets). */
+  readonly how?: readonly string[];
 }
 
-/** The rows of a batch of records (`files`: by record id, the files a record's change is in). */
-export function rowsOf(records: readonly HandoffRecord[], files?: ReadonlyMap<string, readonly string[]>): DescribedImage[] {
+/** What the edit of one record says beside its rows: the files it is in, what varies on every render, how it was found. */
+export interface EditNotes {
+  readonly files?: readonly string[];
+  readonly varies?: readonly string[];
+  readonly how?: readonly string[];
+}
+
+/** The rows of a batch of records (`notes`: by record id, what its edit says). */
+export function rowsOf(records: readonly HandoffRecord[], notes?: ReadonlyMap<string, EditNotes>): DescribedImage[] {
   return records.flatMap((r) =>
     r.images.map((i) => ({
       workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
@@ -39,7 +50,9 @@ export function rowsOf(records: readonly HandoffRecord[], files?: ReadonlyMap<st
       sizeBytes: i.sizeBytes,
       ...(r.pull ? { pull: r.pull } : {}),
       ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
-      ...(files?.get(r.id)?.length ? { files: files.get(r.id)! } : {}),
+      ...(notes?.get(r.id)?.files?.length ? { files: notes.get(r.id)!.files! } : {}),
+      ...(notes?.get(r.id)?.varies?.length ? { varies: notes.get(r.id)!.varies! } : {}),
+      ...(notes?.get(r.id)?.how?.length ? { how: notes.get(r.id)!.how! } : {}),
     })),
   );
 }
@@ -104,11 +117,16 @@ function ownerChains(rows: readonly DescribedImage[]): string[] {
   const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r] as const] : [])));
   if (chains.size === 0) return [];
   const where = (files: readonly string[] | undefined) => (files?.length ? `; changed in ${files.map((f) => `\`${f}\``).join(', ')}` : '');
+  const how = (what: readonly string[] | undefined) => (what?.length ? `; ${what.map((h) => h.replace(/[`|<>]/g, "'")).join('; ')}` : '');
+  const varies = (what: readonly string[] | undefined) =>
+    what?.length
+      ? `; left out of the render comparison because it varies on every render of the unchanged chart: ${what.map((v) => `\`${v.replace(/`/g, "'")}\``).join(', ')}`
+      : '';
   return [
     '',
     '**Who applies these workloads** (why these files change):',
     '',
-    ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}`),
+    ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}${how(r.how)}${varies(r.varies)}`),
   ];
 }
 

@@ -14,7 +14,7 @@ import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { kustomizeRoots, yamlFiles } from '../edit/tree.ts';
-import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './helm-proof.ts';
+import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './compare.ts';
 import { tool, type RenderTools } from './tools.ts';
 
 const BUILDS_AT_ONCE = 4;

@@ -10,6 +10,11 @@ import { ImageCloneError } from '../../errors.ts';
 const run = promisify(execFile);
 const TOOL_TIMEOUT_MS = 120_000;
 const OUTPUT_MAX_BYTES = 256 * 1024 * 1024;
+const ERROR_MAX_CHARS = 4_000;
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
 
 /** The programs the proof runs (names looked up on PATH, or paths). */
 export interface RenderTools {
@@ -33,7 +38,13 @@ export async function tool(program: string, args: readonly string[], what: strin
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new RenderProofError(`${what}: the program ${program} was not found (install it, or name it with --helm / --kustomize)`);
-    const detail = (e.stderr ?? '').trim().split('\n').slice(-3).join(' ');
-    throw new RenderProofError(`${what} failed: ${detail || e.message}`);
+    // The whole error, bounded: a chart's message (Bitnami's substitution check) says its cause and its fix over several lines.
+    const detail = (e.stderr ?? '')
+      .trim()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
+    throw new RenderProofError(`${what} failed: ${bounded(detail, ERROR_MAX_CHARS) || e.message}`);
   }
 }

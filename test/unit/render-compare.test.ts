@@ -1,0 +1,78 @@
+/**
+ * The render comparison (src/rewriter/render/compare.ts): like with like (YAML 1.1 as the API server
+ * reads it, nulls dropped), and what varies between two renders of the unchanged chart left out.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compareRenders, describeVarying, varyingBetween } from '../../src/rewriter/render/compare.ts';
+
+const deployment = (image: string, extra = '') =>
+  [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    '  name: web',
+    '  namespace: apps',
+    'spec:',
+    '  template:',
+    '    metadata:',
+    `      annotations: {checksum/secret: ${extra || 'abc'}}`,
+    '    spec:',
+    '      containers:',
+    '        - name: web',
+    `          image: ${image}`,
+    '      volumes:',
+    '        - name: scripts',
+    '          configMap: {name: web, defaultMode: 0755}',
+    '',
+  ].join('\n');
+const secret = (cert: string, name = 'web-tls') =>
+  `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: apps\ndata:\n  tls.crt: ${cert}\n  ca: fixed\n`;
+const expected = [
+  { kind: 'Deployment', name: 'web', container: 'web', init: false, source: 'nginx:1.25', backup: 'backup.io/nginx:1.25', digest: `sha256:${'a'.repeat(64)}` },
+];
+
+describe('compareRenders', () => {
+  it('reads both sides as Kubernetes does: a YAML 1.1 octal mode equals its decimal, a null field equals none', () => {
+    const helm = deployment('nginx:1.25').replace('configMap: {name: web, defaultMode: 0755}', 'configMap: {name: web, defaultMode: 0755, items: null}');
+    const kustomized = deployment(`backup.io/nginx@sha256:${'a'.repeat(64)}`).replace('defaultMode: 0755', 'defaultMode: 493');
+    assert.equal(compareRenders(helm, kustomized, expected), undefined);
+    // A real difference still counts, and says where.
+    const other = kustomized.replace('defaultMode: 493', 'defaultMode: 420');
+    assert.match(
+      compareRenders(helm, other, expected) ?? '',
+      /alters Deployment\/apps\/web beyond its container images \(spec\.template\.spec\.volumes\[0\]\.configMap\.defaultMode\)/,
+    );
+  });
+
+  it('leaves out what differs between two renders of the unchanged chart, and nothing else', () => {
+    const first = `${deployment('nginx:1.25', 'c1')}---\n${secret('AAA')}`;
+    const second = `${deployment('nginx:1.25', 'c2')}---\n${secret('BBB')}`;
+    const after = `${deployment(`backup.io/nginx@sha256:${'a'.repeat(64)}`, 'c3')}---\n${secret('CCC')}`;
+    const varying = varyingBetween(first, second);
+    assert.deepEqual(describeVarying(varying), ['Deployment/apps/web spec.template.metadata.annotations.checksum/secret', 'Secret/apps/web-tls data.tls.crt']);
+    assert.match(compareRenders(first, after, expected) ?? '', /alters Deployment\/apps\/web beyond/, 'without the mask, the checksum differs');
+    assert.equal(compareRenders(first, after, expected, varying), undefined);
+    // A field that did not vary between the two unchanged renders is still held to the change.
+    assert.match(
+      compareRenders(first, after.replace('ca: fixed', 'ca: changed'), expected, varying) ?? '',
+      /alters Secret\/apps\/web-tls beyond its container images \(data\.ca\)/,
+    );
+  });
+
+  it('objects whose names are drawn at random on every render are matched by nothing, but an object the change adds still counts', () => {
+    const first = `${deployment('nginx:1.25')}---\n${secret('X', 'token-x1')}`;
+    const second = `${deployment('nginx:1.25')}---\n${secret('X', 'token-q7')}`;
+    const after = `${deployment(`backup.io/nginx@sha256:${'a'.repeat(64)}`)}---\n${secret('X', 'token-z9')}`;
+    const varying = varyingBetween(first, second);
+    assert.deepEqual(describeVarying(varying), ['Secret/apps/token-q7 (its name)', 'Secret/apps/token-x1 (its name)']);
+    assert.equal(compareRenders(first, after, expected, varying), undefined);
+    const added = `${after}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: apps\n`;
+    assert.match(compareRenders(first, added, expected, varying) ?? '', /alters which objects the chart renders/);
+  });
+
+  it('a deterministic chart varies in nothing', () => {
+    const text = `${deployment('nginx:1.25')}---\n${secret('AAA')}`;
+    assert.deepEqual(describeVarying(varyingBetween(text, text)), []);
+  });
+});
