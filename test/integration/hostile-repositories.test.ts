@@ -115,12 +115,18 @@ describe('hostile repositories', () => {
     assert.match(logs, /manifest left untouched.*apps\/huge\.yaml.*larger than 5242880 bytes; skipped/);
 
     // Paths and refs that lead out of the repository or look like options are refused by name.
-    const refused = byRecord(records.escapingPath.id)!;
-    assert.equal(refused.result, 'failed');
-    assert.deepEqual([...refused.records].sort(), [records.escapingPath.id, records.linkedPath.id, records.missingPath.id].sort());
-    assert.match(refused.error!, /the path "\.\.\/outside" leads outside the repository/);
-    assert.match(refused.error!, /the path "apps\/escape-dir" leads outside the repository through a symbolic link/);
-    assert.match(refused.error!, /the path "apps\/nowhere" does not exist in the repository/);
+    // Each record refused with its own outcome and its own reason, never another's.
+    for (const [key, reason] of [
+      ['escapingPath', /^the path "\.\.\/outside" leads outside the repository/],
+      ['linkedPath', /^the path "apps\/escape-dir" leads outside the repository through a symbolic link/],
+      ['missingPath', /^the path "apps\/nowhere" does not exist in the repository/],
+    ] as const) {
+      const refused = byRecord(records[key].id)!;
+      assert.equal(refused.result, 'failed');
+      assert.deepEqual(refused.records, [records[key].id]);
+      assert.match(refused.error!, reason);
+      assert.doesNotMatch(refused.error!, /;/, "no other record's reason joined to it");
+    }
     for (const key of ['optionBranch', 'dashBranch'] as const) {
       assert.equal(byRecord(records[key].id)?.result, 'failed');
       assert.match(byRecord(records[key].id)!.error!, /unsafe branch name/);
