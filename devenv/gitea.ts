@@ -20,7 +20,8 @@ export interface Gitea {
   readonly token: string;
   /** Creates a repository owned by the admin user, with `files` on `main`; returns its clone URL. */
   createRepository(name: string): Promise<string>;
-  api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object): Promise<unknown>;
+  /** An API call as the admin, or (`as`) as another user through Gitea's `Sudo` header. */
+  api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object, as?: string): Promise<unknown>;
   /** A GET of the API that answers text (a pull request's .diff). */
   text(path: string): Promise<string>;
   stop(): Promise<void>;
@@ -130,10 +131,10 @@ export async function startGitea(dir: string): Promise<Gitea> {
     await daemon.stop();
     throw new Error(`${(error as Error).message}\n${daemon.output()}`);
   }
-  const api = async (method: 'GET' | 'POST' | 'PATCH', path: string, body?: object) => {
+  const api = async (method: 'GET' | 'POST' | 'PATCH', path: string, body?: object, as?: string) => {
     const response = await request(`${url}/api/v1${path}`, {
       method,
-      headers: { authorization: `token ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `token ${token}`, 'content-type': 'application/json', ...(as ? { sudo: as } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const text = await response.body.text();

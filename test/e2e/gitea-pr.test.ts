@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { startGitea, type Gitea } from '../../devenv/gitea.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
+import { MARKER_PREFIX } from '../../src/rewriter/forges/description.ts';
+import { branchName } from '../../src/rewriter/git/delivery.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { exhibit, plantCanary } from '../support/canaries.ts';
 
@@ -171,6 +173,51 @@ describe('pull requests on a real Gitea', () => {
       ['apps/cache.yaml'],
     );
     assert.doesNotMatch(fresh.body, /postgres/);
+  });
+
+  it("never adopts, updates or takes as declined a tenant's pull request from a fork with our branch's name", async () => {
+    const repo = await repositoryWith('forked', { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/db.yaml': deployment('db', 'postgres:16') });
+    // A tenant forks the repository and opens two pull requests from a branch named as ours (the
+    // name is predictable), each carrying our marker: one closed (to decline our change), one open
+    // (to be adopted, its rows merged into ours).
+    await gitea.api('POST', '/admin/users', { username: 'tenant', email: 'tenant@example.com', password: 'tenant-password-1', must_change_password: false });
+    await gitea.api('POST', `/repos/${gitea.user}/forked/forks`, {}, 'tenant');
+    const ours = branchName('image-clone/', repo, 'main');
+    const marker = (rows: object[]) => `${MARKER_PREFIX} ${JSON.stringify({ change: 'x', rows })} -->`;
+    const planted = { workload: 'victims/Deployment/x', container: 'x', from: 'a', to: 'evil.example/a', digest: DIGEST, platforms: [], sizeBytes: 1 };
+    const webRow = {
+      workload: 'shop/Deployment/web',
+      container: 'app',
+      from: 'nginx:1.25',
+      to: 'backup.io/m/docker.io/library/nginx:1.25',
+      digest: DIGEST,
+      platforms: ['linux/amd64'],
+      sizeBytes: 3 * 1024 * 1024,
+    };
+    await gitea.api('POST', '/repos/tenant/forked/branches', { new_branch_name: ours, old_branch_name: 'main' }, 'tenant');
+    await gitea.api('POST', '/repos/tenant/forked/contents/apps/x.txt', { content: Buffer.from('x').toString('base64'), message: 'x', branch: ours }, 'tenant');
+    const fromFork = async (rows: object[]) =>
+      (await gitea.api('POST', `/repos/${gitea.user}/forked/pulls`, { head: `tenant:${ours}`, base: 'main', title: 'x', body: marker(rows) }, 'tenant')) as {
+        number: number;
+      };
+    const declined = await fromFork([webRow]);
+    await gitea.api('PATCH', `/repos/${gitea.user}/forked/pulls/${declined.number}`, { state: 'closed' });
+    const ledger = new Ledger(join(work, 'handoff-forked'));
+    await record(ledger, repo, 'web', 'nginx:1.25');
+    const [first] = await rewriter(ledger.dir, 'cache-f').processPending();
+    assert.equal(first?.result, 'pushed', `a fork's closed pull request does not decline our change: ${first?.error ?? first?.result}`);
+    const open = await fromFork([planted]);
+    await record(ledger, repo, 'db', 'postgres:16');
+    const [second] = await rewriter(ledger.dir, 'cache-f').processPending();
+    assert.equal(second?.result, 'pushed', second?.error);
+    const list = await pulls('forked');
+    const ourPull = list.find((p) => p.number !== open.number && p.state === 'open');
+    assert.ok(ourPull, 'our own pull request, opened and then updated');
+    assert.match(ourPull.body, /shop\/Deployment\/db/);
+    assert.match(ourPull.body, /shop\/Deployment\/web/);
+    assert.doesNotMatch(ourPull.body, /victims|evil\.example/, "the tenant's rows are never merged into ours");
+    const theirs = (await gitea.api('GET', `/repos/${gitea.user}/forked/pulls/${open.number}`)) as { body: string; title: string };
+    assert.equal(theirs.body, marker([planted]), "the fork's pull request is left as it was");
   });
 
   it('after a crash between the push and opening the pull request, opens exactly one', async () => {

@@ -32,6 +32,18 @@ describe('GitHub pull requests, checked against the OpenAPI description', () => 
     assert.deepEqual(github.calls, ['pulls/list', 'pulls/create', 'issues/add-labels', 'pulls/update', 'pulls/list', 'pulls/list']);
   });
 
+  it("never takes a fork's pull request from a branch of the same name for ours", async () => {
+    const forge = new GitHubForge(github.url, 'octo', 'apps', 'ghp_token');
+    github.openFromFork('image-clone/main-fork', 'main', '<!-- image-clone-controller: {"rows":[]} -->');
+    assert.deepEqual(await forge.pullRequests('image-clone/main-fork', 'main'), []);
+    const ours = await forge.open({ head: 'image-clone/main-fork', base: 'main', title: 'Move 1 workload', body: 'table' });
+    assert.deepEqual(
+      (await forge.pullRequests('image-clone/main-fork', 'main')).map((p) => p.number),
+      [ours.number],
+    );
+    assert.deepEqual(github.violations, []);
+  });
+
   it('has teeth: a request off the contract is refused and recorded', async () => {
     const before = github.violations.length;
     const response = await request(`${github.url}/repos/octo/apps/pulls`, {

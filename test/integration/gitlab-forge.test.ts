@@ -42,3 +42,17 @@ it('has teeth: an undocumented parameter or a missing required one is refused', 
   );
   assert.ok(gitlab.violations.length > 0);
 });
+
+it("never takes a fork's merge request from a branch of the same name for ours, open or closed", async () => {
+  const forge = new GitLabForge(gitlab.url, 'platform/team/apps', 'glpat-token');
+  const violations = gitlab.violations.length;
+  gitlab.fromFork('image-clone/main-2', 'main', 'closed', '<!-- image-clone-controller: {"rows":[]} -->');
+  gitlab.fromFork('image-clone/main-2', 'main', 'opened', '<!-- image-clone-controller: {"rows":[]} -->');
+  assert.deepEqual(await forge.pullRequests('image-clone/main-2', 'main'), []);
+  const ours = await forge.open({ head: 'image-clone/main-2', base: 'main', title: 'Move 1 workload', body: 'table' });
+  assert.deepEqual(
+    (await forge.pullRequests('image-clone/main-2', 'main')).map((p) => p.number),
+    [ours.number],
+  );
+  assert.deepEqual(gitlab.violations.slice(violations), []);
+});

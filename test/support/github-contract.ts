@@ -29,6 +29,8 @@ function spec(): Spec {
 }
 
 export interface GitHubStandIn {
+  /** A pull request opened from a fork (in the same organisation) with a branch named `head` (what a tenant can do). */
+  openFromFork(head: string, base: string, body: string): void;
   readonly url: string;
   /** operationIds in the order they were called. */
   readonly calls: string[];
@@ -70,6 +72,8 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
     base: string;
     draft: boolean;
     labels: string[];
+    /** Opened from a fork (another repository) with a branch of the same name. */
+    fork?: boolean;
   }> = [];
   const calls: string[] = [];
   const violations: string[] = [];
@@ -97,7 +101,10 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
       // GitHub's own example lists a team without the "type" its schema requires; none is simpler.
       requested_teams: [],
       requested_reviewers: [],
-      head: { ...head, ref: pull.head, label: `octo:${pull.head}` },
+      head: pull.fork
+        ? // A fork inside the same organisation (octo/apps-fork): GitHub's `head=octo:branch` filter cannot tell it apart.
+          { ...head, ref: pull.head, label: `octo:${pull.head}`, repo: { ...(head.repo as object), id: 4242, name: 'apps-fork', full_name: 'octo/apps-fork' } }
+        : { ...head, ref: pull.head, label: `octo:${pull.head}`, repo: baseRef.repo },
       base: { ...baseRef, ref: pull.base, label: `octo:${pull.base}` },
     };
   };
@@ -152,7 +159,7 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
           .filter((p) => (!head || p.head === head) && (!base || p.base === base) && (state === 'all' || p.state === state))
           .map((p) => pullFrom(op, '200', p));
       } else if (op.operationId === 'pulls/create') {
-        if (pulls.some((p) => p.state === 'open' && p.head === body.head && p.base === body.base))
+        if (pulls.some((p) => !p.fork && p.state === 'open' && p.head === body.head && p.base === body.base))
           return fail('a pull request already exists for this head and base (GitHub answers 422)');
         const pull = {
           number: pulls.length + 1,
@@ -201,6 +208,9 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
     },
     close(number) {
       pulls.find((p) => p.number === number)!.state = 'closed';
+    },
+    openFromFork(head, base, body) {
+      pulls.push({ number: pulls.length + 1, state: 'open', merged: false, title: 'from a fork', body, head, base, draft: false, labels: [], fork: true });
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -52,6 +52,8 @@ export interface GitLabStandIn {
   readonly violations: string[];
   readonly calls: string[];
   merge(iid: number): void;
+  /** A merge request from a fork (another project) with a branch named `head`, closed or open (what a tenant can do). */
+  fromFork(head: string, base: string, state: 'opened' | 'closed', description: string): void;
   stop(): Promise<void>;
 }
 
@@ -67,11 +69,15 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
     source_branch: string;
     target_branch: string;
     labels: string[];
+    /** Opened from a fork (another project) with a branch of the same name. */
+    fork?: boolean;
   }> = [];
   const project = `/api/v4/projects/${encodeURIComponent(projectPath)}/merge_requests`;
-  const render = (mr: (typeof mrs)[number]) => ({
+  const render = ({ fork, ...mr }: (typeof mrs)[number]) => ({
     id: 1000 + mr.iid,
     project_id: 7,
+    source_project_id: fork ? 99 : 7,
+    target_project_id: 7,
     web_url: `http://gitlab.example/${projectPath}/-/merge_requests/${mr.iid}`,
     ...mr,
     draft: mr.title.startsWith('Draft: '),
@@ -140,7 +146,7 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
         const why = check(body, CREATE, ['source_branch', 'target_branch', 'title']);
         if (why) return fail(400, why);
         if (String(body.description ?? '').length > 1_048_576) return fail(400, 'description longer than 1,048,576 characters');
-        if (mrs.some((m) => m.state === 'opened' && m.source_branch === body.source_branch && m.target_branch === body.target_branch))
+        if (mrs.some((m) => !m.fork && m.state === 'opened' && m.source_branch === body.source_branch && m.target_branch === body.target_branch))
           return fail(409, 'another open merge request already exists for this source branch');
         const mr = {
           iid: mrs.length + 1,
@@ -177,6 +183,9 @@ export async function startGitLabStandIn(projectPath: string): Promise<GitLabSta
     calls,
     merge: (iid) => {
       mrs.find((m) => m.iid === iid)!.state = 'merged';
+    },
+    fromFork: (head, base, state, description) => {
+      mrs.push({ iid: mrs.length + 1, state, title: 'from a fork', description, source_branch: head, target_branch: base, labels: [], fork: true });
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -15,6 +15,23 @@ const row = (workload: string, from: string): DescribedImage => ({
 });
 
 describe('pull request descriptions', () => {
+  it('writes what the cluster and repositories say as inert text: no link, HTML or early end of the marker', () => {
+    const hostile = {
+      ...row('shop/Deployment/web', 'nginx:1.25'),
+      chain: ['Kustomization team-a/apps (GitRepository team-a/x, path [click](https://evil.example) <img src=x> -->)'],
+      files: ['apps/`x`|y.yaml'],
+    };
+    const body = pullRequestBody([hostile], ['apps/`x`|y.yaml']);
+    const shown = body.slice(0, body.indexOf('<!--'));
+    assert.doesNotMatch(shown, /[^\\]\[click\]\(/, 'no link');
+    assert.doesNotMatch(shown, /[^\\]<img/, 'no HTML');
+    assert.match(body, /\\\[click\\\]\(https:\/\/evil\.example\) \\<img src=x\\> --\\>/);
+    assert.match(body, /`apps\/'x'\\\|y\.yaml`/);
+    // The marker holds the rows whole, and nothing in them ends it early.
+    assert.equal(body.match(/-->/g)?.length, 1);
+    assert.deepEqual(rowsFromDescription(body), [hostile]);
+  });
+
   it('tells a reviewer what moves, where, and why it is safe', () => {
     const body = pullRequestBody([{ ...row('shop/Deployment/web', 'nginx:1.25'), pull: { via: 'anonymous' } }], ['apps/web.yaml']);
     assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \| Nodes pull it \|/);

@@ -89,11 +89,23 @@ export function pullRequestTitle(rows: readonly DescribedImage[]): string {
   return `Move ${workloads.size} workload${workloads.size === 1 ? '' : 's'} to backed-up images`;
 }
 
+/**
+ * Text from the cluster or a repository (names, paths, a Kustomization's `path`), made inert in
+ * Markdown: no link, image, HTML, emphasis or table cell can be written through it.
+ */
+export function inert(text: string): string {
+  return text.replace(/[\\`*_[\]<>|#!~]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+}
+
+/** Inside a code span: a backtick would end it, a pipe the table cell. */
+function code(text: string): string {
+  return `\`${text.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')}\``;
+}
+
 export function pullRequestBody(rows: readonly DescribedImage[], files: readonly string[]): string {
-  const cell = (text: string) => text.replace(/\|/g, '\\|');
   const table = rows.map(
     (r) =>
-      `| ${cell(r.workload)} | ${cell(r.container)} | \`${cell(r.from)}\` | \`${cell(r.to)}\` | \`${r.digest}\` | ${r.platforms.length ? r.platforms.join(', ') : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`,
+      `| ${inert(r.workload)} | ${inert(r.container)} | ${code(r.from)} | ${code(r.to)} | ${code(r.digest)} | ${r.platforms.length ? inert(r.platforms.join(', ')) : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`,
   );
   return [
     'This change moves workloads onto copies of their images in our own registry, so a deleted, rate-limited or unreachable public image cannot stop them from starting.',
@@ -105,9 +117,12 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
     '',
     `**Why this is safe.** Each new reference pins the digest of the image the workload runs today (where Helm values without a digest key are edited, the backup's tag names it: that tag was copied from the same digest). The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes${rows.some((r) => r.chain?.some((c) => c.startsWith('HelmRelease '))) ? '; each HelmRelease change was rendered with Helm before and after, and only container images differ' : ''}. ${pullStatement(rows.map((r) => r.pull))}`,
     '',
-    `**Files changed:** ${files.map((f) => `\`${f}\``).join(', ') || 'none'}`,
+    `**Files changed:** ${files.map(code).join(', ') || 'none'}`,
     '',
-    `${MARKER_PREFIX} ${JSON.stringify({ change: changeId(rows), rows })} -->`,
+    // `<` and `>` escaped inside the JSON, so no text in it can end the comment.
+    `${MARKER_PREFIX} ${JSON.stringify({ change: changeId(rows), rows })
+      .replace(/</g, '\\u003c')
+      .replace(/>/g, '\\u003e')} -->`,
     '',
   ].join('\n');
 }
@@ -116,17 +131,15 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
 function ownerChains(rows: readonly DescribedImage[]): string[] {
   const chains = new Map(rows.flatMap((r) => (r.chain?.length ? [[r.workload, r] as const] : [])));
   if (chains.size === 0) return [];
-  const where = (files: readonly string[] | undefined) => (files?.length ? `; changed in ${files.map((f) => `\`${f}\``).join(', ')}` : '');
-  const how = (what: readonly string[] | undefined) => (what?.length ? `; ${what.map((h) => h.replace(/[`|<>]/g, "'")).join('; ')}` : '');
+  const where = (files: readonly string[] | undefined) => (files?.length ? `; changed in ${files.map(code).join(', ')}` : '');
+  const how = (what: readonly string[] | undefined) => (what?.length ? `; ${what.map(inert).join('; ')}` : '');
   const varies = (what: readonly string[] | undefined) =>
-    what?.length
-      ? `; left out of the render comparison because it varies on every render of the unchanged chart: ${what.map((v) => `\`${v.replace(/`/g, "'")}\``).join(', ')}`
-      : '';
+    what?.length ? `; left out of the render comparison because it varies on every render of the unchanged chart: ${what.map(code).join(', ')}` : '';
   return [
     '',
     '**Who applies these workloads** (why these files change):',
     '',
-    ...[...chains].map(([workload, r]) => `- ${workload} ← ${r.chain!.join(' ← ')}${where(r.files)}${how(r.how)}${varies(r.varies)}`),
+    ...[...chains].map(([workload, r]) => `- ${inert(workload)} ← ${r.chain!.map(inert).join(' ← ')}${where(r.files)}${how(r.how)}${varies(r.varies)}`),
   ];
 }
 

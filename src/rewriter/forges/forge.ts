@@ -29,7 +29,11 @@ export interface PullRequestSpec {
 
 export interface Forge {
   readonly kind: 'gitea' | 'github' | 'gitlab';
-  /** Pull requests from `head` into `base`, any state, newest first. */
+  /**
+   * Pull requests from `head` of this very repository into `base`, any state, newest first. A fork's
+   * pull request from a branch of the same name is never one of them: a tenant who forks the
+   * repository could otherwise have theirs updated with our rows, or closed to decline our change.
+   */
   pullRequests(head: string, base: string): Promise<PullRequest[]>;
   open(spec: PullRequestSpec): Promise<PullRequest>;
   update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest>;

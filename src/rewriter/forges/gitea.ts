@@ -12,8 +12,8 @@ interface GiteaPull {
   merged: boolean;
   title: string;
   body: string | null;
-  head: { ref: string };
-  base: { ref: string };
+  head: { ref: string; repo_id?: number };
+  base: { ref: string; repo_id?: number };
 }
 
 export class GiteaForge implements Forge {
@@ -34,7 +34,11 @@ export class GiteaForge implements Forge {
       const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?state=all&sort=newest&limit=50&page=${page}`)) as GiteaPull[];
       if (!Array.isArray(pulls)) throw new ForgeError(`Gitea answered the pull request list with something that is not a list`);
       // Every entry is checked: skipping one we cannot read could hide our open pull request.
-      for (const pull of pulls.map(toPullRequest)) if (pull.head === head && pull.base === base) found.push(pull);
+      // From this repository only (a fork's head has its own repo_id); one without ids is not taken for ours.
+      for (const raw of pulls) {
+        const pull = toPullRequest(raw);
+        if (pull.head === head && pull.base === base && typeof raw.head.repo_id === 'number' && raw.head.repo_id === raw.base.repo_id) found.push(pull);
+      }
       if (pulls.length < 50) break;
     }
     return found.sort((a, b) => b.number - a.number);

@@ -14,8 +14,8 @@ interface GitHubPull {
   merged_at: string | null;
   title: string;
   body: string | null;
-  head: { ref: string };
-  base: { ref: string };
+  head: { ref: string; repo?: { id?: number } | null };
+  base: { ref: string; repo?: { id?: number } | null };
 }
 
 export class GitHubForge implements Forge {
@@ -36,9 +36,13 @@ export class GitHubForge implements Forge {
     const query = new URLSearchParams({ state: 'all', head: `${this.#owner}:${head}`, base, per_page: '100' });
     const pulls = (await this.#call('GET', `/repos/${this.#repo}/pulls?${query}`)) as GitHubPull[];
     if (!Array.isArray(pulls)) throw new ForgeError('GitHub answered the pull request list with something that is not a list');
+    // Every entry is read (one we cannot read fails the call), then only this repository's are kept:
+    // a fork's head repository has its own id (or none, once deleted).
+    const sameRepository = (p: GitHubPull) => typeof p.head.repo?.id === 'number' && p.head.repo.id === p.base.repo?.id;
     return pulls
-      .map(toPullRequest)
-      .filter((p) => p.head === head && p.base === base)
+      .map((p) => ({ pull: toPullRequest(p), own: sameRepository(p) }))
+      .filter(({ pull, own }) => own && pull.head === head && pull.base === base)
+      .map(({ pull }) => pull)
       .sort((a, b) => b.number - a.number);
   }
 

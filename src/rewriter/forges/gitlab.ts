@@ -15,6 +15,8 @@ interface GitLabMergeRequest {
   description: string | null;
   source_branch: string;
   target_branch: string;
+  source_project_id?: number;
+  target_project_id?: number;
 }
 
 export class GitLabForge implements Forge {
@@ -33,9 +35,12 @@ export class GitLabForge implements Forge {
     const query = new URLSearchParams({ state: 'all', source_branch: head, target_branch: base, per_page: '100' });
     const list = (await this.#call('GET', `/projects/${this.#project}/merge_requests?${query}`)) as GitLabMergeRequest[];
     if (!Array.isArray(list)) throw new ForgeError('GitLab answered the merge request list with something that is not a list');
+    // Every entry is read (one we cannot read fails the call), then only this project's are kept: a fork's merge request has its own source project.
+    const sameProject = (m: GitLabMergeRequest) => typeof m.source_project_id === 'number' && m.source_project_id === m.target_project_id;
     return list
-      .map(toPullRequest)
-      .filter((p) => p.head === head && p.base === base)
+      .map((m) => ({ pull: toPullRequest(m), own: sameProject(m) }))
+      .filter(({ pull, own }) => own && pull.head === head && pull.base === base)
+      .map(({ pull }) => pull)
       .sort((a, b) => b.number - a.number);
   }
 
