@@ -16,6 +16,8 @@ import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { git } from '../support/git.ts';
 
 const DIGEST = `sha256:${'e'.repeat(64)}`;
+const TREE = (image: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tree\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: main\n          image: ${image}\n`;
 const POD = (image: string) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: main\n      image: ${image}\n`;
 
 describe('hostile repositories', () => {
@@ -43,12 +45,15 @@ describe('hostile repositories', () => {
     const seed = join(work, 'seed');
     git(work, 'clone', '-q', origin, seed);
     mkdirSync(join(seed, 'apps/base'), { recursive: true });
+    mkdirSync(join(seed, 'kz'), { recursive: true });
     const files: Record<string, string> = {
-      'apps/good.yaml': POD('nginx:1.25'),
-      'apps/dots..in..name.yaml': POD('nginx:1.25'),
+      'apps/good.yaml': TREE('nginx:1.25'),
+      'apps/dots..in..name.yaml': TREE('nginx:1.25'),
       'apps/broken.yaml': 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: main\n     image: [nginx:1.25\n',
       'apps/huge.yaml': `${POD('nginx:1.25')}# ${'x'.repeat(6 * 1024 * 1024)}\n`,
-      'apps/kustomization.yaml': `resources:\n  - good.yaml\n  - ../../outside\n  - ${outside}\n`,
+      // A kustomization whose build would read files outside the clone: never built, its change refused.
+      'kz/web.yaml': POD('nginx:1.25'),
+      'kz/kustomization.yaml': `resources:\n  - web.yaml\n  - ../../outside\n  - ${outside}\n`,
     };
     for (const [path, text] of Object.entries(files)) writeFileSync(join(seed, path), text);
     // Committed symbolic links: a file and a directory that point out of the clone.
@@ -82,7 +87,9 @@ describe('hostile repositories', () => {
     const ledger = new Ledger(join(work, 'handoff'));
     const pwned = join(work, 'pwned');
     const records = {
+      // The Deployment the repository's ordinary files declare (proved by rendering, as every change is).
       tree: await write(ledger, 'tree', { repoURL: `file://${origin}`, path: 'apps', revision: 'main' }),
+      readsOutside: await write(ledger, 'reads-outside', { repoURL: `file://${origin}`, path: 'kz', revision: 'main' }),
       // In the same repository and branch as `tree`: refused alone, without holding the batch back.
       escapingPath: await write(ledger, 'escaping-path', { repoURL: `file://${origin}`, path: '../outside', revision: 'main' }),
       linkedPath: await write(ledger, 'linked-path', { repoURL: `file://${origin}`, path: 'apps/escape-dir', revision: 'main' }),
@@ -114,6 +121,15 @@ describe('hostile repositories', () => {
     assert.match(logs, /manifest left untouched.*apps\/broken\.yaml:\d+: /);
     assert.match(logs, /manifest left untouched.*apps\/huge\.yaml.*larger than 5242880 bytes; skipped/);
 
+    // A kustomization that would read outside the clone is not built, and its change is refused, naming the field and not the files.
+    const readsOutside = byRecord(records.readsOutside.id)!;
+    assert.equal(readsOutside.result, 'failed');
+    assert.match(
+      readsOutside.error!,
+      /^not proved by rendering: a build it touches would read from outside the repository, so it is not built: kz\/kustomization\.yaml: resources names a file outside the repository$/,
+    );
+    assert.equal(git(origin, 'show', 'main:kz/web.yaml'), POD('nginx:1.25').trimEnd());
+
     // Paths and refs that lead out of the repository or look like options are refused by name.
     // Each record refused with its own outcome and its own reason, never another's.
     for (const [key, reason] of [
@@ -143,6 +159,7 @@ describe('hostile repositories', () => {
     assert.deepEqual(
       ledger.pendingIds().sort(),
       [
+        records.readsOutside.id,
         records.escapingPath.id,
         records.linkedPath.id,
         records.missingPath.id,

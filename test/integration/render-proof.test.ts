@@ -4,7 +4,9 @@
  * image copied into a ConfigMap by `replacements`) while the rest of the batch lands.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BIN_DIR } from '../../devenv/cache.ts';
@@ -59,7 +61,10 @@ describe('the manifest render proof (real kustomize)', () => {
     const root = tree();
     const changed = change(root, { 'base/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`, 3) });
     const proof = await proveManifestChange(tools, root, 'overlays/prod', changed, [web]);
-    assert.match(proof.reason ?? '', /^kustomize build overlays\/(dev|prod): the change alters Deployment\/(dev|prod)\/web beyond its container images \(spec\.replicas\)$/);
+    assert.match(
+      proof.reason ?? '',
+      /^kustomize build overlays\/(dev|prod): the change alters Deployment\/(dev|prod)\/web beyond its container images \(spec\.replicas\)$/,
+    );
     assert.deepEqual(proof.records, [], 'the change as a whole is wrong');
   });
 
@@ -141,7 +146,7 @@ describe('the manifest render proof (real kustomize)', () => {
     );
     assert.equal(proof.reason, undefined);
     assert.deepEqual(proof.unproved, ['apps builds on a remote base or on files outside the repository']);
-    // A path that leads out of the repository is not built either: the build would read this machine's files.
+    // A path that leads out of the repository is not built either: the build would read this machine's files, and the change is refused.
     const outside = fileTree(
       {
         'apps/web.yaml': deployment('web', 'nginx:1.25'),
@@ -150,7 +155,64 @@ describe('the manifest render proof (real kustomize)', () => {
       'proof-outside-',
     );
     const escaped = await proveManifestChange(tools, outside, 'apps', change(outside, { 'apps/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) }), [web]);
-    assert.deepEqual(escaped.unproved, ['apps builds on a remote base or on files outside the repository']);
+    assert.match(
+      escaped.reason ?? '',
+      /^a build it touches would read from outside the repository, so it is not built: apps\/kustomization\.yaml: configMapGenerator\[\] files names a file outside the repository$/,
+    );
+  });
+});
+
+describe('the proof never reads outside the repository (a hostile tenant repository)', () => {
+  it('does not build a kustomization that names a credential through a symbolic link, or a URL as a patch; says so without quoting anything', async () => {
+    const secretDir = mkdtempSync(join(tmpdir(), 'mounted-secret-'));
+    const SECRET = 'canary-git-token-0123456789';
+    writeFileSync(join(secretDir, 'password'), SECRET);
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(200).end(`- op: replace\n  path: /spec/template/spec/containers/0/image\n  value: ${SECRET}\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const cases: Array<[string, Record<string, string>, RegExp]> = [
+        [
+          'a generator file linked to the mounted password',
+          { 'apps/kustomization.yaml': 'resources:\n  - web.yaml\nconfigMapGenerator:\n  - name: leak\n    files:\n      - token\n' },
+          /apps\/kustomization\.yaml: configMapGenerator\[\] files names a file outside the repository \(through a symbolic link\)/,
+        ],
+        [
+          'replacements read from a linked file',
+          { 'apps/kustomization.yaml': 'resources:\n  - web.yaml\nreplacements:\n  - path: token\n' },
+          /replacements\[\]\.path names a file outside the repository/,
+        ],
+        [
+          'a patch fetched over http',
+          { 'apps/kustomization.yaml': `resources:\n  - web.yaml\npatches:\n  - path: http://127.0.0.1:${port}/p.yaml\n    target:\n      kind: Deployment\n` },
+          /patches\[\]\.path names a URL, which kustomize would fetch/,
+        ],
+        [
+          'an inline generator configuration reading an absolute path',
+          {
+            'apps/kustomization.yaml': `resources:\n  - web.yaml\ngenerators:\n  - |\n    apiVersion: builtin\n    kind: SecretGenerator\n    metadata:\n      name: s\n    files:\n      - ${join(secretDir, 'password')}\n`,
+          },
+          /generators \(inline files\) names a file outside the repository/,
+        ],
+      ];
+      for (const [what, files, reason] of cases) {
+        const root = fileTree({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), ...files }, 'hostile-proof-');
+        symlinkSync(join(secretDir, 'password'), join(root, 'apps/token'));
+        const changed = change(root, { 'apps/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) });
+        const proof = await proveManifestChange(tools, root, 'apps', changed, [web]);
+        assert.match(proof.reason ?? '', reason, what);
+        assert.match(proof.reason ?? '', /so it is not built/, what);
+        assert.doesNotMatch(JSON.stringify(proof), new RegExp(SECRET), `${what}: nothing of the file is quoted`);
+      }
+      assert.deepEqual(requests, [], 'kustomize fetched nothing');
+    } finally {
+      server.close();
+      rmSync(secretDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,11 +1,11 @@
 /**
  * kustomization files as the planner reads them: what each lists (resources, components, patches),
  * its `images:` entries and how kustomize applies one to an image, and where a patch's text is.
- * Pure: parsed text in, facts out.
+ * Pure but for resolving symbolic links: parsed text in, facts out.
  */
-import { lstatSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { isScalar, Scalar, type Node } from 'yaml';
+import { isScalar, parse, Scalar, type Node } from 'yaml';
 import { get, items, lineOf, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -68,6 +68,8 @@ export interface Kustomization {
   readonly reads: readonly string[];
   /** Whether it names anything outside the repository: a Git URL, or a path that leads out of it. */
   readonly remote: boolean;
+  /** What its build would read from outside the repository (a file, through a link, or a URL outside resources), each with its field: never built. */
+  readonly outside: readonly string[];
 }
 
 export function readKustomization(file: string, yaml: ParsedYaml, root: string): Kustomization {
@@ -119,24 +121,10 @@ export function readKustomization(file: string, yaml: ParsedYaml, root: string):
   const remote = [...items(get(doc, 'resources')), ...items(get(doc, 'bases')), ...items(get(doc, 'components'))].some((n) =>
     REMOTE_RESOURCE.test(scalarSite(yaml.text, n)?.value ?? ''),
   );
-  // Any path it names that leads out of the repository (a build would read the machine's files).
-  const generated = [...items(get(doc, 'configMapGenerator')), ...items(get(doc, 'secretGenerator'))].flatMap((g) => [
-    ...items(get(g, 'files')),
-    ...items(get(g, 'envs')),
-    ...(get(g, 'env') ? [get(g, 'env')!] : []),
-  ]);
-  const named = [
-    ...items(get(doc, 'resources')),
-    ...items(get(doc, 'bases')),
-    ...items(get(doc, 'components')),
-    ...patchFiles,
-    ...generated,
-    ...items(get(doc, 'crds')),
-    ...items(get(doc, 'configurations')),
-  ];
-  const escapes = named
-    .map((n) => scalarSite(yaml.text, n)?.value)
-    .some((v) => v !== undefined && !REMOTE_RESOURCE.test(v) && !inRepository(resolve(dir, v.includes('=') ? v.slice(v.indexOf('=') + 1) : v)));
+  // Any file it names that a build would read from outside the repository (this machine's files,
+  // the rewriter's mounted credentials), by its path or through a symbolic link, or any URL outside
+  // resources/bases/components (kustomize would fetch it from the rewriter's network position).
+  const outside = outsideReads(yaml.text, doc, dir, root).map((why) => `${relativeTo(root, file)}: ${why}`);
   return {
     file,
     dir,
@@ -147,8 +135,90 @@ export function readKustomization(file: string, yaml: ParsedYaml, root: string):
     namePrefix: stringAt(doc, 'namePrefix') ?? '',
     nameSuffix: stringAt(doc, 'nameSuffix') ?? '',
     reads,
-    remote: remote || escapes,
+    remote: remote || outside.length > 0,
+    outside,
   };
+}
+
+function relativeTo(root: string, file: string): string {
+  return file.startsWith(root + sep) ? file.slice(root.length + 1) : file;
+}
+
+/** Every field of a kustomization that names a file a build reads (beyond resources, bases and components). */
+const FILE_FIELDS = ['crds', 'configurations', 'transformers', 'generators', 'validators'] as const;
+
+/**
+ * What a build of this kustomization would read from outside the repository: for each, the field
+ * and why (never the file's content). Paths are resolved as kustomize resolves them, then through
+ * symbolic links; URLs are allowed only where kustomize takes a remote base.
+ */
+export function outsideReads(text: string, doc: Node | null | undefined, dir: string, root: string): string[] {
+  const rootReal = realpathOrSelf(root);
+  const found: string[] = [];
+  const check = (field: string, value: string | undefined, urlAllowed: boolean) => {
+    if (value === undefined || value === '') return;
+    if (REMOTE_RESOURCE.test(value) || /^https?:/i.test(value)) {
+      if (!urlAllowed) found.push(`${field} names a URL, which kustomize would fetch`);
+      return;
+    }
+    const path = resolve(dir, value);
+    const real = realpathOrSelf(path);
+    if (!isInside(rootReal, path) || !isInside(rootReal, real))
+      found.push(`${field} names a file outside the repository${real !== path ? ' (through a symbolic link)' : ''}`);
+  };
+  const values = (node: Node | undefined) => items(node).map((n) => scalarSite(text, n)?.value);
+  for (const field of ['resources', 'bases', 'components']) for (const v of values(get(doc, field))) check(field, v, true);
+  for (const item of items(get(doc, 'patchesStrategicMerge'))) {
+    const v = scalarText(item);
+    if (v !== undefined && !/\n/.test(v.trim())) check('patchesStrategicMerge', v, false);
+  }
+  for (const field of ['patches', 'patchesJson6902', 'replacements'])
+    for (const item of items(get(doc, field))) check(`${field}[].path`, scalarSite(text, get(item, 'path'))?.value, false);
+  check('openapi.path', scalarSite(text, get(get(doc, 'openapi'), 'path'))?.value, false);
+  for (const field of ['configMapGenerator', 'secretGenerator'])
+    for (const g of items(get(doc, field))) {
+      for (const v of [...values(get(g, 'files')), ...values(get(g, 'envs')), scalarSite(text, get(g, 'env'))?.value])
+        check(`${field}[] files`, v?.includes('=') ? v.slice(v.indexOf('=') + 1) : v, false);
+    }
+  for (const field of FILE_FIELDS)
+    for (const item of items(get(doc, field))) {
+      const v = scalarText(item);
+      if (v === undefined) continue;
+      if (!/\n/.test(v.trim())) check(field, v, false);
+      // A configuration written inline: every path-like value in it (files, envs, path) is a read too.
+      else for (const [key, inner] of inlinePaths(v)) check(`${field} (inline ${key})`, inner, false);
+    }
+  return found;
+}
+
+/** The path-like values of an inline kustomize plugin configuration (`files`, `envs`, `env`, `path`, `paths`), at any depth. */
+function inlinePaths(config: string): Array<[string, string]> {
+  let value: unknown;
+  try {
+    value = parse(config);
+  } catch {
+    return [['configuration', '/']]; // unreadable: taken as reading anything
+  }
+  const found: Array<[string, string]> = [];
+  const walk = (node: unknown, key: string) => {
+    if (typeof node === 'string' && /^(files|envs|env|path|paths)$/.test(key)) found.push([key, node.includes('=') ? node.slice(node.indexOf('=') + 1) : node]);
+    else if (Array.isArray(node)) for (const item of node) walk(item, key);
+    else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) walk(v, k);
+  };
+  walk(value, '');
+  return found;
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // not there: kustomize fails on it, reading nothing
+  }
+}
+
+function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root + sep);
 }
 
 /** An image split as kustomize splits it: name, then `:tag`, then `@digest`. */

@@ -157,7 +157,7 @@ function kustomizationGraph(root: string): {
  * builds) and `also` when it is one of them; `remote` when the build reads from outside the
  * repository.
  */
-export function kustomizeRoots(root: string, files: readonly string[], also?: string): Array<{ dir: string; remote: boolean }> {
+export function kustomizeRoots(root: string, files: readonly string[], also?: string): Array<{ dir: string; remote: boolean; outside: string[] }> {
   const { all, reaches } = kustomizationGraph(root);
   const listed = new Set(all.flatMap((k) => k.reads));
   return all
@@ -165,7 +165,19 @@ export function kustomizeRoots(root: string, files: readonly string[], also?: st
       (k) =>
         reaches(k, (x) => files.some((f) => x.reads.includes(f) || (isKustomization(f) && dirname(f) === x.dir))) && (!listed.has(k.dir) || k.dir === also),
     )
-    .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote) }));
+    .map((k) => ({ dir: k.dir, remote: reaches(k, (x) => x.remote), outside: readsOutside(all, reaches, k) }));
+}
+
+/** What a build of `k` (through the kustomizations it lists) would read from outside the repository. */
+function readsOutside(all: readonly Kustomization[], reaches: (k: Kustomization, test: (k: Kustomization) => boolean) => boolean, k: Kustomization): string[] {
+  return all.filter((x) => x.outside.length > 0 && reaches(k, (y) => y === x)).flatMap((x) => x.outside);
+}
+
+/** What building the kustomization in `dir` would read from outside the repository (none: it may be built). */
+export function outsideReadsOf(root: string, dir: string): string[] {
+  const { rootReal, all, reaches } = kustomizationGraph(root);
+  const start = all.find((k) => k.dir === resolve(rootReal, relative(realpathSync(root), dir)));
+  return start === undefined ? [] : readsOutside(all, reaches, start);
 }
 
 /** Whether building the kustomization in `dir` would read from outside the repository (a Git URL, or a path that leads out). */

@@ -13,7 +13,7 @@ import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
-import { kustomizeRoots, yamlFiles } from '../edit/tree.ts';
+import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './compare.ts';
 import { tool, type RenderTools } from './tools.ts';
 
@@ -66,9 +66,16 @@ export async function proveManifestChange(
   const name = (dir: string) => relative(rootReal, dir) || '.';
   // A build that reads from outside the repository is not made here: it would reach other hosts,
   // or read this machine's files (and a failed build's message could repeat them).
+  // One that would read this machine's files or fetch a URL that is not a base is never built, and the change is not proved.
+  const outside = [...new Set([...found.flatMap((r) => r.outside), ...(ownerBuilds ? outsideReadsOf(rootReal, ownerDir) : [])])];
+  if (outside.length > 0)
+    return { reason: `a build it touches would read from outside the repository, so it is not built: ${outside.join('; ')}`, records: [], unproved: [] };
   const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base or on files outside the repository`);
   const roots = found.filter((r) => !r.remote).map((r) => r.dir);
-  if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) roots.push(ownerDir);
+  if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) {
+    if (buildsOutside(rootReal, ownerDir)) unproved.push(`${name(ownerDir)} builds on a remote base or on files outside the repository`);
+    else roots.push(ownerDir);
+  }
   const build = (dir: string) =>
     tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch(
       (error: unknown) => error as Error,

@@ -32,7 +32,15 @@ export async function tool(program: string, args: readonly string[], what: strin
     const { stdout } = await run(program, [...args], {
       timeout: TOOL_TIMEOUT_MS,
       maxBuffer: OUTPUT_MAX_BYTES,
-      env: { ...process.env, HELM_CACHE_HOME: tmpdir(), HELM_CONFIG_HOME: tmpdir(), HELM_DATA_HOME: tmpdir() },
+      // Nothing of the rewriter's environment: only what finds the programs and where they may write.
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: tmpdir(),
+        TMPDIR: tmpdir(),
+        HELM_CACHE_HOME: tmpdir(),
+        HELM_CONFIG_HOME: tmpdir(),
+        HELM_DATA_HOME: tmpdir(),
+      },
     });
     return stdout;
   } catch (error) {
