@@ -22,7 +22,7 @@ import { ConfigError, ImageCloneError, RegistryError, describeError } from '../e
 import { Ledger } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
-import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
+import { effectiveTag, formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
@@ -474,6 +474,15 @@ export class Copier {
       return { kind: 'skipped', reason: describeError(error) };
     }
     try {
+      // "Public" means anonymously public: asked first without credentials, so an image that needs
+      // the operator's (another team's private image, on the backup host or any host in the auth
+      // file) is never read with them, and never republished where nodes pull anonymously.
+      const refusal = await anonymousPullRefusal(this.#registry, source, source.digest ?? effectiveTag(source)!);
+      if (refusal !== undefined) {
+        this.#copies.inc({ outcome: 'skipped' });
+        this.#log.info('image skipped: not public', { image: formatReference(source), reason: refusal });
+        return { kind: 'skipped', reason: 'not public' };
+      }
       const result = await this.#registry.engine.copy({ source, destination: backup });
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);

@@ -307,6 +307,31 @@ describe('copier against a real API server', () => {
     }
   });
 
+  it("backs up only what is anonymously public: another team's private image on a host the operator holds credentials for is never read with them", async () => {
+    // A private image on the backup registry's host, outside the backup prefix: the copier holds
+    // credentials for that host, and before, copied it with them (then republished it under mirror/).
+    const auth = `Basic ${Buffer.from(`pusher:${PASSWORD}`).toString('base64')}`;
+    await seedImage(
+      { url: backup.url, authorization: auth },
+      { repository: 'team-b/secret', tag: '1', format: 'oci', layers: [{ seed: 'private', size: 1024 }] },
+    );
+    await namespace('public-check');
+    await deployment('public-check', 'mixed', podSpec({ private: `${backup.address}/team-b/secret:1`, public: `${source.address}/web:1.0` }));
+    const handoff = join(work, 'handoff-public');
+    const copier = new Copier(copierConfig(handoff, { includeNamespaces: ['public-check'] }));
+    await copier.runOnce();
+    const mirrored = `mirror/${backup.address.replace(':', '_')}/team-b/secret`;
+    assert.equal(await backupDigest(mirrored, '1'), undefined, 'the private image was not copied');
+    assert.equal(await backupDigest(mirrorOf('web'), '1.0'), digests['web:1.0'], 'the public one in the same pass was');
+    const [record] = records(handoff);
+    assert.deepEqual(
+      record?.images.map((i) => i.container),
+      ['public'],
+      'only the public image is handed off',
+    );
+    assert.match(logLines.join('\n'), /image skipped: not public.*team-b\/secret:1.*an anonymous pull was refused/);
+  });
+
   it('--backup-pull secret:NAME records whether the pod template or its service account lists the Secret', async () => {
     await namespace('pull-secret');
     await core.createNamespacedServiceAccount({
@@ -529,6 +554,8 @@ describe('copier against a real API server', () => {
       'pull-check',
       '--exclude-namespace',
       'pull-secret',
+      '--exclude-namespace',
+      'public-check',
       '--backup-pull',
       'node',
     ];
