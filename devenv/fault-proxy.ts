@@ -31,6 +31,8 @@ export interface FaultProxy {
   readonly log: string[];
   /** For each CDN download: whether it carried an Authorization header. */
   readonly cdnAuthorization: Array<string | undefined>;
+  /** The CDN's `host:port` (plain HTTP: a client must be told it is insecure to follow a redirect there). */
+  readonly cdnAddress: string;
   stop(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export async function startFaultProxy(upstream: string, options: { cdnHost?: str
     rules,
     log,
     cdnAuthorization,
+    cdnAddress: `${cdnHost}:${cdnPort}`,
     async stop() {
       proxy.closeAllConnections();
       cdn.closeAllConnections();

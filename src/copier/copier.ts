@@ -31,6 +31,16 @@ import { ExpiringCache } from '../util/expiring-cache.ts';
 import { reconcileWorkload, type ImageOutcome } from './reconcile.ts';
 import { KeyedWorkQueue } from './workqueue.ts';
 
+/**
+ * A failure as the workload's Event says it: URLs masked (a hostile registry's redirect or token
+ * realm must not turn Events into a way to read internal services' answers) and short; the whole
+ * message is in the copier's log for the operator.
+ */
+export function forTenants(message: string): string {
+  const masked = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s,;)"']+/gi, '<url>');
+  return masked.length > 400 ? `${masked.slice(0, 400)}… (the copier's log has the rest)` : masked;
+}
+
 /** A reason's first line, cut to `max` characters: an Event's message is short. */
 function firstLine(text: string, max: number): string {
   const line = text.split('\n', 1)[0]!;
@@ -359,7 +369,7 @@ export class Copier {
     if (verdict.kind === 'failed') {
       this.#failing.add(key);
       this.#log.warn('backup failed', { workload: key, failed: verdict.failed, error: verdict.message });
-      this.#events.record(ref, 'Warning', 'BackupFailed', verdict.message);
+      this.#events.record(ref, 'Warning', 'BackupFailed', forTenants(verdict.message));
       this.#queue.retryLater(key);
       return;
     }

@@ -38,6 +38,22 @@ interface CachedToken {
 }
 
 /** What a registry asked for on `GET /v2/`. */
+/** Token servers registries document on a host of their own (the registry's credential may go there). */
+const DOCUMENTED_AUTH_HOSTS: Readonly<Record<string, readonly string[]>> = {
+  'docker.io': ['auth.docker.io'],
+  'registry-1.docker.io': ['auth.docker.io'],
+  'index.docker.io': ['auth.docker.io'],
+};
+
+/** `host:5000` → `host`, `[::1]:5000` → `[::1]` (as URL.hostname spells it). */
+function hostnameOf(registry: string): string {
+  try {
+    return new URL(`https://${registry}`).hostname;
+  } catch {
+    return registry;
+  }
+}
+
 type RegistryAuth = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; realm: string; service: string | undefined };
 
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
@@ -144,7 +160,19 @@ export class Authenticator {
     scopes: readonly string[],
     credential: Credential | undefined,
   ): Promise<CachedToken> {
-    const url = new URL(auth.realm);
+    let url: URL;
+    try {
+      url = new URL(auth.realm);
+    } catch {
+      throw new RegistryError(`registry ${registry}: its token realm is not a URL`);
+    }
+    // A credential goes only to the registry's own host (any port) or the auth host it documents;
+    // any other realm must be https and is asked without it. Plain http only for an insecure registry's own host.
+    const registryHost = hostnameOf(registry);
+    const ownRealm = url.hostname === registryHost || (DOCUMENTED_AUTH_HOSTS[registryHost] ?? []).includes(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ownRealm && this.#transport.isInsecure(registry)))
+      throw new RegistryError(`registry ${registry}: its token realm ${redactUrl(auth.realm)} is not https on its own host; not asked`);
+    if (!ownRealm) credential = undefined;
     if (auth.service !== undefined) url.searchParams.set('service', auth.service);
     for (const scope of scopes) url.searchParams.append('scope', scope);
     const response = await this.#transport.send({

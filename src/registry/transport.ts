@@ -77,6 +77,11 @@ export class Transport {
   }
 
   /** `https://host/v2` (or http for insecure registries); Docker Hub's API lives on registry-1.docker.io. */
+  /** Whether the operator named `registry` insecure (plain HTTP). */
+  isInsecure(registry: string): boolean {
+    return this.#insecure.has(registry.toLowerCase());
+  }
+
   baseUrl(registry: string): string {
     const host = registry === 'docker.io' ? DOCKER_HUB_ENDPOINT : registry;
     const scheme = this.#insecure.has(registry.toLowerCase()) ? 'http' : 'https';
@@ -111,7 +116,14 @@ export class Transport {
       const flat = flattenHeaders(response.headers);
       if (REDIRECT_STATUSES.has(status) && flat.location !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
         await response.body.dump().catch(() => undefined);
-        url = new URL(flat.location, url).toString();
+        const next = new URL(flat.location, url);
+        // Within https only: plain http only to a host the operator named insecure, so a hostile
+        // registry cannot steer us to an internal plain-http service.
+        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.#insecure.has(next.host.toLowerCase())))
+          throw new RegistryError(
+            `${req.what}: the registry redirected to a ${next.protocol.replace(/:$/, '')} URL, which is not followed (only https, or a host named with --insecure-registry)`,
+          );
+        url = next.toString();
         continue;
       }
       return { status, headers: flat, body: response.body, url };

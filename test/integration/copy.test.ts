@@ -363,10 +363,14 @@ describe('copy through injected faults', () => {
     await Promise.all([source?.stop(), backup?.stop()]);
   });
 
-  async function withProxy(fn: (proxy: Awaited<ReturnType<typeof startFaultProxy>>, copy: (dst: string) => Promise<unknown>) => Promise<void>) {
+  async function withProxy(
+    fn: (proxy: Awaited<ReturnType<typeof startFaultProxy>>, copy: (dst: string) => Promise<unknown>) => Promise<void>,
+    options: { cdnInsecure?: boolean } = {},
+  ) {
     const proxy = await startFaultProxy(source.url);
     const store = new CredentialStore([[proxy.address, { username: 'reader', password: 'reader-pw' }]]);
-    const { engine, close } = stack({ insecureRegistries: [proxy.address, backup.address], credentials: () => store });
+    const insecure = [proxy.address, backup.address, ...(options.cdnInsecure === false ? [] : [proxy.cdnAddress])];
+    const { engine, close } = stack({ insecureRegistries: insecure, credentials: () => store });
     try {
       await fn(proxy, (dst) =>
         engine.copy({ source: parseReference(`${proxy.address}/faults/app:v1`), destination: parseReference(`${backup.address}/${dst}:v1`) }),
@@ -436,6 +440,20 @@ describe('copy through injected faults', () => {
         [],
       );
     });
+  });
+
+  it('does not follow a redirect to plain http on a host not named insecure (a hostile registry steering to an internal service)', async () => {
+    await withProxy(
+      async (proxy, copy) => {
+        proxy.rules.push({ method: 'GET', path: /\/blobs\/sha256/, fault: { kind: 'redirect-to-cdn' }, times: Infinity });
+        await assert.rejects(
+          copy('faults/steered'),
+          /redirected to a http URL, which is not followed \(only https, or a host named with --insecure-registry\)/,
+        );
+        assert.deepEqual(proxy.cdnAuthorization, [], 'the other host received no request at all');
+      },
+      { cdnInsecure: false },
+    );
   });
 
   it('gives up after bounded attempts, naming image, registry and status, and leaves no tag behind', async () => {

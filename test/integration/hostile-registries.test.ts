@@ -47,9 +47,19 @@ describe('hostile registries', () => {
   let address: string;
   let backup: RegistryServer;
   const redirects: string[] = [];
+  // A service on another host, named as a token realm: it must never be asked (with or without the registry's credentials).
+  let elsewhere: Server;
+  let elsewherePort: number;
+  const elsewhereRequests: string[] = [];
 
   before(async () => {
     backup = await startRegistryServer();
+    elsewherePort = await freePort('127.0.0.3');
+    elsewhere = createServer((req, res) => {
+      elsewhereRequests.push(`${req.url} ${req.headers.authorization ?? ''}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}');
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(elsewherePort, '127.0.0.3', resolve));
     const port = await freePort();
     address = `127.0.0.1:${port}`;
     hostile = createServer((req, res) => {
@@ -63,7 +73,8 @@ describe('hostile registries', () => {
       if (token === 'ok') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"a-token-for-one-repository","expires_in":300}');
       const protectedBy = /^\/v2\/token-([a-z]+)\//.exec(url)?.[1];
       if (protectedBy && !req.headers.authorization) {
-        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${address}/token/${protectedBy}",service="hostile"` }).end();
+        const realm = protectedBy === 'elsewhere' ? `http://127.0.0.3:${elsewherePort}/token/ok` : `http://${address}/token/${protectedBy}`;
+        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="hostile"` }).end();
       }
       const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)$/.exec(url);
       if (!m) return void res.writeHead(404).end();
@@ -120,6 +131,8 @@ describe('hostile registries', () => {
     await new Promise<void>((resolve) => hostile.listen(port, '127.0.0.1', resolve));
   });
   after(async () => {
+    assert.deepEqual(elsewhereRequests, [], 'the token realm on another host was never asked');
+    elsewhere?.close();
     hostile?.closeAllConnections();
     hostile?.close();
     await backup?.stop();
@@ -138,6 +151,11 @@ describe('hostile registries', () => {
     ['a token server answering HTML', 'token-html/app', /token server http:\/\/127\.0\.0\.1:\d+\/token\/html did not answer with JSON/],
     ['a token server answering JSON without a token', 'token-empty/app', /answered without a token/],
     ['a token server answering an endless body', 'token-endless/app', /answered more than 1024 KiB, not a token/],
+    [
+      'a token realm on another host over plain http (an internal service)',
+      'token-elsewhere/app',
+      /its token realm http:\/\/127\.0\.0\.3:\d+\/token\/ok is not https on its own host; not asked/,
+    ],
   ];
 
   for (const [label, repository, expected] of cases) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { forTenants } from '../../src/copier/copier.ts';
 import { reconcileWorkload, type ImageOutcome } from '../../src/copier/reconcile.ts';
 import { parseReference } from '../../src/image/reference.ts';
 import type { CopyResult } from '../../src/registry/copy.ts';
@@ -72,5 +73,16 @@ describe("the copier's verdict on a workload", () => {
       verdict.kind === 'not-pullable' ? verdict.message : '',
       /could not pull backup\.io\/m\/envoy:1@sha256:c+ \(side: anonymous pull: 401\)\. .*--backup-pull node/,
     );
+  });
+});
+
+describe('what a workload Event says of a failure', () => {
+  it('masks every URL (a redirect target, a token realm) and stays short', () => {
+    const said = forTenants(
+      `web: GET https://registry.example/v2/app/blobs/sha256:1: redirected to http://10.0.0.7:8080/admin?x=1, answered "internal" ${'x'.repeat(600)}`,
+    );
+    assert.doesNotMatch(said, /10\.0\.0\.7|registry\.example\/v2|admin/);
+    assert.match(said, /^web: GET <url> redirected to <url>, answered/);
+    assert.ok(said.length < 460);
   });
 });

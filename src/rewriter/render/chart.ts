@@ -55,7 +55,14 @@ async function fetchRepositoryChart(location: ChartLocation, stack: RegistryStac
   );
   if (version === undefined) throw new ChartFetchError(`${indexUrl} lists no version of ${location.name} matching ${location.version}`);
   const entry = entries.find((e) => e.version === version)!;
-  const url = new URL(entry.urls![0]!, `${location.repoURL}/`).toString();
+  const packageUrl = new URL(entry.urls![0]!, `${location.repoURL}/`);
+  // A package elsewhere than the repository (a CDN, a release page) is fetched only over https: a
+  // tenant's index.yaml must not steer the rewriter to a plain-http internal service.
+  if (packageUrl.origin !== new URL(location.repoURL).origin && packageUrl.protocol !== 'https:')
+    throw new ChartFetchError(
+      `${indexUrl} lists the package of ${location.name} ${version} at a ${packageUrl.protocol.replace(/:$/, '')} URL on another host; only https is fetched from elsewhere`,
+    );
+  const url = packageUrl.toString();
   const bytes = await get(stack, url, CHART_MAX_BYTES);
   if (entry.digest && createHash('sha256').update(bytes).digest('hex') !== entry.digest.replace(/^sha256:/, '')) {
     throw new ChartFetchError(`${url}: the package does not match the digest index.yaml gives for it`);
