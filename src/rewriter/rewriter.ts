@@ -683,6 +683,10 @@ export class Rewriter {
         })),
         varying,
       );
+      // No container anywhere in the release (a hook Job, another component) may move unless this record asked for it:
+      // a shared value (a global registry) would move images nobody backed up.
+      const unaskedHere = why ? undefined : unaskedMove(renderedBefore, renderedAfter, record);
+      if (unaskedHere) why = `the edit also moves ${unaskedHere}, which no record asked for`;
       for (const other of beside) {
         const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
         // An overlay that did not render the release before is not judged; one that did must still build it.
@@ -693,12 +697,9 @@ export class Rewriter {
         }
         const [otherBefore, otherAgain, otherAfter] = [await render(was), await render(was), await render(now)];
         why = compareRenders(otherBefore, otherAfter, [], varyingBetween(otherBefore, otherAgain));
-        const unasked = imageChanges(otherBefore, otherAfter).find(
-          (c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)),
-        );
+        const unasked = unaskedMove(otherBefore, otherAfter, record);
         if (why) why = `as ${other} builds it: ${why}`;
-        else if (unasked)
-          why = `as ${other} builds it, the edit moves ${unasked.object.replace(/\/\//, '/')} ${unasked.container} from ${unasked.was} to ${unasked.now}, which no record asked for`;
+        else if (unasked) why = `as ${other} builds it, the edit moves ${unasked}, which no record asked for`;
       }
       this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
@@ -729,6 +730,12 @@ export class Rewriter {
     const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
     return this.#charts.get(key, () => fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {}));
   }
+}
+
+/** The first container in a render whose image moves other than as `record` asks (one of its images to its backup), described; or undefined. */
+function unaskedMove(before: string, after: string, record: HandoffRecord): string | undefined {
+  const change = imageChanges(before, after).find((c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)));
+  return change && `${change.object.replace(/\/\//, '/')} ${change.container} from ${change.was} to ${change.now}`;
 }
 
 /**

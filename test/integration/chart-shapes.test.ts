@@ -106,13 +106,14 @@ describe('the values that compose an image, found by rendering (real Helm)', () 
       runs: `${B}/jetstack/cm-controller:v1.14.0@${DIGEST}`,
     },
     {
-      // ingress-nginx's layout: the registry comes from global.image; the digest has its own value.
+      // ingress-nginx's layout: the registry comes from global.image, which a hook Job shares; the
+      // controller's own `repository` (absent from its values, read by the template) moves it alone.
       chart: 'ingress',
       release: 'edge',
       kind: 'Deployment',
       name: 'edge-controller',
       wants: [want('controller', `${REG}/ingress/controller:v1.11.0`)],
-      expect: { 'global.image.registry': 'backup.example/mirror/registry.example_5000', 'controller.image.digest': DIGEST },
+      expect: { 'controller.image.repository': 'backup.example/mirror/registry.example_5000/ingress/controller', 'controller.image.digest': DIGEST },
       runs: `${B}/ingress/controller:v1.11.0@${DIGEST}`,
     },
     {

@@ -49,6 +49,13 @@ function changedLines(before: string, afterText: string): string[] {
 }
 
 describe('planHelmRelease', () => {
+  it('adds one entry for an image that an init container and a container both run', () => {
+    const root = repo({ 'apps/podinfo.yaml': HELM_RELEASE });
+    const plan = planHelmRelease(root, 'apps', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0'), move('ghcr.io/stefanprodan/podinfo:6.5.0')]);
+    const { before, after: text } = plan.files.get(join(root, 'apps/podinfo.yaml'))!;
+    assert.equal(changedLines(before, text).filter((l) => l.includes('- name: ghcr.io/stefanprodan/podinfo')).length, 1);
+  });
+
   it('adds a postRenderers list with a kustomize images entry when the release has none, and only that', () => {
     const root = repo({ 'apps/podinfo.yaml': HELM_RELEASE });
     const plan = planHelmRelease(root, 'apps', release, [move('ghcr.io/stefanprodan/podinfo:6.5.0')]);

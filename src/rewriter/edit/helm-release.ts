@@ -116,7 +116,9 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
     const ownPatch = declarations.find((d) => d !== declaring && inOwnerPath(d));
     const shared = !inOwnerPath(declaring) && kustomizeRoots(rootReal, [declaring.file]).some((r) => r.dir !== ownerDir);
     const main = shared && ownPatch && get(get(declaring.root, 'spec'), 'postRenderers') === undefined ? ownPatch : declaring;
-    const added = addPostRendererImages(main, additions.map(imageEntry));
+    // One entry per image: an init container and a container running the same image need one.
+    const entries = [...new Map(additions.map(imageEntry).map((e) => [JSON.stringify(e), e])).values()];
+    const added = addPostRendererImages(main, entries);
     if (typeof added === 'string')
       return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
     addEdits(edits, main.file, added);

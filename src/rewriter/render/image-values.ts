@@ -12,8 +12,9 @@
  * `imageRegistry`/`imageNamespace`/`name`, and whatever a chart does next.
  *
  * A value that moves containers beyond the record's (a `global.imageRegistry` every workload of the
- * chart reads) is chosen only where nothing more specific frames the name; the render proof that
- * follows refuses the edit if it moves what no record asked for.
+ * chart reads, hook Jobs included) is chosen only where nothing more specific frames the name (a
+ * `registry` or `repository` the record's own image mapping leaves out is tried too); the render
+ * proof that follows refuses the edit if any container moves that the record did not ask for.
  */
 import { parseAllDocuments } from 'yaml';
 import { runsBackup } from '../../image/backup.ts';
@@ -77,7 +78,7 @@ export async function deriveImageValues(
     if (now !== w.source) return `with the values it is given, the chart renders ${label(w)} with ${now ?? 'no image'}, not ${w.source} as the cluster runs it`;
   }
 
-  const candidates = leaves(values).filter(
+  const candidates = [...leaves(values), ...absentImageKeys(values)].filter(
     (l) => (l.value.length >= 2 && wants.some((w) => w.source.includes(l.value))) || (l.value === '' && IMAGE_KEY.test(String(l.path.at(-1)))),
   );
   if (candidates.length > MAX_PROBES)
@@ -172,6 +173,19 @@ function splitName(image: string): { name: string; rest: string } {
   const colon = beforeDigest.lastIndexOf(':');
   const end = colon > beforeDigest.lastIndexOf('/') ? colon : beforeDigest.length;
   return { name: image.slice(0, end), rest: image.slice(end) };
+}
+
+/**
+ * The `registry` and `repository` a mapping of image parts leaves out (ingress-nginx's `controller.image`
+ * has `image`, `tag`, `digest` and takes its registry from `global.image`): charts that merge such a
+ * mapping over a shared one read them when set, so they are candidates too, empty.
+ */
+function absentImageKeys(values: unknown, path: string[] = []): Array<{ path: readonly string[]; value: string }> {
+  if (!values || typeof values !== 'object' || Array.isArray(values)) return [];
+  const map = values as Json;
+  const parts = Object.keys(map).filter((k) => /^(image|repository|tag|digest|registry|name)$/.test(k) && (map[k] === null || typeof map[k] !== 'object'));
+  const own = parts.length >= 2 ? ['registry', 'repository'].filter((k) => !(k in map)).map((k) => ({ path: [...path, k], value: '' })) : [];
+  return [...own, ...Object.entries(map).flatMap(([k, v]) => absentImageKeys(v, [...path, k]))];
 }
 
 /** Every scalar leaf of the values (numbers as text: `tag: 7.2`), with its path; null leaves as empty. */
