@@ -124,6 +124,8 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     await createGitOpsObject(kc, 'Application', 'argocd', {
       metadata: { name: 'web' },
       spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } },
+      // What Argo CD lists after syncing it: the controller trusts an owner only when it lists the workload.
+      status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' }] },
     });
     await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
       namespace: 'shop',

@@ -61,3 +61,48 @@ export function createGitOpsObject(
     body: { apiVersion: `${d.group}/${d.version}`, kind, ...body },
   });
 }
+
+/** An object a GitOps tool applied, as its owner lists it (group empty for core kinds). */
+export interface ManagedObject {
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * Records, as Argo CD and Flux do after a sync, that an Application or Kustomization manages these
+ * objects: an Application's `status.resources`, a Kustomization's `status.inventory.entries`
+ * (`<namespace>_<name>_<group>_<kind>`), added to what it already lists. The controller trusts an
+ * owner only when it lists the workload.
+ */
+export async function recordManaged(
+  kubeConfig: KubeConfig,
+  kind: 'Application' | 'Kustomization',
+  namespace: string,
+  name: string,
+  objects: readonly ManagedObject[],
+): Promise<void> {
+  const d = DEFINITIONS.find((x) => x.kind === kind)!;
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  for (let attempt = 0; ; attempt++) {
+    const current = (await api.getNamespacedCustomObject({ group: d.group, version: d.version, namespace, plural: d.plural, name })) as {
+      status?: Record<string, unknown>;
+    };
+    const status = { ...(current.status ?? {}) };
+    if (kind === 'Application') {
+      const listed = Array.isArray(status.resources) ? (status.resources as unknown[]) : [];
+      status.resources = [...listed, ...objects.map((o) => ({ group: o.group, version: 'v1', kind: o.kind, namespace: o.namespace, name: o.name }))];
+    } else {
+      const inventory = (status.inventory ?? {}) as { entries?: unknown[] };
+      status.inventory = { entries: [...(inventory.entries ?? []), ...objects.map((o) => ({ id: `${o.namespace}_${o.name}_${o.group}_${o.kind}`, v: 'v1' }))] };
+    }
+    try {
+      await api.replaceNamespacedCustomObject({ group: d.group, version: d.version, namespace, plural: d.plural, name, body: { ...current, status } });
+      return;
+    } catch (error) {
+      // Another writer moved it (a test that records two owners at once): read again.
+      if (!(error instanceof ApiException && error.code === 409) || attempt >= 5) throw error;
+    }
+  }
+}

@@ -9,6 +9,14 @@
  *    (the same lookup one level up) → the Kustomization that applies it → the file declaring it.
  * Where the chain ends outside Git (an OCIRepository or Bucket source, a chart Application, an
  * object applied by hand) the owner says why in `unsupported`, so the record is not proposed.
+ *
+ * Marks are written by whoever can write the object, so they are a claim, not a proof: an owner is
+ * trusted only when the owner itself lists the object (Argo CD: a tracking-id naming this very
+ * object and the Application's `status.resources`; Flux: the Kustomization's
+ * `status.inventory.entries`; a HelmRelease, which keeps no inventory: the object in the release's
+ * target namespace, and the release itself verified one level up). Every level of a chain is
+ * verified. A claim that fails says why in `notVerified` (and `unsupported`): the workload is then
+ * treated as managed by nobody we can trust, neither changed in Git nor by the unmanaged fallback.
  * Lookups are cached briefly, so a thousand workloads of one application cost one request.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
@@ -73,7 +81,19 @@ export type GitOpsOwner = {
   readonly chain?: readonly string[];
   /** Why no file in Git can move this workload's images: the record is not proposed. */
   readonly unsupported?: string;
+  /** Set when the marks name an owner that does not list the object: why (also in `unsupported`). */
+  readonly notVerified?: string;
 };
+
+/** The object whose owner is looked up: its identity (to be found in the owner's own lists) and its marks. */
+export interface OwnedObject {
+  /** API group, empty for the core group. */
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly metadata: Metadata;
+}
 
 export interface OwnerLookupOptions {
   /** Where Argo CD's Applications live by default. */
@@ -114,13 +134,18 @@ export class GitOpsOwners {
    * GitOps tool manages it. An owner whose chain cannot be followed to a file in Git says why in
    * `unsupported`.
    */
-  async ownerOf(metadata: Metadata, depth = 0): Promise<GitOpsOwner | undefined> {
+  async ownerOf(object: OwnedObject, depth = 0): Promise<GitOpsOwner | undefined> {
+    const { metadata } = object;
     const labels = metadata.labels ?? {};
     const argoApp = trackingApplication(metadata, this.#argocdNamespace);
     if (argoApp) {
       const { namespace, name } = argoApp;
       const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name);
-      if (app) return this.#applicationOwner(app, namespace, name, depth);
+      if (app) {
+        const refused = argoClaimRefused(object, metadata, app, namespace, name);
+        if (refused) return notVerified({ tool: 'argocd', kind: 'Application', namespace, name }, refused);
+        return this.#applicationOwner(app, namespace, name, depth);
+      }
     }
 
     const ksName = labels[`${FLUX_KUSTOMIZE}/name`];
@@ -129,6 +154,10 @@ export class GitOpsOwners {
       const ks = await this.#get(FLUX_KUSTOMIZE, 'v1', ksNamespace, 'kustomizations', ksName);
       if (ks) {
         const owner = { tool: 'flux', kind: 'Kustomization', namespace: ksNamespace, name: ksName } as const;
+        const id = `${object.namespace}_${object.name}_${object.group}_${object.kind}`;
+        const entries = ((ks as { status?: { inventory?: { entries?: unknown } } }).status?.inventory?.entries ?? []) as Array<{ id?: unknown }>;
+        if (!Array.isArray(entries) || !entries.some((e) => e?.id === id))
+          return notVerified(owner, `Kustomization ${ksNamespace}/${ksName} does not list ${describeObject(object)} in its status.inventory`);
         const path = typeof ks.spec?.path === 'string' ? normalisePath(ks.spec.path) : undefined;
         const source = await this.#fluxGitSource(ks.spec?.sourceRef as SourceRef, ksNamespace);
         const chain = [`Kustomization ${ksNamespace}/${ksName} (${source.describe}, path ${path ?? '/'})`];
@@ -141,7 +170,16 @@ export class GitOpsOwners {
     const hrNamespace = labels[`${FLUX_HELM}/namespace`];
     if (hrName && hrNamespace) {
       const hr = await this.#get(FLUX_HELM, 'v2', hrNamespace, 'helmreleases', hrName);
-      if (hr) return this.#helmReleaseOwner(hr, hrNamespace, hrName, depth);
+      if (hr) {
+        // helm-controller keeps no inventory: what it installs goes to the release's target namespace, and nowhere else.
+        const target = typeof hr.spec?.targetNamespace === 'string' && hr.spec.targetNamespace !== '' ? hr.spec.targetNamespace : hrNamespace;
+        if (object.namespace !== target)
+          return notVerified(
+            { tool: 'flux', kind: 'HelmRelease', namespace: hrNamespace, name: hrName },
+            `HelmRelease ${hrNamespace}/${hrName} installs into namespace ${target}, not ${object.namespace} where ${describeObject(object)} is`,
+          );
+        return this.#helmReleaseOwner(hr, hrNamespace, hrName, depth);
+      }
     }
     return undefined;
   }
@@ -168,7 +206,8 @@ export class GitOpsOwners {
         chain: [self],
       };
     }
-    const applier = depth < MAX_CHAIN ? await this.ownerOf(hr.metadata ?? {}, depth + 1) : undefined;
+    const applier =
+      depth < MAX_CHAIN ? await this.ownerOf({ group: FLUX_HELM, kind: 'HelmRelease', namespace, name, metadata: hr.metadata ?? {} }, depth + 1) : undefined;
     if (!applier) {
       return {
         ...owner,
@@ -178,7 +217,8 @@ export class GitOpsOwners {
       };
     }
     const chain = [self, ...(applier.chain ?? [])];
-    if (applier.unsupported) return { ...owner, sources: [], chain, unsupported: applier.unsupported };
+    if (applier.unsupported)
+      return { ...owner, sources: [], chain, unsupported: applier.unsupported, ...(applier.notVerified ? { notVerified: applier.notVerified } : {}) };
     if (applier.declares)
       return {
         ...owner,
@@ -261,13 +301,17 @@ export class GitOpsOwners {
         `Application ${namespace}/${name} deploys ${describe} and is generated by ApplicationSet ${generator.name ?? '?'}; the image must be set in the ApplicationSet's template`,
       );
     if (sources.length > 1) return unsupported(`Application ${namespace}/${name} deploys ${describe} from several sources; only one chart source is followed`);
-    const parent = depth < MAX_CHAIN ? await this.ownerOf(app.metadata ?? {}, depth + 1) : undefined;
+    const parent =
+      depth < MAX_CHAIN
+        ? await this.ownerOf({ group: 'argoproj.io', kind: 'Application', namespace, name, metadata: app.metadata ?? {} }, depth + 1)
+        : undefined;
     if (!parent)
       return unsupported(
         `Application ${namespace}/${name} deploys ${describe} and is not declared in Git by a parent Application (no Argo CD tracking on it), so no file in Git decides its values`,
       );
     const chain = [self, ...(parent.chain ?? [])];
-    if (parent.unsupported) return { ...owner, sources: [], chain, unsupported: parent.unsupported };
+    if (parent.unsupported)
+      return { ...owner, sources: [], chain, unsupported: parent.unsupported, ...(parent.notVerified ? { notVerified: parent.notVerified } : {}) };
     if (parent.declares)
       return {
         ...owner,
@@ -348,6 +392,45 @@ export class GitOpsOwners {
       ),
     );
   }
+}
+
+/** An owner the object's marks claim but that does not list it: trusted for nothing. */
+function notVerified(owner: Pick<GitOpsOwner, 'tool' | 'kind' | 'namespace' | 'name'>, why: string): GitOpsOwner {
+  const reason = `the owner its marks name is not verified: ${why}`;
+  return { ...owner, sources: [], chain: [`${owner.kind} ${owner.namespace}/${owner.name} (claimed, not verified)`], unsupported: reason, notVerified: why };
+}
+
+function describeObject(o: Pick<OwnedObject, 'group' | 'kind' | 'namespace' | 'name'>): string {
+  return `${o.group ? `${o.group}/` : ''}${o.kind} ${o.namespace}/${o.name}`;
+}
+
+/**
+ * Why an Application's claim on an object is not to be trusted, or undefined: a tracking-id must
+ * name this very object (as Argo CD itself checks), and the Application must list it in
+ * `status.resources` (the instance label alone is never enough).
+ */
+function argoClaimRefused(object: OwnedObject, metadata: Metadata, app: Obj, namespace: string, name: string): string | undefined {
+  const tracking = metadata.annotations?.[ARGOCD_TRACKING_ANNOTATION];
+  if (tracking !== undefined) {
+    const named = trackedObject(tracking);
+    if (!named || named.group !== object.group || named.kind !== object.kind || named.namespace !== object.namespace || named.name !== object.name)
+      return `its tracking-id names ${named ? describeObject(named) : 'something unreadable'}, not ${describeObject(object)}`;
+  }
+  const resources = (app as { status?: { resources?: unknown } }).status?.resources;
+  const listed =
+    Array.isArray(resources) &&
+    resources.some((r: Record<string, unknown> | null) => {
+      if (!r || typeof r !== 'object') return false;
+      return (r.group ?? '') === object.group && r.kind === object.kind && (r.namespace ?? '') === object.namespace && r.name === object.name;
+    });
+  return listed ? undefined : `Application ${namespace}/${name} does not list ${describeObject(object)} in its status.resources`;
+}
+
+/** The object a tracking-id names: `<app>:<group>/<kind>:<namespace>/<name>` (group empty for core kinds). */
+export function trackedObject(tracking: string): Pick<OwnedObject, 'group' | 'kind' | 'namespace' | 'name'> | undefined {
+  const match = /^[^:]+:([^/:]*)\/([^:]+):([^/]*)\/(.+)$/.exec(tracking);
+  if (!match) return undefined;
+  return { group: match[1]!, kind: match[2]!, namespace: match[3]!, name: match[4]! };
 }
 
 /** A chart Application as the object to edit: where its chart is served, its release name and destination. */

@@ -17,7 +17,17 @@ import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
-import { imagesOf, OPTIONAL_KINDS, podSpecOf, WORKLOAD_KINDS, workloadKey, workloadRef, type WorkloadKind, type WorkloadObject } from '../cluster/workloads.ts';
+import {
+  imagesOf,
+  KIND_INFO,
+  OPTIONAL_KINDS,
+  podSpecOf,
+  WORKLOAD_KINDS,
+  workloadKey,
+  workloadRef,
+  type WorkloadKind,
+  type WorkloadObject,
+} from '../cluster/workloads.ts';
 import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
 import { Ledger } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
@@ -120,6 +130,12 @@ export class Copier {
     new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]),
   );
   readonly #records = this.metrics.register(new Counter('image_clone_handoff_records_total', 'Handoff records written for the rewriter.'));
+  readonly #ownersNotVerified = this.metrics.register(
+    new Counter(
+      'image_clone_owners_not_verified_total',
+      'Records whose workload claims a GitOps owner that does not list it (not proposed, never direct-patched).',
+    ),
+  );
   readonly #restarts = this.metrics.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
   readonly #retries = this.metrics.register(
     new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'),
@@ -391,7 +407,14 @@ export class Copier {
     let owner: Awaited<ReturnType<GitOpsOwners['ownerOf']>>;
     let pull: RecordedPull;
     try {
-      owner = await this.#owners.ownerOf(object.metadata ?? {});
+      const [group] = KIND_INFO[kind].apiVersion.split('/');
+      owner = await this.#owners.ownerOf({
+        group: KIND_INFO[kind].apiVersion.includes('/') ? group! : '',
+        kind,
+        namespace: ref.namespace,
+        name: ref.name,
+        metadata: object.metadata ?? {},
+      });
       pull = await this.#recordedPull(kind, object);
     } catch (error) {
       this.#log.warn('could not resolve the GitOps owner or the service account; will retry', { workload: key, error: describeError(error) });
@@ -416,7 +439,20 @@ export class Copier {
         `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`,
       );
       // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
-      if (owner?.unsupported) this.#events.record(ref, 'Warning', 'OwnerNotFollowed', `backed up, but no change will be proposed: ${owner.unsupported}`);
+      if (owner?.notVerified) {
+        this.#ownersNotVerified.inc();
+        this.#log.warn('the GitOps owner the workload claims does not list it; not trusted', {
+          workload: key,
+          claimed: `${owner.kind} ${owner.namespace}/${owner.name}`,
+          why: owner.notVerified,
+        });
+        this.#events.record(
+          ref,
+          'Warning',
+          'OwnerNotVerified',
+          `backed up, but no change will be proposed: it claims an owner that does not list it (${owner.notVerified})`,
+        );
+      } else if (owner?.unsupported) this.#events.record(ref, 'Warning', 'OwnerNotFollowed', `backed up, but no change will be proposed: ${owner.unsupported}`);
       return;
     }
     // Written before: if the rewriter refused it, the workload says why (the rewriter has no access to the cluster).

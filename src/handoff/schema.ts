@@ -84,6 +84,7 @@ const owner = object({
   declares: optional(declared),
   chain: optional(list(string)),
   unsupported: optional(string),
+  notVerified: optional(string),
 });
 
 const record = object({

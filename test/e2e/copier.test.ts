@@ -364,6 +364,8 @@ describe('copier against a real API server', () => {
         source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' },
         destination: { namespace: 'team-a' },
       },
+      // What Argo CD records it manages: only argo-web.
+      status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'team-a', name: 'argo-web' }] },
     });
     await createGitOpsObject(kc, 'GitRepository', 'flux-system', {
       metadata: { name: 'fleet' },
@@ -372,6 +374,8 @@ describe('copier against a real API server', () => {
     await createGitOpsObject(kc, 'Kustomization', 'flux-system', {
       metadata: { name: 'apps' },
       spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } },
+      // What kustomize-controller applied: only flux-web.
+      status: { inventory: { entries: [{ id: 'team-a_flux-web_apps_Deployment', v: 'v1' }] } },
     });
     await createGitOpsObject(kc, 'HelmRelease', 'team-b', {
       metadata: { name: 'cache' },
@@ -388,10 +392,36 @@ describe('copier against a real API server', () => {
     await deployment('team-b', 'helm-web', podSpec({ app: `${s}/helm-app:1` }), {
       labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' },
     });
+    // A tenant of team-a writing marks that claim other owners: none of these owners lists the workload.
+    const claims: Record<string, { labels?: Record<string, string>; annotations?: Record<string, string> }> = {
+      'copied-tracking': { annotations: { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:team-a/argo-web' } },
+      'own-tracking': { annotations: { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:team-a/own-tracking' } },
+      'label-only': { labels: { 'app.kubernetes.io/instance': 'shop' } },
+      'claims-kustomization': { labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' } },
+      'claims-release': { labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' } },
+    };
+    for (const [name, marks] of Object.entries(claims)) await deployment('team-a', name, podSpec({ app: `${s}/argo-app:1` }), marks);
 
     const handoff = join(work, 'handoff-owners');
-    await new Copier(copierConfig(handoff, { includeNamespaces: ['team-a', 'team-b'] })).runOnce();
+    const copier = new Copier(copierConfig(handoff, { includeNamespaces: ['team-a', 'team-b'] }));
+    await copier.runOnce();
     const byName = new Map(records(handoff).map((r) => [r.workload.name, r]));
+    const why: Record<string, RegExp> = {
+      'copied-tracking': /its tracking-id names apps\/Deployment team-a\/argo-web, not apps\/Deployment team-a\/copied-tracking/,
+      'own-tracking': /Application argocd\/shop does not list apps\/Deployment team-a\/own-tracking in its status\.resources/,
+      'label-only': /Application argocd\/shop does not list apps\/Deployment team-a\/label-only in its status\.resources/,
+      'claims-kustomization': /Kustomization flux-system\/apps does not list apps\/Deployment team-a\/claims-kustomization in its status\.inventory/,
+      'claims-release': /HelmRelease team-b\/cache installs into namespace team-b, not team-a/,
+    };
+    for (const [name, reason] of Object.entries(why)) {
+      const owner = byName.get(name)?.owner;
+      assert.deepEqual(owner?.sources, [], `${name}: no repository of the claimed owner`);
+      assert.match(owner?.notVerified ?? '', reason, name);
+      assert.match(owner?.unsupported ?? '', /the owner its marks name is not verified/, `${name}: never proposed, never the unmanaged fallback`);
+    }
+    assert.match(copier.metrics.render(), /^image_clone_owners_not_verified_total 5$/m);
+    const events = (await core.listNamespacedEvent({ namespace: 'team-a' })).items.filter((e) => e.reason === 'OwnerNotVerified');
+    assert.deepEqual(events.map((e) => e.involvedObject.name).sort(), Object.keys(why).sort());
     assert.deepEqual(byName.get('argo-web')?.owner, {
       tool: 'argocd',
       kind: 'Application',

@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { seededRandom } from '../../devenv/seeded-random.ts';
+import { recordManaged } from '../../devenv/gitops-crds.ts';
 import { deploymentObject, deploymentYaml, git, startInstallation, type Installation, type Supervised, type Workload } from '../support/installation.ts';
 
 const { values } = parseArgs({
@@ -121,6 +122,8 @@ async function churn(installation: Installation, stopAt: number, random: () => n
         writeFileSync(join(clone, w.file), deploymentYaml(w, installation.images[w.image]!.reference));
         platformPush(`add ${namespace}/${w.name}`);
         await apps.createNamespacedDeployment({ namespace, body: deploymentObject(w, installation.images[w.image]!.reference) });
+        // Argo CD lists what it synced; the controller trusts only an owner that lists the workload.
+        await recordManaged(installation.kubeConfig, 'Application', 'argocd', namespace, [{ group: 'apps', kind: 'Deployment', namespace, name: w.name }]);
         live.push(w);
       } else if (!remove) {
         // Always to an image this workload never ran: going back to an earlier one is a revert of

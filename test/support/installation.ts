@@ -374,6 +374,12 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       await createGitOpsObject(kubeConfig, 'Application', 'argocd', {
         metadata: { name: namespace },
         spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } },
+        // What Argo CD lists after a sync: every workload of the namespace in Git (the deferred ones too).
+        status: {
+          resources: workloads
+            .filter((w) => w.namespace === namespace)
+            .map((w) => ({ group: 'apps', version: 'v1', kind: 'Deployment', namespace, name: w.name })),
+        },
       });
     }
     const deploy = async (w: Workload) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { argoSources, trackingApplication } from '../../src/cluster/gitops.ts';
+import { argoSources, trackedObject, trackingApplication } from '../../src/cluster/gitops.ts';
 
 describe('Argo CD tracking marks', () => {
   it('reads the application from the tracking id, before the first colon', () => {
@@ -66,5 +66,14 @@ describe('Argo CD application sources', () => {
   it('an application without sources has none', () => {
     assert.deepEqual(argoSources({ spec: {} }), []);
     assert.deepEqual(argoSources({}), []);
+  });
+});
+
+describe('trackedObject', () => {
+  it('reads the object a tracking-id names, core kinds with an empty group', () => {
+    assert.deepEqual(trackedObject('shop:apps/Deployment:team-a/web'), { group: 'apps', kind: 'Deployment', namespace: 'team-a', name: 'web' });
+    assert.deepEqual(trackedObject('infra:/Namespace:/shop'), { group: '', kind: 'Namespace', namespace: '', name: 'shop' });
+    assert.equal(trackedObject('shop'), undefined);
+    assert.equal(trackedObject('shop:apps/Deployment'), undefined);
   });
 });
