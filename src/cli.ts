@@ -4,6 +4,7 @@
  * subcommand's work lives in src/commands/.
  */
 import { enableCompileCache } from 'node:module';
+import { resolve } from 'node:path';
 import { ImageCloneError, describeError } from './errors.ts';
 import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
@@ -341,8 +342,9 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
   return rewriterCommand(
     {
       ...git,
-      handoffDir: values['handoff-dir'],
-      cacheDir: values['cache-dir'],
+      // Paths from flags resolved once, at start-up.
+      handoffDir: resolve(values['handoff-dir']),
+      cacheDir: resolve(values['cache-dir']),
       branchPrefix: values['branch-prefix']!,
       ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
       ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
@@ -423,7 +425,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
       backupRegistry: values['backup-registry'],
       layout: values.flat ? 'flat' : 'nested',
-      handoffDir: values['handoff-dir'],
+      handoffDir: resolve(values['handoff-dir']),
       insecureRegistries: values['insecure-registry'] ?? [],
       ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
       ...(values['registry-secret-dir'] ? { registrySecretDir: values['registry-secret-dir'] } : {}),

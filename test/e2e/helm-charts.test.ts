@@ -238,25 +238,8 @@ before(async () => {
   kc.loadFromFile(cluster.kubeconfig);
   await installGitOpsCrds(kc);
   const s = source.address;
-  for (const [repository, tag] of [
-    ['podinfo', '6.5.0'],
-    ['podinfo', '6.4.0'],
-    ['cache', '7.2'],
-  ] as const) {
-    await seedImage(
-      { url: source.url },
-      {
-        repository,
-        tag,
-        format: 'oci',
-        layers: [
-          { seed: 'helm-base', size: 16 * 1024 },
-          { seed: `${repository}:${tag}`, size: 1024 },
-        ],
-      },
-    );
-  }
-  for (const [repository, tag] of SHAPES.flatMap((x) => x.images)) {
+  const images: ReadonlyArray<readonly [string, string]> = [['podinfo', '6.5.0'], ['podinfo', '6.4.0'], ['cache', '7.2'], ...SHAPES.flatMap((x) => x.images)];
+  for (const [repository, tag] of images) {
     await seedImage(
       { url: source.url },
       {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
@@ -259,6 +259,22 @@ describe('rewriter and git', () => {
       assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
     } finally {
       await proxy.stop();
+      await server.stop();
+    }
+  });
+
+  it('pushes with credentials when its cache directory was given as a relative path', async () => {
+    const origin = makeOrigin('relative', { 'apps/web.yaml': WEB });
+    git(origin, 'config', 'http.receivepack', 'true');
+    const server = await startGitHttpServer(work, { bot: CANARIES.gitToken });
+    try {
+      const ledger = new Ledger(join(work, 'handoff-relative'));
+      await record(ledger, `${server.url}/relative.git`);
+      const cacheDir = relative(process.cwd(), join(work, 'cache-relative'));
+      assert.ok(!isAbsolute(cacheDir));
+      const [outcome] = await rewriter(ledger.dir, 'commit', { cacheDir, gitCredentials: { username: 'bot', password: CANARIES.gitToken } }).processPending();
+      assert.equal(outcome?.result, 'pushed', outcome?.error);
+    } finally {
       await server.stop();
     }
   });

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
 import { withRetries, type RetryPolicy } from '../../util/retry.ts';
@@ -60,7 +60,9 @@ export class GitWorkspace {
   readonly dir: string;
   readonly #git: SimpleGit;
 
-  constructor(url: string, cacheDir: string, credentials?: GitCredentials, ssh?: GitSsh) {
+  constructor(url: string, cacheDirGiven: string, credentials?: GitCredentials, ssh?: GitSsh) {
+    // Absolute once: git runs in the clone, where a relative askpass or key path would not be found.
+    const cacheDir = resolve(cacheDirGiven);
     if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) {
       throw new ConfigError(`the repository URL ${redactRepo(url)} carries a password; give credentials as files instead`);
