@@ -11,7 +11,7 @@
  * `.json`), for the rewriter's render proofs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitOpsOwner } from '../cluster/gitops.ts';
@@ -21,6 +21,14 @@ import type { RecordedPull } from '../image/backup-pull.ts';
 import { parseCapabilities, parseRecord, RECORD_VERSION, type ClusterCapabilities } from './schema.ts';
 
 const CAPABILITIES_FILE = 'cluster-capabilities';
+/** A record holds a workload's containers (a few hundred bytes each): far more than any real one. */
+export const RECORD_MAX_BYTES = 1024 * 1024;
+
+/** A file named like a record that is not one to read (not a regular file, too large): set aside. */
+export class RejectedRecordError extends Error {
+  override name = 'RejectedRecordError';
+}
+
 /** A refusal's reason is kept whole up to this size (Helm's errors can be long; a hostile chart's, endless). */
 export const REFUSAL_MAX_BYTES = 8 * 1024;
 
@@ -90,7 +98,11 @@ export class Ledger {
       .filter((id) => !names.has(`${id}.done`));
   }
 
-  /** Records not yet marked done, oldest first; unreadable files are reported, not thrown. */
+  /**
+   * Records not yet marked done, oldest first; unreadable files are reported, not thrown. One that
+   * is not a regular file or is too large is set aside (renamed `<name>.rejected`), so it is reported
+   * once and never read again.
+   */
   pending(onError: (file: string, error: Error) => void = () => {}): HandoffRecord[] {
     const records: HandoffRecord[] = [];
     for (const id of this.pendingIds()) {
@@ -98,15 +110,42 @@ export class Ledger {
       try {
         records.push(this.read(id));
       } catch (error) {
+        if (error instanceof RejectedRecordError) {
+          try {
+            renameSync(join(this.dir, name), join(this.dir, `${name}.rejected`));
+          } catch {
+            // gone meanwhile
+          }
+        }
         onError(name, error as Error);
       }
     }
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
-  /** A record, checked against its schema (refused whole, with the reason, when it does not fit). */
+  /**
+   * A record, checked against its schema (refused whole, with the reason, when it does not fit).
+   * Read only from a regular file of at most RECORD_MAX_BYTES, opened without following a link and
+   * without blocking (a FIFO named like a record would hold the rewriter for ever).
+   */
   read(id: string): HandoffRecord {
-    return parseRecord(readFileSync(join(this.dir, `${id}.json`), 'utf8'), id);
+    const file = join(this.dir, `${id}.json`);
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new RejectedRecordError(`handoff record ${id} is a symbolic link, not a file`);
+      throw error;
+    }
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new RejectedRecordError(`handoff record ${id} is not a regular file`);
+      if (stat.size > RECORD_MAX_BYTES)
+        throw new RejectedRecordError(`handoff record ${id} is ${stat.size} bytes, more than the ${RECORD_MAX_BYTES} a record may be`);
+      return parseRecord(readFileSync(fd, 'utf8'), id);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Marks a record done (atomically, durably): its change was pushed or found applied. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -213,5 +214,33 @@ describe('refusals and the cluster capabilities beside the records', () => {
     assert.equal(kubeVersionOf('v1.30.2-eks-1a2b3c'), 'v1.30.2');
     assert.equal(kubeVersionOf('v1.31.1+k3s1'), 'v1.31.1');
     assert.throws(() => kubeVersionOf('unknown'), /a version Helm cannot read: "unknown"/);
+  });
+});
+
+describe('the intake reads only what a record can be', () => {
+  it('sets aside a FIFO, a link and an oversized file named like records, and keeps reading the rest', async () => {
+    const ledger = new Ledger(tempDir());
+    const { id } = await ledger.write({ workload, images: [image(D('a'))], owner: undefined });
+    execFileSync('mkfifo', [join(ledger.dir, 'shop.deployment.fifo.0000000000000000.json')]);
+    symlinkSync('/etc/hostname', join(ledger.dir, 'shop.deployment.link.0000000000000000.json'));
+    const big = openSync(join(ledger.dir, 'shop.deployment.big.0000000000000000.json'), 'w');
+    ftruncateSync(big, 2 * 1024 * 1024);
+    closeSync(big);
+    const errors: string[] = [];
+    const started = Date.now();
+    const records = ledger.pending((file, error) => errors.push(`${file}: ${error.message}`));
+    assert.ok(Date.now() - started < 2_000, 'never blocks on the FIFO');
+    assert.deepEqual(
+      records.map((r) => r.id),
+      [id],
+    );
+    assert.deepEqual(errors.sort(), [
+      'shop.deployment.big.0000000000000000.json: handoff record shop.deployment.big.0000000000000000 is 2097152 bytes, more than the 1048576 a record may be',
+      'shop.deployment.fifo.0000000000000000.json: handoff record shop.deployment.fifo.0000000000000000 is not a regular file',
+      'shop.deployment.link.0000000000000000.json: handoff record shop.deployment.link.0000000000000000 is a symbolic link, not a file',
+    ]);
+    // Set aside: reported once, not read again.
+    assert.deepEqual(ledger.pendingIds(), [id]);
+    assert.equal(readdirSync(ledger.dir).filter((n) => n.endsWith('.rejected')).length, 3);
   });
 });
