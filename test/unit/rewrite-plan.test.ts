@@ -1,5 +1,6 @@
 /** Planning image replacements over real files in a temporary repository tree. */
 import assert from 'node:assert/strict';
+import { applyTextEdits, lineOf } from '../../src/rewriter/edit/yaml-scalars.ts';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -267,5 +268,23 @@ describe('rewrite planning: Argo Rollouts', () => {
       "knative.yaml:9 Service/hello uses nginx:1.25; Service is not a kind this edits (see the README's list)",
       'deploy.json mentions nginx:1.25; JSON manifests are not edited',
     ]);
+  });
+});
+
+describe('text edits and line numbers on large files', () => {
+  it('applies many edits in one pass, insertions at one place in the order given, and counts lines exactly', () => {
+    const text = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join('\n');
+    const edits = [
+      { start: 5, end: 6, text: 'X' },
+      { start: 0, end: 0, text: 'a' },
+      { start: 0, end: 0, text: 'b' },
+      { start: text.length, end: text.length, text: '!' },
+    ];
+    const out = applyTextEdits(text, edits);
+    assert.equal(out.slice(0, 9), 'abline X\n');
+    assert.ok(out.endsWith('line 1999!'));
+    assert.equal(lineOf(text, 0), 1);
+    assert.equal(lineOf(text, text.indexOf('line 1000')), 1001);
+    assert.equal(lineOf(text, text.length), 2000);
   });
 });

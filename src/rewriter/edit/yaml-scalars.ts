@@ -44,9 +44,31 @@ export function columnOf(text: string, offset: number): number {
 }
 
 export function lineOf(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
+  // Binary search in the text's line starts, computed once per text: a file of thousands of
+  // documents asks for thousands of lines, and a scan from the start for each was quadratic.
+  const starts = lineStarts(text);
+  let low = 0;
+  let high = starts.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (starts[mid]! <= offset) low = mid;
+    else high = mid - 1;
+  }
+  return low + 1;
+}
+
+/** The offsets at which the lines of the last few texts start (the planner works on a few files at a time). */
+const LINE_STARTS = new Map<string, Int32Array>();
+
+function lineStarts(text: string): Int32Array {
+  const known = LINE_STARTS.get(text);
+  if (known) return known;
+  const found = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) found.push(i + 1);
+  const starts = Int32Array.from(found);
+  if (LINE_STARTS.size >= 8) LINE_STARTS.delete(LINE_STARTS.keys().next().value!);
+  LINE_STARTS.set(text, starts);
+  return starts;
 }
 
 /** A scalar found in a document, with where it sits. */
@@ -105,10 +127,17 @@ export function stringAt(node: unknown, key: string): string | undefined {
  * same offset keep their listed order.
  */
 export function applyTextEdits(text: string, edits: readonly TextEdit[]): string {
-  const ordered = edits.map((edit, index) => ({ edit, index })).sort((a, b) => b.edit.start - a.edit.start || b.index - a.index);
-  let out = text;
-  for (const { edit } of ordered) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
-  return out;
+  // In one pass from the start (re-slicing the whole text per edit was quadratic in a large file);
+  // edits at the same place keep their order, as when they were applied from the end backwards.
+  const ordered = edits.map((edit, index) => ({ edit, index })).sort((a, b) => a.edit.start - b.edit.start || a.index - b.index);
+  const parts: string[] = [];
+  let at = 0;
+  for (const { edit } of ordered) {
+    parts.push(text.slice(at, edit.start), edit.text);
+    at = Math.max(at, edit.end);
+  }
+  parts.push(text.slice(at));
+  return parts.join('');
 }
 
 const PLAIN_SAFE = /^[A-Za-z0-9_./@:+-]+$/;
