@@ -59,6 +59,11 @@ type RegistryAuth = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; rea
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
 /** A token answer is a few KiB; anything near this is not one. */
 const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
+/** A bearer token is a JWT or an opaque string of a few KiB; one larger is not kept (nor sent). */
+export const TOKEN_MAX_BYTES = 16 * 1024;
+/** Tokens cached at once (one per registry and scope set). */
+export const MAX_TOKENS = 256;
+const MAX_TOKEN_LIFETIME_S = 3600;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 
 export class Authenticator {
@@ -66,6 +71,8 @@ export class Authenticator {
   readonly #credentials: () => CredentialStore;
   readonly #registryAuth = new Map<string, Promise<RegistryAuth>>();
   readonly #tokens = new Map<string, Promise<CachedToken>>();
+  /** When each cached token expires (once it has arrived), to sweep the expired. */
+  readonly #expiries = new Map<string, number>();
 
   /** `credentials` is a function so that a reloaded auth file takes effect without a restart. */
   constructor(transport: Transport, credentials: () => CredentialStore) {
@@ -90,6 +97,7 @@ export class Authenticator {
   rejected(registry: string, scopes: readonly string[], challengeHeader: string | undefined): readonly string[] {
     const challenge = parseChallenge(challengeHeader);
     for (const key of this.#tokens.keys()) if (key.startsWith(`${registry}|`)) this.#tokens.delete(key);
+    for (const key of this.#expiries.keys()) if (key.startsWith(`${registry}|`)) this.#expiries.delete(key);
     // The challenge of this request wins over what GET /v2/ said: a registry may leave /v2/ open
     // and ask for a token (or a password) on some repositories only.
     if (challenge?.scheme === 'bearer' && challenge.params.realm) {
@@ -145,13 +153,35 @@ export class Authenticator {
     const fresh = cached ?? this.#fetchToken(registry, auth, scopes, credential);
     if (cached === undefined) {
       this.#tokens.set(key, fresh);
-      fresh.catch(() => this.#tokens.delete(key));
+      fresh.then(
+        (token) => this.#expiries.set(key, token.expiresAt),
+        () => this.#tokens.delete(key),
+      );
+      this.#bound(now);
     }
     return fresh.then((token) => {
       if (token.expiresAt > now) return token.value;
       this.#tokens.delete(key);
       return this.#token(registry, auth, scopes, credential);
     });
+  }
+
+  /**
+   * The token cache stays small whatever registries answer: expired tokens are dropped as new ones
+   * come, and past MAX_TOKENS the oldest goes (it is asked for again when needed: one request).
+   * With tokens of at most TOKEN_MAX_BYTES, the cache holds a few MiB at most.
+   */
+  #bound(now: number): void {
+    for (const [key, expiresAt] of this.#expiries) {
+      if (expiresAt > now) continue;
+      this.#expiries.delete(key);
+      this.#tokens.delete(key);
+    }
+    while (this.#tokens.size > MAX_TOKENS) {
+      const oldest = this.#tokens.keys().next().value!;
+      this.#tokens.delete(oldest);
+      this.#expiries.delete(oldest);
+    }
   }
 
   async #fetchToken(
@@ -213,7 +243,12 @@ export class Authenticator {
     if (value === undefined || value === '') {
       throw new RegistryError(`registry ${registry}: the token server ${redactUrl(auth.realm)} answered without a token`);
     }
-    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    if (value.length > TOKEN_MAX_BYTES)
+      throw new RegistryError(
+        `registry ${registry}: the token server ${redactUrl(auth.realm)} answered a token of ${value.length} bytes, more than the ${TOKEN_MAX_BYTES >> 10} KiB a token may be`,
+      );
+    // However long the server says a token lasts, it is asked for again within the hour.
+    const lifetime = Math.min(MAX_TOKEN_LIFETIME_S, typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S);
     return { value, expiresAt: Date.now() + lifetime * 1000 - TOKEN_EXPIRY_MARGIN_MS };
   }
 }

@@ -70,6 +70,9 @@ describe('hostile registries', () => {
       if (token === 'html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Log in</html>');
       if (token === 'empty') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"expires_in":300}');
       if (token === 'endless') return endless(res, 'application/json');
+      // A token of 100 KiB that claims to last a day: not kept in the cache, not sent.
+      if (token === 'huge')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'x'.repeat(100 * 1024), expires_in: 86_400 }));
       if (token === 'ok') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"a-token-for-one-repository","expires_in":300}');
       const protectedBy = /^\/v2\/token-([a-z]+)\//.exec(url)?.[1];
       if (protectedBy && !req.headers.authorization) {
@@ -151,6 +154,7 @@ describe('hostile registries', () => {
     ['a token server answering HTML', 'token-html/app', /token server http:\/\/127\.0\.0\.1:\d+\/token\/html did not answer with JSON/],
     ['a token server answering JSON without a token', 'token-empty/app', /answered without a token/],
     ['a token server answering an endless body', 'token-endless/app', /answered more than 1024 KiB, not a token/],
+    ['a token server answering a 100 KiB token', 'token-huge/app', /answered a token of 102400 bytes, more than the 16 KiB a token may be/],
     [
       'a token realm on another host over plain http (an internal service)',
       'token-elsewhere/app',
