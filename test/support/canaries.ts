@@ -8,7 +8,7 @@
  * in the run's exhibit directory; at the end every exhibit and every sample is searched for every
  * canary, and one hit fails the run.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CANARIES = {
@@ -28,7 +28,10 @@ export function plantCanary(value: string): void {
   const dir = process.env[EXHIBIT_DIR_ENV];
   if (dir) {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `canaries-${process.pid}-${Date.now()}-${planted.length}.txt`), value);
+    // Written whole, then renamed: the scanner reading a half-written (empty) file would take '' for a canary found everywhere.
+    const name = `canaries-${process.pid}-${Date.now()}-${planted.length}.txt`;
+    writeFileSync(join(dir, `.${name}`), value);
+    renameSync(join(dir, `.${name}`), join(dir, name));
   }
 }
 
@@ -39,7 +42,7 @@ export function plantSshKey(keyFile: string): void {
 
 /** Every canary string known in this process: the fixed ones, those planted, and `extra`. */
 export function canaryStrings(extra: readonly string[] = []): string[] {
-  return [...Object.values(CANARIES), ...planted, ...extra];
+  return [...Object.values(CANARIES), ...planted, ...extra].filter((c) => c.length >= 8);
 }
 
 /** The canaries found in `text`, named (never printed in full). */
