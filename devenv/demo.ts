@@ -180,6 +180,8 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       logger: quiet,
       gitCredentials: repo.credentials,
       ...(repo.forgeToken ? { forge: { token: repo.forgeToken } } : {}),
+      // This demo's Git server speaks plain http on 127.0.0.1: the credentials are bound to it alone.
+      credentialScopes: [`${new URL(remote).origin}/`],
       // The change is proved by building the application's kustomization before and after it.
       renderTools: { ...DEFAULT_RENDER_TOOLS, kustomize: join(BIN_DIR, 'kustomize') },
     });

@@ -134,6 +134,11 @@ const GIT_FLAGS = {
   'git-password-file': { arg: 'PATH', help: 'password or token for HTTPS Git, read from a file (a mounted Secret)' },
   'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
   'git-known-hosts-file': { arg: 'PATH', help: 'the SSH servers trusted (required with a key; no other host is accepted)' },
+  'credentials-for': {
+    arg: 'URL',
+    multiple: true,
+    help: 'URL prefix the Git and forge credentials may go to (repeatable, space-separated lists too); others are refused before any network call. Default: any https or ssh repository, never plain http',
+  },
 } as const satisfies FlagTable;
 
 const COPY_FLAGS = {
@@ -326,6 +331,8 @@ function gitSettings(values: GitFlagValues): GitSettings {
     ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),
     prDraft: values['pr-draft'] ?? false,
     ...(values['commit-template-file'] ? { commitTemplateFile: values['commit-template-file'] } : {}),
+    // One flag may carry a space-separated list (the ConfigMap's GIT_CREDENTIALS_FOR); an empty one binds nothing.
+    ...(values['credentials-for']?.length ? { credentialScopes: values['credentials-for'].flatMap((v) => v.split(/\s+/)).filter(Boolean) } : {}),
   };
 }
 

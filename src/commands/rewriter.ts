@@ -23,10 +23,14 @@ export interface GitSettings {
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
   readonly commitTemplateFile?: string;
+  /** URL prefixes the Git and forge credentials are bound to (`--credentials-for`). */
+  readonly credentialScopes?: readonly string[];
 }
 
 /** The Rewriter settings those name, with secrets read from their files (named in errors, never shown). */
-export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'commitTemplate'> {
+export function gitAccess(
+  settings: GitSettings,
+): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'commitTemplate' | 'credentialScopes'> {
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
   // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
@@ -53,6 +57,7 @@ export function gitAccess(settings: GitSettings): Pick<RewriterConfig, 'mode' | 
           },
         }),
     ...(commitTemplate === undefined ? {} : { commitTemplate }),
+    ...(settings.credentialScopes?.length ? { credentialScopes: settings.credentialScopes } : {}),
   };
 }
 

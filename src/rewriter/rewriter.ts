@@ -49,6 +49,7 @@ import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPla
 import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
+import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
 import { groupByTarget, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
@@ -77,6 +78,11 @@ export interface RewriterConfig {
   readonly gitCredentials?: GitCredentials;
   /** SSH key and known_hosts for ssh:// and scp-like repository URLs. */
   readonly gitSsh?: GitSsh;
+  /**
+   * URL prefixes the Git and forge credentials are bound to (git/credential-scope.ts): a repository
+   * outside them is refused before any network call. Unset: any https or ssh repository, never plain http.
+   */
+  readonly credentialScopes?: readonly string[];
   /** The direct-patch fallback, and the cluster it patches (needed unless `never`). */
   readonly directPatch?: { readonly mode: DirectPatchMode; readonly kubeConfig: KubeConfig };
   /** Show what would change (diffs, patches) and change nothing: no commit, push, patch or "done". */
@@ -338,6 +344,14 @@ export class Rewriter {
   ): Promise<{ outcome: RewriteOutcome | undefined; refused: ReadonlyMap<string, string> }> {
     const refused = new Map<string, string>();
     const about = { repoURL: redactRepo(target.repoURL), base: target.base };
+    // Before any network call: a repository the credentials are not bound to gets none, and no change.
+    const holds = this.#config.gitCredentials !== undefined || this.#config.gitSsh !== undefined || this.#config.forge !== undefined;
+    const outOfScope = credentialRefusal(target.repoURL, this.#config.credentialScopes, holds);
+    if (outOfScope !== undefined) {
+      for (const { record } of group) refused.set(record.id, outOfScope);
+      this.#log.warn("repository outside the credentials' scope; not contacted", { repo: about.repoURL, reason: outOfScope, records: group.length });
+      return { outcome: undefined, refused };
+    }
     let workspace: Workspace;
     let delivery: Delivery;
     try {

@@ -81,6 +81,7 @@ function rewriter(ledgerDir: string, cache: string, mode: 'pr' | 'branch' = 'pr'
     author: { name: 'image-clone', email: 'bot@example.com' },
     logger: createLogger({ write: (line) => void logLines.push(line) }),
     gitCredentials: { username: gitea.user, password: gitea.password },
+    credentialScopes: [`${gitea.url}/`],
     forge: { token: gitea.token, labels: ['backup'] },
   });
 }

@@ -454,6 +454,7 @@ const rewriterFor = (handoffDir: string) =>
     author: { name: 'image-clone', email: 'bot@example.com' },
     logger: createLogger({ write: (line) => void logLines.push(line) }),
     gitCredentials: { username: gitea.user, password: gitea.password },
+    credentialScopes: [`${gitea.url}/`],
     forge: { token: gitea.token },
     renderTools: { helm: HELM, kustomize: KUSTOMIZE },
   });

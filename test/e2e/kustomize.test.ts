@@ -18,7 +18,7 @@ import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const OVERLAYS = ['argocd', 'flux', 'direct-patch'];
-const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount'];
+const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'NetworkPolicy', 'Role', 'RoleBinding', 'ServiceAccount'];
 const EXTRA_KINDS: Record<string, string[]> = { 'direct-patch': ['ClusterRole', 'ClusterRoleBinding'] };
 const NAMESPACE = 'image-clone-namespace';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:image-clone-controller`;
@@ -91,12 +91,22 @@ describe('kustomize manifests', () => {
           `${container.name} declares the probe port ${port}`,
         );
         assert.ok(
-          container.args?.some((a) => a.startsWith('--health-address=:') && container.ports?.some((p) => a.endsWith(`:${p.containerPort}`))),
-          `${container.name} serves health on its declared port`,
+          container.args?.some((a) => a.startsWith('--health-address=$(POD_IP):') && container.ports?.some((p) => a.endsWith(`:${p.containerPort}`))),
+          `${container.name} serves health on its declared port, on the Pod's own address`,
         );
+        assert.ok(container.env?.some((e) => e.name === 'POD_IP' && e.valueFrom?.fieldRef?.fieldPath === 'status.podIP'));
       }
       const copier = pod.containers.find((c) => c.name === 'copier')!;
       assert.ok(copier.env?.some((e) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace'));
+      // The service account token reaches the copier alone (and the rewriter only where it patches workloads).
+      const tokenMounts = (name: string) =>
+        pod.containers.find((c) => c.name === name)!.volumeMounts?.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount') ?? false;
+      assert.equal(pod.automountServiceAccountToken, false);
+      assert.equal(tokenMounts('copier'), true);
+      assert.equal(tokenMounts('rewriter'), overlay === 'direct-patch');
+      // Each container its own /tmp.
+      const tmp = (name: string) => pod.containers.find((c) => c.name === name)!.volumeMounts?.find((m) => m.mountPath === '/tmp')?.name;
+      assert.notEqual(tmp('copier'), tmp('rewriter'));
     });
   }
 

@@ -146,7 +146,16 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
       {
         name: 'image-clone-controller',
         namespace: NAMESPACE,
-        body: { data: { BACKUP_REGISTRY: `${registry.server}/backup`, BACKUP_PULL: 'secret:backup-pull', GIT_MODE: 'pr', GIT_USERNAME: gitAccount.username } },
+        body: {
+          data: {
+            BACKUP_REGISTRY: `${registry.server}/backup`,
+            BACKUP_PULL: 'secret:backup-pull',
+            GIT_MODE: 'pr',
+            GIT_USERNAME: gitAccount.username,
+            // The Git token is bound to this lab's plain-http forge (behind its fault proxy) alone.
+            GIT_CREDENTIALS_FOR: `${installation.proxies.git.url}/`,
+          },
+        },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
@@ -204,6 +213,13 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.match(id.output, /CapEff:\s+0+\n/);
     assert.match(id.output, /Read-only file system/);
     assert.match(id.output, /handoff-writable/);
+    // Least privilege inside the Pod: the service account token in the copier only, and a /tmp each.
+    const holdsToken = (c: typeof copier) =>
+      c.exec(['sh', '-c', 'test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo token || echo none']).output.trim();
+    assert.equal(holdsToken(copier), 'token');
+    assert.equal(holdsToken(rewriter), 'none', 'the rewriter holds no service account token');
+    copier.exec(['sh', '-c', 'echo copier > /tmp/left-by-copier']);
+    assert.match(rewriter.exec(['sh', '-c', 'cat /tmp/left-by-copier 2>&1 || true']).output, /No such file/, 'no /tmp shared between the containers');
     const tools = rewriter.exec(['sh', '-c', 'git --version && ssh -V 2>&1 && helm version --short && kustomize version && echo "HOME=$HOME"']);
     assert.equal(tools.status, 0, tools.output);
     assert.match(tools.output, /git version 2\./);
@@ -254,7 +270,7 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
     assert.ok(pod, 'the Pod ran');
     const origin = bareRepository(join(work, 'ssh-origin.git'), { 'apps/web.yaml': deploymentYaml({ namespace: 'shop', name: 'web' }, 'nginx:1.25') }, 'web');
     // A record on the rewriter's own /tmp volume, for a workload whose Application syncs over SSH.
-    const handoff = join(pod.volumeDir('tmp'), 'ssh-handoff');
+    const handoff = join(pod.volumeDir('rewriter-tmp'), 'ssh-handoff');
     const digest = `sha256:${'5'.repeat(64)}`;
     await new Ledger(handoff).write({
       workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-ssh-web' },
@@ -286,6 +302,7 @@ describe('the container image runs the Pod of kustomize/overlays/argocd', { skip
       '--git-mode=commit',
       '--git-ssh-key-file=/secrets/git/ssh-privatekey',
       '--git-known-hosts-file=/secrets/git/known_hosts',
+      `--credentials-for=${sshd.urlFor(origin)}`,
     ]);
     assert.equal(once.status, 0, once.output);
     assert.match(git(origin, 'show', 'main:apps/web.yaml'), new RegExp(`image: backup\\.example/m/docker\\.io/library/nginx:1\\.25@${digest}`));

@@ -3,6 +3,7 @@
  * branch modes, a crash between push and bookkeeping, and other pushers racing it.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -253,13 +254,52 @@ describe('rewriter and git', () => {
     try {
       const ledger = new Ledger(join(work, 'handoff-flaky'));
       await record(ledger, `${proxy.url}/flaky.git`);
-      const [outcome] = await rewriter(ledger.dir, 'commit', { gitCredentials: { username: 'bot', password: CANARIES.gitToken } }).processPending();
+      const [outcome] = await rewriter(ledger.dir, 'commit', {
+        gitCredentials: { username: 'bot', password: CANARIES.gitToken },
+        credentialScopes: [`${proxy.url}/`],
+      }).processPending();
       assert.equal(outcome?.result, 'pushed', outcome?.error);
       assert.ok(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0) >= 1, `faults were injected: ${JSON.stringify(proxy.stats)}`);
       assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
     } finally {
       await proxy.stop();
       await server.stop();
+    }
+  });
+
+  it("never contacts a repository outside the credentials' scope: a tenant's server named as repoURL gets no request, in any mode", async () => {
+    const seen: string[] = [];
+    const tenant = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => tenant.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(tenant.address() as { port: number }).port}/team-b/apps.git`;
+    try {
+      for (const [mode, scopes] of [
+        ['commit', ['https://git.example.com/team-a/']],
+        ['pr', ['https://git.example.com/team-a/']],
+        ['commit', undefined],
+      ] as const) {
+        const ledger = new Ledger(join(work, `handoff-tenant-${mode}-${scopes ? 'bound' : 'unbound'}`));
+        await record(ledger, url);
+        const outcomes = await rewriter(ledger.dir, mode === 'pr' ? 'branch' : mode, {
+          ...(mode === 'pr' ? { mode: 'pr', forge: { token: CANARIES.gitToken } } : {}),
+          gitCredentials: { username: 'bot', password: CANARIES.gitToken },
+          ...(scopes ? { credentialScopes: scopes } : {}),
+        }).processPending();
+        assert.equal(outcomes.length, 1, JSON.stringify(outcomes));
+        assert.equal(outcomes[0]!.result, 'failed');
+        assert.match(
+          outcomes[0]!.error ?? '',
+          scopes ? /^no credentials are configured for http:\/\/127\.0\.0\.1:\d+ / : /^no credentials are sent over plain http \(http:\/\/127\.0\.0\.1:\d+\)/,
+        );
+        assert.equal(ledger.pending().length, 1, 'the record stays pending, with its reason');
+        assert.match(ledger.refusal(ledger.pending()[0]!.id) ?? '', /no credentials/);
+      }
+      assert.deepEqual(seen, [], 'the tenant server received nothing: no clone, no forge call, no credential');
+    } finally {
+      tenant.close();
     }
   });
 
@@ -272,7 +312,11 @@ describe('rewriter and git', () => {
       await record(ledger, `${server.url}/relative.git`);
       const cacheDir = relative(process.cwd(), join(work, 'cache-relative'));
       assert.ok(!isAbsolute(cacheDir));
-      const [outcome] = await rewriter(ledger.dir, 'commit', { cacheDir, gitCredentials: { username: 'bot', password: CANARIES.gitToken } }).processPending();
+      const [outcome] = await rewriter(ledger.dir, 'commit', {
+        cacheDir,
+        gitCredentials: { username: 'bot', password: CANARIES.gitToken },
+        credentialScopes: [`${server.url}/`],
+      }).processPending();
       assert.equal(outcome?.result, 'pushed', outcome?.error);
     } finally {
       await server.stop();
@@ -290,7 +334,11 @@ describe('rewriter and git', () => {
       await record(ledger, `${server.url}/http.git`);
       const logger = createLogger({ write: (l) => void lines.push(l) });
 
-      const wrong = await rewriter(ledger.dir, 'commit', { logger, gitCredentials: { username: 'bot', password: 'wrong-canary-password' } }).processPending();
+      const wrong = await rewriter(ledger.dir, 'commit', {
+        logger,
+        gitCredentials: { username: 'bot', password: 'wrong-canary-password' },
+        credentialScopes: [`${server.url}/`],
+      }).processPending();
       assert.equal(wrong[0]?.result, 'failed');
       assert.match(wrong[0]!.error!, /Authentication failed|401/);
       assert.equal(ledger.pending().length, 1, 'a refused push loses nothing');
@@ -318,7 +366,11 @@ describe('rewriter and git', () => {
           await new Promise((r) => setTimeout(r, 2));
         }
       })();
-      const [outcome] = await rewriter(ledger.dir, 'commit', { logger, gitCredentials: { username: 'bot', password: token } }).processPending();
+      const [outcome] = await rewriter(ledger.dir, 'commit', {
+        logger,
+        gitCredentials: { username: 'bot', password: token },
+        credentialScopes: [`${server.url}/`],
+      }).processPending();
       sampling = false;
       await sampler;
       assert.equal(outcome?.result, 'pushed', outcome?.error);

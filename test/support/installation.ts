@@ -441,6 +441,9 @@ export async function startInstallation(options: InstallationOptions): Promise<I
         ...(gitea ? ['--forge-token-file', join(secrets, 'forge-token')] : []),
         '--git-password-file',
         join(secrets, 'git-password'),
+        // The credentials go to this lab's plain-http Git server (through its fault proxy) and nowhere else.
+        '--credentials-for',
+        `${gitProxy.url}/`,
         '--debounce',
         options.debounce ?? '1s',
         '--health-address',

@@ -6,7 +6,8 @@
  * `env` values and field references; the pod's runAsUser/runAsGroup, runAsNonRoot and each
  * container's readOnlyRootFilesystem and allowPrivilegeEscalation; emptyDir volumes shared between
  * containers, Secret volumes as files, and the service account token mounted where in-cluster
- * clients look for it. Probes are read from the template (named ports resolved).
+ * clients look for it (into every container, or, with `automountServiceAccountToken: false`, only
+ * where a container mounts a projected token volume). Probes are read from the template (named ports resolved).
  *
  * Each container runs in its own copy of the image's filesystem (`buildah from` + `buildah mount`)
  * through container-sandbox.sh, sharing the host's network like a Pod's containers share one.
@@ -118,7 +119,26 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
         writeFileSync(join(dir, key), value, { mode: volume.secret.defaultMode ?? 0o644 });
         own(join(dir, key));
       }
-    } else throw new Error(`volume ${volume.name}: only emptyDir and Secret volumes are run here`);
+    } else if (volume.projected) {
+      // The service account token, as the kubelet projects it: token, the cluster's CA, the namespace.
+      for (const source of volume.projected.sources ?? []) {
+        const files: Array<[string, string]> = [];
+        if (source.serviceAccountToken) files.push([source.serviceAccountToken.path, inputs.serviceAccount.token]);
+        else if (source.configMap?.name === 'kube-root-ca.crt')
+          for (const item of source.configMap.items ?? []) files.push([item.path, inputs.serviceAccount.caCert]);
+        else if (source.downwardAPI)
+          for (const item of source.downwardAPI.items ?? []) {
+            if (item.fieldRef?.fieldPath !== 'metadata.namespace')
+              throw new Error(`volume ${volume.name}: downwardAPI ${item.fieldRef?.fieldPath} is not run here`);
+            files.push([item.path, inputs.namespace]);
+          }
+        else throw new Error(`volume ${volume.name}: only the service account's projected sources are run here`);
+        for (const [path, value] of files) {
+          writeFileSync(join(dir, path), value, { mode: 0o644 });
+          own(join(dir, path));
+        }
+      }
+    } else throw new Error(`volume ${volume.name}: only emptyDir, Secret and projected service account volumes are run here`);
     volumeDirs.set(volume.name, dir);
   }
   const tokenDir = join(inputs.dir, 'volumes', 'kube-api-access');
@@ -202,6 +222,8 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
           'metadata.namespace': inputs.namespace,
           'metadata.name': inputs.podName,
           'spec.serviceAccountName': pod.serviceAccountName ?? 'default',
+          // The Pod's containers share the host's network here.
+          'status.podIP': '127.0.0.1',
         };
         if (!(path in fields)) throw new Error(`container ${container.name}: fieldRef ${path} is not run here`);
         env[variable.name] = fields[path]!;
@@ -230,7 +252,8 @@ export function startPod(inputs: PodSpecInputs): RunningPod {
       ...(container.volumeMounts ?? []).map(
         (m) => `${volumeDirs.get(m.name)}:${m.mountPath}:${m.readOnly || pod.volumes?.find((v) => v.name === m.name)?.secret ? 'ro' : 'rw'}`,
       ),
-      `${tokenDir}:${SERVICE_ACCOUNT_DIR}:ro`,
+      // Mounted automatically unless the pod says not to (then only where a container mounts a projected token itself).
+      ...(pod.automountServiceAccountToken === false ? [] : [`${tokenDir}:${SERVICE_ACCOUNT_DIR}:ro`]),
       `${etcHosts}:/etc/hosts:ro`,
     ];
     const workdir = container.workingDir ?? imageConfig.WorkingDir ?? '/';

@@ -1,0 +1,47 @@
+/**
+ * Where the rewriter's Git credentials (HTTPS password or token, SSH key) and forge token may go:
+ * only to repositories under the URL prefixes the operator bound them to (`--credentials-for`,
+ * as git's `credential.<url>` and Renovate's host rules bind them), never over plain HTTP unless a
+ * prefix names that `http://` URL itself. A repository a verified owner names can still be a
+ * tenant's own server: without this, the token would be handed to it. Checked before any network
+ * call; pure.
+ */
+
+/** Why credentials may not go to `repoURL`, or undefined when they may (or when there are none to send). */
+export function credentialRefusal(repoURL: string, scopes: readonly string[] | undefined, holdsCredentials: boolean): string | undefined {
+  if (!holdsCredentials) return undefined;
+  const url = normalise(repoURL);
+  if (url === undefined || url.startsWith('file://')) return undefined;
+  const origin = originOf(url);
+  if (scopes === undefined || scopes.length === 0) {
+    // Unbound: any https or ssh repository, never plain http (a token in clear text to anyone on the path).
+    if (url.startsWith('http://'))
+      return `no credentials are sent over plain http (${origin}); name that http:// prefix with --credentials-for to allow it (a lab)`;
+    return undefined;
+  }
+  if (scopes.some((prefix) => withinPrefix(url, normalise(prefix) ?? prefix))) return undefined;
+  return `no credentials are configured for ${origin} (the Git and forge credentials are bound to ${scopes.join(', ')} by --credentials-for)`;
+}
+
+/** `git@host:org/repo.git` → `ssh://git@host/org/repo.git`; URLs with their scheme and host lower-cased. */
+function normalise(url: string): string | undefined {
+  const scp = /^([\w.-]+@)?([\w.-]+):(?!\/\/)(.*)$/.exec(url);
+  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return `ssh://${scp[1] ?? ''}${scp[2]!.toLowerCase()}/${scp[3]}`;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host.toLowerCase()}${parsed.pathname}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A prefix matches at a path boundary: `https://git.example.com/team-a` covers `/team-a/x.git`, not `/team-ab/x.git`. */
+function withinPrefix(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false;
+  return prefix.endsWith('/') || url.length === prefix.length || url[prefix.length] === '/' || url.slice(prefix.length) === '.git';
+}
+
+function originOf(url: string): string {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/]+@)?[^/]+)/i.exec(url);
+  return (match?.[1] ?? url).replace(/\/\/[^@/]+@/, '//');
+}

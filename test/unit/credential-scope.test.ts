@@ -1,0 +1,40 @@
+/** Where the Git and forge credentials may go (src/rewriter/git/credential-scope.ts). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { credentialRefusal } from '../../src/rewriter/git/credential-scope.ts';
+
+describe('credentialRefusal', () => {
+  it('binds the credentials to the prefixes given, at a path boundary, scp-like URLs included', () => {
+    const scopes = ['https://git.example.com/team-a/', 'ssh://git@git.example.com/team-b'];
+    assert.equal(credentialRefusal('https://git.example.com/team-a/apps.git', scopes, true), undefined);
+    assert.equal(credentialRefusal('https://GIT.example.com/team-a/apps.git', scopes, true), undefined);
+    assert.equal(credentialRefusal('git@git.example.com:team-b/apps.git', scopes, true), undefined);
+    assert.equal(credentialRefusal('ssh://git@git.example.com/team-b/apps.git', scopes, true), undefined);
+    assert.match(
+      credentialRefusal('ssh://git@git.example.com/team-bx/apps.git', scopes, true) ?? '',
+      /no credentials are configured for ssh:\/\/git\.example\.com/,
+    );
+    assert.match(
+      credentialRefusal('https://tenant.example/team-a/apps.git', scopes, true) ?? '',
+      /^no credentials are configured for https:\/\/tenant\.example \(the Git and forge credentials are bound to/,
+    );
+    assert.match(
+      credentialRefusal('http://git.example.com/team-a/apps.git', scopes, true) ?? '',
+      /no credentials are configured for http:\/\/git\.example\.com/,
+    );
+  });
+
+  it('unbound: any https or ssh repository, never plain http; a URL with a password never echoes it', () => {
+    assert.equal(credentialRefusal('https://github.com/org/apps.git', undefined, true), undefined);
+    assert.equal(credentialRefusal('git@github.com:org/apps.git', undefined, true), undefined);
+    assert.match(credentialRefusal('http://10.0.0.7/org/apps.git', undefined, true) ?? '', /no credentials are sent over plain http \(http:\/\/10\.0\.0\.7\)/);
+    assert.doesNotMatch(credentialRefusal('http://bot:s3cret@10.0.0.7/x.git', [], true) ?? '', /s3cret/);
+    // An explicit http:// prefix allows a lab's server.
+    assert.equal(credentialRefusal('http://127.0.0.1:3000/org/apps.git', ['http://127.0.0.1:3000/'], true), undefined);
+  });
+
+  it('does not refuse what holds no credentials, or a local repository', () => {
+    assert.equal(credentialRefusal('http://anything.example/x.git', ['https://git.example.com/'], false), undefined);
+    assert.equal(credentialRefusal('file:///srv/git/apps.git', ['https://git.example.com/'], true), undefined);
+  });
+});
