@@ -2,6 +2,7 @@
  * The project's own error types. Everything the product reports to a user is one of these, so a
  * caller can tell "bad input / remote refused" (show the message) from a bug (show the stack).
  */
+import { scrub } from './observability/secrets.ts';
 export class ImageCloneError extends Error {
   override name = 'ImageCloneError';
 }
@@ -43,6 +44,10 @@ export class ConfigError extends ImageCloneError {
 
 /** The message of any thrown value, for logs and CLI output. */
 export function describeError(error: unknown): string {
+  return scrub(describeUnscrubbed(error));
+}
+
+function describeUnscrubbed(error: unknown): string {
   const api = kubernetesApiFailure(error);
   if (api !== undefined) return api;
   // A program we run is missing (git in an image built without it): simple-git wraps Node's
@@ -50,7 +55,7 @@ export function describeError(error: unknown): string {
   const missing = error instanceof Error ? /\bspawn (\S+) ENOENT\b/.exec(error.message) : null;
   if (missing) return `${missing[1]} is not installed or not on the PATH (spawn ${missing[1]} ENOENT)`;
   // fetch's own message is only "fetch failed"; why (refused, reset, a TLS failure) is its cause.
-  if (error instanceof Error && error.message === 'fetch failed' && error.cause instanceof Error) return `fetch failed: ${describeError(error.cause)}`;
+  if (error instanceof Error && error.message === 'fetch failed' && error.cause instanceof Error) return `fetch failed: ${describeUnscrubbed(error.cause)}`;
   if (error instanceof Error) return error.message;
   return String(error);
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
+import { holdSecret } from '../observability/secrets.ts';
 import { startHealthServer } from '../observability/server.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 
@@ -36,6 +37,8 @@ export function gitAccess(
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
   const forgeToken =
     settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
+  // The key is read here only to be known to the scrubber (the workspace copies the file itself).
+  if (settings.gitSshKeyFile !== undefined) readSecretFile('--git-ssh-key-file', settings.gitSshKeyFile);
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
   return {
@@ -143,7 +146,9 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
 /** A credential from a mounted Secret file; its path may be named in errors, its content never. */
 export function readSecretFile(flag: string, path: string): string {
   try {
-    return readFileSync(path, 'utf8').trim();
+    const secret = readFileSync(path, 'utf8').trim();
+    holdSecret(secret);
+    return secret;
   } catch (error) {
     throw new ConfigError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
   }

@@ -18,6 +18,7 @@ import type { GitOpsOwner } from '../cluster/gitops.ts';
 import type { WorkloadRef } from '../cluster/workloads.ts';
 import type { RecordedPull } from '../image/backup-pull.ts';
 
+import { scrub } from '../observability/secrets.ts';
 import { parseCapabilities, parseRecord, RECORD_VERSION, type ClusterCapabilities } from './schema.ts';
 
 const CAPABILITIES_FILE = 'cluster-capabilities';
@@ -156,7 +157,7 @@ export class Ledger {
 
   /** Says why a pending record is not proposed (replacing the last reason); it stays pending. */
   async markRefused(id: string, reason: string): Promise<void> {
-    const bounded = Buffer.from(reason).subarray(0, REFUSAL_MAX_BYTES).toString('utf8');
+    const bounded = Buffer.from(scrub(reason)).subarray(0, REFUSAL_MAX_BYTES).toString('utf8');
     if (this.refusal(id) === bounded) return;
     await this.#writeDurably(`${id}.refused`, bounded);
   }

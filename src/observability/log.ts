@@ -4,6 +4,7 @@
  * references, digests and counts, and errors through describeError.
  */
 import { ConfigError } from '../errors.ts';
+import { scrub } from './secrets.ts';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -21,7 +22,7 @@ export function createLogger(options: { level?: Level; write?: (line: string) =>
   const base = options.base ?? {};
   const emit = (level: Level, msg: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[level] < threshold) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields })}\n`);
+    write(`${scrub(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }))}\n`);
   };
   return {
     debug: (m, f) => emit('debug', m, f),

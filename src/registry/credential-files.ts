@@ -7,6 +7,7 @@
  * A reload that fails (a half-written or malformed file) keeps the previous credentials and logs
  * why; Kubernetes swaps Secret volumes atomically, so the next event brings the complete set.
  */
+import { holdSecret } from '../observability/secrets.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -33,6 +34,7 @@ export function loadSecretDir(dir: string): CredentialStore {
     throw new ConfigError(`the registry Secret in ${dir} has ${present.join(', ')} but not ${keys.filter((k) => !present.includes(k)).join(', ')}`);
   }
   const [server, username, password] = keys.map((k) => readFileSync(file(k), 'utf8').trim()) as [string, string, string];
+  holdSecret(password);
   const credential: Credential = { username, password };
   return new CredentialStore([[normaliseRegistryKey(server), credential]]);
 }

@@ -3,6 +3,7 @@
  * `username`/`password`), the format of a `kubernetes.io/dockerconfigjson` Secret.
  * Credentials are held in memory only and never formatted into a message.
  */
+import { holdSecret } from '../observability/secrets.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 
@@ -75,12 +76,15 @@ function credentialFromEntry(value: unknown): Credential | undefined | 'invalid'
   if (typeof value !== 'object' || value === null) return 'invalid';
   const entry = value as Record<string, unknown>;
   if (typeof entry.username === 'string' && typeof entry.password === 'string' && entry.username !== '') {
+    holdSecret(entry.password);
     return { username: entry.username, password: entry.password };
   }
   if (typeof entry.auth === 'string' && entry.auth !== '') {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) return 'invalid';
+    holdSecret(decoded.slice(colon + 1));
+    holdSecret(entry.auth);
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
   // An entry with only an identity token or a helper is not ours to use; skip it.

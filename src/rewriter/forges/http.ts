@@ -4,6 +4,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { ImageCloneError } from '../../errors.ts';
+import { scrub } from '../../observability/secrets.ts';
 import { readBounded } from '../../util/bounded-body.ts';
 
 export class ForgeError extends ImageCloneError {
@@ -36,7 +37,8 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
     response = await request(call.url, {
       method: call.method,
       headers: { accept: 'application/json', ...call.headers, ...(call.body ? { 'content-type': 'application/json' } : {}) },
-      ...(call.body ? { body: JSON.stringify(call.body) } : {}),
+      // A pull request's body is made of rows from records; a held secret never reaches the forge in it.
+      ...(call.body ? { body: scrub(JSON.stringify(call.body)) } : {}),
       headersTimeout: FORGE_STALL_MS,
       bodyTimeout: FORGE_STALL_MS,
     });
