@@ -19,7 +19,7 @@ import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const OVERLAYS = ['argocd', 'flux', 'direct-patch'];
 const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'NetworkPolicy', 'Role', 'RoleBinding', 'ServiceAccount'];
-const EXTRA_KINDS: Record<string, string[]> = { 'direct-patch': ['ClusterRole', 'ClusterRoleBinding'] };
+const EXTRA_KINDS: Record<string, string[]> = { 'direct-patch': ['ClusterRole', 'RoleBinding'] };
 const NAMESPACE = 'image-clone-namespace';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:image-clone-controller`;
 
@@ -53,6 +53,9 @@ describe('kustomize manifests', () => {
       // The namespace must exist for a dry run of what goes in it; everything else is dry-run only.
       const namespace = objects.find((o) => o.kind === 'Namespace')!;
       await api.create(namespace).catch((error: { code?: number }) => assert.equal(error.code, 409));
+      // The direct-patch overlay's example RoleBinding lives in the workloads' namespace.
+      for (const other of new Set(objects.map((o) => o.metadata?.namespace).filter((n): n is string => n !== undefined && n !== namespace.metadata!.name)))
+        await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: other } }).catch((error: { code?: number }) => assert.equal(error.code, 409));
       for (const object of objects.filter((o) => o.kind !== 'Namespace')) {
         await api.create(object, undefined, 'All').catch((error: Error) => assert.fail(`${object.kind}/${object.metadata?.name} rejected: ${error.message}`));
       }
@@ -152,23 +155,25 @@ describe('kustomize manifests', () => {
     }
   });
 
-  it('the direct-patch overlay adds patch on the workload kinds, and nothing else', async () => {
+  it('the direct-patch overlay adds patch on the workload kinds, in the namespaces it lists only, and nothing else', async () => {
     const api = KubernetesObjectApi.makeApiClient(kc);
-    const rbacKinds = ['ClusterRole', 'ClusterRoleBinding'];
+    const rbacKinds = ['ClusterRole', 'RoleBinding'];
     for (const object of render('kustomize/overlays/direct-patch').filter(
       (o) => rbacKinds.includes(o.kind!) && o.metadata?.name === 'image-clone-controller-direct-patch',
     )) {
       await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409));
     }
     const expectations: Array<[boolean, string, string, string, string]> = [
-      [true, 'patch', 'apps', 'deployments', 'shop'],
-      [true, 'patch', 'apps', 'daemonsets', 'shop'],
-      [true, 'patch', 'apps', 'statefulsets', 'shop'],
-      [true, 'patch', 'batch', 'cronjobs', 'shop'],
-      [true, 'patch', 'argoproj.io', 'rollouts', 'shop'],
-      [false, 'update', 'apps', 'deployments', 'shop'],
-      [false, 'delete', 'apps', 'deployments', 'shop'],
-      [false, 'patch', '', 'pods', 'shop'],
+      [true, 'patch', 'apps', 'deployments', 'apps'],
+      [true, 'patch', 'apps', 'daemonsets', 'apps'],
+      [true, 'patch', 'apps', 'statefulsets', 'apps'],
+      [true, 'patch', 'batch', 'cronjobs', 'apps'],
+      [true, 'patch', 'argoproj.io', 'rollouts', 'apps'],
+      [false, 'patch', 'apps', 'deployments', 'shop'],
+      [false, 'patch', 'apps', 'deployments', 'kube-system'],
+      [false, 'update', 'apps', 'deployments', 'apps'],
+      [false, 'delete', 'apps', 'deployments', 'apps'],
+      [false, 'patch', '', 'pods', 'apps'],
       [false, 'get', '', 'secrets', 'default'],
     ];
     for (const [allowed, verb, group, resource, namespace] of expectations) {
