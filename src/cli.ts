@@ -199,7 +199,7 @@ const REWRITER_FLAGS = {
     help: 'Helm, which renders a chart before and after each HelmRelease or chart Application edit (an edit not proved is not proposed)',
   },
   kustomize: { ...KUSTOMIZE, help: "kustomize, which builds every overlay an edit touches before and after it, and a HelmRelease's post-renderers" },
-  'ca-file': { arg: 'PATH', help: 'extra CA certificates (PEM) to trust when fetching charts' },
+  'ca-file': { arg: 'PATH', help: 'extra CA certificates (PEM) to trust when fetching charts and calling forges' },
   'log-level': logLevel('info'),
   help: HELP,
 } as const satisfies FlagTable;

@@ -7,11 +7,10 @@
  * Transport failures become retryable RegistryErrors; retrying is the caller's decision, because a
  * request whose body was a stream cannot simply be sent again.
  */
-import { readFileSync } from 'node:fs';
+import { trustedCa } from '../util/trusted-ca.ts';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
-import { ConfigError, RegistryError } from '../errors.ts';
+import { RegistryError } from '../errors.ts';
 
 export type Headers = Record<string, string | undefined>;
 
@@ -54,18 +53,7 @@ export class Transport {
 
   constructor(options: TransportOptions = {}) {
     this.#insecure = new Set((options.insecureRegistries ?? []).map((r) => r.toLowerCase()));
-    let ca: string[] | undefined;
-    if (options.caFile !== undefined) {
-      let pem: string;
-      try {
-        pem = readFileSync(options.caFile, 'utf8');
-      } catch (error) {
-        throw new ConfigError(`cannot read the CA file ${options.caFile}: ${(error as Error).message}`);
-      }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`the CA file ${options.caFile} holds no PEM certificate`);
-      // Node's `ca` replaces the default roots; keep them and add the user's.
-      ca = [...rootCertificates, pem];
-    }
+    const ca = trustedCa(options.caFile);
     this.#dispatcher = new Agent({
       connections: CONNECTIONS_PER_ORIGIN,
       bodyTimeout: STALL_MS,

@@ -91,7 +91,7 @@ export interface RewriterConfig {
   readonly keepDoneMs?: number;
   /** The helm and kustomize programs that prove HelmRelease edits (default: found on PATH). */
   readonly renderTools?: RenderTools;
-  /** Extra CA certificates (PEM) trusted when fetching charts. */
+  /** Extra CA certificates (PEM) trusted when fetching charts and calling forges. */
   readonly caFile?: string;
   /** Opens a repository's working copy (default: a GitWorkspace in cacheDir with the credentials above). */
   readonly openWorkspace?: (repoURL: string) => Workspace;
@@ -445,7 +445,7 @@ export class Rewriter {
   #openForge(repoURL: string): Forge {
     if (this.#config.openForge) return this.#config.openForge(repoURL);
     if (!this.#config.forge) throw new ConfigError('--git-mode pr needs a forge token (--forge-token-file)');
-    return forgeFor(repoURL, this.#config.forge);
+    return forgeFor(repoURL, { ...this.#config.forge, ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}) });
   }
 
   /**

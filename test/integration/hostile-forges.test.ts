@@ -6,9 +6,14 @@
  * ForgeError that names the forge and what was wrong, promptly, and never echo the token.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../devenv/process.ts';
+import { createCertificateAuthority, createServerCertificate } from '../../devenv/tls.ts';
 import { forgeFor } from '../../src/rewriter/forges/forge.ts';
 import { ForgeError } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';
@@ -80,4 +85,24 @@ describe('hostile forges', () => {
       });
     }
   }
+});
+
+describe('a forge behind a private CA', () => {
+  it('is trusted with --ca-file, and refused without it (TLS verified by default)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forge-ca-'));
+    const ca = await createCertificateAuthority(dir);
+    const cert = await createServerCertificate(dir, ca);
+    const server = createHttpsServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }, (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[]'),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/org/apps.git`;
+    try {
+      assert.deepEqual(await forgeFor(url, { token: 't', kind: 'gitea', caFile: ca.certFile }).pullRequests('image-clone/main-1', 'main'), []);
+      await assert.rejects(forgeFor(url, { token: 't', kind: 'gitea' }).pullRequests('image-clone/main-1', 'main'), /certificate|self[- ]signed|issuer/i);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

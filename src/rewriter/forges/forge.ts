@@ -3,7 +3,9 @@
  * branch, open one, update one. Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub
  * Enterprise Server (./github.ts), GitLab (./gitlab.ts).
  */
+import { Agent } from 'undici';
 import { ConfigError } from '../../errors.ts';
+import { trustedCa } from '../../util/trusted-ca.ts';
 import { GiteaForge } from './gitea.ts';
 import { GitHubForge } from './github.ts';
 import { GitLabForge } from './gitlab.ts';
@@ -45,6 +47,8 @@ export interface ForgeOptions {
   /** API base URL, for self-hosted forges whose API is not at the repository's origin. */
   readonly apiBase?: string;
   readonly token: string;
+  /** Extra CA certificates (PEM) the forge's TLS certificate may chain to (--ca-file). */
+  readonly caFile?: string;
 }
 
 /** `https://host/owner/name(.git)` → owner and name. */
@@ -65,13 +69,27 @@ export function repositoryPath(repoURL: string): { origin: string; owner: string
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
   const { origin, owner, name } = repositoryPath(repoURL);
+  const dispatcher = dispatcherFor(options.caFile);
   const host = new URL(origin).hostname;
   const kind = options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
   if (kind === 'gitlab') {
     const path = new URL(repoURL).pathname.replace(/\.git$/, '').replace(/^\/+/, '');
-    return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token);
+    return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token, dispatcher);
   }
   if (kind === 'github')
-    return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token);
-  return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token);
+    return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token, dispatcher);
+  return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token, dispatcher);
+}
+
+/** One connection pool per CA file for the process (a forge is opened per repository and pass). */
+const dispatchers = new Map<string, Agent>();
+
+function dispatcherFor(caFile: string | undefined): Agent | undefined {
+  if (caFile === undefined) return undefined;
+  let agent = dispatchers.get(caFile);
+  if (!agent) {
+    agent = new Agent({ connect: { ca: trustedCa(caFile)!, rejectUnauthorized: true } });
+    dispatchers.set(caFile, agent);
+  }
+  return agent;
 }

@@ -2,6 +2,7 @@
  * Gitea and Forgejo pull requests (API v1): list by state and match head and base, create, edit.
  * Drafts use Gitea's "WIP:" title prefix; labels are matched by name to the repository's labels.
  */
+import type { Dispatcher } from 'undici';
 import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
 import { ForgeError, forgeCall } from './http.ts';
 
@@ -21,11 +22,13 @@ export class GiteaForge implements Forge {
   readonly #api: string;
   readonly #repo: string;
   readonly #token: string;
+  readonly #dispatcher: Dispatcher | undefined;
 
-  constructor(apiBase: string, owner: string, name: string, token: string) {
+  constructor(apiBase: string, owner: string, name: string, token: string, dispatcher?: Dispatcher) {
     this.#api = apiBase.replace(/\/+$/, '');
     this.#repo = `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
     this.#token = token;
+    this.#dispatcher = dispatcher;
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
@@ -74,6 +77,7 @@ export class GiteaForge implements Forge {
       url: `${this.#api}${path}`,
       headers: { authorization: `token ${this.#token}` },
       ...(body ? { body } : {}),
+      ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
       authHint: 'check the token and its scopes',
     });
   }

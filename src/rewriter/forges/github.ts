@@ -4,6 +4,7 @@
  * GitHub's official OpenAPI description (@octokit/openapi): every request this client sends is an
  * operation of that description with a body its schema accepts.
  */
+import type { Dispatcher } from 'undici';
 import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
 import { ForgeError, forgeCall } from './http.ts';
 
@@ -24,12 +25,14 @@ export class GitHubForge implements Forge {
   readonly #owner: string;
   readonly #repo: string;
   readonly #token: string;
+  readonly #dispatcher: Dispatcher | undefined;
 
-  constructor(apiBase: string, owner: string, name: string, token: string) {
+  constructor(apiBase: string, owner: string, name: string, token: string, dispatcher?: Dispatcher) {
     this.#api = apiBase.replace(/\/+$/, '');
     this.#owner = owner;
     this.#repo = `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
     this.#token = token;
+    this.#dispatcher = dispatcher;
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
@@ -76,6 +79,7 @@ export class GitHubForge implements Forge {
         'user-agent': 'image-clone-controller',
       },
       ...(body ? { body } : {}),
+      ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
       authHint: 'check the token: it needs pull requests: write, and contents: write to push',
     });
   }

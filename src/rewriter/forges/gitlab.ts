@@ -4,6 +4,7 @@
  * its URL-encoded path. Checked in the tests against a stand-in that enforces the documented
  * parameters of these three calls (GitLab publishes no machine-readable description of them).
  */
+import type { Dispatcher } from 'undici';
 import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
 import { ForgeError, forgeCall } from './http.ts';
 
@@ -24,11 +25,13 @@ export class GitLabForge implements Forge {
   readonly #api: string;
   readonly #project: string;
   readonly #token: string;
+  readonly #dispatcher: Dispatcher | undefined;
 
-  constructor(apiBase: string, projectPath: string, token: string) {
+  constructor(apiBase: string, projectPath: string, token: string, dispatcher?: Dispatcher) {
     this.#api = apiBase.replace(/\/+$/, '');
     this.#project = encodeURIComponent(projectPath);
     this.#token = token;
+    this.#dispatcher = dispatcher;
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
@@ -70,6 +73,7 @@ export class GitLabForge implements Forge {
       url: `${this.#api}${path}`,
       headers: { 'private-token': this.#token },
       ...(body ? { body } : {}),
+      ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
       authHint: 'check the token: it needs the api scope',
     });
   }

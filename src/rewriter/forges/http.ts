@@ -19,6 +19,8 @@ export interface ForgeCall {
   readonly body?: object;
   /** Appended to 401 and 403 errors: what the token needs. */
   readonly authHint: string;
+  /** The connection pool to use (one trusting the operator's CA, --ca-file); undici's global one otherwise. */
+  readonly dispatcher?: Dispatcher;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
       ...(call.body ? { body: scrub(JSON.stringify(call.body)) } : {}),
       headersTimeout: FORGE_STALL_MS,
       bodyTimeout: FORGE_STALL_MS,
+      ...(call.dispatcher ? { dispatcher: call.dispatcher } : {}),
     });
   } catch (error) {
     throw new ForgeError(`${what}: ${(error as Error).message}`);
