@@ -76,3 +76,13 @@ describe('compareRenders', () => {
     assert.deepEqual(describeVarying(varyingBetween(text, text)), []);
   });
 });
+
+describe('a render program that prints without end', () => {
+  it('is cut off at the bound, and the reason says so', async () => {
+    const { tool, OUTPUT_MAX_BYTES } = await import('../../src/rewriter/render/tools.ts');
+    await assert.rejects(tool('sh', ['-c', 'yes apiVersion: v1'], 'kustomize build hostile'), (error: Error) => {
+      assert.equal(error.message, `kustomize build hostile printed more than ${OUTPUT_MAX_BYTES / 1024 / 1024} MiB; a render that large is not compared`);
+      return true;
+    });
+  });
+});

@@ -13,7 +13,10 @@ import { ImageCloneError } from '../../errors.ts';
 import { createRegistryStack, type RegistryStack } from '../../registry/index.ts';
 import { readBounded } from '../../util/bounded-body.ts';
 
-const INDEX_MAX_BYTES = 64 * 1024 * 1024;
+/** A chart repository's index.yaml as downloaded; only the chart's own entries are then parsed. */
+const INDEX_MAX_BYTES = 32 * 1024 * 1024;
+/** An index that is not laid out as Helm writes it is parsed whole only up to this size. */
+const INDEX_PARSED_WHOLE_MAX_BYTES = 2 * 1024 * 1024;
 const CHART_MAX_BYTES = 20 * 1024 * 1024;
 export const HELM_CHART_LAYER = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
 
@@ -44,10 +47,8 @@ export async function fetchChart(location: ChartLocation, options: { readonly ca
 
 async function fetchRepositoryChart(location: ChartLocation, stack: RegistryStack): Promise<FetchedChart> {
   const indexUrl = `${location.repoURL}/index.yaml`;
-  const index = parse((await get(stack, indexUrl, INDEX_MAX_BYTES)).toString('utf8')) as {
-    entries?: Record<string, Array<{ version?: string; urls?: string[]; digest?: string }>>;
-  } | null;
-  const entries = (index?.entries?.[location.name] ?? []).filter((e) => typeof e.version === 'string' && Array.isArray(e.urls) && e.urls.length > 0);
+  const index = (await get(stack, indexUrl, INDEX_MAX_BYTES)).toString('utf8');
+  const entries = indexEntries(index, location.name, indexUrl).filter((e) => typeof e.version === 'string' && Array.isArray(e.urls) && e.urls.length > 0);
   if (entries.length === 0) throw new ChartFetchError(`${indexUrl} lists no chart named ${location.name}`);
   const version = chooseVersion(
     entries.map((e) => e.version!),
@@ -87,6 +88,39 @@ async function fetchOciChart(location: ChartLocation, stack: RegistryStack): Pro
   const layer = layers.find((l) => l.mediaType === HELM_CHART_LAYER && typeof l.digest === 'string');
   if (!layer) throw new ChartFetchError(`${from} is not a Helm chart (no ${HELM_CHART_LAYER} layer)`);
   return { bytes: await client.readBlob(repo, layer.digest!, CHART_MAX_BYTES), version, from };
+}
+
+type IndexEntry = { version?: string; urls?: string[]; digest?: string };
+
+/**
+ * The entries of one chart in an index.yaml, without parsing the whole index: a large repository's
+ * index (tens of MiB, a tenant's HelmRepository may serve anything) parsed whole took more memory
+ * than the rewriter's container has. Helm writes `entries:` at column 0 and each chart's name at
+ * column 2, its versions as a list at the same column; that block alone is cut out and parsed. An
+ * index laid out otherwise is parsed whole only when small.
+ */
+export function indexEntries(index: string, name: string, from: string): IndexEntry[] {
+  const lines = index.split('\n');
+  const entriesAt = lines.findIndex((l) => /^entries:\s*$/.test(l));
+  if (entriesAt >= 0) {
+    const keyAt = lines.findIndex((l, i) => i > entriesAt && (l === `  ${name}:` || l === `  "${name}":` || l === `  '${name}':`));
+    if (keyAt < 0) return [];
+    let end = keyAt + 1;
+    // The block runs while lines are list items at column 2 or anything deeper (or blank).
+    while (end < lines.length && (lines[end] === '' || /^ {2}- /.test(lines[end]!) || /^ {3,}/.test(lines[end]!))) end++;
+    const block = parse(['entries:', `  ${JSON.stringify(name)}:`, ...lines.slice(keyAt + 1, end)].join('\n')) as {
+      entries?: Record<string, IndexEntry[]>;
+    } | null;
+    const found = block?.entries?.[name];
+    return Array.isArray(found) ? found : [];
+  }
+  if (Buffer.byteLength(index) > INDEX_PARSED_WHOLE_MAX_BYTES)
+    throw new ChartFetchError(
+      `${from} is ${Buffer.byteLength(index)} bytes and not laid out as Helm writes an index; not read (at most ${INDEX_PARSED_WHOLE_MAX_BYTES} bytes are parsed whole)`,
+    );
+  const whole = parse(index) as { entries?: Record<string, IndexEntry[]> } | null;
+  const found = whole?.entries?.[name];
+  return Array.isArray(found) ? found : [];
 }
 
 /** The version to render: the one named, else the newest that satisfies the range (Helm's comma-separated constraints included), else the newest release. */

@@ -9,7 +9,8 @@ import { ImageCloneError } from '../../errors.ts';
 
 const run = promisify(execFile);
 const TOOL_TIMEOUT_MS = 120_000;
-const OUTPUT_MAX_BYTES = 256 * 1024 * 1024;
+/** What one render may print: far beyond a real chart's or overlay's render, far below the rewriter's memory limit (4 run at once). */
+export const OUTPUT_MAX_BYTES = 32 * 1024 * 1024;
 const ERROR_MAX_CHARS = 4_000;
 
 function bounded(text: string, max: number): string {
@@ -46,6 +47,8 @@ export async function tool(program: string, args: readonly string[], what: strin
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new RenderProofError(`${what}: the program ${program} was not found (install it, or name it with --helm / --kustomize)`);
+    if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER')
+      throw new RenderProofError(`${what} printed more than ${OUTPUT_MAX_BYTES / 1024 / 1024} MiB; a render that large is not compared`);
     // The whole error, bounded: a chart's message (Bitnami's substitution check) says its cause and its fix over several lines.
     const detail = (e.stderr ?? '')
       .trim()
