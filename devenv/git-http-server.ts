@@ -15,7 +15,11 @@ export interface GitHttpServer {
 }
 
 /** Serves the bare repositories under `root` at http://127.0.0.1:PORT/<name>.git. */
-export async function startGitHttpServer(root: string, users: Readonly<Record<string, string>>): Promise<GitHttpServer> {
+export async function startGitHttpServer(
+  root: string,
+  users: Readonly<Record<string, string>>,
+  options: { readonly anonymousRead?: boolean } = {},
+): Promise<GitHttpServer> {
   const backend = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
   const port = await freePort();
   const log: GitHttpServer['log'] = [];
@@ -26,7 +30,9 @@ export async function startGitHttpServer(root: string, users: Readonly<Record<st
     const user = colon > 0 ? decoded.slice(0, colon) : '';
     const authorized = colon > 0 && users[user] === decoded.slice(colon + 1);
     log.push({ method: req.method ?? '', path: url.pathname, authorized });
-    if (!authorized) {
+    // A public repository: clones (upload-pack) without credentials; pushes still need them.
+    const reading = url.searchParams.get('service') === 'git-upload-pack' || url.pathname.endsWith('/git-upload-pack');
+    if (!authorized && !(options.anonymousRead && reading)) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end();
       return;
     }

@@ -555,7 +555,9 @@ export class Rewriter {
             digest: i.digest,
           })),
         );
-      const proof = await proveManifestChange(tools, dir, path, changed, expected);
+      const proof = await proveManifestChange(tools, dir, path, changed, expected, [], {
+        httpPrefixes: (this.#config.credentialScopes ?? []).filter((p) => p.startsWith('http://')),
+      });
       for (const what of proof.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
       this.#proofs.inc({ result: proof.reason ? 'not-proved' : 'proved' });
       if (!proof.reason) continue;

@@ -475,21 +475,29 @@ describe('rewriter and git', () => {
     assert.ok(![web.id, api.id].some((id) => ledger.pending().some((r) => r.id === id)));
   });
 
-  it('adds an images: entry to the overlay for a workload whose manifest lives in a remote base', async () => {
-    const overlay = '# prod overlay\nresources:\n  - https://github.com/org/base//deploy?ref=v1.2.0\nimages:\n  - name: redis\n    newTag: "7"\n';
+  it('adds an images: entry to the overlay for a workload whose manifest lives in a remote base, proved on the base it fetched itself', async () => {
+    // The base, in a repository of its own, public (anonymous clones) on a plain-http lab server the operator named.
+    makeOrigin('remote-base', { 'deploy/kustomization.yaml': 'resources:\n  - web.yaml\n', 'deploy/web.yaml': WEB });
+    const bases = await startGitHttpServer(work, {}, { anonymousRead: true });
+    const overlay = `# prod overlay\nresources:\n  - ${bases.url}/remote-base.git//deploy?ref=main\nimages:\n  - name: redis\n    newTag: "7"\n`;
     const origin = makeOrigin('remote', { 'apps/kustomization.yaml': overlay, 'other/kustomization.yaml': 'resources:\n  - https://example.com/x.yaml\n' });
     const ledger = new Ledger(join(work, 'handoff-remote'));
     const { id } = await record(ledger, `file://${origin}`);
-    const [outcome] = await rewriter(ledger.dir, 'commit').processPending();
-    assert.equal(outcome?.result, 'pushed', outcome?.error);
-    assert.equal(
-      git(origin, 'show', 'main:apps/kustomization.yaml'),
-      `${overlay}  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    newTag: "1.25"\n    digest: ${DIGEST}`.trim(),
-    );
-    assert.equal(git(origin, 'show', 'main:other/kustomization.yaml'), 'resources:\n  - https://example.com/x.yaml', 'only the owner path is touched');
-    unlinkSync(join(ledger.dir, `${id}.done`));
-    const [again] = await rewriter(ledger.dir, 'commit').processPending();
-    assert.equal(again?.result, 'already-applied', 'the entry is recognised: no second entry, no second commit');
+    const remote = { credentialScopes: [`${bases.url}/`] };
+    try {
+      const [outcome] = await rewriter(ledger.dir, 'commit', remote).processPending();
+      assert.equal(outcome?.result, 'pushed', outcome?.error);
+      assert.equal(
+        git(origin, 'show', 'main:apps/kustomization.yaml'),
+        `${overlay}  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    newTag: "1.25"\n    digest: ${DIGEST}`.trim(),
+      );
+      assert.equal(git(origin, 'show', 'main:other/kustomization.yaml'), 'resources:\n  - https://example.com/x.yaml', 'only the owner path is touched');
+      unlinkSync(join(ledger.dir, `${id}.done`));
+      const [again] = await rewriter(ledger.dir, 'commit', remote).processPending();
+      assert.equal(again?.result, 'already-applied', 'the entry is recognised: no second entry, no second commit');
+    } finally {
+      await bases.stop();
+    }
   });
 
   it('pushes over SSH with a key and known_hosts from files, and trusts no other host', async () => {

@@ -6,9 +6,10 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { readFileSync, realpathSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
+import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage } from '../../image/reference.ts';
@@ -34,7 +35,7 @@ export interface ProvedImage extends ExpectedImage {
 /**
  * The verdict. With `reason` the change is not proved: `records` are the records whose containers do
  * not move as asked (empty: the change as a whole is wrong). `unproved` names roots that could not
- * be built here (a remote base), so were not checked.
+ * be built before the change either, so were not checked.
  */
 export interface ManifestProof {
   readonly reason?: string;
@@ -58,6 +59,7 @@ export async function proveManifestChange(
   changed: ReadonlyMap<string, ChangedFile>,
   expected: readonly ProvedImage[],
   moves: readonly AskedMove[] = [],
+  remote: RemoteBasePolicy = {},
 ): Promise<ManifestProof> {
   const rootReal = realpathSync(root);
   const ownerDir = resolve(rootReal, ownerPath ?? '.');
@@ -70,16 +72,35 @@ export async function proveManifestChange(
   const outside = [...new Set([...found.flatMap((r) => r.outside), ...(ownerBuilds ? outsideReadsOf(rootReal, ownerDir) : [])])];
   if (outside.length > 0)
     return { reason: `a build it touches would read from outside the repository, so it is not built: ${outside.join('; ')}`, records: [], unproved: [] };
-  const unproved = found.filter((r) => r.remote).map((r) => `${name(r.dir)} builds on a remote base or on files outside the repository`);
-  const roots = found.filter((r) => !r.remote).map((r) => r.dir);
-  if (ownerBuilds && !roots.includes(ownerDir) && !found.some((r) => r.dir === ownerDir)) {
-    if (buildsOutside(rootReal, ownerDir)) unproved.push(`${name(ownerDir)} builds on a remote base or on files outside the repository`);
-    else roots.push(ownerDir);
+  const unproved: string[] = [];
+  // A root on a remote base is built too, in a copy where each base is a directory the rewriter fetched itself (render/remote-bases.ts).
+  const onRemote = new Set(found.filter((r) => r.remote).map((r) => r.dir));
+  const roots = found.map((r) => r.dir);
+  if (ownerBuilds && !roots.includes(ownerDir)) {
+    roots.push(ownerDir);
+    if (buildsOutside(rootReal, ownerDir)) onRemote.add(ownerDir);
   }
-  const build = (dir: string) =>
+  const fetched = new Map<string, string>();
+  let unfetchable: string | undefined;
+  const kustomizeBuild = (dir: string) =>
     tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch(
       (error: unknown) => error as Error,
     );
+  const build = async (dir: string): Promise<string | Error> => {
+    if (!onRemote.has(dir)) return kustomizeBuild(dir);
+    let copy: string;
+    try {
+      copy = await withRemoteBases(rootReal, dir, remote, fetched);
+    } catch (error) {
+      unfetchable ??= `${name(dir)}: ${(error as Error).message}`;
+      return error as Error;
+    }
+    try {
+      return await kustomizeBuild(join(copy, relative(rootReal, dir)));
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  };
   const write = (which: keyof ChangedFile) => {
     for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
   };
@@ -92,7 +113,14 @@ export async function proveManifestChange(
   } finally {
     write('after');
   }
-  const after = await buildAll();
+  let after: Array<string | Error>;
+  try {
+    after = await buildAll();
+  } finally {
+    for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
+  }
+  // A remote base the rewriter may not or cannot fetch leaves its overlay unproved: the change is not made.
+  if (unfetchable) return { reason: `not built: ${unfetchable}`, records: [], unproved };
   const renders: Array<{ label: string; was: string; now: string; owner: boolean }> = [];
   for (const [i, dir] of roots.entries()) {
     const was = before[i]!;
