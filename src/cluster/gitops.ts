@@ -140,6 +140,13 @@ export class GitOpsOwners {
     const argoApp = trackingApplication(metadata, this.#argocdNamespace);
     if (argoApp) {
       const { namespace, name } = argoApp;
+      // Argo CD's Application has no status subresource: whoever may create one writes its status too. Only
+      // Applications in the namespace the operator named (Argo CD's own, which tenants do not write) are trusted.
+      if (namespace !== this.#argocdNamespace)
+        return notVerified(
+          { tool: 'argocd', kind: 'Application', namespace, name },
+          `Application ${namespace}/${name} is outside the Argo CD namespace the controller trusts (${this.#argocdNamespace})`,
+        );
       const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name);
       if (app) {
         const refused = argoClaimRefused(object, metadata, app, namespace, name);
@@ -159,7 +166,11 @@ export class GitOpsOwners {
         if (!Array.isArray(entries) || !entries.some((e) => e?.id === id))
           return notVerified(owner, `Kustomization ${ksNamespace}/${ksName} does not list ${describeObject(object)} in its status.inventory`);
         const path = typeof ks.spec?.path === 'string' ? normalisePath(ks.spec.path) : undefined;
-        const source = await this.#fluxGitSource(ks.spec?.sourceRef as SourceRef, ksNamespace);
+        const sourceRef = ks.spec?.sourceRef as SourceRef;
+        // A source in another namespace is another team's repository: not where this Kustomization's workloads are changed.
+        if (sourceRef?.namespace !== undefined && sourceRef.namespace !== ksNamespace)
+          return notVerified(owner, `Kustomization ${ksNamespace}/${ksName} takes its manifests from namespace ${sourceRef.namespace}, not its own`);
+        const source = await this.#fluxGitSource(sourceRef, ksNamespace);
         const chain = [`Kustomization ${ksNamespace}/${ksName} (${source.describe}, path ${path ?? '/'})`];
         if ('unsupported' in source) return { ...owner, sources: [], chain, unsupported: `Kustomization ${ksNamespace}/${ksName} ${source.unsupported}` };
         return { ...owner, sources: [{ ...source.repo, path }], chain };
@@ -197,6 +208,19 @@ export class GitOpsOwners {
     const chart = typeof chartSpec.chart === 'string' ? chartSpec.chart : undefined;
     const self = `HelmRelease ${namespace}/${name} (chart ${chart ? `${chart} ` : ''}from ${sourceRef?.kind ?? '?'} ${sourceRef?.namespace ?? namespace}/${sourceRef?.name ?? '?'})`;
     if (sourceRef?.kind === 'GitRepository') {
+      // The release itself must be one its applier lists (verified one level up), and its chart's
+      // repository in its own namespace or its applier's: else a tenant's release could name another team's.
+      const gitApplier =
+        depth < MAX_CHAIN ? await this.ownerOf({ group: FLUX_HELM, kind: 'HelmRelease', namespace, name, metadata: hr.metadata ?? {} }, depth + 1) : undefined;
+      if (!gitApplier || gitApplier.notVerified)
+        return notVerified(
+          owner,
+          gitApplier?.notVerified ??
+            `HelmRelease ${namespace}/${name} takes its chart from Git but was not applied by a Kustomization or Application that lists it`,
+        );
+      const sourceNamespace = sourceRef.namespace ?? namespace;
+      if (sourceNamespace !== namespace && sourceNamespace !== gitApplier.namespace)
+        return notVerified(owner, `HelmRelease ${namespace}/${name} takes its chart from namespace ${sourceNamespace}, neither its own nor its applier's`);
       const source = await this.#fluxGitSource(sourceRef, namespace);
       if ('unsupported' in source)
         return { ...owner, sources: [], chain: [self], unsupported: `HelmRelease ${namespace}/${name}: its chart's ${source.unsupported}` };

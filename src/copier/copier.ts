@@ -457,7 +457,7 @@ export class Copier {
     }
     // Written before: if the rewriter refused it, the workload says why (the rewriter has no access to the cluster).
     const refusal = this.#ledger.refusal(id);
-    if (refusal) this.#events.record(ref, 'Warning', 'NotProposed', `backed up, but the change is not proposed: ${firstLine(refusal, 900)}`);
+    if (refusal) this.#events.record(ref, 'Warning', 'NotProposed', `backed up, but the change is not proposed: ${forTenants(firstLine(refusal, 900))}`);
   }
 
   /** How this workload's Pods will pull its backups; for a Secret, whether the pod or its service account lists it. */

@@ -374,11 +374,32 @@ describe('copier against a real API server', () => {
     await createGitOpsObject(kc, 'Kustomization', 'flux-system', {
       metadata: { name: 'apps' },
       spec: { path: './clusters/prod/apps', sourceRef: { kind: 'GitRepository', name: 'fleet' } },
-      // What kustomize-controller applied: only flux-web.
-      status: { inventory: { entries: [{ id: 'team-a_flux-web_apps_Deployment', v: 'v1' }] } },
+      // What kustomize-controller applied: flux-web, and the HelmRelease cache.
+      status: {
+        inventory: {
+          entries: [
+            { id: 'team-a_flux-web_apps_Deployment', v: 'v1' },
+            { id: 'team-b_cache_helm.toolkit.fluxcd.io_HelmRelease', v: 'v2' },
+          ],
+        },
+      },
+    });
+    // A tenant's own Argo CD Application (apps in any namespace) and Kustomization, each listing the
+    // tenant's workload as managed, but one in a namespace Argo CD's trust does not cover, the other
+    // taking its manifests from another namespace's repository.
+    await createGitOpsObject(kc, 'Application', 'team-a', {
+      metadata: { name: 'tenant-app' },
+      spec: { source: { repoURL: 'https://git.example.com/team-b/apps.git', path: '.', targetRevision: 'main' }, destination: { namespace: 'team-a' } },
+      status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'team-a', name: 'in-tenant-app' }] },
+    });
+    await createGitOpsObject(kc, 'Kustomization', 'team-a', {
+      metadata: { name: 'tenant-ks' },
+      spec: { path: './', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } },
+      status: { inventory: { entries: [{ id: 'team-a_cross-ns_apps_Deployment', v: 'v1' }] } },
     });
     await createGitOpsObject(kc, 'HelmRelease', 'team-b', {
-      metadata: { name: 'cache' },
+      // Applied by the Kustomization apps (which lists it), as kustomize-controller labels it.
+      metadata: { name: 'cache', labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' } },
       spec: { chart: { spec: { chart: './charts/cache', sourceRef: { kind: 'GitRepository', name: 'fleet', namespace: 'flux-system' } } } },
     });
 
@@ -399,6 +420,8 @@ describe('copier against a real API server', () => {
       'label-only': { labels: { 'app.kubernetes.io/instance': 'shop' } },
       'claims-kustomization': { labels: { 'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system' } },
       'claims-release': { labels: { 'helm.toolkit.fluxcd.io/name': 'cache', 'helm.toolkit.fluxcd.io/namespace': 'team-b' } },
+      'in-tenant-app': { annotations: { 'argocd.argoproj.io/tracking-id': 'team-a_tenant-app:apps/Deployment:team-a/in-tenant-app' } },
+      'cross-ns': { labels: { 'kustomize.toolkit.fluxcd.io/name': 'tenant-ks', 'kustomize.toolkit.fluxcd.io/namespace': 'team-a' } },
     };
     for (const [name, marks] of Object.entries(claims)) await deployment('team-a', name, podSpec({ app: `${s}/argo-app:1` }), marks);
 
@@ -412,6 +435,8 @@ describe('copier against a real API server', () => {
       'label-only': /Application argocd\/shop does not list apps\/Deployment team-a\/label-only in its status\.resources/,
       'claims-kustomization': /Kustomization flux-system\/apps does not list apps\/Deployment team-a\/claims-kustomization in its status\.inventory/,
       'claims-release': /HelmRelease team-b\/cache installs into namespace team-b, not team-a/,
+      'in-tenant-app': /Application team-a\/tenant-app is outside the Argo CD namespace the controller trusts \(argocd\)/,
+      'cross-ns': /Kustomization team-a\/tenant-ks takes its manifests from namespace flux-system, not its own/,
     };
     for (const [name, reason] of Object.entries(why)) {
       const owner = byName.get(name)?.owner;
@@ -419,7 +444,7 @@ describe('copier against a real API server', () => {
       assert.match(owner?.notVerified ?? '', reason, name);
       assert.match(owner?.unsupported ?? '', /the owner its marks name is not verified/, `${name}: never proposed, never the unmanaged fallback`);
     }
-    assert.match(copier.metrics.render(), /^image_clone_owners_not_verified_total 5$/m);
+    assert.match(copier.metrics.render(), /^image_clone_owners_not_verified_total 7$/m);
     const events = (await core.listNamespacedEvent({ namespace: 'team-a' })).items.filter((e) => e.reason === 'OwnerNotVerified');
     assert.deepEqual(events.map((e) => e.involvedObject.name).sort(), Object.keys(why).sort());
     assert.deepEqual(byName.get('argo-web')?.owner, {

@@ -777,7 +777,8 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
     );
     assert.match(
       pull.body,
-      /argo-apps\/Deployment\/argo-podinfo ← Application argocd\/argo-podinfo \(chart podinfo from http:\/\/127\.0\.0\.1:\d+\) ← Application argocd\/apps \(.*platform\.git, path apps\)/,
+      // URLs from the cluster are written as code spans (never links).
+      /argo-apps\/Deployment\/argo-podinfo ← Application argocd\/argo-podinfo \(chart podinfo from `http:\/\/127\.0\.0\.1:\d+`\) ← Application argocd\/apps \(`.*platform\.git`, path apps\)/,
     );
 
     // The oracle: the branch's Applications rendered as Argo CD renders them, by Helm itself.

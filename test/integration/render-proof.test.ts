@@ -4,7 +4,7 @@
  * image copied into a ConfigMap by `replacements`) while the rest of the batch lands.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,5 +276,50 @@ describe('the rewriter with the proof', () => {
     // The batch, then web alone, were not proved; api alone was.
     assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="not-proved"\} 2/);
     assert.match(rewriter.metrics.render(), /image_clone_render_proofs_total\{result="proved"\} 1/);
+  });
+});
+
+describe('the gate before every build (independent of the planner)', () => {
+  it('refuses a kustomization that is a link, holds a key twice, or hides where the model does not look', async () => {
+    const secretDir = mkdtempSync(join(tmpdir(), 'gate-secret-'));
+    writeFileSync(join(secretDir, 'password'), 'canary-gate-secret-0123456789');
+    try {
+      const leak = 'resources:\n  - web.yaml\nconfigMapGenerator:\n  - name: leak\n    files:\n      - token\n';
+      const cases: Array<[string, (root: string) => void, RegExp]> = [
+        [
+          'a kustomization file that is a symbolic link',
+          (root) => {
+            writeFileSync(join(root, 'apps/real-kustomization.txt'), leak);
+            symlinkSync(join(root, 'apps/real-kustomization.txt'), join(root, 'apps/kustomization.yaml'));
+          },
+          /apps\/kustomization\.yaml is not a regular file \(a link\)/,
+        ],
+        [
+          'a key written twice (the first clean, the last reading the secret)',
+          (root) => writeFileSync(join(root, 'apps/kustomization.yaml'), `configMapGenerator: []\n${leak}`),
+          /apps\/kustomization\.yaml is not YAML kustomize and this check read alike \(DUPLICATE_KEY\)/,
+        ],
+        [
+          'a base under node_modules the model skips',
+          (root) => {
+            mkdirSync(join(root, 'apps/node_modules/base'), { recursive: true });
+            writeFileSync(join(root, 'apps/node_modules/base/kustomization.yaml'), 'configMapGenerator:\n  - name: leak\n    files:\n      - ../../token\n');
+            writeFileSync(join(root, 'apps/kustomization.yaml'), 'resources:\n  - web.yaml\n  - node_modules/base\n');
+          },
+          /apps\/node_modules\/base\/kustomization\.yaml: configMapGenerator\[\] files names a file outside the repository/,
+        ],
+      ];
+      for (const [what, lay, reason] of cases) {
+        const root = fileTree({ 'apps/web.yaml': deployment('web', 'nginx:1.25') }, 'gate-');
+        symlinkSync(join(secretDir, 'password'), join(root, 'apps/token'));
+        lay(root);
+        const changed = change(root, { 'apps/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`) });
+        const proof = await proveManifestChange(tools, root, 'apps', changed, [web]);
+        assert.match(proof.reason ?? '', reason, what);
+        assert.doesNotMatch(JSON.stringify(proof), /canary-gate-secret|Y2FuYXJ5/, `${what}: nothing of the secret`);
+      }
+    } finally {
+      rmSync(secretDir, { recursive: true, force: true });
+    }
   });
 });

@@ -33,6 +33,14 @@ describe('credentialRefusal', () => {
     assert.equal(credentialRefusal('http://127.0.0.1:3000/org/apps.git', ['http://127.0.0.1:3000/'], true), undefined);
   });
 
+  it('refuses a URL git would read otherwise than the check (a backslash, a user name, a control character) or cannot be read', () => {
+    const scopes = ['http://localhost/my-org/'];
+    assert.match(credentialRefusal('http://localhost\\my-org\\@127.0.0.1:9999/x', scopes, true) ?? '', /backslash, a control character or a user name/);
+    assert.match(credentialRefusal('https://trusted.example@evil.example/my-org/x.git', ['https://trusted.example@evil.example/'], true) ?? '', /a user name/);
+    assert.match(credentialRefusal('https://git.example.com/my-org/x.git\n', scopes, true) ?? '', /control character/);
+    assert.match(credentialRefusal('::not-a-url', scopes, true) ?? '', /cannot be read/);
+  });
+
   it('does not refuse what holds no credentials, or a local repository', () => {
     assert.equal(credentialRefusal('http://anything.example/x.git', ['https://git.example.com/'], false), undefined);
     assert.equal(credentialRefusal('file:///srv/git/apps.git', ['https://git.example.com/'], true), undefined);

@@ -18,14 +18,17 @@ describe('pull request descriptions', () => {
   it('writes what the cluster and repositories say as inert text: no link, HTML or early end of the marker', () => {
     const hostile = {
       ...row('shop/Deployment/web', 'nginx:1.25'),
-      chain: ['Kustomization team-a/apps (GitRepository team-a/x, path [click](https://evil.example) <img src=x> -->)'],
+      chain: ['Kustomization team-a/apps (GitRepository team-a/x, path [click](https://evil.example) <img src=x> --> www.evil.example @platform-team)'],
       files: ['apps/`x`|y.yaml'],
     };
     const body = pullRequestBody([hostile], ['apps/`x`|y.yaml']);
     const shown = body.slice(0, body.indexOf('<!--'));
-    assert.doesNotMatch(shown, /[^\\]\[click\]\(/, 'no link');
+    assert.doesNotMatch(shown.replace(/`[^`]*`/g, ''), /[^\\]\[click\]\(/, 'no link outside a code span');
     assert.doesNotMatch(shown, /[^\\]<img/, 'no HTML');
-    assert.match(body, /\\\[click\\\]\(https:\/\/evil\.example\) \\<img src=x\\> --\\>/);
+    // A word with a URL in it is a code span (no autolink); the rest escaped; mentions too.
+    assert.match(body, /`\[click\]\(https:\/\/evil\.example`\) \\<img src=x\\> --\\>/);
+    assert.doesNotMatch(shown.replace(/`[^`]*`/g, ''), /https?:\/\/|www\./, 'no URL outside a code span');
+    assert.match(shown, /\\@platform-team/, 'no mention');
     assert.match(body, /`apps\/'x'\\\|y\.yaml`/);
     // The marker holds the rows whole, and nothing in them ends it early.
     assert.equal(body.match(/-->/g)?.length, 1);

@@ -24,7 +24,8 @@ export function kustomizationIn(dir: string): string | undefined {
 export const isKustomization = (file: string) => KUSTOMIZATION_FILES.some((n) => file.endsWith(`${sep}${n}`));
 
 /** A kustomize resource that is not a path in this repository (a Git URL, or a GitHub shorthand). */
-export const REMOTE_RESOURCE = /^[a-z]+:\/\/|^git@|^github\.com\//;
+/** A URL kustomize would fetch: any scheme (any case), a go-getter `word::` prefix, scp-like git, the github shorthand. */
+export const REMOTE_RESOURCE = /^[a-z][a-z0-9+.-]*:\/\/|^[a-z0-9]+::|^git@|^github\.com\//i;
 
 export interface KustomizeEntry {
   readonly file: string;

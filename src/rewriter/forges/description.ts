@@ -94,7 +94,19 @@ export function pullRequestTitle(rows: readonly DescribedImage[]): string {
  * Markdown: no link, image, HTML, emphasis or table cell can be written through it.
  */
 export function inert(text: string): string {
-  return text.replace(/[\\`*_[\]<>|#!~]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+  // A word that GitHub would turn into a link (a scheme, `www.`) goes into a code span; elsewhere
+  // Markdown's own characters, and `@` (a mention), are escaped.
+  return text
+    .replace(/\r?\n/g, ' ')
+    .split(/(\s+)/)
+    .map((word) => {
+      const escaped = (t: string) => t.replace(/[\\`*_[\]<>|#!~@]/g, (c) => `\\${c}`);
+      if (!/:\/\/|^\(?www\.|^[\w.+-]+@[\w-]+\./i.test(word)) return escaped(word);
+      // The link-like part in a code span, the punctuation around it (a sentence's parentheses, commas) outside.
+      const [, lead = '', core = '', trail = ''] = /^([(]*)(.*?)([),;]*)$/.exec(word) ?? [];
+      return `${escaped(lead)}${code(core)}${escaped(trail)}`;
+    })
+    .join('');
 }
 
 /** Inside a code span: a backtick would end it, a pipe the table cell. */

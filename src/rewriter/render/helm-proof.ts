@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import type { ClusterCapabilities } from '../../handoff/schema.ts';
+import { buildReadRefusal } from './build-gate.ts';
 import { RenderProofError, tool, type RenderTools } from './tools.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
@@ -34,6 +35,8 @@ export async function effectiveSpec(tools: RenderTools, root: string, subdir: st
       throw new RenderProofError(
         `${subdir ?? 'the repository root'} builds on a remote base or on files outside the repository, which the proof does not read`,
       );
+    const refusal = buildReadRefusal(root, dir);
+    if (refusal) throw new RenderProofError(`${subdir ?? 'the repository root'} is not built: ${refusal}`);
     // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
     documents = parseAllDocuments(built)

@@ -9,6 +9,7 @@
 import { readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
+import { buildReadRefusal } from './build-gate.ts';
 import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
@@ -72,6 +73,10 @@ export async function proveManifestChange(
   const outside = [...new Set([...found.flatMap((r) => r.outside), ...(ownerBuilds ? outsideReadsOf(rootReal, ownerDir) : [])])];
   if (outside.length > 0)
     return { reason: `a build it touches would read from outside the repository, so it is not built: ${outside.join('; ')}`, records: [], unproved: [] };
+  // The owner's own directory too, kustomization or not: a kustomization file there that the model
+  // could not read (a link, say) would be built by the GitOps tool while the proof read plain files.
+  const ownerGate = buildReadRefusal(rootReal, ownerDir);
+  if (ownerGate) return { reason: `a build it touches would read from outside the repository, so it is not built: ${ownerGate}`, records: [], unproved: [] };
   const unproved: string[] = [];
   // A root on a remote base is built too, in a copy where each base is a directory the rewriter fetched itself (render/remote-bases.ts).
   const onRemote = new Set(found.filter((r) => r.remote).map((r) => r.dir));
@@ -86,8 +91,17 @@ export async function proveManifestChange(
     tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch(
       (error: unknown) => error as Error,
     );
+  // Checked again by following each build as kustomize will, whatever the planner's model saw.
+  let gated: string | undefined;
   const build = async (dir: string): Promise<string | Error> => {
-    if (!onRemote.has(dir)) return kustomizeBuild(dir);
+    if (!onRemote.has(dir)) {
+      const refusal = buildReadRefusal(rootReal, dir);
+      if (refusal) {
+        gated ??= refusal;
+        return new Error(refusal);
+      }
+      return kustomizeBuild(dir);
+    }
     let copy: string;
     try {
       copy = await withRemoteBases(rootReal, dir, remote, fetched);
@@ -96,7 +110,13 @@ export async function proveManifestChange(
       return error as Error;
     }
     try {
-      return await kustomizeBuild(join(copy, relative(rootReal, dir)));
+      const inCopy = join(copy, relative(rootReal, dir));
+      const refusal = buildReadRefusal(copy, inCopy);
+      if (refusal) {
+        gated ??= refusal;
+        return new Error(refusal);
+      }
+      return await kustomizeBuild(inCopy);
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
@@ -119,6 +139,7 @@ export async function proveManifestChange(
   } finally {
     for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
   }
+  if (gated) return { reason: `a build it touches would read from outside the repository, so it is not built: ${gated}`, records: [], unproved };
   // A remote base the rewriter may not or cannot fetch leaves its overlay unproved: the change is not made.
   if (unfetchable) return { reason: `not built: ${unfetchable}`, records: [], unproved };
   const renders: Array<{ label: string; was: string; now: string; owner: boolean }> = [];
