@@ -744,7 +744,8 @@ export class Rewriter {
   /** A chart's package, fetched once per location and version while the rewriter runs (the last 32 kept). */
   #chart(location: ChartLocation): Promise<FetchedChart> {
     const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
-    return this.#charts.get(key, () => fetchChart(location, this.#config.caFile ? { caFile: this.#config.caFile } : {}));
+    const httpPrefixes = (this.#config.credentialScopes ?? []).filter((p) => p.startsWith('http://'));
+    return this.#charts.get(key, () => fetchChart(location, { ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}), httpPrefixes }));
   }
 }
 

@@ -454,7 +454,8 @@ const rewriterFor = (handoffDir: string) =>
     author: { name: 'image-clone', email: 'bot@example.com' },
     logger: createLogger({ write: (line) => void logLines.push(line) }),
     gitCredentials: { username: gitea.user, password: gitea.password },
-    credentialScopes: [`${gitea.url}/`],
+    // The lab's Gitea, chart repository and OCI registry are plain http: named by the operator.
+    credentialScopes: [`${gitea.url}/`, `${charts.url}/`, `http://${source.address}/`],
     forge: { token: gitea.token },
     renderTools: { helm: HELM, kustomize: KUSTOMIZE },
   });

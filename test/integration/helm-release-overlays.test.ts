@@ -116,6 +116,8 @@ async function rewriteOne(origin: string, path: string, tag: string) {
     author: { name: 'image-clone', email: 'bot@example.com' },
     logger: createLogger({ write: () => {} }),
     renderTools: { helm: HELM, kustomize: KUSTOMIZE },
+    // The lab's chart repository is plain http: named by the operator.
+    credentialScopes: [`${charts.url}/`],
   });
   return rewriter.processPending();
 }

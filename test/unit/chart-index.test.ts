@@ -55,3 +55,22 @@ describe('indexEntries', () => {
     );
   });
 });
+
+describe('fetchChart over plain http', () => {
+  it('is refused before any request unless the operator named that prefix', async () => {
+    const { fetchChart } = await import('../../src/rewriter/render/chart.ts');
+    await assert.rejects(
+      fetchChart({ repoURL: 'http://127.0.0.1:9/internal-admin', name: 'x' }),
+      /^ChartFetchError: the chart repository http:\/\/127\.0\.0\.1:9\/internal-admin is plain http, which is not fetched unless the operator names it \(--credentials-for http:\/\/127\.0\.0\.1:9\/\)$/,
+    );
+    await assert.rejects(
+      fetchChart({ repoURL: 'oci://127.0.0.1:9/charts', name: 'x', version: '1.0.0', insecure: true }),
+      /the chart repository http:\/\/127\.0\.0\.1:9\/ is plain http/,
+    );
+    // Named: it is asked (and here nothing listens, so it fails at the connection, not the policy).
+    await assert.rejects(fetchChart({ repoURL: 'http://127.0.0.1:9/internal-admin', name: 'x' }, { httpPrefixes: ['http://127.0.0.1:9/'] }), (error: Error) => {
+      assert.doesNotMatch(error.message, /plain http/);
+      return true;
+    });
+  });
+});

@@ -35,8 +35,18 @@ export interface FetchedChart {
  * The chart's package, fetched without credentials (the rewriter holds none for chart sources;
  * public charts need none). `caFile` adds trusted CAs, as for registries.
  */
-export async function fetchChart(location: ChartLocation, options: { readonly caFile?: string } = {}): Promise<FetchedChart> {
+export async function fetchChart(
+  location: ChartLocation,
+  options: { readonly caFile?: string; readonly httpPrefixes?: readonly string[] } = {},
+): Promise<FetchedChart> {
   const host = location.repoURL.replace(/^[a-z]+:\/\//, '').split('/')[0]!;
+  // The chart's source is a tenant's to name (a HelmRepository, an Application): over plain http
+  // (an http URL, or an OCI registry marked insecure) only where the operator named that prefix.
+  const plain = location.repoURL.startsWith('http://') ? location.repoURL : location.insecure ? `http://${host}/` : undefined;
+  if (plain !== undefined && !(options.httpPrefixes ?? []).some((p) => `${plain.replace(/\/+$/, '')}/`.startsWith(p)))
+    throw new ChartFetchError(
+      `the chart repository ${plain} is plain http, which is not fetched unless the operator names it (--credentials-for ${new URL(plain).origin}/)`,
+    );
   const stack = createRegistryStack({ ...(options.caFile ? { caFile: options.caFile } : {}), insecureRegistries: location.insecure ? [host] : [] });
   try {
     return await (location.repoURL.startsWith('oci://') ? fetchOciChart(location, stack) : fetchRepositoryChart(location, stack));
