@@ -39,6 +39,8 @@ describe('credentialRefusal', () => {
     assert.match(credentialRefusal('https://trusted.example@evil.example/my-org/x.git', ['https://trusted.example@evil.example/'], true) ?? '', /a user name/);
     assert.match(credentialRefusal('https://git.example.com/my-org/x.git\n', scopes, true) ?? '', /control character/);
     assert.match(credentialRefusal('::not-a-url', scopes, true) ?? '', /cannot be read/);
+    // An ssh:// login name is ordinary.
+    assert.equal(credentialRefusal('ssh://deploy@git.example.com:2222/org/apps.git', undefined, true), undefined);
   });
 
   it('does not refuse what holds no credentials, or a local repository', () => {

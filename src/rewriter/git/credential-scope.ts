@@ -11,12 +11,9 @@
 export function credentialRefusal(repoURL: string, scopes: readonly string[] | undefined, holdsCredentials: boolean): string | undefined {
   if (!holdsCredentials) return undefined;
   // What git and curl would read differently from the URL parser (a backslash taken for a slash by one
-  // and for part of a user name by the other, control characters, a user name in the URL) is refused.
-  if (
-    /[\\\s]/.test(repoURL) ||
-    [...repoURL].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ||
-    /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(repoURL.replace(/^ssh:\/\/git@/i, 'ssh://'))
-  )
+  // and for part of a user name by the other, control characters, a user name in an http(s) URL, where
+  // the password would go) is refused. An ssh:// user is the SSH login, as in git@host.
+  if (/[\\\s]/.test(repoURL) || [...repoURL].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) || /^https?:\/\/[^/]*@/i.test(repoURL))
     return 'the repository URL has a backslash, a control character or a user name in it; no credentials are sent to it';
   const url = normalise(repoURL);
   if (url === undefined) return 'the repository URL cannot be read; no credentials are sent to it';
