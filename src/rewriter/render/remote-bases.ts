@@ -5,19 +5,20 @@
  * rewriter cloned (anonymously, shallow, at the ref; https only, plain http only under a prefix the
  * operator named), so the proof renders what Argo CD or Flux render and nothing reaches the network
  * from kustomize. What a base fetched that way names is held to the same rule as the checkout (no
- * read outside the copy, no URL but a base). A base that cannot be fetched so makes the build
+ * read outside the copy, no URL but a base) by the gate the proof runs on the copy (build-gate.ts). A base that cannot be fetched so makes the build
  * unprovable, and the change is refused.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { parseDocument } from 'yaml';
 import { readBounded } from '../../util/bounded-body.ts';
-import { REMOTE_RESOURCE, isKustomization, outsideReads } from '../edit/kustomize.ts';
+import { REMOTE_RESOURCE } from '../edit/kustomize.ts';
+import { kustomizationsBuiltFrom } from './build-gate.ts';
 import { items, scalarSite } from '../edit/yaml-scalars.ts';
 import { RenderProofError } from './tools.ts';
 
@@ -84,13 +85,7 @@ export async function withRemoteBases(root: string, dir: string, policy: RemoteB
       if (rewritten === 0) break;
       if (depth >= MAX_DEPTH) throw new RenderProofError(`remote bases list remote bases more than ${MAX_DEPTH} levels deep; not rendered`);
     }
-    // What the fetched bases name is held to the checkout's rule: nothing outside the copy, no URL but a base.
-    const outside = reachableKustomizations(start).flatMap((file) => {
-      const text = readFileSync(file, 'utf8');
-      const doc = parseDocument(text).contents as Parameters<typeof outsideReads>[1];
-      return outsideReads(text, doc, dirname(file), copy).map((why) => `${relative(copy, file)}: ${why}`);
-    });
-    if (outside.length > 0) throw new RenderProofError(`a remote base would read from outside the repository, so it is not built: ${outside.join('; ')}`);
+    // What the fetched bases name is held to the checkout's rule by the gate the proof runs on the copy (build-gate.ts).
     return copy;
   } catch (error) {
     rmSync(copy, { recursive: true, force: true });
@@ -101,7 +96,7 @@ export async function withRemoteBases(root: string, dir: string, policy: RemoteB
 /** Replaces each remote base of the kustomizations the build of `start` reads by a fetched directory (or file); how many were replaced. */
 async function localiseOnce(copy: string, start: string, store: string, policy: RemoteBasePolicy, fetched: Map<string, string>): Promise<number> {
   let replaced = 0;
-  for (const file of reachableKustomizations(start)) {
+  for (const file of kustomizationsBuiltFrom(start).filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile())) {
     const text = readFileSync(file, 'utf8');
     const doc = parseDocument(text);
     const edits: Array<{ start: number; end: number; text: string }> = [];
@@ -184,33 +179,6 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
   fetched.set(key, cache);
   cpSync(cache, dest, { recursive: true, verbatimSymlinks: true });
   return dest;
-}
-
-/** The kustomization files a build of `dir` reads: its own, and those of the local directories it lists, transitively. */
-function reachableKustomizations(dir: string): string[] {
-  const found: string[] = [];
-  const seen = new Set<string>();
-  const visit = (d: string) => {
-    if (seen.has(d)) return;
-    seen.add(d);
-    const file = readdirSync(d, { withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => join(d, e.name))
-      .find(isKustomization);
-    if (!file) return;
-    found.push(file);
-    const text = readFileSync(file, 'utf8');
-    const doc = parseDocument(text);
-    for (const field of ['resources', 'bases', 'components'])
-      for (const node of items(doc.get(field, true) as Parameters<typeof items>[0])) {
-        const value = scalarSite(text, node)?.value;
-        if (value === undefined || REMOTE_RESOURCE.test(value)) continue;
-        const target = resolve(d, value);
-        if (existsSync(target) && statSync(target).isDirectory()) visit(target);
-      }
-  };
-  visit(dir);
-  return found;
 }
 
 /** A manifest at a URL, fetched anonymously (https, or plain http under a prefix the operator named), at most 8 MiB. */
