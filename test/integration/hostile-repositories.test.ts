@@ -98,6 +98,8 @@ describe('hostile repositories', () => {
       dashBranch: await write(ledger, 'dash-branch', { repoURL: `file://${origin}`, path: 'apps', revision: '-b' }),
       optionUrl: await write(ledger, 'option-url', { repoURL: `--upload-pack=touch ${pwned}`, path: 'apps', revision: 'main' }),
       extUrl: await write(ledger, 'ext-url', { repoURL: `ext::sh -c touch% ${pwned}`, path: 'apps', revision: 'main' }),
+      // A remote-helper transport git would otherwise run (fd:: waited on a file descriptor for two minutes).
+      fdUrl: await write(ledger, 'fd-url', { repoURL: 'fd::3', path: 'apps', revision: 'main' }),
     };
     const rewriter = new Rewriter({
       handoffDir: ledger.dir,
@@ -149,6 +151,7 @@ describe('hostile repositories', () => {
     }
     assert.match(byRecord(records.optionUrl.id)!.error!, /unsafe repository URL/);
     assert.equal(byRecord(records.extUrl.id)?.result, 'failed');
+    for (const key of ['extUrl', 'fdUrl'] as const) assert.match(byRecord(records[key].id)!.error!, /unsafe repository URL .*a git remote-helper transport/);
     assert.ok(existsSync(pwned) === false, 'no option or transport ran a program');
 
     // Nothing outside the clone changed; records of refused changes stay pending, nothing is lost.
@@ -160,6 +163,7 @@ describe('hostile repositories', () => {
       ledger.pendingIds().sort(),
       [
         records.readsOutside.id,
+        records.fdUrl.id,
         records.escapingPath.id,
         records.linkedPath.id,
         records.missingPath.id,

@@ -64,6 +64,8 @@ export class GitWorkspace {
     // Absolute once: git runs in the clone, where a relative askpass or key path would not be found.
     const cacheDir = resolve(cacheDirGiven);
     if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
+    // `transport::address` runs a git remote helper (fd::, ext::, …): never for a URL from the cluster.
+    if (/^[a-z0-9+.-]+::/i.test(url)) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}: a git remote-helper transport`);
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) {
       throw new ConfigError(`the repository URL ${redactRepo(url)} carries a password; give credentials as files instead`);
     }
