@@ -556,7 +556,7 @@ export class Rewriter {
           })),
         );
       const proof = await proveManifestChange(tools, dir, path, changed, expected, [], {
-        httpPrefixes: (this.#config.credentialScopes ?? []).filter((p) => p.startsWith('http://')),
+        httpPrefixes: this.#config.credentialScopes ?? [],
       });
       for (const what of proof.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
       this.#proofs.inc({ result: proof.reason ? 'not-proved' : 'proved' });
@@ -744,7 +744,7 @@ export class Rewriter {
   /** A chart's package, fetched once per location and version while the rewriter runs (the last 32 kept). */
   #chart(location: ChartLocation): Promise<FetchedChart> {
     const key = JSON.stringify([location.repoURL, location.name, location.version, location.insecure]);
-    const httpPrefixes = (this.#config.credentialScopes ?? []).filter((p) => p.startsWith('http://'));
+    const httpPrefixes = this.#config.credentialScopes ?? [];
     return this.#charts.get(key, () => fetchChart(location, { ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}), httpPrefixes }));
   }
 }

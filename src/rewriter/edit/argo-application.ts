@@ -20,7 +20,7 @@ import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { parseReference, runsSameImage } from '../../image/reference.ts';
-import { hasPath, SUBSTITUTION_GUARD, type ValueOverride } from '../render/image-values.ts';
+import { setPath, SUBSTITUTION_GUARD, valueAt, type ValueOverride } from '../render/image-values.ts';
 import type { PlannedChange, RepositoryPlan } from './plan.ts';
 import { loadTree } from './tree.ts';
 import { declarationsOf } from './helm-release.ts';
@@ -161,7 +161,8 @@ function overridesFor(
     };
   // A chart with Bitnami's substitution guard refuses to render any image but its own unless it is set.
   const explained: string[] = [];
-  if (overrides.length > 0 && hasPath(effective, SUBSTITUTION_GUARD) && valueAt(effective, SUBSTITUTION_GUARD) !== true) {
+  const guard = valueAt(effective, SUBSTITUTION_GUARD);
+  if (overrides.length > 0 && guard !== undefined && guard !== true) {
     overrides.push({ path: SUBSTITUTION_GUARD, value: true });
     explained.push(
       `sets ${SUBSTITUTION_GUARD.join('.')}: true, without which the chart refuses to render images other than its own (the backup is the same image, by digest)`,
@@ -177,10 +178,6 @@ function overridesFor(
     byPath.set(key, o);
   }
   return { overrides: [...byPath.values()], changes, explained };
-}
-
-function valueAt(values: unknown, path: readonly string[]): unknown {
-  return path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Json)[key] : undefined), values);
 }
 
 /**
@@ -405,10 +402,4 @@ function merge(base: unknown, over: unknown): unknown {
     return out;
   }
   return over;
-}
-
-function setPath(values: unknown, path: readonly string[], value: string): unknown {
-  if (path.length === 0) return value;
-  const map = values && typeof values === 'object' && !Array.isArray(values) ? (values as Json) : {};
-  return { ...map, [path[0]!]: setPath(map[path[0]!], path.slice(1), value) };
 }

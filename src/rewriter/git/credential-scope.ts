@@ -41,8 +41,16 @@ function normalise(url: string): string | undefined {
   }
 }
 
+/**
+ * Whether a plain-http URL is one the operator allowed (an `http://` prefix given with
+ * `--credentials-for`): for fetches that carry no credential (remote bases, chart repositories).
+ */
+export function plainHttpNamed(url: string, prefixes: readonly string[]): boolean {
+  return url.startsWith('http://') && prefixes.some((p) => p.startsWith('http://') && withinPrefix(url, p));
+}
+
 /** A prefix matches at a path boundary: `https://git.example.com/team-a` covers `/team-a/x.git`, not `/team-ab/x.git`. */
-function withinPrefix(url: string, prefix: string): boolean {
+export function withinPrefix(url: string, prefix: string): boolean {
   if (!url.startsWith(prefix)) return false;
   return prefix.endsWith('/') || url.length === prefix.length || url[prefix.length] === '/' || url.slice(prefix.length) === '.git';
 }

@@ -12,6 +12,7 @@ import type { ChartLocation } from '../../cluster/gitops.ts';
 import { ImageCloneError } from '../../errors.ts';
 import { createRegistryStack, type RegistryStack } from '../../registry/index.ts';
 import { readBounded } from '../../util/bounded-body.ts';
+import { plainHttpNamed } from '../git/credential-scope.ts';
 
 /** A chart repository's index.yaml as downloaded; only the chart's own entries are then parsed. */
 const INDEX_MAX_BYTES = 32 * 1024 * 1024;
@@ -43,7 +44,7 @@ export async function fetchChart(
   // The chart's source is a tenant's to name (a HelmRepository, an Application): over plain http
   // (an http URL, or an OCI registry marked insecure) only where the operator named that prefix.
   const plain = location.repoURL.startsWith('http://') ? location.repoURL : location.insecure ? `http://${host}/` : undefined;
-  if (plain !== undefined && !(options.httpPrefixes ?? []).some((p) => `${plain.replace(/\/+$/, '')}/`.startsWith(p)))
+  if (plain !== undefined && !plainHttpNamed(`${plain.replace(/\/+$/, '')}/`, options.httpPrefixes ?? []))
     throw new ChartFetchError(
       `the chart repository ${plain} is plain http, which is not fetched unless the operator names it (--credentials-for ${new URL(plain).origin}/)`,
     );

@@ -63,7 +63,7 @@ export async function deriveImageValues(
   wants: readonly WantedImage[],
 ): Promise<DerivedImageValues | string> {
   // Probed with the guard off, as the edit will set it.
-  const guard = hasPath(values, SUBSTITUTION_GUARD) ? [{ path: SUBSTITUTION_GUARD, value: true }] : [];
+  const guard = valueAt(values, SUBSTITUTION_GUARD) !== undefined ? [{ path: SUBSTITUTION_GUARD, value: true }] : [];
   const withOverrides = (overrides: readonly ValueOverride[]) => overrides.reduce((v, o) => setPath(v, o.path, o.value), values);
   const imagesOf = async (overrides: readonly ValueOverride[]) => containerImages(await render(withOverrides([...guard, ...overrides])));
   let base: Map<string, string>;
@@ -196,16 +196,13 @@ function leaves(values: unknown, path: string[] = []): Array<{ path: readonly st
   return Object.entries(values as Json).flatMap(([k, v]) => leaves(v, [...path, k]));
 }
 
-export function hasPath(values: unknown, path: readonly string[]): boolean {
-  let node = values;
-  for (const key of path) {
-    if (!node || typeof node !== 'object' || Array.isArray(node) || !(key in (node as Json))) return false;
-    node = (node as Json)[key];
-  }
-  return true;
+/** The value at `path` in plain values, or undefined where the path leaves them. */
+export function valueAt(values: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((node, key) => (node && typeof node === 'object' && !Array.isArray(node) ? (node as Json)[key] : undefined), values);
 }
 
-function setPath(values: unknown, path: readonly string[], value: unknown): unknown {
+/** A copy of plain values with `value` at `path`, the mappings on the way made where missing. */
+export function setPath(values: unknown, path: readonly string[], value: unknown): unknown {
   if (path.length === 0) return value;
   const map = values && typeof values === 'object' && !Array.isArray(values) ? (values as Json) : {};
   return { ...map, [path[0]!]: setPath(map[path[0]!], path.slice(1), value) };

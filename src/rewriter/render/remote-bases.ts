@@ -18,6 +18,7 @@ import { request } from 'undici';
 import { parseDocument } from 'yaml';
 import { readBounded } from '../../util/bounded-body.ts';
 import { REMOTE_RESOURCE } from '../edit/kustomize.ts';
+import { plainHttpNamed } from '../git/credential-scope.ts';
 import { kustomizationsBuiltFrom } from './build-gate.ts';
 import { items, scalarSite } from '../edit/yaml-scalars.ts';
 import { RenderProofError } from './tools.ts';
@@ -142,7 +143,7 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
     return dest;
   }
   const url = base.repoURL;
-  const httpAllowed = url.startsWith('http://') && (policy.httpPrefixes ?? []).some((p) => underPrefix(url, p));
+  const httpAllowed = plainHttpNamed(url, policy.httpPrefixes ?? []);
   if (!url.startsWith('https://') && !httpAllowed)
     throw new RenderProofError(`the remote base ${url} is not fetched: only https (or plain http under a prefix named with --credentials-for) is, anonymously`);
   if (base.ref !== undefined && (base.ref.startsWith('-') || !/^[\w./-]+$/.test(base.ref)))
@@ -183,7 +184,7 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
 
 /** A manifest at a URL, fetched anonymously (https, or plain http under a prefix the operator named), at most 8 MiB. */
 async function fetchFile(url: string, store: string, policy: RemoteBasePolicy): Promise<string> {
-  const httpAllowed = url.startsWith('http://') && (policy.httpPrefixes ?? []).some((p) => underPrefix(url, p));
+  const httpAllowed = plainHttpNamed(url, policy.httpPrefixes ?? []);
   if (!url.startsWith('https://') && !httpAllowed)
     throw new RenderProofError(
       `the remote resource ${url} is not fetched: only https (or plain http under a prefix named with --credentials-for) is, anonymously`,
@@ -204,9 +205,4 @@ async function fetchFile(url: string, store: string, policy: RemoteBasePolicy): 
   const local = join(store, `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.yaml`);
   writeFileSync(local, bytes);
   return local;
-}
-
-/** A URL under an operator's prefix at a path boundary (`http://lab:3000/org` covers `/org/x`, not `/orgx`). */
-function underPrefix(url: string, prefix: string): boolean {
-  return url.startsWith(prefix) && (prefix.endsWith('/') || url.length === prefix.length || url[prefix.length] === '/');
 }
