@@ -8,7 +8,9 @@ import { resolve } from 'node:path';
 import { ImageCloneError, describeError } from './errors.ts';
 import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
+import type { CopyBounds } from './registry/copy.ts';
 import { parseDuration } from './util/duration.ts';
+import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
 
@@ -93,7 +95,21 @@ const REGISTRY_FLAGS = {
   'auth-file': { arg: 'PATH', help: 'Docker config.json with registry credentials ("auths")' },
   'ca-file': { arg: 'PATH', help: "extra CA certificates (PEM) to trust, on top of the system's" },
   'mutable-tag': { arg: 'PATTERN', multiple: true, help: 'tags re-checked by digest on every copy (repeatable; * globs) [latest]' },
+  'max-image-size': { arg: 'SIZE', default: '20GiB', help: 'an image whose manifests declare more bytes is refused before any blob is copied' },
+  'min-copy-rate': {
+    arg: 'SIZE',
+    default: '1MiB',
+    help: 'bytes per second a blob must keep: each gets 60 s plus its size at this rate, then the source is abandoned and retried later',
+  },
 } as const satisfies FlagTable;
+
+/** The copy engine's bounds, from the REGISTRY_FLAGS every copying command shares. */
+function copyBounds(values: { 'max-image-size'?: string; 'min-copy-rate'?: string }): CopyBounds {
+  return {
+    maxImageBytes: parseSize('--max-image-size', values['max-image-size']!),
+    minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
+  };
+}
 const BACKUP_PULL = {
   arg: 'HOW',
   default: 'anonymous',
@@ -166,6 +182,8 @@ const COPIER_FLAGS = {
   'include-namespace': { arg: 'NS', multiple: true, help: 'only these namespaces (repeatable)' },
   'exclude-namespace': { arg: 'NS', multiple: true, help: 'never these namespaces (repeatable)' },
   'recheck-interval': { arg: 'DUR', default: '10m', help: 'how long a verified backup is trusted' },
+  'namespace-max-images': { arg: 'N', default: '200', help: "images one namespace's workloads may have copied per re-check interval" },
+  'namespace-max-bytes': { arg: 'SIZE', default: '100GiB', help: "bytes one namespace's workloads may have copied per re-check interval" },
   'health-address': { arg: 'ADDR', default: ':8080', help: '/healthz, /readyz and /metrics ("" for none)' },
   'no-leader-election': { help: 'run without the Lease (a single replica)' },
   'lease-name': { arg: 'NAME', default: 'image-clone-copier', help: 'the Lease for leader election' },
@@ -297,6 +315,7 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
       imageConcurrency: positiveInteger('--concurrency', values.concurrency!),
       blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']!),
       retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+      bounds: copyBounds(values),
       json: values.json ?? false,
     },
     out,
@@ -392,6 +411,7 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
       backupPull: parseBackupPull(values['backup-pull']!),
       retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+      bounds: copyBounds(values),
       git,
       dryRun: values['dry-run'] ?? false,
       kustomize: values.kustomize!,
@@ -443,12 +463,17 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       excludeNamespaces: values['exclude-namespace'] ?? [],
       ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
       recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']!),
+      namespaceLimits: {
+        images: positiveInteger('--namespace-max-images', values['namespace-max-images']!),
+        bytes: parseSize('--namespace-max-bytes', values['namespace-max-bytes']!),
+      },
       ...(values['health-address'] ? { healthAddress: values['health-address'] } : {}),
       leaderElection: !values['no-leader-election'],
       leaseName: values['lease-name']!,
       argocdNamespace: values['argocd-namespace']!,
       backupPull: parseBackupPull(values['backup-pull']!),
       retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+      bounds: copyBounds(values),
       logger: createLogger({ level: parseLevel(values['log-level']) }),
     },
     out,

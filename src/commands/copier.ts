@@ -2,9 +2,11 @@
  * `image-clone copier`: the sidecar. Watches the cluster, backs up public images, writes handoff
  * records. `--once` makes one full pass and exits 0 only if every workload's backup succeeded.
  */
+import type { CopyBounds } from '../registry/copy.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { Copier } from '../copier/copier.ts';
+import type { NamespaceLimits } from '../copier/namespace-budget.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull } from '../image/backup-pull.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
@@ -28,6 +30,7 @@ export interface CopierCommandOptions {
   readonly excludeNamespaces: readonly string[];
   readonly mutableTags?: readonly string[];
   readonly recheckIntervalMs?: number;
+  readonly namespaceLimits?: NamespaceLimits;
   readonly healthAddress?: string;
   readonly leaderElection: boolean;
   readonly leaseName: string;
@@ -35,6 +38,8 @@ export interface CopierCommandOptions {
   readonly backupPull: BackupPull;
   /** How long one registry operation is retried before the workload's own retry takes over (ms). */
   readonly retryBudgetMs: number;
+  /** --max-image-size and --min-copy-rate. */
+  readonly bounds: CopyBounds;
   readonly logger: Logger;
 }
 
@@ -72,12 +77,14 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
       credentials: () => credentials.current(),
       tagPolicy: new TagPolicy(options.mutableTags),
       retry: retryPolicyWithBudget(options.retryBudgetMs),
+      ...options.bounds,
     },
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
     backupPull: options.backupPull,
+    ...(options.namespaceLimits ? { namespaceLimits: options.namespaceLimits } : {}),
   });
 
   if (options.once) {

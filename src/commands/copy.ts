@@ -8,10 +8,11 @@ import { ConfigError, describeError } from '../errors.ts';
 import { backupReference, digestTag, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import { effectiveTag, formatReference, parseReference, withSelector, type ImageReference } from '../image/reference.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
-import type { BatchResult, CopyRequest, CopyResult } from '../registry/copy.ts';
+import type { BatchResult, CopyBounds, CopyRequest, CopyResult } from '../registry/copy.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
 import { retryPolicyWithBudget } from '../util/retry.ts';
+import { formatBytes } from '../util/size.ts';
 
 export interface CopyCommandOptions {
   readonly pairs: ReadonlyArray<readonly [string, string | undefined]>;
@@ -22,6 +23,8 @@ export interface CopyCommandOptions {
   readonly caFile?: string;
   /** How long one registry operation is retried before the copy gives up (ms). */
   readonly retryBudgetMs: number;
+  /** --max-image-size and --min-copy-rate. */
+  readonly bounds: CopyBounds;
   readonly mutableTags?: readonly string[];
   readonly imageConcurrency?: number;
   readonly blobConcurrency?: number;
@@ -77,6 +80,7 @@ export async function copyCommand(options: CopyCommandOptions, out: (line: strin
   const credentials = options.authFile === undefined ? CredentialStore.empty() : CredentialStore.fromFile(options.authFile);
   const stack = createRegistryStack({
     retry: retryPolicyWithBudget(options.retryBudgetMs),
+    ...options.bounds,
     insecureRegistries: options.insecureRegistries,
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
     credentials: () => credentials,
@@ -111,16 +115,4 @@ function formatResult(result: CopyResult): string {
     if (result.blobs.present > 0) details.push(`${result.blobs.present} blobs already there`);
   }
   return `${result.outcome.padEnd(9)} ${result.source} -> ${result.destination} ${result.digest}${details.length ? ` (${details.join(', ')})` : ''}`;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -4,6 +4,7 @@
  * the manifests onto the backups with a commit, a branch or a pull request, through the same copy
  * engine, records and rewriter as the controller (the repository is the "unmanaged" target).
  */
+import type { CopyBounds } from '../registry/copy.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,8 @@ export interface SyncRepoOptions {
   readonly backupPull: BackupPull;
   /** How long one registry operation is retried before that image fails (ms). */
   readonly retryBudgetMs: number;
+  /** --max-image-size and --min-copy-rate. */
+  readonly bounds: CopyBounds;
   readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
@@ -65,6 +68,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
     const stack = createRegistryStack({
       retry: retryPolicyWithBudget(options.retryBudgetMs),
+      ...options.bounds,
       insecureRegistries: options.insecureRegistries,
       ...(options.caFile ? { caFile: options.caFile } : {}),
       credentials: () => credentials,

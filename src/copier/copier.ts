@@ -38,7 +38,9 @@ import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/met
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
-import { reconcileWorkload, type ImageOutcome } from './reconcile.ts';
+import { CopyRefused, type CopyResult } from '../registry/copy.ts';
+import { DEFAULT_NAMESPACE_LIMITS, NamespaceBudget, type NamespaceLimits } from './namespace-budget.ts';
+import { reconcileWorkload, type ImageOutcome, type RefusalReason } from './reconcile.ts';
 import { KeyedWorkQueue } from './workqueue.ts';
 
 /**
@@ -80,6 +82,8 @@ export interface CopierConfig {
   readonly argocdNamespace?: string;
   /** How the workloads' nodes pull from the backup registry (default: anonymously, proven per image). */
   readonly backupPull?: BackupPull;
+  /** What one namespace may copy per re-check interval (default: 200 images, 100 GiB). */
+  readonly namespaceLimits?: NamespaceLimits;
 }
 
 export interface PassSummary {
@@ -111,6 +115,7 @@ export class Copier {
   readonly #serviceAccounts: ExpiringCache<readonly string[]>;
   #serviceAccountsForbidden = false;
   readonly #backupPull: BackupPull;
+  readonly #budget: NamespaceBudget;
   readonly #failing = new Set<string>();
   /** Workloads backed up but not handed off: their nodes could not pull the backup. */
   readonly #notPullable = new Set<string>();
@@ -120,7 +125,7 @@ export class Copier {
   #recordsWritten = 0;
 
   readonly #copies = this.metrics.register(
-    new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, skipped).'),
+    new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, refused, skipped).'),
   );
   readonly #bytes = this.metrics.register(new Counter('image_clone_copied_bytes_total', 'Blob bytes transferred to the backup registry.'));
   readonly #blobs = this.metrics.register(
@@ -134,6 +139,12 @@ export class Copier {
     new Counter(
       'image_clone_owners_not_verified_total',
       'Records whose workload claims a GitOps owner that does not list it (not proposed, never direct-patched).',
+    ),
+  );
+  readonly #refused = this.metrics.register(
+    new Counter(
+      'image_clone_copies_refused_total',
+      'Images not copied because a bound refused them, by reason (image-too-large, namespace-images, namespace-bytes).',
     ),
   );
   readonly #restarts = this.metrics.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
@@ -154,7 +165,11 @@ export class Copier {
         this.#firstPassDone = true;
       },
     });
-    this.#images = new ExpiringCache({ ttlMs: (o) => (o.kind === 'failed' || o.kind === 'not-pullable' ? 5_000 : this.#recheckMs()) });
+    // A namespace's refusal is that namespace's alone: not kept for another that runs the image.
+    this.#images = new ExpiringCache({
+      ttlMs: (o) => (o.kind === 'refused' && o.reason !== 'image-too-large' ? 0 : o.kind === 'failed' || o.kind === 'not-pullable' ? 5_000 : this.#recheckMs()),
+    });
+    this.#budget = new NamespaceBudget(config.namespaceLimits ?? DEFAULT_NAMESPACE_LIMITS, this.#recheckMs());
     this.#serviceAccounts = new ExpiringCache({ ttlMs: () => this.#recheckMs() });
     const kc = config.kubeConfig;
     this.#apis = {
@@ -380,8 +395,15 @@ export class Copier {
     if (object.metadata?.annotations?.[IGNORE_ANNOTATION] === 'true') return this.#forget(key);
 
     const ref = workloadRef(kind, object);
-    const outcomes = await Promise.all(imagesOf(kind, object).map(async (c) => ({ container: c, outcome: await this.#backUp(c.image) })));
+    const outcomes = await Promise.all(imagesOf(kind, object).map(async (c) => ({ container: c, outcome: await this.#backUp(c.image, namespace) })));
     const verdict = reconcileWorkload(outcomes);
+    if (verdict.kind === 'refused') {
+      this.#failing.add(key);
+      this.#log.warn('backup refused by a bound; retried later', { workload: key, reasons: verdict.reasons, error: verdict.message });
+      this.#events.record(ref, 'Warning', 'BackupRefused', forTenants(verdict.message));
+      this.#queue.retryLater(key);
+      return;
+    }
     if (verdict.kind === 'failed') {
       this.#failing.add(key);
       this.#log.warn('backup failed', { workload: key, failed: verdict.failed, error: verdict.message });
@@ -498,7 +520,7 @@ export class Copier {
   }
 
   /** Backs up one image, or reuses a recent verdict for it (many workloads share images). */
-  #backUp(image: string): Promise<ImageOutcome> {
+  #backUp(image: string, namespace: string): Promise<ImageOutcome> {
     let source: ImageReference;
     try {
       source = parseReference(image);
@@ -507,10 +529,10 @@ export class Copier {
       return Promise.resolve({ kind: 'skipped', reason: describeError(error) });
     }
     if (isInBackupTarget(source, this.#config.backupTarget)) return Promise.resolve({ kind: 'skipped', reason: 'already a backup' });
-    return this.#images.get(formatReference(source), () => this.#copy(source));
+    return this.#images.get(formatReference(source), () => this.#copy(source, namespace));
   }
 
-  async #copy(source: ImageReference): Promise<ImageOutcome> {
+  async #copy(source: ImageReference, namespace: string): Promise<ImageOutcome> {
     const started = performance.now();
     let backup: ImageReference;
     try {
@@ -529,7 +551,19 @@ export class Copier {
         this.#log.info('image skipped: not public', { image: formatReference(source), reason: refusal });
         return { kind: 'skipped', reason: 'not public' };
       }
-      const result = await this.#registry.engine.copy({ source, destination: backup });
+      const share = this.#budget.admit(namespace);
+      if (!share.ok) return this.#refuse(source, share.why.includes('--namespace-max-images') ? 'namespace-images' : 'namespace-bytes', share.why);
+      let result: CopyResult | undefined;
+      try {
+        result = await this.#registry.engine.copy({
+          source,
+          destination: backup,
+          budget: { bytes: share.bytesLeft, what: "what is left of this namespace's share for this interval (--namespace-max-bytes)" },
+        });
+      } finally {
+        // A copy that failed, or found the backup there, gives its image back.
+        this.#budget.settle(namespace, result?.outcome === 'copied', result?.blobs.bytesTransferred ?? 0);
+      }
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied')
@@ -539,6 +573,7 @@ export class Copier {
         return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
     } catch (error) {
+      if (error instanceof CopyRefused) return this.#refuse(source, error.reason === 'budget' ? 'namespace-bytes' : error.reason, error.message);
       // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
       if (error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry) {
         this.#copies.inc({ outcome: 'skipped' });
@@ -548,6 +583,13 @@ export class Copier {
       this.#copies.inc({ outcome: 'failed' });
       return { kind: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
     }
+  }
+
+  #refuse(source: ImageReference, reason: RefusalReason, message: string): ImageOutcome {
+    this.#copies.inc({ outcome: 'refused' });
+    this.#refused.inc({ reason });
+    this.#log.warn('image not copied: a bound refuses it', { image: formatReference(source), reason, why: message });
+    return { kind: 'refused', reason, message };
   }
 
   /** The workload is settled (moved, or nothing to do): no longer failing, no retry pending. */

@@ -13,11 +13,17 @@ export type ImageOutcome =
   | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
   | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
   | { readonly kind: 'skipped'; readonly reason: string }
-  | { readonly kind: 'failed'; readonly error: Error };
+  | { readonly kind: 'failed'; readonly error: Error }
+  /** Not copied because a bound says no (its size, the namespace's share): retried later, but not a failure of the registry. */
+  | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly message: string };
+
+export type RefusalReason = 'image-too-large' | 'namespace-images' | 'namespace-bytes';
 
 export type WorkloadVerdict =
   /** Some image could not be backed up: retried later, the reasons said. */
   | { readonly kind: 'failed'; readonly failed: number; readonly message: string }
+  /** An image is refused by a bound (--max-image-size, the namespace's share): retried later, each reason said. */
+  | { readonly kind: 'refused'; readonly reasons: readonly RefusalReason[]; readonly message: string }
   /** Backed up, but the nodes could not pull a backup: not handed off (a change would break the workload at its next restart). */
   | { readonly kind: 'not-pullable'; readonly message: string }
   /** Every public image is backed up: these move (none when nothing was public or everything is a backup already). */
@@ -26,6 +32,13 @@ export type WorkloadVerdict =
 export function reconcileWorkload(outcomes: ReadonlyArray<{ container: ContainerImage; outcome: ImageOutcome }>): WorkloadVerdict {
   const failed = outcomes.flatMap(({ container, outcome }) => (outcome.kind === 'failed' ? [`${container.container}: ${outcome.error.message}`] : []));
   if (failed.length > 0) return { kind: 'failed', failed: failed.length, message: failed.join('; ') };
+  const refused = outcomes.flatMap(({ container, outcome }) => (outcome.kind === 'refused' ? [{ container: container.container, ...outcome }] : []));
+  if (refused.length > 0)
+    return {
+      kind: 'refused',
+      reasons: [...new Set(refused.map((r) => r.reason))],
+      message: `not backed up now: ${refused.map((r) => `${r.container}: ${r.message}`).join('; ')}`,
+    };
   const unpullable = outcomes.flatMap(({ container, outcome }) =>
     outcome.kind === 'not-pullable' ? [`${outcome.backup} (${container.container}: ${outcome.reason})`] : [],
   );

@@ -26,10 +26,19 @@ export interface BlobTransferSpec {
   readonly size: number;
   /** Names the blob and image in errors. */
   readonly what: string;
+  /** The blob's deadline, from its size: ends both the download and the upload with its reason (required: a blob outlasts a request's default). */
+  readonly signal: AbortSignal;
 }
 
 export async function transferBlob(transport: Transport, spec: BlobTransferSpec): Promise<void> {
-  const source = await transport.send({ method: 'GET', url: spec.sourceUrl, headers: { authorization: spec.sourceAuthorization }, what: `GET ${spec.what}` });
+  const signal = { signal: spec.signal };
+  const source = await transport.send({
+    method: 'GET',
+    url: spec.sourceUrl,
+    headers: { authorization: spec.sourceAuthorization },
+    what: `GET ${spec.what}`,
+    ...signal,
+  });
   if (source.status !== 200) throw await failure(source, `GET ${spec.what}`);
   const length = source.headers['content-length'];
   if (length !== undefined && Number(length) !== spec.size) {
@@ -53,6 +62,7 @@ export async function transferBlob(transport: Transport, spec: BlobTransferSpec)
       headers: { authorization: session.authorization, 'content-type': 'application/octet-stream', 'content-length': String(spec.size) },
       body: verifier,
       what,
+      ...signal,
     });
     if (upload.status !== 201) throw await failure(upload, what);
     await upload.body.dump().catch(() => undefined);

@@ -84,13 +84,14 @@ export class RegistryClient {
   }
 
   /** The manifest's original bytes, checked against the digest asked for or announced. */
-  async getManifest(repo: Repo, selector: string): Promise<FetchedManifest> {
+  async getManifest(repo: Repo, selector: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const what = `GET manifest ${at(repo, selector)}`;
     const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
       method: 'GET',
       path: `/manifests/${selector}`,
       headers: { accept: MANIFEST_ACCEPT },
       what,
+      ...(signal ? { signal } : {}),
     });
     if (response.status === 404) {
       const detail = await errorDetail(response);
@@ -231,6 +232,7 @@ export class RegistryClient {
       headers?: Headers;
       body?: string | Buffer | Readable;
       what: string;
+      signal?: AbortSignal;
     },
   ): Promise<SendResponse> {
     const url = req.url ?? `${this.#transport.baseUrl(repo.registry)}/${repo.repository}${req.path ?? ''}`;
@@ -241,6 +243,7 @@ export class RegistryClient {
         url,
         headers: { ...req.headers, authorization },
         ...(req.body === undefined ? {} : { body: req.body }),
+        ...(req.signal ? { signal: req.signal } : {}),
         what: req.what,
       });
     };

@@ -9,12 +9,20 @@
  *
  * Within an engine (one batch, or one copier process), a blob is transferred once per target
  * registry: a second image that needs it waits for the first transfer and then mounts it.
+ *
+ * Bounds, because a source registry may be hostile: the manifest tree is read first (at most
+ * MAX_INDEX_CHILDREN children an index, MAX_INDEX_DEPTH levels, within `manifestsDeadlineMs`) and an
+ * image whose declared size passes `maxImageBytes` (or the request's own budget) is refused before a
+ * blob moves; each blob has a deadline from its size and the floor rate (`minBytesPerSecond`), from
+ * when it gets a slot; and the image and blob slots are shared fairly between source registries.
  */
 import { RegistryError, describeError } from '../errors.ts';
 import { digestTag } from '../image/backup.ts';
 import { effectiveTag, formatReference, type ImageReference } from '../image/reference.ts';
 import { TagPolicy } from '../image/tag-policy.ts';
-import { Limit, mapLimited } from '../util/limit.ts';
+import { deadline } from '../util/deadline.ts';
+import { FairLimit, mapLimited } from '../util/limit.ts';
+import { formatBytes } from '../util/size.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } from '../util/retry.ts';
 import { repoName, type FetchedManifest, type RegistryClient, type Repo, type UploadSession } from './client.ts';
 import { transferBlob } from './blob-transfer.ts';
@@ -24,7 +32,31 @@ import type { Transport } from './transport.ts';
 export interface CopyRequest {
   readonly source: ImageReference;
   readonly destination: ImageReference;
+  /** A smaller size budget for this image than the engine's `maxImageBytes` (a namespace's share), and what sets it. */
+  readonly budget?: { readonly bytes: number; readonly what: string };
 }
+
+/** Why an image is refused without being copied: it is larger than a limit allows. Not retried. */
+export class CopyRefused extends RegistryError {
+  override name = 'CopyRefused';
+  readonly reason: 'image-too-large' | 'budget';
+  constructor(message: string, reason: CopyRefused['reason']) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** A real cluster's largest images (CUDA, ML runtimes) are a few GiB to ~15 GiB. */
+export const DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 ** 3;
+/** Slower than this, a source is abandoned (and the image retried later with the workload). */
+export const DEFAULT_MIN_BYTES_PER_SECOND = 1024 ** 2;
+/** Time every blob gets on top of its size at the floor rate (a connection, a redirect, an upload session). */
+export const DEFAULT_BLOB_GRACE_MS = 60_000;
+/** The manifests of one image (an index and its children), retries included. */
+const DEFAULT_MANIFESTS_DEADLINE_MS = 3 * 60_000;
+/** Real indexes list tens of platforms and attestations; far more is not an image. */
+const MAX_INDEX_CHILDREN = 1024;
+const MAX_INDEX_DEPTH = 3;
 
 /** `copied`: bytes moved; `present`: an immutable tag already backed up; `unchanged`: a mutable tag whose digest matched. */
 export type CopyOutcome = 'copied' | 'present' | 'unchanged';
@@ -54,6 +86,26 @@ export interface CopyEngineOptions {
   readonly onRetry?: (what: string, event: RetryEvent) => void;
   /** Called as each blob lands, for metrics: how, and how many bytes crossed the wire. */
   readonly onBlob?: (how: 'transferred' | 'mounted' | 'present', bytes: number) => void;
+  /** Images whose manifests declare more bytes than this are refused (default 20 GiB). */
+  readonly maxImageBytes?: number;
+  /** The floor rate a blob must keep, in bytes per second (default 1 MiB/s). */
+  readonly minBytesPerSecond?: number;
+  /** Time each blob gets on top of its size at the floor rate (default 60 s). */
+  readonly blobGraceMs?: number;
+  /** Time to read all of one image's manifests (default 3 minutes). */
+  readonly manifestsDeadlineMs?: number;
+}
+
+/** What the operator bounds a copy by (the --max-image-size and --min-copy-rate flags). */
+export type CopyBounds = Required<Pick<CopyEngineOptions, 'maxImageBytes' | 'minBytesPerSecond'>>;
+
+/** An image's manifests as read, before anything is placed: what its size is, what to copy. */
+interface ManifestTree {
+  readonly fetched: FetchedManifest;
+  /** An image manifest's config and layers. */
+  readonly blobs: readonly Descriptor[];
+  /** An index's children, each with its own tree. */
+  readonly children: readonly { readonly descriptor: Descriptor; readonly tree: ManifestTree }[];
 }
 
 interface BlobLanding {
@@ -71,8 +123,8 @@ const BLOB_MEMORY_MAX = 50_000;
 export class CopyEngine {
   readonly #client: RegistryClient;
   readonly #policy: TagPolicy;
-  readonly #images: Limit;
-  readonly #transfers: Limit;
+  readonly #images: FairLimit;
+  readonly #transfers: FairLimit;
   readonly #retry: RetryPolicy;
   readonly #options: CopyEngineOptions;
   readonly #landed = new Map<string, BlobLanding>();
@@ -85,8 +137,8 @@ export class CopyEngine {
     this.#transport = transport;
     this.#options = options;
     this.#policy = options.tagPolicy ?? new TagPolicy();
-    this.#images = new Limit(options.imageConcurrency ?? 16);
-    this.#transfers = new Limit(options.blobConcurrency ?? 6);
+    this.#images = new FairLimit(options.imageConcurrency ?? 16);
+    this.#transfers = new FairLimit(options.blobConcurrency ?? 6);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
   }
 
@@ -113,13 +165,13 @@ export class CopyEngine {
     const key = `${formatReference(request.source)} ${formatReference(request.destination)}`;
     let running = this.#inFlight.get(key);
     if (running === undefined) {
-      running = this.#images.run(() => this.#copy(request)).finally(() => this.#inFlight.delete(key));
+      running = this.#images.run(request.source.registry, () => this.#copy(request)).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, running);
     }
     return running;
   }
 
-  async #copy({ source, destination }: CopyRequest): Promise<CopyResult> {
+  async #copy({ source, destination, budget }: CopyRequest): Promise<CopyResult> {
     const src: Repo = { registry: source.registry, repository: source.repository };
     const dst: Repo = { registry: destination.registry, repository: destination.repository };
     const srcName = formatReference(source);
@@ -145,7 +197,7 @@ export class CopyEngine {
         };
       }
 
-      let top: FetchedManifest | undefined;
+      let tree: ManifestTree | undefined;
       let wanted = source.digest;
       if (wanted === undefined) {
         if (current) {
@@ -154,9 +206,9 @@ export class CopyEngine {
           if (head === undefined) throw new RegistryError(`${srcName} not found in ${source.registry} (HTTP 404: no such tag or repository)`, { status: 404 });
           wanted = head.digest;
         } else {
-          // Nothing backed up yet: the copy is certain, so read the manifest straight away.
-          top = await this.#call(() => this.#client.getManifest(src, effectiveTag(source)!));
-          wanted = top.digest;
+          // Nothing backed up yet: the copy is certain, so read the manifests straight away.
+          tree = await this.#readTree(src, effectiveTag(source)!, srcName);
+          wanted = tree.fetched.digest;
         }
       }
       if (current?.digest === wanted) {
@@ -173,13 +225,15 @@ export class CopyEngine {
       }
 
       const stats = { ...nothing };
-      const digest = wanted;
-      top ??= await this.#call(() => this.#client.getManifest(src, digest));
-      const { platforms, totalBytes } = await this.#copyContents(src, dst, top, stats, srcName);
+      tree ??= await this.#readTree(src, wanted, srcName);
+      const totalBytes = declaredBytes(tree);
+      this.#refuseOversized(srcName, totalBytes, budget);
+      const platforms = await this.#copyContents(src, dst, tree, stats, srcName);
+      const top = tree.fetched;
       await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
       return { source: srcName, destination: dstName, digest: top.digest, mediaType: top.mediaType, outcome: 'copied', platforms, totalBytes, blobs: stats };
     } catch (error) {
-      if (error instanceof RegistryError && error.message.includes(srcName)) throw error;
+      if (error instanceof CopyRefused || (error instanceof RegistryError && error.message.includes(srcName))) throw error;
       throw new RegistryError(`copy ${srcName} → ${dstName} failed: ${describeError(error)}`, {
         ...(error instanceof RegistryError && error.status !== undefined ? { status: error.status } : {}),
         ...(error instanceof RegistryError && error.registry !== undefined ? { registry: error.registry } : {}),
@@ -188,32 +242,58 @@ export class CopyEngine {
     }
   }
 
-  /** Everything a manifest references, placed in the target; children of an index pushed by digest. */
-  async #copyContents(
-    src: Repo,
-    dst: Repo,
-    manifest: FetchedManifest,
-    stats: CopyResult['blobs'],
-    what: string,
-  ): Promise<{ platforms: string[]; totalBytes: number }> {
-    const parsed = parseManifest(manifest.bytes, manifest.mediaType, what);
-    if (parsed.kind === 'image') {
-      const blobs = dedupeDescriptors([parsed.config, ...parsed.layers]);
-      await Promise.all(blobs.map((blob) => this.#ensureBlob(src, dst, blob, stats)));
-      return { platforms: [], totalBytes: manifest.bytes.length + blobs.reduce((sum, b) => sum + b.size, 0) };
+  /**
+   * Every manifest of the image, read before anything is placed (so its size is known first), within
+   * one deadline for them all; an index's children are read a few at a time.
+   */
+  async #readTree(src: Repo, selector: string, what: string): Promise<ManifestTree> {
+    const allowedMs = this.#options.manifestsDeadlineMs ?? DEFAULT_MANIFESTS_DEADLINE_MS;
+    const limit = deadline(allowedMs, () => new RegistryError(`${what}: its manifests were not read within ${allowedMs / 1000} s; abandoned, retried later`));
+    const read = async (fetched: FetchedManifest, what: string, depth: number): Promise<ManifestTree> => {
+      const parsed = parseManifest(fetched.bytes, fetched.mediaType, what);
+      if (parsed.kind === 'image') return { fetched, blobs: dedupeDescriptors([parsed.config, ...parsed.layers]), children: [] };
+      const children = dedupeDescriptors(parsed.manifests);
+      if (children.length > MAX_INDEX_CHILDREN)
+        throw new RegistryError(`${what}: the index lists ${children.length} manifests, more than the ${MAX_INDEX_CHILDREN} an image may have; not copied`);
+      if (depth >= MAX_INDEX_DEPTH) throw new RegistryError(`${what}: indexes nested more than ${MAX_INDEX_DEPTH} deep; not copied`);
+      const trees = await mapLimited(children, this.#transfers.size, async (descriptor) => {
+        const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
+        const child = await this.#call(() => this.#client.getManifest(src, descriptor.digest, limit.signal));
+        return { descriptor, tree: await read(child, childWhat, depth + 1) };
+      });
+      return { fetched, blobs: [], children: trees };
+    };
+    try {
+      return await read(await this.#call(() => this.#client.getManifest(src, selector, limit.signal)), what, 0);
+    } finally {
+      limit.clear();
     }
-    let totalBytes = manifest.bytes.length;
-    const children = dedupeDescriptors(parsed.manifests);
-    await mapLimited(children, this.#transfers.size, async (child) => {
-      const childWhat = `${what} (${child.platform ? formatPlatform(child.platform) : child.digest})`;
-      const fetched = await this.#call(() => this.#client.getManifest(src, child.digest));
-      const inner = await this.#copyContents(src, dst, fetched, stats, childWhat);
-      totalBytes += inner.totalBytes;
-      const there = await this.#call(() => this.#client.headManifest(dst, child.digest));
-      if (there === undefined) await this.#call(() => this.#client.putManifest(dst, child.digest, fetched));
+  }
+
+  #refuseOversized(what: string, totalBytes: number, budget: CopyRequest['budget']): void {
+    const max = this.#options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+    if (totalBytes > max)
+      throw new CopyRefused(
+        `${what}: its manifests declare ${formatBytes(totalBytes)}, more than --max-image-size (${formatBytes(max)}); not copied`,
+        'image-too-large',
+      );
+    if (budget !== undefined && totalBytes > budget.bytes)
+      throw new CopyRefused(
+        `${what}: its manifests declare ${formatBytes(totalBytes)}, more than ${budget.what} (${formatBytes(budget.bytes)}); not copied now`,
+        'budget',
+      );
+  }
+
+  /** Everything the tree references, placed in the target; children of an index pushed by digest. Returns the index's platforms. */
+  async #copyContents(src: Repo, dst: Repo, tree: ManifestTree, stats: CopyResult['blobs'], what: string): Promise<string[]> {
+    await Promise.all(tree.blobs.map((blob) => this.#ensureBlob(src, dst, blob, stats)));
+    await mapLimited(tree.children, this.#transfers.size, async ({ descriptor, tree: child }) => {
+      const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
+      await this.#copyContents(src, dst, child, stats, childWhat);
+      const there = await this.#call(() => this.#client.headManifest(dst, descriptor.digest));
+      if (there === undefined) await this.#call(() => this.#client.putManifest(dst, descriptor.digest, child.fetched));
     });
-    const platforms = parsed.manifests.flatMap((d) => (d.platform && d.platform.os !== 'unknown' ? [formatPlatform(d.platform)] : []));
-    return { platforms, totalBytes };
+    return tree.children.flatMap(({ descriptor: d }) => (d.platform && d.platform.os !== 'unknown' ? [formatPlatform(d.platform)] : []));
   }
 
   async #ensureBlob(src: Repo, dst: Repo, blob: Descriptor, stats: CopyResult['blobs']): Promise<void> {
@@ -262,33 +342,58 @@ export class CopyEngine {
     if (await this.#call(() => this.#client.hasBlob(dst, blob.digest))) return 'present';
     if (src.registry === dst.registry && (await this.#call(() => this.#client.mountBlob(dst, blob.digest, src.repository)))) return 'mounted';
     const what = `blob ${blob.digest} of ${repoName(src)}`;
-    await this.#transfers.run(() =>
-      this.#call(async () => {
-        // Each attempt opens a new source stream (a consumed stream cannot be sent again), and an
-        // upload session only once the source has answered.
-        const source = await this.#client.blobSource(src, blob.digest);
-        let session: UploadSession | undefined;
-        try {
-          await transferBlob(this.#transport, {
-            sourceUrl: source.url,
-            sourceAuthorization: source.authorization,
-            startUpload: async () => (session = await this.#client.startUpload(dst, blob.digest)),
-            digest: blob.digest,
-            size: blob.size,
-            what,
-          });
-        } catch (error) {
-          if (session) await this.#client.cancelUpload(session).catch(() => undefined);
-          throw error;
-        }
-      }, what),
-    );
+    await this.#transfers.run(src.registry, async () => {
+      // From when the blob has a slot: its size at the floor rate, plus a grace; retries included.
+      const rate = this.#options.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND;
+      const allowedMs = (this.#options.blobGraceMs ?? DEFAULT_BLOB_GRACE_MS) + Math.ceil((blob.size / rate) * 1000);
+      const limit = deadline(
+        allowedMs,
+        () =>
+          new RegistryError(
+            `${what} (${formatBytes(blob.size)}): not copied within ${Math.round(allowedMs / 1000)} s, slower than the floor of ${formatBytes(rate)}/s (--min-copy-rate); abandoned, retried later`,
+          ),
+      );
+      try {
+        await this.#call(async () => {
+          // Each attempt opens a new source stream (a consumed stream cannot be sent again), and an
+          // upload session only once the source has answered.
+          const source = await this.#client.blobSource(src, blob.digest);
+          let session: UploadSession | undefined;
+          try {
+            await transferBlob(this.#transport, {
+              sourceUrl: source.url,
+              sourceAuthorization: source.authorization,
+              startUpload: async () => (session = await this.#client.startUpload(dst, blob.digest)),
+              digest: blob.digest,
+              size: blob.size,
+              what,
+              signal: limit.signal,
+            });
+          } catch (error) {
+            if (session) await this.#client.cancelUpload(session).catch(() => undefined);
+            throw error;
+          }
+        }, what);
+      } finally {
+        limit.clear();
+      }
+    });
     return 'transferred';
   }
 
   #call<T>(operation: () => Promise<T>, what = 'registry request'): Promise<T> {
     return withRetries(operation, this.#retry, (event) => this.#options.onRetry?.(what, event));
   }
+}
+
+/** Every manifest's bytes and every distinct blob's declared size. */
+function declaredBytes(tree: ManifestTree): number {
+  const seen = new Set<string>();
+  const walk = (node: ManifestTree): number =>
+    node.fetched.bytes.length +
+    node.blobs.reduce((sum, blob) => sum + (seen.has(blob.digest) || !seen.add(blob.digest) ? 0 : blob.size), 0) +
+    node.children.reduce((sum, child) => sum + walk(child.tree), 0);
+  return walk(tree);
 }
 
 function dedupeDescriptors(descriptors: readonly Descriptor[]): Descriptor[] {

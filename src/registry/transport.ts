@@ -11,6 +11,7 @@ import { trustedCa } from '../util/trusted-ca.ts';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { RegistryError } from '../errors.ts';
+import { deadline } from '../util/deadline.ts';
 
 export type Headers = Record<string, string | undefined>;
 
@@ -24,6 +25,12 @@ export interface TransportOptions {
 /** Connections kept open per origin, and how long without a byte before a transfer counts as stalled. */
 const CONNECTIONS_PER_ORIGIN = 16;
 const STALL_MS = 60_000;
+/**
+ * The whole of a request without its own deadline (a manifest, a token, a HEAD), body included:
+ * the stall time-out alone lets a registry that sends a byte every 59 s hold a request for ever.
+ */
+export const REQUEST_DEADLINE_MS = 120_000;
+const CLOSE_GRACE_MS = 5_000;
 const USER_AGENT = 'image-clone-controller';
 
 export interface SendRequest {
@@ -33,6 +40,8 @@ export interface SendRequest {
   readonly body?: string | Buffer | Readable;
   /** For messages only: what this request was for, e.g. "GET manifest docker.io/library/nginx:1". */
   readonly what: string;
+  /** Ends the request, or its body's streaming, with the signal's reason (default: REQUEST_DEADLINE_MS from now). */
+  readonly signal?: AbortSignal;
 }
 
 export interface SendResponse {
@@ -77,6 +86,22 @@ export class Transport {
   }
 
   async send(req: SendRequest): Promise<SendResponse> {
+    if (req.signal !== undefined) return this.#send(req, req.signal);
+    const limit = deadline(
+      REQUEST_DEADLINE_MS,
+      () => new RegistryError(`${req.what}: no complete answer within ${REQUEST_DEADLINE_MS / 1000} s; abandoned`, { retryable: true }),
+    );
+    try {
+      const response = await this.#send(req, limit.signal);
+      response.body.once('close', () => limit.clear());
+      return response;
+    } catch (error) {
+      limit.clear();
+      throw error;
+    }
+  }
+
+  async #send(req: SendRequest, signal: AbortSignal): Promise<SendResponse> {
     let url = req.url;
     const origin = new URL(url).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -94,6 +119,7 @@ export class Transport {
           headers,
           body: hop === 0 ? (req.body ?? null) : null,
           dispatcher: this.#dispatcher,
+          signal,
         });
       } catch (error) {
         // Our own errors come from a request body stream (a digest or size check): keep them.
@@ -119,8 +145,11 @@ export class Transport {
     throw new RegistryError(`${req.what}: more than ${MAX_REDIRECTS} redirects (a redirect loop?), last to ${redactUrl(url)}`);
   }
 
+  /** Lets requests in flight finish for a few seconds, then ends them (a stop must not wait out a slow registry's deadline). */
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    const closed = this.#dispatcher.close();
+    const gave = await Promise.race([closed.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS, false).unref())]);
+    if (!gave) await this.#dispatcher.destroy();
   }
 }
 

@@ -36,3 +36,79 @@ export async function mapLimited<T, R>(items: readonly T[], concurrency: number,
   const limit = new Limit(Math.max(1, Math.min(concurrency, items.length || 1)));
   return Promise.all(items.map((item, index) => limit.run(() => task(item, index))));
 }
+
+/**
+ * A Limit shared fairly between keys (the source registries of copies): one key holds at most
+ * `size − 1` slots, so a slot is always left for another, and a freed slot goes to the waiting key
+ * that holds the fewest. A slow or hostile registry then delays others by at most the deadline of
+ * one of its tasks, never by all of them.
+ */
+export class FairLimit {
+  readonly size: number;
+  readonly #perKey: number;
+  #active = 0;
+  readonly #held = new Map<string, number>();
+  /** Per key, its waiters in arrival order. */
+  readonly #waiting = new Map<string, Array<() => void>>();
+  #waitingCount = 0;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`a concurrency limit must be a positive integer, got ${size}`);
+    this.size = size;
+    this.#perKey = size === 1 ? 1 : size - 1;
+  }
+
+  get pending(): number {
+    return this.#active + this.#waitingCount;
+  }
+
+  /** Slots `key` holds now. */
+  heldBy(key: string): number {
+    return this.#held.get(key) ?? 0;
+  }
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    if (this.#admits(key)) this.#take(key);
+    else {
+      // The slot is taken for us by #dispatch before we are woken.
+      await new Promise<void>((resolve) => {
+        const queue = this.#waiting.get(key) ?? [];
+        queue.push(resolve);
+        this.#waiting.set(key, queue);
+        this.#waitingCount++;
+      });
+    }
+    try {
+      return await task();
+    } finally {
+      this.#active--;
+      const held = this.heldBy(key) - 1;
+      if (held === 0) this.#held.delete(key);
+      else this.#held.set(key, held);
+      this.#dispatch();
+    }
+  }
+
+  #admits(key: string): boolean {
+    return this.#active < this.size && this.heldBy(key) < this.#perKey;
+  }
+
+  #take(key: string): void {
+    this.#active++;
+    this.#held.set(key, this.heldBy(key) + 1);
+  }
+
+  #dispatch(): void {
+    while (this.#active < this.size) {
+      let next: string | undefined;
+      for (const key of this.#waiting.keys()) if (this.#admits(key) && (next === undefined || this.heldBy(key) < this.heldBy(next))) next = key;
+      if (next === undefined) return;
+      const queue = this.#waiting.get(next)!;
+      const wake = queue.shift()!;
+      if (queue.length === 0) this.#waiting.delete(next);
+      this.#waitingCount--;
+      this.#take(next);
+      wake();
+    }
+  }
+}

@@ -332,6 +332,52 @@ describe('copier against a real API server', () => {
     assert.match(logLines.join('\n'), /image skipped: not public.*team-b\/secret:1.*an anonymous pull was refused/);
   });
 
+  it('keeps each namespace to its share and refuses an image over --max-image-size: a BackupRefused Event and a metric each, others unaffected', async () => {
+    for (const [repo, size] of [
+      ['share-a', 1024],
+      ['share-b', 1024],
+      ['share-c', 1024],
+      ['oversized', 96 * 1024],
+    ] as const)
+      await seedImage({ url: source.url }, { repository: repo, tag: '1', format: 'oci', layers: [{ seed: `${repo}-layer`, size }] });
+    await namespace('greedy');
+    await namespace('modest');
+    await namespace('bulky');
+    await deployment('greedy', 'two', podSpec({ a: `${source.address}/share-a:1`, b: `${source.address}/share-b:1` }));
+    await deployment('bulky', 'big', podSpec({ big: `${source.address}/oversized:1` }));
+    await deployment('modest', 'one', podSpec({ c: `${source.address}/share-c:1` }));
+    const handoff = join(work, 'handoff-shares');
+    const base = copierConfig(handoff, { includeNamespaces: ['greedy', 'modest', 'bulky'], namespaceLimits: { images: 1, bytes: 1024 ** 3 } });
+    const copier = new Copier({ ...base, registry: { ...base.registry, maxImageBytes: 64 * 1024 } });
+    const summary = await copier.runOnce();
+    assert.deepEqual([...summary.failedWorkloads].sort(), ['Deployment/bulky/big', 'Deployment/greedy/two'], 'the refused workloads are not done');
+    assert.deepEqual(
+      records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`),
+      ['modest/one'],
+      "the other namespace's workload had its own share",
+    );
+    const shared = await Promise.all(['share-a', 'share-b'].map((repo) => backupDigest(mirrorOf(repo), '1')));
+    assert.equal(shared.filter((digest) => digest !== undefined).length, 1, "one of greedy/two's images fit its share, the other waits");
+    assert.equal(await backupDigest(mirrorOf('oversized'), '1'), undefined, 'the oversized image was not copied');
+    const metrics = copier.metrics.render();
+    // Counted at each attempt (a refused workload is retried with its backoff).
+    assert.match(metrics, /^image_clone_copies_refused_total\{reason="namespace-images"\} [1-9]\d*$/m);
+    assert.match(metrics, /^image_clone_copies_refused_total\{reason="image-too-large"\} [1-9]\d*$/m);
+    const refusals = async (namespace: string) =>
+      (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.reason === 'BackupRefused').map((e) => `${e.involvedObject.name}: ${e.message}`);
+    const said = [...(await refusals('bulky')), ...(await refusals('greedy'))];
+    assert.equal(said.length, 2, said.join('\n'));
+    assert.deepEqual(await refusals('modest'), []);
+    assert.match(
+      said[0]!,
+      /^big: not backed up now: big: .*oversized:1: its manifests declare \d+\.\d KiB, more than --max-image-size \(64\.0 KiB\); not copied/,
+    );
+    assert.match(
+      said[1]!,
+      /^two: not backed up now: [ab]: this namespace has copied 1 images in this \d+-minute interval, its share \(--namespace-max-images\)/,
+    );
+  });
+
   it('--backup-pull secret:NAME records whether the pod template or its service account lists the Secret', async () => {
     await namespace('pull-secret');
     await core.createNamespacedServiceAccount({
@@ -611,6 +657,12 @@ describe('copier against a real API server', () => {
       'pull-secret',
       '--exclude-namespace',
       'public-check',
+      '--exclude-namespace',
+      'greedy',
+      '--exclude-namespace',
+      'modest',
+      '--exclude-namespace',
+      'bulky',
       '--backup-pull',
       'node',
     ];

@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../devenv/process.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
-import { manifestDigestAt } from '../../devenv/seed.ts';
+import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
 import { RegistryError } from '../../src/errors.ts';
 import { parseReference } from '../../src/image/reference.ts';
 import { createRegistryStack } from '../../src/registry/index.ts';
@@ -22,14 +22,41 @@ const sha = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(by
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
 const layer = Buffer.alloc(1000, 7);
-const manifest = Buffer.from(
-  JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
-  }),
+const manifestOf = (layerSize: number) =>
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layerSize }],
+    }),
+  );
+const manifest = manifestOf(layer.length);
+/** `drip-many/app:N`: an image of its own layer each (distinct blobs, so no copy waits on another's transfer). */
+const manyLayers = Array.from({ length: 10 }, (_, i) => Buffer.alloc(1000, 100 + i));
+const manyManifests = manyLayers.map((own) =>
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(own), size: own.length }],
+    }),
+  ),
 );
+/** Declares a 25 GiB layer (its digest is the small layer's: it must never be asked for). */
+const hugeManifest = manifestOf(25 * 1024 ** 3);
+
+/** Sends `body` one byte a `everyMs`: each byte well inside the stall time-out, the whole never. */
+function drip(res: import('node:http').ServerResponse, headers: Record<string, string | number>, body: Buffer, everyMs: number): void {
+  res.writeHead(200, { ...headers, 'content-length': body.length });
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= body.length) return void clearInterval(timer);
+    res.write(body.subarray(sent, ++sent));
+  }, everyMs);
+  res.once('close', () => clearInterval(timer));
+}
 
 /** Streams `byte` forever (until the client goes away). */
 function endless(res: import('node:http').ServerResponse, contentType: string): void {
@@ -47,6 +74,8 @@ describe('hostile registries', () => {
   let address: string;
   let backup: RegistryServer;
   const redirects: string[] = [];
+  /** Blob requests by repository, to show which copies were refused before a byte moved. */
+  const blobRequests: string[] = [];
   // A service on another host, named as a token realm: it must never be asked (with or without the registry's credentials).
   let elsewhere: Server;
   let elsewherePort: number;
@@ -99,6 +128,19 @@ describe('hostile registries', () => {
             const html = Buffer.from('<html><body>Welcome to our registry portal</body></html>');
             return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(html) }).end(head ? undefined : html);
           }
+          case 'huge-layer/app':
+            return void res
+              .writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(hugeManifest), 'content-length': hugeManifest.length })
+              .end(head ? undefined : hugeManifest);
+          case 'drip-many/app': {
+            const own = manyManifests[Number(reference)] ?? manyManifests.find((m) => sha(m) === reference)!;
+            return void res
+              .writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(own), 'content-length': own.length })
+              .end(head ? undefined : own);
+          }
+          case 'drip-manifest/app':
+            if (head) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }).end();
+            return drip(res, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }, manifest, 200);
           case 'wrong-shape/app': {
             const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: 'none', layers: 'all of them' }));
             return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(odd) }).end(head ? undefined : odd);
@@ -110,6 +152,7 @@ describe('hostile registries', () => {
         }
       }
       // Blobs.
+      blobRequests.push(repository!);
       if (reference === sha(config)) return void res.writeHead(200, { 'content-length': config.length }).end(head ? undefined : config);
       switch (repository) {
         case 'long-blob/app': {
@@ -122,6 +165,12 @@ describe('hostile registries', () => {
           return void res.end(head ? undefined : Buffer.concat([layer, Buffer.alloc(4096, 2)]));
         case 'endless-blob/app':
           return endless(res, 'application/octet-stream');
+        case 'drip-many/app': {
+          const own = manyLayers.find((l) => sha(l) === reference)!;
+          return head ? void res.writeHead(200, { 'content-length': own.length }).end() : drip(res, {}, own, 200);
+        }
+        case 'drip-blob/app':
+          return head ? void res.writeHead(200, { 'content-length': layer.length }).end() : drip(res, {}, layer, 200);
         case 'redirect-loop/app':
           redirects.push(url);
           return void res.writeHead(307, { location: `http://${address}${url}` }).end();
@@ -149,6 +198,13 @@ describe('hostile registries', () => {
     ['a blob longer than its Content-Length says it is… and than declared', 'long-blob/app', /Content-Length 1500, but the manifest declares 1000 bytes/],
     ['a blob that streams past its declared size', 'longer-than-said/app', /sent more than the 1000 bytes its descriptor declares/],
     ['an endless blob', 'endless-blob/app', /sent more than the 1000 bytes its descriptor declares/],
+    [
+      'a blob sent a byte at a time, each inside the stall time-out',
+      'drip-blob/app',
+      /\(1000 B\): not copied within 2 s, slower than the floor of 1\.0 MiB\/s \(--min-copy-rate\); abandoned/,
+    ],
+    ['a manifest sent a byte at a time', 'drip-manifest/app', /its manifests were not read within 2 s; abandoned/],
+    ['an image that declares a 25 GiB layer', 'huge-layer/app', /declare 25\.0 GiB, more than --max-image-size \(20\.0 GiB\); not copied/],
     ['a redirect loop', 'redirect-loop/app', /more than 5 redirects \(a redirect loop\?\)/],
     ['a blob whose bytes do not hash to its digest', 'corrupt-blob/app', /digest|sha256/],
     ['a token server answering HTML', 'token-html/app', /token server http:\/\/127\.0\.0\.1:\d+\/token\/html did not answer with JSON/],
@@ -167,6 +223,9 @@ describe('hostile registries', () => {
       const { engine, close } = createRegistryStack({
         insecureRegistries: [address, backup.address],
         retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+        // Short deadlines, so the dripping registries are given up on in seconds (defaults: 60 s and 3 minutes).
+        blobGraceMs: 1_500,
+        manifestsDeadlineMs: 2_000,
       });
       const started = Date.now();
       try {
@@ -188,8 +247,39 @@ describe('hostile registries', () => {
       }
       assert.ok(Date.now() - started < 20_000, 'gave up promptly');
       assert.equal(await manifestDigestAt({ url: backup.url }, `mirror/${repository}`, '1'), undefined, 'no tag in the backup registry');
+      if (repository === 'huge-layer/app') assert.ok(!blobRequests.includes(repository), 'refused before any blob was asked for');
     });
   }
+
+  it('shares the blob slots fairly: a registry dripping its blobs holds at most all but one, and another registry copies meanwhile', async () => {
+    const good = await startRegistryServer();
+    const { engine, close } = createRegistryStack({
+      insecureRegistries: [address, good.address, backup.address],
+      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+      blobConcurrency: 3,
+      blobGraceMs: 60_000,
+    });
+    try {
+      await seedImage({ url: good.url }, { repository: 'team/app', tag: '1', format: 'oci', layers: [{ seed: 'fair', size: 200_000 }] });
+      // Ten images whose one layer drips: on a plain shared limit they would take all three slots for a minute.
+      const slow = Array.from({ length: 10 }, (_, i) =>
+        engine.copy({ source: parseReference(`${address}/drip-many/app:${i}`), destination: parseReference(`${backup.address}/mirror/drip/app:${i}`) }),
+      );
+      for (const copy of slow) copy.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const result = await engine.copy({
+        source: parseReference(`${good.address}/team/app:1`),
+        destination: parseReference(`${backup.address}/mirror/team/app:1`),
+      });
+      const tookMs = Date.now() - started;
+      assert.equal(result.outcome, 'copied');
+      assert.ok(tookMs < 5_000, `the well-behaved registry's image was copied in ${tookMs} ms, beside the dripping one`);
+    } finally {
+      await close();
+      await good.stop();
+    }
+  });
 
   it('copies the well-behaved repositories of the same server (the harness itself is sound), one behind a token that GET /v2/ did not announce', async () => {
     const { engine, close } = createRegistryStack({ insecureRegistries: [address, backup.address] });

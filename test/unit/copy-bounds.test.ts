@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NamespaceBudget } from '../../src/copier/namespace-budget.ts';
+import { FairLimit } from '../../src/util/limit.ts';
+import { parseSize } from '../../src/util/size.ts';
+
+/** A task that runs until released, recording when it started. */
+function gate(log: string[], name: string): { task: () => Promise<void>; release: () => void } {
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => (release = resolve));
+  return {
+    task: async () => {
+      log.push(name);
+      await done;
+    },
+    release: () => release(),
+  };
+}
+
+describe('FairLimit', () => {
+  it('leaves one slot for another key, and gives a freed slot to the key holding fewest', async () => {
+    const limit = new FairLimit(3);
+    const log: string[] = [];
+    const slow = Array.from({ length: 5 }, (_, i) => gate(log, `slow${i}`));
+    const runs = slow.map((g) => limit.run('slow.example', g.task));
+    await Promise.resolve();
+    assert.deepEqual(log, ['slow0', 'slow1'], 'one key holds at most size − 1');
+    const fast = [gate(log, 'fast0'), gate(log, 'fast1')];
+    const fastRuns = fast.map((g) => limit.run('fast.example', g.task));
+    await Promise.resolve();
+    assert.deepEqual(log.slice(2), ['fast0'], 'the spare slot went to the other key at once');
+    slow[0]!.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    // fast holds 1, slow holds 1 now: the tie goes to the key that waited first (slow), then fairness.
+    assert.equal(log.length, 4);
+    for (const g of [...slow, ...fast]) g.release();
+    await Promise.all([...runs, ...fastRuns]);
+    assert.equal(limit.pending, 0);
+  });
+
+  it('lets a lone key use every slot but one, and a limit of one still runs', async () => {
+    const one = new FairLimit(1);
+    assert.equal(await one.run('a', async () => 7), 7);
+    const limit = new FairLimit(4);
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        limit.run('a', async () => {
+          peak = Math.max(peak, limit.heldBy('a'));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }),
+      ),
+    );
+    assert.equal(peak, 3);
+  });
+});
+
+describe('parseSize', () => {
+  it('reads binary and decimal units, and names the flag when it cannot', () => {
+    assert.equal(parseSize('--max-image-size', '20GiB'), 20 * 1024 ** 3);
+    assert.equal(parseSize('--x', '1MB'), 1_000_000);
+    assert.equal(parseSize('--x', '1.5Ki'), 1536);
+    assert.equal(parseSize('--x', '4096'), 4096);
+    assert.throws(() => parseSize('--max-image-size', '20 parsecs'), /--max-image-size must be a positive size like 20GiB/);
+    assert.throws(() => parseSize('--x', '0'), /positive size/);
+  });
+});
+
+describe('NamespaceBudget', () => {
+  it('counts images as copies start, gives back what copied nothing, stops at the byte share, and starts afresh each interval', () => {
+    let now = 0;
+    const budget = new NamespaceBudget({ images: 2, bytes: 1000 }, 60_000, () => now);
+    const first = budget.admit('team');
+    assert.deepEqual(first, { ok: true, bytesLeft: 1000 });
+    assert.equal(budget.admit('team').ok, true);
+    const third = budget.admit('team');
+    assert.ok(!third.ok && /copied 2 images in this 1-minute interval, its share \(--namespace-max-images\)/.test(third.why));
+    assert.equal(budget.admit('other').ok, true, 'another namespace has its own share');
+    budget.settle('team', false, 0);
+    budget.settle('team', true, 1200);
+    const full = budget.admit('team');
+    assert.ok(!full.ok && /copied 1\.2 KiB .* \(--namespace-max-bytes 1000 B\)/.test(full.why), JSON.stringify(full));
+    now = 60_000;
+    assert.deepEqual(budget.admit('team'), { ok: true, bytesLeft: 1000 });
+  });
+});
