@@ -10,8 +10,8 @@
  * the checksums of them) cannot be blamed on the change: `varyingBetween` finds it, and the
  * comparison leaves it out and names it.
  */
+import { renderedObjects } from './documents.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 import { runsBackup } from '../../image/backup.ts';
 import { composeHelmImage, HELM_IMAGE_PARTS } from '../edit/helm-values.ts';
 
@@ -169,10 +169,9 @@ function containerImages(doc: Json): Map<string, string> {
 /** The rendered objects by `Kind/namespace/name`, read as the API server reads them (YAML 1.1, nulls dropped). */
 function byObject(text: string): Map<string, Json> {
   const map = new Map<string, Json>();
-  for (const doc of parseAllDocuments(text, { version: '1.1' })) {
+  for (const object of renderedObjects(text, '1.1')) {
     // What is not a Kubernetes object (a values file, a chart template) is not a rendered object.
-    if (doc.errors.length > 0) continue;
-    const value = withoutNulls(doc.toJS()) as Json | null;
+    const value = withoutNulls(object) as Json | null;
     if (!value || typeof value !== 'object' || typeof value.kind !== 'string') continue;
     const metadata = (value.metadata ?? {}) as Json;
     map.set(`${String(value.kind)}/${String(metadata.namespace ?? '')}/${String(metadata.name)}`, value);

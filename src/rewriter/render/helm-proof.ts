@@ -10,10 +10,11 @@
  * The HelmRelease itself is read as its Kustomization applies it: `kustomize build` of the path
  * when it holds a kustomization (overlay patches included), else the declaring document.
  */
+import { renderedObjects } from './documents.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import type { ClusterCapabilities } from '../../handoff/schema.ts';
 import { buildReadRefusal } from './build-gate.ts';
@@ -39,9 +40,7 @@ export async function effectiveSpec(tools: RenderTools, root: string, subdir: st
     if (refusal) throw new RenderProofError(`${subdir ?? 'the repository root'} is not built: ${refusal}`);
     // As Flux's kustomize-controller builds: files may come from anywhere in the repository.
     const built = await tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${subdir ?? '.'}`);
-    documents = parseAllDocuments(built)
-      .map((d) => d.toJS() as Json)
-      .filter(Boolean);
+    documents = [...renderedObjects(built)] as Json[];
   } else {
     documents = declaredDocuments(root, subdir, declared);
   }

@@ -16,7 +16,7 @@
  * `registry` or `repository` the record's own image mapping leaves out is tried too); the render
  * proof that follows refuses the edit if any container moves that the record did not ask for.
  */
-import { parseAllDocuments } from 'yaml';
+import { renderedObjects } from './documents.ts';
 import { runsBackup } from '../../image/backup.ts';
 
 type Json = Record<string, unknown>;
@@ -211,10 +211,8 @@ export function setPath(values: unknown, path: readonly string[], value: unknown
 /** Each container's image in a render, keyed `Kind/name container web` (init containers `init container …`). */
 function containerImages(rendered: string): Map<string, string> {
   const found = new Map<string, string>();
-  for (const doc of parseAllDocuments(rendered, { version: '1.1' })) {
-    if (doc.errors.length > 0) continue;
-    const object = doc.toJS() as Json | null;
-    if (!object || typeof object.kind !== 'string') continue;
+  for (const object of renderedObjects(rendered, '1.1') as Iterable<Json>) {
+    if (typeof object.kind !== 'string') continue;
     const name = String((object.metadata as Json | undefined)?.name);
     const walk = (value: unknown, key: string) => {
       if (Array.isArray(value)) {

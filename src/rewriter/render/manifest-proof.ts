@@ -17,9 +17,7 @@ import { runsSameImage } from '../../image/reference.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './compare.ts';
-import { tool, type RenderTools } from './tools.ts';
-
-const BUILDS_AT_ONCE = 4;
+import { renderSlots, tool, type RenderTools } from './tools.ts';
 
 /** A move asked for without a record (`image-clone rewrite --set FROM=TO`): any container may make it. */
 export interface AskedMove {
@@ -124,8 +122,8 @@ export async function proveManifestChange(
   const write = (which: keyof ChangedFile) => {
     for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
   };
-  // A few builds at once: each is a short process, and a change of many images touches many overlays.
-  const buildAll = () => mapLimited(roots, BUILDS_AT_ONCE, build);
+  // A few builds at once, as many as the memory limit holds (tool() bounds them process-wide).
+  const buildAll = () => mapLimited(roots, renderSlots(), build);
   let before: Array<string | Error>;
   write('before');
   try {

@@ -6,11 +6,32 @@ import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { ImageCloneError } from '../../errors.ts';
+import { Limit } from '../../util/limit.ts';
+import { memoryLimitBytes } from '../../util/memory-limit.ts';
 
 const run = promisify(execFile);
 const TOOL_TIMEOUT_MS = 120_000;
-/** What one render may print: far beyond a real chart's or overlay's render, far below the rewriter's memory limit (4 run at once). */
-export const OUTPUT_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * What one render may print: 8 MiB, several times the largest real render we met (kube-prometheus-stack,
+ * under 1 MiB without CRDs), and what the rewriter can hold and compare: composing 8 MiB of
+ * Deployments costs it up to ~200 MiB (see ./documents.ts).
+ */
+export const OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
+/** What one render at the cap may cost the rewriter while it is compared (its output, both sides' objects). */
+const RENDER_MEMORY_BYTES = 200 * 1024 * 1024;
+/** The rewriter's own footprint besides renders (Node, Git, the ledger). */
+const BASELINE_MEMORY_BYTES = 160 * 1024 * 1024;
+
+/**
+ * Renders (helm, kustomize) run at once: as many as the memory limit holds at their worst, one at
+ * least, four at most (each is a short process; a change of many images touches many overlays).
+ * The rewriter's 512 MiB limit holds one at a time; 1 GiB, four.
+ */
+export function renderSlots(limitBytes = memoryLimitBytes()): number {
+  if (limitBytes === undefined) return 4;
+  return Math.max(1, Math.min(4, Math.floor((limitBytes - BASELINE_MEMORY_BYTES) / RENDER_MEMORY_BYTES)));
+}
+const running = new Limit(renderSlots());
 const ERROR_MAX_CHARS = 4_000;
 
 function bounded(text: string, max: number): string {
@@ -28,7 +49,11 @@ export class RenderProofError extends ImageCloneError {
 }
 
 /** Runs a program; its standard output, or a RenderProofError naming `what` and why. */
-export async function tool(program: string, args: readonly string[], what: string): Promise<string> {
+export function tool(program: string, args: readonly string[], what: string): Promise<string> {
+  return running.run(() => runTool(program, args, what));
+}
+
+async function runTool(program: string, args: readonly string[], what: string): Promise<string> {
   try {
     const { stdout } = await run(program, [...args], {
       timeout: TOOL_TIMEOUT_MS,

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { renderSlots } from '../../src/rewriter/render/tools.ts';
+import { memoryLimitBytes } from '../../src/util/memory-limit.ts';
 import { NamespaceBudget } from '../../src/copier/namespace-budget.ts';
 import { FairLimit } from '../../src/util/limit.ts';
 import { parseSize } from '../../src/util/size.ts';
@@ -82,5 +87,25 @@ describe('NamespaceBudget', () => {
     assert.ok(!full.ok && /copied 1\.2 KiB .* \(--namespace-max-bytes 1000 B\)/.test(full.why), JSON.stringify(full));
     now = 60_000;
     assert.deepEqual(budget.admit('team'), { ok: true, bytesLeft: 1000 });
+  });
+});
+
+describe('render slots from the memory limit', () => {
+  it("reads the cgroup's limit, and runs as many renders as it holds at their worst (one at least, four at most)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cgroup-'));
+    try {
+      writeFileSync(join(dir, 'v2'), '536870912\n');
+      writeFileSync(join(dir, 'unlimited'), 'max\n');
+      writeFileSync(join(dir, 'v1-unlimited'), '9223372036854771712\n');
+      assert.equal(memoryLimitBytes([join(dir, 'missing'), join(dir, 'v2')]), 512 * 1024 ** 2);
+      assert.equal(memoryLimitBytes([join(dir, 'unlimited')]), undefined);
+      assert.equal(memoryLimitBytes([join(dir, 'v1-unlimited')]), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(renderSlots(512 * 1024 ** 2), 1, "the rewriter's 512 MiB");
+    assert.equal(renderSlots(256 * 1024 ** 2), 1);
+    assert.equal(renderSlots(1024 ** 3), 4);
+    assert.equal(renderSlots(undefined), 4);
   });
 });

