@@ -202,6 +202,7 @@ const REWRITER_FLAGS = {
   'unmanaged-branch': { arg: 'BRANCH', default: 'main', help: 'its base branch' },
   debounce: { arg: 'DUR', default: '2s', help: 'wait for a burst of records to end' },
   'keep-done': { arg: 'DUR', default: '7d', help: 'how long done handoff records are kept, then pruned' },
+  'stuck-after': { arg: 'DUR', default: '30m', help: '/healthz fails when one pass runs longer (the kubelet then restarts the rewriter)' },
   'direct-patch': {
     arg: 'MODE',
     default: 'never',
@@ -378,6 +379,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       once: values.once ?? false,
       debounceMs: parseDuration('--debounce', values.debounce!),
       keepDoneMs: parseDuration('--keep-done', values['keep-done']!),
+      stuckAfterMs: parseDuration('--stuck-after', values['stuck-after']!),
       directPatch,
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
       dryRun: values['dry-run'] ?? false,

@@ -74,6 +74,7 @@ export interface RewriterCommandOptions extends GitSettings {
   readonly once: boolean;
   readonly debounceMs: number;
   readonly keepDoneMs: number;
+  readonly stuckAfterMs?: number;
   readonly directPatch: DirectPatchMode;
   readonly kubeconfig?: string;
   readonly healthAddress?: string;
@@ -90,6 +91,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     ...gitAccess(options),
     dryRun: options.dryRun,
     keepDoneMs: options.keepDoneMs,
+    ...(options.stuckAfterMs === undefined ? {} : { stuckAfterMs: options.stuckAfterMs }),
     handoffDir: options.handoffDir,
     cacheDir: options.cacheDir,
     logger: options.logger,
@@ -121,7 +123,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     ? await startHealthServer({
         address: options.healthAddress,
         metrics: rewriter.metrics,
-        healthy: () => ({ ok: true, detail: 'running' }),
+        healthy: () => rewriter.healthy(),
         ready: () =>
           rewriter.lastPass.at > 0
             ? {

@@ -89,6 +89,8 @@ export interface RewriterConfig {
   readonly dryRun?: boolean;
   /** How long a done record is kept before the ledger forgets it (default 7 days). */
   readonly keepDoneMs?: number;
+  /** A pass running longer than this makes /healthz fail (default 30 minutes): the intake is stuck. */
+  readonly stuckAfterMs?: number;
   /** The helm and kustomize programs that prove HelmRelease edits (default: found on PATH). */
   readonly renderTools?: RenderTools;
   /** Extra CA certificates (PEM) trusted when fetching charts and calling forges. */
@@ -125,6 +127,12 @@ export class Rewriter {
   );
   readonly #rejections = this.metrics.register(new Counter('image_clone_push_rejections_total', 'Pushes rejected because the branch moved (then re-applied).'));
   readonly #passes = this.metrics.register(new Counter('image_clone_rewrite_passes_total', 'Passes over the pending records.'));
+  readonly #rejectedRecords = this.metrics.register(
+    new Counter(
+      'image_clone_records_unreadable_total',
+      'Handoff records that could not be read (not a regular file, too large, not a record); those not a file or too large are set aside as .rejected.',
+    ),
+  );
   readonly #proofs = this.metrics.register(
     new Counter(
       'image_clone_render_proofs_total',
@@ -151,6 +159,8 @@ export class Rewriter {
   #failedPasses = 0;
   #stopped = false;
   #lastPruneAt = 0;
+  /** When the running pass started, and what it works on now (for /healthz); undefined between passes. */
+  #pass: { startedAt: number; on: string } | undefined;
   readonly #charts = new ExpiringCache<FetchedChart>({ ttlMs: () => Number.POSITIVE_INFINITY, maxEntries: 32 });
 
   constructor(config: RewriterConfig) {
@@ -160,7 +170,19 @@ export class Rewriter {
     this.metrics.register(new Gauge('image_clone_pending_records', 'Handoff records not yet done.')).set(() => this.#ledger.pendingIds().length);
   }
 
-  /** For /readyz: the first pass is done. For /healthz: the last pass finished (failed changes are retried). */
+  /**
+   * For /healthz: a pass that has run longer than `stuckAfterMs` means the intake is stuck (every
+   * Git call and render is bounded in time, so a healthy pass ends); the kubelet then restarts the
+   * container, and the records, still pending, are taken up again.
+   */
+  healthy(now = Date.now()): { ok: boolean; detail: string } {
+    const pass = this.#pass;
+    const limit = this.#config.stuckAfterMs ?? 30 * 60_000;
+    if (pass === undefined || now - pass.startedAt <= limit) return { ok: true, detail: pass ? `pass running, on ${pass.on}` : 'idle, watching for records' };
+    return { ok: false, detail: `a pass has run for ${Math.round((now - pass.startedAt) / 1000)} s, more than ${limit / 1000} s: stuck on ${pass.on}` };
+  }
+
+  /** For /readyz: the first pass is done. */
   get lastPass(): { at: number; ok: boolean } {
     return { at: this.#lastPassAt, ok: this.#lastPassOk };
   }
@@ -214,13 +236,27 @@ export class Rewriter {
 
   /** Turns every pending record into Git changes, one per repository and base branch. */
   async processPending(): Promise<RewriteOutcome[]> {
+    this.#pass = { startedAt: Date.now(), on: 'reading the handoff records' };
+    try {
+      return await this.#processPending();
+    } finally {
+      this.#pass = undefined;
+    }
+  }
+
+  async #processPending(): Promise<RewriteOutcome[]> {
     const routing = {
       directPatch: this.#config.directPatch?.mode ?? 'never',
       ...(this.#config.unmanaged ? { unmanaged: this.#config.unmanaged } : {}),
     } as const;
     const toChange: Array<{ record: HandoffRecord; target: Target }> = [];
     const outcomes: RewriteOutcome[] = [];
-    for (const record of this.#ledger.pending((file, error) => this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) }))) {
+    const unreadable = (file: string, error: Error) => {
+      this.#rejectedRecords.inc();
+      this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) });
+    };
+    for (const record of this.#ledger.pending(unreadable)) {
+      this.#pass!.on = `record ${record.id}`;
       const route = routeRecord(record, routing);
       if (route.patch !== 'none') {
         const patched = await this.#patch(record, route.patch === 'also');
@@ -231,7 +267,10 @@ export class Rewriter {
       else if (route.git.kind === 'change') toChange.push({ record, target: route.git.target });
       else this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
     }
-    for (const { target, records } of groupByTarget(toChange)) outcomes.push(...(await this.#changeRepository(target, records)));
+    for (const { target, records } of groupByTarget(toChange)) {
+      this.#pass!.on = `${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`;
+      outcomes.push(...(await this.#changeRepository(target, records)));
+    }
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
     this.#passes.inc();
     this.#pruneDone();

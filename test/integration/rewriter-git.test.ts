@@ -572,4 +572,35 @@ describe('rewriter and git', () => {
     assert.ok(readdirSync(ledger.dir).includes(`${chart.id}.done`));
     assert.match(r.metrics.render(), /image_clone_rewrites_total\{result="unsupported-owner"\} 2/);
   });
+
+  it('/healthz fails while one pass is stuck on a Git server that never answers, naming what it is stuck on, and recovers when the pass ends', async () => {
+    const held: import('node:http').ServerResponse[] = [];
+    const server = createServer((_req, res) => void held.push(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const url = `http://127.0.0.1:${port}/stuck.git`;
+    const ledger = new Ledger(join(work, 'handoff-stuck'));
+    await record(ledger, url);
+    const r = rewriter(ledger.dir, 'commit', { cacheDir: join(work, 'cache-stuck'), credentialScopes: [`http://127.0.0.1:${port}/`], stuckAfterMs: 500 });
+    try {
+      assert.equal(r.healthy().ok, true);
+      const pass = r.processPending();
+      for (const deadline = Date.now() + 20_000; r.healthy().ok && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 100));
+      const health = r.healthy();
+      assert.equal(health.ok, false, 'unhealthy while stuck');
+      assert.match(
+        health.detail,
+        new RegExp(`a pass has run for \\d+ s, more than 0\\.5 s: stuck on http://127\\.0\\.0\\.1:${port}/stuck\\.git main \\(1 records\\)`),
+      );
+      // The server goes away: git fails, the pass ends, the record stays pending.
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      const outcomes = await pass;
+      assert.equal(outcomes[0]?.result, 'failed');
+      assert.deepEqual(r.healthy(), { ok: true, detail: 'idle, watching for records' });
+      assert.equal(ledger.pendingIds().length, 1);
+    } finally {
+      server.close();
+    }
+  });
 });
