@@ -47,20 +47,31 @@ export interface Measured {
   readonly maxRssBytes: number | undefined;
   /** CPU time (user + system), when /usr/bin/time is available. */
   readonly cpuSeconds: number | undefined;
+  /** The last 64 KiB the command printed, on standard output and on standard error. */
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number | null;
 }
 
 const GNU_TIME = '/usr/bin/time';
 
 /** Runs a command to completion, timing it (and its peak RSS when GNU time exists); throws on failure. */
-export function measure(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
+export function measure(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: { readonly allowFailure?: boolean } = {},
+): Promise<Measured> {
   const rssFile = join(CACHE_DIR, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const timed = existsSync(GNU_TIME);
   const [cmd, argv] = timed ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, command, ...args]] : [command, [...args]];
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-64 * 1024)));
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-64 * 1024)));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -72,8 +83,8 @@ export function measure(command: string, args: readonly string[], env: NodeJS.Pr
         cpuSeconds = Number.isFinite(user) && Number.isFinite(system) ? user! + system! : undefined;
         rmSync(rssFile, { force: true });
       }
-      if (code === 0) resolve({ seconds, maxRssBytes, cpuSeconds });
-      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')}… exited ${code}: ${stderr.trim()}`));
+      if (code === 0 || options.allowFailure) resolve({ seconds, maxRssBytes, cpuSeconds, stdout, stderr, exitCode: code });
+      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')}… exited ${code}: ${stderr.trim().slice(-4000)}`));
     });
   });
 }
@@ -97,5 +108,5 @@ export async function measurePool(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssBytes: maxRss || undefined, cpuSeconds: cpu };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssBytes: maxRss || undefined, cpuSeconds: cpu, stdout: '', stderr: '', exitCode: 0 };
 }

@@ -78,9 +78,9 @@ export type BatchResult = { ok: true; request: CopyRequest; result: CopyResult }
 
 export interface CopyEngineOptions {
   readonly tagPolicy?: TagPolicy;
-  /** Images copied at once across the engine. */
+  /** Images copied at once from one source registry (twice that from all). */
   readonly imageConcurrency?: number;
-  /** Blob transfers at once across the engine (skopeo: 6 per image; crane: 4). */
+  /** Blob transfers at once from one source registry, twice that from all (skopeo: 6 per image; crane: 4). */
   readonly blobConcurrency?: number;
   readonly retry?: RetryPolicy;
   readonly onRetry?: (what: string, event: RetryEvent) => void;
@@ -256,7 +256,7 @@ export class CopyEngine {
       if (children.length > MAX_INDEX_CHILDREN)
         throw new RegistryError(`${what}: the index lists ${children.length} manifests, more than the ${MAX_INDEX_CHILDREN} an image may have; not copied`);
       if (depth >= MAX_INDEX_DEPTH) throw new RegistryError(`${what}: indexes nested more than ${MAX_INDEX_DEPTH} deep; not copied`);
-      const trees = await mapLimited(children, this.#transfers.size, async (descriptor) => {
+      const trees = await mapLimited(children, this.#transfers.perKey, async (descriptor) => {
         const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
         const child = await this.#call(() => this.#client.getManifest(src, descriptor.digest, limit.signal));
         return { descriptor, tree: await read(child, childWhat, depth + 1) };
@@ -287,7 +287,7 @@ export class CopyEngine {
   /** Everything the tree references, placed in the target; children of an index pushed by digest. Returns the index's platforms. */
   async #copyContents(src: Repo, dst: Repo, tree: ManifestTree, stats: CopyResult['blobs'], what: string): Promise<string[]> {
     await Promise.all(tree.blobs.map((blob) => this.#ensureBlob(src, dst, blob, stats)));
-    await mapLimited(tree.children, this.#transfers.size, async ({ descriptor, tree: child }) => {
+    await mapLimited(tree.children, this.#transfers.perKey, async ({ descriptor, tree: child }) => {
       const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
       await this.#copyContents(src, dst, child, stats, childWhat);
       const there = await this.#call(() => this.#client.headManifest(dst, descriptor.digest));

@@ -39,23 +39,24 @@ export async function mapLimited<T, R>(items: readonly T[], concurrency: number,
 
 /**
  * A Limit shared fairly between keys (the source registries of copies): one key holds at most
- * `size − 1` slots, so a slot is always left for another, and a freed slot goes to the waiting key
- * that holds the fewest. A slow or hostile registry then delays others by at most the deadline of
- * one of its tasks, never by all of them.
+ * `perKey` slots and all keys together `total` (twice `perKey` unless told), so a key alone runs at
+ * its full share and a second one still gets a full share beside it; a freed slot goes to the
+ * waiting key that holds the fewest. A slow or hostile registry then holds its own share, never
+ * everyone's.
  */
 export class FairLimit {
-  readonly size: number;
-  readonly #perKey: number;
+  readonly perKey: number;
+  readonly total: number;
   #active = 0;
   readonly #held = new Map<string, number>();
   /** Per key, its waiters in arrival order. */
   readonly #waiting = new Map<string, Array<() => void>>();
   #waitingCount = 0;
 
-  constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`a concurrency limit must be a positive integer, got ${size}`);
-    this.size = size;
-    this.#perKey = size === 1 ? 1 : size - 1;
+  constructor(perKey: number, total = 2 * perKey) {
+    for (const n of [perKey, total]) if (!Number.isInteger(n) || n < 1) throw new RangeError(`a concurrency limit must be a positive integer, got ${n}`);
+    this.perKey = perKey;
+    this.total = Math.max(total, perKey);
   }
 
   get pending(): number {
@@ -90,7 +91,7 @@ export class FairLimit {
   }
 
   #admits(key: string): boolean {
-    return this.#active < this.size && this.heldBy(key) < this.#perKey;
+    return this.#active < this.total && this.heldBy(key) < this.perKey;
   }
 
   #take(key: string): void {
@@ -99,7 +100,7 @@ export class FairLimit {
   }
 
   #dispatch(): void {
-    while (this.#active < this.size) {
+    while (this.#active < this.total) {
       let next: string | undefined;
       for (const key of this.#waiting.keys()) if (this.#admits(key) && (next === undefined || this.heldBy(key) < this.heldBy(next))) next = key;
       if (next === undefined) return;

@@ -251,7 +251,7 @@ describe('hostile registries', () => {
     });
   }
 
-  it('shares the blob slots fairly: a registry dripping its blobs holds at most all but one, and another registry copies meanwhile', async () => {
+  it('shares the blob slots fairly: a registry dripping its blobs holds only its own share, and another registry copies meanwhile', async () => {
     const good = await startRegistryServer();
     const { engine, close } = createRegistryStack({
       insecureRegistries: [address, good.address, backup.address],
@@ -261,7 +261,7 @@ describe('hostile registries', () => {
     });
     try {
       await seedImage({ url: good.url }, { repository: 'team/app', tag: '1', format: 'oci', layers: [{ seed: 'fair', size: 200_000 }] });
-      // Ten images whose one layer drips: on a plain shared limit they would take all three slots for a minute.
+      // Ten images whose one layer drips: on a plain shared limit they would take every slot for a minute.
       const slow = Array.from({ length: 10 }, (_, i) =>
         engine.copy({ source: parseReference(`${address}/drip-many/app:${i}`), destination: parseReference(`${backup.address}/mirror/drip/app:${i}`) }),
       );

@@ -23,30 +23,31 @@ function gate(log: string[], name: string): { task: () => Promise<void>; release
 }
 
 describe('FairLimit', () => {
-  it('leaves one slot for another key, and gives a freed slot to the key holding fewest', async () => {
-    const limit = new FairLimit(3);
+  it('holds a key to its share, gives another key a full share beside it, and a freed slot to the key holding fewest', async () => {
+    const limit = new FairLimit(2, 3);
     const log: string[] = [];
-    const slow = Array.from({ length: 5 }, (_, i) => gate(log, `slow${i}`));
+    const slow = Array.from({ length: 4 }, (_, i) => gate(log, `slow${i}`));
     const runs = slow.map((g) => limit.run('slow.example', g.task));
     await Promise.resolve();
-    assert.deepEqual(log, ['slow0', 'slow1'], 'one key holds at most size − 1');
-    const fast = [gate(log, 'fast0'), gate(log, 'fast1')];
+    assert.deepEqual(log, ['slow0', 'slow1'], 'one key holds at most its share');
+    const fast = [gate(log, 'fast0'), gate(log, 'fast1'), gate(log, 'fast2')];
     const fastRuns = fast.map((g) => limit.run('fast.example', g.task));
     await Promise.resolve();
-    assert.deepEqual(log.slice(2), ['fast0'], 'the spare slot went to the other key at once');
+    assert.deepEqual(log.slice(2), ['fast0'], 'another key starts at once, up to the total');
     slow[0]!.release();
     await new Promise((resolve) => setImmediate(resolve));
-    // fast holds 1, slow holds 1 now: the tie goes to the key that waited first (slow), then fairness.
+    // slow holds 1, fast 1: the freed slot goes to the key that waited first among the fewest.
     assert.equal(log.length, 4);
+    assert.equal(limit.heldBy('slow.example') + limit.heldBy('fast.example'), 3);
     for (const g of [...slow, ...fast]) g.release();
     await Promise.all([...runs, ...fastRuns]);
     assert.equal(limit.pending, 0);
   });
 
-  it('lets a lone key use every slot but one, and a limit of one still runs', async () => {
-    const one = new FairLimit(1);
-    assert.equal(await one.run('a', async () => 7), 7);
+  it('lets a key alone use its whole share, and the total defaults to two shares', async () => {
+    assert.equal(await new FairLimit(1).run('a', async () => 7), 7);
     const limit = new FairLimit(4);
+    assert.equal(limit.total, 8);
     let peak = 0;
     await Promise.all(
       Array.from({ length: 10 }, () =>
@@ -56,7 +57,7 @@ describe('FairLimit', () => {
         }),
       ),
     );
-    assert.equal(peak, 3);
+    assert.equal(peak, 4);
   });
 });
 

@@ -26,7 +26,7 @@ export interface ParsedYaml {
 
 /** Parses every document of a file; throws YamlSyntaxError with the file and 1-based line. */
 export function parseYamlFile(file: string, text: string): ParsedYaml {
-  const documents = parseAllDocuments(text, { keepSourceTokens: true, uniqueKeys: false });
+  const documents = parseAllDocuments(text, { uniqueKeys: false });
   const list = Array.isArray(documents) ? documents : [documents];
   for (const doc of list) {
     const error = doc.errors[0];
