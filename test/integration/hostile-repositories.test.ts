@@ -51,6 +51,8 @@ describe('hostile repositories', () => {
       'apps/dots..in..name.yaml': TREE('nginx:1.25'),
       'apps/broken.yaml': 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: main\n     image: [nginx:1.25\n',
       'apps/huge.yaml': `${POD('nginx:1.25')}# ${'x'.repeat(6 * 1024 * 1024)}\n`,
+      // Under 5 MiB, but 400,000 flow items: parsed, it would cost the rewriter ~400 MiB.
+      'apps/dense.yaml': `${POD('nginx:1.25')}---\nitems: [${'x,'.repeat(400_000)}nginx:1.25]\n`,
       // A kustomization whose build would read files outside the clone: never built, its change refused.
       'kz/web.yaml': POD('nginx:1.25'),
       'kz/kustomization.yaml': `resources:\n  - web.yaml\n  - ../../outside\n  - ${outside}\n`,
@@ -122,6 +124,7 @@ describe('hostile repositories', () => {
     const logs = logLines.join('');
     assert.match(logs, /manifest left untouched.*apps\/broken\.yaml:\d+: /);
     assert.match(logs, /manifest left untouched.*apps\/huge\.yaml.*larger than 5242880 bytes; skipped/);
+    assert.match(logs, /manifest left untouched.*apps\/dense\.yaml:0: not parsed: the files to plan hold more than 300000 YAML lines and flow items/);
 
     // A kustomization that would read outside the clone is not built, and its change is refused, naming the field and not the files.
     const readsOutside = byRecord(records.readsOutside.id)!;

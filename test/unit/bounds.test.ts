@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parseReference } from '../../src/image/reference.ts';
+import { planRepository } from '../../src/rewriter/edit/plan.ts';
 import { renderSlots } from '../../src/rewriter/render/tools.ts';
 import { memoryLimitBytes } from '../../src/util/memory-limit.ts';
 import { NamespaceBudget } from '../../src/copier/namespace-budget.ts';
@@ -108,5 +110,26 @@ describe('render slots from the memory limit', () => {
     assert.equal(renderSlots(256 * 1024 ** 2), 1);
     assert.equal(renderSlots(1024 ** 3), 4);
     assert.equal(renderSlots(undefined), 4);
+  });
+});
+
+describe('what one plan reads', () => {
+  it('refuses a tree of more than 128 MiB of YAML, naming the bound, without holding it all', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tree-bound-'));
+    try {
+      mkdirSync(join(dir, 'apps'));
+      // 27 files of 5,000,000 bytes each (sparse: no disk), each under the 5 MiB a file may be.
+      for (let i = 0; i < 27; i++) {
+        const file = join(dir, 'apps', `filler-${i}.yaml`);
+        writeFileSync(file, '');
+        truncateSync(file, 5_000_000);
+      }
+      assert.throws(
+        () => planRepository(dir, 'apps', [{ from: parseReference('nginx:1.25'), to: 'backup.example/nginx:1.25' }]),
+        /apps holds more than 128 MiB of YAML; not planned/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

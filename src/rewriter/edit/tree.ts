@@ -11,6 +11,25 @@ import { isKustomization, kustomizationIn, readKustomization, type Kustomization
 import { parseYamlFile, YamlSyntaxError, type ParsedYaml } from './yaml-scalars.ts';
 
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
+/** The YAML read for one plan (a tenant's repository may hold any number of 5 MiB files). */
+const MAX_TREE_BYTES = 128 * 1024 * 1024;
+/**
+ * The YAML parsed for one plan, in lines and flow items (`,` `[` `{`), which is what a parse holds
+ * in memory: about 0.7 to 1 KiB each (measured: Argo CD's install.yaml, 1.9 MB, 35,000 of them,
+ * +56 MiB; 5 MB of one flow sequence, 600,000, +573 MiB). 300,000 stay well inside the
+ * rewriter's 512 MiB; a plan over 10,000 small manifest files parses about 180,000.
+ */
+const MAX_PARSED_NODES = 300_000;
+
+/** Lines and flow items in `text`: the parse's size, counted without parsing. */
+function yamlNodes(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 44 || c === 91 || c === 123) count++;
+  }
+  return count;
+}
 
 /**
  * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
@@ -71,7 +90,20 @@ export function loadTree(
   if (!inside(scope)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository through a symbolic link`);
   const errors: Error[] = [];
   const parsed = new Map<string, ParsedYaml>();
+  let nodes = 0;
   const parse = (file: string, text: string) => {
+    const size = yamlNodes(text);
+    if (nodes + size > MAX_PARSED_NODES) {
+      errors.push(
+        new YamlSyntaxError(
+          relative(rootReal, file),
+          0,
+          `not parsed: the files to plan hold more than ${MAX_PARSED_NODES} YAML lines and flow items, more than the rewriter holds within its memory limit`,
+        ),
+      );
+      return;
+    }
+    nodes += size;
     try {
       parsed.set(file, parseYamlFile(relative(rootReal, file), text));
     } catch (error) {
@@ -81,14 +113,23 @@ export function loadTree(
   const texts = new Map<string, string>();
   // No needles: only the kustomizations are wanted, so no other file is read.
   const kustomizationsOnly = needles !== undefined && needles.length === 0;
+  let bytes = 0;
   const read = (files: readonly string[]) => {
     for (const file of files) {
       if (texts.has(file) || (kustomizationsOnly && !isKustomization(file))) continue;
+      let text: string;
       try {
-        texts.set(file, readFileSync(file, 'utf8'));
+        text = readFileSync(file, 'utf8');
       } catch (error) {
         errors.push(error as Error);
+        continue;
       }
+      bytes += text.length;
+      if (bytes > MAX_TREE_BYTES)
+        throw new ConfigError(
+          `${subdir ?? 'the repository'} holds more than ${MAX_TREE_BYTES / 1024 / 1024} MiB of YAML; not planned (the rewriter reads at most that for one change)`,
+        );
+      texts.set(file, text);
     }
     for (const [file, text] of texts) if (isKustomization(file) && !parsed.has(file)) parse(file, text);
   };
