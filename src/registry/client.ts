@@ -9,7 +9,7 @@ import { parseRetryAfter } from '../util/retry.ts';
 import { repositoryScope, type Authenticator } from './auth.ts';
 import { digestOf } from './digest.ts';
 import { MANIFEST_ACCEPT } from './manifest.ts';
-import type { Headers, SendResponse, Transport } from './transport.ts';
+import { redactUrl, type Headers, type SendResponse, type Transport } from './transport.ts';
 import { readBounded } from '../util/bounded-body.ts';
 
 export interface Repo {
@@ -308,7 +308,10 @@ async function errorDetail(response: SendResponse): Promise<string> {
 
 /** A RegistryError for an unexpected status, retryable for 5xx, 408 and 429 (with Retry-After). */
 export async function failure(response: SendResponse, what: string): Promise<RegistryError> {
-  const detail = await errorDetail(response);
+  // What another origin answered is not repeated: a hostile registry's redirect could otherwise
+  // read an internal service's answer into the Event the workload's team sees.
+  const detail = response.redirected ? ` from ${redactUrl(response.url)}, where the registry redirected` : await errorDetail(response);
+  if (response.redirected) await response.body.dump().catch(() => undefined);
   const status = response.status;
   const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after']) : undefined;
   const limit = response.headers['ratelimit-remaining'] !== undefined ? ` (rate limit remaining: ${response.headers['ratelimit-remaining']})` : '';

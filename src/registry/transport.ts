@@ -50,6 +50,8 @@ export interface SendResponse {
   readonly body: Dispatcher.ResponseData['body'];
   /** The URL that finally answered (after redirects). */
   readonly url: string;
+  /** Whether that URL is on another origin than the one asked (a CDN, or wherever a registry sent us). */
+  readonly redirected: boolean;
 }
 
 const MAX_REDIRECTS = 5;
@@ -140,7 +142,7 @@ export class Transport {
         url = next.toString();
         continue;
       }
-      return { status, headers: flat, body: response.body, url };
+      return { status, headers: flat, body: response.body, url, redirected: new URL(url).origin !== origin };
     }
     throw new RegistryError(`${req.what}: more than ${MAX_REDIRECTS} redirects (a redirect loop?), last to ${redactUrl(url)}`);
   }

@@ -80,8 +80,18 @@ describe('hostile registries', () => {
   let elsewhere: Server;
   let elsewherePort: number;
   const elsewhereRequests: string[] = [];
+  let internal: Server;
+  let internalPort: number;
 
   before(async () => {
+    // An internal service that answers in the registry error format, with something it must not leak.
+    internalPort = await freePort('127.0.0.4');
+    internal = createServer((_req, res) => {
+      res
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'INTERNAL-SECRET: db password hunter2', detail: 'INTERNAL-SECRET' }] }));
+    });
+    await new Promise<void>((resolve) => internal.listen(internalPort, '127.0.0.4', resolve));
     backup = await startRegistryServer();
     elsewherePort = await freePort('127.0.0.3');
     elsewhere = createServer((req, res) => {
@@ -171,6 +181,8 @@ describe('hostile registries', () => {
         }
         case 'drip-blob/app':
           return head ? void res.writeHead(200, { 'content-length': layer.length }).end() : drip(res, {}, layer, 200);
+        case 'redirect-internal/app':
+          return void res.writeHead(307, { location: `http://127.0.0.4:${internalPort}/internal/status` }).end();
         case 'redirect-loop/app':
           redirects.push(url);
           return void res.writeHead(307, { location: `http://${address}${url}` }).end();
@@ -185,6 +197,7 @@ describe('hostile registries', () => {
   after(async () => {
     assert.deepEqual(elsewhereRequests, [], 'the token realm on another host was never asked');
     elsewhere?.close();
+    internal?.close();
     hostile?.closeAllConnections();
     hostile?.close();
     await backup?.stop();
@@ -250,6 +263,25 @@ describe('hostile registries', () => {
       if (repository === 'huge-layer/app') assert.ok(!blobRequests.includes(repository), 'refused before any blob was asked for');
     });
   }
+
+  it("does not repeat what a host it was redirected to answered: an internal service's error stays out of the message", async () => {
+    const { engine, close } = createRegistryStack({
+      insecureRegistries: [address, backup.address, `127.0.0.4:${internalPort}`],
+      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+    });
+    try {
+      await assert.rejects(
+        engine.copy({ source: parseReference(`${address}/redirect-internal/app:1`), destination: parseReference(`${backup.address}/mirror/internal:1`) }),
+        (error: Error) => {
+          assert.match(error.message, /HTTP 500 from http:\/\/127\.0\.0\.4:\d+\/internal\/status, where the registry redirected/);
+          assert.doesNotMatch(error.message, /INTERNAL-SECRET/);
+          return true;
+        },
+      );
+    } finally {
+      await close();
+    }
+  });
 
   it('shares the blob slots fairly: a registry dripping its blobs holds only its own share, and another registry copies meanwhile', async () => {
     const good = await startRegistryServer();
