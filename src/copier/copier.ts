@@ -529,7 +529,12 @@ export class Copier {
       return Promise.resolve({ kind: 'skipped', reason: describeError(error) });
     }
     if (isInBackupTarget(source, this.#config.backupTarget)) return Promise.resolve({ kind: 'skipped', reason: 'already a backup' });
-    return this.#images.get(formatReference(source), () => this.#copy(source, namespace));
+    return this.#images
+      .get(formatReference(source), () => this.#copy(source, namespace))
+      .then((outcome) =>
+        // Another namespace's share said no while this one waited on the same copy: this one asks on its own.
+        outcome.kind === 'refused' && outcome.namespace !== undefined && outcome.namespace !== namespace ? this.#copy(source, namespace) : outcome,
+      );
   }
 
   async #copy(source: ImageReference, namespace: string): Promise<ImageOutcome> {
@@ -552,17 +557,18 @@ export class Copier {
         return { kind: 'skipped', reason: 'not public' };
       }
       const share = this.#budget.admit(namespace);
-      if (!share.ok) return this.#refuse(source, share.why.includes('--namespace-max-images') ? 'namespace-images' : 'namespace-bytes', share.why);
+      if (!share.ok) return this.#refuse(source, share.reason, share.why, namespace);
       let result: CopyResult | undefined;
       try {
         result = await this.#registry.engine.copy({
           source,
           destination: backup,
           budget: { bytes: share.bytesLeft, what: "what is left of this namespace's share for this interval (--namespace-max-bytes)" },
+          share: namespace,
         });
       } finally {
-        // A copy that failed, or found the backup there, gives its image back.
-        this.#budget.settle(namespace, result?.outcome === 'copied', result?.blobs.bytesTransferred ?? 0);
+        // Only a copy that found the backup there gives its image back: a failed one may have moved bytes.
+        this.#budget.settle(share, result === undefined || result.outcome === 'copied', result?.blobs.bytesTransferred ?? 0);
       }
       this.#copies.inc({ outcome: result.outcome });
       this.#durations.observe((performance.now() - started) / 1000);
@@ -573,7 +579,10 @@ export class Copier {
         return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
     } catch (error) {
-      if (error instanceof CopyRefused) return this.#refuse(source, error.reason === 'budget' ? 'namespace-bytes' : error.reason, error.message);
+      if (error instanceof CopyRefused)
+        return error.reason === 'budget'
+          ? this.#refuse(source, 'namespace-bytes', error.message, namespace)
+          : this.#refuse(source, error.reason, error.message);
       // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
       if (error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry) {
         this.#copies.inc({ outcome: 'skipped' });
@@ -585,11 +594,12 @@ export class Copier {
     }
   }
 
-  #refuse(source: ImageReference, reason: RefusalReason, message: string): ImageOutcome {
+  /** A refusal by a bound; `namespace` when it is that namespace's share that says no. */
+  #refuse(source: ImageReference, reason: RefusalReason, message: string, namespace?: string): ImageOutcome {
     this.#copies.inc({ outcome: 'refused' });
     this.#refused.inc({ reason });
-    this.#log.warn('image not copied: a bound refuses it', { image: formatReference(source), reason, why: message });
-    return { kind: 'refused', reason, message };
+    this.#log.warn('image not copied: a bound refuses it', { image: formatReference(source), reason, why: message, ...(namespace ? { namespace } : {}) });
+    return { kind: 'refused', reason, message, ...(namespace ? { namespace } : {}) };
   }
 
   /** The workload is settled (moved, or nothing to do): no longer failing, no retry pending. */

@@ -2,8 +2,8 @@
  * What one namespace's workloads may have copied within a re-check interval: a number of images
  * and of bytes. Every tenant shares one copier, one backup registry and its quota; without a share,
  * one namespace that runs a thousand large images holds everyone else's backups behind its own.
- * An image counts when its copy starts (so copies running at once cannot all pass the check) and is
- * given back when nothing was copied; bytes count as they are transferred. Only copies count:
+ * An image counts when its copy starts (so copies running at once cannot all pass the check), and is
+ * given back only when the backup was already there; bytes count when the copy ends. Only copies count:
  * an image already backed up costs a HEAD and no share.
  */
 import { formatBytes } from '../util/size.ts';
@@ -23,7 +23,10 @@ interface Window {
   bytes: number;
 }
 
-export type Admission = { readonly ok: true; readonly bytesLeft: number } | { readonly ok: false; readonly why: string };
+/** Admitted: the bytes left at admission, and the interval it counts in (settled there, not in a later one). */
+export type Admission =
+  | { readonly ok: true; readonly bytesLeft: number; readonly namespace: string; readonly window: object }
+  | { readonly ok: false; readonly reason: 'namespace-images' | 'namespace-bytes'; readonly why: string };
 
 export class NamespaceBudget {
   readonly #limits: NamespaceLimits;
@@ -42,20 +45,29 @@ export class NamespaceBudget {
     const window = this.#window(namespace);
     const minutes = Math.round(this.#intervalMs / 60_000);
     if (window.images >= this.#limits.images)
-      return { ok: false, why: `this namespace has copied ${window.images} images in this ${minutes}-minute interval, its share (--namespace-max-images)` };
+      return {
+        ok: false,
+        reason: 'namespace-images',
+        why: `this namespace has copied ${window.images} images in this ${minutes}-minute interval, its share (--namespace-max-images)`,
+      };
     if (window.bytes >= this.#limits.bytes)
       return {
         ok: false,
+        reason: 'namespace-bytes',
         why: `this namespace has copied ${formatBytes(window.bytes)} in this ${minutes}-minute interval, its share (--namespace-max-bytes ${formatBytes(this.#limits.bytes)})`,
       };
     window.images++;
-    return { ok: true, bytesLeft: this.#limits.bytes - window.bytes };
+    return { ok: true, bytesLeft: this.#limits.bytes - window.bytes, namespace, window };
   }
 
-  /** After an admitted copy: the bytes it transferred, or (nothing copied) the image given back. */
-  settle(namespace: string, copied: boolean, bytes: number): void {
-    const window = this.#window(namespace);
-    if (!copied) window.images = Math.max(0, window.images - 1);
+  /**
+   * After an admitted copy: the bytes it transferred; `counts` false (the backup was there, nothing
+   * moved) gives the image back. In the interval it was admitted in only: a later one never counted it.
+   */
+  settle(admission: Admission, counts: boolean, bytes: number): void {
+    if (!admission.ok || this.#windows.get(admission.namespace) !== admission.window) return;
+    const window = admission.window as Window;
+    if (!counts) window.images = Math.max(0, window.images - 1);
     window.bytes += bytes;
   }
 

@@ -15,7 +15,7 @@ export type ImageOutcome =
   | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'failed'; readonly error: Error }
   /** Not copied because a bound says no (its size, the namespace's share): retried later, but not a failure of the registry. */
-  | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly message: string };
+  | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly message: string; readonly namespace?: string };
 
 export type RefusalReason = 'image-too-large' | 'namespace-images' | 'namespace-bytes';
 

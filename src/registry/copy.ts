@@ -34,6 +34,11 @@ export interface CopyRequest {
   readonly destination: ImageReference;
   /** A smaller size budget for this image than the engine's `maxImageBytes` (a namespace's share), and what sets it. */
   readonly budget?: { readonly bytes: number; readonly what: string };
+  /**
+   * Whom the copy is for: image and blob slots are shared fairly between these (the copier: the
+   * workload's namespace, which a tenant cannot multiply as it can host names). Default: the source registry.
+   */
+  readonly share?: string;
 }
 
 /** Why an image is refused without being copied: it is larger than a limit allows. Not retried. */
@@ -54,9 +59,11 @@ export const DEFAULT_MIN_BYTES_PER_SECOND = 1024 ** 2;
 export const DEFAULT_BLOB_GRACE_MS = 60_000;
 /** The manifests of one image (an index and its children), retries included. */
 const DEFAULT_MANIFESTS_DEADLINE_MS = 3 * 60_000;
-/** Real indexes list tens of platforms and attestations; far more is not an image. */
-const MAX_INDEX_CHILDREN = 1024;
+/** Real indexes list tens of platforms and attestations; far more is not an image (counted over the whole tree). */
+const MAX_MANIFESTS = 1024;
 const MAX_INDEX_DEPTH = 3;
+/** All of one image's manifests together, held until its size is known (a real one: tens of KiB). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 /** `copied`: bytes moved; `present`: an immutable tag already backed up; `unchanged`: a mutable tag whose digest matched. */
 export type CopyOutcome = 'copied' | 'present' | 'unchanged';
@@ -98,6 +105,15 @@ export interface CopyEngineOptions {
 
 /** What the operator bounds a copy by (the --max-image-size and --min-copy-rate flags). */
 export type CopyBounds = Required<Pick<CopyEngineOptions, 'maxImageBytes' | 'minBytesPerSecond'>>;
+
+/** One image's copy in progress: where from, where to, whose slots, and a signal that ends every part of it once one part fails. */
+interface ImageWork {
+  readonly src: Repo;
+  readonly dst: Repo;
+  readonly share: string;
+  readonly abandoned: AbortSignal;
+  readonly stats: CopyResult['blobs'];
+}
 
 /** An image's manifests as read, before anything is placed: what its size is, what to copy. */
 interface ManifestTree {
@@ -165,13 +181,13 @@ export class CopyEngine {
     const key = `${formatReference(request.source)} ${formatReference(request.destination)}`;
     let running = this.#inFlight.get(key);
     if (running === undefined) {
-      running = this.#images.run(request.source.registry, () => this.#copy(request)).finally(() => this.#inFlight.delete(key));
+      running = this.#images.run(request.share ?? request.source.registry, () => this.#copy(request)).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, running);
     }
     return running;
   }
 
-  async #copy({ source, destination, budget }: CopyRequest): Promise<CopyResult> {
+  async #copy({ source, destination, budget, share }: CopyRequest): Promise<CopyResult> {
     const src: Repo = { registry: source.registry, repository: source.repository };
     const dst: Repo = { registry: destination.registry, repository: destination.repository };
     const srcName = formatReference(source);
@@ -179,6 +195,9 @@ export class CopyEngine {
     const dstTag = effectiveTag(destination) ?? ((destination.digest ?? source.digest) ? digestTag((destination.digest ?? source.digest)!) : undefined);
     const mutable = source.digest === undefined && this.#policy.isMutable(effectiveTag(source));
     const nothing = { transferred: 0, mounted: 0, present: 0, bytesTransferred: 0 };
+    // Ends the image's other requests and transfers when one part fails (they would hold slots and bytes for nothing).
+    const abandon = new AbortController();
+    const work: ImageWork = { src, dst, share: share ?? source.registry, abandoned: abandon.signal, stats: { ...nothing } };
 
     try {
       // One HEAD of the backup decides most cases: an immutable tag already there is trusted,
@@ -207,7 +226,7 @@ export class CopyEngine {
           wanted = head.digest;
         } else {
           // Nothing backed up yet: the copy is certain, so read the manifests straight away.
-          tree = await this.#readTree(src, effectiveTag(source)!, srcName);
+          tree = await this.#readTree(work, effectiveTag(source)!, srcName);
           wanted = tree.fetched.digest;
         }
       }
@@ -224,15 +243,24 @@ export class CopyEngine {
         };
       }
 
-      const stats = { ...nothing };
-      tree ??= await this.#readTree(src, wanted, srcName);
+      tree ??= await this.#readTree(work, wanted, srcName);
       const totalBytes = declaredBytes(tree);
       this.#refuseOversized(srcName, totalBytes, budget);
-      const platforms = await this.#copyContents(src, dst, tree, stats, srcName);
+      const platforms = await this.#copyContents(work, tree, srcName);
       const top = tree.fetched;
       await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
-      return { source: srcName, destination: dstName, digest: top.digest, mediaType: top.mediaType, outcome: 'copied', platforms, totalBytes, blobs: stats };
+      return {
+        source: srcName,
+        destination: dstName,
+        digest: top.digest,
+        mediaType: top.mediaType,
+        outcome: 'copied',
+        platforms,
+        totalBytes,
+        blobs: work.stats,
+      };
     } catch (error) {
+      abandon.abort(new RegistryError(`${srcName}: abandoned, another part of the image failed`));
       if (error instanceof CopyRefused || (error instanceof RegistryError && error.message.includes(srcName))) throw error;
       throw new RegistryError(`copy ${srcName} → ${dstName} failed: ${describeError(error)}`, {
         ...(error instanceof RegistryError && error.status !== undefined ? { status: error.status } : {}),
@@ -246,25 +274,43 @@ export class CopyEngine {
    * Every manifest of the image, read before anything is placed (so its size is known first), within
    * one deadline for them all; an index's children are read a few at a time.
    */
-  async #readTree(src: Repo, selector: string, what: string): Promise<ManifestTree> {
+  async #readTree(work: ImageWork, selector: string, what: string): Promise<ManifestTree> {
     const allowedMs = this.#options.manifestsDeadlineMs ?? DEFAULT_MANIFESTS_DEADLINE_MS;
     const limit = deadline(allowedMs, () => new RegistryError(`${what}: its manifests were not read within ${allowedMs / 1000} s; abandoned, retried later`));
+    const signal = AbortSignal.any([limit.signal, work.abandoned]);
+    let count = 0;
+    let bytes = 0;
+    // A child listed by several indexes is read once.
+    const reads = new Map<string, Promise<FetchedManifest>>();
+    const fetch = (selector: string): Promise<FetchedManifest> => {
+      let read = reads.get(selector);
+      if (read === undefined) {
+        if (++count > MAX_MANIFESTS) throw new RegistryError(`${what}: more than ${MAX_MANIFESTS} manifests in one image; not copied`);
+        read = this.#call(() => this.#client.getManifest(work.src, selector, signal)).then((fetched) => {
+          bytes += fetched.bytes.length;
+          if (bytes > MAX_MANIFEST_BYTES)
+            throw new RegistryError(`${what}: its manifests are more than ${formatBytes(MAX_MANIFEST_BYTES)} together; not copied`);
+          return fetched;
+        });
+        reads.set(selector, read);
+      }
+      return read;
+    };
     const read = async (fetched: FetchedManifest, what: string, depth: number): Promise<ManifestTree> => {
       const parsed = parseManifest(fetched.bytes, fetched.mediaType, what);
       if (parsed.kind === 'image') return { fetched, blobs: dedupeDescriptors([parsed.config, ...parsed.layers]), children: [] };
-      const children = dedupeDescriptors(parsed.manifests);
-      if (children.length > MAX_INDEX_CHILDREN)
-        throw new RegistryError(`${what}: the index lists ${children.length} manifests, more than the ${MAX_INDEX_CHILDREN} an image may have; not copied`);
       if (depth >= MAX_INDEX_DEPTH) throw new RegistryError(`${what}: indexes nested more than ${MAX_INDEX_DEPTH} deep; not copied`);
+      const children = dedupeDescriptors(parsed.manifests);
+      if (count + children.length > MAX_MANIFESTS)
+        throw new RegistryError(`${what}: the index lists ${children.length} manifests, more than the ${MAX_MANIFESTS} an image may have; not copied`);
       const trees = await mapLimited(children, this.#transfers.perKey, async (descriptor) => {
         const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
-        const child = await this.#call(() => this.#client.getManifest(src, descriptor.digest, limit.signal));
-        return { descriptor, tree: await read(child, childWhat, depth + 1) };
+        return { descriptor, tree: await read(await fetch(descriptor.digest), childWhat, depth + 1) };
       });
       return { fetched, blobs: [], children: trees };
     };
     try {
-      return await read(await this.#call(() => this.#client.getManifest(src, selector, limit.signal)), what, 0);
+      return await read(await fetch(selector), what, 0);
     } finally {
       limit.clear();
     }
@@ -285,30 +331,34 @@ export class CopyEngine {
   }
 
   /** Everything the tree references, placed in the target; children of an index pushed by digest. Returns the index's platforms. */
-  async #copyContents(src: Repo, dst: Repo, tree: ManifestTree, stats: CopyResult['blobs'], what: string): Promise<string[]> {
-    await Promise.all(tree.blobs.map((blob) => this.#ensureBlob(src, dst, blob, stats)));
+  async #copyContents(work: ImageWork, tree: ManifestTree, what: string): Promise<string[]> {
+    await Promise.all(tree.blobs.map((blob) => this.#ensureBlob(work, blob)));
     await mapLimited(tree.children, this.#transfers.perKey, async ({ descriptor, tree: child }) => {
       const childWhat = `${what} (${descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest})`;
-      await this.#copyContents(src, dst, child, stats, childWhat);
-      const there = await this.#call(() => this.#client.headManifest(dst, descriptor.digest));
-      if (there === undefined) await this.#call(() => this.#client.putManifest(dst, descriptor.digest, child.fetched));
+      await this.#copyContents(work, child, childWhat);
+      const there = await this.#call(() => this.#client.headManifest(work.dst, descriptor.digest));
+      if (there === undefined) await this.#call(() => this.#client.putManifest(work.dst, descriptor.digest, child.fetched));
     });
     return tree.children.flatMap(({ descriptor: d }) => (d.platform && d.platform.os !== 'unknown' ? [formatPlatform(d.platform)] : []));
   }
 
-  async #ensureBlob(src: Repo, dst: Repo, blob: Descriptor, stats: CopyResult['blobs']): Promise<void> {
-    const how = await this.#landBlob(src, dst, blob);
-    stats[how]++;
-    if (how === 'transferred') stats.bytesTransferred += blob.size;
+  async #ensureBlob(work: ImageWork, blob: Descriptor): Promise<void> {
+    const how = await this.#landBlob(work, blob);
+    work.stats[how]++;
+    if (how === 'transferred') work.stats.bytesTransferred += blob.size;
     this.#options.onBlob?.(how, how === 'transferred' ? blob.size : 0);
   }
 
-  /** Places one blob in `dst`, reusing a transfer of the same blob to the same registry. */
-  async #landBlob(src: Repo, dst: Repo, blob: Descriptor): Promise<BlobHow> {
-    const key = `${dst.registry}|${blob.digest}`;
+  /**
+   * Places one blob in `dst`, reusing a transfer of the same blob from the same source registry to
+   * the same target (another source naming the same digest may be hostile and slow: never waited on).
+   */
+  async #landBlob(work: ImageWork, blob: Descriptor): Promise<BlobHow> {
+    const { src, dst } = work;
+    const key = `${dst.registry}|${src.registry}|${blob.digest}`;
     const prior = this.#landed.get(key);
     if (prior === undefined || Date.now() - prior.at > BLOB_MEMORY_MS) {
-      const placing = this.#placeBlob(src, dst, blob);
+      const placing = this.#placeBlob(work, blob);
       this.#remember(key, {
         repository: dst.repository,
         done: placing.then(
@@ -323,7 +373,7 @@ export class CopyEngine {
       if (prior.repository === dst.repository) return 'present';
       if (await this.#call(() => this.#client.mountBlob(dst, blob.digest, prior.repository))) return 'mounted';
     }
-    return this.#placeBlob(src, dst, blob);
+    return this.#placeBlob(work, blob);
   }
 
   #remember(key: string, landing: BlobLanding): void {
@@ -338,11 +388,13 @@ export class CopyEngine {
     });
   }
 
-  async #placeBlob(src: Repo, dst: Repo, blob: Descriptor): Promise<BlobHow> {
+  async #placeBlob(work: ImageWork, blob: Descriptor): Promise<BlobHow> {
+    const { src, dst } = work;
     if (await this.#call(() => this.#client.hasBlob(dst, blob.digest))) return 'present';
     if (src.registry === dst.registry && (await this.#call(() => this.#client.mountBlob(dst, blob.digest, src.repository)))) return 'mounted';
     const what = `blob ${blob.digest} of ${repoName(src)}`;
-    await this.#transfers.run(src.registry, async () => {
+    await this.#transfers.run(work.share, async () => {
+      work.abandoned.throwIfAborted();
       // From when the blob has a slot: its size at the floor rate, plus a grace; retries included.
       const rate = this.#options.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND;
       const allowedMs = (this.#options.blobGraceMs ?? DEFAULT_BLOB_GRACE_MS) + Math.ceil((blob.size / rate) * 1000);
@@ -367,7 +419,7 @@ export class CopyEngine {
               digest: blob.digest,
               size: blob.size,
               what,
-              signal: limit.signal,
+              signal: AbortSignal.any([limit.signal, work.abandoned]),
             });
           } catch (error) {
             if (session) await this.#client.cancelUpload(session).catch(() => undefined);

@@ -10,7 +10,8 @@ export interface Deadline {
 
 export function deadline(ms: number, reason: () => Error): Deadline {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(reason()), ms);
+  // Node fires a time-out past 2^31 - 1 ms at once: a deadline of weeks is as good as none.
+  const timer = setTimeout(() => controller.abort(reason()), Math.min(ms, 2 ** 31 - 1));
   timer.unref();
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }

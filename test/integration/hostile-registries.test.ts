@@ -22,15 +22,49 @@ const sha = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(by
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
 const layer = Buffer.alloc(1000, 7);
-const manifestOf = (layerSize: number) =>
+const manifestOf = (layerSize: number, layerDigest = sha(layer), padding = '') =>
   Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layerSize }],
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layerSize }],
+      ...(padding ? { annotations: { padding } } : {}),
     }),
   );
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const fanoutChildren = new Map(
+  Array.from({ length: 300 }, (_, i) => manifestOf(layer.length, sha(layer), `${i}`.padEnd(64 * 1024, '.'))).map((m) => [sha(m), m] as const),
+);
+const fanoutIndex = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [...fanoutChildren].map(([digest, m]) => ({
+      mediaType: OCI_MANIFEST,
+      digest,
+      size: m.length,
+      platform: { os: 'linux', architecture: 'amd64' },
+    })),
+  }),
+);
+/** `half-broken/app`: one layer that fails its digest at once, one that drips. */
+const brokenLayer = Buffer.alloc(1000, 11);
+const slowLayer = Buffer.alloc(1000, 12);
+const halfBroken = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [brokenLayer, slowLayer].map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l), size: l.length })),
+  }),
+);
+/** Responses of `half-broken/app`'s slow layer still being sent. */
+const slowOpen = new Set<import('node:http').ServerResponse>();
+/** Set by the hijack test: the good registry's layer that the hostile one names. */
+const hijack = { digest: '', size: 0 };
+const send200 = (res: import('node:http').ServerResponse, head: boolean, type: string, body: Buffer) =>
+  void res.writeHead(200, { 'content-type': type, 'docker-content-digest': sha(body), 'content-length': body.length }).end(head ? undefined : body);
 const manifest = manifestOf(layer.length);
 /** `drip-many/app:N`: an image of its own layer each (distinct blobs, so no copy waits on another's transfer). */
 const manyLayers = Array.from({ length: 10 }, (_, i) => Buffer.alloc(1000, 100 + i));
@@ -148,6 +182,19 @@ describe('hostile registries', () => {
               .writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(own), 'content-length': own.length })
               .end(head ? undefined : own);
           }
+          case 'fanout/app': {
+            // An index of 300 distinct manifests of 64 KiB each: 19 MiB held before the size is known.
+            if (reference === 'index' || reference === '1') return send200(res, head, OCI_INDEX, fanoutIndex);
+            const child = fanoutChildren.get(reference!);
+            return child ? send200(res, head, OCI_MANIFEST, child) : void res.writeHead(404).end();
+          }
+          case 'half-broken/app':
+            return send200(res, head, OCI_MANIFEST, halfBroken);
+          case 'hijack/app': {
+            // Names another registry's layer (its digest is public) and drips it.
+            const own = manifestOf(hijack.size, hijack.digest);
+            return send200(res, head, OCI_MANIFEST, own);
+          }
           case 'drip-manifest/app':
             if (head) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }).end();
             return drip(res, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha(manifest) }, manifest, 200);
@@ -179,6 +226,14 @@ describe('hostile registries', () => {
           const own = manyLayers.find((l) => sha(l) === reference)!;
           return head ? void res.writeHead(200, { 'content-length': own.length }).end() : drip(res, {}, own, 200);
         }
+        case 'half-broken/app':
+          if (reference === sha(brokenLayer)) return void res.writeHead(200, { 'content-length': 1000 }).end(head ? undefined : Buffer.alloc(1000, 0));
+          if (head) return void res.writeHead(200, { 'content-length': 1000 }).end();
+          slowOpen.add(res);
+          res.once('close', () => slowOpen.delete(res));
+          return drip(res, {}, slowLayer, 200);
+        case 'hijack/app':
+          return head ? void res.writeHead(200, { 'content-length': hijack.size }).end() : drip(res, {}, Buffer.alloc(hijack.size, 3), 200);
         case 'drip-blob/app':
           return head ? void res.writeHead(200, { 'content-length': layer.length }).end() : drip(res, {}, layer, 200);
         case 'redirect-internal/app':
@@ -218,6 +273,7 @@ describe('hostile registries', () => {
     ],
     ['a manifest sent a byte at a time', 'drip-manifest/app', /its manifests were not read within 2 s; abandoned/],
     ['an image that declares a 25 GiB layer', 'huge-layer/app', /declare 25\.0 GiB, more than --max-image-size \(20\.0 GiB\); not copied/],
+    ['an index of 300 manifests of 64 KiB each', 'fanout/app', /its manifests are more than 16\.0 MiB together; not copied/],
     ['a redirect loop', 'redirect-loop/app', /more than 5 redirects \(a redirect loop\?\)/],
     ['a blob whose bytes do not hash to its digest', 'corrupt-blob/app', /digest|sha256/],
     ['a token server answering HTML', 'token-html/app', /token server http:\/\/127\.0\.0\.1:\d+\/token\/html did not answer with JSON/],
@@ -280,6 +336,55 @@ describe('hostile registries', () => {
       );
     } finally {
       await close();
+    }
+  });
+
+  it('ends the rest of an image when one part fails: no transfer goes on holding a slot for an image already given up', async () => {
+    const { engine, close } = createRegistryStack({
+      insecureRegistries: [address, backup.address],
+      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+      blobGraceMs: 60_000,
+    });
+    try {
+      await assert.rejects(
+        engine.copy({ source: parseReference(`${address}/half-broken/app:1`), destination: parseReference(`${backup.address}/mirror/half-broken:1`) }),
+        /digest|sha256/,
+      );
+      for (const deadline = Date.now() + 2_000; slowOpen.size > 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(slowOpen.size, 0, 'the dripping layer of the failed image is no longer being read');
+      assert.equal(engine.pending, 0);
+    } finally {
+      await close();
+    }
+  });
+
+  it("never waits on another registry's transfer of the same digest: a hostile source naming a public layer and dripping it holds no one else back", async () => {
+    const good = await startRegistryServer();
+    const { engine, close } = createRegistryStack({
+      insecureRegistries: [address, good.address, backup.address],
+      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSeconds: 1 },
+      blobGraceMs: 60_000,
+    });
+    try {
+      const seeded = await seedImage({ url: good.url }, { repository: 'team/base', tag: '1', format: 'oci', layers: [{ seed: 'hijacked', size: 100_000 }] });
+      const [digest] = seeded.layerDigests;
+      hijack.digest = digest!;
+      // The layer's size as the good registry serves it (compressed).
+      const sizes = await fetch(`${good.url}/v2/team/base/blobs/${digest}`, { method: 'HEAD' });
+      hijack.size = Number(sizes.headers.get('content-length'));
+      const hostileCopy = engine.copy({ source: parseReference(`${address}/hijack/app:1`), destination: parseReference(`${backup.address}/mirror/hijack:1`) });
+      hostileCopy.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const result = await engine.copy({
+        source: parseReference(`${good.address}/team/base:1`),
+        destination: parseReference(`${backup.address}/mirror/base:1`),
+      });
+      assert.equal(result.outcome, 'copied');
+      assert.ok(Date.now() - started < 5_000, `copied in ${Date.now() - started} ms beside the hostile transfer of the same digest`);
+    } finally {
+      await close();
+      await good.stop();
     }
   });
 

@@ -46,13 +46,14 @@ describe('hostile repositories', () => {
     git(work, 'clone', '-q', origin, seed);
     mkdirSync(join(seed, 'apps/base'), { recursive: true });
     mkdirSync(join(seed, 'kz'), { recursive: true });
+    mkdirSync(join(seed, 'dense'), { recursive: true });
     const files: Record<string, string> = {
       'apps/good.yaml': TREE('nginx:1.25'),
       'apps/dots..in..name.yaml': TREE('nginx:1.25'),
       'apps/broken.yaml': 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: main\n     image: [nginx:1.25\n',
       'apps/huge.yaml': `${POD('nginx:1.25')}# ${'x'.repeat(6 * 1024 * 1024)}\n`,
       // Under 5 MiB, but 400,000 flow items: parsed, it would cost the rewriter ~400 MiB.
-      'apps/dense.yaml': `${POD('nginx:1.25')}---\nitems: [${'x,'.repeat(400_000)}nginx:1.25]\n`,
+      'dense/dense.yaml': `${POD('nginx:1.25')}---\nitems: [${'x,'.repeat(400_000)}nginx:1.25]\n`,
       // A kustomization whose build would read files outside the clone: never built, its change refused.
       'kz/web.yaml': POD('nginx:1.25'),
       'kz/kustomization.yaml': `resources:\n  - web.yaml\n  - ../../outside\n  - ${outside}\n`,
@@ -92,6 +93,7 @@ describe('hostile repositories', () => {
       // The Deployment the repository's ordinary files declare (proved by rendering, as every change is).
       tree: await write(ledger, 'tree', { repoURL: `file://${origin}`, path: 'apps', revision: 'main' }),
       readsOutside: await write(ledger, 'reads-outside', { repoURL: `file://${origin}`, path: 'kz', revision: 'main' }),
+      dense: await write(ledger, 'dense', { repoURL: `file://${origin}`, path: 'dense', revision: 'main' }),
       // In the same repository and branch as `tree`: refused alone, without holding the batch back.
       escapingPath: await write(ledger, 'escaping-path', { repoURL: `file://${origin}`, path: '../outside', revision: 'main' }),
       linkedPath: await write(ledger, 'linked-path', { repoURL: `file://${origin}`, path: 'apps/escape-dir', revision: 'main' }),
@@ -124,7 +126,8 @@ describe('hostile repositories', () => {
     const logs = logLines.join('');
     assert.match(logs, /manifest left untouched.*apps\/broken\.yaml:\d+: /);
     assert.match(logs, /manifest left untouched.*apps\/huge\.yaml.*larger than 5242880 bytes; skipped/);
-    assert.match(logs, /manifest left untouched.*apps\/dense\.yaml:0: not parsed: the files to plan hold more than 300000 YAML lines and flow items/);
+    // A file whose parse would exhaust the rewriter is not parsed (and not changed: see the files above).
+    assert.match(logs, /manifest left untouched.*dense\/dense\.yaml:0: not parsed: the files to plan hold more than 300000 YAML lines and flow items/);
 
     // A kustomization that would read outside the clone is not built, and its change is refused, naming the field and not the files.
     const readsOutside = byRecord(records.readsOutside.id)!;

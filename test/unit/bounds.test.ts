@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseReference } from '../../src/image/reference.ts';
 import { planRepository } from '../../src/rewriter/edit/plan.ts';
-import { renderSlots } from '../../src/rewriter/render/tools.ts';
+import { renderedObjects } from '../../src/rewriter/render/documents.ts';
+import { OUTPUT_MAX_BYTES, renderSlots } from '../../src/rewriter/render/tools.ts';
 import { memoryLimitBytes } from '../../src/util/memory-limit.ts';
 import { NamespaceBudget } from '../../src/copier/namespace-budget.ts';
 import { FairLimit } from '../../src/util/limit.ts';
@@ -75,21 +76,32 @@ describe('parseSize', () => {
 });
 
 describe('NamespaceBudget', () => {
-  it('counts images as copies start, gives back what copied nothing, stops at the byte share, and starts afresh each interval', () => {
+  it('counts images as copies start, gives back only what found the backup there, stops at the byte share, and settles in the interval it admitted', () => {
     let now = 0;
     const budget = new NamespaceBudget({ images: 2, bytes: 1000 }, 60_000, () => now);
     const first = budget.admit('team');
-    assert.deepEqual(first, { ok: true, bytesLeft: 1000 });
-    assert.equal(budget.admit('team').ok, true);
+    assert.ok(first.ok && first.bytesLeft === 1000);
+    const second = budget.admit('team');
+    assert.ok(second.ok);
     const third = budget.admit('team');
-    assert.ok(!third.ok && /copied 2 images in this 1-minute interval, its share \(--namespace-max-images\)/.test(third.why));
+    assert.ok(
+      !third.ok && third.reason === 'namespace-images' && /copied 2 images in this 1-minute interval, its share \(--namespace-max-images\)/.test(third.why),
+    );
     assert.equal(budget.admit('other').ok, true, 'another namespace has its own share');
-    budget.settle('team', false, 0);
-    budget.settle('team', true, 1200);
+    budget.settle(first, false, 0);
+    assert.equal(budget.admit('team').ok, true, 'a backup found there gave its image back');
+    // A failed copy keeps its image counted (it may have moved bytes).
+    budget.settle(second, true, 1200);
     const full = budget.admit('team');
-    assert.ok(!full.ok && /copied 1\.2 KiB .* \(--namespace-max-bytes 1000 B\)/.test(full.why), JSON.stringify(full));
+    assert.ok(!full.ok && full.reason === 'namespace-images');
     now = 60_000;
-    assert.deepEqual(budget.admit('team'), { ok: true, bytesLeft: 1000 });
+    const fresh = budget.admit('team');
+    assert.ok(fresh.ok && fresh.bytesLeft === 1000, 'a new interval starts afresh');
+    // A copy admitted in the last interval settles nothing in this one.
+    budget.settle(second, false, 5000);
+    budget.settle(fresh, true, 1000);
+    const bytes = budget.admit('team');
+    assert.ok(!bytes.ok && bytes.reason === 'namespace-bytes' && /\(--namespace-max-bytes 1000 B\)/.test(bytes.why), JSON.stringify(bytes));
   });
 });
 
@@ -131,5 +143,17 @@ describe('what one plan reads', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('what one render may hold', () => {
+  it('refuses a render whose nodes, not its bytes, would exhaust the rewriter (one long flow sequence)', () => {
+    const flow = `items: [${'1,'.repeat(400_000)}1]\n`;
+    assert.ok(flow.length < OUTPUT_MAX_BYTES, 'under the output cap');
+    assert.throws(
+      () => [...renderedObjects(flow)],
+      /the render holds 400002 YAML lines and flow items, more than the 300000 the rewriter parses; not compared/,
+    );
+    assert.deepEqual([...renderedObjects('kind: ConfigMap\nmetadata: {name: a}\n')], [{ kind: 'ConfigMap', metadata: { name: 'a' } }]);
   });
 });

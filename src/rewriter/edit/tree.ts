@@ -8,29 +8,11 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
 import { isKustomization, kustomizationIn, readKustomization, type Kustomization } from './kustomize.ts';
-import { parseYamlFile, YamlSyntaxError, type ParsedYaml } from './yaml-scalars.ts';
+import { MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNodes, type ParsedYaml } from './yaml-scalars.ts';
 
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 /** The YAML read for one plan (a tenant's repository may hold any number of 5 MiB files). */
 const MAX_TREE_BYTES = 128 * 1024 * 1024;
-/**
- * The YAML parsed for one plan, in lines and flow items (`,` `[` `{`), which is what a parse holds
- * in memory: about 0.7 to 1 KiB each (measured: Argo CD's install.yaml, 1.9 MB, 35,000 of them,
- * +56 MiB; 5 MB of one flow sequence, 600,000, +573 MiB). 300,000 stay well inside the
- * rewriter's 512 MiB; a plan over 10,000 small manifest files parses about 180,000.
- */
-const MAX_PARSED_NODES = 300_000;
-
-/** Lines and flow items in `text`: the parse's size, counted without parsing. */
-function yamlNodes(text: string): number {
-  let count = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 || c === 44 || c === 91 || c === 123) count++;
-  }
-  return count;
-}
-
 /**
  * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
  * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported). With

@@ -5,10 +5,16 @@
  * that does not parse, or is not a mapping, is not an object and is skipped.
  */
 import { Composer, Parser } from 'yaml';
+import { MAX_PARSED_NODES, yamlNodes } from '../edit/yaml-scalars.ts';
+import { RenderProofError } from './tools.ts';
 
 export type RenderedObject = Record<string, unknown>;
 
 export function* renderedObjects(text: string, version: '1.1' | '1.2' = '1.2'): Generator<RenderedObject> {
+  // What a parse holds grows with the nodes, not the bytes: 8 MiB of one flow sequence would cost 4 GiB.
+  const nodes = yamlNodes(text);
+  if (nodes > MAX_PARSED_NODES)
+    throw new RenderProofError(`the render holds ${nodes} YAML lines and flow items, more than the ${MAX_PARSED_NODES} the rewriter parses; not compared`);
   for (const doc of new Composer({ version }).compose(new Parser().parse(text))) {
     if (doc.errors.length > 0) continue;
     const value = doc.toJS() as unknown;
