@@ -1,7 +1,7 @@
 /**
  * The copier's side of `npm run bench:hostile`, as its own process (so its peak RSS is the
- * copier's): one copy engine, configured as the copier configures it, given the well-behaved
- * tenant's images and, with --hostile, the hostile tenant's at the same moment. Prints one JSON
+ * copier's): one copy engine, configured as the copier configures it (each tenant's copies in its
+ * namespace's share), given the well-behaved tenant's images and the hostile tenant's at the same moment. Prints one JSON
  * line: when the well-behaved tenant's last image landed, and how each hostile one ended.
  *
  * Usage: node bench/hostile/copy-tenants.ts SPEC.json
@@ -23,13 +23,13 @@ const destination = (image: string) => parseReference(`${spec.backup}/mirror/${i
 const started = performance.now();
 const hostile = Promise.all(
   spec.hostile.map((image) =>
-    engine.copy({ source: parseReference(image), destination: destination(image) }).then(
+    engine.copy({ source: parseReference(image), destination: destination(image), share: 'hostile-namespace' }).then(
       () => 'copied',
       (error: Error) => error.message.replace(/.*: /, '').slice(0, 120),
     ),
   ),
 );
-await Promise.all(spec.good.map((image) => engine.copy({ source: parseReference(image), destination: destination(image) })));
+await Promise.all(spec.good.map((image) => engine.copy({ source: parseReference(image), destination: destination(image), share: 'good-namespace' })));
 const goodSeconds = (performance.now() - started) / 1000;
 const outcomes = await hostile;
 await close();

@@ -42,6 +42,8 @@ export async function startHostileServer(options: { drips: number; tokenRepos: n
   const smallLayer = Buffer.alloc(1024, 9);
   const tokenManifest = manifest(sha(smallLayer), smallLayer.length);
   const index = chartIndex(10 * 1024 * 1024);
+  // Made once: the harness's own work would otherwise be counted against the copier it measures.
+  const bigToken = Buffer.from(JSON.stringify({ token: 't'.repeat(1024 * 1024), expires_in: 86_400 }));
   const open = new Set<ServerResponse>();
   let address = '';
 
@@ -52,8 +54,7 @@ export async function startHostileServer(options: { drips: number; tokenRepos: n
     const head = req.method === 'HEAD';
     if (url === '/v2/' || url === '/v2') return void res.writeHead(200).end('{}');
     if (url === '/charts/index.yaml') return void res.writeHead(200, { 'content-type': 'text/yaml', 'content-length': index.length }).end(index);
-    if (url.startsWith('/token'))
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't'.repeat(1024 * 1024), expires_in: 86_400 }));
+    if (url.startsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(bigToken);
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)$/.exec(url);
     if (!m) return void res.writeHead(404).end();
     const [, repository, kind, reference] = m as unknown as [string, string, string, string];
