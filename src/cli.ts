@@ -95,7 +95,7 @@ const REGISTRY_FLAGS = {
   'auth-file': { arg: 'PATH', help: 'Docker config.json with registry credentials ("auths")' },
   'ca-file': { arg: 'PATH', help: "extra CA certificates (PEM) to trust, on top of the system's" },
   'mutable-tag': { arg: 'PATTERN', multiple: true, help: 'tags re-checked by digest on every copy (repeatable; * globs) [latest]' },
-  'max-image-size': { arg: 'SIZE', default: '20GiB', help: 'an image whose manifests declare more bytes is refused before any blob is copied' },
+  'max-image-size': { arg: 'SIZE', default: '20GiB', help: 'an image one platform of which declares more bytes is refused before any blob is copied' },
   'min-copy-rate': {
     arg: 'SIZE',
     default: '1MiB',

@@ -245,7 +245,7 @@ export class CopyEngine {
 
       tree ??= await this.#readTree(work, wanted, srcName);
       const totalBytes = declaredBytes(tree);
-      this.#refuseOversized(srcName, totalBytes, budget);
+      this.#refuseOversized(srcName, largestPlatformBytes(tree), totalBytes, budget);
       const platforms = await this.#copyContents(work, tree, srcName);
       const top = tree.fetched;
       await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
@@ -316,11 +316,16 @@ export class CopyEngine {
     }
   }
 
-  #refuseOversized(what: string, totalBytes: number, budget: CopyRequest['budget']): void {
+  /**
+   * `--max-image-size` is what one node pulls: the largest platform (a CUDA image of two platforms
+   * is two large images, not one twice as large); the whole of every platform counts against the
+   * request's budget (what the backup registry stores).
+   */
+  #refuseOversized(what: string, platformBytes: number, totalBytes: number, budget: CopyRequest['budget']): void {
     const max = this.#options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
-    if (totalBytes > max)
+    if (platformBytes > max)
       throw new CopyRefused(
-        `${what}: its manifests declare ${formatBytes(totalBytes)}, more than --max-image-size (${formatBytes(max)}); not copied`,
+        `${what}: its manifests declare ${formatBytes(platformBytes)}${platformBytes < totalBytes ? ' for one platform' : ''}, more than --max-image-size (${formatBytes(max)}); not copied`,
         'image-too-large',
       );
     if (budget !== undefined && totalBytes > budget.bytes)
@@ -436,6 +441,12 @@ export class CopyEngine {
   #call<T>(operation: () => Promise<T>, what = 'registry request'): Promise<T> {
     return withRetries(operation, this.#retry, (event) => this.#options.onRetry?.(what, event));
   }
+}
+
+/** What one platform of the image declares: an image manifest's own total, or an index's largest child's. */
+function largestPlatformBytes(tree: ManifestTree): number {
+  if (tree.children.length === 0) return declaredBytes(tree);
+  return tree.fetched.bytes.length + Math.max(...tree.children.map((child) => largestPlatformBytes(child.tree)));
 }
 
 /** Every manifest's bytes and every distinct blob's declared size. */

@@ -339,6 +339,43 @@ describe('hostile registries', () => {
     }
   });
 
+  it('--max-image-size is what one platform declares: a two-platform image within it per platform is copied, one platform over it is refused', async () => {
+    const source = await startRegistryServer();
+    try {
+      await seedImage(
+        { url: source.url },
+        {
+          repository: 'team/multi',
+          tag: '1',
+          format: 'oci',
+          layers: [{ seed: 'multi', size: 50_000 }],
+          platforms: [
+            { os: 'linux', architecture: 'amd64' },
+            { os: 'linux', architecture: 'arm64' },
+          ],
+        },
+      );
+      const copyWith = async (maxImageBytes: number, tag: string) => {
+        const { engine, close } = createRegistryStack({ insecureRegistries: [source.address, backup.address], maxImageBytes });
+        try {
+          return await engine.copy({
+            source: parseReference(`${source.address}/team/multi:1`),
+            destination: parseReference(`${backup.address}/mirror/multi:${tag}`),
+          });
+        } finally {
+          await close();
+        }
+      };
+      // Each platform is one ~50 KB layer (random bytes: gzip keeps them near that), two together over 80 KB.
+      const copied = await copyWith(80_000, 'fits');
+      assert.equal(copied.outcome, 'copied');
+      assert.ok(copied.totalBytes > 80_000, `both platforms together declare ${copied.totalBytes} bytes, more than the limit`);
+      await assert.rejects(copyWith(40_000, 'over'), /declare \d+\.\d KiB for one platform, more than --max-image-size \(39\.1 KiB\); not copied/);
+    } finally {
+      await source.stop();
+    }
+  });
+
   it('ends the rest of an image when one part fails: no transfer goes on holding a slot for an image already given up', async () => {
     const { engine, close } = createRegistryStack({
       insecureRegistries: [address, backup.address],
