@@ -155,6 +155,16 @@ describe('the values that compose an image, found by rendering (real Helm)', () 
     );
   });
 
+  it('gives up within its time budget, saying how many renders it made, rather than hold the pass', async () => {
+    const c = cases[0]!;
+    const defaults = (await import('yaml')).parse(
+      readFileSync(join(import.meta.dirname, '../fixtures/charts', c.chart, 'values.yaml'), 'utf8').replaceAll('SOURCE_REGISTRY', REG),
+    );
+    // A budget of 1 ms: spent by the first render, which checks the chart renders what the cluster runs.
+    const derived = await deriveImageValues(renderWith(chart(c.chart), c.release), defaults, { kind: c.kind, name: c.name }, c.wants, 1);
+    assert.equal(derived, "finding the chart's image values took more than 0 s (1 renders); not derived");
+  });
+
   it('says why when the image is not what the chart renders with its values', async () => {
     const derived = await deriveImageValues(renderWith(chart('constrained'), 'metrics'), {}, { kind: 'Deployment', name: 'metrics' }, [
       want('server', `${REG}/metrics/server:v0.6.0`),

@@ -48,6 +48,11 @@ export type RenderWithValues = (values: unknown) => Promise<string>;
 
 /** At most this many values are tried: an image map has a handful; a chart that offers more candidates is refused, not searched for minutes. */
 export const MAX_PROBES = 48;
+/**
+ * All the renders of one derivation: each render has 120 s, and 48 probes and their tries at that
+ * pace would hold the rewriter's pass (every tenant's) for well over an hour.
+ */
+export const PROBING_BUDGET_MS = 5 * 60_000;
 /** Bitnami's documented substitution guard: a chart that has it refuses to render images other than its own unless it is true. */
 export const SUBSTITUTION_GUARD: readonly string[] = ['global', 'security', 'allowInsecureImages'];
 const IMAGE_KEY = /(registry|repository|image|name|tag|digest)$/i;
@@ -61,11 +66,21 @@ export async function deriveImageValues(
   values: unknown,
   workload: { readonly kind: string; readonly name: string },
   wants: readonly WantedImage[],
+  budgetMs = PROBING_BUDGET_MS,
 ): Promise<DerivedImageValues | string> {
+  const started = Date.now();
+  let renders = 0;
+  const overBudget = () =>
+    Date.now() - started > budgetMs
+      ? `finding the chart's image values took more than ${Math.round(budgetMs / 1000)} s (${renders} renders); not derived`
+      : undefined;
   // Probed with the guard off, as the edit will set it.
   const guard = valueAt(values, SUBSTITUTION_GUARD) !== undefined ? [{ path: SUBSTITUTION_GUARD, value: true }] : [];
   const withOverrides = (overrides: readonly ValueOverride[]) => overrides.reduce((v, o) => setPath(v, o.path, o.value), values);
-  const imagesOf = async (overrides: readonly ValueOverride[]) => containerImages(await render(withOverrides([...guard, ...overrides])));
+  const imagesOf = async (overrides: readonly ValueOverride[]) => {
+    renders++;
+    return containerImages(await render(withOverrides([...guard, ...overrides])));
+  };
   let base: Map<string, string>;
   try {
     base = await imagesOf([]);
@@ -86,6 +101,8 @@ export async function deriveImageValues(
   // Where each value lands in each wanted image: `A + value + B`, and whether it moves other containers too.
   const probes: Array<{ path: readonly string[]; original: string; frames: Map<string, { before: string; after: string }>; shared: boolean }> = [];
   for (const [i, leaf] of candidates.entries()) {
+    const over = overBudget();
+    if (over) return over;
     const marker = `imgprobe${i}x`;
     let images: Map<string, string>;
     try {
@@ -141,6 +158,8 @@ export async function deriveImageValues(
         [name],
       ];
       for (const attempt of tries) {
+        const over = overBudget();
+        if (over) return over;
         const image = await imagesOf(attempt).then(
           (images) => images.get(label(w)),
           () => undefined,
