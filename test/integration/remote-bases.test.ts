@@ -3,6 +3,7 @@
  * kustomize): real git over HTTP, real kustomize.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,12 @@ let server: GitHttpServer;
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'remote-bases-'));
   bareRepository(join(work, 'base.git'), { 'deploy/web.yaml': deployment('nginx:1.25'), 'deploy/kustomization.yaml': 'resources:\n  - web.yaml\n' });
+  // A base that is mostly something else: 4 MiB of incompressible bytes beside its manifests.
+  bareRepository(join(work, 'bulky.git'), {
+    'deploy/web.yaml': deployment('nginx:1.25'),
+    'deploy/kustomization.yaml': 'resources:\n  - web.yaml\n',
+    'blob.bin': randomBytes(4 * 1024 * 1024).toString('base64'),
+  });
   server = await startGitHttpServer(work, {}, { anonymousRead: true });
 });
 after(async () => {
@@ -93,5 +100,16 @@ describe('remote bases', () => {
     writeFileSync(file, after);
     const proof = await proveManifestChange(tools, root, 'apps', changed, [web], [], {});
     assert.match(proof.reason ?? '', /the remote base http:\/\/127\.0\.0\.1:\d+\/base\.git is not fetched: only https/);
+  });
+
+  it('stops a remote base whose clone grows past the bound, and refuses the change as not proved', async () => {
+    const root = fileTree({ 'apps/kustomization.yaml': `resources:\n  - ${server.url}/bulky.git//deploy?ref=main\n` }, 'remote-overlay-');
+    const file = join(root, 'apps/kustomization.yaml');
+    const after = `${readFileSync(file, 'utf8')}images:\n  - name: nginx\n    newName: backup.io/m/docker.io/library/nginx\n    digest: ${DIGEST}\n`;
+    const changed = new Map([[file, { before: readFileSync(file, 'utf8'), after }]]);
+    writeFileSync(file, after);
+    const policy = { httpPrefixes: [`${server.url}/`], maxCloneBytes: 1024 * 1024 };
+    const proof = await proveManifestChange(tools, root, 'apps', changed, [web], [], policy);
+    assert.match(proof.reason ?? '', /the remote base http:\/\/127\.0\.0\.1:\d+\/bulky\.git is more than 1 MiB; not fetched/);
   });
 });

@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +27,8 @@ const run = promisify(execFile);
 /** How deep remote bases may list remote bases of their own. */
 const MAX_DEPTH = 3;
 const CLONE_TIMEOUT_MS = 60_000;
+/** A remote base's checkout: kustomize bases are a few files; a clone past this is stopped. */
+const CLONE_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface RemoteBase {
   /** What `git clone` is given. */
@@ -67,6 +69,33 @@ export function parseRemoteBase(value: string): RemoteBase | undefined {
 /** Which remote bases may be fetched: over https, or over plain http under a prefix the operator named. */
 export interface RemoteBasePolicy {
   readonly httpPrefixes?: readonly string[];
+  /** The most a base's clone may write (default 64 MiB). */
+  readonly maxCloneBytes?: number;
+}
+
+/** Bytes under `dir` (files as they are, links not followed). */
+function bytesUnder(dir: string): number {
+  let total = 0;
+  const walk = (path: string) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(path, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) walk(child);
+      else
+        try {
+          total += lstatSync(child).size;
+        } catch {
+          // gone meanwhile (git moves its temporary packs)
+        }
+    }
+  };
+  walk(dir);
+  return total;
 }
 
 /**
@@ -150,6 +179,16 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
     throw new RenderProofError(`the remote base ${url} names an unsafe ref`);
   const dest = join(store, createHash('sha256').update(key).digest('hex').slice(0, 16));
   const cache = mkdtempSync(join(tmpdir(), 'image-clone-base-'));
+  // The clone is watched as it writes: a hostile base could otherwise fill the rewriter's disk within its time.
+  const maxBytes = policy.maxCloneBytes ?? CLONE_MAX_BYTES;
+  const stop = new AbortController();
+  let tooLarge = false;
+  const watch = setInterval(() => {
+    if (bytesUnder(cache) > maxBytes) {
+      tooLarge = true;
+      stop.abort();
+    }
+  }, 250);
   try {
     await run(
       'git',
@@ -167,14 +206,26 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
         url,
         cache,
       ],
-      { timeout: CLONE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' } },
+      {
+        timeout: CLONE_TIMEOUT_MS,
+        signal: stop.signal,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' },
+      },
     );
+    if (bytesUnder(cache) > maxBytes) tooLarge = true;
+    if (tooLarge) throw new Error('too large');
   } catch (error) {
     rmSync(cache, { recursive: true, force: true });
+    if (tooLarge)
+      throw new RenderProofError(
+        `the remote base ${url} is more than ${Math.round(maxBytes / 1024 / 1024)} MiB; not fetched (a kustomize base is a few files)`,
+      );
     const detail = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop() ?? '';
     throw new RenderProofError(
       `the remote base ${url}${base.ref ? ` at ${base.ref}` : ''} could not be fetched without credentials (${detail || (error as Error).message})`,
     );
+  } finally {
+    clearInterval(watch);
   }
   rmSync(join(cache, '.git'), { recursive: true, force: true });
   fetched.set(key, cache);
@@ -191,7 +242,13 @@ async function fetchFile(url: string, store: string, policy: RemoteBasePolicy): 
     );
   let bytes: Buffer | undefined;
   try {
-    const response = await request(url, { method: 'GET', headersTimeout: CLONE_TIMEOUT_MS, bodyTimeout: CLONE_TIMEOUT_MS });
+    // The whole answer within the time, not each chunk: a server sending a byte a minute is given up.
+    const response = await request(url, {
+      method: 'GET',
+      headersTimeout: CLONE_TIMEOUT_MS,
+      bodyTimeout: CLONE_TIMEOUT_MS,
+      signal: AbortSignal.timeout(CLONE_TIMEOUT_MS),
+    });
     if (response.statusCode !== 200) {
       await response.body.dump().catch(() => undefined);
       throw new Error(`HTTP ${response.statusCode}`);
