@@ -202,7 +202,11 @@ const REWRITER_FLAGS = {
   'unmanaged-branch': { arg: 'BRANCH', default: 'main', help: 'its base branch' },
   debounce: { arg: 'DUR', default: '2s', help: 'wait for a burst of records to end' },
   'keep-done': { arg: 'DUR', default: '7d', help: 'how long done handoff records are kept, then pruned' },
-  'stuck-after': { arg: 'DUR', default: '30m', help: '/healthz fails when one pass runs longer (the kubelet then restarts the rewriter)' },
+  'stuck-after': {
+    arg: 'DUR',
+    default: '30m',
+    help: '/healthz fails when one step of a pass (a record, a repository) runs longer (the kubelet then restarts the rewriter)',
+  },
   'direct-patch': {
     arg: 'MODE',
     default: 'never',

@@ -159,7 +159,7 @@ export class Rewriter {
   #failedPasses = 0;
   #stopped = false;
   #lastPruneAt = 0;
-  /** When the running pass started, and what it works on now (for /healthz); undefined between passes. */
+  /** What the running pass works on now, and since when (for /healthz); undefined between passes. */
   #pass: { startedAt: number; on: string } | undefined;
   readonly #charts = new ExpiringCache<FetchedChart>({ ttlMs: () => Number.POSITIVE_INFINITY, maxEntries: 32 });
 
@@ -171,15 +171,21 @@ export class Rewriter {
   }
 
   /**
-   * For /healthz: a pass that has run longer than `stuckAfterMs` means the intake is stuck (every
-   * Git call and render is bounded in time, so a healthy pass ends); the kubelet then restarts the
-   * container, and the records, still pending, are taken up again.
+   * For /healthz: one step of a pass (reading the records, one record, one repository's change)
+   * taking longer than `stuckAfterMs` means the intake is stuck (every Git call and render is
+   * bounded in time, so a healthy step ends; a pass over many repositories is many steps); the
+   * kubelet then restarts the container, and the records, still pending, are taken up again.
    */
   healthy(now = Date.now()): { ok: boolean; detail: string } {
     const pass = this.#pass;
     const limit = this.#config.stuckAfterMs ?? 30 * 60_000;
     if (pass === undefined || now - pass.startedAt <= limit) return { ok: true, detail: pass ? `pass running, on ${pass.on}` : 'idle, watching for records' };
-    return { ok: false, detail: `a pass has run for ${Math.round((now - pass.startedAt) / 1000)} s, more than ${limit / 1000} s: stuck on ${pass.on}` };
+    return { ok: false, detail: `stuck: on ${pass.on} for ${Math.round((now - pass.startedAt) / 1000)} s, more than ${limit / 1000} s` };
+  }
+
+  /** The pass moves on to its next step (the stuck clock starts again). */
+  #step(on: string): void {
+    this.#pass = { startedAt: Date.now(), on };
   }
 
   /** For /readyz: the first pass is done. */
@@ -236,7 +242,7 @@ export class Rewriter {
 
   /** Turns every pending record into Git changes, one per repository and base branch. */
   async processPending(): Promise<RewriteOutcome[]> {
-    this.#pass = { startedAt: Date.now(), on: 'reading the handoff records' };
+    this.#step('reading the handoff records');
     try {
       return await this.#processPending();
     } finally {
@@ -256,7 +262,7 @@ export class Rewriter {
       this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) });
     };
     for (const record of this.#ledger.pending(unreadable)) {
-      this.#pass!.on = `record ${record.id}`;
+      this.#step(`record ${record.id}`);
       const route = routeRecord(record, routing);
       if (route.patch !== 'none') {
         const patched = await this.#patch(record, route.patch === 'also');
@@ -268,7 +274,7 @@ export class Rewriter {
       else this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
     }
     for (const { target, records } of groupByTarget(toChange)) {
-      this.#pass!.on = `${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`;
+      this.#step(`${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`);
       outcomes.push(...(await this.#changeRepository(target, records)));
     }
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
