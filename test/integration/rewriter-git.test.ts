@@ -93,6 +93,23 @@ describe('rewriter and git', () => {
     assert.deepEqual(ledger.pending(), []);
   });
 
+  it("takes up a clone left locked by a git that was killed (index.lock, a ref's lock): the next attempt goes through", async () => {
+    const origin = makeOrigin('locked', { 'apps/web.yaml': WEB, 'apps/api.yaml': WEB.replace('  name: web\n', '  name: api\n').replace('nginx:1.25', 'redis:7') });
+    const ledger = new Ledger(join(work, 'handoff-locked'));
+    const cacheDir = join(work, 'cache-locked');
+    await record(ledger, `file://${origin}`);
+    const [first] = await rewriter(ledger.dir, 'commit', { cacheDir }).processPending();
+    assert.equal(first?.result, 'pushed', first?.error);
+    // What a SIGKILL in the middle of `git checkout` and of a ref update leaves behind.
+    const [clone] = readdirSync(cacheDir).filter((name) => /^[0-9a-f]{16}$/.test(name));
+    writeFileSync(join(cacheDir, clone!, '.git/index.lock'), '');
+    writeFileSync(join(cacheDir, clone!, '.git/refs/heads/main.lock'), '');
+    await record(ledger, `file://${origin}`, 'api', 'redis:7');
+    const [second] = await rewriter(ledger.dir, 'commit', { cacheDir }).processPending();
+    assert.equal(second?.result, 'pushed', second?.error);
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '3');
+  });
+
   it('branch mode: pushes a branch of ours, leaves the base alone, and never commits twice', async () => {
     const origin = makeOrigin('branch', { 'apps/web.yaml': WEB });
     const ledger = new Ledger(join(work, 'handoff-branch'));

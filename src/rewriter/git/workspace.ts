@@ -12,7 +12,7 @@
  * plus fetches, so no hooks come with the repository.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
@@ -107,6 +107,7 @@ export class GitWorkspace {
       await this.#git.init();
       await this.#git.addRemote('origin', this.url);
     }
+    removeStaleLocks(join(this.dir, '.git'));
     try {
       await retryTransient(() => this.#git.raw(['fetch', '--prune', '--no-tags', 'origin']));
     } catch (error) {
@@ -172,6 +173,30 @@ export class GitWorkspace {
 }
 
 /** A repository URL for messages: no user information. */
+/**
+ * Git's lock files left by a git the rewriter's own container ran when it was killed (SIGKILL, OOM):
+ * `index.lock` or a ref's lock would fail every later attempt on this clone for ever. Only this
+ * process uses its cache directory, and no git runs in this clone when an attempt starts, so a
+ * lock found then is stale.
+ */
+function removeStaleLocks(gitDir: string): void {
+  const walk = (dir: string, deep: boolean) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isFile() && entry.name.endsWith('.lock')) rmSync(path, { force: true });
+      else if (deep && entry.isDirectory()) walk(path, true);
+    }
+  };
+  walk(gitDir, false);
+  walk(join(gitDir, 'refs'), true);
+}
+
 export function redactRepo(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
 }
