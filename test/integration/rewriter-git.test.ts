@@ -94,7 +94,10 @@ describe('rewriter and git', () => {
   });
 
   it("takes up a clone left locked by a git that was killed (index.lock, a ref's lock): the next attempt goes through", async () => {
-    const origin = makeOrigin('locked', { 'apps/web.yaml': WEB, 'apps/api.yaml': WEB.replace('  name: web\n', '  name: api\n').replace('nginx:1.25', 'redis:7') });
+    const origin = makeOrigin('locked', {
+      'apps/web.yaml': WEB,
+      'apps/api.yaml': WEB.replace('  name: web\n', '  name: api\n').replace('nginx:1.25', 'redis:7'),
+    });
     const ledger = new Ledger(join(work, 'handoff-locked'));
     const cacheDir = join(work, 'cache-locked');
     await record(ledger, `file://${origin}`);
