@@ -397,17 +397,16 @@ export class Copier {
     const ref = workloadRef(kind, object);
     const outcomes = await Promise.all(imagesOf(kind, object).map(async (c) => ({ container: c, outcome: await this.#backUp(c.image, namespace) })));
     const verdict = reconcileWorkload(outcomes);
-    if (verdict.kind === 'refused') {
+    // Not backed up (a registry failed, or a bound refused it): said on the workload, retried later.
+    if (verdict.kind === 'failed' || verdict.kind === 'refused') {
+      const refused = verdict.kind === 'refused';
       this.#failing.add(key);
-      this.#log.warn('backup refused by a bound; retried later', { workload: key, reasons: verdict.reasons, error: verdict.message });
-      this.#events.record(ref, 'Warning', 'BackupRefused', forTenants(verdict.message));
-      this.#queue.retryLater(key);
-      return;
-    }
-    if (verdict.kind === 'failed') {
-      this.#failing.add(key);
-      this.#log.warn('backup failed', { workload: key, failed: verdict.failed, error: verdict.message });
-      this.#events.record(ref, 'Warning', 'BackupFailed', forTenants(verdict.message));
+      this.#log.warn(refused ? 'backup refused by a bound; retried later' : 'backup failed', {
+        workload: key,
+        ...(refused ? { reasons: verdict.reasons } : { failed: verdict.failed }),
+        error: verdict.message,
+      });
+      this.#events.record(ref, 'Warning', refused ? 'BackupRefused' : 'BackupFailed', forTenants(verdict.message));
       this.#queue.retryLater(key);
       return;
     }

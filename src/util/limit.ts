@@ -1,33 +1,23 @@
 /**
- * A counting semaphore: at most `size` tasks of one kind run at once (the global bounds on image
- * copies and blob transfers).
+ * A counting semaphore: at most `size` tasks of one kind run at once (Events in flight, renders,
+ * the items of mapLimited). A FairLimit with a single key.
  */
 export class Limit {
   readonly size: number;
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
+  readonly #slots: FairLimit;
 
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`a concurrency limit must be a positive integer, got ${size}`);
+    this.#slots = new FairLimit(size, size);
     this.size = size;
   }
 
   /** Tasks running now plus tasks waiting for a slot. */
   get pending(): number {
-    return this.#active + this.#waiting.length;
+    return this.#slots.pending;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.#waiting.shift();
-      // Hand the slot straight to the next waiter, so #active never dips and re-rises.
-      if (next) next();
-      else this.#active--;
-    }
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.#slots.run('', task);
   }
 }
 

@@ -180,21 +180,14 @@ export class GitWorkspace {
  * lock found then is stale.
  */
 function removeStaleLocks(gitDir: string): void {
-  const walk = (dir: string, deep: boolean) => {
-    let entries: import('node:fs').Dirent[];
+  const locks = (dir: string, recursive: boolean) => {
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      return readdirSync(dir, { withFileTypes: true, recursive }).filter((entry) => entry.isFile() && entry.name.endsWith('.lock'));
     } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isFile() && entry.name.endsWith('.lock')) rmSync(path, { force: true });
-      else if (deep && entry.isDirectory()) walk(path, true);
+      return [];
     }
   };
-  walk(gitDir, false);
-  walk(join(gitDir, 'refs'), true);
+  for (const entry of [...locks(gitDir, false), ...locks(join(gitDir, 'refs'), true)]) rmSync(join(entry.parentPath, entry.name), { force: true });
 }
 
 export function redactRepo(url: string): string {

@@ -73,28 +73,23 @@ export interface RemoteBasePolicy {
   readonly maxCloneBytes?: number;
 }
 
-/** Bytes under `dir` (files as they are, links not followed). */
+/** Bytes under `dir` (files as they are, links not followed); what vanishes meanwhile (git moves its temporary packs) counts 0. */
 function bytesUnder(dir: string): number {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
   let total = 0;
-  const walk = (path: string) => {
-    let entries: import('node:fs').Dirent[];
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
     try {
-      entries = readdirSync(path, { withFileTypes: true });
+      total += lstatSync(join(entry.parentPath, entry.name)).size;
     } catch {
-      return;
+      // gone meanwhile
     }
-    for (const entry of entries) {
-      const child = join(path, entry.name);
-      if (entry.isDirectory()) walk(child);
-      else
-        try {
-          total += lstatSync(child).size;
-        } catch {
-          // gone meanwhile (git moves its temporary packs)
-        }
-    }
-  };
-  walk(dir);
+  }
   return total;
 }
 
