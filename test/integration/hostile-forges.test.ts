@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../devenv/process.ts';
 import { createCertificateAuthority, createServerCertificate } from '../../devenv/tls.ts';
 import { forgeFor } from '../../src/rewriter/forges/forge.ts';
-import { ForgeError } from '../../src/rewriter/forges/http.ts';
+import { ForgeError, forgeCall } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';
 
 type Behaviour = (res: ServerResponse, url: string) => void;
@@ -85,6 +85,41 @@ describe('hostile forges', () => {
       });
     }
   }
+});
+
+describe('a forge failing now and then', () => {
+  it('is asked again after a 5xx or a 429, and a POST only when the forge surely did not act on it', async () => {
+    const seen: string[] = [];
+    let failures: number[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.method!);
+      const status = failures.shift();
+      if (status !== undefined) return void res.writeHead(status, { 'content-type': 'application/json' }).end('{"message":"try later"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(req.method === 'POST' ? '{"number":7,"html_url":"u"}' : '[]');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const call = (method: 'GET' | 'POST') =>
+      forgeCall({ forge: 'Gitea', method, url: `${base}/api/v1/repos/team/apps/pulls`, headers: {}, ...(method === 'POST' ? { body: {} } : {}), authHint: '' });
+    try {
+      failures = [502, 429];
+      assert.deepEqual(await call('GET'), []);
+      assert.deepEqual(seen.splice(0), ['GET', 'GET', 'GET']);
+      failures = [503];
+      assert.deepEqual(await call('POST'), { number: 7, html_url: 'u' });
+      assert.deepEqual(seen.splice(0), ['POST', 'POST']);
+      // A 500 to a POST may have opened the pull request: not sent again.
+      failures = [500];
+      await assert.rejects(call('POST'), /Gitea POST \/api\/v1\/repos\/team\/apps\/pulls answered HTTP 500: try later/);
+      assert.deepEqual(seen.splice(0), ['POST']);
+      failures = [500, 500, 500];
+      await assert.rejects(call('GET'), /answered HTTP 500/);
+      assert.deepEqual(seen.splice(0), ['GET', 'GET', 'GET'], 'three attempts, then the change fails');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });
 
 describe('a forge behind a private CA', () => {

@@ -6,9 +6,36 @@ import { request, type Dispatcher } from 'undici';
 import { ImageCloneError } from '../../errors.ts';
 import { scrub } from '../../observability/secrets.ts';
 import { readBounded } from '../../util/bounded-body.ts';
+import { withRetries, type RetryPolicy } from '../../util/retry.ts';
 
 export class ForgeError extends ImageCloneError {
   override name = 'ForgeError';
+  /** Whether the forge may answer the same call next time (a 5xx, 429, a dropped connection). */
+  readonly transient: boolean;
+  /** Whether the forge surely did not act on it (429, 503, no connection): only then is a POST sent again. */
+  readonly notActedOn: boolean;
+  constructor(message: string, options: { transient?: boolean; notActedOn?: boolean } = {}) {
+    super(message);
+    this.transient = options.transient ?? false;
+    this.notActedOn = options.notActedOn ?? false;
+  }
+}
+
+/**
+ * A forge failing now and then (a 502 from its proxy, a 429) is asked twice more, after a short
+ * jittered backoff, before the change fails: one stray 5xx otherwise failed the whole pass, and the
+ * pass's own backoff (up to 5 minutes) held every change behind it. A POST (opening a pull request)
+ * is sent again only when the forge surely did not act on it.
+ */
+const FORGE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 4_000, maxRetryAfterSeconds: 0 };
+
+export function forgeCall(call: ForgeCall): Promise<unknown> {
+  return withRetries(
+    () => forgeCallOnce(call),
+    FORGE_RETRY,
+    undefined,
+    (error) => error instanceof ForgeError && error.transient && (call.method !== 'POST' || error.notActedOn),
+  );
 }
 
 export interface ForgeCall {
@@ -32,7 +59,7 @@ const FORGE_STALL_MS = 60_000;
 /** No API answer we read (a page of pull requests, one pull request) comes near this. */
 const FORGE_ANSWER_MAX_BYTES = 16 * 1024 * 1024;
 
-export async function forgeCall(call: ForgeCall): Promise<unknown> {
+async function forgeCallOnce(call: ForgeCall): Promise<unknown> {
   const what = `${call.forge} ${call.method} ${new URL(call.url).pathname}`;
   let response: Dispatcher.ResponseData;
   try {
@@ -46,7 +73,8 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
       ...(call.dispatcher ? { dispatcher: call.dispatcher } : {}),
     });
   } catch (error) {
-    throw new ForgeError(`${what}: ${(error as Error).message}`);
+    const code = (error as { code?: string }).code;
+    throw new ForgeError(`${what}: ${(error as Error).message}`, { transient: true, notActedOn: code === 'ECONNREFUSED' });
   }
   const bytes = await readBounded(response.body, FORGE_ANSWER_MAX_BYTES).catch((error: unknown) => {
     throw new ForgeError(`${what}: the answer broke off: ${(error as Error).message}`);
@@ -62,7 +90,11 @@ export async function forgeCall(call: ForgeCall): Promise<unknown> {
       // not JSON: the status says enough
     }
     const hint = response.statusCode === 401 || response.statusCode === 403 ? ` (${call.authHint})` : '';
-    throw new ForgeError(`${what} answered HTTP ${response.statusCode}${message ? `: ${message}` : ''}${hint}`);
+    const status = response.statusCode;
+    throw new ForgeError(`${what} answered HTTP ${status}${message ? `: ${message}` : ''}${hint}`, {
+      transient: status >= 500 || status === 429,
+      notActedOn: status === 429 || status === 503,
+    });
   }
   try {
     return JSON.parse(text);
