@@ -48,7 +48,7 @@ import {
 import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
 import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
-import { forgeFor, type Forge, type ForgeOptions } from './forges/forge.ts';
+import { forgeFor, forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
@@ -391,10 +391,12 @@ export class Rewriter {
     const about = { repoURL: redactRepo(target.repoURL), base: target.base };
     // Before any network call: a repository the credentials are not bound to gets none, and no change.
     const holds = this.#config.gitCredentials !== undefined || this.#config.gitSsh !== undefined || this.#config.forge !== undefined;
-    const outOfScope = credentialRefusal(target.repoURL, this.#config.credentialScopes, holds);
+    const forgeSettings = this.#config.mode === 'pr' && !this.#config.openForge ? this.#config.forge : undefined;
+    const outOfScope =
+      credentialRefusal(target.repoURL, this.#config.credentialScopes, holds) ?? (forgeSettings ? forgeRefusal(target.repoURL, forgeSettings) : undefined);
     if (outOfScope !== undefined) {
       for (const { record } of group) refused.set(record.id, outOfScope);
-      this.#log.warn("repository outside the credentials' scope; not contacted", { repo: about.repoURL, reason: outOfScope, records: group.length });
+      this.#log.warn('repository refused before any network call', { repo: about.repoURL, reason: outOfScope, records: group.length });
       return { outcome: undefined, refused };
     }
     let workspace: Workspace;

@@ -317,6 +317,18 @@ describe('rewriter and git', () => {
         assert.equal(ledger.pending().length, 1, 'the record stays pending, with its reason');
         assert.match(ledger.refusal(ledger.pending()[0]!.id) ?? '', /no credentials/);
       }
+      // In scope, but a path whose last two segments are another owner's repository: the forge would be
+      // asked about team-b/apps with a token bound to team-a.
+      const base = url.replace(/\/team-b\/apps\.git$/, '');
+      const ledger = new Ledger(join(work, 'handoff-tenant-nested'));
+      await record(ledger, `${base}/team-a/team-b/apps.git`);
+      const [nested] = await rewriter(ledger.dir, 'branch', {
+        mode: 'pr',
+        forge: { token: CANARIES.gitToken },
+        gitCredentials: { username: 'bot', password: CANARIES.gitToken },
+        credentialScopes: [`${base}/team-a/`],
+      }).processPending();
+      assert.match(nested?.error ?? '', /cannot find the gitea repository in http:\/\/127\.0\.0\.1:\d+\/team-a\/team-b\/apps\.git: owner\/name/);
       assert.deepEqual(seen, [], 'the tenant server received nothing: no clone, no forge call, no credential');
     } finally {
       tenant.close();

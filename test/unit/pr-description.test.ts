@@ -83,9 +83,15 @@ describe('pull request descriptions', () => {
     assert.notEqual(changeId([a]), changeId([a, b]));
   });
 
-  it('reads owner and name from repository URLs', () => {
-    assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), { origin: 'https://git.example.com', owner: 'platform', name: 'apps' });
-    assert.deepEqual(repositoryPath('http://127.0.0.1:3000/org/team/repo'), { origin: 'http://127.0.0.1:3000', owner: 'team', name: 'repo' });
+  it('reads owner and name from repository URLs, and refuses what it would have to guess', () => {
+    assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), { origin: 'https://git.example.com', owner: 'platform', name: 'apps', path: 'platform/apps' });
+    assert.deepEqual(repositoryPath('https://git.example.com/gitea/platform/apps', 'gitea', 'https://git.example.com/gitea/api/v1').path, 'platform/apps');
+    assert.deepEqual(repositoryPath('https://gitlab.example.com/org/team/repo.git', 'gitlab').path, 'org/team/repo');
+    // A third segment would make the last two another owner's repository, acted on with this token.
+    assert.throws(() => repositoryPath('http://127.0.0.1:3000/org/team/repo'), /owner\/name under http:\/\/127\.0\.0\.1:3000\/ expected/);
+    assert.throws(() => repositoryPath('https://github.com/org/team/repo', 'github'), /cannot find the github repository/);
+    assert.throws(() => repositoryPath('https://git.example.com/team-a/..%2Fteam-b'), /not a gitea name: "..%2Fteam-b"/);
+    assert.throws(() => repositoryPath('https://git.example.com/other/apps', 'gitea', 'https://git.example.com/gitea/api/v1'), /not under the forge's root/);
     assert.throws(() => repositoryPath('git@github.com:org/repo.git'), /need an http\(s\) repository URL/);
   });
 });

@@ -51,31 +51,60 @@ export interface ForgeOptions {
   readonly caFile?: string;
 }
 
-/** `https://host/owner/name(.git)` → owner and name. */
-export function repositoryPath(repoURL: string): { origin: string; owner: string; name: string } {
+type ForgeKind = Forge['kind'];
+
+/** A forge's owner, group and repository names: letters, digits, `.`, `_` and `-` (never `.` or `..`). */
+const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
+
+/**
+ * The repository a URL names on its forge: `owner/name` right under the forge's root on GitHub and
+ * Gitea, `group/…/name` on GitLab. The root is `/`, or the path the configured API sits under
+ * (`https://host/gitea/api/v1` → `/gitea/`). Anything else is refused rather than guessed: taking the
+ * last two segments of `https://host/team-a/x/y` would act on team `x`'s repository with a token the
+ * operator bound to `team-a`.
+ */
+export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBase?: string): { origin: string; owner: string; name: string; path: string } {
   let url: URL;
   try {
     url = new URL(repoURL);
   } catch {
     throw new ConfigError(`pull requests need an http(s) repository URL, got ${JSON.stringify(repoURL)}`);
   }
-  const parts = url.pathname
-    .replace(/\.git$/, '')
-    .split('/')
-    .filter(Boolean);
-  if (parts.length < 2) throw new ConfigError(`cannot find owner/name in the repository URL ${url.origin}${url.pathname}`);
-  return { origin: url.origin, owner: parts.at(-2)!, name: parts.at(-1)! };
+  const shown = `${url.origin}${url.pathname}`;
+  const root = apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin ? new URL(apiBase).pathname.replace(/\/api(\/v\d+)?\/?$/, '/') : '/';
+  const rooted = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+  if (!`${rooted}/`.startsWith(root.endsWith('/') ? root : `${root}/`))
+    throw new ConfigError(`the repository URL ${shown} is not under the forge's root ${url.origin}${root}`);
+  const parts = rooted.slice(root.length).replace(/\.git$/, '').split('/').filter(Boolean);
+  const bad = parts.find((part) => !NAME.test(part));
+  if (bad !== undefined) throw new ConfigError(`the repository URL ${shown} has a path segment that is not a ${kind} name: ${JSON.stringify(bad)}`);
+  const fits = kind === 'gitlab' ? parts.length >= 2 : parts.length === 2;
+  if (!fits) throw new ConfigError(`cannot find the ${kind} repository in ${shown}: ${kind === 'gitlab' ? 'group/…/project' : 'owner/name'} under ${url.origin}${root} expected`);
+  return { origin: url.origin, owner: parts.at(-2)!, name: parts.at(-1)!, path: parts.join('/') };
+}
+
+/** Why no forge call may be made for this repository URL (it names no repository of the forge's), or undefined. */
+export function forgeRefusal(repoURL: string, options: Pick<ForgeOptions, 'kind' | 'apiBase'>): string | undefined {
+  try {
+    repositoryPath(repoURL, kindOf(repoURL, options), options.apiBase);
+    return undefined;
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+}
+
+function kindOf(repoURL: string, options: Pick<ForgeOptions, 'kind'>): ForgeKind {
+  const host = URL.canParse(repoURL) ? new URL(repoURL).hostname : '';
+  return options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
 }
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
-  const { origin, owner, name } = repositoryPath(repoURL);
-  const dispatcher = dispatcherFor(options.caFile);
+  const kind = kindOf(repoURL, options);
+  const { origin, owner, name, path } = repositoryPath(repoURL, kind, options.apiBase);
   const host = new URL(origin).hostname;
-  const kind = options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
-  if (kind === 'gitlab') {
-    const path = new URL(repoURL).pathname.replace(/\.git$/, '').replace(/^\/+/, '');
-    return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token, dispatcher);
-  }
+  const dispatcher = dispatcherFor(options.caFile);
+  if (kind === 'gitlab') return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token, dispatcher);
   if (kind === 'github')
     return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token, dispatcher);
   return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token, dispatcher);
