@@ -5,13 +5,13 @@
  * unified diff and writes nothing. A file that cannot be parsed is named with its line and left
  * untouched; the others are still edited, and the exit code is 1.
  */
-import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { ConfigError, describeError } from '../errors.ts';
-import { formatReference } from '../image/reference.ts';
-import { planOverlayEntries, planRepository, type Replacement } from '../rewriter/edit/plan.ts';
+import { formatReference, imageKey, tryParseReference } from '../image/reference.ts';
+import { planOverlayEntries, planRepository, type PlannedChange, type Replacement, type SkippedUse } from '../rewriter/edit/plan.ts';
 import { proveManifestChange } from '../rewriter/render/manifest-proof.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 
@@ -33,35 +33,16 @@ export async function rewriteCommand(options: RewriteCommandOptions, out: (line:
     if (earlier && earlier.to !== r.to) throw new ConfigError(`--set gives ${key} two new images: ${earlier.to} and ${r.to}`);
     byImage.set(key, r);
   }
-  const direct = planRepository(options.repo, options.path, [...byImage.values()], { reportEveryBrokenFile: true });
-  // Images the path renders from a base outside it: an images: entry in the path's kustomization.
-  const unmatched = direct.unmatched ?? [];
-  const overlay = planOverlayEntries(
-    options.repo,
-    options.path,
-    unmatched.map((r) => ({ from: r.from, asWritten: formatReference(r.from), to: r.to })),
-    (file) => direct.files.get(file)?.after ?? readFileSync(file, 'utf8'),
-  );
-  const files = new Map(direct.files);
-  for (const [file, { after }] of overlay.files) files.set(file, { before: direct.files.get(file)?.before ?? readFileSync(file, 'utf8'), after });
-  const entered = new Set(overlay.changes.map((c) => c.after));
-  const plan = {
-    files,
-    changes: [...direct.changes, ...overlay.changes],
-    errors: [...direct.errors, ...overlay.errors],
-    unmatched: unmatched.filter((r) => !entered.has(r.to)),
-  };
-  for (const error of plan.errors) err(`error: ${describeError(error)} (file left untouched)`);
-  if (options.kustomize !== undefined && plan.files.size > 0) {
-    const why = await proveRewrite(options, plan.files);
-    if (why) {
-      err(`not proved by rendering, nothing ${options.dryRun ? 'would be' : 'was'} written: ${why}`);
-      return 1;
-    }
-  }
+  const asked = [...byImage.values()];
+  const everything = planChange(options, asked);
+  for (const error of everything.errors) err(`error: ${describeError(error)} (file left untouched)`);
+  const { plan, refused } =
+    options.kustomize !== undefined && everything.files.size > 0
+      ? await proveByImage(options, asked, everything)
+      : { plan: everything, refused: new Map<string, string>() };
   for (const change of plan.changes)
     err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
-  for (const note of direct.skipped ?? []) err(`not edited: ${note}`);
+  for (const { note } of everything.skipped) err(`not edited: ${note}`);
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
     // Only the last line break goes (out() adds one): a blank context line or a CR is part of the patch.
@@ -73,32 +54,103 @@ export async function rewriteCommand(options: RewriteCommandOptions, out: (line:
       );
     else replaceFileAtomically(file, after);
   }
-  if (plan.changes.length === 0) err('no use of the given image(s) found');
-  else for (const r of plan.unmatched ?? []) err(`no use of ${formatReference(r.from)} found`);
-  return plan.errors.length === 0 ? 0 : 1;
+  // One closing line per image not moved, and never one that contradicts a line above it.
+  const leftAlone = new Set(everything.skipped.map((s) => s.image));
+  const moved = new Set(plan.changes.flatMap((c) => tryParseReference(c.before) ?? []).map(imageKey));
+  for (const [image, why] of refused) err(`not moved: ${image}: not proved by rendering, nothing of it ${options.dryRun ? 'would be' : 'was'} written: ${why}`);
+  for (const r of asked) {
+    const image = formatReference(r.from);
+    if (moved.has(imageKey(r.from)) || refused.has(image)) continue;
+    if (leftAlone.has(image)) err(`not moved: ${image} (each use of it is named above with why it is left alone)`);
+    else if (everything.errors.length > 0) err(`no use of ${image} found in the files read (${everything.errors.length} not read, named above)`);
+    else err(`no use of ${image} found`);
+  }
+  return everything.errors.length === 0 && refused.size === 0 ? 0 : 1;
+}
+
+interface ChangePlan {
+  readonly files: ReadonlyMap<string, { before: string; after: string }>;
+  readonly changes: readonly PlannedChange[];
+  readonly errors: readonly Error[];
+  readonly skipped: readonly SkippedUse[];
+}
+
+/** The edits of `replacements`: the uses the tree shows, then an images: entry for what the path renders from a base outside it. */
+function planChange(options: RewriteCommandOptions, replacements: readonly Replacement[]): ChangePlan {
+  const direct = planRepository(options.repo, options.path, replacements, { reportEveryBrokenFile: true });
+  const unmatched = direct.unmatched ?? [];
+  const overlay = planOverlayEntries(
+    options.repo,
+    options.path,
+    unmatched.map((r) => ({ from: r.from, asWritten: formatReference(r.from), to: r.to })),
+    (file) => direct.files.get(file)?.after ?? readFileSync(file, 'utf8'),
+  );
+  const files = new Map(direct.files);
+  for (const [file, { after }] of overlay.files) files.set(file, { before: direct.files.get(file)?.before ?? readFileSync(file, 'utf8'), after });
+  return {
+    files,
+    changes: [...direct.changes, ...overlay.changes],
+    errors: [...direct.errors, ...overlay.errors],
+    skipped: direct.skipped ?? [],
+  };
 }
 
 /**
- * The proof of the whole change (render/manifest-proof.ts), with each --set as a move any container
- * may make. In place, undone if not proved; for --dry-run on a copy of the tree, which is removed.
+ * The proof (render/manifest-proof.ts), image by image where it has to be: the whole change first
+ * (one proof when all is well); if it is refused, each half apart, down to the images that cannot be
+ * proved alone, which are refused with their reason while the others still move; then what is left,
+ * together again (two images may be proved apart and not together). In place, every proof undone;
+ * for --dry-run on one copy of the tree, removed after.
  */
-async function proveRewrite(options: RewriteCommandOptions, files: ReadonlyMap<string, { before: string; after: string }>): Promise<string | undefined> {
-  const moves = options.replacements.map((r) => ({ from: formatReference(r.from), to: r.to }));
+async function proveByImage(
+  options: RewriteCommandOptions,
+  asked: readonly Replacement[],
+  everything: ChangePlan,
+): Promise<{ plan: ChangePlan; refused: Map<string, string> }> {
   const tools = { kustomize: options.kustomize! };
   const repo = realpathSync(options.repo);
-  if (!options.dryRun) {
-    for (const [file, { after }] of files) replaceFileAtomically(file, after);
-    const proof = await proveManifestChange(tools, repo, options.path, files, [], moves);
-    if (proof.reason) for (const [file, { before }] of files) replaceFileAtomically(file, before);
-    return proof.reason;
-  }
-  const copy = mkdtempSync(join(tmpdir(), 'image-clone-rewrite-'));
+  const tree = options.dryRun ? mkdtempSync(join(tmpdir(), 'image-clone-rewrite-')) : repo;
   try {
-    cpSync(repo, copy, { recursive: true, filter: (source) => !/[/\\]\.git$/.test(source) });
-    const moved = new Map([...files].map(([file, texts]) => [join(copy, relative(repo, file)), texts]));
-    for (const [file, { after }] of moved) writeFileSync(file, after);
-    return (await proveManifestChange(tools, copy, options.path, moved, [], moves)).reason;
+    if (options.dryRun) cpSync(repo, tree, { recursive: true, filter: (source) => !/[/\\]\.git$/.test(source) });
+    const plans = new Map<readonly Replacement[], ChangePlan>([[asked, everything]]);
+    const prove = async (set: readonly Replacement[]): Promise<string | undefined> => {
+      const plan = plans.get(set) ?? planChange(options, set);
+      plans.set(set, plan);
+      if (plan.files.size === 0) return undefined;
+      const moved = new Map([...plan.files].map(([file, texts]) => [join(tree, relative(repo, realpathSync(file))), texts]));
+      for (const [file, { after }] of moved) replaceFileAtomically(file, after);
+      try {
+        const moves = set.map((r) => ({ from: formatReference(r.from), to: r.to }));
+        return (await proveManifestChange(tools, tree, options.path, moved, [], moves)).reason;
+      } finally {
+        for (const [file, { before }] of moved) replaceFileAtomically(file, before);
+      }
+    };
+    const refused = new Map<string, string>();
+    const settle = async (set: readonly Replacement[]): Promise<Replacement[]> => {
+      const why = await prove(set);
+      if (why === undefined) return [...set];
+      if (set.length === 1) {
+        refused.set(formatReference(set[0]!.from), why);
+        return [];
+      }
+      const half = Math.ceil(set.length / 2);
+      return [...(await settle(set.slice(0, half))), ...(await settle(set.slice(half)))];
+    };
+    let accepted = await settle(asked);
+    if (refused.size > 0 && accepted.length > 1 && (await prove(accepted)) !== undefined) {
+      // Proved apart, not together: added one at a time, each kept only if the whole still proves.
+      const kept: Replacement[] = [];
+      for (const r of accepted) {
+        const why = await prove([...kept, r]);
+        if (why === undefined) kept.push(r);
+        else refused.set(formatReference(r.from), why);
+      }
+      accepted = kept;
+    }
+    const plan = accepted.length === asked.length ? everything : planChange(options, accepted);
+    return { plan, refused };
   } finally {
-    rmSync(copy, { recursive: true, force: true });
+    if (options.dryRun) rmSync(tree, { recursive: true, force: true });
   }
 }

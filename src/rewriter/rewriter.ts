@@ -568,7 +568,7 @@ export class Rewriter {
       const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
       const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
       for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-      for (const note of plan.skipped ?? []) this.#log.warn('a use of the image is not edited', { path: path ?? '.', note });
+      for (const { image, note } of plan.skipped ?? []) this.#log.warn('a use of the image is not edited', { path: path ?? '.', image, note });
       apply(plan.files);
       // An image that no manifest under the path names comes from a base outside it (another
       // directory of the repository, or a remote one): the overlay gets an images: entry for it.

@@ -160,9 +160,9 @@ describe('the planner follows kustomize (checked by real builds)', () => {
       assert.equal(plan.unmatched?.length, 1);
       assert.ok(
         plan.skipped?.some((s) =>
-          /^base\/web\.yaml:\d+ Deployment\/web container web is nginx:1\.25, but no build runs it \(overlays\/plain runs nginx:1\.27\)/.test(s),
+          /^base\/web\.yaml:\d+ Deployment\/web container web is nginx:1\.25, but no build runs it \(overlays\/plain runs nginx:1\.27\)/.test(s.note),
         ),
-        plan.skipped?.join('\n'),
+        plan.skipped?.map((s) => s.note).join('\n'),
       );
     });
 

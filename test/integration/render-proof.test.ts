@@ -110,7 +110,7 @@ describe('the manifest render proof (real kustomize)', () => {
     const proof = await proveManifestChange(tools, root, undefined, changed, [], [move]);
     assert.equal(
       proof.reason,
-      'kustomize build overlays/staging: the change moves HelmRelease/cache values redis from docker.io/library/redis:7.2.0 to backup.io/m/redis:7.2.0, which no record asked for',
+      'kustomize build overlays/staging: the change moves HelmRelease/cache values redis from docker.io/library/redis:7.2.0 to backup.io/m/redis:7.2.0, which no --set asked for',
     );
   });
 

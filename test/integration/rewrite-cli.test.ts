@@ -144,7 +144,7 @@ describe('image-clone rewrite says what went wrong in one line', () => {
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(
         refused.stderr,
-        /not proved by rendering, nothing (would be|was) written: kustomize build apps: the change alters ConfigMap\/\/versions beyond its container images/,
+        /^not moved: docker\.io\/library\/nginx:1\.25: not proved by rendering, nothing of it (would be|was) written: kustomize build apps: the change alters ConfigMap\/\/versions beyond its container images/m,
       );
       assert.equal(readFileSync(join(tree, 'apps/web.yaml'), 'utf8'), WEB, 'untouched');
     }

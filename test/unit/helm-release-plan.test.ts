@@ -117,7 +117,9 @@ describe('planHelmRelease', () => {
       '-      repository: ghcr.io/stefanprodan/podinfo',
       '+      repository: backup.example.com/mirror/ghcr.io/stefanprodan/podinfo',
     ]);
-    assert.match(plan.changes[0]!.what, /^Helm values HelmRelease\/podinfo spec\.values image$/);
+    // No digest key: the change line says the backup is pinned by its tag, and shows what the values compose.
+    assert.match(plan.changes[0]!.what, /^Helm values HelmRelease\/podinfo spec\.values image \(no digest key: pinned by its tag\)$/);
+    assert.equal(plan.changes[0]!.after, 'backup.example.com/mirror/ghcr.io/stefanprodan/podinfo:6.5.0');
   });
 
   it('finds the release in a base the path builds on (the Flux example layout), and edits nothing the second time', () => {

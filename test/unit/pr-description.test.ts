@@ -84,7 +84,12 @@ describe('pull request descriptions', () => {
   });
 
   it('reads owner and name from repository URLs, and refuses what it would have to guess', () => {
-    assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), { origin: 'https://git.example.com', owner: 'platform', name: 'apps', path: 'platform/apps' });
+    assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), {
+      origin: 'https://git.example.com',
+      owner: 'platform',
+      name: 'apps',
+      path: 'platform/apps',
+    });
     assert.deepEqual(repositoryPath('https://git.example.com/gitea/platform/apps', 'gitea', 'https://git.example.com/gitea/api/v1').path, 'platform/apps');
     assert.deepEqual(repositoryPath('https://gitlab.example.com/org/team/repo.git', 'gitlab').path, 'org/team/repo');
     // A third segment would make the last two another owner's repository, acted on with this token.

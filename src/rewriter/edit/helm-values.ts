@@ -89,6 +89,22 @@ export function helmPartsFor(to: string, layers: readonly Node[]): Partial<Recor
   return parts;
 }
 
+/**
+ * Why values shaped like `layers` cannot be made to run `to`, or undefined: a digest with no tag,
+ * where no layer has a `digest` key, leaves the chart composing the old tag on the new repository.
+ * (With a tag as well, the tag is written and the chart runs the backup's tag: see `helmComposes`.)
+ */
+export function helmPinRefusal(to: string, layers: readonly Node[]): string | undefined {
+  const target = parseReference(to);
+  if (target.digest === undefined || target.tag !== undefined || layers.some((l) => get(l, 'digest') !== undefined)) return undefined;
+  return `these values have no digest key and ${to} names no tag, so the chart cannot be made to run it (ask for the image with its tag, or add the digest key if the chart reads one)`;
+}
+
+/** The image the values compose once `parts` are written over `layers`: what the change really gives. */
+export function helmComposes(layers: readonly Node[], parts: Partial<Record<HelmImagePart, string>>): string | undefined {
+  return composeHelmImage({ ...helmParts(layers), ...parts });
+}
+
 /** Edits that set each part in `map` (edited in place, or added after its last key). */
 export function helmPartEdits(text: string, map: YAMLMap, parts: Partial<Record<HelmImagePart, string>>): TextEdit[] {
   return HELM_IMAGE_PARTS.flatMap((part) => (parts[part] === undefined ? [] : setInMap(text, map, part, parts[part]!)));

@@ -39,6 +39,8 @@ export interface WholeSite {
   readonly where: string;
   /** The container it is written for, as declared: `Kind/name init|container name`. */
   readonly container: string;
+  /** Written in a patch (which may match no object), not in the object itself. */
+  readonly patch?: boolean;
 }
 
 export interface ContainerRender {
@@ -92,6 +94,11 @@ export interface BuildModel {
 interface Renders {
   readonly containers: readonly ContainerRender[];
   readonly helm: readonly HelmValueRender[];
+  /**
+   * Whether the build holds objects the model did not read (a file with no use of a wanted image, a
+   * remote base): only then may a patch whose target matches nothing read be patching one of them.
+   */
+  readonly blind?: boolean;
 }
 
 /**
@@ -120,12 +127,12 @@ export function buildModel(
   };
   // One object per literal, however many builds reach it: an edit of it is made once.
   const wholeSites = new Map<Source, Map<number, WholeSite>>();
-  const wholeAt = (source: Source, site: ScalarSite, where: string, container: string): WholeSite => {
+  const wholeAt = (source: Source, site: ScalarSite, where: string, container: string, patch = false): WholeSite => {
     const bySite = wholeSites.get(source) ?? new Map<number, WholeSite>();
     wholeSites.set(source, bySite);
     let whole = bySite.get(site.start);
     if (!whole) {
-      whole = { source, site, where, container };
+      whole = { source, site, where, container, ...(patch ? { patch } : {}) };
       bySite.set(site.start, whole);
       wholes.push(whole);
     }
@@ -219,15 +226,21 @@ export function buildModel(
           use.site,
           `${use.where}, set by a patch of ${relative(rootReal, k.file)}`,
           containerKey(use.workload, use.init, use.container),
+          true,
         );
         let found = false;
+        const patched = containers.find((r) => hits(r.workload.kind, r.names));
         containers = containers.map((r) => {
           if (!hits(r.workload.kind, r.names) || r.init !== use.init || r.container !== use.container) return r;
           found = true;
           return { ...r, value: use.site.value, whole, entries: [] };
         });
-        // The object it patches was not read (a base outside the tree, or no use of the image): the patch's image stands alone.
-        if (!found) containers.push(containerOf(use, whole));
+        // A container the patch adds to an object it patches; or, where the object was not read (a base
+        // outside the tree, a file with no use of the image), the patch's image stands alone. Where
+        // every object was read and none matches, the patch changes nothing (kustomize matches a
+        // target by names before this kustomization's own prefix) and its image runs nowhere.
+        if (!found && patched) containers.push({ ...containerOf(use, whole), workload: patched.workload, names: patched.names });
+        else if (!found && renders.blind) containers.push(containerOf(use, whole));
       }
     }
     if (object_.kind === 'HelmRelease') {
@@ -244,7 +257,7 @@ export function buildModel(
           helm.push({ root: '', release: object_, names: [object_.name], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
       }
     }
-    return { containers, helm };
+    return { ...renders, containers, helm };
   };
 
   /** JSON 6902 operations that add or replace a container's image (or a whole container). */
@@ -255,34 +268,57 @@ export function buildModel(
     for (const operation of operations) {
       const op = stringAt(operation, 'op');
       const path = stringAt(operation, 'path');
-      const at = path === undefined ? null : /\/(initContainers|containers)\/(\d+|-)(\/image)?$/.exec(path);
-      if ((op !== 'add' && op !== 'replace') || !at) continue;
+      // A container's image, a whole container, or a whole list of them (`add` of initContainers).
+      const at = path === undefined ? null : /\/(initContainers|containers)(?:\/(\d+|-))?(\/image)?$/.exec(path);
+      if ((op !== 'add' && op !== 'replace') || !at || (at[3] !== undefined && at[2] === undefined)) continue;
       const value = get(operation, 'value');
-      const site = scalarSite(source.text, at[3] ? value : get(value, 'image'));
-      if (!site) continue;
       const init = at[1] === 'initContainers';
-      const index = at[2] === '-' ? -1 : Number(at[2]);
-      const replaces = op === 'replace' || at[3] !== undefined;
-      const replaced = replaces ? containers.find((r) => hits(r.workload.kind, r.names) && r.init === init && r.index === index) : undefined;
-      const workload = replaced?.workload ?? { kind: ref.target.kind ?? '?', namespace: undefined, name: ref.target.name ?? '?' };
-      const name = replaced?.container ?? (at[3] ? undefined : stringAt(value, 'name')) ?? `#${at[2]}`;
-      const whole = wholeAt(
-        source,
-        site,
-        `${path} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`,
-        containerKey(workload, init, name),
-      );
-      let found = false;
-      containers = containers.map((r) => {
-        if (!replaces || !hits(r.workload.kind, r.names) || r.init !== init || r.index !== index) return r;
-        found = true;
-        return { ...r, value: site.value, whole, entries: [] };
-      });
-      if (!found) {
-        containers.push({ root: '', workload, names: [workload.name], container: name, init, index, value: site.value, whole, entries: [], pullSecrets: [] });
+      const written =
+        at[2] === undefined
+          ? items(value).map((container, index) => ({ index, container, image: get(container, 'image') }))
+          : [{ index: at[2] === '-' ? -1 : Number(at[2]), container: at[3] ? undefined : value, image: at[3] ? value : get(value, 'image') }];
+      // A whole list replaces every container of that list the target had.
+      if (at[2] === undefined) containers = containers.filter((r) => !(hits(r.workload.kind, r.names) && r.init === init));
+      for (const { index, container, image } of written) {
+        const site = scalarSite(source.text, image);
+        if (!site) continue;
+        const replaces = at[2] !== undefined && (op === 'replace' || at[3] !== undefined);
+        const replaced = replaces ? containers.find((r) => hits(r.workload.kind, r.names) && r.init === init && r.index === index) : undefined;
+        const workload = replaced?.workload ?? { kind: ref.target.kind ?? '?', namespace: undefined, name: ref.target.name ?? '?' };
+        const name = replaced?.container ?? (container === undefined ? undefined : stringAt(container, 'name')) ?? `#${index}`;
+        const whole = wholeAt(
+          source,
+          site,
+          `${path}${at[2] === undefined ? `/${index}` : ''} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`,
+          containerKey(workload, init, name),
+          true,
+        );
+        let found = false;
+        containers = containers.map((r) => {
+          if (!replaces || !hits(r.workload.kind, r.names) || r.init !== init || r.index !== index) return r;
+          found = true;
+          return { ...r, value: site.value, whole, entries: [] };
+        });
+        // As for a strategic merge: a container added to an object read, or to one the model did not read.
+        const patched = replaced ?? renders.containers.find((r) => hits(r.workload.kind, r.names));
+        if (!found && (patched || renders.blind)) {
+          const names = patched?.names ?? [workload.name];
+          containers.push({
+            root: '',
+            workload: patched?.workload ?? workload,
+            names,
+            container: name,
+            init,
+            index,
+            value: site.value,
+            whole,
+            entries: [],
+            pullSecrets: [],
+          });
+        }
       }
     }
-    return { containers, helm: renders.helm };
+    return { ...renders, containers };
   };
 
   const transform = (k: Kustomization, renders: Renders): Renders => {
@@ -309,7 +345,7 @@ export function buildModel(
       containers = containers.map((r) => ({ ...r, names: rename(r.names) }));
       helm = helm.map((r) => ({ ...r, names: rename(r.names) }));
     }
-    return { containers, helm };
+    return { containers, helm, blind: current.blind };
   };
 
   const accumulate = (k: Kustomization, start: Renders, building: Set<Kustomization>): Renders => {
@@ -318,6 +354,7 @@ export function buildModel(
     if (k.remote) opaque.add(k);
     const containers = [...start.containers];
     const helm = [...start.helm];
+    let blind = start.blind === true;
     for (const resource of k.resources) {
       const nested = byDir.get(resource);
       let renders: Renders | undefined;
@@ -326,26 +363,29 @@ export function buildModel(
         if (opaque.has(nested)) opaque.add(k);
       } else if (parsed.has(resource)) {
         renders = fileRenders(resource);
-      } else if (!loaded(resource)) {
-        opaque.add(k);
+      } else {
+        blind = true;
+        if (!loaded(resource)) opaque.add(k);
       }
       if (renders) {
         containers.push(...renders.containers);
         helm.push(...renders.helm);
+        blind ||= renders.blind === true;
       }
     }
-    let current: Renders = { containers, helm };
+    let current: Renders = { containers, helm, blind };
     for (const component of k.components) {
       const nested = byDir.get(component);
       if (nested) {
         current = accumulate(nested, current, building);
         if (opaque.has(nested)) opaque.add(k);
-      } else if (!loaded(component)) {
-        opaque.add(k);
+      } else {
+        current = { ...current, blind: true };
+        if (!loaded(component)) opaque.add(k);
       }
     }
     building.delete(k);
-    return transform(k, current);
+    return transform(k, { ...current, blind: current.blind || opaque.has(k) });
   };
 
   const listed = new Set(kustomizations.flatMap((k) => [...k.resources, ...k.components]));

@@ -25,8 +25,9 @@ import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
-import { imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
-import { helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, type HelmImagePart } from './helm-values.ts';
+import { formatReference, imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
+import { templateImageLiterals } from './chart-templates.ts';
+import { helmComposes, helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, helmPinRefusal, type HelmImagePart } from './helm-values.ts';
 import { isWorkloadKind, objectsOf } from './kubernetes.ts';
 import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
 import { entryOutput, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
@@ -77,7 +78,13 @@ export interface RepositoryPlan {
   /** Replacements whose image no file uses (planRepository only). */
   readonly unmatched?: readonly Replacement[];
   /** Uses of a requested image that are not edited, and why (a kind or a file format we do not edit, a build that runs another image). */
-  readonly skipped?: readonly string[];
+  readonly skipped?: readonly SkippedUse[];
+}
+
+export interface SkippedUse {
+  /** The requested image it uses, as `formatReference` spells it. */
+  readonly image: string;
+  readonly note: string;
 }
 
 export function parseReplacement(spec: string): Replacement {
@@ -102,7 +109,7 @@ type HelmParts = Partial<Record<HelmImagePart, string>>;
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
   const needles = options.reportEveryBrokenFile ? undefined : replacements.map((r) => r.from.repository.split('/').pop()!);
-  const { rootReal, parsed, kustomizations, errors, others, loaded } = loadTree(root, subdir, needles);
+  const { rootReal, parsed, kustomizations, errors, others, templates, loaded } = loadTree(root, subdir, needles);
   const model = buildModel(rootReal, parsed, kustomizations, loaded);
   errors.push(...model.errors);
   const rel = (file: string) => relative(rootReal, file);
@@ -129,6 +136,8 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const wholeTo = new Map<WholeSite, string>();
   const entryFields = new Map<KustomizeEntry, Map<string, string>>();
   const deciders = new Set<KustomizeEntry>();
+  /** The image a moved entry now gives. */
+  const entryTo = new Map<KustomizeEntry, string>();
   const setFields = (entry: KustomizeEntry, fields: Record<string, string | undefined>) => {
     const set = entryFields.get(entry) ?? new Map<string, string>();
     for (const [key, value] of Object.entries(fields)) if (value !== undefined && !set.has(key)) set.set(key, value);
@@ -138,6 +147,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     report(entry, { file: rel(entry.file), line: entry.line, what, before, after: replacement.to });
     if (replacement.detectOnly) return;
     deciders.add(entry);
+    entryTo.set(entry, replacement.to);
     const to = parseReference(replacement.to);
     setFields(entry, { newName: nameOf(replacement.to), ...(to.digest !== undefined ? { digest: to.digest } : { newTag: to.tag }) });
   };
@@ -169,27 +179,36 @@ export function planRepository(root: string, subdir: string | undefined, replace
     }
   }
 
-  // What the other builds keep. An entry that matched a moved literal must match the new one; where
-  // it does not decide a moved image, it is made to give what it gave before.
+  // What the other builds keep. The entry that follows a moved text in a build (a literal, or a base's
+  // entry moved for the builds it decides) matched the old image and must match the new one; where it
+  // does not decide a moved image itself, it is made to give what it gave before.
   for (const render of model.containers) {
-    const to = wholeTo.get(render.whole);
-    const first = render.entries[0];
-    if (to === undefined || !first) continue;
-    setFields(first, { name: nameOf(to) });
-    if (deciders.has(first)) continue;
-    const kept = entryOutput(first, render.whole.site.value)!;
+    let input = render.whole.site.value;
+    let to = wholeTo.get(render.whole);
+    let next = 0;
+    while (to === undefined && next < render.entries.length - 1) {
+      input = entryOutput(render.entries[next]!, input)!;
+      to = entryTo.get(render.entries[next]!);
+      next++;
+    }
+    const follower = render.entries[next];
+    if (to === undefined || !follower) continue;
+    setFields(follower, { name: nameOf(to) });
+    if (deciders.has(follower)) continue;
+    const kept = entryOutput(follower, input)!;
     const { name, tag, digest } = splitImage(kept);
-    setFields(first, { newName: name, newTag: tag, digest });
-    report(first, {
-      file: rel(first.file),
-      line: first.line,
-      what: `kustomize images entry "${first.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`,
-      before: first.name,
+    setFields(follower, { newName: name, newTag: tag, digest });
+    report(follower, {
+      file: rel(follower.file),
+      line: follower.line,
+      what: `kustomize images entry "${follower.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`,
+      before: follower.name,
       after: nameOf(to),
     });
   }
   // Helm values files (a chart's own, or one an Application reads): each mapping as written.
   const edits = new Map<string, TextEdit[]>();
+  const helmSkipped: SkippedUse[] = [];
   for (const [file, yaml] of parsed) {
     if (!/^values[^/]*\.ya?ml$/.test(file.slice(file.lastIndexOf(sep) + 1))) continue;
     for (const doc of yaml.documents) {
@@ -197,14 +216,41 @@ export function planRepository(root: string, subdir: string | undefined, replace
         const image = helmImage(map);
         const replacement = matches(image);
         if (!replacement) continue;
-        report(map, { file: rel(file), line: lineOf(yaml.text, map.range![0]), what: `Helm values ${where}`, before: image!, after: replacement.to });
-        if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(yaml.text, map, helmPartsFor(replacement.to, [map])));
+        const line = lineOf(yaml.text, map.range![0]);
+        const cannot = replacement.detectOnly ? undefined : helmPinRefusal(replacement.to, [map]);
+        if (cannot) {
+          helmSkipped.push({
+            image: formatReference(replacement.from),
+            note: `${rel(file)}:${line} Helm values ${where} compose ${image}, but ${cannot}; left alone`,
+          });
+          continue;
+        }
+        const parts = helmPartsFor(replacement.to, [map]);
+        const gives = replacement.detectOnly ? replacement.to : helmComposes([map], parts)!;
+        report(map, { file: rel(file), line, what: `Helm values ${where}${byTagOnly(gives, replacement.to)}`, before: image!, after: gives });
+        if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(yaml.text, map, parts));
       }
     }
   }
 
+  // Chart templates that are not YAML: their literal images, found by their text.
+  for (const [file, text] of templates) {
+    for (const site of templateImageLiterals(text)) {
+      const replacement = matches(site.value);
+      if (!replacement) continue;
+      report(site, {
+        file: rel(file),
+        line: site.line,
+        what: 'Helm chart template literal (the line has no template action)',
+        before: site.value,
+        after: replacement.to,
+      });
+      if (!replacement.detectOnly) addEdits(edits, file, [{ start: site.start, end: site.end, text: formatScalar(replacement.to, site) }]);
+    }
+  }
+
   const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => editSource(edits, errors, rootReal, source, line, what, list);
-  planHelmLayers(model.helm, (render) => matches(helmRenderImage(render)), rootReal, changes, edits, errors, reported);
+  helmSkipped.push(...planHelmLayers(model.helm, (render) => matches(helmRenderImage(render)), rootReal, changes, edits, errors, reported));
   for (const [whole, to] of wholeTo)
     editIn(whole.source, whole.source.line(whole.site.start), whole.where, [
       { start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) },
@@ -220,7 +266,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
 
   const files = new Map<string, { before: string; after: string }>();
   for (const [file, fileEdits] of edits) {
-    const before = parsed.get(file)!.text;
+    const before = parsed.get(file)?.text ?? templates.get(file)!;
     const after = applyTextEdits(before, fileEdits);
     if (after !== before) files.set(file, { before, after });
   }
@@ -231,8 +277,12 @@ export function planRepository(root: string, subdir: string | undefined, replace
     const replacement = lookup(whole.site.value);
     if (!replacement || replacement.detectOnly || runsRequested.has(whole)) return [];
     const instead = [...new Set(model.containers.filter((r) => r.whole.container === whole.container).map((r) => `${rel(r.root) || '.'} runs ${r.value}`))];
+    const why = instead.length ? instead.join('; ') : whole.patch ? 'the patch matches no object of any build' : 'a patch replaces it';
     return [
-      `${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${instead.length ? instead.join('; ') : 'a patch replaces it'}); left alone`,
+      {
+        image: formatReference(replacement.from),
+        note: `${rel(whole.source.file)}:${whole.source.line(whole.site.start)} ${whole.where} is ${whole.site.value}, but no build runs it (${why}); left alone`,
+      },
     ];
   });
   return {
@@ -240,7 +290,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
     changes,
     errors,
     unmatched: replacements.filter((r) => !matched.has(r)),
-    skipped: [...unrun, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
+    skipped: [...unrun, ...helmSkipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
   };
 }
 
@@ -249,6 +299,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
  * specific: an overlay's patch, else the HelmRelease's own values) is made to compose the new
  * image. A build that shares a layer so edited but keeps its image gets, in its own last layer,
  * the parts the shared one no longer gives it (its `repository`, when it patches only the `tag`).
+ * Returns the renders whose values cannot be made to run their new image, and why.
  */
 export function planHelmLayers(
   renders: readonly HelmValueRender[],
@@ -258,7 +309,8 @@ export function planHelmLayers(
   edits: Map<string, TextEdit[]>,
   errors: Error[],
   reported = new Set<unknown>(),
-): void {
+): SkippedUse[] {
+  const skipped: SkippedUse[] = [];
   const rel = (file: string) => relative(rootReal, file);
   const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
   const report = (layer: HelmLayer, change: Omit<PlannedChange, 'file' | 'line'>) => {
@@ -270,15 +322,20 @@ export function planHelmLayers(
     const replacement = choose(render);
     if (!replacement) continue;
     const layer = render.layers.at(-1)!;
-    report(layer, { what: `Helm values ${render.where}`, before: helmRenderImage(render)!, after: replacement.to });
-    if (!replacement.detectOnly && !layerParts.has(layer.map))
-      layerParts.set(layer.map, {
-        layer,
-        parts: helmPartsFor(
-          replacement.to,
-          render.layers.map((l) => l.map),
-        ),
+    const layers = render.layers.map((l) => l.map);
+    const cannot = replacement.detectOnly ? undefined : helmPinRefusal(replacement.to, layers);
+    if (cannot) {
+      const line = layer.source.line(layer.map.range![0]);
+      skipped.push({
+        image: formatReference(replacement.from),
+        note: `${rel(layer.source.file)}:${line} Helm values ${render.where} compose ${helmRenderImage(render)}, but ${cannot}; left alone`,
       });
+      continue;
+    }
+    const parts = helmPartsFor(replacement.to, layers);
+    const gives = replacement.detectOnly ? replacement.to : helmComposes(layers, parts)!;
+    report(layer, { what: `Helm values ${render.where}${byTagOnly(gives, replacement.to)}`, before: helmRenderImage(render)!, after: gives });
+    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts });
   }
   for (const render of renders) {
     const layers = render.layers.map((l) => l.map);
@@ -311,7 +368,11 @@ export function planHelmLayers(
       'Helm values',
       helmPartEdits(layer.source.text, layer.map, parts),
     );
+  return skipped;
 }
+
+/** Said on a change line whose values have no digest key: the new image is pinned by its tag alone. */
+const byTagOnly = (gives: string, to: string) => (gives === to ? '' : ' (no digest key: pinned by its tag)');
 
 /** Edits of a source's text, as edits of its file; a patch written as a quoted string is named instead. */
 function editSource(
@@ -335,10 +396,10 @@ function editSource(
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
-function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, replacements: readonly Replacement[]): string[] {
+function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, replacements: readonly Replacement[]): SkippedUse[] {
   if (replacements.length === 0) return [];
-  const keys = new Set(replacements.map((r) => imageKey(r.from)));
-  const out: string[] = [];
+  const keys = new Map(replacements.map((r) => [imageKey(r.from), formatReference(r.from)]));
+  const out: SkippedUse[] = [];
   for (const [file, yaml] of parsed) {
     for (const object of objectsOf(yaml)) {
       const kind = stringAt(object, 'kind');
@@ -349,9 +410,10 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
             const site = (pair.key as { value?: unknown })?.value === 'image' ? scalarSite(yaml.text, pair.value as Node) : undefined;
             const ref = site ? tryParseReference(site.value) : undefined;
             if (site && ref && keys.has(imageKey(ref)))
-              out.push(
-                `${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`,
-              );
+              out.push({
+                image: keys.get(imageKey(ref))!,
+                note: `${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`,
+              });
             else walk(pair.value);
           }
         } else if (isSeq(node)) node.items.forEach(walk);
@@ -363,14 +425,14 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
 }
 
 /** Files in formats the planner does not edit (JSON, Jsonnet), found by the tree's walk, that mention a requested image. */
-function skippedFormats(files: readonly string[], rootReal: string, replacements: readonly Replacement[]): string[] {
+function skippedFormats(files: readonly string[], rootReal: string, replacements: readonly Replacement[]): SkippedUse[] {
   if (replacements.length === 0) return [];
   return files.flatMap((path) => {
     const text = readFileSync(path, 'utf8');
     const kind = path.endsWith('.json') ? 'JSON' : 'Jsonnet';
     return replacements
       .filter((r) => text.includes(formatShort(r)))
-      .map((r) => `${relative(rootReal, path)} mentions ${formatShort(r)}; ${kind} manifests are not edited`);
+      .map((r) => ({ image: formatReference(r.from), note: `${relative(rootReal, path)} mentions ${formatShort(r)}; ${kind} manifests are not edited` }));
   });
 }
 

@@ -7,6 +7,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from '
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
+import { isChartTemplate } from './chart-templates.ts';
 import { isKustomization, kustomizationIn, readKustomization, type Kustomization } from './kustomize.ts';
 import { MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNodes, type ParsedYaml } from './yaml-scalars.ts';
 
@@ -16,13 +17,14 @@ const MAX_TREE_BYTES = 128 * 1024 * 1024;
 /**
  * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
  * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported). With
- * `ownOnly`, a directory below `dir` that holds a kustomization is left out: its files are that
- * kustomization's render, not plain manifests of `dir`.
+ * `ownOnly`, a directory below `dir` that holds a kustomization or a chart is left out: its files are
+ * that kustomization's or chart's source, not plain manifests of `dir`.
  */
 export function yamlFiles(dir: string, root: string, errors: Error[], others: string[] = [], ownOnly = false): string[] {
   const out: string[] = [];
   const walk = (current: string) => {
-    if (ownOnly && current !== dir && kustomizationIn(current)) return;
+    // A chart below is rendered by Helm, never applied as files.
+    if (ownOnly && current !== dir && (kustomizationIn(current) || existsSync(join(current, 'Chart.yaml')))) return;
     for (const entry of readdirSync(current, { withFileTypes: true })) {
       if (entry.name === '.git' || entry.name === 'node_modules') continue;
       const path = join(current, entry.name);
@@ -59,6 +61,8 @@ export function loadTree(
   kustomizations: Kustomization[];
   errors: Error[];
   others: string[];
+  /** Chart templates with template actions (./chart-templates.ts): read as text, never parsed. */
+  templates: Map<string, string>;
   loaded: (path: string) => boolean;
 } {
   if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
@@ -153,10 +157,13 @@ export function loadTree(
   }
   // One pattern for every needle: one scan of each file rather than one per needle.
   const mentions = wanted === undefined ? undefined : new RegExp([...wanted].map(escapeRegExp).join('|') || '(?!)');
+  const templates = new Map<string, string>();
   for (const [file, text] of texts) {
-    if (!isKustomization(file) && (mentions === undefined || patchFiles.has(file) || mentions.test(text))) parse(file, text);
+    if (isKustomization(file) || !(mentions === undefined || patchFiles.has(file) || mentions.test(text))) continue;
+    if (isChartTemplate(file, text)) templates.set(file, text);
+    else parse(file, text);
   }
-  return { rootReal, parsed, kustomizations, errors, others, loaded: (path) => texts.has(path) || within(path) };
+  return { rootReal, parsed, kustomizations, errors, others, templates, loaded: (path) => texts.has(path) || within(path) };
 }
 
 /** Every kustomization of the repository, and whether one's build (through the ones it lists) reaches one that passes `test`. */

@@ -71,15 +71,25 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
     throw new ConfigError(`pull requests need an http(s) repository URL, got ${JSON.stringify(repoURL)}`);
   }
   const shown = `${url.origin}${url.pathname}`;
-  const root = apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin ? new URL(apiBase).pathname.replace(/\/api(\/v\d+)?\/?$/, '/') : '/';
+  const root =
+    apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin
+      ? new URL(apiBase).pathname.replace(/\/api(\/v\d+)?\/?$/, '/')
+      : '/';
   const rooted = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   if (!`${rooted}/`.startsWith(root.endsWith('/') ? root : `${root}/`))
     throw new ConfigError(`the repository URL ${shown} is not under the forge's root ${url.origin}${root}`);
-  const parts = rooted.slice(root.length).replace(/\.git$/, '').split('/').filter(Boolean);
+  const parts = rooted
+    .slice(root.length)
+    .replace(/\.git$/, '')
+    .split('/')
+    .filter(Boolean);
   const bad = parts.find((part) => !NAME.test(part));
   if (bad !== undefined) throw new ConfigError(`the repository URL ${shown} has a path segment that is not a ${kind} name: ${JSON.stringify(bad)}`);
   const fits = kind === 'gitlab' ? parts.length >= 2 : parts.length === 2;
-  if (!fits) throw new ConfigError(`cannot find the ${kind} repository in ${shown}: ${kind === 'gitlab' ? 'group/…/project' : 'owner/name'} under ${url.origin}${root} expected`);
+  if (!fits)
+    throw new ConfigError(
+      `cannot find the ${kind} repository in ${shown}: ${kind === 'gitlab' ? 'group/…/project' : 'owner/name'} under ${url.origin}${root} expected`,
+    );
   return { origin: url.origin, owner: parts.at(-2)!, name: parts.at(-1)!, path: parts.join('/') };
 }
 

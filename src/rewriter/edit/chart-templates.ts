@@ -1,0 +1,44 @@
+/**
+ * Helm chart templates: Go templates that produce YAML, never YAML themselves. A template such as
+ * `{{- if .Values.job.enabled }}` does not parse, so it is never given to the YAML parser (which
+ * would call it broken); its literal images, the lines that say `image: busybox:1.36` with no
+ * template action, are found by their text and edited in place like any other literal. An image
+ * the template composes from values is the values' business (./helm-values.ts).
+ */
+import { basename, dirname, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { Scalar } from 'yaml';
+import { lineOf, type ScalarSite } from './yaml-scalars.ts';
+
+/** A file under a chart's `templates/` (a directory beside a `Chart.yaml`) that holds template actions. */
+export function isChartTemplate(file: string, text: string): boolean {
+  return text.includes('{{') && chartOf(file) !== undefined;
+}
+
+/** The chart directory a template file belongs to: the parent of the nearest `templates` directory above it. */
+function chartOf(file: string): string | undefined {
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    if (basename(dir) === 'templates') return existsSync(`${dirname(dir)}${sep}Chart.yaml`) ? dirname(dir) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * `image:` keys whose whole value is a literal (plain, or in single or double quotes), with no
+ * template action on the line: `image: busybox:1.36`, `- image: "nginx:1.25" # pinned`.
+ */
+const LITERAL_IMAGE = /^([ \t]*(?:-[ \t]+)?image:[ \t]+)(?:"([^"\\{}\s]+)"|'([^'{}\s]+)'|([^\s"'{}#&*!|>%@`][^\s{}#]*))[ \t]*(?:#.*)?$/gm;
+
+/** The literal images of a template, as sites the planner edits like a parsed literal's. */
+export function templateImageLiterals(text: string): ScalarSite[] {
+  const out: ScalarSite[] = [];
+  for (const match of text.matchAll(LITERAL_IMAGE)) {
+    const value = match[2] ?? match[3] ?? match[4]!;
+    const start = match.index + match[1]!.length;
+    const raw = match[2] !== undefined ? `"${value}"` : match[3] !== undefined ? `'${value}'` : value;
+    const node = new Scalar(value);
+    node.type = match[2] !== undefined ? Scalar.QUOTE_DOUBLE : match[3] !== undefined ? Scalar.QUOTE_SINGLE : Scalar.PLAIN;
+    out.push({ node, value, start, end: start + raw.length, line: lineOf(text, start), raw });
+  }
+  return out;
+}

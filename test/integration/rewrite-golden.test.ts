@@ -1,0 +1,62 @@
+/**
+ * Golden cases of `image-clone rewrite`, one folder each under test/fixtures/rewrite/<case>/:
+ * `before/` (the tree), `args` (the command's arguments after `--repo DIR`), `after/` (the tree
+ * it must leave) and `stderr` (every line it must print, then `exit N`). Run as a process, with
+ * the render proof and real kustomize, on a copy of `before/`.
+ *
+ * To see what a new case gives: IMAGE_CLONE_GOLDEN_WRITE=1 writes `after/` and `stderr` from the
+ * run (then read them: a golden file is a claim, not a record of whatever happened).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const CLI = join(import.meta.dirname, '../../src/cli.ts');
+const CASES = join(import.meta.dirname, '../fixtures/rewrite');
+const write = process.env.IMAGE_CLONE_GOLDEN_WRITE === '1';
+const copies: string[] = [];
+after(() => {
+  for (const c of copies) rmSync(c, { recursive: true, force: true });
+});
+
+/** Every file under `dir`, path → text. */
+function treeOf(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) files.set(relative(dir, join(entry.parentPath, entry.name)), readFileSync(join(entry.parentPath, entry.name), 'utf8'));
+  }
+  return files;
+}
+
+function rewrite(args: readonly string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, [CLI, 'rewrite', ...args], (error, _stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
+    ),
+  );
+}
+
+describe('image-clone rewrite: golden cases', () => {
+  for (const name of readdirSync(CASES).sort()) {
+    const dir = join(CASES, name);
+    if (!existsSync(join(dir, 'args'))) continue;
+    it(name, async () => {
+      const tree = mkdtempSync(join(tmpdir(), `golden-${name}-`));
+      copies.push(tree);
+      cpSync(join(dir, 'before'), tree, { recursive: true });
+      const args = readFileSync(join(dir, 'args'), 'utf8').trim().split(/\s+/);
+      const { code, stderr } = await rewrite(['--repo', tree, ...args]);
+      const said = `${stderr.split(tree).join('<repo>')}exit ${code}\n`;
+      if (write) {
+        rmSync(join(dir, 'after'), { recursive: true, force: true });
+        cpSync(tree, join(dir, 'after'), { recursive: true });
+        writeFileSync(join(dir, 'stderr'), said);
+      }
+      assert.equal(said, readFileSync(join(dir, 'stderr'), 'utf8'));
+      assert.deepEqual(treeOf(tree), treeOf(join(dir, 'after')));
+    });
+  }
+});
