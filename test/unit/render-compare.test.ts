@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareRenders, describeVarying, varyingBetween } from '../../src/rewriter/render/compare.ts';
+import { compareRenders, describeVarying, RenderPair, varyingBetween } from '../../src/rewriter/render/compare.ts';
 
 const deployment = (image: string, extra = '') =>
   [
@@ -84,5 +84,40 @@ describe('a render program that prints without end', () => {
       assert.equal(error.message, `kustomize build hostile printed more than ${OUTPUT_MAX_BYTES / 1024 / 1024} MiB; a render that large is not compared`);
       return true;
     });
+  });
+});
+
+describe('RenderPair', () => {
+  const other = (i: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c${i}\n  namespace: apps\ndata:\n  k: v${i}\n`;
+  const render = (image: string) => [other(1), deployment(image), other(2)].join('---\n');
+
+  it('reads only the documents that differ, and an unchanged workload when a check asks for it', () => {
+    const pair = new RenderPair(render('nginx:1.25'), render('backup.io/nginx:1.25'));
+    assert.deepEqual([...pair.before.keys()], ['Deployment/apps/web']);
+    assert.equal(
+      compareRenders(
+        pair,
+        '',
+        expected.map((e) => ({ ...e, backup: 'backup.io/nginx:1.25' })),
+      ),
+      undefined,
+    );
+    const unchanged = new RenderPair(render('nginx:1.25'), render('nginx:1.25'));
+    assert.equal(unchanged.before.size, 0);
+    // The record's workload is in no changed document: it is read, and found not to move.
+    assert.match(
+      compareRenders(unchanged, '', expected) ?? '',
+      /after the change, the chart renders Deployment\/web container web with nginx:1\.25, not the backup/,
+    );
+  });
+
+  it('compares everything where the documents do not line up, and still sees what a change beyond images did', () => {
+    const pair = new RenderPair(render('nginx:1.25'), `${render('nginx:1.25')}---\n${other(3)}`);
+    assert.equal(pair.before.size, 3);
+    assert.match(compareRenders(pair, '', []) ?? '', /alters which objects/);
+    assert.match(
+      compareRenders(new RenderPair(render('nginx:1.25'), render('nginx:1.25').replace('k: v2', 'k: v9')), '', []) ?? '',
+      /alters ConfigMap\/apps\/c2 beyond/,
+    );
   });
 });

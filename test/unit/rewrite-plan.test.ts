@@ -1,6 +1,7 @@
 /** Planning image replacements over real files in a temporary repository tree. */
 import assert from 'node:assert/strict';
-import { applyTextEdits, lineOf } from '../../src/rewriter/edit/yaml-scalars.ts';
+import type { Scalar, YAMLMap } from 'yaml';
+import { applyTextEdits, documentSpans, lineOf, parseYamlFile } from '../../src/rewriter/edit/yaml-scalars.ts';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -289,5 +290,44 @@ describe('text edits and line numbers on large files', () => {
     assert.equal(lineOf(text, 0), 1);
     assert.equal(lineOf(text, text.indexOf('line 1000')), 1001);
     assert.equal(lineOf(text, text.length), 2000);
+  });
+});
+
+describe('parsing only the documents that matter', () => {
+  const doc = (name: string, image: string) =>
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  containers:\n    - name: c\n      image: ${image}\n`;
+  const text = `# generated\n${doc('a', 'nginx:1.25')}---\n${doc('b', 'redis:7')}---\n${doc('c', 'nginx:1.25')}`;
+
+  it('keeps the chosen documents with ranges into the whole text, and says the file was read in part', () => {
+    const spans = documentSpans(text);
+    assert.equal(spans.length, 3);
+    const kept = spans.filter((s) => text.slice(s.start, s.end).includes('nginx'));
+    const yaml = parseYamlFile('f.yaml', text, kept);
+    assert.equal(yaml.partial, true);
+    assert.equal(yaml.documents.length, 2);
+    const image = (yaml.documents[1]!.contents as YAMLMap).getIn(['spec', 'containers', 0, 'image'], true) as Scalar;
+    assert.equal(text.slice(image.range![0], image.range![1]), 'nginx:1.25');
+    assert.equal(lineOf(text, image.range![0]), 27);
+  });
+
+  it('names a broken document it was asked to check, by its line in the whole file, and splits as YAML does', () => {
+    const broken = text.replace('  name: b\n', '  name: [b\n');
+    const kept = documentSpans(broken).filter((s) => broken.slice(s.start, s.end).includes('nginx'));
+    assert.equal(parseYamlFile('f.yaml', broken, kept).documents.length, 2, 'not checked: not read');
+    // The same error, on the same line, as a parse of the whole file gives.
+    const whole = (() => {
+      try {
+        parseYamlFile('f.yaml', broken);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    assert.match(whole ?? '', /^f\.yaml:15: Flow sequence/);
+    assert.throws(() => parseYamlFile('f.yaml', broken, kept, true), { message: whole });
+    // A `---` line ends even a top-level block scalar, as the whole parse agrees; a bare document after `...` shares a piece.
+    const scalar = '--- |\nline one\n---\nline two\n';
+    assert.equal(documentSpans(scalar).length, parseYamlFile('s.yaml', scalar).documents.length);
+    const bare = 'a: 1\n...\nb: 2\n';
+    assert.equal(parseYamlFile('b.yaml', bare, documentSpans(bare)).documents.length, 2);
   });
 });

@@ -172,7 +172,7 @@ export function buildModel(
         layers: [{ source: sourceOf(file), map: m.map }],
       }));
     });
-    renders = { containers, helm };
+    renders = { containers, helm, blind: yaml.partial === true };
     declared.set(file, renders);
     return renders;
   };

@@ -9,7 +9,7 @@ import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
 import { isChartTemplate } from './chart-templates.ts';
 import { isKustomization, kustomizationIn, readKustomization, type Kustomization } from './kustomize.ts';
-import { MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNodes, type ParsedYaml } from './yaml-scalars.ts';
+import { documentSpans, MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNodes, type DocumentSpan, type ParsedYaml } from './yaml-scalars.ts';
 
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 /** The YAML read for one plan (a tenant's repository may hold any number of 5 MiB files). */
@@ -55,6 +55,7 @@ export function loadTree(
   subdir: string | undefined,
   needles: readonly string[] | undefined,
   followBases = false,
+  checkEveryFile = false,
 ): {
   rootReal: string;
   parsed: Map<string, ParsedYaml>;
@@ -77,8 +78,8 @@ export function loadTree(
   const errors: Error[] = [];
   const parsed = new Map<string, ParsedYaml>();
   let nodes = 0;
-  const parse = (file: string, text: string) => {
-    const size = yamlNodes(text);
+  const parse = (file: string, text: string, spans?: readonly DocumentSpan[]) => {
+    const size = spans === undefined ? yamlNodes(text) : spans.reduce((n, s) => n + yamlNodes(text.slice(s.start, s.end)), 0);
     if (nodes + size > MAX_PARSED_NODES) {
       errors.push(
         new YamlSyntaxError(
@@ -91,7 +92,9 @@ export function loadTree(
     }
     nodes += size;
     try {
-      parsed.set(file, parseYamlFile(relative(rootReal, file), text));
+      const yaml = parseYamlFile(relative(rootReal, file), text, spans, checkEveryFile);
+      // A file none of whose documents can matter was only checked: it is not the model's to read.
+      if (spans === undefined || spans.length > 0) parsed.set(file, yaml);
     } catch (error) {
       errors.push(error as Error);
     }
@@ -159,9 +162,17 @@ export function loadTree(
   const mentions = wanted === undefined ? undefined : new RegExp([...wanted].map(escapeRegExp).join('|') || '(?!)');
   const templates = new Map<string, string>();
   for (const [file, text] of texts) {
-    if (isKustomization(file) || !(mentions === undefined || patchFiles.has(file) || mentions.test(text))) continue;
-    if (isChartTemplate(file, text)) templates.set(file, text);
-    else parse(file, text);
+    if (isKustomization(file)) continue;
+    const wantedHere = mentions === undefined || patchFiles.has(file) || mentions.test(text);
+    if (wantedHere && isChartTemplate(file, text)) templates.set(file, text);
+    else if (mentions === undefined || patchFiles.has(file)) parse(file, text);
+    // Only the documents that can mention a wanted image are kept; the others are checked, if asked, and dropped.
+    else if (wantedHere || checkEveryFile)
+      parse(
+        file,
+        text,
+        documentSpans(text).filter((s) => mentions.test(text.slice(s.start, s.end))),
+      );
   }
   return { rootReal, parsed, kustomizations, errors, others, templates, loaded: (path) => texts.has(path) || within(path) };
 }

@@ -4,7 +4,7 @@
  * lines and every other byte stay as they were, because the edit is a splice of the original text
  * at the scalar's source range (from the `yaml` package's CST), never a re-serialisation.
  */
-import { isMap, isScalar, isSeq, parseAllDocuments, Scalar, type Document, type Node, type YAMLMap } from 'yaml';
+import { Composer, isMap, isScalar, isSeq, Parser, parseAllDocuments, Scalar, type Document, type Node, type YAMLError, type YAMLMap } from 'yaml';
 import { ImageCloneError } from '../../errors.ts';
 
 /** A file that is not valid YAML, or cannot be edited safely: names the file and the line. */
@@ -21,7 +21,28 @@ export class YamlSyntaxError extends ImageCloneError {
 
 export interface ParsedYaml {
   readonly text: string;
+  /** The documents parsed, their ranges indexing `text`. */
   readonly documents: readonly Document.Parsed[];
+  /** Some documents were not parsed (none could concern the plan): the file holds objects not read. */
+  readonly partial?: boolean;
+}
+
+/** A document's place in a multi-document text: from its `---` marker (or the start) to the next one. */
+export interface DocumentSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The documents of a text, found by their `---` markers at the start of a line, without parsing:
+ * YAML forbids such a line inside a document's content (even a top-level block scalar ends there).
+ * A piece that holds more than one document (a bare document after a `...` end marker) is parsed
+ * with the whole file instead.
+ */
+export function documentSpans(text: string): DocumentSpan[] {
+  const starts = [0];
+  for (const match of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) if (match.index > 0) starts.push(match.index);
+  return starts.map((start, i) => ({ start, end: starts[i + 1] ?? text.length }));
 }
 
 /**
@@ -42,18 +63,42 @@ export function yamlNodes(text: string): number {
   return count;
 }
 
-/** Parses every document of a file; throws YamlSyntaxError with the file and 1-based line. */
-export function parseYamlFile(file: string, text: string): ParsedYaml {
-  const documents = parseAllDocuments(text, { uniqueKeys: false });
-  const list = Array.isArray(documents) ? documents : [documents];
-  for (const doc of list) {
-    const error = doc.errors[0];
-    if (error) {
-      const line = error.linePos?.[0]?.line ?? lineOf(text, error.pos[0]);
-      throw new YamlSyntaxError(file, line, error.message.split('\n')[0] ?? 'invalid YAML');
+/**
+ * Parses the documents of a file; throws YamlSyntaxError with the file and 1-based line. With
+ * `spans`, only those documents are kept (their ranges still index the whole text), and with
+ * `checkOthers` every other one is parsed and dropped at once, so that a broken one is still named:
+ * a 5 MB file of generated manifests holds a few documents that use an image, and keeping all its
+ * syntax trees cost 300 MiB.
+ */
+export function parseYamlFile(file: string, text: string, spans?: readonly DocumentSpan[], checkOthers = false): ParsedYaml {
+  const fail = (error: YAMLError) => {
+    const line = error.linePos?.[0]?.line ?? lineOf(text, error.pos[0]);
+    // The message without yaml's own ` at line N, column M:` (the line is ours to give, the same whether parsed whole or in pieces).
+    return new YamlSyntaxError(file, line, (error.message.split('\n')[0] ?? 'invalid YAML').replace(/ at line \d+, column \d+:?$/, ''));
+  };
+  if (spans === undefined) {
+    const documents = parseAllDocuments(text, { uniqueKeys: false });
+    const list = Array.isArray(documents) ? documents : [documents];
+    for (const doc of list) if (doc.errors[0]) throw fail(doc.errors[0]);
+    return { text, documents: list as Document.Parsed[] };
+  }
+  const kept = new Set(spans.map((s) => s.start));
+  const documents: Document.Parsed[] = [];
+  const all = documentSpans(text);
+  for (const span of all) {
+    if (!kept.has(span.start) && !checkOthers) continue;
+    const parser = new Parser();
+    // Offsets of the whole text, so that every range indexes it as a whole-file parse's would.
+    parser.offset = span.start;
+    const piece = [...new Composer({ uniqueKeys: false, logLevel: 'error' }).compose(parser.parse(text.slice(span.start, span.end)))];
+    // A bare document after `...` shares its piece: the whole file, parsed as one.
+    if (piece.length > 1) return parseYamlFile(file, text);
+    for (const doc of piece) {
+      if (doc.errors[0]) throw fail(doc.errors[0]);
+      if (kept.has(span.start)) documents.push(doc as Document.Parsed);
     }
   }
-  return { text, documents: list as Document.Parsed[] };
+  return { text, documents, partial: kept.size < all.length };
 }
 
 /** The column of `offset` on its line. */

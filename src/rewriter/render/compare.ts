@@ -11,6 +11,7 @@
  * comparison leaves it out and names it.
  */
 import { renderedObjects } from './documents.ts';
+import { documentSpans } from '../edit/yaml-scalars.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { runsBackup } from '../../image/backup.ts';
 import { composeHelmImage, HELM_IMAGE_PARTS } from '../edit/helm-values.ts';
@@ -64,12 +65,55 @@ export interface ExpectedImage {
 }
 
 /**
+ * Two renders of the same objects, each read once. Where both split into as many documents (a render
+ * and its re-render after an image edit always do), a document whose text is the same on both sides
+ * is the same object on both sides: only the differing ones are parsed, and an unchanged one is read
+ * when a check asks for its workload. A 5 MB render that an edit changes in three places is then three
+ * documents parsed, not two renders of 6,000.
+ */
+export class RenderPair {
+  readonly before: Map<string, Json>;
+  readonly after: Map<string, Json>;
+  readonly #unchanged: string[];
+
+  constructor(was: string, now: string) {
+    const a = documentSpans(was);
+    const b = documentSpans(now);
+    const text = (t: string, s: { start: number; end: number }) => t.slice(s.start, s.end);
+    const aligned = a.length === b.length;
+    const differs = (i: number) => !aligned || text(was, a[i]!) !== text(now, b[i]!);
+    const changed = (t: string, spans: typeof a) => spans.filter((_, i) => differs(i)).map((sp) => text(t, sp));
+    this.before = byObject(aligned ? changed(was, a).join('\n---\n') : was);
+    this.after = byObject(aligned ? changed(now, b).join('\n---\n') : now);
+    this.#unchanged = aligned ? a.filter((_, i) => !differs(i)).map((sp) => text(was, sp)) : [];
+  }
+
+  /** The key of a workload of that kind and name, in whatever namespace; an unchanged one is read on demand. */
+  workload(kind: string, name: string): string | undefined {
+    const found = findWorkload(this.before, kind, name);
+    if (found !== undefined || !this.#unchanged.some((d) => d.includes(name))) return found;
+    for (const [key, object] of byObject(this.#unchanged.filter((d) => d.includes(name)).join('\n---\n'))) {
+      if (this.before.has(key)) continue;
+      this.before.set(key, object);
+      this.after.set(key, object);
+    }
+    return findWorkload(this.before, kind, name);
+  }
+}
+
+/**
  * Why the two renders do not prove the change, or undefined when they do. `varying` (what differs
  * between two renders of the unchanged inputs) is left out of the comparison.
  */
-export function compareRenders(before: string, after: string, expected: readonly ExpectedImage[], varying: Varying = NOTHING_VARIES): string | undefined {
-  const a = byObject(before);
-  const b = byObject(after);
+export function compareRenders(
+  before: string | RenderPair,
+  after: string,
+  expected: readonly ExpectedImage[],
+  varying: Varying = NOTHING_VARIES,
+): string | undefined {
+  const pair = typeof before === 'string' ? { before: byObject(before), after: byObject(after), workload: undefined } : before;
+  const a = pair.before;
+  const b = pair.after;
   // An object whose very name varies (a kind that has one) is matched by nothing; new names of that kind are its new draw.
   const drawn = new Set([...varying.objects].map((k) => k.split('/')[0]));
   const keys = (m: Map<string, Json>, other: Map<string, Json>) =>
@@ -88,7 +132,7 @@ export function compareRenders(before: string, after: string, expected: readonly
   for (const want of expected) {
     const container = `${want.init ? 'init container' : 'container'} ${want.container}`;
     const label = `${want.kind}/${want.name} ${container}`;
-    const doc = findWorkload(a, want.kind, want.name);
+    const doc = pair.workload ? pair.workload(want.kind, want.name) : findWorkload(a, want.kind, want.name);
     if (!doc) return `the chart renders no ${want.kind}/${want.name}`;
     const was = containerImages(a.get(doc)!).get(container);
     const now = containerImages(b.get(doc)!).get(container);
@@ -103,9 +147,9 @@ export function compareRenders(before: string, after: string, expected: readonly
 }
 
 /** Every container whose image differs between two renders of the same objects. */
-export function imageChanges(before: string, after: string): Array<{ object: string; container: string; was: string; now: string }> {
-  const a = byObject(before);
-  const b = byObject(after);
+export function imageChanges(before: string | RenderPair, after = ''): Array<{ object: string; container: string; was: string; now: string }> {
+  const a = typeof before === 'string' ? byObject(before) : before.before;
+  const b = typeof before === 'string' ? byObject(after) : before.after;
   const changes: Array<{ object: string; container: string; was: string; now: string }> = [];
   for (const [key, doc] of a) {
     const other = b.get(key);
@@ -117,11 +161,6 @@ export function imageChanges(before: string, after: string): Array<{ object: str
     }
   }
   return changes;
-}
-
-/** Whether a render has a workload of that kind and name (in any namespace). */
-export function rendersWorkload(text: string, kind: string, name: string): boolean {
-  return findWorkload(byObject(text), kind, name) !== undefined;
 }
 
 /** The key of a rendered workload of that kind and name, in whatever namespace. */

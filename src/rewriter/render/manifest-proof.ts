@@ -16,7 +16,7 @@ import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage, tryParseReference } from '../../image/reference.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
-import { compareRenders, imageChanges, rendersWorkload, type ExpectedImage } from './compare.ts';
+import { compareRenders, imageChanges, RenderPair, type ExpectedImage } from './compare.ts';
 import { renderSlots, tool, type RenderTools } from './tools.ts';
 
 /** A move asked for without a record (`image-clone rewrite --set FROM=TO`): any container may make it. */
@@ -159,24 +159,26 @@ export async function proveManifestChange(
     const text = (which: keyof ChangedFile) => files.map((f) => changed.get(f)?.[which] ?? readFileSync(f, 'utf8')).join('\n---\n');
     renders.push({ label: `the manifests under ${name(ownerDir)}`, was: text('before'), now: text('after'), owner: true });
   }
-  for (const r of renders) {
-    const why = compareRenders(r.was, r.now, []);
+  // Each render read once, and only where it changed (RenderPair), for every check below.
+  const pairs = renders.map((r) => ({ ...r, pair: new RenderPair(r.was, r.now) }));
+  for (const r of pairs) {
+    const why = compareRenders(r.pair, '', []);
     if (why) return { reason: `${r.label}: ${why}`, records: [], unproved };
   }
   // Each record's containers, in a render that has its workload (the owner's first): one that ran
   // its image before must run its backup after. A failure is that record's alone.
-  const ordered = [...renders.filter((r) => r.owner), ...renders.filter((r) => !r.owner)];
+  const ordered = [...pairs.filter((r) => r.owner), ...pairs.filter((r) => !r.owner)];
   const failures = expected.flatMap((e) => {
-    const candidates = ordered.filter((r) => rendersWorkload(r.was, e.kind, e.name));
+    const candidates = ordered.filter((r) => r.pair.workload(e.kind, e.name) !== undefined);
     if (candidates.length === 0) return renders.length === 0 ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
-    const reasons = candidates.map((r) => compareRenders(r.was, r.now, [e])).map((why, i) => (why ? `${candidates[i]!.label}: ${why}` : undefined));
+    const reasons = candidates.map((r) => compareRenders(r.pair, '', [e])).map((why, i) => (why ? `${candidates[i]!.label}: ${why}` : undefined));
     return reasons.some((why) => why === undefined) ? [] : [{ id: e.id, why: reasons[0]! }];
   });
   if (failures.length > 0) return { reason: [...new Set(failures.map((f) => f.why))].join('; '), records: [...new Set(failures.map((f) => f.id))], unproved };
   // And no container anywhere moves except from an image asked for to its backup (an overlay that
   // pinned its own image, and loses it when a shared base is edited, moves to something else).
-  for (const r of renders) {
-    for (const c of imageChanges(r.was, r.now)) {
+  for (const r of pairs) {
+    for (const c of imageChanges(r.pair)) {
       // A --set move may land as its tag alone where values have no digest key, as a record's backup may.
       const asked =
         expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest)) ||
