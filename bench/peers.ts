@@ -47,7 +47,7 @@ export interface Measured {
   readonly maxRssBytes: number | undefined;
   /** CPU time (user + system), when /usr/bin/time is available. */
   readonly cpuSeconds: number | undefined;
-  /** The last 64 KiB the command printed, on standard output and on standard error. */
+  /** The last 64 KiB (or `keep` bytes) the command printed, on standard output and on standard error. */
   readonly stdout: string;
   readonly stderr: string;
   readonly exitCode: number | null;
@@ -60,7 +60,7 @@ export function measure(
   command: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  options: { readonly allowFailure?: boolean } = {},
+  options: { readonly allowFailure?: boolean; readonly keep?: number } = {},
 ): Promise<Measured> {
   const rssFile = join(CACHE_DIR, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const timed = existsSync(GNU_TIME);
@@ -69,9 +69,10 @@ export function measure(
     const started = process.hrtime.bigint();
     const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-64 * 1024)));
+    const keep = options.keep ?? 64 * 1024;
+    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-keep)));
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-64 * 1024)));
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-keep)));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

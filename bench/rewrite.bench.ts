@@ -5,7 +5,12 @@
  * real kustomize before and after, git commit): one image replaced, and 500 images replaced in one
  * commit. Checks that each diff holds only the changed image values.
  *
- * Usage: npm run bench:rewrite [-- --files N] [--no-proof]
+ * Then `image-clone rewrite` as a user runs it (a process, with the container's node flags, the
+ * render proof and real kustomize) on a real-shaped tree (./rewrite/real-tree.ts): a 5 MB file of
+ * generated manifests alone, and the whole tree, each with its time and peak RSS against the
+ * rewriter's container limit (512 MiB).
+ *
+ * Usage: npm run bench:rewrite [-- --files N] [--no-proof] [--only generated|real]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,8 +22,10 @@ import { planRepository, type Replacement } from '../src/rewriter/edit/plan.ts';
 import { replaceFileAtomically } from '../src/util/files.ts';
 import { proveManifestChange } from '../src/rewriter/render/manifest-proof.ts';
 import { BIN_DIR } from '../devenv/cache.ts';
+import { containerNodeFlags, measure } from './peers.ts';
+import { APPS, appImage, chartImage, EXPORTER, generatedImage, INIT, SIDECAR, writeRealTree } from './rewrite/real-tree.ts';
 
-const { values } = parseArgs({ options: { files: { type: 'string', default: '10000' }, 'no-proof': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { files: { type: 'string', default: '10000' }, 'no-proof': { type: 'boolean' }, only: { type: 'string' } } });
 const KUSTOMIZE = join(BIN_DIR, 'kustomize');
 const FILES = Number(values.files);
 const IMAGES = 1000;
@@ -34,6 +41,13 @@ const image = (i: number) => `registry.example.com/team-${i % 37}/service-${i}:1
 
 const root = mkdtempSync(join(tmpdir(), 'image-clone-rewrite-bench-'));
 try {
+  if (values.only === undefined || values.only === 'generated') await generatedTree();
+  if (values.only === undefined || values.only === 'real') await realTree();
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
+
+async function generatedTree(): Promise<void> {
   const started = Date.now();
   for (let f = 0; f < FILES; f++) {
     const dir = join(root, 'apps', `team-${f % 100}`);
@@ -105,6 +119,39 @@ try {
     Array.from({ length: 500 }, (_, i) => ({ from: parseReference(image(500 + i)), to: `backup.example.com/m/${image(500 + i)}` })),
     10,
   );
-} finally {
-  rmSync(root, { recursive: true, force: true });
+}
+
+async function realTree(): Promise<void> {
+  const tree = join(root, 'real');
+  const generated = writeRealTree(tree);
+  git(tree, 'init', '-q', '--initial-branch=main');
+  say(`\n## A real-shaped tree (${APPS * 3 + 2} kustomizations with components, 5 charts, a ${(generated / 1e6).toFixed(1)} MB generated manifests file)`);
+  const cli = join(import.meta.dirname, '../src/cli.ts');
+  const rewrite = async (label: string, args: string[], seconds: number, mib: number) => {
+    const m = await measure(
+      process.execPath,
+      [...containerNodeFlags(), cli, 'rewrite', '--repo', tree, '--dry-run', '--kustomize', KUSTOMIZE, ...args],
+      process.env,
+      {
+        allowFailure: true,
+        // Every line is counted: the diff on stdout and the change lines on stderr run to megabytes.
+        keep: 256 * 1024 * 1024,
+      },
+    );
+    const rss = m.maxRssBytes === undefined ? undefined : m.maxRssBytes / 1024 / 1024;
+    const moved = m.stderr.split('\n').filter((l) => l.startsWith('would change')).length;
+    const refused = m.stderr.split('\n').filter((l) => /^(not moved|error):/.test(l));
+    say(
+      `- ${label}: ${moved} values, exit ${m.exitCode}; ${m.seconds.toFixed(2)} s (target < ${seconds} s: ${m.seconds < seconds ? 'met' : 'missed'}), peak RSS ${rss === undefined ? 'not measured' : `${rss.toFixed(0)} MiB (target < ${mib} MiB: ${rss < mib ? 'met' : 'missed'})`}`,
+    );
+    for (const line of refused) say(`  - ${line.slice(0, 300)}`);
+  };
+  const set = (from: string) => ['--set', `${from}=backup.example.com/m/${from.replace(/^docker\.io\//, '')}`];
+  await rewrite('one image in the generated file (--path generated/monitoring)', ['--path', 'generated/monitoring', ...set(generatedImage(0))], 5, 250);
+  await rewrite(
+    'seven images across the whole tree (sidecar component, init containers everywhere, base entries overridden, chart values and template literals, the generated file)',
+    [SIDECAR, INIT, appImage(0), appImage(7), generatedImage(0), chartImage(2), EXPORTER].flatMap(set),
+    30,
+    400,
+  );
 }
