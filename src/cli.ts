@@ -78,14 +78,21 @@ and in Helm values (values*.yaml, a HelmRelease's spec.values and the overlays' 
 OLD is matched after normalisation (nginx:1.25 is docker.io/library/nginx:1.25; nginx is
 nginx:latest). For each build that runs OLD, the text that decides its image is edited; a build
 that shares that text but runs another image keeps it. Only the image values change; comments,
-quoting and every other byte stay as they were. Uses it does not edit (other kinds, JSON, a literal
-no build runs) are named on stderr.
+quoting and every other byte stay as they were. A chart's templates are read as templates: a line
+that writes a literal image (no {{ }} on it) is edited, the rest is the values' business. Values
+with no digest key take a digest-pinned NEW by its tag (said on the change line), or are left alone
+when NEW has no tag. Uses it does not edit (other kinds, JSON, a literal no build runs, a patch
+whose target matches nothing) are named on stderr, each with why, then one closing line per image
+not moved.
 
 Writes the files (no commit); --dry-run prints the unified diff and writes nothing. A file that
-cannot be parsed is named with its line and left untouched, the others are still edited, and the
-exit status is 1. The change is proved first: every kustomization it touches is built before and
-after with kustomize (--kustomize PATH, default on PATH), and only a change whose builds differ in
-image fields alone, each container moving only as a --set asks, is written (--no-render-proof: skip).`;
+cannot be parsed, or is larger than 5 MiB, is named and left untouched, the others are still
+edited, and the exit status is 1; at most 128 MiB of YAML is read for one run. The change is proved
+first: every kustomization it touches is built before and after with kustomize (--kustomize PATH,
+default on PATH), and only a change whose builds differ in image fields alone, each container
+moving only as a --set asks, is written (--no-render-proof: skip). The proof is made image by
+image where it must be: an image whose move is not proved is named with why and not written, the
+others still are, and the exit status is 1.`;
 
 /** Flags several commands share, as each of them reads them. */
 const REGISTRY_FLAGS = {
