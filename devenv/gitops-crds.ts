@@ -1,5 +1,6 @@
 /**
- * The Argo CD, Argo Rollouts and Flux custom resource definitions the controller reads, for a test API server
+ * The Argo CD, Argo Rollouts and Flux custom resource definitions the controller reads (and the Prometheus
+ * operator's Prometheus, whose image field it moves a controlled workload through), for a test API server
  * with no GitOps tool installed: the real group, version, kind and scope of each, with an open
  * schema (the controller reads spec fields the tools document; it never writes these objects).
  */
@@ -13,6 +14,8 @@ const DEFINITIONS = [
   { group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', plural: 'helmreleases' },
   { group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'HelmRepository', plural: 'helmrepositories' },
   { group: 'source.toolkit.fluxcd.io', version: 'v1beta2', kind: 'OCIRepository', plural: 'ocirepositories' },
+  // An operator's resource whose image field sets the StatefulSet it controls (src/cluster/operator-images.ts).
+  { group: 'monitoring.coreos.com', version: 'v1', kind: 'Prometheus', plural: 'prometheuses' },
 ] as const;
 
 export async function installGitOpsCrds(kubeConfig: KubeConfig): Promise<void> {

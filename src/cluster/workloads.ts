@@ -79,7 +79,7 @@ export function workloadRef(kind: WorkloadKind, object: WorkloadObject): Workloa
   return { kind, namespace: object.metadata?.namespace ?? '', name: object.metadata?.name ?? '', uid: object.metadata?.uid ?? '' };
 }
 
-export function workloadKey(ref: Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>): string {
+export function workloadKey(ref: { readonly kind: string; readonly namespace: string; readonly name: string }): string {
   return `${ref.kind}/${ref.namespace}/${ref.name}`;
 }
 
@@ -88,7 +88,7 @@ const BULKY_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
 /**
  * What the copier keeps of a workload in its cache: identity, labels and annotations (owner marks,
- * the ignore annotation), the containers' names and images, and the pod's pull Secrets and
+ * the ignore annotation), its controller owner reference, the containers' names and images, and the pod's pull Secrets and
  * service account. managedFields, status and the rest
  * of the pod template are dropped, so 10,000 cached workloads fit in little memory.
  */
@@ -104,6 +104,18 @@ export function slimWorkload(kind: WorkloadKind, object: WorkloadObject): Worklo
     ...(spec?.imagePullSecrets?.length ? { imagePullSecrets: spec.imagePullSecrets.map((r) => ({ name: r.name })) } : {}),
     ...(serviceAccountName ? { serviceAccountName } : {}),
   };
-  const metadata = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels, annotations };
+  // Its controller, if one owns it (an operator's StatefulSet): such a workload is moved where the controller reads its images.
+  const controller = m.ownerReferences?.find((r) => r.controller === true);
+  const metadata = {
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    labels: m.labels,
+    annotations,
+    ...(controller
+      ? { ownerReferences: [{ apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name, uid: controller.uid, controller: true }] }
+      : {}),
+  };
   return { metadata, ...nestAt(podSpecPath(kind), slimSpec) } as WorkloadObject;
 }

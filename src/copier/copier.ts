@@ -10,11 +10,21 @@
  * the leader works the queue; a standby keeps its caches warm. The health endpoints are served by
  * the command, from `healthy()` and `readiness()`.
  */
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1Namespace,
+  type V1ObjectMeta,
+} from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { readClusterCapabilities } from '../cluster/capabilities.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
+import { operatorResource } from '../cluster/operator-images.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
 import { LeaderElector } from '../cluster/leader.ts';
 import {
@@ -27,9 +37,10 @@ import {
   workloadRef,
   type WorkloadKind,
   type WorkloadObject,
+  type WorkloadRef,
 } from '../cluster/workloads.ts';
 import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
-import { Ledger } from '../handoff/ledger.ts';
+import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
 import { effectiveTag, formatReference, parseReference, type ImageReference } from '../image/reference.ts';
@@ -64,6 +75,11 @@ export const IGNORE_ANNOTATION = 'image-clone-controller/ignore';
 const ALWAYS_IGNORED_NAMESPACES = ['kube-system'];
 /** Workloads processed at once (each mostly waits on registries). */
 const WORKERS = 32;
+
+/** What a record moves (see Copier#recordSubject), and for an operator's resource what its owner is looked up by. */
+type RecordSubject = Pick<HandoffRecord, 'workload' | 'images' | 'controller'> & {
+  readonly owned?: { readonly group: string; readonly kind: string; readonly metadata: V1ObjectMeta };
+};
 
 export interface CopierConfig {
   readonly kubeConfig: KubeConfig;
@@ -135,6 +151,12 @@ export class Copier {
     new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]),
   );
   readonly #records = this.metrics.register(new Counter('image_clone_handoff_records_total', 'Handoff records written for the rewriter.'));
+  readonly #recordsControlled = this.metrics.register(
+    new Counter(
+      'image_clone_records_controlled_total',
+      'Records of workloads another controller owns and sets the images of, outside the resources this moves in Git (not proposed, never direct-patched).',
+    ),
+  );
   readonly #ownersNotVerified = this.metrics.register(
     new Counter(
       'image_clone_owners_not_verified_total',
@@ -427,15 +449,24 @@ export class Copier {
 
     let owner: Awaited<ReturnType<GitOpsOwners['ownerOf']>>;
     let pull: RecordedPull;
+    let subject: RecordSubject;
     try {
+      // What Git must change: the workload, or the resource whose controller sets its images.
+      subject = await this.#recordSubject(ref, object, moved);
       const [group] = KIND_INFO[kind].apiVersion.split('/');
-      owner = await this.#owners.ownerOf({
-        group: KIND_INFO[kind].apiVersion.includes('/') ? group! : '',
-        kind,
-        namespace: ref.namespace,
-        name: ref.name,
-        metadata: object.metadata ?? {},
-      });
+      // The owner of what Git must change, verified as for any workload (a controlled workload's own marks are copied from its resource).
+      owner =
+        subject.controller !== undefined
+          ? undefined
+          : subject.owned !== undefined
+            ? await this.#owners.ownerOf({ ...subject.owned, namespace: ref.namespace, name: subject.workload.name })
+            : await this.#owners.ownerOf({
+                group: KIND_INFO[kind].apiVersion.includes('/') ? group! : '',
+                kind,
+                namespace: ref.namespace,
+                name: ref.name,
+                metadata: object.metadata ?? {},
+              });
       pull = await this.#recordedPull(kind, object);
     } catch (error) {
       this.#log.warn('could not resolve the GitOps owner or the service account; will retry', { workload: key, error: describeError(error) });
@@ -443,7 +474,13 @@ export class Copier {
       this.#queue.retryLater(key);
       return;
     }
-    const { id, written } = await this.#ledger.write({ workload: ref, images: moved, owner, pull });
+    const { id, written } = await this.#ledger.write({
+      workload: subject.workload,
+      images: subject.images,
+      ...(subject.controller ? { controller: subject.controller } : {}),
+      owner,
+      pull,
+    });
     if (written) {
       this.#recordsWritten++;
       this.#records.inc();
@@ -460,7 +497,15 @@ export class Copier {
         `${moved.length} image(s) backed up: ${moved.map((m) => `${m.source} → ${m.backup}@${m.digest}`).join(', ')}`,
       );
       // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
-      if (owner?.notVerified) {
+      if (subject.controller) {
+        this.#recordsControlled.inc();
+        this.#events.record(
+          ref,
+          'Warning',
+          'ControlledByOperator',
+          `backed up, but no change will be proposed and it is never patched: ${subject.controller.kind} ${subject.controller.name} controls it and sets its images`,
+        );
+      } else if (owner?.notVerified) {
         this.#ownersNotVerified.inc();
         this.#log.warn('the GitOps owner the workload claims does not list it; not trusted', {
           workload: key,
@@ -479,6 +524,39 @@ export class Copier {
     // Written before: if the rewriter refused it, the workload says why (the rewriter has no access to the cluster).
     const refusal = this.#ledger.refusal(id);
     if (refusal) this.#events.record(ref, 'Warning', 'NotProposed', `backed up, but the change is not proposed: ${forTenants(firstLine(refusal, 900))}`);
+  }
+
+  /**
+   * What a record moves. A workload with no controller is its own subject. One an operator's resource
+   * controls (cluster/operator-images.ts) is moved through that resource: the record names it, with
+   * the images of the containers its documented fields set (the rest the operator sets itself, from its
+   * own flags). Any other controller: the record names the controller, and nothing is proposed or patched.
+   */
+  async #recordSubject(ref: WorkloadRef, object: WorkloadObject, moved: HandoffRecord['images']): Promise<RecordSubject> {
+    const controller = object.metadata?.ownerReferences?.find((r) => r.controller === true);
+    if (!controller) return { workload: ref, images: moved };
+    const operator = operatorResource(controller.apiVersion, controller.kind);
+    const fielded = moved.filter((m) => !m.init && operator?.fields.some((f) => f.container === m.container));
+    if (!operator || fielded.length === 0) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
+    const resource = (await this.#apis.custom.getNamespacedCustomObject({
+      group: operator.group,
+      version: operator.version,
+      namespace: ref.namespace,
+      plural: operator.plural,
+      name: controller.name,
+    })) as { metadata?: V1ObjectMeta };
+    const unset = moved.filter((m) => !fielded.includes(m));
+    if (unset.length > 0)
+      this.#log.info("images its operator sets from its own settings; not moved with the resource's", {
+        workload: workloadKey(ref),
+        controller: `${controller.kind}/${controller.name}`,
+        containers: unset.map((m) => m.container),
+      });
+    return {
+      workload: { kind: controller.kind, namespace: ref.namespace, name: controller.name, uid: controller.uid },
+      images: fielded,
+      owned: { group: operator.group, kind: controller.kind, metadata: resource.metadata ?? {} },
+    };
   }
 
   /** How this workload's Pods will pull its backups; for a Secret, whether the pod or its service account lists it. */

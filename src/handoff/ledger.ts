@@ -45,11 +45,24 @@ export interface HandoffImage {
   readonly sizeBytes: number;
 }
 
+/**
+ * The object a record moves: a workload the copier watches, an operator's resource whose image
+ * fields set a workload's images (cluster/operator-images.ts), or (sync-repo) any kind the planner edits.
+ */
+export interface RecordedWorkload extends Omit<WorkloadRef, 'kind'> {
+  readonly kind: string;
+}
+
 export interface HandoffRecord {
   readonly version: typeof RECORD_VERSION;
   readonly id: string;
   readonly createdAt: string;
-  readonly workload: WorkloadRef;
+  readonly workload: RecordedWorkload;
+  /**
+   * The controller that owns the workload (its controller owner reference), when no Git change of the
+   * workload can move it: its controller sets its pod template, and would revert a patch at once.
+   */
+  readonly controller?: { readonly kind: string; readonly name: string };
   readonly images: readonly HandoffImage[];
   /** Who applies this workload from Git; undefined when unmanaged. */
   readonly owner: GitOpsOwner | undefined;
@@ -58,7 +71,7 @@ export interface HandoffRecord {
 }
 
 /** The content-derived id: the same workload and images always give the same id. */
-export function recordId(workload: WorkloadRef, images: readonly HandoffImage[]): string {
+export function recordId(workload: RecordedWorkload, images: readonly HandoffImage[]): string {
   const hash = createHash('sha256');
   hash.update(`${workload.uid}\n${workload.kind}/${workload.namespace}/${workload.name}\n`);
   for (const image of [...images].sort((a, b) => a.container.localeCompare(b.container)))

@@ -3,7 +3,7 @@
  * different versions of the image during a rollout, and a volume may hold records written long ago.
  * A record is taken whole or refused with the field that is wrong, never half-read. Version 1 is
  * the only version so far; `pull` and the owner's `declares`, `chain` and `unsupported` were added to
- * it as optional fields (absent in older records).
+ * it as optional fields (absent in older records), and so was `controller`.
  */
 import type { HandoffRecord } from './ledger.ts';
 
@@ -95,6 +95,7 @@ const record = object({
   workload: object({ kind: string, namespace: anyString, name: string, uid: string }),
   images: list(object({ container: string, init: boolean, source: string, backup: string, digest, platforms: list(string), sizeBytes: count }), true),
   owner: optional(owner),
+  controller: optional(object({ kind: string, name: string })),
   pull: optional(tagged('via', { anonymous: {}, node: {}, secret: { secret: string, listedBy: oneOf('pod', 'service-account', 'none') } })),
 });
 

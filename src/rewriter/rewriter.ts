@@ -52,7 +52,7 @@ import { forgeFor, forgeRefusal, type Forge, type ForgeOptions } from './forges/
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
-import { groupByTarget, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
+import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
 export type { DirectPatchMode, GitMode };
 export const DEFAULT_KEEP_DONE_MS = 7 * 86_400_000;
@@ -318,9 +318,11 @@ export class Rewriter {
     try {
       // Loaded only when the fallback patches: importing client-node costs 71-79 MiB of memory.
       const { patchWorkloadImages } = await import('../cluster/patch.ts');
+      const workload = patchableWorkload(record);
+      if (!workload) throw new Error(`${key} is not a workload a direct patch may change`);
       await patchWorkloadImages(
         this.#config.directPatch!.kubeConfig,
-        record.workload,
+        workload,
         record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })),
         pullSecret,
       );
@@ -340,16 +342,17 @@ export class Rewriter {
    * workload is never moved by the unmanaged fallback.
    */
   async #notProposed(record: HandoffRecord, reason: string): Promise<RewriteOutcome> {
-    const owner = record.owner!;
+    const owner = record.owner;
     this.#log.warn('not proposed: no file in Git decides these images', {
       record: record.id,
       workload: workloadKey(record.workload),
-      owner: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`,
+      ...(owner ? { owner: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}` } : {}),
+      ...(record.controller ? { controller: `${record.controller.kind}/${record.controller.name}` } : {}),
       reason,
     });
     if (!this.#config.dryRun) await this.#ledger.markDone(record.id, `not proposed: ${reason}`);
     return {
-      repoURL: `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}`,
+      repoURL: owner ? `${owner.tool}:${owner.kind}/${owner.namespace}/${owner.name}` : `cluster:${workloadKey(record.workload)}`,
       base: '',
       branch: '',
       records: [record.id],

@@ -3,6 +3,7 @@
  * cluster): patched through the API, changed in a repository (grouped so each repository and base
  * branch gets one change), closed as not proposable, or left pending for want of a repository.
  */
+import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadRef } from '../cluster/workloads.ts';
 import type { HandoffRecord } from '../handoff/ledger.ts';
 
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
@@ -37,11 +38,29 @@ export interface Route {
 
 export function routeRecord(record: HandoffRecord, settings: RoutingSettings): Route {
   const managed = record.owner !== undefined;
-  const patch = settings.directPatch === 'always' || (settings.directPatch === 'unmanaged' && !managed) ? (managed ? 'also' : 'only') : 'none';
+  const fallback = settings.directPatch === 'always' || (settings.directPatch === 'unmanaged' && !managed) ? (managed ? 'also' : 'only') : 'none';
+  // What a controller owns (its pod template set from another object) or is not a workload is never patched: the controller reverts it.
+  const patch = patchableWorkload(record) ? fallback : 'none';
+  if (record.controller)
+    return {
+      patch,
+      git: {
+        kind: 'not-proposed',
+        reason: `it is controlled by ${record.controller.kind} ${record.workload.namespace}/${record.controller.name}, whose controller sets its images: move them where that ${record.controller.kind} is declared`,
+      },
+    };
   const unsupported = unsupportedOwner(record);
   if (unsupported !== undefined) return { patch, git: { kind: 'not-proposed', reason: unsupported } };
   const target = targetOf(record, settings.unmanaged);
   return { patch, git: target ? { kind: 'change', target } : { kind: 'no-repository' } };
+}
+
+/** The workload a direct patch may change: one of the kinds the copier watches, with no controller of its own. */
+export function patchableWorkload(record: HandoffRecord): WorkloadRef | undefined {
+  const kind = record.workload.kind;
+  return record.controller === undefined && (WORKLOAD_KINDS as readonly string[]).includes(kind)
+    ? { ...record.workload, kind: kind as WorkloadKind }
+    : undefined;
 }
 
 /** Why no file in Git can move a managed workload (its chain ends outside Git), or undefined. */

@@ -58,7 +58,10 @@ async function deployment(
 }
 
 async function namespace(name: string, annotations: Record<string, string> = {}) {
-  await core.createNamespace({ body: { metadata: { name, annotations } } });
+  // Made once, whichever test asks first (several share argocd).
+  await core.createNamespace({ body: { metadata: { name, annotations } } }).catch((error: { code?: number }) => {
+    if (error.code !== 409) throw error;
+  });
 }
 
 function copierConfig(handoffDir: string, overrides: Partial<CopierConfig> = {}): CopierConfig {
@@ -121,6 +124,9 @@ before(async () => {
     ['helm-app', '1'],
     ['pull', '1'],
     ['canary', '2'],
+    ['prom', '2.50'],
+    ['reloader', '0.7'],
+    ['kafka', '3'],
   ] as const) {
     digests[`${repo}:${tag}`] = (
       await seedImage(
@@ -398,6 +404,76 @@ describe('copier against a real API server', () => {
       bare: { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
       'no-account': { via: 'secret', secret: 'backup-pull', listedBy: 'none' },
     });
+  });
+
+  it("moves an operator's StatefulSet through its Prometheus, verified as that resource's owner lists it, and never proposes or patches what an unknown controller owns", async () => {
+    await namespace('monitoring');
+    await namespace('argocd');
+    const s = source.address;
+    await createGitOpsObject(kc, 'Application', 'argocd', {
+      metadata: { name: 'stack' },
+      spec: {
+        source: { repoURL: 'https://git.example.com/platform/monitoring.git', path: 'prod', targetRevision: 'main' },
+        destination: { namespace: 'monitoring' },
+      },
+      // Argo CD applies the Prometheus, never the StatefulSet its operator makes from it.
+      status: { resources: [{ group: 'monitoring.coreos.com', version: 'v1', kind: 'Prometheus', namespace: 'monitoring', name: 'k8s' }] },
+    });
+    const prometheus = (await createGitOpsObject(kc, 'Prometheus', 'monitoring', {
+      metadata: { name: 'k8s', annotations: { 'argocd.argoproj.io/tracking-id': 'stack:monitoring.coreos.com/Prometheus:monitoring/k8s' } },
+      spec: { image: `${s}/prom:2.50` },
+    })) as { metadata: { uid: string } };
+    const statefulSet = async (
+      name: string,
+      owner: { apiVersion: string; kind: string; name: string; uid: string },
+      spec: V1PodSpec,
+      labels: Record<string, string> = {},
+    ) =>
+      apps.createNamespacedStatefulSet({
+        namespace: 'monitoring',
+        body: {
+          // What the operator copies onto it: the resource's own marks, which the StatefulSet's owner does not list.
+          metadata: { name, labels, ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }] },
+          spec: { serviceName: name, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } },
+        },
+      });
+    await statefulSet(
+      'prometheus-k8s',
+      { apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', name: 'k8s', uid: prometheus.metadata.uid },
+      podSpec({ prometheus: `${s}/prom:2.50`, 'config-reloader': `${s}/reloader:0.7` }),
+      { 'app.kubernetes.io/instance': 'stack' },
+    );
+    await statefulSet(
+      'kafka-a',
+      { apiVersion: 'kafka.strimzi.io/v1beta2', kind: 'Kafka', name: 'a', uid: '00000000-0000-0000-0000-00000000000a' },
+      podSpec({ kafka: `${s}/kafka:3` }),
+    );
+    const handoff = join(work, 'handoff-controlled');
+    await new Copier(copierConfig(handoff, { includeNamespaces: ['monitoring'] })).runOnce();
+    const byKind = Object.fromEntries(records(handoff).map((r) => [r.workload.kind, r]));
+    assert.deepEqual(Object.keys(byKind).sort(), ['Prometheus', 'StatefulSet']);
+    // The operator's resource is the record's subject, with the container its spec.image sets; the reloader's image is the operator's own.
+    const prom = byKind.Prometheus!;
+    assert.deepEqual(prom.workload, { kind: 'Prometheus', namespace: 'monitoring', name: 'k8s', uid: prometheus.metadata.uid });
+    assert.deepEqual(
+      prom.images.map((i) => [i.container, i.source]),
+      [['prometheus', `${s}/prom:2.50`]],
+    );
+    assert.equal(prom.owner?.kind, 'Application');
+    assert.equal(prom.owner?.name, 'stack');
+    assert.equal(prom.owner?.notVerified, undefined, 'the Application lists the Prometheus');
+    assert.equal(prom.controller, undefined);
+    // An unknown controller: backed up, said on the workload, and named in the record, which routes nowhere.
+    const kafka = byKind.StatefulSet!;
+    assert.deepEqual(kafka.controller, { kind: 'Kafka', name: 'a' });
+    assert.equal(kafka.owner, undefined);
+    assert.ok(await backupDigest(mirrorOf('kafka'), '3'));
+    const events = await core.listNamespacedEvent({ namespace: 'monitoring' });
+    assert.ok(
+      events.items.some((e) => e.reason === 'ControlledByOperator' && e.involvedObject.name === 'kafka-a' && /Kafka a controls it/.test(e.message ?? '')),
+      JSON.stringify(events.items.map((e) => [e.reason, e.involvedObject.name, e.message])),
+    );
+    assert.ok(!events.items.some((e) => e.reason === 'OwnerNotVerified'), 'the copied marks of a controlled workload are not judged as its own');
   });
 
   it('resolves Argo CD and Flux owners from real CRD objects', async () => {

@@ -57,6 +57,36 @@ describe('the manifest render proof (real kustomize)', () => {
     assert.equal(readFileSync(join(root, 'base/web.yaml'), 'utf8'), deployment('web', `${BACKUP}@${DIGEST}`), 'the files hold the change again');
   });
 
+  it("proves a move of an operator's resource through its image field (the container the operator runs it in), and refuses one that edits another field", async () => {
+    const prometheus = (image: string, replicas = 1) =>
+      `apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: k8s\nspec:\n  replicas: ${replicas}\n  image: ${image}\n`;
+    const record = {
+      id: 'p1',
+      kind: 'Prometheus',
+      name: 'k8s',
+      container: 'prometheus',
+      init: false,
+      source: 'quay.io/prometheus/prometheus:v2.50.0',
+      backup: 'backup.io/m/quay.io/prometheus/prometheus:v2.50.0',
+      digest: DIGEST,
+    };
+    const root = fileTree(
+      { 'prod/prometheus.yaml': prometheus(record.source), 'prod/kustomization.yaml': 'resources:\n  - prometheus.yaml\n' },
+      'proof-operator-',
+    );
+    const moved = change(root, { 'prod/prometheus.yaml': prometheus(`${record.backup}@${DIGEST}`) });
+    assert.deepEqual(await proveManifestChange(tools, root, 'prod', moved, [record]), { unproved: [] });
+    const root2 = fileTree(
+      { 'prod/prometheus.yaml': prometheus(record.source), 'prod/kustomization.yaml': 'resources:\n  - prometheus.yaml\n' },
+      'proof-operator-',
+    );
+    const wrong = change(root2, { 'prod/prometheus.yaml': prometheus(`${record.backup}@${DIGEST}`, 2) });
+    assert.match(
+      (await proveManifestChange(tools, root2, 'prod', wrong, [record])).reason ?? '',
+      /alters Prometheus\/\/k8s beyond its container images \(spec\.replicas\)/,
+    );
+  });
+
   it('refuses a change that alters anything but images, naming the overlay and the object', async () => {
     const root = tree();
     const changed = change(root, { 'base/web.yaml': deployment('web', `${BACKUP}@${DIGEST}`, 3) });

@@ -26,6 +26,24 @@ const never: RoutingSettings = { directPatch: 'never' };
 const unmanagedRepo: RoutingSettings = { directPatch: 'never', unmanaged: { repoURL: 'https://git.example/team/rest.git', branch: 'prod', path: 'k8s' } };
 
 describe('record routing', () => {
+  it('never patches what a controller owns or what is not a workload, and proposes nothing for an unknown controller', () => {
+    const always: RoutingSettings = { directPatch: 'always', unmanaged: unmanagedRepo.unmanaged! };
+    const controlled: HandoffRecord = {
+      ...record('prometheus-k8s'),
+      workload: { kind: 'StatefulSet', namespace: 'monitoring', name: 'kafka-a', uid: 'u' },
+      controller: { kind: 'Kafka', name: 'a' },
+    };
+    assert.deepEqual(routeRecord(controlled, always), {
+      patch: 'none',
+      git: { kind: 'not-proposed', reason: 'it is controlled by Kafka monitoring/a, whose controller sets its images: move them where that Kafka is declared' },
+    });
+    // An operator's resource (moved in Git through its image field) is never patched either.
+    const resource: HandoffRecord = { ...record('k8s'), workload: { kind: 'Prometheus', namespace: 'monitoring', name: 'k8s', uid: 'u' } };
+    assert.equal(routeRecord(resource, always).patch, 'none');
+    assert.equal(routeRecord(resource, always).git.kind, 'change');
+    assert.equal(routeRecord(record('web'), always).patch, 'only');
+  });
+
   it("a managed workload goes to its owner's source: revision as the base (HEAD and none are main), path kept", () => {
     assert.deepEqual(routeRecord(record('web', argo([{ repoURL: GIT, path: 'apps', revision: 'release' }])), never), {
       patch: 'none',

@@ -5,6 +5,7 @@
  */
 import { sep } from 'node:path';
 import type { Node } from 'yaml';
+import { operatorResource } from '../../cluster/operator-images.ts';
 import { podSpecNode } from './pull-secrets.ts';
 import { get, items, scalarSite, stringAt, type ParsedYaml, type ScalarSite } from './yaml-scalars.ts';
 
@@ -55,9 +56,39 @@ export function imageUses(file: string, yaml: ParsedYaml): ImageUse[] {
   return objectsOf(yaml).flatMap((object) => objectImageUses(file, yaml.text, object));
 }
 
-/** The container and init container images of one object, if it is a workload; `text` is what its ranges index. */
+/** Whether the planner edits images of this object: a workload kind, or a resource whose operator documents an image field. */
+export const editsImagesOf = (object: Node) =>
+  isWorkloadKind(stringAt(object, 'kind')) || operatorResource(stringAt(object, 'apiVersion'), stringAt(object, 'kind')) !== undefined;
+
+/**
+ * The container and init container images of one object, if it is a workload, or the image fields of
+ * an operator's resource (cluster/operator-images.ts), each as the container the operator runs it in;
+ * `text` is what its ranges index.
+ */
 export function objectImageUses(file: string, text: string, object: Node): ImageUse[] {
   const workload = workloadOf(object);
+  const operator = operatorResource(stringAt(object, 'apiVersion'), workload?.kind);
+  if (workload && operator)
+    return operator.fields.flatMap(({ container, path }, index): ImageUse[] => {
+      const site = scalarSite(
+        text,
+        path.reduce<Node | undefined>((node, key) => get(node, key), object),
+      );
+      return site
+        ? [
+            {
+              file,
+              where: `${workload.kind}/${workload.name} ${path.join('.')} (run as container ${container})`,
+              site,
+              workload,
+              container,
+              init: false,
+              index,
+              pullSecrets: [],
+            },
+          ]
+        : [];
+    });
   if (!workload || !isWorkloadKind(workload.kind)) return [];
   // A literal in a chart's template is edited like any manifest, and said to be one.
   const template = /(^|\/)templates\/[^/]+\.ya?ml$/.test(file.split(sep).join('/')) ? 'Helm chart template: ' : '';

@@ -16,7 +16,7 @@
 import { relative } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { helmImage, helmImageMapsIn, valuesAt, HELM_IMAGE_PARTS } from './helm-values.ts';
-import { imageUses, isWorkloadKind, objectImageUses, objectsOf, workloadOf, type ImageUse, type Workload } from './kubernetes.ts';
+import { editsImagesOf, imageUses, objectImageUses, objectsOf, workloadOf, type ImageUse, type Workload } from './kubernetes.ts';
 import {
   entryOutput,
   fileSource,
@@ -219,7 +219,7 @@ export function buildModel(
     const hits = targets(ref.target, object_);
     let containers = [...renders.containers];
     let helm = [...renders.helm];
-    if (isWorkloadKind(object_.kind)) {
+    if (editsImagesOf(object)) {
       for (const use of objectImageUses(source.file, source.text, object)) {
         const whole = wholeAt(
           source,

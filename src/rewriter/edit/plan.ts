@@ -28,7 +28,7 @@ import { ConfigError } from '../../errors.ts';
 import { formatReference, imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { templateImageLiterals } from './chart-templates.ts';
 import { helmComposes, helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, helmPinRefusal, type HelmImagePart } from './helm-values.ts';
-import { isWorkloadKind, objectsOf } from './kubernetes.ts';
+import { isWorkloadKind, objectImageUses, objectsOf } from './kubernetes.ts';
 import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
 import { entryOutput, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
@@ -405,15 +405,18 @@ function skippedKinds(parsed: ReadonlyMap<string, ParsedYaml>, root: string, rep
     for (const object of objectsOf(yaml)) {
       const kind = stringAt(object, 'kind');
       if (!kind || isWorkloadKind(kind) || kind === 'HelmRelease' || kind === 'Kustomization') continue;
+      // An operator's resource: its documented image fields are edited; any other image in it is named.
+      const edited = new Set(objectImageUses(file, yaml.text, object).map((use) => use.site.start));
       const walk = (node: unknown) => {
         if (isMap(node)) {
           for (const pair of node.items) {
-            const site = (pair.key as { value?: unknown })?.value === 'image' ? scalarSite(yaml.text, pair.value as Node) : undefined;
+            const found = (pair.key as { value?: unknown })?.value === 'image' ? scalarSite(yaml.text, pair.value as Node) : undefined;
+            const site = found && !edited.has(found.start) ? found : undefined;
             const ref = site ? tryParseReference(site.value) : undefined;
             if (site && ref && keys.has(imageKey(ref)))
               out.push({
                 image: keys.get(imageKey(ref))!,
-                note: `${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${kind} is not a kind this edits (see the README's list)`,
+                note: `${relative(root, file)}:${site.line} ${kind}/${stringAt(get(object, 'metadata'), 'name') ?? '?'} uses ${site.value}; ${edited.size > 0 ? `that field of ${kind} is not one this edits` : `${kind} is not a kind this edits`} (see the README's list)`,
               });
             else walk(pair.value);
           }

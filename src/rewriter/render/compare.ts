@@ -14,6 +14,7 @@ import { renderedObjects } from './documents.ts';
 import { documentSpans } from '../edit/yaml-scalars.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { runsBackup } from '../../image/backup.ts';
+import { operatorResource } from '../../cluster/operator-images.ts';
 import { composeHelmImage, HELM_IMAGE_PARTS } from '../edit/helm-values.ts';
 
 type Json = Record<string, unknown>;
@@ -186,6 +187,11 @@ function containerImages(doc: Json): Map<string, string> {
     }
   };
   walk(doc, '');
+  // An operator's image fields, as the containers it runs them in.
+  for (const { container, path } of operatorResource(String(doc.apiVersion), String(doc.kind))?.fields ?? []) {
+    const image = path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Json)[key] : undefined), doc);
+    if (typeof image === 'string') found.set(`container ${container}`, image);
+  }
   // A HelmRelease's values image mappings are images too: one an overlay keeps must not move.
   if (doc.kind === 'HelmRelease') {
     const values = (doc.spec as Json | undefined)?.values;
@@ -231,7 +237,7 @@ const CONTAINER_LISTS = new Set(Object.keys(CONTAINER_LABELS));
  * mapping's registry, repository, tag and digest.
  */
 function withoutImages(value: unknown): unknown {
-  const blanked = withoutContainerImages(value) as Json;
+  const blanked = withoutOperatorImages(withoutContainerImages(value) as Json);
   if (blanked?.kind !== 'HelmRelease') return blanked;
   const spec = (blanked.spec ?? {}) as Json;
   return { ...blanked, spec: { ...spec, values: withoutHelmImages(spec.values) } };
@@ -248,6 +254,19 @@ function withoutHelmImages(value: unknown): unknown {
 /** A rendered values mapping that spells an image out, as the planner's helmImageMapsIn finds one in YAML. */
 function isHelmImageMap(map: Json): boolean {
   return typeof map.repository === 'string' && 'tag' in map;
+}
+
+/** An operator's resource with its documented image fields blanked (cluster/operator-images.ts). */
+function withoutOperatorImages(object: Json): Json {
+  const operator = operatorResource(String(object?.apiVersion), String(object?.kind));
+  if (!operator) return object;
+  const blank = (node: unknown, path: readonly string[]): unknown => {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return node;
+    const [key, ...rest] = path;
+    if (!(key! in (node as Json))) return node;
+    return { ...(node as Json), [key!]: rest.length === 0 ? '' : blank((node as Json)[key!], rest) };
+  };
+  return operator.fields.reduce<Json>((o, f) => blank(o, f.path) as Json, object);
 }
 
 function withoutContainerImages(value: unknown, key = ''): unknown {
