@@ -545,6 +545,8 @@ export class Copier {
       plural: operator.plural,
       name: controller.name,
     })) as { metadata?: V1ObjectMeta };
+    // An owner reference is written by whoever writes the workload: it must name this very resource, by uid, as the garbage collector reads it.
+    if (resource.metadata?.uid !== controller.uid) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
     const unset = moved.filter((m) => !fielded.includes(m));
     if (unset.length > 0)
       this.#log.info("images its operator sets from its own settings; not moved with the resource's", {

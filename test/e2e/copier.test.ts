@@ -443,6 +443,12 @@ describe('copier against a real API server', () => {
       podSpec({ prometheus: `${s}/prom:2.50`, 'config-reloader': `${s}/reloader:0.7` }),
       { 'app.kubernetes.io/instance': 'stack' },
     );
+    // A tenant's workload naming the Prometheus with a uid that is not its own: not that resource's, so moved by nobody.
+    await statefulSet(
+      'claims-prometheus',
+      { apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', name: 'k8s', uid: '00000000-0000-0000-0000-0000000000ff' },
+      podSpec({ prometheus: `${s}/prom:2.50` }),
+    );
     await statefulSet(
       'kafka-a',
       { apiVersion: 'kafka.strimzi.io/v1beta2', kind: 'Kafka', name: 'a', uid: '00000000-0000-0000-0000-00000000000a' },
@@ -450,7 +456,10 @@ describe('copier against a real API server', () => {
     );
     const handoff = join(work, 'handoff-controlled');
     await new Copier(copierConfig(handoff, { includeNamespaces: ['monitoring'] })).runOnce();
-    const byKind = Object.fromEntries(records(handoff).map((r) => [r.workload.kind, r]));
+    const all = records(handoff);
+    const claimed = all.find((r) => r.workload.name === 'claims-prometheus');
+    assert.deepEqual(claimed?.controller, { kind: 'Prometheus', name: 'k8s' }, "a uid that is not the resource's: named, not followed");
+    const byKind = Object.fromEntries(all.filter((r) => r !== claimed).map((r) => [r.workload.kind, r]));
     assert.deepEqual(Object.keys(byKind).sort(), ['Prometheus', 'StatefulSet']);
     // The operator's resource is the record's subject, with the container its spec.image sets; the reloader's image is the operator's own.
     const prom = byKind.Prometheus!;
