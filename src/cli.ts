@@ -89,8 +89,9 @@ Writes the files (no commit); --dry-run prints the unified diff and writes nothi
 cannot be parsed, or is larger than 5 MiB, is named and left untouched, the others are still
 edited, and the exit status is 1; at most 128 MiB of YAML is read for one run. The change is proved
 first: every kustomization it touches is built before and after with kustomize (--kustomize PATH,
-default on PATH), and only a change whose builds differ in image fields alone, each container
-moving only as a --set asks, is written (--no-render-proof: skip). The proof is made image by
+default on PATH), and every chart of the repository whose values or templates it edits is rendered
+with helm template (--helm PATH); only a change whose renders differ in image fields alone, each
+container moving only as a --set asks, is written (--no-render-proof: skip). The proof is made image by
 image where it must be: an image whose move is not proved is named with why and not written, the
 others still are, and the exit status is 1.`;
 
@@ -257,6 +258,11 @@ const REWRITE_FLAGS = {
   set: { arg: 'OLD=NEW', multiple: true, help: 'replace image OLD with NEW (repeatable)' },
   'dry-run': { help: 'print the unified diff; write nothing' },
   kustomize: KUSTOMIZE,
+  helm: {
+    arg: 'PATH',
+    default: 'helm',
+    help: 'Helm, which renders each chart of the repository whose values or templates a change edits, before and after it',
+  },
   'no-render-proof': { help: 'write the change without building it first' },
   help: HELP,
 } as const satisfies FlagTable;
@@ -447,7 +453,7 @@ async function rewrite(args: readonly string[], out: (l: string) => void, err: (
       ...(values.path ? { path: values.path } : {}),
       replacements: values.set.map(parseReplacement),
       dryRun: values['dry-run'] ?? false,
-      ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize! }),
+      ...(values['no-render-proof'] ? {} : { kustomize: values.kustomize!, helm: values.helm! }),
     },
     out,
     err,

@@ -22,6 +22,8 @@ export interface RewriteCommandOptions {
   readonly dryRun: boolean;
   /** kustomize, to prove the change by building what it touches before and after; undefined: no proof. */
   readonly kustomize?: string;
+  /** helm, to render the repository's charts the change edits, before and after. */
+  readonly helm?: string;
 }
 
 export async function rewriteCommand(options: RewriteCommandOptions, out: (line: string) => void, err: (line: string) => void): Promise<number> {
@@ -107,7 +109,7 @@ async function proveByImage(
   asked: readonly Replacement[],
   everything: ChangePlan,
 ): Promise<{ plan: ChangePlan; refused: Map<string, string> }> {
-  const tools = { kustomize: options.kustomize! };
+  const tools = { kustomize: options.kustomize!, ...(options.helm ? { helm: options.helm } : {}) };
   const repo = realpathSync(options.repo);
   const tree = options.dryRun ? mkdtempSync(join(tmpdir(), 'image-clone-rewrite-')) : repo;
   try {

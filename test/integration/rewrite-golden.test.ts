@@ -2,7 +2,7 @@
  * Golden cases of `image-clone rewrite`, one folder each under test/fixtures/rewrite/<case>/:
  * `before/` (the tree), `args` (the command's arguments after `--repo DIR`), `after/` (the tree
  * it must leave) and `stderr` (every line it must print, then `exit N`). Run as a process, with
- * the render proof and real kustomize, on a copy of `before/`.
+ * the render proof, real kustomize and real helm, on a copy of `before/`.
  *
  * To see what a new case gives: IMAGE_CLONE_GOLDEN_WRITE=1 writes `after/` and `stderr` from the
  * run (then read them: a golden file is a claim, not a record of whatever happened).
@@ -13,6 +13,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { HELM_BIN } from '../../devenv/cache.ts';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 const CASES = join(import.meta.dirname, '../fixtures/rewrite');
@@ -48,7 +49,7 @@ describe('image-clone rewrite: golden cases', () => {
       copies.push(tree);
       cpSync(join(dir, 'before'), tree, { recursive: true });
       const args = readFileSync(join(dir, 'args'), 'utf8').trim().split(/\s+/);
-      const { code, stderr } = await rewrite(['--repo', tree, ...args]);
+      const { code, stderr } = await rewrite(['--repo', tree, '--helm', HELM_BIN, ...args]);
       const said = `${stderr.split(tree).join('<repo>')}exit ${code}\n`;
       if (write) {
         rmSync(join(dir, 'after'), { recursive: true, force: true });

@@ -4,10 +4,14 @@
  * layered over it (a values file, a HelmRelease's `spec.values` and the patches an overlay applies
  * to them), and the edits that make it compose another. Pure: nodes in, edits out.
  */
+import { basename } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { parseReference } from '../../image/reference.ts';
 import { setInMap } from './yaml-insert.ts';
 import { get, scalarText, stringAt, type TextEdit } from './yaml-scalars.ts';
+
+/** `values.yaml`, `values-prod.yaml`, `values.staging.yml`: a chart's values files. */
+export const isValuesFile = (file: string) => /^values[^/\\]*\.ya?ml$/.test(basename(file));
 
 export const HELM_IMAGE_PARTS = ['registry', 'repository', 'tag', 'digest'] as const;
 export type HelmImagePart = (typeof HELM_IMAGE_PARTS)[number];

@@ -22,15 +22,27 @@
  * still planned.
  */
 import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { relative, resolve, sep } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { formatReference, imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { templateImageLiterals } from './chart-templates.ts';
-import { helmComposes, helmImage, helmImageMapsIn, helmPartEdits, helmParts, helmPartsFor, helmPinRefusal, type HelmImagePart } from './helm-values.ts';
+import {
+  HELM_IMAGE_PARTS,
+  helmComposes,
+  isValuesFile,
+  helmImage,
+  helmImageMapsIn,
+  helmPartEdits,
+  helmParts,
+  helmPartsFor,
+  helmPinRefusal,
+  valuesAt,
+  type HelmImagePart,
+} from './helm-values.ts';
 import { isWorkloadKind, objectImageUses, objectsOf } from './kubernetes.ts';
 import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
-import { entryOutput, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
+import { entryOutput, fileSource, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { loadTree } from './tree.ts';
 import { setInMap } from './yaml-insert.ts';
@@ -207,32 +219,18 @@ export function planRepository(root: string, subdir: string | undefined, replace
       after: nameOf(to),
     });
   }
-  // Helm values files (a chart's own, or one an Application reads): each mapping as written.
+  // Helm values files (a chart's own, or one an Application reads), each environment's file layered
+  // over the values.yaml beside it as `helm -f` merges them.
   const edits = new Map<string, TextEdit[]>();
-  const helmSkipped: SkippedUse[] = [];
-  for (const [file, yaml] of parsed) {
-    if (!/^values[^/]*\.ya?ml$/.test(file.slice(file.lastIndexOf(sep) + 1))) continue;
-    for (const doc of yaml.documents) {
-      for (const { map, where } of helmImageMapsIn(doc.contents as Node, '')) {
-        const image = helmImage(map);
-        const replacement = matches(image);
-        if (!replacement) continue;
-        const line = lineOf(yaml.text, map.range![0]);
-        const cannot = replacement.detectOnly ? undefined : helmPinRefusal(replacement.to, [map]);
-        if (cannot) {
-          helmSkipped.push({
-            image: formatReference(replacement.from),
-            note: `${rel(file)}:${line} Helm values ${where} compose ${image}, but ${cannot}; left alone`,
-          });
-          continue;
-        }
-        const parts = helmPartsFor(replacement.to, [map]);
-        const gives = replacement.detectOnly ? replacement.to : helmComposes([map], parts)!;
-        report(map, { file: rel(file), line, what: `Helm values ${where}${byTagOnly(gives, replacement.to)}`, before: image!, after: gives });
-        if (!replacement.detectOnly) addEdits(edits, file, helmPartEdits(yaml.text, map, parts));
-      }
-    }
-  }
+  const helmSkipped = planHelmLayers(
+    valuesFileRenders(parsed, rootReal),
+    (render) => matches(helmRenderImage(render)),
+    rootReal,
+    changes,
+    edits,
+    errors,
+    reported,
+  );
 
   // Chart templates that are not YAML: their literal images, found by their text.
   for (const [file, text] of templates) {
@@ -293,6 +291,53 @@ export function planRepository(root: string, subdir: string | undefined, replace
     unmatched: replacements.filter((r) => !matched.has(r)),
     skipped: [...unrun, ...helmSkipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
   };
+}
+
+/**
+ * The images values files compose, as Helm layers them: each image mapping of a directory's
+ * `values.yaml` on its own (the default install), and each environment's file (`values-prod.yaml`)
+ * over it, where it sets any part of a mapping (a `tag` alone, say) or a whole one.
+ */
+function valuesFileRenders(parsed: ReadonlyMap<string, ParsedYaml>, rootReal: string): HelmValueRender[] {
+  const renders: HelmValueRender[] = [];
+  const byDir = new Map<string, string[]>();
+  for (const file of parsed.keys()) if (isValuesFile(file)) byDir.set(dirname(file), [...(byDir.get(dirname(file)) ?? []), file]);
+  const rootOf = (file: string): HelmValueRender['release'] => ({ kind: 'values', namespace: undefined, name: relative(rootReal, file) });
+  for (const files of byDir.values()) {
+    const base = files.find((f) => /^values\.ya?ml$/.test(basename(f)));
+    const baseValues = base ? (parsed.get(base)!.documents[0]?.contents as Node | undefined) : undefined;
+    const baseSource = base ? fileSource(base, parsed.get(base)!.text) : undefined;
+    const baseMaps = base ? helmImageMapsIn(baseValues, '') : [];
+    for (const m of baseMaps)
+      renders.push({ root: base!, release: rootOf(base!), names: [], path: m.path, where: m.where, layers: [{ source: baseSource!, map: m.map }] });
+    for (const file of files) {
+      if (file === base) continue;
+      const yaml = parsed.get(file)!;
+      const values = yaml.documents[0]?.contents as Node | undefined;
+      const source = fileSource(file, yaml.text);
+      const seen = new Set<string>();
+      for (const m of baseMaps) {
+        const over = valuesAt(values, m.path);
+        if (!isMap(over) || !HELM_IMAGE_PARTS.some((p) => get(over, p) !== undefined)) continue;
+        seen.add(JSON.stringify(m.path));
+        renders.push({
+          root: file,
+          release: rootOf(file),
+          names: [],
+          path: m.path,
+          where: m.where,
+          layers: [
+            { source: baseSource!, map: m.map },
+            { source, map: over },
+          ],
+        });
+      }
+      for (const m of helmImageMapsIn(values, ''))
+        if (!seen.has(JSON.stringify(m.path)))
+          renders.push({ root: file, release: rootOf(file), names: [], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
+    }
+  }
+  return renders;
 }
 
 /**

@@ -8,6 +8,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
 import { isChartTemplate } from './chart-templates.ts';
+import { isValuesFile } from './helm-values.ts';
 import { isKustomization, kustomizationIn, readKustomization, type Kustomization } from './kustomize.ts';
 import { documentSpans, MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNodes, type DocumentSpan, type ParsedYaml } from './yaml-scalars.ts';
 
@@ -163,9 +164,13 @@ export function loadTree(
   const templates = new Map<string, string>();
   for (const [file, text] of texts) {
     if (isKustomization(file)) continue;
-    const wantedHere = mentions === undefined || patchFiles.has(file) || mentions.test(text);
-    if (wantedHere && isChartTemplate(file, text)) templates.set(file, text);
-    else if (mentions === undefined || patchFiles.has(file)) parse(file, text);
+    // A values file may set part of an image (an environment's tag) without naming it: every one is read, as every patch is.
+    const whole = mentions === undefined || patchFiles.has(file) || isValuesFile(file);
+    const wantedHere = whole || mentions.test(text);
+    // A chart's template is never YAML to parse, whether or not it can matter.
+    if (isChartTemplate(file, text)) {
+      if (wantedHere) templates.set(file, text);
+    } else if (whole) parse(file, text);
     // Only the documents that can mention a wanted image are kept; the others are checked, if asked, and dropped.
     else if (wantedHere || checkEveryFile)
       parse(

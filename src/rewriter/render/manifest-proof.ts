@@ -6,8 +6,8 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { readFileSync, realpathSync, rmSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { buildReadRefusal } from './build-gate.ts';
 import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
@@ -52,7 +52,7 @@ export interface ChangedFile {
  * files hold `after` when called, and again when it returns).
  */
 export async function proveManifestChange(
-  tools: Pick<RenderTools, 'kustomize'>,
+  tools: Pick<RenderTools, 'kustomize'> & Partial<Pick<RenderTools, 'helm'>>,
   root: string,
   ownerPath: string | undefined,
   changed: ReadonlyMap<string, ChangedFile>,
@@ -124,23 +124,32 @@ export async function proveManifestChange(
   };
   // A few builds at once, as many as the memory limit holds (tool() bounds them process-wide).
   const buildAll = () => mapLimited(roots, renderSlots(), build);
+  const chartRenders = chartRendersOf(rootReal, [...changed.keys()]);
+  const renderCharts = async (into: Map<ChartRender, string | Error>) => {
+    const rendered = await mapLimited(chartRenders, renderSlots(), (chart) => renderChartDir(tools.helm, rootReal, chart));
+    for (const [i, chart] of chartRenders.entries()) into.set(chart, rendered[i]!);
+  };
+  const chartBefore = new Map<ChartRender, string | Error>();
+  const chartAfter = new Map<ChartRender, string | Error>();
   let before: Array<string | Error>;
   write('before');
   try {
     before = await buildAll();
+    await renderCharts(chartBefore);
   } finally {
     write('after');
   }
   let after: Array<string | Error>;
   try {
     after = await buildAll();
+    await renderCharts(chartAfter);
   } finally {
     for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
   }
   if (gated) return { reason: `a build it touches would read from outside the repository, so it is not built: ${gated}`, records: [], unproved };
   // A remote base the rewriter may not or cannot fetch leaves its overlay unproved: the change is not made.
   if (unfetchable) return { reason: `not built: ${unfetchable}`, records: [], unproved };
-  const renders: Array<{ label: string; was: string; now: string; owner: boolean }> = [];
+  const renders: Array<{ label: string; was: string; now: string; owner: boolean; chart?: boolean }> = [];
   for (const [i, dir] of roots.entries()) {
     const was = before[i]!;
     const now = after[i]!;
@@ -151,6 +160,17 @@ export async function proveManifestChange(
     }
     if (now instanceof Error) return { reason: `the change breaks ${now.message}`, records: [], unproved };
     renders.push({ label: `kustomize build ${name(dir)}`, was, now, owner: dir === ownerDir });
+  }
+  // Charts in the repository whose values or templates the change edits: rendered with helm too.
+  for (const chart of chartRenders) {
+    const label = `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`;
+    const [was, now] = [chartBefore.get(chart)!, chartAfter.get(chart)!];
+    if (was instanceof Error) {
+      unproved.push(`${label} does not render before the change: ${was.message}`);
+      continue;
+    }
+    if (now instanceof Error) return { reason: `the change breaks ${label}: ${now.message}`, records: [], unproved };
+    renders.push({ label, was, now, owner: false, chart: true });
   }
   if (!ownerBuilds) {
     // Plain manifests: what the tool applies is the files under the path (those of a kustomization
@@ -170,7 +190,8 @@ export async function proveManifestChange(
   const ordered = [...pairs.filter((r) => r.owner), ...pairs.filter((r) => !r.owner)];
   const failures = expected.flatMap((e) => {
     const candidates = ordered.filter((r) => r.pair.workload(e.kind, e.name) !== undefined);
-    if (candidates.length === 0) return renders.length === 0 ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
+    // A chart's render names its objects after a release name this proof can only guess: not finding a workload there proves nothing.
+    if (candidates.length === 0) return renders.every((r) => r.chart) ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
     const reasons = candidates.map((r) => compareRenders(r.pair, '', [e])).map((why, i) => (why ? `${candidates[i]!.label}: ${why}` : undefined));
     return reasons.some((why) => why === undefined) ? [] : [{ id: e.id, why: reasons[0]! }];
   });
@@ -192,4 +213,41 @@ export async function proveManifestChange(
     }
   }
   return { unproved };
+}
+
+/** A chart of the repository the change edits, and the values file it edits (beyond the chart's own values.yaml), if any. */
+interface ChartRender {
+  readonly dir: string;
+  readonly valuesFile?: string;
+}
+
+/**
+ * The chart renders a change needs: for each edited file inside a chart (a directory with a
+ * `Chart.yaml`: the nearest one up), the chart with its own values, and with an edited
+ * `values-*.yaml` beside them, the chart with that file too (an overlay of environments).
+ */
+function chartRendersOf(rootReal: string, files: readonly string[]): ChartRender[] {
+  const out = new Map<string, ChartRender>();
+  for (const file of files) {
+    let dir = dirname(file);
+    while (dir.startsWith(rootReal) && dir !== rootReal && !existsSync(join(dir, 'Chart.yaml'))) dir = dirname(dir);
+    if (!existsSync(join(dir, 'Chart.yaml'))) continue;
+    const extra = dirname(file) === dir && /^values.+\.ya?ml$/.test(basename(file)) && !/^values\.ya?ml$/.test(basename(file)) ? file : undefined;
+    out.set(`${dir}\0${extra ?? ''}`, { dir, ...(extra ? { valuesFile: extra } : {}) });
+  }
+  return [...out.values()];
+}
+
+/**
+ * `helm template` of a chart directory of the repository, with no cluster and no network. A chart that
+ * holds a symbolic link is not rendered: helm follows links, and `.Files.Get` would read what a link
+ * names (a mounted credential) into the render.
+ */
+async function renderChartDir(helm: string | undefined, rootReal: string, chart: ChartRender): Promise<string | Error> {
+  const what = `helm template ${relative(rootReal, chart.dir) || '.'}`;
+  if (helm === undefined) return new Error(`${what}: no helm to render it with`);
+  const link = readdirSync(chart.dir, { recursive: true, withFileTypes: true }).find((e) => e.isSymbolicLink());
+  if (link) return new Error(`${what}: the chart holds a symbolic link (${relative(rootReal, join(link.parentPath, link.name))}), so it is not rendered`);
+  const values = chart.valuesFile ? ['--values', chart.valuesFile] : [];
+  return tool(helm, ['template', 'release', chart.dir, ...values, '--skip-tests'], what).catch((error: unknown) => error as Error);
 }
