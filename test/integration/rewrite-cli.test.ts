@@ -122,6 +122,19 @@ describe('image-clone rewrite says what went wrong in one line', () => {
     assert.match(unused.stderr, /^no use of docker\.io\/library\/redis:7 found$/m);
   });
 
+  it('names a file over the 5 MiB limit as not read, and never says "no use found" as if every file had been read', async () => {
+    const tree = mkdtempSync(join(tmpdir(), 'rewrite-cli-large-'));
+    roots.push(tree);
+    const doc = WEB.replace('name: web', 'name: web-N');
+    writeFileSync(join(tree, 'generated.yaml'), Array.from({ length: Math.ceil((5.2 * 1024 * 1024) / doc.length) }, () => doc).join('---\n'));
+    const result = await run(['rewrite', '--repo', tree, '--set', 'nginx:1.25=b.io/nginx:1.25', '--dry-run', '--no-render-proof']);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      'error: generated.yaml: larger than 5 MiB; not read (file left untouched)\nno use of docker.io/library/nginx:1.25 found in the files read (1 not read, named above)\n',
+    );
+  });
+
   it('names a workload by its generateName', async () => {
     const result = await run(['rewrite', '--repo', root, '--set', 'nginx:1.25=b.io/nginx:1', '--dry-run']);
     assert.match(result.stderr, /^would change job\.yaml:9 Job\/migrate-\* container m: nginx:1\.25 -> b\.io\/nginx:1$/m);

@@ -32,7 +32,8 @@ export function yamlFiles(dir: string, root: string, errors: Error[], others: st
       if (entry.isSymbolicLink()) continue;
       if (entry.isDirectory()) walk(path);
       else if (entry.isFile() && (/\.ya?ml$/.test(entry.name) || entry.name === 'Kustomization')) {
-        if (lstatSync(path).size > MAX_FILE_BYTES) errors.push(new YamlSyntaxError(relative(root, path), 0, `larger than ${MAX_FILE_BYTES} bytes; skipped`));
+        if (lstatSync(path).size > MAX_FILE_BYTES)
+          errors.push(new YamlSyntaxError(relative(root, path), 0, `larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB; not read`));
         else out.push(path);
       } else if (entry.isFile() && /\.(json|jsonnet|libsonnet)$/.test(entry.name) && lstatSync(path).size <= MAX_FILE_BYTES) {
         others.push(path);

@@ -13,7 +13,8 @@ export class YamlSyntaxError extends ImageCloneError {
   readonly file: string;
   readonly line: number;
   constructor(file: string, line: number, reason: string) {
-    super(`${file}:${line}: ${reason}`);
+    // Line 0: the file as a whole (too large, over a budget), not a place in it.
+    super(line > 0 ? `${file}:${line}: ${reason}` : `${file}: ${reason}`);
     this.file = file;
     this.line = line;
   }
