@@ -748,6 +748,8 @@ describe('copier against a real API server', () => {
       'modest',
       '--exclude-namespace',
       'bulky',
+      '--exclude-namespace',
+      'monitoring',
       '--backup-pull',
       'node',
     ];
