@@ -5,10 +5,30 @@
 import { readFileSync } from 'node:fs';
 
 const CGROUP_FILES = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'];
+
+/**
+ * The limit files of this process's own cgroup, then the root's: a container sees its cgroup as the
+ * root, but a process placed in one without a cgroup namespace (a systemd unit, a test's cgroup) does not.
+ */
+function ownCgroupFiles(): string[] {
+  let lines: string[];
+  try {
+    lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
+  } catch {
+    return CGROUP_FILES;
+  }
+  const own = lines.flatMap((line) => {
+    const [, controllers, path] = /^\d+:([^:]*):(\/.*)$/.exec(line) ?? [];
+    if (path === undefined || path === '/' || path.includes('..')) return [];
+    if (controllers === '') return [`/sys/fs/cgroup${path}/memory.max`];
+    return controllers!.split(',').includes('memory') ? [`/sys/fs/cgroup/memory${path}/memory.limit_in_bytes`] : [];
+  });
+  return [...own, ...CGROUP_FILES];
+}
 /** cgroup v1 reports "no limit" as a huge number. */
 const NO_LIMIT = 2 ** 60;
 
-export function memoryLimitBytes(files: readonly string[] = CGROUP_FILES): number | undefined {
+export function memoryLimitBytes(files: readonly string[] = ownCgroupFiles()): number | undefined {
   for (const file of files) {
     let text: string;
     try {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -106,6 +107,28 @@ describe('NamespaceBudget', () => {
 });
 
 describe('render slots from the memory limit', () => {
+  it("finds the limit of the process's own cgroup, as a process placed in one without a cgroup namespace sees it", async (t) => {
+    // A real cgroup (v1 memory, or v2) holding a child process; needs root, as .ci/run is.
+    const v1 = '/sys/fs/cgroup/memory';
+    const base = existsSync(`${v1}/cgroup.procs`) ? v1 : '/sys/fs/cgroup';
+    const dir = join(base, `image-clone-test-${process.pid}`);
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, base === v1 ? 'memory.limit_in_bytes' : 'memory.max'), String(384 * 1024 ** 2));
+    } catch (error) {
+      t.skip(`cannot make a cgroup here (${(error as Error).message})`);
+      return;
+    }
+    try {
+      const module = new URL('../../src/util/memory-limit.ts', import.meta.url).pathname;
+      const script = `require('node:fs').writeFileSync('${dir}/cgroup.procs', String(process.pid)); import('${module}').then((m) => console.log(m.memoryLimitBytes()))`;
+      const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      assert.equal(Number(out.trim()), 384 * 1024 ** 2);
+    } finally {
+      rmdirSync(dir);
+    }
+  });
+
   it("reads the cgroup's limit, and runs as many renders as it holds at their worst (one at least, four at most)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'cgroup-'));
     try {

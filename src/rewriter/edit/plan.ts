@@ -121,7 +121,9 @@ type HelmParts = Partial<Record<HelmImagePart, string>>;
 
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
-  const needles = replacements.map((r) => r.from.repository.split('/').pop()!);
+  // What any textual use of an image holds: its repository path (`argoproj/argocd`, `nginx` for Docker's
+  // library). Its last component alone (`argocd`) is in every document of Argo CD's install.yaml.
+  const needles = replacements.map((r) => r.from.repository.replace(/^library\//, ''));
   const { rootReal, parsed, kustomizations, errors, others, templates, loaded } = loadTree(root, subdir, needles, false, options.reportEveryBrokenFile);
   const model = buildModel(rootReal, parsed, kustomizations, loaded);
   errors.push(...model.errors);

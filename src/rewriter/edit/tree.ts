@@ -47,8 +47,9 @@ export function yamlFiles(dir: string, root: string, errors: Error[], others: st
 /**
  * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
  * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
- * contains its repository's last path component. kustomize may rename images, so kustomizations
- * are always parsed, and the names their entries map onto a needle become needles too. With
+ * contains its repository path (`argoproj/argocd`). kustomize may rename images, so kustomizations
+ * are always parsed, and the names their entries map onto a needle become needles too. A file is
+ * parsed only in the documents that hold a needle. With
  * `followBases`, the directories and files that those kustomizations list from elsewhere in the
  * repository are read too (the bases an overlay path builds on).
  */
@@ -156,7 +157,7 @@ export function loadTree(
   if (wanted) {
     for (const k of kustomizations) {
       for (const entry of k.images) {
-        if ([...wanted].some((n) => (entry.newName ?? entry.name).includes(n))) wanted.add(entry.name.split('/').pop()!);
+        if ([...wanted].some((n) => (entry.newName ?? entry.name).includes(n))) wanted.add(entry.name);
       }
     }
   }
