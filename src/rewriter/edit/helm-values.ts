@@ -13,7 +13,8 @@ import { get, scalarText, stringAt, type TextEdit } from './yaml-scalars.ts';
 /** `values.yaml`, `values-prod.yaml`, `values.staging.yml`: a chart's values files. */
 export const isValuesFile = (file: string) => /^values[^/\\]*\.ya?ml$/.test(basename(file));
 
-export const HELM_IMAGE_PARTS = ['registry', 'repository', 'tag', 'digest'] as const;
+/** `sha` is the digest's hex without `sha256:`, as kube-prometheus-stack, kube-state-metrics and node-exporter read it. */
+export const HELM_IMAGE_PARTS = ['registry', 'repository', 'tag', 'digest', 'sha'] as const;
 export type HelmImagePart = (typeof HELM_IMAGE_PARTS)[number];
 
 export interface HelmImageMap {
@@ -72,9 +73,10 @@ export function helmImage(...layers: Node[]): string | undefined {
 }
 
 /** The image that parts compose, as charts that split it compose it. */
-export function composeHelmImage({ registry, repository, tag, digest }: Partial<Record<HelmImagePart, string>>): string | undefined {
+export function composeHelmImage({ registry, repository, tag, digest, sha }: Partial<Record<HelmImagePart, string>>): string | undefined {
   if (!repository) return undefined;
-  return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+  const pinned = digest || (sha ? `sha256:${sha}` : undefined);
+  return `${registry ? `${registry}/` : ''}${repository}${tag ? `:${tag}` : ''}${pinned ? `@${pinned}` : ''}`;
 }
 
 /**
@@ -90,6 +92,8 @@ export function helmPartsFor(to: string, layers: readonly Node[]): Partial<Recor
     : { repository: `${target.registry}/${target.repository}` };
   if (target.tag !== undefined) parts.tag = target.tag;
   if (has('digest')) parts.digest = target.digest ?? '';
+  // A `sha` key holds the digest's hex (empty: unpinned); a sha256 digest goes there, anything else empties it.
+  else if (has('sha')) parts.sha = target.digest?.startsWith('sha256:') ? target.digest.slice('sha256:'.length) : '';
   return parts;
 }
 
@@ -100,7 +104,8 @@ export function helmPartsFor(to: string, layers: readonly Node[]): Partial<Recor
  */
 export function helmPinRefusal(to: string, layers: readonly Node[]): string | undefined {
   const target = parseReference(to);
-  if (target.digest === undefined || target.tag !== undefined || layers.some((l) => get(l, 'digest') !== undefined)) return undefined;
+  if (target.digest === undefined || target.tag !== undefined || layers.some((l) => get(l, 'digest') !== undefined || get(l, 'sha') !== undefined))
+    return undefined;
   return `these values have no digest key and ${to} names no tag, so the chart cannot be made to run it (ask for the image with its tag, or add the digest key if the chart reads one)`;
 }
 
