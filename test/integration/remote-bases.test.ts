@@ -58,6 +58,19 @@ describe('remote bases', () => {
       path: 'deploy',
       ref: undefined,
     });
+    // No marker: the repository is the first two segments, as kustomize splits it (Kubeflow's example/ names one so).
+    assert.deepEqual(parseRemoteBase('https://github.com/argoproj/argo-workflows/manifests/base/crds/minimal?ref=v3.7.3'), {
+      repoURL: 'https://github.com/argoproj/argo-workflows',
+      path: 'manifests/base/crds/minimal',
+      ref: 'v3.7.3',
+    });
+    assert.deepEqual(parseRemoteBase('https://dev.azure.com/org/project/_git/repo/deploy/prod'), {
+      repoURL: 'https://dev.azure.com/org/project/_git/repo',
+      path: 'deploy/prod',
+      ref: undefined,
+    });
+    assert.deepEqual(parseRemoteBase('git@gitlab.example:team/base/deploy'), { repoURL: 'git@gitlab.example:team/base', path: 'deploy', ref: undefined });
+    assert.deepEqual(parseRemoteBase('https://git.example/org/base?ref=main'), { repoURL: 'https://git.example/org/base', path: '', ref: 'main' });
     assert.equal(parseRemoteBase('deploy/web.yaml'), undefined);
   });
 

@@ -63,7 +63,18 @@ export function parseRemoteBase(value: string): RemoteBase | undefined {
   if (separator >= 0) return { repoURL: text.slice(0, separator), path: text.slice(separator + 2).replace(/\/+$/, ''), ref };
   const dotGit = text.indexOf('.git/', schemeEnd);
   if (dotGit >= 0) return { repoURL: text.slice(0, dotGit + 4), path: text.slice(dotGit + 5).replace(/\/+$/, ''), ref };
-  return { repoURL: text, path: '', ref };
+  // No marker: as kustomize splits it, Azure's `_git/<repo>`, else the first two segments of the path (org/repo).
+  const pathStart = /^git@/.test(text) ? text.indexOf(':') + 1 : text.indexOf('/', schemeEnd) + 1;
+  if (pathStart <= 0) return { repoURL: text, path: '', ref };
+  const segments = text.slice(pathStart).split('/');
+  const azure = segments.indexOf('_git');
+  const repoSegments = azure >= 0 ? azure + 2 : 2;
+  if (segments.length <= repoSegments) return { repoURL: text.replace(/\/+$/, ''), path: '', ref };
+  return {
+    repoURL: `${text.slice(0, pathStart)}${segments.slice(0, repoSegments).join('/')}`,
+    path: segments.slice(repoSegments).filter(Boolean).join('/'),
+    ref,
+  };
 }
 
 /** Which remote bases may be fetched: over https, or over plain http under a prefix the operator named. */
