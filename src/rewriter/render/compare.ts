@@ -77,7 +77,8 @@ export class RenderPair {
   readonly after: Map<string, Json>;
   readonly #unchanged: string[];
 
-  constructor(was: string, now: string) {
+  /** `names`: the workloads a check may ask for; an unchanged document that names none of them is dropped (all are kept without it). */
+  constructor(was: string, now: string, names?: readonly string[]) {
     const a = documentSpans(was);
     const b = documentSpans(now);
     const text = (t: string, s: { start: number; end: number }) => t.slice(s.start, s.end);
@@ -86,7 +87,12 @@ export class RenderPair {
     const changed = (t: string, spans: typeof a) => spans.filter((_, i) => differs(i)).map((sp) => text(t, sp));
     this.before = byObject(aligned ? changed(was, a).join('\n---\n') : was);
     this.after = byObject(aligned ? changed(now, b).join('\n---\n') : now);
-    this.#unchanged = aligned ? a.filter((_, i) => !differs(i)).map((sp) => text(was, sp)) : [];
+    this.#unchanged = aligned
+      ? a
+          .filter((_, i) => !differs(i))
+          .map((sp) => text(was, sp))
+          .filter((d) => names === undefined || names.some((n) => d.includes(n)))
+      : [];
   }
 
   /** The key of a workload of that kind and name, in whatever namespace; an unchanged one is read on demand. */

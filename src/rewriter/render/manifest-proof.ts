@@ -6,7 +6,8 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { buildReadRefusal } from './build-gate.ts';
@@ -122,84 +123,105 @@ export async function proveManifestChange(
   const write = (which: keyof ChangedFile) => {
     for (const [file, texts] of changed) replaceFileAtomically(file, texts[which]);
   };
-  // A few builds at once, as many as the memory limit holds (tool() bounds them process-wide).
-  const buildAll = () => mapLimited(roots, renderSlots(), build);
-  const chartRenders = chartRendersOf(rootReal, [...changed.keys()]);
-  const renderCharts = async (into: Map<ChartRender, string | Error>) => {
-    const rendered = await mapLimited(chartRenders, renderSlots(), (chart) => renderChartDir(tools.helm, rootReal, chart));
-    for (const [i, chart] of chartRenders.entries()) into.set(chart, rendered[i]!);
+  // Each render is judged as soon as both its sides exist, and only its verdict is kept: the renders
+  // before the change wait on disk, not in memory, so a change that touches hundreds of overlays
+  // holds a few renders at a time (as many as run at once), not all of them.
+  const names = [...new Set(expected.map((e) => e.name))];
+  const judge = (label: string, owner: boolean, chart: boolean, was: string, now: string): Verdict => {
+    const pair = new RenderPair(was, now, names);
+    return {
+      label,
+      owner,
+      chart,
+      beyond: compareRenders(pair, '', []),
+      byExpected: expected.map((e) => (pair.workload(e.kind, e.name) === undefined ? null : compareRenders(pair, '', [e]))),
+      changes: imageChanges(pair),
+    };
   };
-  const chartBefore = new Map<ChartRender, string | Error>();
-  const chartAfter = new Map<ChartRender, string | Error>();
-  let before: Array<string | Error>;
-  write('before');
+  const waiting = mkdtempSync(join(tmpdir(), 'image-clone-proof-'));
+  const chartRenders = chartRendersOf(rootReal, [...changed.keys()]);
+  const sides = [
+    ...roots.map((dir) => ({
+      label: `kustomize build ${name(dir)}`,
+      owner: dir === ownerDir,
+      chart: false,
+      render: () => build(dir),
+      broken: 'does not build',
+    })),
+    ...chartRenders.map((chart) => ({
+      label: `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`,
+      owner: false,
+      chart: true,
+      render: () => renderChartDir(tools.helm, rootReal, chart),
+      broken: 'does not render',
+    })),
+  ];
+  const verdicts: Array<Verdict | undefined> = [];
+  let breaks: string | undefined;
   try {
-    before = await buildAll();
-    await renderCharts(chartBefore);
+    // A few renders at once, as many as the memory limit holds (tool() bounds them process-wide).
+    let before: Array<Error | undefined>;
+    write('before');
+    try {
+      before = await mapLimited(sides, renderSlots(), async (side, i) => {
+        const out = await side.render();
+        if (out instanceof Error) return out;
+        writeFileSync(join(waiting, String(i)), out);
+        return undefined;
+      });
+    } finally {
+      write('after');
+    }
+    try {
+      await mapLimited(sides, renderSlots(), async (side, i) => {
+        const was = before[i];
+        // A root that does not build before the change (here) cannot be judged by its build.
+        if (was instanceof Error) {
+          unproved.push(`${side.label.replace(/^kustomize build /, '')} ${side.broken} before the change: ${was.message}`);
+          return;
+        }
+        const now = await side.render();
+        if (now instanceof Error) {
+          breaks ??= side.chart ? `the change breaks ${side.label}: ${now.message}` : `the change breaks ${now.message}`;
+          return;
+        }
+        verdicts[i] = judge(side.label, side.owner, side.chart, readFileSync(join(waiting, String(i)), 'utf8'), now);
+        rmSync(join(waiting, String(i)), { force: true });
+      });
+    } finally {
+      for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
-    write('after');
-  }
-  let after: Array<string | Error>;
-  try {
-    after = await buildAll();
-    await renderCharts(chartAfter);
-  } finally {
-    for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
+    rmSync(waiting, { recursive: true, force: true });
   }
   if (gated) return { reason: `a build it touches would read from outside the repository, so it is not built: ${gated}`, records: [], unproved };
   // A remote base the rewriter may not or cannot fetch leaves its overlay unproved: the change is not made.
   if (unfetchable) return { reason: `not built: ${unfetchable}`, records: [], unproved };
-  const renders: Array<{ label: string; was: string; now: string; owner: boolean; chart?: boolean }> = [];
-  for (const [i, dir] of roots.entries()) {
-    const was = before[i]!;
-    const now = after[i]!;
-    // A root that does not build before the change (here) cannot be judged by its build.
-    if (was instanceof Error) {
-      unproved.push(`${name(dir)} does not build before the change: ${was.message}`);
-      continue;
-    }
-    if (now instanceof Error) return { reason: `the change breaks ${now.message}`, records: [], unproved };
-    renders.push({ label: `kustomize build ${name(dir)}`, was, now, owner: dir === ownerDir });
-  }
-  // Charts in the repository whose values or templates the change edits: rendered with helm too.
-  for (const chart of chartRenders) {
-    const label = `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`;
-    const [was, now] = [chartBefore.get(chart)!, chartAfter.get(chart)!];
-    if (was instanceof Error) {
-      unproved.push(`${label} does not render before the change: ${was.message}`);
-      continue;
-    }
-    if (now instanceof Error) return { reason: `the change breaks ${label}: ${now.message}`, records: [], unproved };
-    renders.push({ label, was, now, owner: false, chart: true });
-  }
+  if (breaks) return { reason: breaks, records: [], unproved };
+  const judged = verdicts.filter((v): v is Verdict => v !== undefined);
   if (!ownerBuilds) {
     // Plain manifests: what the tool applies is the files under the path (those of a kustomization
     // directory below it are that kustomization's render).
     const files = yamlFiles(ownerDir, rootReal, [], [], true).sort();
     const text = (which: keyof ChangedFile) => files.map((f) => changed.get(f)?.[which] ?? readFileSync(f, 'utf8')).join('\n---\n');
-    renders.push({ label: `the manifests under ${name(ownerDir)}`, was: text('before'), now: text('after'), owner: true });
+    judged.push(judge(`the manifests under ${name(ownerDir)}`, true, false, text('before'), text('after')));
   }
-  // Each render read once, and only where it changed (RenderPair), for every check below.
-  const pairs = renders.map((r) => ({ ...r, pair: new RenderPair(r.was, r.now) }));
-  for (const r of pairs) {
-    const why = compareRenders(r.pair, '', []);
-    if (why) return { reason: `${r.label}: ${why}`, records: [], unproved };
-  }
+  for (const v of judged) if (v.beyond) return { reason: `${v.label}: ${v.beyond}`, records: [], unproved };
   // Each record's containers, in a render that has its workload (the owner's first): one that ran
   // its image before must run its backup after. A failure is that record's alone.
-  const ordered = [...pairs.filter((r) => r.owner), ...pairs.filter((r) => !r.owner)];
-  const failures = expected.flatMap((e) => {
-    const candidates = ordered.filter((r) => r.pair.workload(e.kind, e.name) !== undefined);
+  const ordered = [...judged.filter((v) => v.owner), ...judged.filter((v) => !v.owner)];
+  const failures = expected.flatMap((e, i) => {
+    const candidates = ordered.filter((v) => v.byExpected[i] !== null);
     // A chart's render names its objects after a release name this proof can only guess: not finding a workload there proves nothing.
-    if (candidates.length === 0) return renders.every((r) => r.chart) ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
-    const reasons = candidates.map((r) => compareRenders(r.pair, '', [e])).map((why, i) => (why ? `${candidates[i]!.label}: ${why}` : undefined));
-    return reasons.some((why) => why === undefined) ? [] : [{ id: e.id, why: reasons[0]! }];
+    if (candidates.length === 0) return judged.every((v) => v.chart) ? [] : [{ id: e.id, why: `no render of the change has ${e.kind}/${e.name}` }];
+    if (candidates.some((v) => v.byExpected[i] === undefined)) return [];
+    return [{ id: e.id, why: `${candidates[0]!.label}: ${candidates[0]!.byExpected[i]!}` }];
   });
   if (failures.length > 0) return { reason: [...new Set(failures.map((f) => f.why))].join('; '), records: [...new Set(failures.map((f) => f.id))], unproved };
   // And no container anywhere moves except from an image asked for to its backup (an overlay that
   // pinned its own image, and loses it when a shared base is edited, moves to something else).
-  for (const r of pairs) {
-    for (const c of imageChanges(r.pair)) {
+  for (const r of judged) {
+    for (const c of r.changes) {
       // A --set move may land as its tag alone where values have no digest key, as a record's backup may.
       const asked =
         expected.some((e) => runsSameImage(c.was, e.source) && runsBackup(c.now, e.backup, e.digest)) ||
@@ -213,6 +235,18 @@ export async function proveManifestChange(
     }
   }
   return { unproved };
+}
+
+/** What one render pair showed, kept once its texts are dropped. */
+interface Verdict {
+  readonly label: string;
+  readonly owner: boolean;
+  readonly chart: boolean;
+  /** Why it differs beyond images, if it does. */
+  readonly beyond: string | undefined;
+  /** Per expected image: null where this render has no such workload, else why it does not move as asked (undefined: it does). */
+  readonly byExpected: ReadonlyArray<string | undefined | null>;
+  readonly changes: ReturnType<typeof imageChanges>;
 }
 
 /** A chart of the repository the change edits, and the values file it edits (beyond the chart's own values.yaml), if any. */
