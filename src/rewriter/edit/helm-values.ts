@@ -25,7 +25,10 @@ export interface HelmImageMap {
   readonly path: readonly (string | number)[];
 }
 
-/** Image mappings (`repository` and `tag`, optionally `registry` and `digest`) anywhere under a values node. */
+/**
+ * Image mappings (`repository` and `tag`, optionally `registry` and `digest`; or ingress-nginx's
+ * `registry`, `image` and `tag`, where `image` is the repository) anywhere under a values node.
+ */
 export function helmImageMapsIn(values: Node | undefined, where: string): HelmImageMap[] {
   const found: HelmImageMap[] = [];
   const walk = (node: Node | undefined, path: (string | number)[]) => {
@@ -34,8 +37,8 @@ export function helmImageMapsIn(values: Node | undefined, where: string): HelmIm
         .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
         .join('')
         .replace(/^\./, '');
-      if (stringAt(node, 'repository') !== undefined && get(node, 'tag') !== undefined)
-        found.push({ map: node, where: `${where}${where && at ? ' ' : ''}${at}`, path });
+      const repository = stringAt(node, 'repository') ?? (stringAt(node, 'registry') !== undefined ? stringAt(node, 'image') : undefined);
+      if (repository !== undefined && get(node, 'tag') !== undefined) found.push({ map: node, where: `${where}${where && at ? ' ' : ''}${at}`, path });
       for (const pair of node.items) walk(pair.value as Node | undefined, [...path, String((pair.key as { value?: unknown })?.value ?? '?')]);
     } else if (isSeq(node)) {
       for (const [i, item] of node.items.entries()) walk(item as Node, [...path, i]);
@@ -58,13 +61,19 @@ export function valuesAt(values: Node | undefined, path: readonly (string | numb
 /** Each part of an image mapping seen through its layers: the last layer that sets it wins, as Helm merges values. */
 export function helmParts(layers: readonly Node[]): Partial<Record<HelmImagePart, string>> {
   const parts: Partial<Record<HelmImagePart, string>> = {};
+  const key = repositoryKey(layers);
   for (const layer of layers) {
     for (const part of HELM_IMAGE_PARTS) {
-      const value = scalarText(get(layer, part));
+      const value = scalarText(get(layer, part === 'repository' ? key : part));
       if (value !== undefined) parts[part] = value;
     }
   }
   return parts;
+}
+
+/** The key the layers spell the repository with: `repository`, or ingress-nginx's `image` where no layer has `repository`. */
+export function repositoryKey(layers: readonly Node[]): 'repository' | 'image' {
+  return !layers.some((l) => get(l, 'repository') !== undefined) && layers.some((l) => stringAt(l, 'image') !== undefined) ? 'image' : 'repository';
 }
 
 /** The image a mapping (or its layers) composes: `[registry/]repository[:tag][@digest]`. */
@@ -115,6 +124,11 @@ export function helmComposes(layers: readonly Node[], parts: Partial<Record<Helm
 }
 
 /** Edits that set each part in `map` (edited in place, or added after its last key). */
-export function helmPartEdits(text: string, map: YAMLMap, parts: Partial<Record<HelmImagePart, string>>): TextEdit[] {
-  return HELM_IMAGE_PARTS.flatMap((part) => (parts[part] === undefined ? [] : setInMap(text, map, part, parts[part]!)));
+export function helmPartEdits(
+  text: string,
+  map: YAMLMap,
+  parts: Partial<Record<HelmImagePart, string>>,
+  key: 'repository' | 'image' = 'repository',
+): TextEdit[] {
+  return HELM_IMAGE_PARTS.flatMap((part) => (parts[part] === undefined ? [] : setInMap(text, map, part === 'repository' ? key : part, parts[part]!)));
 }

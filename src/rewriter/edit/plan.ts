@@ -37,6 +37,7 @@ import {
   helmParts,
   helmPartsFor,
   helmPinRefusal,
+  repositoryKey,
   valuesAt,
   type HelmImagePart,
 } from './helm-values.ts';
@@ -360,7 +361,7 @@ export function planHelmLayers(
 ): SkippedUse[] {
   const skipped: SkippedUse[] = [];
   const rel = (file: string) => relative(rootReal, file);
-  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts }>();
+  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts; key: 'repository' | 'image' }>();
   const report = (layer: HelmLayer, change: Omit<PlannedChange, 'file' | 'line'>) => {
     if (reported.has(layer.map)) return;
     reported.add(layer.map);
@@ -383,7 +384,7 @@ export function planHelmLayers(
     const parts = helmPartsFor(replacement.to, layers);
     const gives = replacement.detectOnly ? replacement.to : helmComposes(layers, parts)!;
     report(layer, { what: `Helm values ${render.where}${byTagOnly(gives, replacement.to)}`, before: helmRenderImage(render)!, after: gives });
-    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts });
+    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts, key: repositoryKey(layers) });
   }
   for (const render of renders) {
     const layers = render.layers.map((l) => l.map);
@@ -399,14 +400,14 @@ export function planHelmLayers(
       }
     });
     if (Object.keys(pin).length === 0) continue;
-    layerParts.set(own.map, { layer: own, parts: pin });
+    layerParts.set(own.map, { layer: own, parts: pin, key: repositoryKey(layers) });
     report(own, {
       what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`,
       before: helmImage(...layers)!,
       after: helmImage(...layers)!,
     });
   }
-  for (const { layer, parts } of layerParts.values())
+  for (const { layer, parts, key } of layerParts.values())
     editSource(
       edits,
       errors,
@@ -414,7 +415,7 @@ export function planHelmLayers(
       layer.source,
       layer.source.line(layer.map.range![0]),
       'Helm values',
-      helmPartEdits(layer.source.text, layer.map, parts),
+      helmPartEdits(layer.source.text, layer.map, parts, key),
     );
   return skipped;
 }

@@ -206,7 +206,10 @@ function containerImages(doc: Json): Map<string, string> {
       else if (value && typeof value === 'object') {
         const map = value as Json;
         const image = isHelmImageMap(map)
-          ? composeHelmImage(Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])])))
+          ? composeHelmImage({
+              ...Object.fromEntries(HELM_IMAGE_PARTS.filter((p) => map[p] !== undefined && map[p] !== null).map((p) => [p, String(map[p])])),
+              repository: String(map.repository ?? map.image),
+            })
           : undefined;
         if (image) found.set(`values ${path || '.'}`, image);
         for (const [k, v] of Object.entries(map)) mappings(v, path ? `${path}.${k}` : k);
@@ -254,12 +257,13 @@ function withoutHelmImages(value: unknown): unknown {
   if (!value || typeof value !== 'object') return value;
   const map = value as Json;
   const image = isHelmImageMap(map);
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && (HELM_IMAGE_PARTS as readonly string[]).includes(k) ? '' : withoutHelmImages(v)]));
+  const parts: readonly string[] = typeof map.repository === 'string' ? HELM_IMAGE_PARTS : [...HELM_IMAGE_PARTS, 'image'];
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, image && parts.includes(k) ? '' : withoutHelmImages(v)]));
 }
 
-/** A rendered values mapping that spells an image out, as the planner's helmImageMapsIn finds one in YAML. */
+/** A rendered values mapping that spells an image out, as the planner's helmImageMapsIn finds one in YAML (ingress-nginx's `registry` + `image` too). */
 function isHelmImageMap(map: Json): boolean {
-  return typeof map.repository === 'string' && 'tag' in map;
+  return (typeof map.repository === 'string' || (typeof map.image === 'string' && typeof map.registry === 'string')) && 'tag' in map;
 }
 
 /** An operator's resource with its documented image fields blanked (cluster/operator-images.ts). */
