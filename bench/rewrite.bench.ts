@@ -91,11 +91,12 @@ async function generatedTree(): Promise<void> {
     const t0 = performance.now();
     const plan = planRepository(root, undefined, replacements);
     const planned = performance.now();
-    for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
     let proofLine = 'proof off';
-    if (!values['no-proof']) {
+    if (values['no-proof']) for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
+    else {
       const p0 = performance.now();
-      const proof = await proveManifestChange({ kustomize: KUSTOMIZE }, root, undefined, plan.files, []);
+      // As `image-clone rewrite` proves: from the files as they were; the proof writes the change.
+      const proof = await proveManifestChange({ kustomize: KUSTOMIZE }, root, undefined, plan.files, [], [], {}, 'before');
       proofLine = `proof ${((performance.now() - p0) / 1000).toFixed(2)} s (${proof.reason ? `NOT PROVED: ${proof.reason}` : 'proved'})`;
     }
     git(root, 'add', '-A');

@@ -120,10 +120,9 @@ async function proveByImage(
       plans.set(set, plan);
       if (plan.files.size === 0) return undefined;
       const moved = new Map([...plan.files].map(([file, texts]) => [join(tree, relative(repo, realpathSync(file))), texts]));
-      for (const [file, { after }] of moved) replaceFileAtomically(file, after);
       try {
         const moves = set.map((r) => ({ from: formatReference(r.from), to: r.to }));
-        return (await proveManifestChange(tools, tree, options.path, moved, [], moves)).reason;
+        return (await proveManifestChange(tools, tree, options.path, moved, [], moves, {}, 'before')).reason;
       } finally {
         for (const [file, { before }] of moved) replaceFileAtomically(file, before);
       }

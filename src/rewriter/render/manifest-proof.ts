@@ -49,8 +49,9 @@ export interface ChangedFile {
 }
 
 /**
- * Proves a change. `changed` holds each edited file's text before and after (absolute paths; the
- * files hold `after` when called, and again when it returns).
+ * Proves a change. `changed` holds each edited file's text before and after (absolute paths). The
+ * files hold `after` when it returns; when called, `after` too, or `before` with `holding: 'before'`
+ * (a caller that has not written the change yet saves writing every file twice more).
  */
 export async function proveManifestChange(
   tools: Pick<RenderTools, 'kustomize'> & Partial<Pick<RenderTools, 'helm'>>,
@@ -60,6 +61,7 @@ export async function proveManifestChange(
   expected: readonly ProvedImage[],
   moves: readonly AskedMove[] = [],
   remote: RemoteBasePolicy = {},
+  holding: keyof ChangedFile = 'after',
 ): Promise<ManifestProof> {
   const rootReal = realpathSync(root);
   const ownerDir = resolve(rootReal, ownerPath ?? '.');
@@ -161,7 +163,7 @@ export async function proveManifestChange(
   try {
     // A few renders at once, as many as the memory limit holds (tool() bounds them process-wide).
     let before: Array<Error | undefined>;
-    write('before');
+    if (holding !== 'before') write('before');
     try {
       before = await mapLimited(sides, renderSlots(), async (side, i) => {
         const out = await side.render();
