@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BIN_DIR } from '../../devenv/cache.ts';
+import { BIN_DIR, HELM_BIN } from '../../devenv/cache.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { proveManifestChange, type ChangedFile } from '../../src/rewriter/render/manifest-proof.ts';
@@ -85,6 +85,40 @@ describe('the manifest render proof (real kustomize)', () => {
       (await proveManifestChange(tools, root2, 'prod', wrong, [record])).reason ?? '',
       /alters Prometheus\/\/k8s beyond its container images \(spec\.replicas\)/,
     );
+  });
+
+  it("renders a tenant's chart without its values schema: a $ref to a mounted file or an internal URL is never followed", async () => {
+    const secret = join(mkdtempSync(join(tmpdir(), 'proof-secret-')), 'token');
+    writeFileSync(secret, 'canary-token-never-read');
+    const seen: string[] = [];
+    const internal = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (internal.address() as { port: number }).port;
+      const values = (repository: string) => `image:\n  repository: ${repository}\n  tag: "1.25"\n`;
+      const root = fileTree(
+        {
+          'chart/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 1.0.0\n',
+          'chart/values.yaml': values('nginx'),
+          'chart/values.schema.json': JSON.stringify({ allOf: [{ $ref: `file://${secret}` }, { $ref: `http://127.0.0.1:${port}/internal` }] }),
+          'chart/templates/web.yaml': deployment('web', '{{ .Values.image.repository }}:{{ .Values.image.tag }}').replace(
+            'name: web\nspec',
+            'name: {{ .Release.Name }}\nspec',
+          ),
+        },
+        'proof-schema-',
+      );
+      const changed = change(root, { 'chart/values.yaml': values('backup.io/nginx') });
+      const proof = await proveManifestChange({ ...tools, helm: HELM_BIN }, root, 'chart', changed, [], [{ from: 'nginx:1.25', to: 'backup.io/nginx:1.25' }]);
+      assert.deepEqual(proof, { unproved: [] }, 'rendered and proved, the schema left alone');
+      assert.deepEqual(seen, [], 'no request reached the internal service');
+      assert.ok(!JSON.stringify(proof).includes('canary'));
+    } finally {
+      internal.close();
+    }
   });
 
   it('refuses a change that alters anything but images, naming the overlay and the object', async () => {

@@ -18,7 +18,7 @@ import { parse, stringify } from 'yaml';
 import type { DeclaredObject } from '../../cluster/gitops.ts';
 import type { ClusterCapabilities } from '../../handoff/schema.ts';
 import { buildReadRefusal } from './build-gate.ts';
-import { RenderProofError, tool, type RenderTools } from './tools.ts';
+import { HELM_TEMPLATE_FLAGS, RenderProofError, tool, type RenderTools } from './tools.ts';
 import { declaredDocuments } from '../edit/helm-release.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside } from '../edit/tree.ts';
@@ -98,7 +98,7 @@ export async function renderChart(
   const dir = await mkdtemp(join(tmpdir(), 'image-clone-render-'));
   try {
     await writeFile(join(dir, 'chart.tgz'), chart);
-    const args = ['template', releaseName, join(dir, 'chart.tgz'), '--namespace', namespace, '--skip-tests'];
+    const args = ['template', releaseName, join(dir, 'chart.tgz'), '--namespace', namespace, ...HELM_TEMPLATE_FLAGS];
     if (cluster) {
       args.push('--kube-version', cluster.kubeVersion);
       // One comma-separated flag: Helm splits it, and a large cluster's hundreds stay one argument.

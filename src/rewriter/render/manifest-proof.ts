@@ -18,7 +18,7 @@ import { runsSameImage, tryParseReference } from '../../image/reference.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, RenderPair, type ExpectedImage } from './compare.ts';
-import { renderSlots, tool, type RenderTools } from './tools.ts';
+import { HELM_TEMPLATE_FLAGS, renderSlots, tool, type RenderTools } from './tools.ts';
 
 /** A move asked for without a record (`image-clone rewrite --set FROM=TO`): any container may make it. */
 export interface AskedMove {
@@ -285,5 +285,5 @@ async function renderChartDir(helm: string | undefined, rootReal: string, chart:
   const link = readdirSync(chart.dir, { recursive: true, withFileTypes: true }).find((e) => e.isSymbolicLink());
   if (link) return new Error(`${what}: the chart holds a symbolic link (${relative(rootReal, join(link.parentPath, link.name))}), so it is not rendered`);
   const values = chart.valuesFile ? ['--values', chart.valuesFile] : [];
-  return tool(helm, ['template', 'release', chart.dir, ...values, '--skip-tests'], what).catch((error: unknown) => error as Error);
+  return tool(helm, ['template', 'release', chart.dir, ...values, ...HELM_TEMPLATE_FLAGS], what).catch((error: unknown) => error as Error);
 }

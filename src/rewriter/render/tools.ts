@@ -38,6 +38,14 @@ function bounded(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
+/**
+ * What every `helm template` of the proofs adds: no test hooks (neither GitOps tool applies them), and
+ * no values schema check: helm follows a chart's `values.schema.json` `$ref` to any `file://` path or
+ * http(s) URL, so a tenant's chart would have it read the rewriter's mounted secrets or probe internal
+ * services, and repeat what it found in its error (helm/helm#32245). The values are ours, not the chart's to judge.
+ */
+export const HELM_TEMPLATE_FLAGS = ['--skip-tests', '--skip-schema-validation'] as const;
+
 /** The programs the proof runs (names looked up on PATH, or paths). */
 export interface RenderTools {
   readonly helm: string;
