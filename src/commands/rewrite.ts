@@ -38,13 +38,15 @@ export async function rewriteCommand(options: RewriteCommandOptions, out: (line:
   const asked = [...byImage.values()];
   const everything = planChange(options, asked);
   for (const error of everything.errors) err(`error: ${describeError(error)} (file left untouched)`);
-  const { plan, refused } =
+  const { plan, refused, unproved } =
     options.kustomize !== undefined && everything.files.size > 0
       ? await proveByImage(options, asked, everything)
-      : { plan: everything, refused: new Map<string, string>() };
+      : { plan: everything, refused: new Map<string, string>(), unproved: [] };
   for (const change of plan.changes)
     err(`${options.dryRun ? 'would change' : 'changed'} ${change.file}:${change.line} ${change.what}: ${change.before} -> ${change.after}`);
   for (const { note } of everything.skipped) err(`not edited: ${note}`);
+  // What no render could judge is still written, as the rewriter does, and said.
+  for (const what of unproved) err(`not proved by rendering, ${options.dryRun ? 'would be' : 'was'} written as planned: ${what}`);
   for (const [file, { before, after }] of plan.files) {
     const name = relative(options.repo, file);
     // Only the last line break goes (out() adds one): a blank context line or a CR is part of the patch.
@@ -108,13 +110,15 @@ async function proveByImage(
   options: RewriteCommandOptions,
   asked: readonly Replacement[],
   everything: ChangePlan,
-): Promise<{ plan: ChangePlan; refused: Map<string, string> }> {
+): Promise<{ plan: ChangePlan; refused: Map<string, string>; unproved: readonly string[] }> {
   const tools = { kustomize: options.kustomize!, ...(options.helm ? { helm: options.helm } : {}) };
   const repo = realpathSync(options.repo);
   const tree = options.dryRun ? mkdtempSync(join(tmpdir(), 'image-clone-rewrite-')) : repo;
   try {
     if (options.dryRun) cpSync(repo, tree, { recursive: true, filter: (source) => !/[/\\]\.git$/.test(source) });
     const plans = new Map<readonly Replacement[], ChangePlan>([[asked, everything]]);
+    // What the proof of each set could not judge; the accepted set's is said.
+    const unprovedOf = new Map<readonly Replacement[], readonly string[]>();
     const prove = async (set: readonly Replacement[]): Promise<string | undefined> => {
       const plan = plans.get(set) ?? planChange(options, set);
       plans.set(set, plan);
@@ -122,15 +126,17 @@ async function proveByImage(
       const moved = new Map([...plan.files].map(([file, texts]) => [join(tree, relative(repo, realpathSync(file))), texts]));
       try {
         const moves = set.map((r) => ({ from: formatReference(r.from), to: r.to }));
-        return (await proveManifestChange(tools, tree, options.path, moved, [], moves, {}, 'before')).reason;
+        const proof = await proveManifestChange(tools, tree, options.path, moved, [], moves, {}, 'before');
+        unprovedOf.set(set, proof.unproved);
+        return proof.reason;
       } finally {
         for (const [file, { before }] of moved) replaceFileAtomically(file, before);
       }
     };
     const refused = new Map<string, string>();
-    const settle = async (set: readonly Replacement[]): Promise<Replacement[]> => {
+    const settle = async (set: readonly Replacement[]): Promise<readonly Replacement[]> => {
       const why = await prove(set);
-      if (why === undefined) return [...set];
+      if (why === undefined) return set;
       if (set.length === 1) {
         refused.set(formatReference(set[0]!.from), why);
         return [];
@@ -138,19 +144,23 @@ async function proveByImage(
       const half = Math.ceil(set.length / 2);
       return [...(await settle(set.slice(0, half))), ...(await settle(set.slice(half)))];
     };
-    let accepted = await settle(asked);
+    let accepted: readonly Replacement[] = await settle(asked);
     if (refused.size > 0 && accepted.length > 1 && (await prove(accepted)) !== undefined) {
       // Proved apart, not together: added one at a time, each kept only if the whole still proves.
       const kept: Replacement[] = [];
       for (const r of accepted) {
-        const why = await prove([...kept, r]);
-        if (why === undefined) kept.push(r);
-        else refused.set(formatReference(r.from), why);
+        const candidate = [...kept, r];
+        const why = await prove(candidate);
+        if (why === undefined) {
+          kept.push(r);
+          unprovedOf.set(kept, unprovedOf.get(candidate)!);
+        } else refused.set(formatReference(r.from), why);
       }
       accepted = kept;
     }
+    if (accepted.length > 0 && !unprovedOf.has(accepted)) await prove(accepted);
     const plan = accepted.length === asked.length ? everything : planChange(options, accepted);
-    return { plan, refused };
+    return { plan, refused, unproved: unprovedOf.get(accepted) ?? [] };
   } finally {
     if (options.dryRun) rmSync(tree, { recursive: true, force: true });
   }

@@ -106,6 +106,26 @@ describe('NamespaceBudget', () => {
   });
 });
 
+describe('the parse budget, whatever the documents', () => {
+  it('counts a file parsed whole after all (a bare document after ...), and each document rewrite only checks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budget-docs-'));
+    try {
+      const deployment =
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: docker.io/team/app:1\n';
+      const dense = `kind: ConfigMap\ndata: {x: [${Array.from({ length: 400_000 }, () => 'a').join(',')}]}\n`;
+      writeFileSync(join(dir, 'bare.yaml'), `${deployment}...\nbare: doc\n---\n${dense}`);
+      writeFileSync(join(dir, 'checked.yaml'), `${deployment.replace('team/app', 'team/other')}---\n${dense}`);
+      const plan = planRepository(dir, undefined, [{ from: parseReference('docker.io/team/app:1'), to: 'b.io/app:1' }], { reportEveryBrokenFile: true });
+      const errors = plan.errors.map((e) => e.message).sort();
+      assert.equal(errors.length, 2, errors.join('\n'));
+      assert.match(errors[0]!, /^bare\.yaml: not parsed: it holds more YAML lines and flow items than the \d+ left to parse$/);
+      assert.match(errors[1]!, /^checked\.yaml:11: a document holds more than 300000 YAML lines and flow items; not parsed$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('render slots from the memory limit', () => {
   it("finds the limit of the process's own cgroup, as a process placed in one without a cgroup namespace sees it", async (t) => {
     // A real cgroup (v1 memory, or v2) holding a child process; needs root, as .ci/run is.

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fileTree } from '../support/file-tree.ts';
 import { parseReplacement, planOverlayEntries, planRepository } from '../../src/rewriter/edit/plan.ts';
 import { parseReference } from '../../src/image/reference.ts';
+import { templateImageLiterals } from '../../src/rewriter/edit/chart-templates.ts';
 
 const addition = (asWritten: string, to: string) => ({ from: parseReference(asWritten), asWritten, to });
 
@@ -329,5 +330,31 @@ describe('parsing only the documents that matter', () => {
     assert.equal(documentSpans(scalar).length, parseYamlFile('s.yaml', scalar).documents.length);
     const bare = 'a: 1\n...\nb: 2\n';
     assert.equal(parseYamlFile('b.yaml', bare, documentSpans(bare)).documents.length, 2);
+  });
+});
+
+describe('chart template literals', () => {
+  it('finds the lines that write an image and nothing else: not inside a template action or a string, not a value with # in it', () => {
+    const text = [
+      'spec:',
+      '  image: docker.io/team/app:1#not-a-comment',
+      '  args: ["echo x\u2028image: docker.io/team/app:1\u2028"]',
+      '{{- /* a comment',
+      'image: docker.io/team/app:1',
+      '*/}}',
+      '  image: docker.io/team/app:1 # real',
+      '  - image: "nginx:1.25"\r',
+      '  image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"',
+      '',
+    ].join('\n');
+    assert.deepEqual(
+      templateImageLiterals(text).map((s) => [s.value, s.line, s.raw]),
+      [
+        ['docker.io/team/app:1', 7, 'docker.io/team/app:1'],
+        ['nginx:1.25', 8, '"nginx:1.25"'],
+      ],
+    );
+    // And a document split is YAML's: U+2028 is no line break.
+    assert.equal(documentSpans('kind: D\n# c\u2028--- \nspec: {}\n---\nb: 1\n').length, 2);
   });
 });

@@ -25,14 +25,20 @@ function chartOf(file: string): string | undefined {
 
 /**
  * `image:` keys whose whole value is a literal (plain, or in single or double quotes), with no
- * template action on the line: `image: busybox:1.36`, `- image: "nginx:1.25" # pinned`.
+ * template action on the line: `image: busybox:1.36`, `- image: "nginx:1.25" # pinned`. Lines are
+ * YAML's (\n or \r, never U+2028), and a comment starts only after a space: `app:1#x` is one value.
  */
-const LITERAL_IMAGE = /^([ \t]*(?:-[ \t]+)?image:[ \t]+)(?:"([^"\\{}\s]+)"|'([^'{}\s]+)'|([^\s"'{}#&*!|>%@`][^\s{}#]*))[ \t]*(?:#.*)?$/gm;
+const LITERAL_IMAGE =
+  /(?<![^\n\r])([ \t]*(?:-[ \t]+)?image:[ \t]+)(?:"([^"\\{}\s]+)"|'([^'{}\s]+)'|([^\s"'{}#&*!|>%@`][^\s{}#]*))(?:[ \t]+#[^\n\r]*)?[ \t]*(?=[\r\n]|$)/g;
 
 /** The literal images of a template, as sites the planner edits like a parsed literal's. */
 export function templateImageLiterals(text: string): ScalarSite[] {
   const out: ScalarSite[] = [];
+  // What a template action spans (a `{{/* comment */}}` over several lines, say) is never a literal.
+  const actions = [...text.matchAll(/\{\{[\s\S]*?\}\}/g)].map((m) => [m.index, m.index + m[0].length] as const);
+  const inAction = (offset: number) => actions.some(([start, end]) => offset > start && offset < end);
   for (const match of text.matchAll(LITERAL_IMAGE)) {
+    if (inAction(match.index)) continue;
     const value = match[2] ?? match[3] ?? match[4]!;
     const start = match.index + match[1]!.length;
     const raw = match[2] !== undefined ? `"${value}"` : match[3] !== undefined ? `'${value}'` : value;

@@ -95,7 +95,9 @@ export function loadTree(
     }
     nodes += size;
     try {
-      const yaml = parseYamlFile(relative(rootReal, file), text, spans, checkEveryFile);
+      const yaml = parseYamlFile(relative(rootReal, file), text, spans, checkEveryFile, MAX_PARSED_NODES - nodes + size);
+      // Parsed whole after all (a bare document after `...`): the whole file counts.
+      if (spans !== undefined && !yaml.partial) nodes += yamlNodes(text) - size;
       // A file none of whose documents can matter was only checked: it is not the model's to read.
       if (spans === undefined || spans.length > 0) parsed.set(file, yaml);
     } catch (error) {

@@ -42,7 +42,8 @@ export interface DocumentSpan {
  */
 export function documentSpans(text: string): DocumentSpan[] {
   const starts = [0];
-  for (const match of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) if (match.index > 0) starts.push(match.index);
+  // Lines as YAML counts them (\n, \r): JavaScript's multiline ^ would also start one after U+2028.
+  for (const match of text.matchAll(/(?<![^\n\r])---(?=[ \t\r\n]|$)/g)) if (match.index > 0) starts.push(match.index);
   return starts.map((start, i) => ({ start, end: starts[i + 1] ?? text.length }));
 }
 
@@ -71,7 +72,7 @@ export function yamlNodes(text: string): number {
  * a 5 MB file of generated manifests holds a few documents that use an image, and keeping all its
  * syntax trees cost 300 MiB.
  */
-export function parseYamlFile(file: string, text: string, spans?: readonly DocumentSpan[], checkOthers = false): ParsedYaml {
+export function parseYamlFile(file: string, text: string, spans?: readonly DocumentSpan[], checkOthers = false, maxNodes = MAX_PARSED_NODES): ParsedYaml {
   const fail = (error: YAMLError) => {
     const line = error.linePos?.[0]?.line ?? lineOf(text, error.pos[0]);
     // The message without yaml's own ` at line N, column M:` (the line is ours to give, the same whether parsed whole or in pieces).
@@ -88,12 +89,19 @@ export function parseYamlFile(file: string, text: string, spans?: readonly Docum
   const all = documentSpans(text);
   for (const span of all) {
     if (!kept.has(span.start) && !checkOthers) continue;
+    // A document only checked is parsed and dropped: one at a time, each within the bound.
+    if (!kept.has(span.start) && yamlNodes(text.slice(span.start, span.end)) > MAX_PARSED_NODES)
+      throw new YamlSyntaxError(file, lineOf(text, span.start), `a document holds more than ${MAX_PARSED_NODES} YAML lines and flow items; not parsed`);
     const parser = new Parser();
     // Offsets of the whole text, so that every range indexes it as a whole-file parse's would.
     parser.offset = span.start;
     const piece = [...new Composer({ uniqueKeys: false, logLevel: 'error' }).compose(parser.parse(text.slice(span.start, span.end)))];
     // A bare document after `...` shares its piece: the whole file, parsed as one.
-    if (piece.length > 1) return parseYamlFile(file, text);
+    if (piece.length > 1) {
+      if (yamlNodes(text) > maxNodes)
+        throw new YamlSyntaxError(file, 0, `not parsed: it holds more YAML lines and flow items than the ${maxNodes} left to parse`);
+      return parseYamlFile(file, text);
+    }
     for (const doc of piece) {
       if (doc.errors[0]) throw fail(doc.errors[0]);
       if (kept.has(span.start)) documents.push(doc as Document.Parsed);

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { buildReadRefusal } from './build-gate.ts';
 import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
@@ -147,6 +147,7 @@ export async function proveManifestChange(
       label: `kustomize build ${name(dir)}`,
       owner: dir === ownerDir,
       chart: false,
+      templates: false,
       render: () => build(dir),
       broken: 'does not build',
     })),
@@ -154,6 +155,7 @@ export async function proveManifestChange(
       label: `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`,
       owner: false,
       chart: true,
+      templates: chart.templates,
       render: () => renderChartDir(tools.helm, rootReal, chart),
       broken: 'does not render',
     })),
@@ -188,6 +190,9 @@ export async function proveManifestChange(
           return;
         }
         verdicts[i] = judge(side.label, side.owner, side.chart, readFileSync(join(waiting, String(i)), 'utf8'), now);
+        // A template's literal the render does not show (behind a condition the values leave off) is not proved by it.
+        if (side.templates && verdicts[i]!.changes.length === 0)
+          unproved.push(`${side.label}: the edited template shows in no container of the render with these values`);
         rmSync(join(waiting, String(i)), { force: true });
       });
     } finally {
@@ -255,6 +260,8 @@ interface Verdict {
 interface ChartRender {
   readonly dir: string;
   readonly valuesFile?: string;
+  /** Whether the change edits its templates (a literal), not only its values. */
+  readonly templates: boolean;
 }
 
 /**
@@ -269,7 +276,9 @@ function chartRendersOf(rootReal: string, files: readonly string[]): ChartRender
     while (dir.startsWith(rootReal) && dir !== rootReal && !existsSync(join(dir, 'Chart.yaml'))) dir = dirname(dir);
     if (!existsSync(join(dir, 'Chart.yaml'))) continue;
     const extra = dirname(file) === dir && /^values.+\.ya?ml$/.test(basename(file)) && !/^values\.ya?ml$/.test(basename(file)) ? file : undefined;
-    out.set(`${dir}\0${extra ?? ''}`, { dir, ...(extra ? { valuesFile: extra } : {}) });
+    const key = `${dir}\0${extra ?? ''}`;
+    const templates = (out.get(key)?.templates ?? false) || file.startsWith(join(dir, 'templates') + sep);
+    out.set(key, { dir, ...(extra ? { valuesFile: extra } : {}), templates });
   }
   return [...out.values()];
 }
