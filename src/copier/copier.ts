@@ -538,13 +538,23 @@ export class Copier {
     const operator = operatorResource(controller.apiVersion, controller.kind);
     const fielded = moved.filter((m) => !m.init && operator?.fields.some((f) => f.container === m.container));
     if (!operator || fielded.length === 0) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
-    const resource = (await this.#apis.custom.getNamespacedCustomObject({
-      group: operator.group,
-      version: operator.version,
-      namespace: ref.namespace,
-      plural: operator.plural,
-      name: controller.name,
-    })) as { metadata?: V1ObjectMeta };
+    let resource: { metadata?: V1ObjectMeta };
+    try {
+      resource = (await this.#apis.custom.getNamespacedCustomObject({
+        group: operator.group,
+        version: operator.version,
+        namespace: ref.namespace,
+        plural: operator.plural,
+        name: controller.name,
+      })) as { metadata?: V1ObjectMeta };
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      // Gone, or not ours to read (RBAC): the workload is named as controlled, not retried for ever.
+      if (code !== 404 && code !== 403) throw error;
+      if (code === 403)
+        this.#log.warn(`may not read ${operator.plural}.${operator.group} (RBAC: get); a workload it controls is not moved`, { workload: workloadKey(ref) });
+      return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
+    }
     // An owner reference is written by whoever writes the workload: it must name this very resource, by uid, as the garbage collector reads it.
     if (resource.metadata?.uid !== controller.uid) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
     const unset = moved.filter((m) => !fielded.includes(m));

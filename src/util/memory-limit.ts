@@ -20,15 +20,22 @@ function ownCgroupFiles(): string[] {
   const own = lines.flatMap((line) => {
     const [, controllers, path] = /^\d+:([^:]*):(\/.*)$/.exec(line) ?? [];
     if (path === undefined || path === '/' || path.includes('..')) return [];
-    if (controllers === '') return [`/sys/fs/cgroup${path}/memory.max`];
-    return controllers!.split(',').includes('memory') ? [`/sys/fs/cgroup/memory${path}/memory.limit_in_bytes`] : [];
+    // The cgroup and each of its parents: a parent's limit binds its children too.
+    const ancestors = path
+      .split('/')
+      .filter(Boolean)
+      .map((_, i, parts) => `/${parts.slice(0, i + 1).join('/')}`);
+    if (controllers === '') return ancestors.map((p) => `/sys/fs/cgroup${p}/memory.max`);
+    return controllers!.split(',').includes('memory') ? ancestors.map((p) => `/sys/fs/cgroup/memory${p}/memory.limit_in_bytes`) : [];
   });
   return [...own, ...CGROUP_FILES];
 }
 /** cgroup v1 reports "no limit" as a huge number. */
 const NO_LIMIT = 2 ** 60;
 
+/** The smallest limit any of the files sets (`max`, or v1's huge number, sets none). */
 export function memoryLimitBytes(files: readonly string[] = ownCgroupFiles()): number | undefined {
+  let limit: number | undefined;
   for (const file of files) {
     let text: string;
     try {
@@ -36,9 +43,8 @@ export function memoryLimitBytes(files: readonly string[] = ownCgroupFiles()): n
     } catch {
       continue;
     }
-    if (text === 'max') return undefined;
     const bytes = Number(text);
-    if (Number.isSafeInteger(bytes) && bytes > 0 && bytes < NO_LIMIT) return bytes;
+    if (Number.isSafeInteger(bytes) && bytes > 0 && bytes < NO_LIMIT) limit = Math.min(limit ?? bytes, bytes);
   }
-  return undefined;
+  return limit;
 }

@@ -449,6 +449,12 @@ describe('copier against a real API server', () => {
       { apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', name: 'k8s', uid: '00000000-0000-0000-0000-0000000000ff' },
       podSpec({ prometheus: `${s}/prom:2.50` }),
     );
+    // A reference to a resource that is not there: named as controlled, not retried for ever.
+    await statefulSet(
+      'ghost-prometheus',
+      { apiVersion: 'monitoring.coreos.com/v1', kind: 'Prometheus', name: 'ghost', uid: '00000000-0000-0000-0000-0000000000ee' },
+      podSpec({ prometheus: `${s}/prom:2.50` }),
+    );
     await statefulSet(
       'kafka-a',
       { apiVersion: 'kafka.strimzi.io/v1beta2', kind: 'Kafka', name: 'a', uid: '00000000-0000-0000-0000-00000000000a' },
@@ -459,7 +465,9 @@ describe('copier against a real API server', () => {
     const all = records(handoff);
     const claimed = all.find((r) => r.workload.name === 'claims-prometheus');
     assert.deepEqual(claimed?.controller, { kind: 'Prometheus', name: 'k8s' }, "a uid that is not the resource's: named, not followed");
-    const byKind = Object.fromEntries(all.filter((r) => r !== claimed).map((r) => [r.workload.kind, r]));
+    const ghost = all.find((r) => r.workload.name === 'ghost-prometheus');
+    assert.deepEqual(ghost?.controller, { kind: 'Prometheus', name: 'ghost' }, 'a resource that is not there: named, not followed');
+    const byKind = Object.fromEntries(all.filter((r) => r !== claimed && r !== ghost).map((r) => [r.workload.kind, r]));
     assert.deepEqual(Object.keys(byKind).sort(), ['Prometheus', 'StatefulSet']);
     // The operator's resource is the record's subject, with the container its spec.image sets; the reloader's image is the operator's own.
     const prom = byKind.Prometheus!;

@@ -158,6 +158,8 @@ describe('render slots from the memory limit', () => {
       assert.equal(memoryLimitBytes([join(dir, 'missing'), join(dir, 'v2')]), 512 * 1024 ** 2);
       assert.equal(memoryLimitBytes([join(dir, 'unlimited')]), undefined);
       assert.equal(memoryLimitBytes([join(dir, 'v1-unlimited')]), undefined);
+      // A cgroup without a limit of its own under a parent that has one: the parent's binds.
+      assert.equal(memoryLimitBytes([join(dir, 'unlimited'), join(dir, 'v2'), join(dir, 'v1-unlimited')]), 512 * 1024 ** 2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 /** Where the Git and forge credentials may go (src/rewriter/git/credential-scope.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { credentialRefusal } from '../../src/rewriter/git/credential-scope.ts';
+import { credentialRefusal, plainHttpNamed } from '../../src/rewriter/git/credential-scope.ts';
 
 describe('credentialRefusal', () => {
   it('binds the credentials to the prefixes given, at a path boundary, scp-like URLs included', () => {
@@ -46,5 +46,14 @@ describe('credentialRefusal', () => {
   it('does not refuse what holds no credentials, or a local repository', () => {
     assert.equal(credentialRefusal('http://anything.example/x.git', ['https://git.example.com/'], false), undefined);
     assert.equal(credentialRefusal('file:///srv/git/apps.git', ['https://git.example.com/'], true), undefined);
+  });
+});
+
+describe('plain-http prefixes for anonymous fetches', () => {
+  it('compare the URL as curl resolves it: dot segments cannot climb out of the named prefix', () => {
+    assert.equal(plainHttpNamed('http://lab.example/team-a/base.git', ['http://lab.example/team-a']), true);
+    assert.equal(plainHttpNamed('http://lab.example/team-a/../team-b/base.git', ['http://lab.example/team-a']), false);
+    assert.equal(plainHttpNamed('http://lab.example/team-a/%2e%2e/team-b/base.git', ['http://lab.example/team-a']), false);
+    assert.equal(plainHttpNamed('https://lab.example/team-a/base.git', ['http://lab.example/team-a']), false);
   });
 });

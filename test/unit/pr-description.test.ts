@@ -98,6 +98,12 @@ describe('pull request descriptions', () => {
     assert.throws(() => repositoryPath('https://git.example.com/team-a/..%2Fteam-b'), /not a gitea name: "..%2Fteam-b"/);
     assert.throws(() => repositoryPath('https://git.example.com/other/apps', 'gitea', 'https://git.example.com/gitea/api/v1'), /not under the forge's root/);
     assert.throws(() => repositoryPath('git@github.com:org/repo.git'), /need an http\(s\) repository URL/);
+    // A repository on another host than the forge API the operator named is not that forge's.
+    assert.throws(
+      () => repositoryPath('https://evil.example/team-b/repo', 'gitea', 'https://git.corp/api/v1'),
+      /is not on the forge whose API is https:\/\/git\.corp/,
+    );
+    assert.equal(repositoryPath('https://github.com/org/repo', 'github', 'https://api.github.com').path, 'org/repo');
   });
 });
 

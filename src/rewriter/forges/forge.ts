@@ -71,6 +71,12 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
     throw new ConfigError(`pull requests need an http(s) repository URL, got ${JSON.stringify(repoURL)}`);
   }
   const shown = `${url.origin}${url.pathname}`;
+  // The operator's API address serves its own forge: a repository on another host is not one of its repositories.
+  if (apiBase !== undefined && URL.canParse(apiBase)) {
+    const api = new URL(apiBase);
+    if (api.origin !== url.origin && !(url.hostname === 'github.com' && api.hostname === 'api.github.com'))
+      throw new ConfigError(`the repository ${url.origin} is not on the forge whose API is ${api.origin} (--forge-api)`);
+  }
   const root =
     apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin
       ? new URL(apiBase).pathname.replace(/\/api(\/v\d+)?\/?$/, '/')
