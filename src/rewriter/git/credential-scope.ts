@@ -48,7 +48,8 @@ function normalise(url: string): string | undefined {
 export function plainHttpNamed(url: string, prefixes: readonly string[]): boolean {
   // Compared as parsed (dot segments resolved, as curl resolves them): `…/team-a/../team-b` is not under `…/team-a`.
   const parsed = normalise(url);
-  return parsed !== undefined && parsed.startsWith('http://') && prefixes.some((p) => p.startsWith('http://') && withinPrefix(parsed, normalise(p) ?? p));
+  if (!parsed?.startsWith('http://')) return false;
+  return prefixes.some((p) => p.startsWith('http://') && withinPrefix(parsed, normalise(p) ?? p));
 }
 
 /** A prefix matches at a path boundary: `https://git.example.com/team-a` covers `/team-a/x.git`, not `/team-ab/x.git`. */
