@@ -74,7 +74,8 @@ const REWRITE_USAGE_HEADER = `Usage: image-clone rewrite --repo DIR --set OLD=NE
 Replaces image OLD wherever a build of DIR[/SUBDIR] runs it, as kustomize builds it: in the
 containers and init containers of Deployments, DaemonSets, StatefulSets, ReplicaSets, Jobs,
 CronJobs, Pods and Argo Rollouts, in kustomize images: entries and in the patches that set images,
-and in Helm values (values*.yaml, a HelmRelease's spec.values and the overlays' patches of it).
+in Helm values (values*.yaml, a HelmRelease's spec.values and the overlays' patches of it), and in
+the image fields of Prometheus, Alertmanager and ThanosRuler resources.
 OLD is matched after normalisation (nginx:1.25 is docker.io/library/nginx:1.25; nginx is
 nginx:latest). For each build that runs OLD, the text that decides its image is edited; a build
 that shares that text but runs another image keeps it. Only the image values change; comments,
@@ -87,7 +88,8 @@ not moved.
 
 Writes the files (no commit); --dry-run prints the unified diff and writes nothing. A file that
 cannot be parsed, or is larger than 5 MiB, is named and left untouched, the others are still
-edited, and the exit status is 1; at most 128 MiB of YAML is read for one run. The change is proved
+edited, and the exit status is 1; at most 128 MiB of YAML is read, and 300,000 YAML lines and flow
+items parsed, for one run (a file past that is named; --path narrows the run). The change is proved
 first: every kustomization it touches is built before and after with kustomize (--kustomize PATH,
 default on PATH), and every chart of the repository whose values or templates it edits is rendered
 with helm template (--helm PATH); only a change whose renders differ in image fields alone, each
