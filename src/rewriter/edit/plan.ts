@@ -25,6 +25,7 @@ import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
+import { escapeRegExp } from '../../util/regexp.ts';
 import { formatReference, imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
 import { templateImageLiterals } from './chart-templates.ts';
 import {
@@ -292,8 +293,47 @@ export function planRepository(root: string, subdir: string | undefined, replace
     changes,
     errors,
     unmatched: replacements.filter((r) => !matched.has(r)),
-    skipped: [...unrun, ...helmSkipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
+    skipped: withTextMentions(
+      [...unrun, ...helmSkipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
+      wanted.filter((r) => !matched.has(r)),
+      [...[...parsed].map(([file, yaml]) => [file, yaml.text] as const), ...templates],
+      rootReal,
+    ),
   };
+}
+
+/**
+ * An image no field this edits uses, and no other note names, may still be written out elsewhere (a
+ * container argument such as `--config-reloader-image=…`, a ConfigMap value, an annotation): named
+ * with file and line (at most three a file), so that "no use found" is said only where the text
+ * holds none.
+ */
+function withTextMentions(
+  skipped: SkippedUse[],
+  unmatched: readonly Replacement[],
+  texts: ReadonlyArray<readonly [string, string]>,
+  rootReal: string,
+): SkippedUse[] {
+  const named = new Set(skipped.map((s) => s.image));
+  const out = [...skipped];
+  for (const r of unmatched) {
+    const image = formatReference(r.from);
+    if (named.has(image)) continue;
+    const forms = [...new Set([image, formatShort(r)])];
+    for (const [file, text] of texts) {
+      const lines = forms.flatMap((form) =>
+        [...text.matchAll(new RegExp(`(?<![\\w./-])${escapeRegExp(form)}(?![\\w.-])`, 'g'))].map((m) => lineOf(text, m.index)),
+      );
+      const unique = [...new Set(lines)].sort((a, b) => a - b);
+      if (unique.length === 0) continue;
+      const shown = unique.slice(0, 3).join(', ') + (unique.length > 3 ? ` and ${unique.length - 3} more` : '');
+      out.push({
+        image,
+        note: `${relative(rootReal, file)}:${shown} mentions ${formatShort(r)} outside an image field this edits (an argument, a value, an annotation)`,
+      });
+    }
+  }
+  return out;
 }
 
 /**
