@@ -125,7 +125,9 @@ type HelmParts = Partial<Record<HelmImagePart, string>>;
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
   // What any textual use of an image holds: its repository path (`argoproj/argocd`, `nginx` for Docker's
   // library). Its last component alone (`argocd`) is in every document of Argo CD's install.yaml.
-  const needles = replacements.map((r) => r.from.repository.replace(/^library\//, ''));
+  // A HelmRelease's values may split the path itself (`registry: ghcr.io/org`, `repository: app`):
+  // its documents are always read.
+  const needles = [...replacements.map((r) => r.from.repository.replace(/^library\//, '')), 'HelmRelease'];
   const { rootReal, parsed, kustomizations, errors, others, templates, loaded } = loadTree(root, subdir, needles, false, options.reportEveryBrokenFile);
   const model = buildModel(rootReal, parsed, kustomizations, loaded);
   errors.push(...model.errors);
