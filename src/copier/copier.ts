@@ -535,9 +535,11 @@ export class Copier {
   async #recordSubject(ref: WorkloadRef, object: WorkloadObject, moved: HandoffRecord['images']): Promise<RecordSubject> {
     const controller = object.metadata?.ownerReferences?.find((r) => r.controller === true);
     if (!controller) return { workload: ref, images: moved };
+    // What is not followed through its resource: named as controlled, never proposed or patched.
+    const controlled: RecordSubject = { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
     const operator = operatorResource(controller.apiVersion, controller.kind);
     const fielded = moved.filter((m) => !m.init && operator?.fields.some((f) => f.container === m.container));
-    if (!operator || fielded.length === 0) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
+    if (!operator || fielded.length === 0) return controlled;
     let resource: { metadata?: V1ObjectMeta };
     try {
       resource = (await this.#apis.custom.getNamespacedCustomObject({
@@ -553,10 +555,10 @@ export class Copier {
       if (code !== 404 && code !== 403) throw error;
       if (code === 403)
         this.#log.warn(`may not read ${operator.plural}.${operator.group} (RBAC: get); a workload it controls is not moved`, { workload: workloadKey(ref) });
-      return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
+      return controlled;
     }
     // An owner reference is written by whoever writes the workload: it must name this very resource, by uid, as the garbage collector reads it.
-    if (resource.metadata?.uid !== controller.uid) return { workload: ref, images: moved, controller: { kind: controller.kind, name: controller.name } };
+    if (resource.metadata?.uid !== controller.uid) return controlled;
     const unset = moved.filter((m) => !fielded.includes(m));
     if (unset.length > 0)
       this.#log.info("images its operator sets from its own settings; not moved with the resource's", {

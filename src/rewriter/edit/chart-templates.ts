@@ -5,20 +5,22 @@
  * template action, are found by their text and edited in place like any other literal. An image
  * the template composes from values is the values' business (./helm-values.ts).
  */
-import { basename, dirname, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { existsSync } from 'node:fs';
 import { Scalar } from 'yaml';
 import { lineOf, type ScalarSite } from './yaml-scalars.ts';
 
 /** A file under a chart's `templates/` (a directory beside a `Chart.yaml`) that holds template actions. */
-export function isChartTemplate(file: string, text: string): boolean {
-  return text.includes('{{') && chartOf(file) !== undefined;
+export function isChartTemplate(file: string, text: string, root: string): boolean {
+  const chart = text.includes('{{') ? chartDirOf(file, root) : undefined;
+  return chart !== undefined && file.startsWith(join(chart, 'templates') + sep);
 }
 
-/** The chart directory a template file belongs to: the parent of the nearest `templates` directory above it. */
-function chartOf(file: string): string | undefined {
-  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
-    if (basename(dir) === 'templates') return existsSync(`${dirname(dir)}${sep}Chart.yaml`) ? dirname(dir) : undefined;
+/** The chart a file belongs to: the nearest directory above it, up to `root`, that holds a `Chart.yaml`. */
+export function chartDirOf(file: string, root: string): string | undefined {
+  for (let dir = dirname(file); dir.startsWith(root) && dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'Chart.yaml'))) return dir;
+    if (dir === root) break;
   }
   return undefined;
 }

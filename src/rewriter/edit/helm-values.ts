@@ -12,6 +12,8 @@ import { get, scalarText, stringAt, type TextEdit } from './yaml-scalars.ts';
 
 /** `values.yaml`, `values-prod.yaml`, `values.staging.yml`: a chart's values files. */
 export const isValuesFile = (file: string) => /^values[^/\\]*\.ya?ml$/.test(basename(file));
+/** A chart's own `values.yaml`, which every render reads (the others are an environment's, given with `-f`). */
+export const isDefaultValuesFile = (file: string) => /^values\.ya?ml$/.test(basename(file));
 
 /** `sha` is the digest's hex without `sha256:`, as kube-prometheus-stack, kube-state-metrics and node-exporter read it. */
 export const HELM_IMAGE_PARTS = ['registry', 'repository', 'tag', 'digest', 'sha'] as const;

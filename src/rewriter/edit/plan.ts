@@ -22,7 +22,7 @@
  * still planned.
  */
 import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { basename, dirname, relative, resolve, sep } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
@@ -31,6 +31,7 @@ import { templateImageLiterals } from './chart-templates.ts';
 import {
   HELM_IMAGE_PARTS,
   helmComposes,
+  isDefaultValuesFile,
   isValuesFile,
   helmImage,
   helmImageMapsIn,
@@ -349,7 +350,7 @@ function valuesFileRenders(parsed: ReadonlyMap<string, ParsedYaml>, rootReal: st
   for (const file of parsed.keys()) if (isValuesFile(file)) byDir.set(dirname(file), [...(byDir.get(dirname(file)) ?? []), file]);
   const rootOf = (file: string): HelmValueRender['release'] => ({ kind: 'values', namespace: undefined, name: relative(rootReal, file) });
   for (const files of byDir.values()) {
-    const base = files.find((f) => /^values\.ya?ml$/.test(basename(f)));
+    const base = files.find(isDefaultValuesFile);
     const baseValues = base ? (parsed.get(base)!.documents[0]?.contents as Node | undefined) : undefined;
     const baseSource = base ? fileSource(base, parsed.get(base)!.text) : undefined;
     const baseMaps = base ? helmImageMapsIn(baseValues, '') : [];

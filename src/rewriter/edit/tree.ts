@@ -172,7 +172,7 @@ export function loadTree(
     const whole = mentions === undefined || patchFiles.has(file) || isValuesFile(file);
     const wantedHere = whole || mentions.test(text);
     // A chart's template is never YAML to parse, whether or not it can matter.
-    if (isChartTemplate(file, text)) {
+    if (isChartTemplate(file, text, rootReal)) {
       if (wantedHere) templates.set(file, text);
     } else if (whole) parse(file, text);
     // Only the documents that can mention a wanted image are kept; the others are checked, if asked, and dropped.

@@ -6,15 +6,17 @@
  * record's container runs what the cluster runs before and its backup after. A path without a
  * kustomization is plain manifests: its files are the render.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { buildReadRefusal } from './build-gate.ts';
 import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage, tryParseReference } from '../../image/reference.ts';
+import { chartDirOf } from '../edit/chart-templates.ts';
+import { isDefaultValuesFile, isValuesFile } from '../edit/helm-values.ts';
 import { kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, RenderPair, type ExpectedImage } from './compare.ts';
@@ -145,20 +147,25 @@ export async function proveManifestChange(
   const sides = [
     ...roots.map((dir) => ({
       label: `kustomize build ${name(dir)}`,
+      name: name(dir),
       owner: dir === ownerDir,
       chart: false,
       templates: false,
       render: () => build(dir),
       broken: 'does not build',
     })),
-    ...chartRenders.map((chart) => ({
-      label: `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`,
-      owner: false,
-      chart: true,
-      templates: chart.templates,
-      render: () => renderChartDir(tools.helm, rootReal, chart),
-      broken: 'does not render',
-    })),
+    ...chartRenders.map((chart) => {
+      const label = `helm template ${name(chart.dir)}${chart.valuesFile ? ` -f ${relative(chart.dir, chart.valuesFile)}` : ''}`;
+      return {
+        label,
+        name: label,
+        owner: false,
+        chart: true,
+        templates: chart.templates,
+        render: () => renderChartDir(tools.helm, rootReal, chart),
+        broken: 'does not render',
+      };
+    }),
   ];
   const verdicts: Array<Verdict | undefined> = [];
   let breaks: string | undefined;
@@ -181,7 +188,7 @@ export async function proveManifestChange(
         const was = before[i];
         // A root that does not build before the change (here) cannot be judged by its build.
         if (was instanceof Error) {
-          unproved.push(`${side.label.replace(/^kustomize build /, '')} ${side.broken} before the change: ${was.message}`);
+          unproved.push(`${side.name} ${side.broken} before the change: ${was.message}`);
           return;
         }
         const now = await side.render();
@@ -272,10 +279,9 @@ interface ChartRender {
 function chartRendersOf(rootReal: string, files: readonly string[]): ChartRender[] {
   const out = new Map<string, ChartRender>();
   for (const file of files) {
-    let dir = dirname(file);
-    while (dir.startsWith(rootReal) && dir !== rootReal && !existsSync(join(dir, 'Chart.yaml'))) dir = dirname(dir);
-    if (!existsSync(join(dir, 'Chart.yaml'))) continue;
-    const extra = dirname(file) === dir && /^values.+\.ya?ml$/.test(basename(file)) && !/^values\.ya?ml$/.test(basename(file)) ? file : undefined;
+    const dir = chartDirOf(file, rootReal);
+    if (dir === undefined) continue;
+    const extra = dirname(file) === dir && isValuesFile(file) && !isDefaultValuesFile(file) ? file : undefined;
     const key = `${dir}\0${extra ?? ''}`;
     const templates = (out.get(key)?.templates ?? false) || file.startsWith(join(dir, 'templates') + sep);
     out.set(key, { dir, ...(extra ? { valuesFile: extra } : {}), templates });
