@@ -13,7 +13,7 @@
  * Usage: npm run bench:rewrite [-- --files N] [--no-proof] [--only generated|real]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,9 @@ import { parseReference } from '../src/image/reference.ts';
 import { planRepository, type Replacement } from '../src/rewriter/edit/plan.ts';
 import { replaceFileAtomically } from '../src/util/files.ts';
 import { proveManifestChange } from '../src/rewriter/render/manifest-proof.ts';
+import { renderSlots, tool } from '../src/rewriter/render/tools.ts';
+import { kustomizeRoots } from '../src/rewriter/edit/tree.ts';
+import { mapLimited } from '../src/util/limit.ts';
 import { BIN_DIR } from '../devenv/cache.ts';
 import { containerNodeFlags, measure } from './peers.ts';
 import { APPS, appImage, chartImage, EXPORTER, generatedImage, INIT, SIDECAR, writeRealTree } from './rewrite/real-tree.ts';
@@ -92,16 +95,28 @@ async function generatedTree(): Promise<void> {
     const plan = planRepository(root, undefined, replacements);
     const planned = performance.now();
     let proofLine = 'proof off';
+    let floorLine = '';
+    let proofSeconds = 0;
+    let floorMs = 0;
     if (values['no-proof']) for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
     else {
+      // The floor under any proof by real kustomize: the same builds (each root before and after), alone, as many at once.
+      const roots = kustomizeRoots(realpathSync(root), [...plan.files.keys()]).map((r) => r.dir);
+      const f0 = performance.now();
+      await mapLimited([...roots, ...roots], renderSlots(), (dir) => tool(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], 'floor'));
+      floorMs = performance.now() - f0;
+      const floor = floorMs / 1000;
       const p0 = performance.now();
       // As `image-clone rewrite` proves: from the files as they were; the proof writes the change.
       const proof = await proveManifestChange({ kustomize: KUSTOMIZE }, root, undefined, plan.files, [], [], {}, 'before');
-      proofLine = `proof ${((performance.now() - p0) / 1000).toFixed(2)} s (${proof.reason ? `NOT PROVED: ${proof.reason}` : 'proved'})`;
+      proofSeconds = (performance.now() - p0) / 1000;
+      proofLine = `proof ${proofSeconds.toFixed(2)} s (${proof.reason ? `NOT PROVED: ${proof.reason}` : 'proved'})`;
+      floorLine = `; kustomize alone, the proof's ${roots.length * 2} builds ${renderSlots()} at once: ${floor.toFixed(2)} s (proof ${(proofSeconds / floor).toFixed(2)}× that)`;
     }
+    const planAndProof = (planned - t0) / 1000 + proofSeconds;
     git(root, 'add', '-A');
     git(root, 'commit', '-qm', label);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - t0 - floorMs) / 1000;
     const stat = git(root, 'diff', '--numstat', 'HEAD~1', 'HEAD').trim().split('\n');
     const changedLines = stat.reduce((n, l) => n + Number(l.split('\t')[0]), 0);
     const onlyImages = git(root, 'diff', '-U0', 'HEAD~1', 'HEAD')
@@ -110,7 +125,7 @@ async function generatedTree(): Promise<void> {
       .every((l) => /^[+-] {10}image: /.test(l));
     say(`\n## ${label}`);
     say(
-      `- ${plan.changes.length} image values in ${plan.files.size} files; plan ${((planned - t0) / 1000).toFixed(2)} s, ${proofLine}, write + proof + commit ${((performance.now() - planned) / 1000).toFixed(2)} s; total ${seconds.toFixed(2)} s (target < ${target} s: ${seconds < target ? 'met' : 'missed'})`,
+      `- ${plan.changes.length} image values in ${plan.files.size} files; plan ${((planned - t0) / 1000).toFixed(2)} s, ${proofLine}; plan + proof ${planAndProof.toFixed(2)} s (target < ${target} s: ${planAndProof < target ? 'met' : 'missed'}); with the commit ${seconds.toFixed(2)} s${floorLine}`,
     );
     say(`- diff: ${changedLines} lines added in ${stat.length} files; only image values changed: ${onlyImages ? 'yes' : 'NO'}`);
   };

@@ -8,7 +8,8 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { isScalar, parse, Scalar, type Node } from 'yaml';
 import { get, items, lineOf, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+/** The names kustomize reads a directory's kustomization from. */
+export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /** The kustomization file of a directory, if it has one (what makes kustomize build it). */
 export function kustomizationIn(dir: string): string | undefined {

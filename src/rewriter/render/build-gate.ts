@@ -10,10 +10,9 @@
 import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { outsideReads, REMOTE_RESOURCE } from '../edit/kustomize.ts';
+import { KUSTOMIZATION_FILES, outsideReads, REMOTE_RESOURCE } from '../edit/kustomize.ts';
 import { items, scalarSite } from '../edit/yaml-scalars.ts';
 
-const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const KUSTOMIZATION_MAX_BYTES = 5 * 1024 * 1024;
 
 /**
@@ -28,7 +27,7 @@ export function kustomizationsBuiltFrom(dir: string): string[] {
     const real = realpathSync(d);
     if (seen.has(real)) return;
     seen.add(real);
-    const present = KUSTOMIZATION_NAMES.map((n) => join(d, n)).filter((f) => {
+    const present = KUSTOMIZATION_FILES.map((n) => join(d, n)).filter((f) => {
       try {
         lstatSync(f);
         return true;

@@ -17,7 +17,7 @@ import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage, tryParseReference } from '../../image/reference.ts';
 import { chartDirOf } from '../edit/chart-templates.ts';
 import { isDefaultValuesFile, isValuesFile } from '../edit/helm-values.ts';
-import { kustomizationIn } from '../edit/kustomize.ts';
+import { isKustomization, kustomizationIn } from '../edit/kustomize.ts';
 import { buildsOutside, kustomizeRoots, outsideReadsOf, yamlFiles } from '../edit/tree.ts';
 import { compareRenders, imageChanges, RenderPair, type ExpectedImage } from './compare.ts';
 import { HELM_TEMPLATE_FLAGS, renderSlots, tool, type RenderTools } from './tools.ts';
@@ -96,9 +96,17 @@ export async function proveManifestChange(
     );
   // Checked again by following each build as kustomize will, whatever the planner's model saw.
   let gated: string | undefined;
+  // The gate reads only kustomization files and the tree's shape: a change that edits none gets the
+  // same answer after as before, so each root is followed once (hundreds of roots, each of hundreds of files).
+  const editsKustomization = [...changed.keys()].some(isKustomization);
+  const gateAnswers = new Map<string, string | undefined>();
+  const gate = (dir: string) => {
+    if (editsKustomization || !gateAnswers.has(dir)) gateAnswers.set(dir, buildReadRefusal(rootReal, dir));
+    return gateAnswers.get(dir);
+  };
   const build = async (dir: string): Promise<string | Error> => {
     if (!onRemote.has(dir)) {
-      const refusal = buildReadRefusal(rootReal, dir);
+      const refusal = gate(dir);
       if (refusal) {
         gated ??= refusal;
         return new Error(refusal);
