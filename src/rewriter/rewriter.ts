@@ -23,7 +23,7 @@ import { workloadKey } from '../cluster/workloads.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
 import { runsBackup } from '../image/backup.ts';
-import { parseReference, repositoryName, runsSameImage, tryParseReference } from '../image/reference.ts';
+import { parseReference, runsSameImage } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
@@ -33,7 +33,6 @@ import { planApplicationValues, planValueFiles, type ApplicationPlan, type Deriv
 import { deriveImageValues } from './render/image-values.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
-import { proveManifestChange, type ChangedFile } from './render/manifest-proof.ts';
 import { compareRenders, describeVarying, imageChanges, varyingBetween } from './render/compare.ts';
 import {
   applicationInputs,
@@ -45,13 +44,15 @@ import {
   type RenderInputs,
   type RenderTools,
 } from './render/helm-proof.ts';
-import { planOverlayEntries, planPullSecrets, planRepository, type RepositoryPlan } from './edit/plan.ts';
+import type { RepositoryPlan } from './edit/plan.ts';
 import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeFor, forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
+import { editUnit, expectedImages, pinnedBackup, recordReplacements } from './records.ts';
+import { editSession } from './session.ts';
 import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
 export type { DirectPatchMode, GitMode };
@@ -311,7 +312,7 @@ export class Rewriter {
     // --backup-pull secret:NAME and nothing lists it yet: the patch adds it with the images.
     const pullSecret = record.pull?.via === 'secret' && record.pull.listedBy === 'none' ? record.pull.secret : undefined;
     if (this.#config.dryRun) {
-      const lines = record.images.map((i) => `patch ${key} ${i.init ? 'init container' : 'container'} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`);
+      const lines = record.images.map((i) => `patch ${key} ${i.init ? 'init container' : 'container'} ${i.container}: ${i.source} -> ${pinnedBackup(i)}`);
       if (pullSecret) lines.push(`patch ${key} imagePullSecrets: add ${pullSecret}`);
       return { ...base, result: 'would-change', plan: lines.join('\n') };
     }
@@ -323,7 +324,7 @@ export class Rewriter {
       await patchWorkloadImages(
         this.#config.directPatch!.kubeConfig,
         workload,
-        record.images.map((i) => ({ container: i.container, init: i.init, image: `${i.backup}@${i.digest}` })),
+        record.images.map((i) => ({ container: i.container, init: i.init, image: pinnedBackup(i) })),
         pullSecret,
       );
       if (!managed) await this.#ledger.markDone(record.id, `patched ${key}`);
@@ -528,7 +529,9 @@ export class Rewriter {
       const all = every.filter((r) => r.owner?.declares === undefined);
       if (all.length === 0) continue;
       try {
-        found = (await this.#editManifests(dir, path, all, refused)) || found;
+        const edited = await this.#editManifests(dir, path, all);
+        found ||= edited.found;
+        for (const [id, reason] of edited.refused) refused.set(id, reason);
       } catch (error) {
         // A path that leads out of the clone or does not exist fails its own records, not the batch.
         for (const r of all) refused.set(r.id, describeError(error));
@@ -538,93 +541,34 @@ export class Rewriter {
   }
 
   /**
-   * Edits the manifests under one owner path for its records, then proves the edit with kustomize
-   * (render/manifest-proof.ts). A record whose containers the proof shows not moving as asked is
-   * refused (added to `refused`) and the edit made again without it; a change that is wrong as a
-   * whole (it alters more than images, or breaks a build) is undone and refuses every record.
-   * Returns whether the old or new images were found at all.
+   * Edits the manifests under one owner path for its records and proves the edit by rendering, in
+   * one edit session (./session.ts): a record whose containers the proof shows not moving as asked
+   * is refused and the edit made again without it; an edit wrong as a whole is undone and narrowed
+   * down to the records whose edit is. `found`: whether the old or new images were found at all.
    */
-  async #editManifests(dir: string, path: string | undefined, records: readonly HandoffRecord[], refused: Map<string, string>): Promise<boolean> {
-    // --backup-pull secret:NAME where nothing lists the Secret: the pod template must get it in the
-    // same change. A record whose pod template is not in the tree is refused before any edit.
-    const wants = (list: readonly HandoffRecord[]) =>
-      list.flatMap((r) => (r.pull?.via === 'secret' && r.pull.listedBy === 'none' ? [{ id: r.id, workload: r.workload, secret: r.pull.secret }] : []));
-    for (const { want, reason } of planPullSecrets(dir, path, wants(records)).refused) refused.set(want.id, reason);
-    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
-    let found = false;
-    // Batches to edit and prove, in turn; each edit is made on top of those already proved.
-    const queue: HandoffRecord[][] = [records.filter((r) => !refused.has(r.id))];
-    while (queue.length > 0) {
-      const batch = queue.shift()!;
-      if (batch.length === 0) continue;
-      const changed = new Map<string, ChangedFile>();
-      const apply = (files: ReadonlyMap<string, { before: string; after: string }>) => {
-        for (const [file, { before, after }] of files) {
-          changed.set(file, { before: changed.get(file)?.before ?? before, after });
-          replaceFileAtomically(file, after);
-        }
-      };
-      const replacements = batch.flatMap((r) =>
-        r.images.map((image) => ({ from: parseReference(image.source), to: `${image.backup}@${image.digest}`, asWritten: image.source })),
-      );
-      // One pass over the tree edits the old images and finds the new ones (a change already applied).
-      const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-      const plan = planRepository(dir, path, [...replacements, ...alreadyThere]);
-      for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-      for (const { image, note } of plan.skipped ?? []) this.#log.warn('a use of the image is not edited', { path: path ?? '.', image, note });
-      apply(plan.files);
-      // An image that no manifest under the path names comes from a base outside it (another
-      // directory of the repository, or a remote one): the overlay gets an images: entry for it.
-      const named = new Set(
-        plan.changes
-          .flatMap((c) => [c.before, c.after])
-          .map((text) => tryParseReference(text))
-          .filter((r) => r !== undefined)
-          .map((r) => repositoryName(r)),
-      );
-      const notNamed = replacements.filter((r) => !named.has(repositoryName(r.from)) && !named.has(repositoryName(parseReference(r.to))));
-      const additions = planOverlayEntries(dir, path, notNamed);
-      for (const error of additions.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-      apply(additions.files);
-      // The Secrets, planned on the edited files.
-      apply(planPullSecrets(dir, path, wants(batch)).files);
-      found ||= plan.changes.length > 0 || additions.changes.length > 0;
-      if (changed.size === 0) continue;
-      // A workload whose chart is in Git renders through Helm, not kustomize: its edit is checked as a whole only.
-      const expected = batch
-        .filter((r) => r.owner?.kind !== 'HelmRelease')
-        .flatMap((r) =>
-          r.images.map((i) => ({
-            id: r.id,
-            kind: r.workload.kind,
-            name: r.workload.name,
-            container: i.container,
-            init: i.init,
-            source: i.source,
-            backup: i.backup,
-            digest: i.digest,
-          })),
-        );
-      const proof = await proveManifestChange(tools, dir, path, changed, expected, [], {
-        httpPrefixes: this.#config.credentialScopes ?? [],
-      });
-      for (const what of proof.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
-      this.#proofs.inc({ result: proof.reason ? 'not-proved' : 'proved' });
-      if (!proof.reason) continue;
-      for (const [file, { before }] of changed) replaceFileAtomically(file, before);
-      this.#log.warn('change not proved by rendering; undone', { path: path ?? '.', reason: proof.reason, records: batch.length });
-      if (proof.records?.length) {
-        // Those records' containers do not move as asked: refused; the others are tried again.
-        for (const id of proof.records) refused.set(id, `not proved by rendering: ${proof.reason}`);
-        queue.unshift(batch.filter((r) => !proof.records!.includes(r.id)));
-      } else if (batch.length > 1) {
-        // The change as a whole reaches beyond the images: find whose edit does, one record at a time.
-        queue.unshift(...batch.map((r) => [r]));
-      } else {
-        refused.set(batch[0]!.id, `not proved by rendering: ${proof.reason}`);
-      }
-    }
-    return found;
+  async #editManifests(
+    dir: string,
+    path: string | undefined,
+    records: readonly HandoffRecord[],
+  ): Promise<{ found: boolean; refused: ReadonlyMap<string, string> }> {
+    const session = await editSession(
+      {
+        root: dir,
+        path,
+        detectApplied: true,
+        prove: { tools: this.#config.renderTools ?? DEFAULT_RENDER_TOOLS, remote: { httpPrefixes: this.#config.credentialScopes ?? [] } },
+        onProof: (reason, batch) => {
+          this.#proofs.inc({ result: reason ? 'not-proved' : 'proved' });
+          if (reason) this.#log.warn('change not proved by rendering; undone', { path: path ?? '.', reason, records: batch.length });
+        },
+      },
+      records.map(editUnit),
+    );
+    for (const error of session.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+    for (const { image, note } of session.skipped) this.#log.warn('a use of the image is not edited', { path: path ?? '.', image, note });
+    for (const what of session.unproved) this.#log.warn('part of the change not proved by rendering', { path: path ?? '.', reason: what });
+    const refused = [...session.refused].map(([id, { reason, byProof }]) => [id, byProof ? `not proved by rendering: ${reason}` : reason] as const);
+    return { found: session.found, refused: new Map(refused) };
   }
 
   /**
@@ -661,11 +605,7 @@ export class Rewriter {
     );
     try {
       if (declared.kind === 'HelmRelease') {
-        const replacements = record.images.map((image) => ({
-          from: parseReference(image.source),
-          to: `${image.backup}@${image.digest}`,
-          asWritten: image.source,
-        }));
+        const replacements = recordReplacements(record);
         const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
         plan = planHelmRelease(dir, path, declared, [...replacements, ...alreadyThere]);
       } else {
@@ -735,20 +675,7 @@ export class Rewriter {
       // Rendered twice unchanged: what differs then (generated certificates, random passwords) is the chart's, not the change's.
       const [renderedBefore, renderedAgain, renderedAfter] = [await render(before), await render(before), await render(after)];
       const varying = varyingBetween(renderedBefore, renderedAgain);
-      let why = compareRenders(
-        renderedBefore,
-        renderedAfter,
-        record.images.map((i) => ({
-          kind: record.workload.kind,
-          name: record.workload.name,
-          container: i.container,
-          init: i.init,
-          source: i.source,
-          backup: i.backup,
-          digest: i.digest,
-        })),
-        varying,
-      );
+      let why = compareRenders(renderedBefore, renderedAfter, expectedImages(record), varying);
       // No container anywhere in the release (a hook Job, another component) may move unless this record asked for it:
       // a shared value (a global registry) would move images nobody backed up.
       const unaskedHere = why ? undefined : unaskedMove(renderedBefore, renderedAfter, record);
@@ -831,7 +758,7 @@ export const DEFAULT_COMMIT_TEMPLATE =
  */
 export function commitMessage(records: readonly HandoffRecord[], template = DEFAULT_COMMIT_TEMPLATE): string {
   const lines = records.flatMap((r) =>
-    r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${i.backup}@${i.digest}`),
+    r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${pinnedBackup(i)}`),
   );
   const workloads = records.length === 1 ? `${records[0]!.workload.namespace}/${records[0]!.workload.name}` : `${records.length} workloads`;
   const values: Record<string, string> = { workloads, count: String(lines.length), changes: lines.join('\n') };

@@ -118,6 +118,8 @@ export interface PlanOptions {
    * cannot concern the change is not looked at.
    */
   readonly reportEveryBrokenFile?: boolean;
+  /** The text each file holds for this plan, where an earlier plan's edit is not written yet (default: the file on disk). */
+  readonly textOf?: (file: string) => string;
 }
 
 type HelmParts = Partial<Record<HelmImagePart, string>>;
@@ -129,7 +131,14 @@ export function planRepository(root: string, subdir: string | undefined, replace
   // A HelmRelease's values may split the path itself (`registry: ghcr.io/org`, `repository: app`):
   // its documents are always read.
   const needles = [...replacements.map((r) => r.from.repository.replace(/^library\//, '')), 'HelmRelease'];
-  const { rootReal, parsed, kustomizations, errors, others, templates, loaded } = loadTree(root, subdir, needles, false, options.reportEveryBrokenFile);
+  const { rootReal, parsed, kustomizations, errors, others, templates, loaded } = loadTree(
+    root,
+    subdir,
+    needles,
+    false,
+    options.reportEveryBrokenFile,
+    options.textOf,
+  );
   const model = buildModel(rootReal, parsed, kustomizations, loaded);
   errors.push(...model.errors);
   const rel = (file: string) => relative(rootReal, file);
@@ -672,6 +681,7 @@ export function planPullSecrets<W extends PullSecretWant>(
   root: string,
   subdir: string | undefined,
   wants: readonly W[],
+  textOf?: (file: string) => string,
 ): RepositoryPlan & { refused: Array<{ want: W; reason: string }> } {
   const refused: Array<{ want: W; reason: string }> = [];
   if (wants.length === 0) return { files: new Map(), changes: [], errors: [], refused };
@@ -679,6 +689,9 @@ export function planPullSecrets<W extends PullSecretWant>(
     root,
     subdir,
     wants.map((w) => w.workload.name),
+    false,
+    false,
+    textOf,
   );
   const edits = new Map<string, TextEdit[]>();
   const changes: PlannedChange[] = [];

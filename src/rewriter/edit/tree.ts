@@ -44,6 +44,12 @@ export function yamlFiles(dir: string, root: string, errors: Error[], others: st
   return out;
 }
 
+/** The repository's directory, its links resolved; a clear error when it is not one. */
+export function repositoryRoot(root: string): string {
+  if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
+  return realpathSync(root);
+}
+
 /**
  * Reads the YAML files under `root/subdir` and parses them. Parsing is the cost (10,000 files:
  * 3 s), so with `needles` only files that contain one are parsed: any textual use of an image
@@ -59,6 +65,8 @@ export function loadTree(
   needles: readonly string[] | undefined,
   followBases = false,
   checkEveryFile = false,
+  /** The text a file holds for this plan (an edit planned before it, not yet written), else what is on disk. */
+  textOf: (file: string) => string = (file) => readFileSync(file, 'utf8'),
 ): {
   rootReal: string;
   parsed: Map<string, ParsedYaml>;
@@ -69,8 +77,7 @@ export function loadTree(
   templates: Map<string, string>;
   loaded: (path: string) => boolean;
 } {
-  if (!existsSync(root) || !lstatSync(root).isDirectory()) throw new ConfigError(`the repository ${JSON.stringify(root)} is not a directory`);
-  const rootReal = realpathSync(root);
+  const rootReal = repositoryRoot(root);
   const inside = (path: string) => path === rootReal || path.startsWith(rootReal + sep);
   const lexical = resolve(rootReal, subdir ?? '.');
   if (!inside(lexical)) throw new ConfigError(`the path ${JSON.stringify(subdir)} leads outside the repository`);
@@ -113,7 +120,7 @@ export function loadTree(
       if (texts.has(file) || (kustomizationsOnly && !isKustomization(file))) continue;
       let text: string;
       try {
-        text = readFileSync(file, 'utf8');
+        text = textOf(file);
       } catch (error) {
         errors.push(error as Error);
         continue;
