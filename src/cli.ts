@@ -13,6 +13,7 @@ import { parseDuration } from './util/duration.ts';
 import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
+import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
 
 // V8's code cache for what the commands import (in the temp directory): a command run again starts
 // faster (an `image-clone copy` of an image already backed up: 0.27 s -> 0.20 s).
@@ -143,7 +144,7 @@ const GIT_FLAGS = {
     help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea or Forgejo), branch (the branch only) or commit (straight to the base branch)',
   },
   'forge-token-file': { arg: 'PATH', help: 'API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)' },
-  forge: { arg: 'KIND', help: 'github, gitlab or gitea (default from the URL: github.com is github, gitlab.* gitlab, others gitea)' },
+  forge: { arg: 'KIND', help: `${FORGE_KINDS.join(', ')} (default from the URL: github.com is github, gitlab.* gitlab, others gitea)` },
   'forge-api': {
     arg: 'URL',
     help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea)",
@@ -352,8 +353,7 @@ function gitSettings(values: GitFlagValues): GitSettings {
   if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file'])
     throw new UsageError("--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge's API accepts too)");
   const forge = values.forge;
-  if (forge !== undefined && forge !== 'github' && forge !== 'gitlab' && forge !== 'gitea')
-    throw new UsageError(`--forge must be github, gitlab or gitea, got ${JSON.stringify(forge)}`);
+  if (forge !== undefined && !isForgeKind(forge)) throw new UsageError(`--forge must be ${FORGE_KINDS.join(', ')}, got ${JSON.stringify(forge)}`);
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file'])
     throw new UsageError('--git-ssh-key-file and --git-known-hosts-file go together: a key without known hosts would trust any server');
   return {

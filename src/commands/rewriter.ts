@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { holdSecret } from '../observability/secrets.ts';
 import { startHealthServer } from '../observability/server.ts';
+import type { ForgeKind } from '../rewriter/forges/forge.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 
 /** How to reach and change Git repositories and forges: shared by `rewriter` and `sync-repo`. */
@@ -20,7 +21,7 @@ export interface GitSettings {
   readonly gitKnownHostsFile?: string;
   readonly forgeTokenFile?: string;
   readonly forgeApi?: string;
-  readonly forgeKind?: 'github' | 'gitlab' | 'gitea';
+  readonly forgeKind?: ForgeKind;
   readonly prLabels?: readonly string[];
   readonly prDraft: boolean;
   readonly commitTemplateFile?: string;

@@ -47,7 +47,8 @@ import {
 import type { RepositoryPlan } from './edit/plan.ts';
 import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
-import { forgeFor, forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
+import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
+import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { GitHubForge } from '../../src/rewriter/forges/github.ts';
-import { forgeFor } from '../../src/rewriter/forges/forge.ts';
+import { forgeFor } from '../../src/rewriter/forges/registry.ts';
 import { startGitHubStandIn, type GitHubStandIn } from '../support/github-contract.ts';
 
 let github: GitHubStandIn;

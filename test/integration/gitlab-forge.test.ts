@@ -1,7 +1,7 @@
 /** The GitLab client against a stand-in held to GitLab's documented merge request API. */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { forgeFor } from '../../src/rewriter/forges/forge.ts';
+import { forgeFor } from '../../src/rewriter/forges/registry.ts';
 import { GitLabForge } from '../../src/rewriter/forges/gitlab.ts';
 import { startGitLabStandIn, type GitLabStandIn } from '../support/gitlab-contract.ts';
 

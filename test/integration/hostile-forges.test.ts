@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../devenv/process.ts';
 import { createCertificateAuthority, createServerCertificate } from '../../devenv/tls.ts';
-import { forgeFor } from '../../src/rewriter/forges/forge.ts';
+import { forgeFor } from '../../src/rewriter/forges/registry.ts';
 import { ForgeError, forgeCall } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';
 

@@ -1,14 +1,15 @@
 /**
  * One small interface over the forges that host GitOps repositories: find the pull requests of a
- * branch, open one, update one. Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub
- * Enterprise Server (./github.ts), GitLab (./gitlab.ts).
+ * branch, open one, update one; and how a repository URL names its repository on a forge.
+ * Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub Enterprise Server (./github.ts),
+ * GitLab (./gitlab.ts), registered in ./registry.ts.
  */
-import { Agent } from 'undici';
 import { ConfigError } from '../../errors.ts';
-import { trustedCa } from '../../util/trusted-ca.ts';
-import { GiteaForge } from './gitea.ts';
-import { GitHubForge } from './github.ts';
-import { GitLabForge } from './gitlab.ts';
+
+/** The forges pull requests open on (--forge). A new one: its module, and its line in ./registry.ts. */
+export const FORGE_KINDS = ['gitea', 'github', 'gitlab'] as const;
+export type ForgeKind = (typeof FORGE_KINDS)[number];
+export const isForgeKind = (kind: string): kind is ForgeKind => (FORGE_KINDS as readonly string[]).includes(kind);
 
 export interface PullRequest {
   readonly number: number;
@@ -30,7 +31,7 @@ export interface PullRequestSpec {
 }
 
 export interface Forge {
-  readonly kind: 'gitea' | 'github' | 'gitlab';
+  readonly kind: ForgeKind;
   /**
    * Pull requests from `head` of this very repository into `base`, any state, newest first. A fork's
    * pull request from a branch of the same name is never one of them: a tenant who forks the
@@ -43,15 +44,13 @@ export interface Forge {
 
 export interface ForgeOptions {
   /** Chosen from the URL when absent: github.com → github, gitlab.* → gitlab, anything else → gitea. */
-  readonly kind?: 'gitea' | 'github' | 'gitlab';
+  readonly kind?: ForgeKind;
   /** API base URL, for self-hosted forges whose API is not at the repository's origin. */
   readonly apiBase?: string;
   readonly token: string;
   /** Extra CA certificates (PEM) the forge's TLS certificate may chain to (--ca-file). */
   readonly caFile?: string;
 }
-
-type ForgeKind = Forge['kind'];
 
 /** A forge's owner, group and repository names: letters, digits, `.`, `_` and `-` (never `.` or `..`). */
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
@@ -110,31 +109,8 @@ export function forgeRefusal(repoURL: string, options: Pick<ForgeOptions, 'kind'
   }
 }
 
-function kindOf(repoURL: string, options: Pick<ForgeOptions, 'kind'>): ForgeKind {
+/** The forge a repository URL is on: as configured, else github.com → github, gitlab.* → gitlab, anything else → gitea. */
+export function kindOf(repoURL: string, options: Pick<ForgeOptions, 'kind'>): ForgeKind {
   const host = URL.canParse(repoURL) ? new URL(repoURL).hostname : '';
   return options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
-}
-
-export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
-  const kind = kindOf(repoURL, options);
-  const { origin, owner, name, path } = repositoryPath(repoURL, kind, options.apiBase);
-  const host = new URL(origin).hostname;
-  const dispatcher = dispatcherFor(options.caFile);
-  if (kind === 'gitlab') return new GitLabForge(options.apiBase ?? `${origin}/api/v4`, path, options.token, dispatcher);
-  if (kind === 'github')
-    return new GitHubForge(options.apiBase ?? (host === 'github.com' ? 'https://api.github.com' : `${origin}/api/v3`), owner, name, options.token, dispatcher);
-  return new GiteaForge(options.apiBase ?? `${origin}/api/v1`, owner, name, options.token, dispatcher);
-}
-
-/** One connection pool per CA file for the process (a forge is opened per repository and pass). */
-const dispatchers = new Map<string, Agent>();
-
-function dispatcherFor(caFile: string | undefined): Agent | undefined {
-  if (caFile === undefined) return undefined;
-  let agent = dispatchers.get(caFile);
-  if (!agent) {
-    agent = new Agent({ connect: { ca: trustedCa(caFile)!, rejectUnauthorized: true } });
-    dispatchers.set(caFile, agent);
-  }
-  return agent;
 }
