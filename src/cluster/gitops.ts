@@ -20,70 +20,8 @@
  * Lookups are cached briefly, so a thousand workloads of one application cost one request.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { ChartLocation, DeclaredObject, GitOpsOwner, GitSource } from '../handoff/schema.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
-
-export interface GitSource {
-  readonly repoURL: string;
-  /** Directory in the repository; undefined for the root or a chart from a Helm repository. */
-  readonly path: string | undefined;
-  /** Branch, tag or commit the tool follows (Argo CD targetRevision, Flux ref). */
-  readonly revision: string | undefined;
-  /** Helm chart name, when the source is a chart. */
-  readonly chart?: string;
-}
-
-/**
- * The object in Git that decides the workload's images when the workload itself is not in Git: a
- * HelmRelease or an Argo CD Application whose chart comes from a chart repository is declared in a
- * file under its applier's path (a Kustomization's, a parent Application's), and its values (or a
- * HelmRelease's post-renderers) are what can move the images.
- */
-export interface DeclaredObject {
-  readonly kind: 'HelmRelease' | 'Application';
-  readonly namespace: string;
-  readonly name: string;
-  /**
-   * HelmRelease: the applier's `targetNamespace`, which overrides whatever namespace the file
-   * states. Application: its destination namespace, where the chart's objects go.
-   */
-  readonly targetNamespace?: string;
-  /** Where its chart comes from, so the edit can be proved by rendering it (absent: not known). */
-  readonly chart?: ChartLocation;
-  /**
-   * A multi-source Application's value files in its Git source (paths in that repository, in the
-   * order Helm reads them): the last one is edited, not the Application.
-   */
-  readonly valueFiles?: readonly string[];
-}
-
-/** A chart in a chart repository (`https://…` with an index.yaml) or an OCI registry (`oci://host/path`, the chart at path/name). */
-export interface ChartLocation {
-  readonly repoURL: string;
-  readonly name: string;
-  /** The version deployed (from the release's status), else the version or range asked for; absent: the newest. */
-  readonly version?: string;
-  /** An OCI registry spoken to over plain HTTP (Flux `spec.insecure`). */
-  readonly insecure?: boolean;
-  /** The releases's name as Helm knows it (`spec.releaseName`, else Flux's default). */
-  readonly releaseName?: string;
-}
-
-export type GitOpsOwner = {
-  readonly tool: 'argocd' | 'flux';
-  readonly kind: 'Application' | 'Kustomization' | 'HelmRelease';
-  readonly namespace: string;
-  readonly name: string;
-  /** Where the file to edit lives; empty when the chain ends outside Git. */
-  readonly sources: readonly GitSource[];
-  /** Set when the file to edit declares this object rather than the workload. */
-  readonly declares?: DeclaredObject;
-  /** The ownership chain, workload's owner first, for reviewers ("HelmRelease apps/redis (chart …)"). */
-  readonly chain?: readonly string[];
-  /** Why no file in Git can move this workload's images: the record is not proposed. */
-  readonly unsupported?: string;
-  /** Set when the marks name an owner that does not list the object: why (also in `unsupported`). */
-  readonly notVerified?: string;
-};
 
 /** The object whose owner is looked up: its identity (to be found in the owner's own lists) and its marks. */
 export interface OwnedObject {

@@ -40,7 +40,8 @@ import {
   type WorkloadRef,
 } from '../cluster/workloads.ts';
 import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
-import { Ledger, type HandoffRecord } from '../handoff/ledger.ts';
+import { Ledger } from '../handoff/ledger.ts';
+import type { HandoffRecord } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
 import { effectiveTag, formatReference, parseReference, type ImageReference } from '../image/reference.ts';

@@ -4,7 +4,7 @@
  * (Events, retries, the handoff record).
  */
 import type { ContainerImage } from '../cluster/workloads.ts';
-import type { HandoffImage } from '../handoff/ledger.ts';
+import type { HandoffImage } from '../handoff/schema.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
 import type { CopyResult } from '../registry/copy.ts';
 

@@ -14,12 +14,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { access, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GitOpsOwner } from '../cluster/gitops.ts';
-import type { WorkloadRef } from '../cluster/workloads.ts';
-import type { RecordedPull } from '../image/backup-pull.ts';
 
 import { scrub } from '../observability/secrets.ts';
-import { parseCapabilities, parseRecord, RECORD_VERSION, type ClusterCapabilities } from './schema.ts';
+import {
+  parseCapabilities,
+  parseRecord,
+  pinnedBackup,
+  RECORD_VERSION,
+  type ClusterCapabilities,
+  type HandoffImage,
+  type HandoffRecord,
+  type RecordedWorkload,
+} from './schema.ts';
 
 const CAPABILITIES_FILE = 'cluster-capabilities';
 /** A record holds a workload's containers (a few hundred bytes each): far more than any real one. */
@@ -33,49 +39,12 @@ export class RejectedRecordError extends Error {
 /** A refusal's reason is kept whole up to this size (Helm's errors can be long; a hostile chart's, endless). */
 export const REFUSAL_MAX_BYTES = 8 * 1024;
 
-export interface HandoffImage {
-  readonly container: string;
-  readonly init: boolean;
-  /** The image as the workload names it today. */
-  readonly source: string;
-  /** The backup reference, with tag, without digest. */
-  readonly backup: string;
-  readonly digest: string;
-  readonly platforms: readonly string[];
-  readonly sizeBytes: number;
-}
-
-/**
- * The object a record moves: a workload the copier watches, an operator's resource whose image
- * fields set a workload's images (cluster/operator-images.ts), or (sync-repo) any kind the planner edits.
- */
-export interface RecordedWorkload extends Omit<WorkloadRef, 'kind'> {
-  readonly kind: string;
-}
-
-export interface HandoffRecord {
-  readonly version: typeof RECORD_VERSION;
-  readonly id: string;
-  readonly createdAt: string;
-  readonly workload: RecordedWorkload;
-  /**
-   * The controller that owns the workload (its controller owner reference), when no Git change of the
-   * workload can move it: its controller sets its pod template, and would revert a patch at once.
-   */
-  readonly controller?: { readonly kind: string; readonly name: string };
-  readonly images: readonly HandoffImage[];
-  /** Who applies this workload from Git; undefined when unmanaged. */
-  readonly owner: GitOpsOwner | undefined;
-  /** How the workload's nodes will pull the backups, as the copier checked it (absent in older records). */
-  readonly pull?: RecordedPull;
-}
-
 /** The content-derived id: the same workload and images always give the same id. */
 export function recordId(workload: RecordedWorkload, images: readonly HandoffImage[]): string {
   const hash = createHash('sha256');
   hash.update(`${workload.uid}\n${workload.kind}/${workload.namespace}/${workload.name}\n`);
   for (const image of [...images].sort((a, b) => a.container.localeCompare(b.container)))
-    hash.update(`${image.container}|${image.init}|${image.source}|${image.backup}@${image.digest}\n`);
+    hash.update(`${image.container}|${image.init}|${image.source}|${pinnedBackup(image)}\n`);
   return `${workload.namespace}.${workload.kind.toLowerCase()}.${workload.name}.${hash.digest('hex').slice(0, 16)}`;
 }
 

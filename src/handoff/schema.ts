@@ -5,9 +5,114 @@
  * the only version so far; `pull` and the owner's `declares`, `chain` and `unsupported` were added to
  * it as optional fields (absent in older records), and so was `controller`.
  */
-import type { HandoffRecord } from './ledger.ts';
+import type { WorkloadRef } from '../cluster/workloads.ts';
+import type { RecordedPull } from '../image/backup-pull.ts';
 
 export const RECORD_VERSION = 1;
+
+export interface HandoffImage {
+  readonly container: string;
+  readonly init: boolean;
+  /** The image as the workload names it today. */
+  readonly source: string;
+  /** The backup reference, with tag, without digest. */
+  readonly backup: string;
+  readonly digest: string;
+  readonly platforms: readonly string[];
+  readonly sizeBytes: number;
+}
+
+/** The image a container runs after the change: the backup, pinned by digest. */
+export const pinnedBackup = (image: Pick<HandoffImage, 'backup' | 'digest'>): string => `${image.backup}@${image.digest}`;
+
+/**
+ * The object a record moves: a workload the copier watches, an operator's resource whose image
+ * fields set a workload's images (cluster/operator-images.ts), or (sync-repo) any kind the planner edits.
+ */
+export interface RecordedWorkload extends Omit<WorkloadRef, 'kind'> {
+  readonly kind: string;
+}
+
+export interface HandoffRecord {
+  readonly version: typeof RECORD_VERSION;
+  readonly id: string;
+  readonly createdAt: string;
+  readonly workload: RecordedWorkload;
+  /**
+   * The controller that owns the workload (its controller owner reference), when no Git change of the
+   * workload can move it: its controller sets its pod template, and would revert a patch at once.
+   */
+  readonly controller?: { readonly kind: string; readonly name: string };
+  readonly images: readonly HandoffImage[];
+  /** Who applies this workload from Git; undefined when unmanaged. */
+  readonly owner: GitOpsOwner | undefined;
+  /** How the workload's nodes will pull the backups, as the copier checked it (absent in older records). */
+  readonly pull?: RecordedPull;
+}
+
+/** Who applies a workload from Git, as the copier found it (cluster/gitops.ts) and the rewriter follows it. */
+export interface GitSource {
+  readonly repoURL: string;
+  /** Directory in the repository; undefined for the root or a chart from a Helm repository. */
+  readonly path: string | undefined;
+  /** Branch, tag or commit the tool follows (Argo CD targetRevision, Flux ref). */
+  readonly revision: string | undefined;
+  /** Helm chart name, when the source is a chart. */
+  readonly chart?: string;
+}
+
+/**
+ * The object in Git that decides the workload's images when the workload itself is not in Git: a
+ * HelmRelease or an Argo CD Application whose chart comes from a chart repository is declared in a
+ * file under its applier's path (a Kustomization's, a parent Application's), and its values (or a
+ * HelmRelease's post-renderers) are what can move the images.
+ */
+export interface DeclaredObject {
+  readonly kind: 'HelmRelease' | 'Application';
+  readonly namespace: string;
+  readonly name: string;
+  /**
+   * HelmRelease: the applier's `targetNamespace`, which overrides whatever namespace the file
+   * states. Application: its destination namespace, where the chart's objects go.
+   */
+  readonly targetNamespace?: string;
+  /** Where its chart comes from, so the edit can be proved by rendering it (absent: not known). */
+  readonly chart?: ChartLocation;
+  /**
+   * A multi-source Application's value files in its Git source (paths in that repository, in the
+   * order Helm reads them): the last one is edited, not the Application.
+   */
+  readonly valueFiles?: readonly string[];
+}
+
+/** A chart in a chart repository (`https://…` with an index.yaml) or an OCI registry (`oci://host/path`, the chart at path/name). */
+export interface ChartLocation {
+  readonly repoURL: string;
+  readonly name: string;
+  /** The version deployed (from the release's status), else the version or range asked for; absent: the newest. */
+  readonly version?: string;
+  /** An OCI registry spoken to over plain HTTP (Flux `spec.insecure`). */
+  readonly insecure?: boolean;
+  /** The releases's name as Helm knows it (`spec.releaseName`, else Flux's default). */
+  readonly releaseName?: string;
+}
+
+export type GitOpsOwner = {
+  readonly tool: 'argocd' | 'flux';
+  readonly kind: 'Application' | 'Kustomization' | 'HelmRelease';
+  readonly namespace: string;
+  readonly name: string;
+  /** Where the file to edit lives; empty when the chain ends outside Git. */
+  readonly sources: readonly GitSource[];
+  /** Set when the file to edit declares this object rather than the workload. */
+  readonly declares?: DeclaredObject;
+  /** The ownership chain, workload's owner first, for reviewers ("HelmRelease apps/redis (chart …)"). */
+  readonly chain?: readonly string[];
+  /** Why no file in Git can move this workload's images: the record is not proposed. */
+  readonly unsupported?: string;
+  /** Set when the marks name an owner that does not list the object: why (also in `unsupported`). */
+  readonly notVerified?: string;
+};
 
 /** What a chart sees of the cluster it is rendered for (read by cluster/capabilities.ts in the copier). */
 export interface ClusterCapabilities {

@@ -3,14 +3,11 @@
  * planners make, the containers the render proofs check, the unit an edit session keeps or refuses.
  * One place, so the edit, the proof and the pull request never read a record differently.
  */
-import type { HandoffImage, HandoffRecord } from '../handoff/ledger.ts';
+import { pinnedBackup, type HandoffRecord } from '../handoff/schema.ts';
 import { parseReference } from '../image/reference.ts';
 import type { Replacement } from './edit/plan.ts';
 import type { ExpectedImage } from './render/compare.ts';
 import type { EditUnit } from './session.ts';
-
-/** The image a container runs after the change: the backup, pinned by digest. */
-export const pinnedBackup = (image: HandoffImage): string => `${image.backup}@${image.digest}`;
 
 /** Each image's replacement: its source (as the workload names it) by its pinned backup. */
 export function recordReplacements(record: HandoffRecord): Array<Replacement & { readonly asWritten: string }> {

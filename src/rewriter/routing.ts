@@ -4,7 +4,7 @@
  * branch gets one change), closed as not proposable, or left pending for want of a repository.
  */
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadRef } from '../cluster/workloads.ts';
-import type { HandoffRecord } from '../handoff/ledger.ts';
+import type { HandoffRecord } from '../handoff/schema.ts';
 
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
 export type DirectPatchMode = 'never' | 'unmanaged' | 'always';

@@ -15,7 +15,7 @@ import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
 import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/copier.ts';
-import type { HandoffRecord } from '../../src/handoff/ledger.ts';
+import type { HandoffRecord } from '../../src/handoff/schema.ts';
 import { parseBackupTarget } from '../../src/image/backup.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { startHealthServer, type HealthServer } from '../../src/observability/server.ts';

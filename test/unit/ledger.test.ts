@@ -4,7 +4,8 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Ledger, recordId, type HandoffImage } from '../../src/handoff/ledger.ts';
+import { Ledger, recordId } from '../../src/handoff/ledger.ts';
+import type { HandoffImage } from '../../src/handoff/schema.ts';
 import { imagesOf, workloadKey, workloadRef } from '../../src/cluster/workloads.ts';
 import { parseDuration } from '../../src/util/duration.ts';
 import { kubeVersionOf } from '../../src/cluster/capabilities.ts';

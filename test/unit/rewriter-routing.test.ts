@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { GitOpsOwner } from '../../src/cluster/gitops.ts';
-import type { HandoffRecord } from '../../src/handoff/ledger.ts';
+import type { GitOpsOwner } from '../../src/handoff/schema.ts';
+import type { HandoffRecord } from '../../src/handoff/schema.ts';
 import { RECORD_VERSION } from '../../src/handoff/schema.ts';
 import { groupByTarget, routeRecord, type RoutingSettings } from '../../src/rewriter/routing.ts';
 

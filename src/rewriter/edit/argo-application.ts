@@ -17,7 +17,7 @@
 import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
-import type { DeclaredObject } from '../../cluster/gitops.ts';
+import { pinnedBackup, type DeclaredObject } from '../../handoff/schema.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { parseReference, runsSameImage } from '../../image/reference.ts';
 import { setPath, SUBSTITUTION_GUARD, valueAt, type ValueOverride } from '../render/image-values.ts';
@@ -126,7 +126,7 @@ function overridesFor(
     if (byRendering) {
       overrides.push(...byRendering);
       const paths = byRendering.map((o) => o.path.join('.')).join(', ');
-      changes.push({ file, line, what: `${where} Helm values ${paths} (found by rendering the chart)`, before: r.source, after: `${r.backup}@${r.digest}` });
+      changes.push({ file, line, what: `${where} Helm values ${paths} (found by rendering the chart)`, before: r.source, after: pinnedBackup(r) });
       continue;
     }
     const found = keys.filter((k) => runsSameImage(k.image, r.source));
@@ -140,7 +140,7 @@ function overridesFor(
       unmatched.push(r.source);
       continue;
     }
-    const to = parseReference(`${r.backup}@${r.digest}`);
+    const to = parseReference(pinnedBackup(r));
     for (const k of found) {
       const at = (key: string) => [...k.path, key];
       if (k.convention === 'string') overrides.push({ path: k.path, value: `${to.registry}/${to.repository}@${r.digest}` });
@@ -151,7 +151,7 @@ function overridesFor(
         // Pinned where the chart reads a digest; else the backup's tag, copied from the same digest.
         if (k.has.digest) overrides.push({ path: at('digest'), value: r.digest });
       }
-      changes.push({ file, line, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: `${r.backup}@${r.digest}` });
+      changes.push({ file, line, what: `${where} Helm value ${k.path.join('.') || '(root)'}`, before: r.source, after: pinnedBackup(r) });
     }
   }
   if (unmatched.length > 0)

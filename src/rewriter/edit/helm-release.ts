@@ -19,7 +19,7 @@
  */
 import { relative, resolve, sep } from 'node:path';
 import { isMap, isSeq, type Node } from 'yaml';
-import type { DeclaredObject } from '../../cluster/gitops.ts';
+import type { DeclaredObject } from '../../handoff/schema.ts';
 import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
 import { buildModel, helmRenderImage, type HelmValueRender } from './kustomize-build.ts';
 import { entryOutput, kustomizationIn, nameOf, type KustomizeEntry } from './kustomize.ts';

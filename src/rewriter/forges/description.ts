@@ -5,7 +5,7 @@
  * later batch on the same branch adds to the description instead of replacing it.
  */
 import { createHash } from 'node:crypto';
-import type { HandoffRecord } from '../../handoff/ledger.ts';
+import type { HandoffRecord } from '../../handoff/schema.ts';
 import { pullCell, pullStatement, type RecordedPull } from '../../image/backup-pull.ts';
 
 export const MARKER_PREFIX = '<!-- image-clone-controller:';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import semver from 'semver';
 import { parse } from 'yaml';
-import type { ChartLocation } from '../../cluster/gitops.ts';
+import type { ChartLocation } from '../../handoff/schema.ts';
 import { ImageCloneError } from '../../errors.ts';
 import { createRegistryStack, type RegistryStack } from '../../registry/index.ts';
 import { readBounded } from '../../util/bounded-body.ts';

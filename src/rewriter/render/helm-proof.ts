@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import type { DeclaredObject } from '../../cluster/gitops.ts';
+import type { DeclaredObject } from '../../handoff/schema.ts';
 import type { ClusterCapabilities } from '../../handoff/schema.ts';
 import { buildReadRefusal } from './build-gate.ts';
 import { HELM_TEMPLATE_FLAGS, RenderProofError, tool, type RenderTools } from './tools.ts';
