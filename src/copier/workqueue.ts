@@ -4,6 +4,8 @@
  * added while it is worked is worked again afterwards), held while paused (a standby replica keeps
  * its caches, not its queue moving), and with capped exponential backoff for keys whose work failed.
  */
+import { requeueDelay } from '../util/retry.ts';
+
 export interface WorkQueueOptions {
   readonly workers: number;
   readonly work: (key: string) => Promise<void>;
@@ -63,7 +65,7 @@ export class KeyedWorkQueue {
     const previous = this.#retries.get(key);
     clearTimeout(previous?.timer);
     const attempt = (previous?.attempt ?? 0) + 1;
-    const delay = Math.min(this.#options.maxMs ?? 5 * 60_000, (this.#options.baseMs ?? 5_000) * 2 ** (attempt - 1));
+    const delay = requeueDelay(attempt, this.#options.baseMs, this.#options.maxMs);
     const timer = setTimeout(() => this.add(key), delay);
     timer.unref();
     this.#retries.set(key, { attempt, timer });

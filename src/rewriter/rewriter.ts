@@ -28,6 +28,7 @@ import { parseReference, runsSameImage } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
+import { requeueDelay } from '../util/retry.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planApplicationValues, planValueFiles, type ApplicationPlan, type DerivedOverrides } from './edit/argo-application.ts';
 import { deriveImageValues } from './render/image-values.ts';
@@ -216,7 +217,7 @@ export class Rewriter {
         } while (this.#again);
         this.#failedPasses = this.#lastPassOk ? 0 : this.#failedPasses + 1;
         if (this.#failedPasses > 0 && !this.#stopped) {
-          const delay = Math.min(5 * 60_000, retryMs * 2 ** (this.#failedPasses - 1));
+          const delay = requeueDelay(this.#failedPasses, retryMs);
           this.#log.info('some changes failed; next attempt scheduled', { inMs: delay, failedPassesInARow: this.#failedPasses });
           this.#retry = setTimeout(pass, delay);
         }

@@ -112,3 +112,12 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - now) / 1000));
 }
+
+/**
+ * How long a failed unit of work (a workload's copy, a rewriter pass) waits before it is tried again:
+ * `baseMs` after its first failure, doubling with each failure in a row, at most `maxMs`
+ * (5 s doubling to 5 minutes by default). The retry of a whole unit, not of one request (withRetries).
+ */
+export function requeueDelay(failuresInARow: number, baseMs = 5_000, maxMs = 5 * 60_000): number {
+  return Math.min(maxMs, baseMs * 2 ** (Math.max(1, failuresInARow) - 1));
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RegistryError } from '../../src/errors.ts';
-import { parseRetryAfter, withRetries } from '../../src/util/retry.ts';
+import { parseRetryAfter, requeueDelay, withRetries } from '../../src/util/retry.ts';
 
 describe('Retry-After and bounded retries', () => {
   it('reads seconds and HTTP dates', () => {
@@ -57,5 +57,16 @@ describe('Retry-After and bounded retries', () => {
       /a bug/,
     );
     assert.equal(calls, 1);
+  });
+});
+
+describe('the requeue delay of a failed unit of work', () => {
+  it('is 5 s after one failure, doubles with each failure in a row, and stops at 5 minutes', () => {
+    assert.deepEqual(
+      [1, 2, 3, 6, 7, 30].map((n) => requeueDelay(n)),
+      [5_000, 10_000, 20_000, 160_000, 300_000, 300_000],
+    );
+    assert.equal(requeueDelay(3, 100, 250), 250, 'a base and a cap of its own');
+    assert.equal(requeueDelay(0), 5_000, 'no failure yet is taken as the first');
   });
 });
