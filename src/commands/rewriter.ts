@@ -32,7 +32,7 @@ export interface GitSettings {
 /** The Rewriter settings those name, with secrets read from their files (named in errors, never shown). */
 export function gitAccess(
   settings: GitSettings,
-): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'commitTemplate' | 'credentialScopes'> {
+): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'pullRequests' | 'commitTemplate' | 'credentialScopes'> {
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
   // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
@@ -56,10 +56,9 @@ export function gitAccess(
             token: forgeToken,
             ...(settings.forgeKind ? { kind: settings.forgeKind } : {}),
             ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}),
-            draft: settings.prDraft,
-            ...(settings.prLabels ? { labels: settings.prLabels } : {}),
           },
         }),
+    pullRequests: { ...(settings.prDraft ? { draft: true } : {}), ...(settings.prLabels ? { labels: settings.prLabels } : {}) },
     ...(commitTemplate === undefined ? {} : { commitTemplate }),
     ...(settings.credentialScopes?.length ? { credentialScopes: settings.credentialScopes } : {}),
   };

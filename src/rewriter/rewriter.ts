@@ -75,8 +75,10 @@ export interface RewriterConfig {
   /** For workloads no GitOps tool manages: the repository, path and branch to search. */
   readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
   readonly maxPushAttempts?: number;
-  /** In `pr` mode: the forge (chosen from the URL, or configured) and how pull requests look. */
-  readonly forge?: ForgeOptions & { readonly draft?: boolean; readonly labels?: readonly string[] };
+  /** In `pr` mode: the forge (chosen from the URL, or configured) and its token. */
+  readonly forge?: ForgeOptions;
+  /** In `pr` mode: how pull requests look. */
+  readonly pullRequests?: { readonly draft?: boolean; readonly labels?: readonly string[] };
   /** HTTPS credentials for every repository (from a mounted Secret). */
   readonly gitCredentials?: GitCredentials;
   /** SSH key and known_hosts for ssh:// and scp-like repository URLs. */
@@ -486,8 +488,8 @@ export class Rewriter {
   }
 
   #deliverySettings(): DeliverySettings {
-    const { mode, branchPrefix, forge } = this.#config;
-    return { mode, ...(branchPrefix ? { branchPrefix } : {}), ...(forge?.draft ? { draft: true } : {}), ...(forge?.labels ? { labels: forge.labels } : {}) };
+    const { mode, branchPrefix, pullRequests } = this.#config;
+    return { mode, ...(branchPrefix ? { branchPrefix } : {}), ...pullRequests };
   }
 
   #openWorkspace(repoURL: string): Workspace {

@@ -82,7 +82,8 @@ function rewriter(ledgerDir: string, cache: string, mode: 'pr' | 'branch' = 'pr'
     logger: createLogger({ write: (line) => void logLines.push(line) }),
     gitCredentials: { username: gitea.user, password: gitea.password },
     credentialScopes: [`${gitea.url}/`],
-    forge: { token: gitea.token, labels: ['backup'] },
+    forge: { token: gitea.token },
+    pullRequests: { labels: ['backup'] },
   });
 }
 

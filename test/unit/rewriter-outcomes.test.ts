@@ -158,7 +158,7 @@ describe('rewriter outcomes, one per Git step', () => {
   it('pull request opened: the branch pushed from the base and a description of what moves', async () => {
     const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25') });
     const forge = new MemoryForge();
-    const { ledger, rewriter } = setup('pr', { openForge: () => forge, forge: { token: 't', draft: true, labels: ['backups'] } });
+    const { ledger, rewriter } = setup('pr', { openForge: () => forge, forge: { token: 't' }, pullRequests: { draft: true, labels: ['backups'] } });
     const id = await record(ledger, repo.url, 'web', 'nginx:1.25');
     const [outcome] = await rewriter.processPending();
     assert.deepEqual([outcome!.result, outcome!.pullRequest], ['pushed', 'https://forge.test/pulls/1']);
