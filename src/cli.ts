@@ -8,11 +8,11 @@ import { resolve } from 'node:path';
 import { ImageCloneError, describeError } from './errors.ts';
 import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
-import type { CopyBounds } from './registry/copy.ts';
 import { parseDuration } from './util/duration.ts';
 import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
+import type { RegistrySettings } from './commands/registry-settings.ts';
 import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
 
 // V8's code cache for what the commands import (in the temp directory): a command run again starts
@@ -114,11 +114,18 @@ const REGISTRY_FLAGS = {
   },
 } as const satisfies FlagTable;
 
-/** The copy engine's bounds, from the REGISTRY_FLAGS every copying command shares. */
-function copyBounds(values: { 'max-image-size'?: string; 'min-copy-rate'?: string }): CopyBounds {
+/** The registry settings, from the REGISTRY_FLAGS every copying command shares (and its --retry-budget). */
+function registrySettings(values: FlagValues<typeof REGISTRY_FLAGS> & { 'retry-budget'?: string }): RegistrySettings {
   return {
-    maxImageBytes: parseSize('--max-image-size', values['max-image-size']!),
-    minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
+    insecureRegistries: values['insecure-registry'] ?? [],
+    ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
+    retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
+    bounds: {
+      maxImageBytes: parseSize('--max-image-size', values['max-image-size']!),
+      minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
+    },
   };
 }
 const BACKUP_PULL = {
@@ -329,14 +336,9 @@ async function copy(args: readonly string[], out: (l: string) => void, err: (l: 
       pairs,
       ...(values['backup-registry'] === undefined ? {} : { backupRegistry: values['backup-registry'] }),
       layout: values.flat ? 'flat' : 'nested',
-      insecureRegistries: values['insecure-registry'] ?? [],
-      ...(values['auth-file'] === undefined ? {} : { authFile: values['auth-file'] }),
-      ...(values['ca-file'] === undefined ? {} : { caFile: values['ca-file'] }),
-      ...(values['mutable-tag'] === undefined ? {} : { mutableTags: values['mutable-tag'] }),
       imageConcurrency: positiveInteger('--concurrency', values.concurrency!),
       blobConcurrency: positiveInteger('--blob-concurrency', values['blob-concurrency']!),
-      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
-      bounds: copyBounds(values),
+      ...registrySettings(values),
       json: values.json ?? false,
     },
     out,
@@ -426,13 +428,8 @@ async function syncRepo(args: readonly string[], out: (l: string) => void, err: 
       ...(values.path ? { path: values.path } : {}),
       backupRegistry: values['backup-registry'],
       layout: values.flat ? 'flat' : 'nested',
-      insecureRegistries: values['insecure-registry'] ?? [],
-      ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
-      ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
-      ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
       backupPull: parseBackupPull(values['backup-pull']!),
-      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
-      bounds: copyBounds(values),
+      ...registrySettings(values),
       git,
       dryRun: values['dry-run'] ?? false,
       kustomize: values.kustomize!,
@@ -474,15 +471,11 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       backupRegistry: values['backup-registry'],
       layout: values.flat ? 'flat' : 'nested',
       handoffDir: resolve(values['handoff-dir']),
-      insecureRegistries: values['insecure-registry'] ?? [],
-      ...(values['auth-file'] ? { authFile: values['auth-file'] } : {}),
       ...(values['registry-secret-dir'] ? { registrySecretDir: values['registry-secret-dir'] } : {}),
-      ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
       once: values.once ?? false,
       ...(values['controller-namespace'] ? { controllerNamespace: values['controller-namespace'] } : {}),
       includeNamespaces: values['include-namespace'] ?? [],
       excludeNamespaces: values['exclude-namespace'] ?? [],
-      ...(values['mutable-tag'] ? { mutableTags: values['mutable-tag'] } : {}),
       recheckIntervalMs: parseDuration('--recheck-interval', values['recheck-interval']!),
       namespaceLimits: {
         images: positiveInteger('--namespace-max-images', values['namespace-max-images']!),
@@ -493,8 +486,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       leaseName: values['lease-name']!,
       argocdNamespace: values['argocd-namespace']!,
       backupPull: parseBackupPull(values['backup-pull']!),
-      retryBudgetMs: parseDuration('--retry-budget', values['retry-budget']!),
-      bounds: copyBounds(values),
+      ...registrySettings(values),
       logger: createLogger({ level: parseLevel(values['log-level']) }),
     },
     out,

@@ -2,33 +2,27 @@
  * `image-clone copier`: the sidecar. Watches the cluster, backs up public images, writes handoff
  * records. `--once` makes one full pass and exits 0 only if every workload's backup succeeded.
  */
-import type { CopyBounds } from '../registry/copy.ts';
+import { registryStackOptions, type RegistrySettings } from './registry-settings.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { Copier } from '../copier/copier.ts';
 import type { NamespaceLimits } from '../copier/namespace-budget.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull } from '../image/backup-pull.ts';
-import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { startHealthServer } from '../observability/server.ts';
 import { CredentialFiles } from '../registry/credential-files.ts';
-import { retryPolicyWithBudget } from '../util/retry.ts';
 
-export interface CopierCommandOptions {
+export interface CopierCommandOptions extends RegistrySettings {
   readonly kubeconfig?: string;
   readonly backupRegistry: string;
   readonly layout: BackupLayout;
   readonly handoffDir: string;
-  readonly insecureRegistries: readonly string[];
-  readonly authFile?: string;
   readonly registrySecretDir?: string;
-  readonly caFile?: string;
   readonly once: boolean;
   readonly controllerNamespace?: string;
   readonly includeNamespaces: readonly string[];
   readonly excludeNamespaces: readonly string[];
-  readonly mutableTags?: readonly string[];
   readonly recheckIntervalMs?: number;
   readonly namespaceLimits?: NamespaceLimits;
   readonly healthAddress?: string;
@@ -36,10 +30,6 @@ export interface CopierCommandOptions {
   readonly leaseName: string;
   readonly argocdNamespace?: string;
   readonly backupPull: BackupPull;
-  /** How long one registry operation is retried before the workload's own retry takes over (ms). */
-  readonly retryBudgetMs: number;
-  /** --max-image-size and --min-copy-rate. */
-  readonly bounds: CopyBounds;
   readonly logger: Logger;
 }
 
@@ -71,14 +61,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     controllerNamespace: namespace,
     includeNamespaces: options.includeNamespaces,
     excludeNamespaces: options.excludeNamespaces,
-    registry: {
-      insecureRegistries: options.insecureRegistries,
-      ...(options.caFile ? { caFile: options.caFile } : {}),
-      credentials: () => credentials.current(),
-      tagPolicy: new TagPolicy(options.mutableTags),
-      retry: retryPolicyWithBudget(options.retryBudgetMs),
-      ...options.bounds,
-    },
+    registry: registryStackOptions(options, () => credentials.current()),
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),

@@ -3,29 +3,20 @@
  * from a file of `SRC DST` lines, copied concurrently. One line per image on stdout; failures on
  * stderr with what failed and why; exit 0 only when every copy succeeded.
  */
+import { registryStackOptions, type RegistrySettings } from './registry-settings.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError, describeError } from '../errors.ts';
 import { backupReference, digestTag, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import { effectiveTag, formatReference, parseReference, withSelector, type ImageReference } from '../image/reference.ts';
-import { TagPolicy } from '../image/tag-policy.ts';
-import type { BatchResult, CopyBounds, CopyRequest, CopyResult } from '../registry/copy.ts';
+import type { BatchResult, CopyRequest, CopyResult } from '../registry/copy.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { retryPolicyWithBudget } from '../util/retry.ts';
 import { formatBytes } from '../util/size.ts';
 
-export interface CopyCommandOptions {
+export interface CopyCommandOptions extends RegistrySettings {
   readonly pairs: ReadonlyArray<readonly [string, string | undefined]>;
   readonly backupRegistry?: string;
   readonly layout?: BackupLayout;
-  readonly insecureRegistries: readonly string[];
-  readonly authFile?: string;
-  readonly caFile?: string;
-  /** How long one registry operation is retried before the copy gives up (ms). */
-  readonly retryBudgetMs: number;
-  /** --max-image-size and --min-copy-rate. */
-  readonly bounds: CopyBounds;
-  readonly mutableTags?: readonly string[];
   readonly imageConcurrency?: number;
   readonly blobConcurrency?: number;
   readonly json?: boolean;
@@ -79,12 +70,7 @@ export async function copyCommand(options: CopyCommandOptions, out: (line: strin
 
   const credentials = options.authFile === undefined ? CredentialStore.empty() : CredentialStore.fromFile(options.authFile);
   const stack = createRegistryStack({
-    retry: retryPolicyWithBudget(options.retryBudgetMs),
-    ...options.bounds,
-    insecureRegistries: options.insecureRegistries,
-    ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
-    credentials: () => credentials,
-    tagPolicy: new TagPolicy(options.mutableTags),
+    ...registryStackOptions(options, () => credentials),
     ...(options.imageConcurrency === undefined ? {} : { imageConcurrency: options.imageConcurrency }),
     ...(options.blobConcurrency === undefined ? {} : { blobConcurrency: options.blobConcurrency }),
   });

@@ -4,7 +4,7 @@
  * the manifests onto the backups with a commit, a branch or a pull request, through the same copy
  * engine, records and rewriter as the controller (the repository is the "unmanaged" target).
  */
-import type { CopyBounds } from '../registry/copy.ts';
+import { registryStackOptions, type RegistrySettings } from './registry-settings.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,33 +15,23 @@ import type { HandoffImage } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull, RecordedPull } from '../image/backup-pull.ts';
 import { formatReference, tryParseReference } from '../image/reference.ts';
-import { TagPolicy } from '../image/tag-policy.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { retryPolicyWithBudget } from '../util/retry.ts';
 import { anonymousPullRefusal } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
 import { gitAccess, type GitSettings } from './rewriter.ts';
 
-export interface SyncRepoOptions {
+export interface SyncRepoOptions extends RegistrySettings {
   readonly repoURL: string;
   readonly branch: string;
   readonly path?: string;
   readonly backupRegistry: string;
   readonly layout: BackupLayout;
-  readonly insecureRegistries: readonly string[];
-  readonly authFile?: string;
-  readonly caFile?: string;
-  readonly mutableTags?: readonly string[];
   /** How the nodes that run these manifests pull the backups (anonymous: proved per image). */
   readonly backupPull: BackupPull;
-  /** How long one registry operation is retried before that image fails (ms). */
-  readonly retryBudgetMs: number;
-  /** --max-image-size and --min-copy-rate. */
-  readonly bounds: CopyBounds;
   readonly git: GitSettings;
   readonly dryRun: boolean;
   readonly logger: Logger;
@@ -67,14 +57,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       else if (!isInBackupTarget(ref, target)) sources.set(formatReference(ref), use.image);
     }
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
-    const stack = createRegistryStack({
-      retry: retryPolicyWithBudget(options.retryBudgetMs),
-      ...options.bounds,
-      insecureRegistries: options.insecureRegistries,
-      ...(options.caFile ? { caFile: options.caFile } : {}),
-      credentials: () => credentials,
-      tagPolicy: new TagPolicy(options.mutableTags),
-    });
+    const stack = createRegistryStack(registryStackOptions(options, () => credentials));
     const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
     let failed = 0;
     try {
