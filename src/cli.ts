@@ -277,6 +277,15 @@ const REWRITE_FLAGS = {
   help: HELP,
 } as const satisfies FlagTable;
 
+/** Each command's flag table: its usage, its parser, and its reference page's table (docs/<command>.md, checked by the tests). */
+export const COMMAND_FLAGS = {
+  copy: COPY_FLAGS,
+  copier: COPIER_FLAGS,
+  rewriter: REWRITER_FLAGS,
+  'sync-repo': SYNC_REPO_FLAGS,
+  rewrite: REWRITE_FLAGS,
+} as const satisfies Record<string, FlagTable>;
+
 const usage = (header: string, table: FlagTable, footer?: string) => `${header.trimEnd()}\n\n${optionsUsage(table)}${footer ? `\n\n${footer}` : ''}`;
 const USAGES: Readonly<Record<string, string>> = {
   copy: usage(COPY_USAGE_HEADER, COPY_FLAGS),

@@ -60,3 +60,13 @@ export function optionsUsage(table: FlagTable): string {
   }
   return `Options:\n${lines.join('\n')}`;
 }
+
+/** A table as the reference pages show it (docs/<command>.md): one row per flag, its default, its help. */
+export function flagsMarkdown(table: FlagTable): string {
+  const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const rows = Object.entries(table).map(([name, spec]) => {
+    const flag = `\`${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.arg ? ` ${spec.arg}` : ''}\``;
+    return `| ${flag} | ${spec.default !== undefined ? `\`${cell(spec.default)}\`` : ''} | ${cell(spec.help)} |`;
+  });
+  return ['| option | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}

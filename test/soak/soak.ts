@@ -127,7 +127,7 @@ async function churn(installation: Installation, stopAt: number, random: () => n
         live.push(w);
       } else if (!remove) {
         // Always to an image this workload never ran: going back to an earlier one is a revert of
-        // the controller's change, which it does not propose again (see the README).
+        // the controller's change, which it does not propose again (see docs/rewriter.md).
         const w = live[Math.floor(random() * live.length)]!;
         const ran = history.get(w.name) ?? new Set([w.image]);
         const fresh = installation.images.map((_, i) => i).filter((i) => !ran.has(i));
