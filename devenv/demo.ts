@@ -6,8 +6,9 @@
  * (built the first time, with progress), and a Git repository laid out like an Argo CD application,
  * on a local Gitea where its build is available (the change arrives as a pull request), else on
  * git's own HTTP server (the change arrives as a commit); creates the Deployment as Argo CD would;
- * runs the copier and the rewriter; shows the backup with its digest and the change with its diff;
- * then cleans everything up.
+ * runs the copier and the rewriter; shows the backup with its digest and the change with its diff
+ * (on Gitea: the pull request's address, title and description, as a reviewer reads them); then
+ * cleans everything up, or with `--keep` leaves the servers up to browse until Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,11 +31,18 @@ import { DEFAULT_RENDER_TOOLS, Rewriter } from '../src/rewriter/rewriter.ts';
 
 const STEPS = 7;
 
-export async function demoCommand(say: (line: string) => void): Promise<number> {
+export interface DemoOptions {
+  /** Leave the servers up after the change, until `stopped` resolves (Ctrl-C). */
+  readonly keep?: { readonly stopped: Promise<unknown> };
+}
+
+export async function demoCommand(say: (line: string) => void, options: DemoOptions = {}): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'image-clone-demo-'));
   const stops: Array<() => Promise<void>> = [];
   const step = (n: number, text: string) => say(`\n[${n}/${STEPS}] ${text}`);
   const quiet = createLogger({ write: () => {} });
+  /** What is running, for --keep: one line each. */
+  const running: string[] = [];
   try {
     step(1, 'Starting two real registries on 127.0.0.1 (docker-registry): a "public" one and your backup registry');
     const [publicRegistry, backupRegistry] = await Promise.all([startRegistryServer(), startRegistryServer()]);
@@ -43,6 +51,7 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       () => backupRegistry.stop(),
     );
     say(`      public registry: ${publicRegistry.url}\n      backup registry: ${backupRegistry.url}`);
+    running.push(`public registry ${publicRegistry.url}/v2/_catalog`, `backup registry ${backupRegistry.url}/v2/_catalog`);
     const seeded = await seedImage(
       { url: publicRegistry.url },
       {
@@ -68,6 +77,7 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
     );
     const cluster: Cluster = await startCluster({ dir: join(work, 'cluster'), progress: (line) => say(`      ${line}`) });
     stops.push(() => cluster.stop());
+    running.push(`the API server: kubectl --kubeconfig ${cluster.kubeconfig} get deployments -A`);
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     await installGitOpsCrds(kc);
@@ -79,6 +89,8 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
       step(3, 'Starting a local Gitea (SQLite, 127.0.0.1) with a GitOps repository laid out like an Argo CD application');
       const gitea = await startGitea(join(work, 'gitea'));
       stops.push(() => gitea.stop());
+      // A throw-away account of this local Gitea, made for the demo: shown so that the pull request can be browsed.
+      running.push(`Gitea ${gitea.url}/ (sign in as ${gitea.user}, password ${gitea.password})`);
       const remote = await gitea.createRepository('apps');
       for (const [path, text] of Object.entries(files)) {
         await gitea.api('POST', `/repos/${gitea.user}/apps/contents/${path}`, {
@@ -191,7 +203,11 @@ export async function demoCommand(say: (line: string) => void): Promise<number> 
 
     step(7, 'The change Argo CD will apply once merged: only the image value moved, pinned to the same digest');
     for (const line of (await repo.show(outcome.pullRequest)).trimEnd().split('\n')) say(`      ${line}`);
-    say('\nDone. Everything ran on 127.0.0.1 and is being stopped and removed now.');
+    if (options.keep) {
+      say(`\nDone. Everything runs on 127.0.0.1 and stays up until Ctrl-C:\n${running.map((r) => `      ${r}`).join('\n')}`);
+      await options.keep.stopped;
+      say('\nStopping and removing everything.');
+    } else say('\nDone. Everything ran on 127.0.0.1 and is being stopped and removed now.');
     return 0;
   } catch (error) {
     say(`\ndemo failed: ${describeError(error)}`);
@@ -273,9 +289,15 @@ function createRepository(root: string, files: Record<string, string>): string {
 if (process.argv[1] !== undefined && import.meta.filename === realpathSync(process.argv[1])) {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     console.log(
-      'Usage: npm run demo   (or scripts/demo.sh, which installs what is missing first)\n\nRuns the copier and the rewriter end to end on 127.0.0.1: registries, a kube-apiserver, a Git repository\n(a local Gitea where built, else git over HTTP); IMAGE_CLONE_DEMO_FORGE=none forces plain git.',
+      'Usage: npm run demo [-- --keep]   (or scripts/demo.sh [--keep], which installs and builds what is missing first)\n\nRuns the copier and the rewriter end to end on 127.0.0.1: registries, a kube-apiserver, a Git repository\n(a local Gitea where built: the change arrives as a pull request; else git over HTTP: a commit).\nIMAGE_CLONE_DEMO_FORGE=none forces plain git. --keep leaves the servers up to browse until Ctrl-C.',
     );
   } else {
-    process.exitCode = await demoCommand((line) => console.log(line));
+    const keep = process.argv.includes('--keep');
+    // Kept for the whole run: Ctrl-C reaches npm and this process both, and a second signal must not cut the clean-up short.
+    const stopped = new Promise((resolve) => {
+      process.on('SIGINT', resolve);
+      process.on('SIGTERM', resolve);
+    });
+    process.exitCode = await demoCommand((line) => console.log(line), keep ? { keep: { stopped } } : {});
   }
 }

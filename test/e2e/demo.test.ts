@@ -1,6 +1,7 @@
-/** The README's main command, the demo (devenv/demo.ts), run as a process: it must work and clean up. */
+/** The README's main command, the demo (devenv/demo.ts), run as a process: it must work and clean up, at once or, with --keep, on Ctrl-C. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 
@@ -27,3 +28,36 @@ for (const forge of ['gitea (where built)', 'none'] as const)
     if (/opened http/.test(stdout)) assert.match(stdout, /\| shop\/Deployment\/web \| web \|.*\| anonymously \(checked\) \|/);
     assert.match(stdout, /^Done\./m);
   });
+
+it('the demo with --keep leaves the servers up to browse, then stops and removes everything on Ctrl-C', async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../devenv/demo.ts'), '--keep'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  const kept = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes('stays up until Ctrl-C')) setTimeout(resolve, 200);
+    });
+    child.once('exit', (code) => reject(new Error(`the demo exited (${code}) before it was kept up:\n${stdout}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await kept;
+    const work = /--kubeconfig (\/\S+)\/cluster\/kubeconfig/.exec(stdout)?.[1];
+    assert.ok(work && existsSync(work), `the work directory is named and still there:\n${stdout}`);
+    const registry = /backup registry (http:\/\/127\.0\.0\.1:\d+\/v2\/_catalog)/.exec(stdout)?.[1];
+    assert.ok(registry, stdout);
+    assert.match(await (await fetch(registry)).text(), /127\.0\.0\.1_\d+\/demo\/web/, 'the backup registry still serves the backup');
+    const pullRequest = /opened (http:\/\/127\.0\.0\.1:\d+\/\S+\/pulls\/\d+)/.exec(stdout)?.[1];
+    if (pullRequest) assert.equal((await fetch(pullRequest)).status, 200, 'the pull request page can be browsed');
+    child.kill('SIGINT');
+    // A second Ctrl-C (the terminal signals npm and the demo both) must not cut the clean-up short.
+    setTimeout(() => child.kill('SIGINT'), 100);
+    assert.equal(await exited, 0, stdout);
+    assert.match(stdout, /Stopping and removing everything\./);
+    assert.equal(existsSync(work), false, 'the work directory is removed');
+    await assert.rejects(fetch(registry), 'the registries are stopped');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
