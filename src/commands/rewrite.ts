@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatReference, imageKey, tryParseReference } from '../image/reference.ts';
-import type { Replacement } from '../rewriter/edit/plan.ts';
+import type { Replacement } from '../rewriter/edit/planned-edits.ts';
 import { repositoryRoot } from '../rewriter/edit/tree.ts';
 import { editSession, type SessionResult } from '../rewriter/session.ts';
 import { replaceFileAtomically } from '../util/files.ts';

@@ -5,7 +5,7 @@
  */
 import { pinnedBackup, type HandoffRecord } from '../handoff/schema.ts';
 import { parseReference } from '../image/reference.ts';
-import type { Replacement } from './edit/plan.ts';
+import type { Replacement } from './edit/planned-edits.ts';
 import type { ExpectedImage } from './render/compare.ts';
 import type { EditUnit } from './session.ts';
 

@@ -45,7 +45,7 @@ import {
   type RenderInputs,
   type RenderTools,
 } from './render/helm-proof.ts';
-import type { RepositoryPlan } from './edit/plan.ts';
+import type { RepositoryPlan } from './edit/planned-edits.ts';
 import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';

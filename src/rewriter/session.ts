@@ -13,7 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { formatReference, parseReference, repositoryName, tryParseReference } from '../image/reference.ts';
 import { replaceFileAtomically } from '../util/files.ts';
-import { planOverlayEntries, planPullSecrets, planRepository, type PlannedChange, type Replacement, type SkippedUse } from './edit/plan.ts';
+import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
+import type { PlannedChange, Replacement, SkippedUse } from './edit/planned-edits.ts';
 import type { PullSecretWant } from './edit/pull-secrets.ts';
 import { proveManifestChange, type AskedMove, type ChangedFile, type ProvedImage } from './render/manifest-proof.ts';
 import type { RemoteBasePolicy } from './render/remote-bases.ts';

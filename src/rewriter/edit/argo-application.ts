@@ -21,7 +21,7 @@ import { pinnedBackup, type DeclaredObject } from '../../handoff/schema.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { parseReference, runsSameImage } from '../../image/reference.ts';
 import { setPath, SUBSTITUTION_GUARD, valueAt, type ValueOverride } from '../render/image-values.ts';
-import type { PlannedChange, RepositoryPlan } from './plan.ts';
+import type { PlannedChange, RepositoryPlan } from './planned-edits.ts';
 import { loadTree } from './tree.ts';
 import { declarationsOf } from './helm-release.ts';
 import { addToMap, addToSeq, type Block } from './yaml-insert.ts';

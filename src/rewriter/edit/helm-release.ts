@@ -18,15 +18,16 @@
  * Pure apart from reading the tree; writes nothing.
  */
 import { relative, resolve, sep } from 'node:path';
-import { isMap, isSeq, type Node } from 'yaml';
+import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
 import type { DeclaredObject } from '../../handoff/schema.ts';
 import { formatReference, parseReference, runsSameImage } from '../../image/reference.ts';
 import { buildModel, helmRenderImage, type HelmValueRender } from './kustomize-build.ts';
 import { entryOutput, kustomizationIn, nameOf, type KustomizeEntry } from './kustomize.ts';
-import { addEdits, planEntryEdit, planHelmLayers, type PlannedChange, type Replacement, type RepositoryPlan } from './plan.ts';
+import { planHelmLayers } from './helm-layers.ts';
+import { PlannedEdits, type Replacement, type RepositoryPlan } from './planned-edits.ts';
 import { kustomizeRoots, loadTree } from './tree.ts';
-import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
-import { applyTextEdits, get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
+import { addToMap, addToSeq, setInMap, type Block } from './yaml-insert.ts';
+import { get, items, scalarSite, scalarText, stringAt, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 export interface ReleaseReplacement extends Replacement {
   /** The image as the chart renders it today (the workload's image), for a post-renderer entry's `name`. */
@@ -57,8 +58,7 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
       refused: `no file under ${subdir ?? 'the repository root'} (or the bases it builds on) declares ${where}${errors.length ? ` (${errors.length} file(s) could not be read: ${errors.map((e) => e.message).join('; ')})` : ''}`,
     };
   }
-  const edits = new Map<string, TextEdit[]>();
-  const changes: PlannedChange[] = [];
+  const planned = new PlannedEdits();
   const additions: ReleaseReplacement[] = [];
   // The values as each build of the repository layers them (a base's, then an overlay's patch of them).
   const repository = loadTree(root, undefined, [release.name]);
@@ -90,22 +90,22 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
       entries.find((e) => is(output(e))) ??
       (replacement.detectOnly || replacement.asWritten === undefined ? undefined : entries.find((e) => e.name === nameOf(replacement.asWritten!)));
     if (entry) {
-      planEntryEdit(
-        entry,
-        replacement,
-        parsed.get(entry.file)!.text,
-        edits,
-        changes,
-        rootReal,
-        output(entry) ?? replacement.asWritten!,
-        `${where} post-renderer images entry "${entry.name}"`,
+      planned.merge(
+        entryEdit(
+          entry,
+          replacement,
+          parsed.get(entry.file)!.text,
+          rootReal,
+          output(entry) ?? replacement.asWritten!,
+          `${where} post-renderer images entry "${entry.name}"`,
+        ),
       );
       continue;
     }
     if (!replacement.detectOnly) additions.push(replacement);
   }
   // The owner's layer is edited; another build that shares it keeps its image.
-  planHelmLayers(model.helm, (r) => inValues.get(r), rootReal, changes, edits, errors);
+  planned.merge(planHelmLayers(model.helm, (r) => inValues.get(r), rootReal));
   if (additions.length > 0) {
     // The declaration that names the chart is the one Flux reads whole; a patch of it may not carry postRenderers.
     const declaring =
@@ -121,10 +121,10 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
     const added = addPostRendererImages(main, entries);
     if (typeof added === 'string')
       return { ...none, refused: `${relative(rootReal, main.file)}: cannot add a post-renderer images entry to ${where}: ${added}` };
-    addEdits(edits, main.file, added);
+    planned.edit(main.file, added);
     const line = scalarSite(main.yaml.text, get(get(main.root, 'metadata'), 'name'))?.line ?? 0;
     for (const a of additions)
-      changes.push({
+      planned.changes.push({
         file: relative(rootReal, main.file),
         line,
         what: `${where} post-renderer images entry added`,
@@ -132,13 +132,25 @@ export function planHelmRelease(root: string, subdir: string | undefined, releas
         after: a.to,
       });
   }
-  const files = new Map<string, { before: string; after: string }>();
-  for (const [file, fileEdits] of edits) {
-    const before = (repository.parsed.get(file) ?? parsed.get(file)!).text;
-    const after = applyTextEdits(before, fileEdits);
-    if (after !== before) files.set(file, { before, after });
-  }
-  return { files, changes, errors };
+  return {
+    files: planned.files((file) => (repository.parsed.get(file) ?? parsed.get(file)!).text),
+    changes: planned.changes,
+    errors: [...errors, ...planned.errors],
+  };
+}
+
+/** An `images:` entry rewritten so that it produces `to`: newName, then newTag or digest. */
+function entryEdit(entry: KustomizeEntry, replacement: Replacement, text: string, root: string, before: string, what: string): PlannedEdits {
+  const to = parseReference(replacement.to);
+  const map = entry.node as YAMLMap;
+  const planned = new PlannedEdits();
+  if (!replacement.detectOnly)
+    planned.edit(entry.file, [
+      ...setInMap(text, map, 'newName', nameOf(replacement.to)),
+      ...(to.digest !== undefined ? setInMap(text, map, 'digest', to.digest) : to.tag !== undefined ? setInMap(text, map, 'newTag', to.tag) : []),
+    ]);
+  planned.changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after: replacement.to });
+  return planned;
 }
 
 /** The documents under `root/subdir` (and its bases) that declare the object, as plain objects. */

@@ -22,35 +22,17 @@
  * still planned.
  */
 import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, relative, resolve, sep } from 'node:path';
-import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
+import { relative, resolve, sep } from 'node:path';
+import { isMap, isSeq, type Node } from 'yaml';
 import { ConfigError } from '../../errors.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
 import { formatReference, imageKey, parseReference, tryParseReference, type ImageReference } from '../../image/reference.ts';
-import { templateImageLiterals } from './chart-templates.ts';
-import {
-  HELM_IMAGE_PARTS,
-  helmComposes,
-  isDefaultValuesFile,
-  isValuesFile,
-  helmImage,
-  helmImageMapsIn,
-  helmPartEdits,
-  helmParts,
-  helmPartsFor,
-  helmPinRefusal,
-  repositoryKey,
-  valuesAt,
-  type HelmImagePart,
-} from './helm-values.ts';
 import { isWorkloadKind, objectImageUses, objectsOf } from './kubernetes.ts';
-import { buildModel, helmRenderImage, type HelmLayer, type HelmValueRender, type WholeSite } from './kustomize-build.ts';
-import { entryOutput, fileSource, kustomizationIn, nameOf, REMOTE_RESOURCE, splitImage, type KustomizeEntry, type Source } from './kustomize.ts';
+import { buildModel } from './kustomize-build.ts';
+import { kustomizationIn, nameOf, REMOTE_RESOURCE } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
 import { loadTree } from './tree.ts';
-import { setInMap } from './yaml-insert.ts';
 import {
-  applyTextEdits,
   columnOf,
   formatScalar,
   get,
@@ -64,43 +46,11 @@ import {
   type TextEdit,
 } from './yaml-scalars.ts';
 
+import { FORMATS } from './formats/index.ts';
+import { PlannedEdits, type Replacement, type RepositoryPlan, type SkippedUse } from './planned-edits.ts';
+
 export { MANIFEST_KINDS } from './kubernetes.ts';
 export { kustomizationIn } from './kustomize.ts';
-
-export interface Replacement {
-  /** The image to replace, normalised. */
-  readonly from: ImageReference;
-  /** The image to write, as the user wrote it. */
-  readonly to: string;
-  /** Report where `from` is used, edit nothing (to see whether a change is already applied). */
-  readonly detectOnly?: boolean;
-}
-
-export interface PlannedChange {
-  readonly file: string;
-  readonly line: number;
-  readonly what: string;
-  readonly before: string;
-  readonly after: string;
-}
-
-export interface RepositoryPlan {
-  /** Absolute path → its new text, for files that change. */
-  readonly files: Map<string, { before: string; after: string }>;
-  readonly changes: readonly PlannedChange[];
-  /** Files that could not be read or parsed (left untouched). */
-  readonly errors: readonly Error[];
-  /** Replacements whose image no file uses (planRepository only). */
-  readonly unmatched?: readonly Replacement[];
-  /** Uses of a requested image that are not edited, and why (a kind or a file format we do not edit, a build that runs another image). */
-  readonly skipped?: readonly SkippedUse[];
-}
-
-export interface SkippedUse {
-  /** The requested image it uses, as `formatReference` spells it. */
-  readonly image: string;
-  readonly note: string;
-}
 
 export function parseReplacement(spec: string): Replacement {
   const eq = spec.indexOf('=');
@@ -122,8 +72,6 @@ export interface PlanOptions {
   readonly textOf?: (file: string) => string;
 }
 
-type HelmParts = Partial<Record<HelmImagePart, string>>;
-
 /** Plans every replacement under `root/subdir`; reads files, writes nothing. */
 export function planRepository(root: string, subdir: string | undefined, replacements: readonly Replacement[], options: PlanOptions = {}): RepositoryPlan {
   // What any textual use of an image holds: its repository path (`argoproj/argocd`, `nginx` for Docker's
@@ -142,7 +90,6 @@ export function planRepository(root: string, subdir: string | undefined, replace
   const model = buildModel(rootReal, parsed, kustomizations, loaded);
   errors.push(...model.errors);
   const rel = (file: string) => relative(rootReal, file);
-  const changes: PlannedChange[] = [];
   const byImage = new Map(replacements.map((r) => [imageKey(r.from), r]));
   const lookup = (image: string) => {
     const parsedImage = tryParseReference(image);
@@ -154,137 +101,11 @@ export function planRepository(root: string, subdir: string | undefined, replace
     if (replacement) matched.add(replacement);
     return replacement;
   };
-  const reported = new Set<unknown>();
-  const report = (key: unknown, change: PlannedChange) => {
-    if (reported.has(key)) return;
-    reported.add(key);
-    changes.push(change);
-  };
-
-  // What each build must run: the text that decides a requested image is given the new one.
-  const wholeTo = new Map<WholeSite, string>();
-  const entryFields = new Map<KustomizeEntry, Map<string, string>>();
-  const deciders = new Set<KustomizeEntry>();
-  /** The image a moved entry now gives. */
-  const entryTo = new Map<KustomizeEntry, string>();
-  const setFields = (entry: KustomizeEntry, fields: Record<string, string | undefined>) => {
-    const set = entryFields.get(entry) ?? new Map<string, string>();
-    for (const [key, value] of Object.entries(fields)) if (value !== undefined && !set.has(key)) set.set(key, value);
-    entryFields.set(entry, set);
-  };
-  const moveEntry = (entry: KustomizeEntry, before: string, replacement: Replacement, what = `kustomize images entry "${entry.name}"`) => {
-    report(entry, { file: rel(entry.file), line: entry.line, what, before, after: replacement.to });
-    if (replacement.detectOnly) return;
-    deciders.add(entry);
-    entryTo.set(entry, replacement.to);
-    const to = parseReference(replacement.to);
-    setFields(entry, { newName: nameOf(replacement.to), ...(to.digest !== undefined ? { digest: to.digest } : { newTag: to.tag }) });
-  };
-  for (const render of model.containers) {
-    const replacement = matches(render.value);
-    if (!replacement) continue;
-    const entry = render.entries.at(-1);
-    if (entry) {
-      moveEntry(entry, render.value, replacement);
-    } else {
-      const { whole } = render;
-      report(whole, {
-        file: rel(whole.source.file),
-        line: whole.source.line(whole.site.start),
-        what: whole.where,
-        before: render.value,
-        after: replacement.to,
-      });
-      if (!replacement.detectOnly) wholeTo.set(whole, replacement.to);
-    }
-  }
-  // An entry whose kustomization builds on what the tree does not show: its pinned output is all there is.
-  for (const k of kustomizations) {
-    if (!model.opaque.has(k)) continue;
-    for (const entry of k.images) {
-      const output = model.reached.has(entry) || entryFields.has(entry) ? undefined : entryOutput(entry, undefined);
-      const replacement = matches(output);
-      if (replacement) moveEntry(entry, output!, replacement);
-    }
-  }
-
-  // What the other builds keep. The entry that follows a moved text in a build (a literal, or a base's
-  // entry moved for the builds it decides) matched the old image and must match the new one; where it
-  // does not decide a moved image itself, it is made to give what it gave before.
-  for (const render of model.containers) {
-    let input = render.whole.site.value;
-    let to = wholeTo.get(render.whole);
-    let next = 0;
-    while (to === undefined && next < render.entries.length - 1) {
-      input = entryOutput(render.entries[next]!, input)!;
-      to = entryTo.get(render.entries[next]!);
-      next++;
-    }
-    const follower = render.entries[next];
-    if (to === undefined || !follower) continue;
-    setFields(follower, { name: nameOf(to) });
-    if (deciders.has(follower)) continue;
-    const kept = entryOutput(follower, input)!;
-    const { name, tag, digest } = splitImage(kept);
-    setFields(follower, { newName: name, newTag: tag, digest });
-    report(follower, {
-      file: rel(follower.file),
-      line: follower.line,
-      what: `kustomize images entry "${follower.name}" names the moved image, so ${rel(render.root) || '.'} still runs ${kept}`,
-      before: follower.name,
-      after: nameOf(to),
-    });
-  }
-  // Helm values files (a chart's own, or one an Application reads), each environment's file layered
-  // over the values.yaml beside it as `helm -f` merges them.
-  const edits = new Map<string, TextEdit[]>();
-  const helmSkipped = planHelmLayers(
-    valuesFileRenders(parsed, rootReal),
-    (render) => matches(helmRenderImage(render)),
-    rootReal,
-    changes,
-    edits,
-    errors,
-    reported,
-  );
-
-  // Chart templates that are not YAML: their literal images, found by their text.
-  for (const [file, text] of templates) {
-    for (const site of templateImageLiterals(text)) {
-      const replacement = matches(site.value);
-      if (!replacement) continue;
-      report(site, {
-        file: rel(file),
-        line: site.line,
-        what: 'Helm chart template literal (the line has no template action)',
-        before: site.value,
-        after: replacement.to,
-      });
-      if (!replacement.detectOnly) addEdits(edits, file, [{ start: site.start, end: site.end, text: formatScalar(replacement.to, site) }]);
-    }
-  }
-
-  const editIn = (source: Source, line: number, what: string, list: readonly TextEdit[]) => editSource(edits, errors, rootReal, source, line, what, list);
-  helmSkipped.push(...planHelmLayers(model.helm, (render) => matches(helmRenderImage(render)), rootReal, changes, edits, errors, reported));
-  for (const [whole, to] of wholeTo)
-    editIn(whole.source, whole.source.line(whole.site.start), whole.where, [
-      { start: whole.site.start, end: whole.site.end, text: formatScalar(to, whole.site) },
-    ]);
-  for (const [entry, fields] of entryFields) {
-    const text = parsed.get(entry.file)!.text;
-    addEdits(
-      edits,
-      entry.file,
-      ['name', 'newName', 'newTag', 'digest'].flatMap((key) => (fields.has(key) ? setInMap(text, entry.node as YAMLMap, key, fields.get(key)!) : [])),
-    );
-  }
-
-  const files = new Map<string, { before: string; after: string }>();
-  for (const [file, fileEdits] of edits) {
-    const before = parsed.get(file)?.text ?? templates.get(file)!;
-    const after = applyTextEdits(before, fileEdits);
-    if (after !== before) files.set(file, { before, after });
-  }
+  // Each format plans its edits on the same tree and model (./formats/).
+  const planned = new PlannedEdits();
+  for (const format of FORMATS) planned.merge(format.plan({ rootReal, parsed, kustomizations, templates, build: model, matches }));
+  errors.push(...planned.errors);
+  const files = planned.files((file) => parsed.get(file)?.text ?? templates.get(file)!);
   const wanted = replacements.filter((r) => !r.detectOnly);
   // A literal of a requested image that no build runs: a patch or an entry replaces it everywhere.
   const runsRequested = new Set(model.containers.filter((r) => lookup(r.value)).map((r) => r.whole));
@@ -302,11 +123,11 @@ export function planRepository(root: string, subdir: string | undefined, replace
   });
   return {
     files,
-    changes,
+    changes: planned.changes,
     errors,
     unmatched: replacements.filter((r) => !matched.has(r)),
     skipped: withTextMentions(
-      [...unrun, ...helmSkipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
+      [...unrun, ...planned.skipped, ...skippedKinds(parsed, rootReal, wanted), ...skippedFormats(others, rootReal, wanted)],
       wanted.filter((r) => !matched.has(r)),
       [...[...parsed].map(([file, yaml]) => [file, yaml.text] as const), ...templates],
       rootReal,
@@ -321,7 +142,7 @@ export function planRepository(root: string, subdir: string | undefined, replace
  * holds none.
  */
 function withTextMentions(
-  skipped: SkippedUse[],
+  skipped: readonly SkippedUse[],
   unmatched: readonly Replacement[],
   texts: ReadonlyArray<readonly [string, string]>,
   rootReal: string,
@@ -346,154 +167,6 @@ function withTextMentions(
     }
   }
   return out;
-}
-
-/**
- * The images values files compose, as Helm layers them: each image mapping of a directory's
- * `values.yaml` on its own (the default install), and each environment's file (`values-prod.yaml`)
- * over it, where it sets any part of a mapping (a `tag` alone, say) or a whole one.
- */
-function valuesFileRenders(parsed: ReadonlyMap<string, ParsedYaml>, rootReal: string): HelmValueRender[] {
-  const renders: HelmValueRender[] = [];
-  const byDir = new Map<string, string[]>();
-  for (const file of parsed.keys()) if (isValuesFile(file)) byDir.set(dirname(file), [...(byDir.get(dirname(file)) ?? []), file]);
-  const rootOf = (file: string): HelmValueRender['release'] => ({ kind: 'values', namespace: undefined, name: relative(rootReal, file) });
-  for (const files of byDir.values()) {
-    const base = files.find(isDefaultValuesFile);
-    const baseValues = base ? (parsed.get(base)!.documents[0]?.contents as Node | undefined) : undefined;
-    const baseSource = base ? fileSource(base, parsed.get(base)!.text) : undefined;
-    const baseMaps = base ? helmImageMapsIn(baseValues, '') : [];
-    for (const m of baseMaps)
-      renders.push({ root: base!, release: rootOf(base!), names: [], path: m.path, where: m.where, layers: [{ source: baseSource!, map: m.map }] });
-    for (const file of files) {
-      if (file === base) continue;
-      const yaml = parsed.get(file)!;
-      const values = yaml.documents[0]?.contents as Node | undefined;
-      const source = fileSource(file, yaml.text);
-      const seen = new Set<string>();
-      for (const m of baseMaps) {
-        const over = valuesAt(values, m.path);
-        if (!isMap(over) || !HELM_IMAGE_PARTS.some((p) => get(over, p) !== undefined)) continue;
-        seen.add(JSON.stringify(m.path));
-        renders.push({
-          root: file,
-          release: rootOf(file),
-          names: [],
-          path: m.path,
-          where: m.where,
-          layers: [
-            { source: baseSource!, map: m.map },
-            { source, map: over },
-          ],
-        });
-      }
-      for (const m of helmImageMapsIn(values, ''))
-        if (!seen.has(JSON.stringify(m.path)))
-          renders.push({ root: file, release: rootOf(file), names: [], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
-    }
-  }
-  return renders;
-}
-
-/**
- * Helm values layers: for each render `choose` gives a replacement, its last layer (the most
- * specific: an overlay's patch, else the HelmRelease's own values) is made to compose the new
- * image. A build that shares a layer so edited but keeps its image gets, in its own last layer,
- * the parts the shared one no longer gives it (its `repository`, when it patches only the `tag`).
- * Returns the renders whose values cannot be made to run their new image, and why.
- */
-export function planHelmLayers(
-  renders: readonly HelmValueRender[],
-  choose: (render: HelmValueRender) => Replacement | undefined,
-  rootReal: string,
-  changes: PlannedChange[],
-  edits: Map<string, TextEdit[]>,
-  errors: Error[],
-  reported = new Set<unknown>(),
-): SkippedUse[] {
-  const skipped: SkippedUse[] = [];
-  const rel = (file: string) => relative(rootReal, file);
-  const layerParts = new Map<YAMLMap, { layer: HelmLayer; parts: HelmParts; key: 'repository' | 'image' }>();
-  const report = (layer: HelmLayer, change: Omit<PlannedChange, 'file' | 'line'>) => {
-    if (reported.has(layer.map)) return;
-    reported.add(layer.map);
-    changes.push({ file: rel(layer.source.file), line: layer.source.line(layer.map.range![0]), ...change });
-  };
-  for (const render of renders) {
-    const replacement = choose(render);
-    if (!replacement) continue;
-    const layer = render.layers.at(-1)!;
-    const layers = render.layers.map((l) => l.map);
-    const cannot = replacement.detectOnly ? undefined : helmPinRefusal(replacement.to, layers);
-    if (cannot) {
-      const line = layer.source.line(layer.map.range![0]);
-      skipped.push({
-        image: formatReference(replacement.from),
-        note: `${rel(layer.source.file)}:${line} Helm values ${render.where} compose ${helmRenderImage(render)}, but ${cannot}; left alone`,
-      });
-      continue;
-    }
-    const parts = helmPartsFor(replacement.to, layers);
-    const gives = replacement.detectOnly ? replacement.to : helmComposes(layers, parts)!;
-    report(layer, { what: `Helm values ${render.where}${byTagOnly(gives, replacement.to)}`, before: helmRenderImage(render)!, after: gives });
-    if (!replacement.detectOnly && !layerParts.has(layer.map)) layerParts.set(layer.map, { layer, parts, key: repositoryKey(layers) });
-  }
-  for (const render of renders) {
-    const layers = render.layers.map((l) => l.map);
-    const own = render.layers.at(-1)!;
-    if (layerParts.has(own.map)) continue;
-    const before = helmParts(layers);
-    const pin: HelmParts = {};
-    render.layers.forEach((layer, i) => {
-      const moved = layerParts.get(layer.map)?.parts ?? {};
-      for (const part of Object.keys(moved) as HelmImagePart[]) {
-        const decidedHere = !layers.slice(i + 1).some((l) => get(l, part) !== undefined);
-        if (decidedHere && before[part] !== undefined) pin[part] = before[part];
-      }
-    });
-    if (Object.keys(pin).length === 0) continue;
-    layerParts.set(own.map, { layer: own, parts: pin, key: repositoryKey(layers) });
-    report(own, {
-      what: `Helm values ${render.where} keeps ${Object.keys(pin).join(', ')} its base no longer gives, so ${rel(render.root) || '.'} still runs what it ran`,
-      before: helmImage(...layers)!,
-      after: helmImage(...layers)!,
-    });
-  }
-  for (const { layer, parts, key } of layerParts.values())
-    editSource(
-      edits,
-      errors,
-      rootReal,
-      layer.source,
-      layer.source.line(layer.map.range![0]),
-      'Helm values',
-      helmPartEdits(layer.source.text, layer.map, parts, key),
-    );
-  return skipped;
-}
-
-/** Said on a change line whose values have no digest key: the new image is pinned by its tag alone. */
-const byTagOnly = (gives: string, to: string) => (gives === to ? '' : ' (no digest key: pinned by its tag)');
-
-/** Edits of a source's text, as edits of its file; a patch written as a quoted string is named instead. */
-function editSource(
-  edits: Map<string, TextEdit[]>,
-  errors: Error[],
-  rootReal: string,
-  source: Source,
-  line: number,
-  what: string,
-  list: readonly TextEdit[],
-): void {
-  if (source.toFile) addEdits(edits, source.file, list.map(source.toFile));
-  else
-    errors.push(
-      new YamlSyntaxError(
-        relative(rootReal, source.file),
-        line,
-        `${what}: the image is in a patch written as a quoted or folded string, which cannot be edited in place; write the patch as a literal block (patch: |)`,
-      ),
-    );
 }
 
 /** Objects of kinds the planner does not edit whose `image` fields name a requested image. */
@@ -546,30 +219,6 @@ function formatShort(r: Replacement): string {
   return `${name}${r.from.tag ? `:${r.from.tag}` : ''}${r.from.digest ? `@${r.from.digest}` : ''}`;
 }
 
-/** Rewrites a kustomize entry so that it produces `to`: newName, then newTag or digest. */
-export function planEntryEdit(
-  entry: KustomizeEntry,
-  replacement: Replacement,
-  text: string,
-  edits: Map<string, TextEdit[]>,
-  changes: PlannedChange[],
-  root: string,
-  before: string,
-  what = `kustomize images entry "${entry.name}"`,
-): void {
-  const to = parseReference(replacement.to);
-  const map = entry.node as YAMLMap;
-  const fileEdits = [
-    ...setInMap(text, map, 'newName', nameOf(replacement.to)),
-    ...(to.digest !== undefined ? setInMap(text, map, 'digest', to.digest) : to.tag !== undefined ? setInMap(text, map, 'newTag', to.tag) : []),
-  ];
-  if (!replacement.detectOnly) addEdits(edits, entry.file, fileEdits);
-  changes.push({ file: relative(root, entry.file), line: entry.line, what, before, after: replacement.to });
-}
-
-export function addEdits(edits: Map<string, TextEdit[]>, file: string, more: readonly TextEdit[]): void {
-  edits.set(file, [...(edits.get(file) ?? []), ...more]);
-}
 /**
  * For images that no manifest under `root/subdir` names because the resource comes from a base
  * outside it: an `images:` entry in the kustomization at `root/subdir` that maps the image's name,
@@ -693,8 +342,7 @@ export function planPullSecrets<W extends PullSecretWant>(
     false,
     textOf,
   );
-  const edits = new Map<string, TextEdit[]>();
-  const changes: PlannedChange[] = [];
+  const planned = new PlannedEdits();
   for (const want of wants) {
     const { kind, namespace, name } = want.workload;
     const found: Array<{ file: string; edits: TextEdit[] }> = [];
@@ -713,8 +361,7 @@ export function planPullSecrets<W extends PullSecretWant>(
     }
     for (const { file, edits: fileEdits } of found) {
       if (fileEdits.length === 0) continue;
-      addEdits(edits, file, fileEdits);
-      changes.push({
+      planned.edit(file, fileEdits).changes.push({
         file: relative(rootReal, file),
         line: lineOf(parsed.get(file)!.text, fileEdits[0]!.start),
         what: `${kind}/${name} imagePullSecrets`,
@@ -723,12 +370,7 @@ export function planPullSecrets<W extends PullSecretWant>(
       });
     }
   }
-  const files = new Map<string, { before: string; after: string }>();
-  for (const [file, fileEdits] of edits) {
-    const before = parsed.get(file)!.text;
-    files.set(file, { before, after: applyTextEdits(before, fileEdits) });
-  }
-  return { files, changes, errors, refused };
+  return { files: planned.files((file) => parsed.get(file)!.text), changes: planned.changes, errors, refused };
 }
 
 export interface ScannedImage {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { replaceFileAtomically } from '../../util/files.ts';
 import { buildReadRefusal } from './build-gate.ts';
-import { withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
+import { FetchedBases, withRemoteBases, type RemoteBasePolicy } from './remote-bases.ts';
 import { mapLimited } from '../../util/limit.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { runsSameImage, tryParseReference } from '../../image/reference.ts';
@@ -88,7 +88,7 @@ export async function proveManifestChange(
     roots.push(ownerDir);
     if (buildsOutside(rootReal, ownerDir)) onRemote.add(ownerDir);
   }
-  const fetched = new Map<string, string>();
+  const fetched = new FetchedBases();
   let unfetchable: string | undefined;
   const kustomizeBuild = (dir: string) =>
     tool(tools.kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], `kustomize build ${name(dir)}`).catch(
@@ -211,7 +211,7 @@ export async function proveManifestChange(
         rmSync(join(waiting, String(i)), { force: true });
       });
     } finally {
-      for (const dir of fetched.values()) rmSync(dir, { recursive: true, force: true });
+      fetched.removeAll();
     }
   } finally {
     rmSync(waiting, { recursive: true, force: true });

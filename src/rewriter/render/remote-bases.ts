@@ -104,12 +104,30 @@ function bytesUnder(dir: string): number {
   return total;
 }
 
+/** The bases one proof fetched, each once for all its builds (before and after the change); removed when the proof ends. */
+export class FetchedBases {
+  readonly #clones = new Map<string, string>();
+
+  get(key: string): string | undefined {
+    return this.#clones.get(key);
+  }
+
+  remember(key: string, clone: string): void {
+    this.#clones.set(key, clone);
+  }
+
+  removeAll(): void {
+    for (const dir of this.#clones.values()) rmSync(dir, { recursive: true, force: true });
+    this.#clones.clear();
+  }
+}
+
 /**
  * A copy of the checkout at `root` in which every remote base that a kustomization lists (and
- * those the fetched bases list, to a bounded depth) is a local directory. `fetched` caches clones
- * between the builds of one proof (before and after the change). Returns the copy's root.
+ * those the fetched bases list, to a bounded depth) is a local directory, each fetched once per
+ * proof (`fetched`). Returns the copy's root.
  */
-export async function withRemoteBases(root: string, dir: string, policy: RemoteBasePolicy, fetched: Map<string, string>): Promise<string> {
+export async function withRemoteBases(root: string, dir: string, policy: RemoteBasePolicy, fetched: FetchedBases): Promise<string> {
   const rootReal = realpathSync(root);
   const copy = mkdtempSync(join(tmpdir(), 'image-clone-remote-'));
   cpSync(rootReal, copy, { recursive: true, verbatimSymlinks: true, filter: (src) => !src.split(sep).includes('.git') });
@@ -130,7 +148,7 @@ export async function withRemoteBases(root: string, dir: string, policy: RemoteB
 }
 
 /** Replaces each remote base of the kustomizations the build of `start` reads by a fetched directory (or file); how many were replaced. */
-async function localiseOnce(copy: string, start: string, store: string, policy: RemoteBasePolicy, fetched: Map<string, string>): Promise<number> {
+async function localiseOnce(copy: string, start: string, store: string, policy: RemoteBasePolicy, fetched: FetchedBases): Promise<number> {
   let replaced = 0;
   for (const file of kustomizationsBuiltFrom(start).filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile())) {
     const text = readFileSync(file, 'utf8');
@@ -169,7 +187,7 @@ async function localiseOnce(copy: string, start: string, store: string, policy: 
 }
 
 /** A shallow anonymous clone of the base's repository at its ref, once per proof. */
-async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePolicy, fetched: Map<string, string>): Promise<string> {
+async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePolicy, fetched: FetchedBases): Promise<string> {
   const key = `${base.repoURL}@${base.ref ?? ''}`;
   const known = fetched.get(key);
   if (known) {
@@ -234,7 +252,7 @@ async function fetchBase(base: RemoteBase, store: string, policy: RemoteBasePoli
     clearInterval(watch);
   }
   rmSync(join(cache, '.git'), { recursive: true, force: true });
-  fetched.set(key, cache);
+  fetched.remember(key, cache);
   cpSync(cache, dest, { recursive: true, verbatimSymlinks: true });
   return dest;
 }
