@@ -15,16 +15,15 @@
  * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
  * (or, for managed ones under `always`, as well as) changing Git.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { relative } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { Ledger } from '../handoff/ledger.ts';
 import { pinnedBackup, type ChartLocation, type HandoffRecord } from '../handoff/schema.ts';
-import { runsBackup } from '../image/backup.ts';
-import { parseReference, runsSameImage } from '../image/reference.ts';
+import { parseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
@@ -34,27 +33,18 @@ import { planApplicationValues, planValueFiles, type ApplicationPlan, type Deriv
 import { deriveImageValues } from './render/image-values.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
 import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
-import { compareRenders, describeVarying, imageChanges, varyingBetween } from './render/compare.ts';
-import {
-  applicationInputs,
-  chartDefaults,
-  effectiveSpec,
-  helmReleaseInputs,
-  renderChart,
-  RenderProofError,
-  type RenderInputs,
-  type RenderTools,
-} from './render/helm-proof.ts';
+import { describeVarying } from './render/compare.ts';
+import { chartDefaults, renderChart, RenderProofError, type RenderTools } from './render/helm-proof.ts';
 import type { RepositoryPlan } from './edit/planned-edits.ts';
-import { kustomizeRoots } from './edit/tree.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
-import { editUnit, expectedImages, recordReplacements } from './records.ts';
+import { editUnit, recordReplacements } from './records.ts';
 import { editSession } from './session.ts';
+import { proveChartEdit } from './render/chart-proof.ts';
 import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
 export type { DirectPatchMode, GitMode };
@@ -579,7 +569,7 @@ export class Rewriter {
    * Edits the object that decides a record's images when its workload comes from a chart in a
    * chart repository: a HelmRelease (its values, or a post-renderer entry) or an Argo CD
    * Application (a values override whose key comes from the chart). Then proves the edit by
-   * rendering the chart before and after it (render/helm-proof.ts); an edit that is not proved is
+   * rendering the chart before and after it (render/chart-proof.ts); an edit that is not proved is
    * undone and the record refused with the reason.
    */
   async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; notes?: EditNotes }> {
@@ -643,61 +633,9 @@ export class Rewriter {
     if (plan.refused) return { found: false, refused: plan.refused };
     if (plan.files.size === 0) return { found: plan.changes.length > 0 };
     if (!chart) return { found: false, refused: unknownChart };
-    // What the chart is given, read from the workspace: the declaring object as its applier builds
-    // it, or a multi-source Application's value files.
-    const inputs = async (): Promise<RenderInputs> => {
-      if (declared.valueFiles) return { valueFiles: declared.valueFiles.map((f) => readFileSync(join(dir, f), 'utf8')) };
-      const spec = await effectiveSpec(tools, dir, path, declared);
-      return declared.kind === 'HelmRelease' ? helmReleaseInputs(spec) : applicationInputs(spec);
-    };
-    // Other builds of the repository that read an edited file (an overlay beside the owner's, on
-    // the same base) render the release too: the edit must not move their images unasked.
-    const ownerDir = resolve(realpathSync(dir), path ?? '.');
-    const beside =
-      declared.kind === 'HelmRelease'
-        ? kustomizeRoots(dir, [...plan.files.keys()])
-            .filter((r) => r.dir !== ownerDir && !r.remote)
-            .map((r) => relative(realpathSync(dir), r.dir))
-        : [];
-    const besideInputs = async () =>
-      new Map(
-        await Promise.all(
-          beside.map(
-            async (other) => [other, await effectiveSpec(tools, dir, other, declared).then(helmReleaseInputs, (error: unknown) => error as Error)] as const,
-          ),
-        ),
-      );
     try {
-      const before = await inputs();
-      const besideBefore = await besideInputs();
-      for (const [file, { after }] of plan.files) replaceFileAtomically(file, after);
-      const after = await inputs();
-      const besideAfter = await besideInputs();
       fetched ??= await this.#chart(chart);
-      // The chart was rendered into the workload's namespace, whatever set it, for this cluster's version and API versions.
-      const render = (given: RenderInputs) => renderChart(tools, fetched!.bytes, chart.releaseName ?? declared.name, record.workload.namespace, given, cluster);
-      // Rendered twice unchanged: what differs then (generated certificates, random passwords) is the chart's, not the change's.
-      const [renderedBefore, renderedAgain, renderedAfter] = [await render(before), await render(before), await render(after)];
-      const varying = varyingBetween(renderedBefore, renderedAgain);
-      let why = compareRenders(renderedBefore, renderedAfter, expectedImages(record), varying);
-      // No container anywhere in the release (a hook Job, another component) may move unless this record asked for it:
-      // a shared value (a global registry) would move images nobody backed up.
-      const unaskedHere = why ? undefined : unaskedMove(renderedBefore, renderedAfter, record);
-      if (unaskedHere) why = `the edit also moves ${unaskedHere}, which no record asked for`;
-      for (const other of beside) {
-        const [was, now] = [besideBefore.get(other), besideAfter.get(other)];
-        // An overlay that did not render the release before is not judged; one that did must still build it.
-        if (why || !was || was instanceof Error) continue;
-        if (!now || now instanceof Error) {
-          why = `as ${other} builds it, the edit breaks it: ${describeError(now)}`;
-          continue;
-        }
-        const [otherBefore, otherAgain, otherAfter] = [await render(was), await render(was), await render(now)];
-        why = compareRenders(otherBefore, otherAfter, [], varyingBetween(otherBefore, otherAgain));
-        const unasked = unaskedMove(otherBefore, otherAfter, record);
-        if (why) why = `as ${other} builds it: ${why}`;
-        else if (unasked) why = `as ${other} builds it, the edit moves ${unasked}, which no record asked for`;
-      }
+      const { why, varying } = await proveChartEdit(tools, dir, path, record, plan.files, fetched.bytes, cluster);
       this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
       if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
       const varies = describeVarying(varying);
@@ -728,12 +666,6 @@ export class Rewriter {
     const httpPrefixes = this.#config.credentialScopes ?? [];
     return this.#charts.get(key, () => fetchChart(location, { ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}), httpPrefixes }));
   }
-}
-
-/** The first container in a render whose image moves other than as `record` asks (one of its images to its backup), described; or undefined. */
-function unaskedMove(before: string, after: string, record: HandoffRecord): string | undefined {
-  const change = imageChanges(before, after).find((c) => !record.images.some((i) => runsSameImage(c.was, i.source) && runsBackup(c.now, i.backup, i.digest)));
-  return change && `${change.object.replace(/\/\//, '/')} ${change.container} from ${change.was} to ${change.now}`;
 }
 
 /**
