@@ -6,7 +6,7 @@
 import { pinnedBackup, type HandoffRecord } from '../handoff/schema.ts';
 import { parseReference } from '../image/reference.ts';
 import type { Replacement } from './edit/planned-edits.ts';
-import type { ExpectedImage } from './render/compare.ts';
+import type { ExpectedImage } from './proof/compare.ts';
 import type { EditUnit } from './session.ts';
 
 /** Each image's replacement: its source (as the workload names it) by its pinned backup. */

@@ -30,11 +30,11 @@ import { ExpiringCache } from '../util/expiring-cache.ts';
 import { requeueDelay } from '../util/retry.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planApplicationValues, planValueFiles, type ApplicationPlan, type DerivedOverrides } from './edit/argo-application.ts';
-import { deriveImageValues } from './render/image-values.ts';
+import { deriveImageValues } from './proof/image-values.ts';
 import { planHelmRelease } from './edit/helm-release.ts';
-import { ChartFetchError, fetchChart, type FetchedChart } from './render/chart.ts';
-import { describeVarying } from './render/compare.ts';
-import { chartDefaults, renderChart, RenderProofError, type RenderTools } from './render/helm-proof.ts';
+import { ChartFetchError, fetchChart, type FetchedChart } from './proof/chart.ts';
+import { describeVarying } from './proof/compare.ts';
+import { chartDefaults, renderChart, RenderProofError, type RenderTools } from './proof/helm-proof.ts';
 import type { RepositoryPlan } from './edit/planned-edits.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
@@ -44,7 +44,7 @@ import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from 
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
 import { editUnit, recordReplacements } from './records.ts';
 import { editSession } from './session.ts';
-import { proveChartEdit } from './render/chart-proof.ts';
+import { proveChartEdit } from './proof/chart-proof.ts';
 import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
 export type { DirectPatchMode, GitMode };
@@ -569,7 +569,7 @@ export class Rewriter {
    * Edits the object that decides a record's images when its workload comes from a chart in a
    * chart repository: a HelmRelease (its values, or a post-renderer entry) or an Argo CD
    * Application (a values override whose key comes from the chart). Then proves the edit by
-   * rendering the chart before and after it (render/chart-proof.ts); an edit that is not proved is
+   * rendering the chart before and after it (proof/chart-proof.ts); an edit that is not proved is
    * undone and the record refused with the reason.
    */
   async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; notes?: EditNotes }> {
@@ -614,7 +614,7 @@ export class Rewriter {
         plan = planWith();
         const byRendering = (plan as ApplicationPlan).byRendering;
         if (byRendering) {
-          // No convention names the value: find it by rendering the chart (render/image-values.ts).
+          // No convention names the value: find it by rendering the chart (proof/image-values.ts).
           const bytes = fetched.bytes;
           const renderValues = (values: unknown) =>
             renderChart(tools, bytes, chart.releaseName ?? declared.name, record.workload.namespace, { valueFiles: [JSON.stringify(values)] }, cluster);

@@ -5,7 +5,7 @@
  * A batch of units is planned in three layers, each on the text the one before left: the uses of
  * the images (edit/plan.ts); an `images:` entry in the overlay for each image no file under the path
  * names (it renders from a base outside the path); the pull Secrets the backups need. Then it is
- * proved by rendering (render/manifest-proof.ts). A batch that is not proved is undone: the units
+ * proved by rendering (proof/manifest-proof.ts). A batch that is not proved is undone: the units
  * the proof names are refused and the rest tried again; a batch wrong as a whole is split in halves,
  * down to the units that cannot be proved alone. Each batch is planned and proved on top of those
  * already kept, so what is kept was proved together.
@@ -16,9 +16,9 @@ import { replaceFileAtomically } from '../util/files.ts';
 import { planOverlayEntries, planPullSecrets, planRepository } from './edit/plan.ts';
 import type { PlannedChange, Replacement, SkippedUse } from './edit/planned-edits.ts';
 import type { PullSecretWant } from './edit/pull-secrets.ts';
-import { proveManifestChange, type AskedMove, type ChangedFile, type ProvedImage } from './render/manifest-proof.ts';
-import type { RemoteBasePolicy } from './render/remote-bases.ts';
-import type { RenderTools } from './render/tools.ts';
+import { proveManifestChange, type AskedMove, type ChangedFile, type ProvedImage } from './proof/manifest-proof.ts';
+import type { RemoteBasePolicy } from './proof/remote-bases.ts';
+import type { RenderTools } from './proof/tools.ts';
 
 /** What is kept or refused as one: a handoff record's images, or one image asked for. */
 export interface EditUnit {

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HELM_BIN } from '../../devenv/cache.ts';
-import { compareRenders, describeVarying, varyingBetween } from '../../src/rewriter/render/compare.ts';
-import { renderChart } from '../../src/rewriter/render/helm-proof.ts';
-import { deriveImageValues, type WantedImage } from '../../src/rewriter/render/image-values.ts';
+import { compareRenders, describeVarying, varyingBetween } from '../../src/rewriter/proof/compare.ts';
+import { renderChart } from '../../src/rewriter/proof/helm-proof.ts';
+import { deriveImageValues, type WantedImage } from '../../src/rewriter/proof/image-values.ts';
 import { packageFixtureChart } from '../support/fixture-charts.ts';
 
 const tools = { helm: HELM_BIN, kustomize: 'kustomize' };

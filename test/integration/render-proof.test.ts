@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { BIN_DIR, HELM_BIN } from '../../devenv/cache.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
-import { proveManifestChange, type ChangedFile } from '../../src/rewriter/render/manifest-proof.ts';
+import { proveManifestChange, type ChangedFile } from '../../src/rewriter/proof/manifest-proof.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { fileTree } from '../support/file-tree.ts';
 import { git } from '../support/git.ts';

@@ -1,7 +1,7 @@
-/** Reading one chart's entries out of a chart repository's index.yaml (src/rewriter/render/chart.ts). */
+/** Reading one chart's entries out of a chart repository's index.yaml (src/rewriter/proof/chart.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { indexEntries } from '../../src/rewriter/render/chart.ts';
+import { indexEntries } from '../../src/rewriter/proof/chart.ts';
 
 // As `helm repo index` writes it: entries at column 0, names at 2, versions listed at 2.
 const HELM_INDEX = `apiVersion: v1
@@ -58,7 +58,7 @@ describe('indexEntries', () => {
 
 describe('fetchChart over plain http', () => {
   it('is refused before any request unless the operator named that prefix', async () => {
-    const { fetchChart } = await import('../../src/rewriter/render/chart.ts');
+    const { fetchChart } = await import('../../src/rewriter/proof/chart.ts');
     await assert.rejects(
       fetchChart({ repoURL: 'http://127.0.0.1:9/internal-admin', name: 'x' }),
       /^ChartFetchError: the chart repository http:\/\/127\.0\.0\.1:9\/internal-admin is plain http, which is not fetched unless the operator names it \(--credentials-for http:\/\/127\.0\.0\.1:9\/\)$/,

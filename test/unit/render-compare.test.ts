@@ -1,10 +1,10 @@
 /**
- * The render comparison (src/rewriter/render/compare.ts): like with like (YAML 1.1 as the API server
+ * The render comparison (src/rewriter/proof/compare.ts): like with like (YAML 1.1 as the API server
  * reads it, nulls dropped), and what varies between two renders of the unchanged chart left out.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareRenders, describeVarying, RenderPair, varyingBetween } from '../../src/rewriter/render/compare.ts';
+import { compareRenders, describeVarying, RenderPair, varyingBetween } from '../../src/rewriter/proof/compare.ts';
 
 const deployment = (image: string, extra = '') =>
   [
@@ -79,7 +79,7 @@ describe('compareRenders', () => {
 
 describe('a render program that prints without end', () => {
   it('is cut off at the bound, and the reason says so', async () => {
-    const { tool, OUTPUT_MAX_BYTES } = await import('../../src/rewriter/render/tools.ts');
+    const { tool, OUTPUT_MAX_BYTES } = await import('../../src/rewriter/proof/tools.ts');
     await assert.rejects(tool('sh', ['-c', 'yes apiVersion: v1'], 'kustomize build hostile'), (error: Error) => {
       assert.equal(error.message, `kustomize build hostile printed more than ${OUTPUT_MAX_BYTES / 1024 / 1024} MiB; a render that large is not compared`);
       return true;

@@ -20,7 +20,7 @@ import { isMap, isSeq, parse, Scalar, type Node, type YAMLMap } from 'yaml';
 import { pinnedBackup, type DeclaredObject } from '../../handoff/schema.ts';
 import { runsBackup } from '../../image/backup.ts';
 import { parseReference, runsSameImage } from '../../image/reference.ts';
-import { setPath, SUBSTITUTION_GUARD, valueAt, type ValueOverride } from '../render/image-values.ts';
+import { setPath, SUBSTITUTION_GUARD, valueAt, type ValueOverride } from '../proof/image-values.ts';
 import type { PlannedChange, RepositoryPlan } from './planned-edits.ts';
 import { loadTree } from './tree.ts';
 import { declarationsOf } from './helm-release.ts';
@@ -43,13 +43,13 @@ export interface ApplicationReplacement {
 
 export interface ApplicationPlan extends RepositoryPlan {
   readonly refused?: string;
-  /** Where no convention found the value that composes an image: the values the chart is given, to find it by rendering (render/image-values.ts). */
+  /** Where no convention found the value that composes an image: the values the chart is given, to find it by rendering (proof/image-values.ts). */
   readonly byRendering?: { readonly values: unknown; readonly sources: readonly string[] };
   /** For the pull request: what the edit sets beyond the images, and why. */
   readonly explained?: readonly string[];
 }
 
-/** Overrides found by rendering the chart, by source image (render/image-values.ts): used where the conventions find none. */
+/** Overrides found by rendering the chart, by source image (proof/image-values.ts): used where the conventions find none. */
 export type DerivedOverrides = ReadonlyMap<string, readonly ValueOverride[]>;
 
 type Override = ValueOverride;

@@ -81,7 +81,7 @@ export async function proveManifestChange(
   const ownerGate = buildReadRefusal(rootReal, ownerDir);
   if (ownerGate) return { reason: `a build it touches would read from outside the repository, so it is not built: ${ownerGate}`, records: [], unproved: [] };
   const unproved: string[] = [];
-  // A root on a remote base is built too, in a copy where each base is a directory the rewriter fetched itself (render/remote-bases.ts).
+  // A root on a remote base is built too, in a copy where each base is a directory the rewriter fetched itself (./remote-bases.ts).
   const onRemote = new Set(found.filter((r) => r.remote).map((r) => r.dir));
   const roots = found.map((r) => r.dir);
   if (ownerBuilds && !roots.includes(ownerDir)) {
