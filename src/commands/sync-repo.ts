@@ -14,11 +14,11 @@ import { Ledger } from '../handoff/ledger.ts';
 import type { HandoffImage } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull, RecordedPull } from '../image/backup-pull.ts';
-import { formatReference, tryParseReference } from '../image/reference.ts';
+import { formatReference, tryParseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { anonymousPullRefusal } from '../registry/pullable.ts';
+import { anonymousPullRefusal, notPublic } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
@@ -61,12 +61,19 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
     const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
     let failed = 0;
     try {
-      const results = await stack.engine.copyAll(
-        [...sources.keys()].map((key) => {
-          const source = tryParseReference(key)!;
-          return { source, destination: backupReference(source, target) };
-        }),
-      );
+      // Public means an anonymous pull works, asked first, as the copier asks it: a source only the
+      // credentials can read is not copied, so another team's private image is never republished.
+      const toCopy: ImageReference[] = [];
+      for (const key of sources.keys()) {
+        const source = tryParseReference(key)!;
+        const refusal = await notPublic(stack, source).catch((error: unknown) => error as Error);
+        if (refusal instanceof Error) {
+          failed++;
+          err(`failed ${key}: ${refusal.message}`);
+        } else if (refusal !== undefined) out(`skipped   ${key}: not public (${refusal})`);
+        else toCopy.push(source);
+      }
+      const results = await stack.engine.copyAll(toCopy.map((source) => ({ source, destination: backupReference(source, target) })));
       for (const entry of results) {
         const key = formatReference(entry.request.source);
         if (entry.ok) {

@@ -44,11 +44,11 @@ import { Ledger } from '../handoff/ledger.ts';
 import type { HandoffRecord } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
-import { effectiveTag, formatReference, parseReference, type ImageReference } from '../image/reference.ts';
+import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
-import { anonymousPullRefusal } from '../registry/pullable.ts';
+import { anonymousPullRefusal, notPublic } from '../registry/pullable.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { CopyRefused, type CopyResult } from '../registry/copy.ts';
 import { DEFAULT_NAMESPACE_LIMITS, NamespaceBudget, type NamespaceLimits } from './namespace-budget.ts';
@@ -642,7 +642,7 @@ export class Copier {
       // "Public" means anonymously public: asked first without credentials, so an image that needs
       // the operator's (another team's private image, on the backup host or any host in the auth
       // file) is never read with them, and never republished where nodes pull anonymously.
-      const refusal = await anonymousPullRefusal(this.#registry, source, source.digest ?? effectiveTag(source)!);
+      const refusal = await notPublic(this.#registry, source);
       if (refusal !== undefined) {
         this.#copies.inc({ outcome: 'skipped' });
         this.#log.info('image skipped: not public', { image: formatReference(source), reason: refusal });

@@ -3,7 +3,7 @@
  * for a backup, and what "public" means for a source.
  */
 import { RegistryError } from '../errors.ts';
-import type { ImageReference } from '../image/reference.ts';
+import { effectiveTag, type ImageReference } from '../image/reference.ts';
 import type { RegistryStack } from './index.ts';
 
 /**
@@ -21,4 +21,13 @@ export async function anonymousPullRefusal(registry: RegistryStack, image: Image
     if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) return `an anonymous pull was refused: ${error.message}`;
     throw error;
   }
+}
+
+/**
+ * Why a source image is not public, or undefined when it is: "public" means an anonymous pull works,
+ * asked before any credentialed read, so an image that only the operator's credentials can read
+ * (another team's, on a host the auth file names) is never copied and republished where nodes pull it.
+ */
+export function notPublic(registry: RegistryStack, source: ImageReference): Promise<string | undefined> {
+  return anonymousPullRefusal(registry, source, source.digest ?? effectiveTag(source)!);
 }

@@ -137,3 +137,53 @@ it('proposes nothing whose backup the nodes could not pull, and adds the pull Se
     await privateBackup.stop();
   }
 });
+
+it('never reads a source with the operator credentials: an image that needs them is not public, and is neither copied nor proposed', async () => {
+  // Another team's private image, on a registry the operator's auth file holds credentials for.
+  const privateSource = await startRegistryServer({ auth: { kind: 'basic', users: { reader: CANARIES.registryPassword } } });
+  try {
+    const authorization = `Basic ${Buffer.from(`reader:${CANARIES.registryPassword}`).toString('base64')}`;
+    await seedImage(
+      { url: privateSource.url, authorization },
+      { repository: 'team-b/secret', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-team-b', size: 4096 }] },
+    );
+    const image = `${privateSource.address}/team-b/secret:1.0`;
+    const manifest = `kind: Deployment\nmetadata:\n  name: b\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: b\n          image: ${image}\n`;
+    const origin = bareRepository(join(work, 'team-b.git'), { 'b.yaml': manifest }, 'b');
+    const auth = join(work, 'team-b-auth.json');
+    writeFileSync(auth, dockerConfigJson({ [privateSource.address]: { username: 'reader', password: CANARIES.registryPassword } }));
+    const cli = join(import.meta.dirname, '../../src/cli.ts');
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [
+          cli,
+          'sync-repo',
+          '--repo',
+          `file://${origin}`,
+          '--backup-registry',
+          `${backup.address}/mirror`,
+          '--insecure-registry',
+          privateSource.address,
+          '--insecure-registry',
+          backup.address,
+          '--auth-file',
+          auth,
+          '--git-mode',
+          'commit',
+        ],
+        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, new RegExp(`^skipped +${image.replaceAll('.', '\\.')}: not public`, 'm'));
+    assert.equal(
+      await manifestDigestAt({ url: backup.url }, `mirror/${privateSource.address.replace(':', '_')}/team-b/secret`, '1.0'),
+      undefined,
+      'not copied',
+    );
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '1', 'nothing committed');
+  } finally {
+    await privateSource.stop();
+  }
+});
