@@ -26,6 +26,7 @@ import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { operatorResource } from '../cluster/operator-images.ts';
 import { listAll, listNamespaces, ResilientInformer, servesKind, watchPath, type ClusterApis } from '../cluster/informers.ts';
+import { CopierMetrics } from './metrics.ts';
 import { LeaderElector } from '../cluster/leader.ts';
 import {
   imagesOf,
@@ -46,7 +47,7 @@ import { backupReference, isInBackupTarget, type BackupTarget } from '../image/b
 import { DEFAULT_BACKUP_PULL, type BackupPull, type RecordedPull } from '../image/backup-pull.ts';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
-import { Counter, Gauge, Histogram, MetricsRegistry } from '../observability/metrics.ts';
+import type { MetricsRegistry } from '../observability/metrics.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
 import { anonymousPullRefusal, notPublic } from '../registry/pullable.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
@@ -114,7 +115,9 @@ export interface PassSummary {
 }
 
 export class Copier {
-  readonly metrics = new MetricsRegistry();
+  readonly #metrics = new CopierMetrics();
+  /** What /metrics serves. */
+  readonly metrics: MetricsRegistry = this.#metrics.registry;
   readonly #config: CopierConfig;
   readonly #log: Logger;
   readonly #apis: ClusterApis;
@@ -140,40 +143,6 @@ export class Copier {
   #firstPassDone = false;
   #resync: NodeJS.Timeout | undefined;
   #recordsWritten = 0;
-
-  readonly #copies = this.metrics.register(
-    new Counter('image_clone_copies_total', 'Images checked or copied, by outcome (copied, present, unchanged, failed, refused, skipped).'),
-  );
-  readonly #bytes = this.metrics.register(new Counter('image_clone_copied_bytes_total', 'Blob bytes transferred to the backup registry.'));
-  readonly #blobs = this.metrics.register(
-    new Counter('image_clone_blobs_total', 'Blobs placed in the backup registry, by how (transferred, mounted, present).'),
-  );
-  readonly #durations = this.metrics.register(
-    new Histogram('image_clone_copy_duration_seconds', 'Time to back up one image, including checks.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]),
-  );
-  readonly #records = this.metrics.register(new Counter('image_clone_handoff_records_total', 'Handoff records written for the rewriter.'));
-  readonly #recordsControlled = this.metrics.register(
-    new Counter(
-      'image_clone_records_controlled_total',
-      'Records of workloads another controller owns and sets the images of, outside the resources this moves in Git (not proposed, never direct-patched).',
-    ),
-  );
-  readonly #ownersNotVerified = this.metrics.register(
-    new Counter(
-      'image_clone_owners_not_verified_total',
-      'Records whose workload claims a GitOps owner that does not list it (not proposed, never direct-patched).',
-    ),
-  );
-  readonly #refused = this.metrics.register(
-    new Counter(
-      'image_clone_copies_refused_total',
-      'Images not copied because a bound refused them, by reason (image-too-large, namespace-images, namespace-bytes).',
-    ),
-  );
-  readonly #restarts = this.metrics.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
-  readonly #retries = this.metrics.register(
-    new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'),
-  );
 
   constructor(config: CopierConfig) {
     this.#config = config;
@@ -204,12 +173,12 @@ export class Copier {
     this.#registry = createRegistryStack({
       ...config.registry,
       onRetry: (what, event) => {
-        this.#retries.inc();
+        this.#metrics.retries.inc();
         this.#log.warn('registry request retried', { what, attempt: event.attempt, delayMs: event.delayMs, error: describeError(event.error) });
       },
       onBlob: (how, bytes) => {
-        this.#blobs.inc({ how });
-        if (bytes > 0) this.#bytes.inc({}, bytes);
+        this.#metrics.blobs.inc({ how });
+        if (bytes > 0) this.#metrics.bytes.inc({}, bytes);
       },
     });
     this.#ledger = new Ledger(config.handoffDir);
@@ -217,7 +186,21 @@ export class Copier {
     this.#owners = new GitOpsOwners(this.#apis.custom, { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
     this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
 
-    this.#informers = new Map(
+    ({ informers: this.#informers, namespaces: this.#namespaces } = this.#watches(kc));
+    this.#elector = config.leaderElection ? this.#leaderElector(kc, config.leaderElection) : undefined;
+    this.#metrics.observe({
+      queueDepth: () => this.#queue.depth,
+      inFlight: () => this.#registry.engine.pending,
+      leading: () => this.#leading,
+      eventsDropped: () => this.#events.dropped,
+      failing: () => this.#failing.size,
+      notPullable: () => this.#notPullable.size,
+    });
+  }
+
+  /** The informers of the workload kinds and of namespaces: a change queues the workloads it concerns. */
+  #watches(kc: KubeConfig): { informers: Map<WorkloadKind, ResilientInformer<WorkloadObject>>; namespaces: ResilientInformer<V1Namespace> } {
+    const informers = new Map(
       WORKLOAD_KINDS.map((kind) => [
         kind,
         new ResilientInformer<WorkloadObject>({
@@ -229,11 +212,11 @@ export class Copier {
           onChange: (change, object) => {
             if (change !== 'delete') this.#queue.add(workloadKey(workloadRef(kind, object)));
           },
-          onRestart: () => this.#restarts.inc({ informer: kind }),
+          onRestart: () => this.#metrics.restarts.inc({ informer: kind }),
         }),
       ]),
     );
-    this.#namespaces = new ResilientInformer<V1Namespace>({
+    const namespaces = new ResilientInformer<V1Namespace>({
       name: 'Namespace',
       kubeConfig: kc,
       path: '/api/v1/namespaces',
@@ -243,42 +226,31 @@ export class Copier {
       onChange: (change, ns) => {
         if (change === 'update' && this.#firstPassDone) this.#enqueueNamespace(ns.metadata?.name ?? '');
       },
-      onRestart: () => this.#restarts.inc({ informer: 'Namespace' }),
+      onRestart: () => this.#metrics.restarts.inc({ informer: 'Namespace' }),
     });
 
-    if (config.leaderElection) {
-      const identity = config.leaderElection.identity ?? `${process.env.POD_NAME ?? hostname()}-${process.pid}`;
-      this.#elector = new LeaderElector({
-        api: kc.makeApiClient(CoordinationV1Api),
-        namespace: config.controllerNamespace ?? 'default',
-        name: config.leaderElection.leaseName,
-        identity,
-        logger: this.#log,
-        onStartedLeading: () => {
-          this.#leading = true;
-          this.#queue.run();
-          this.#enqueueAll();
-        },
-        onStoppedLeading: () => {
-          this.#leading = false;
-          this.#queue.pause();
-        },
-      });
-    }
+    return { informers, namespaces };
+  }
 
-    this.metrics.register(new Gauge('image_clone_queue_depth', 'Workloads waiting or being processed.')).set(() => this.#queue.depth);
-    this.metrics.register(new Gauge('image_clone_copies_in_flight', 'Images being copied now.')).set(() => this.#registry.engine.pending);
-    this.metrics.register(new Gauge('image_clone_leader', '1 while this replica leads.')).set(() => (this.#leading ? 1 : 0));
-    this.metrics.register(new Gauge('image_clone_events_dropped', 'Events not recorded because too many were queued.')).set(() => this.#events.dropped);
-    this.metrics.register(new Gauge('image_clone_workloads_failing', 'Workloads whose last backup attempt failed.')).set(() => this.#failing.size);
-    this.metrics
-      .register(
-        new Gauge(
-          'image_clone_workloads_not_pullable',
-          'Workloads backed up but not handed off, because their nodes could not pull the backup (see --backup-pull).',
-        ),
-      )
-      .set(() => this.#notPullable.size);
+  /** Leadership on a Lease: the leader works the queue, a standby keeps its caches warm. */
+  #leaderElector(kc: KubeConfig, election: NonNullable<CopierConfig['leaderElection']>): LeaderElector {
+    const identity = election.identity ?? `${process.env.POD_NAME ?? hostname()}-${process.pid}`;
+    return new LeaderElector({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace: this.#config.controllerNamespace ?? 'default',
+      name: election.leaseName,
+      identity,
+      logger: this.#log,
+      onStartedLeading: () => {
+        this.#leading = true;
+        this.#queue.run();
+        this.#enqueueAll();
+      },
+      onStoppedLeading: () => {
+        this.#leading = false;
+        this.#queue.pause();
+      },
+    });
   }
 
   /** Runs until stop(): informers, leader election, periodic re-checks. */
@@ -484,7 +456,7 @@ export class Copier {
     });
     if (written) {
       this.#recordsWritten++;
-      this.#records.inc();
+      this.#metrics.records.inc();
       this.#log.info('handoff record written', {
         workload: key,
         record: id,
@@ -499,7 +471,7 @@ export class Copier {
       );
       // Backed up, but no file in Git can move it: the rewriter will not propose it; say why here.
       if (subject.controller) {
-        this.#recordsControlled.inc();
+        this.#metrics.recordsControlled.inc();
         this.#events.record(
           ref,
           'Warning',
@@ -507,7 +479,7 @@ export class Copier {
           `backed up, but no change will be proposed and it is never patched: ${subject.controller.kind} ${subject.controller.name} controls it and sets its images`,
         );
       } else if (owner?.notVerified) {
-        this.#ownersNotVerified.inc();
+        this.#metrics.ownersNotVerified.inc();
         this.#log.warn('the GitOps owner the workload claims does not list it; not trusted', {
           workload: key,
           claimed: `${owner.kind} ${owner.namespace}/${owner.name}`,
@@ -617,7 +589,7 @@ export class Copier {
     try {
       source = parseReference(image);
     } catch (error) {
-      this.#copies.inc({ outcome: 'skipped' });
+      this.#metrics.copies.inc({ outcome: 'skipped' });
       return Promise.resolve({ kind: 'skipped', reason: describeError(error) });
     }
     if (isInBackupTarget(source, this.#config.backupTarget)) return Promise.resolve({ kind: 'skipped', reason: 'already a backup' });
@@ -635,7 +607,7 @@ export class Copier {
     try {
       backup = backupReference(source, this.#config.backupTarget);
     } catch (error) {
-      this.#copies.inc({ outcome: 'skipped' });
+      this.#metrics.copies.inc({ outcome: 'skipped' });
       return { kind: 'skipped', reason: describeError(error) };
     }
     try {
@@ -644,7 +616,7 @@ export class Copier {
       // file) is never read with them, and never republished where nodes pull anonymously.
       const refusal = await notPublic(this.#registry, source);
       if (refusal !== undefined) {
-        this.#copies.inc({ outcome: 'skipped' });
+        this.#metrics.copies.inc({ outcome: 'skipped' });
         this.#log.info('image skipped: not public', { image: formatReference(source), reason: refusal });
         return { kind: 'skipped', reason: 'not public' };
       }
@@ -662,8 +634,8 @@ export class Copier {
         // Only a copy that found the backup there gives its image back: a failed one may have moved bytes.
         this.#budget.settle(share, result === undefined || result.outcome === 'copied', result?.blobs.bytesTransferred ?? 0);
       }
-      this.#copies.inc({ outcome: result.outcome });
-      this.#durations.observe((performance.now() - started) / 1000);
+      this.#metrics.copies.inc({ outcome: result.outcome });
+      this.#metrics.durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied')
         this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
       const unpullable = this.#backupPull.via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
@@ -677,19 +649,19 @@ export class Copier {
           : this.#refuse(source, error.reason, error.message);
       // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
       if (error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry) {
-        this.#copies.inc({ outcome: 'skipped' });
+        this.#metrics.copies.inc({ outcome: 'skipped' });
         this.#log.info('image skipped: not public', { image: formatReference(source) });
         return { kind: 'skipped', reason: 'not public' };
       }
-      this.#copies.inc({ outcome: 'failed' });
+      this.#metrics.copies.inc({ outcome: 'failed' });
       return { kind: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
     }
   }
 
   /** A refusal by a bound; `namespace` when it is that namespace's share that says no. */
   #refuse(source: ImageReference, reason: RefusalReason, message: string, namespace?: string): ImageOutcome {
-    this.#copies.inc({ outcome: 'refused' });
-    this.#refused.inc({ reason });
+    this.#metrics.copies.inc({ outcome: 'refused' });
+    this.#metrics.refused.inc({ reason });
     this.#log.warn('image not copied: a bound refuses it', { image: formatReference(source), reason, why: message, ...(namespace ? { namespace } : {}) });
     return { kind: 'refused', reason, message, ...(namespace ? { namespace } : {}) };
   }
