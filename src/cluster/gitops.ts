@@ -23,6 +23,29 @@ import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { ChartLocation, DeclaredObject, GitOpsOwner, GitSource } from '../handoff/schema.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 
+/**
+ * A chart owner (`owner`, `what` for a reader) refused for what declares it (`parent`, the object
+ * one level up): a parent that no file in Git moves, or one itself rendered from a chart (nested
+ * charts are not followed). Undefined when the parent can carry the change.
+ */
+function refusedThrough(
+  owner: Pick<GitOpsOwner, 'tool' | 'kind' | 'namespace' | 'name'>,
+  chain: readonly string[],
+  parent: GitOpsOwner,
+  what: string,
+): GitOpsOwner | undefined {
+  if (parent.unsupported)
+    return { ...owner, sources: [], chain, unsupported: parent.unsupported, ...(parent.notVerified ? { notVerified: parent.notVerified } : {}) };
+  if (parent.declares)
+    return {
+      ...owner,
+      sources: [],
+      chain,
+      unsupported: `${what} is itself rendered from a chart (${parent.kind} ${parent.namespace}/${parent.name}); nested charts are not followed`,
+    };
+  return undefined;
+}
+
 /** The object whose owner is looked up: its identity (to be found in the owner's own lists) and its marks. */
 export interface OwnedObject {
   /** API group, empty for the core group. */
@@ -179,15 +202,8 @@ export class GitOpsOwners {
       };
     }
     const chain = [self, ...(applier.chain ?? [])];
-    if (applier.unsupported)
-      return { ...owner, sources: [], chain, unsupported: applier.unsupported, ...(applier.notVerified ? { notVerified: applier.notVerified } : {}) };
-    if (applier.declares)
-      return {
-        ...owner,
-        sources: [],
-        chain,
-        unsupported: `HelmRelease ${namespace}/${name} is itself rendered from a chart (${applier.kind} ${applier.namespace}/${applier.name}); nested charts are not followed`,
-      };
+    const refused = refusedThrough(owner, chain, applier, `HelmRelease ${namespace}/${name}`);
+    if (refused) return refused;
     const targetNamespace = await this.#targetNamespace(applier);
     const location = await this.#chartLocation(hr, sourceRef, chart, namespace, name);
     return {
@@ -272,15 +288,8 @@ export class GitOpsOwners {
         `Application ${namespace}/${name} deploys ${describe} and is not declared in Git by a parent Application (no Argo CD tracking on it), so no file in Git decides its values`,
       );
     const chain = [self, ...(parent.chain ?? [])];
-    if (parent.unsupported)
-      return { ...owner, sources: [], chain, unsupported: parent.unsupported, ...(parent.notVerified ? { notVerified: parent.notVerified } : {}) };
-    if (parent.declares)
-      return {
-        ...owner,
-        sources: [],
-        chain,
-        unsupported: `Application ${namespace}/${name} is itself rendered from a chart (${parent.kind} ${parent.namespace}/${parent.name}); nested charts are not followed`,
-      };
+    const refused = refusedThrough(owner, chain, parent, `Application ${namespace}/${name}`);
+    if (refused) return refused;
     const chartSource = (app.spec?.source ?? (app.spec?.sources as unknown[] | undefined)?.[0]) as Record<string, unknown>;
     return { ...owner, sources: parent.sources, chain, declares: declaredApplication(app, namespace, name, chartSource) };
   }

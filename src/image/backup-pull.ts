@@ -55,25 +55,30 @@ export function pullCell(pull: RecordedPull | undefined): string {
   return `Secret \`${pull.secret}\` (${who})`;
 }
 
+/** What was checked for each way nodes pull, for the "why this is safe" paragraph, in the order it is said. */
+const PULL_STATEMENTS: ReadonlyArray<readonly [RecordedPull['via'] | 'unrecorded', string]> = [
+  [
+    'anonymous',
+    'Where the table says "anonymously", an anonymous pull of the new image\'s manifest from the backup registry succeeded before this change was proposed: the nodes need no credentials for it.',
+  ],
+  [
+    'node',
+    'Where it says "node credentials", the operator set the controller to trust that the nodes hold credentials for the backup registry (`--backup-pull node`); the controller did not check this.',
+  ],
+  [
+    'secret',
+    "Where it names a Secret, the kubelet pulls with that Secret: the controller saw the pod template or its service account list it, or this change adds it to the pod template. The controller has no access to Secrets, so whether the Secret exists in the workload's namespace and holds credentials for the backup registry was not checked: the platform team provides it.",
+  ],
+  [
+    'unrecorded',
+    'Where it says "not recorded", the backup was made before the controller recorded how nodes pull it: check that the nodes can pull from the backup registry before merging.',
+  ],
+];
+
 /** What was checked, for the "why this is safe" paragraph; only what is true of these rows. */
 export function pullStatement(pulls: ReadonlyArray<RecordedPull | undefined>): string {
   const vias = new Set(pulls.map((p) => p?.via ?? 'unrecorded'));
-  const parts: string[] = [];
-  if (vias.has('anonymous'))
-    parts.push(
-      'Where the table says "anonymously", an anonymous pull of the new image\'s manifest from the backup registry succeeded before this change was proposed: the nodes need no credentials for it.',
-    );
-  if (vias.has('node'))
-    parts.push(
-      'Where it says "node credentials", the operator set the controller to trust that the nodes hold credentials for the backup registry (`--backup-pull node`); the controller did not check this.',
-    );
-  if (vias.has('secret'))
-    parts.push(
-      "Where it names a Secret, the kubelet pulls with that Secret: the controller saw the pod template or its service account list it, or this change adds it to the pod template. The controller has no access to Secrets, so whether the Secret exists in the workload's namespace and holds credentials for the backup registry was not checked: the platform team provides it.",
-    );
-  if (vias.has('unrecorded'))
-    parts.push(
-      'Where it says "not recorded", the backup was made before the controller recorded how nodes pull it: check that the nodes can pull from the backup registry before merging.',
-    );
-  return parts.join(' ');
+  return PULL_STATEMENTS.filter(([via]) => vias.has(via))
+    .map(([, statement]) => statement)
+    .join(' ');
 }

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../devenv/process.ts';
 import { createCertificateAuthority, createServerCertificate } from '../../devenv/tls.ts';
 import { forgeFor } from '../../src/rewriter/forges/registry.ts';
-import { ForgeError, forgeCall } from '../../src/rewriter/forges/http.ts';
+import { ForgeApi, ForgeError } from '../../src/rewriter/forges/http.ts';
 import { CANARIES } from '../support/canaries.ts';
 
 type Behaviour = (res: ServerResponse, url: string) => void;
@@ -99,8 +99,8 @@ describe('a forge failing now and then', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const call = (method: 'GET' | 'POST') =>
-      forgeCall({ forge: 'Gitea', method, url: `${base}/api/v1/repos/team/apps/pulls`, headers: {}, ...(method === 'POST' ? { body: {} } : {}), authHint: '' });
+    const api = new ForgeApi('Gitea', `${base}/api/v1`, {}, '', undefined);
+    const call = (method: 'GET' | 'POST') => api.call(method, '/repos/team/apps/pulls', method === 'POST' ? {} : undefined);
     try {
       failures = [502, 429];
       assert.deepEqual(await call('GET'), []);

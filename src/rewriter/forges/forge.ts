@@ -52,6 +52,19 @@ export interface ForgeOptions {
   readonly caFile?: string;
 }
 
+/**
+ * What `pullRequests(head, base)` returns of a forge's answer: every entry read (one that cannot be
+ * read fails the call: skipping it could hide our open pull request), only this repository's own
+ * (`own`: a fork's has its own repository), from `head` into `base`, newest first.
+ */
+export function ownPullRequests<T>(answered: readonly T[], read: (raw: T) => PullRequest, own: (raw: T) => boolean, head: string, base: string): PullRequest[] {
+  return answered
+    .map((raw) => ({ pull: read(raw), own: own(raw) }))
+    .filter(({ pull, own }) => own && pull.head === head && pull.base === base)
+    .map(({ pull }) => pull)
+    .sort((a, b) => b.number - a.number);
+}
+
 /** A forge's owner, group and repository names: letters, digits, `.`, `_` and `-` (never `.` or `..`). */
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 

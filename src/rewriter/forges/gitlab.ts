@@ -5,8 +5,8 @@
  * parameters of these three calls (GitLab publishes no machine-readable description of them).
  */
 import type { Dispatcher } from 'undici';
-import type { Forge, PullRequest, PullRequestSpec } from './forge.ts';
-import { ForgeError, forgeCall } from './http.ts';
+import { ownPullRequests, type Forge, type PullRequest, type PullRequestSpec } from './forge.ts';
+import { ForgeApi, ForgeError } from './http.ts';
 
 interface GitLabMergeRequest {
   iid: number;
@@ -22,34 +22,26 @@ interface GitLabMergeRequest {
 
 export class GitLabForge implements Forge {
   readonly kind = 'gitlab' as const;
-  readonly #api: string;
+  readonly #api: ForgeApi;
   readonly #project: string;
-  readonly #token: string;
-  readonly #dispatcher: Dispatcher | undefined;
 
   constructor(apiBase: string, projectPath: string, token: string, dispatcher?: Dispatcher) {
-    this.#api = apiBase.replace(/\/+$/, '');
+    this.#api = new ForgeApi('GitLab', apiBase, { 'private-token': token }, 'check the token: it needs the api scope', dispatcher);
     this.#project = encodeURIComponent(projectPath);
-    this.#token = token;
-    this.#dispatcher = dispatcher;
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
     const query = new URLSearchParams({ state: 'all', source_branch: head, target_branch: base, per_page: '100' });
-    const list = (await this.#call('GET', `/projects/${this.#project}/merge_requests?${query}`)) as GitLabMergeRequest[];
+    const list = (await this.#api.call('GET', `/projects/${this.#project}/merge_requests?${query}`)) as GitLabMergeRequest[];
     if (!Array.isArray(list)) throw new ForgeError('GitLab answered the merge request list with something that is not a list');
     // Every entry is read (one we cannot read fails the call), then only this project's are kept: a fork's merge request has its own source project.
     const sameProject = (m: GitLabMergeRequest) => typeof m.source_project_id === 'number' && m.source_project_id === m.target_project_id;
-    return list
-      .map((m) => ({ pull: toPullRequest(m), own: sameProject(m) }))
-      .filter(({ pull, own }) => own && pull.head === head && pull.base === base)
-      .map(({ pull }) => pull)
-      .sort((a, b) => b.number - a.number);
+    return ownPullRequests(list, toPullRequest, sameProject, head, base);
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
     return toPullRequest(
-      (await this.#call('POST', `/projects/${this.#project}/merge_requests`, {
+      (await this.#api.call('POST', `/projects/${this.#project}/merge_requests`, {
         source_branch: spec.head,
         target_branch: spec.base,
         title: spec.draft ? `Draft: ${spec.title}` : spec.title,
@@ -62,20 +54,8 @@ export class GitLabForge implements Forge {
   async update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest> {
     const title = pr.title.startsWith('Draft: ') ? `Draft: ${change.title}` : change.title;
     return toPullRequest(
-      (await this.#call('PUT', `/projects/${this.#project}/merge_requests/${pr.number}`, { title, description: change.body })) as GitLabMergeRequest,
+      (await this.#api.call('PUT', `/projects/${this.#project}/merge_requests/${pr.number}`, { title, description: change.body })) as GitLabMergeRequest,
     );
-  }
-
-  #call(method: 'GET' | 'POST' | 'PUT', path: string, body?: object): Promise<unknown> {
-    return forgeCall({
-      forge: 'GitLab',
-      method,
-      url: `${this.#api}${path}`,
-      headers: { 'private-token': this.#token },
-      ...(body ? { body } : {}),
-      ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
-      authHint: 'check the token: it needs the api scope',
-    });
   }
 }
 

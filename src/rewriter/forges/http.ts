@@ -7,6 +7,7 @@ import { ImageCloneError } from '../../errors.ts';
 import { scrub } from '../../observability/secrets.ts';
 import { readBounded } from '../../util/bounded-body.ts';
 import { withRetries, type RetryPolicy } from '../../util/retry.ts';
+import type { PullRequest } from './forge.ts';
 
 export class ForgeError extends ImageCloneError {
   override name = 'ForgeError';
@@ -29,13 +30,28 @@ export class ForgeError extends ImageCloneError {
  */
 const FORGE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1_000, maxDelayMs: 4_000, maxRetryAfterSeconds: 0 };
 
-export function forgeCall(call: ForgeCall): Promise<unknown> {
+function forgeCall(call: ForgeCall): Promise<unknown> {
   return withRetries(
     () => forgeCallOnce(call),
     FORGE_RETRY,
     undefined,
     (error) => error instanceof ForgeError && error.transient && (call.method !== 'POST' || error.notActedOn),
   );
+}
+
+/** One forge's API as its client calls it: where it is, how the token is sent, and what the token needs. */
+export class ForgeApi {
+  readonly #base: string;
+  readonly #fixed: Omit<ForgeCall, 'method' | 'url' | 'body'>;
+
+  constructor(forge: string, apiBase: string, headers: Readonly<Record<string, string>>, authHint: string, dispatcher: Dispatcher | undefined) {
+    this.#base = apiBase.replace(/\/+$/, '');
+    this.#fixed = { forge, headers, authHint, ...(dispatcher ? { dispatcher } : {}) };
+  }
+
+  call(method: ForgeCall['method'], path: string, body?: object): Promise<unknown> {
+    return forgeCall({ ...this.#fixed, method, url: `${this.#base}${path}`, ...(body ? { body } : {}) });
+  }
 }
 
 export interface ForgeCall {
@@ -101,4 +117,32 @@ async function forgeCallOnce(call: ForgeCall): Promise<unknown> {
   } catch {
     throw new ForgeError(`${what} answered HTTP ${response.statusCode} with a body that is not JSON`);
   }
+}
+
+/** A pull request as GitHub and Gitea answer it (the two shapes agree but for how "merged" is said). */
+export interface AnsweredPull {
+  number: number;
+  html_url: string;
+  state: 'open' | 'closed';
+  title: string;
+  body: string | null;
+  head: { ref: string };
+  base: { ref: string };
+}
+
+/** The pull request `forge` answered, checked: one missing its number, head or base, or whose title or body is not text, is the forge's error. */
+export function answeredPullRequest(forge: string, pull: AnsweredPull, merged: boolean): PullRequest {
+  if (typeof pull?.number !== 'number' || typeof pull.head?.ref !== 'string' || typeof pull.base?.ref !== 'string')
+    throw new ForgeError(`${forge} answered with a pull request missing its number, head or base`);
+  if (typeof pull.title !== 'string' || (pull.body != null && typeof pull.body !== 'string'))
+    throw new ForgeError(`${forge} answered with pull request #${pull.number} whose title or body is not text`);
+  return {
+    number: pull.number,
+    url: pull.html_url,
+    state: merged ? 'merged' : pull.state,
+    head: pull.head.ref,
+    base: pull.base.ref,
+    title: pull.title,
+    body: pull.body ?? '',
+  };
 }
