@@ -11,6 +11,7 @@ import { BIN_DIR } from '../../devenv/cache.ts';
 import { parseReference } from '../../src/image/reference.ts';
 import { editSession, type EditUnit } from '../../src/rewriter/session.ts';
 import { fileTree } from '../support/file-tree.ts';
+import { goldenCases } from '../support/golden.ts';
 
 const prove = { tools: { kustomize: join(BIN_DIR, 'kustomize') } };
 const DIGEST = `sha256:${'d'.repeat(64)}`;
@@ -115,3 +116,5 @@ describe('the edit session', () => {
     assert.equal(absent.found, false);
   });
 });
+
+describe('the edit session, as image-clone rewrite runs it', () => goldenCases('session'));

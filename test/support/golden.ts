@@ -1,8 +1,9 @@
 /**
- * Golden cases of `image-clone rewrite`, one folder each under test/fixtures/rewrite/<case>/:
- * `before/` (the tree), `args` (the command's arguments after `--repo DIR`), `after/` (the tree
- * it must leave) and `stderr` (every line it must print, then `exit N`). Run as a process, with
- * the render proof, real kustomize and real helm, on a copy of `before/`.
+ * Golden cases of `image-clone rewrite`, one folder each under test/fixtures/<group>/<case>/ (a
+ * group per format, test/fixtures/formats/<format>/, and one for the edit session): `before/` (the
+ * tree), `args` (the command's arguments after `--repo DIR`), `after/` (the tree it must leave) and
+ * `stderr` (every line it must print, then `exit N`). Run as a process, with the render proof, real
+ * kustomize and real helm, on a copy of `before/`. See test/fixtures/formats/README.md.
  *
  * To see what a new case gives: IMAGE_CLONE_GOLDEN_WRITE=1 writes `after/` and `stderr` from the
  * run (then read them: a golden file is a claim, not a record of whatever happened).
@@ -12,11 +13,11 @@ import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, it } from 'node:test';
 import { HELM_BIN } from '../../devenv/cache.ts';
 
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
-const CASES = join(import.meta.dirname, '../fixtures/rewrite');
+const FIXTURES = join(import.meta.dirname, '../fixtures');
 const write = process.env.IMAGE_CLONE_GOLDEN_WRITE === '1';
 const copies: string[] = [];
 after(() => {
@@ -40,11 +41,15 @@ function rewrite(args: readonly string[]): Promise<{ code: number; stderr: strin
   );
 }
 
-describe('image-clone rewrite: golden cases', () => {
-  for (const name of readdirSync(CASES).sort()) {
-    const dir = join(CASES, name);
-    if (!existsSync(join(dir, 'args'))) continue;
-    it(name, async () => {
+/** A test per golden case of `group` (a folder under test/fixtures/); it must hold one at least. */
+export function goldenCases(group: string): void {
+  const cases = readdirSync(join(FIXTURES, group))
+    .sort()
+    .filter((name) => existsSync(join(FIXTURES, group, name, 'args')));
+  if (cases.length === 0) throw new Error(`no golden case under test/fixtures/${group}`);
+  for (const name of cases) {
+    const dir = join(FIXTURES, group, name);
+    it(`rewrite ${name}`, async () => {
       const tree = mkdtempSync(join(tmpdir(), `golden-${name}-`));
       copies.push(tree);
       cpSync(join(dir, 'before'), tree, { recursive: true });
@@ -60,4 +65,4 @@ describe('image-clone rewrite: golden cases', () => {
       assert.deepEqual(treeOf(tree), treeOf(join(dir, 'after')));
     });
   }
-});
+}
