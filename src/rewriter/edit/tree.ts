@@ -15,14 +15,24 @@ import { documentSpans, MAX_PARSED_NODES, parseYamlFile, YamlSyntaxError, yamlNo
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 /** The YAML read for one plan (a tenant's repository may hold any number of 5 MiB files). */
 const MAX_TREE_BYTES = 128 * 1024 * 1024;
+/** What a walk of a directory found: the YAML files, those too large to read, and the manifests in formats not edited. */
+export interface FoundFiles {
+  readonly yaml: string[];
+  /** Files over the size limit, named as not read. */
+  readonly errors: Error[];
+  /** JSON and Jsonnet manifests: not edited, reported when they mention a requested image. */
+  readonly others: string[];
+}
+
 /**
- * YAML files under `dir`, never following symbolic links (a link may point outside the repository);
- * JSON and Jsonnet manifests, which are not edited, go to `others` (to be reported). With
- * `ownOnly`, a directory below `dir` that holds a kustomization or a chart is left out: its files are
- * that kustomization's or chart's source, not plain manifests of `dir`.
+ * The files under `dir`, never following symbolic links (a link may point outside the repository).
+ * With `ownOnly`, a directory below `dir` that holds a kustomization or a chart is left out: its
+ * files are that kustomization's or chart's source, not plain manifests of `dir`.
  */
-export function yamlFiles(dir: string, root: string, errors: Error[], others: string[] = [], ownOnly = false): string[] {
+export function yamlFiles(dir: string, root: string, ownOnly = false): FoundFiles {
   const out: string[] = [];
+  const errors: Error[] = [];
+  const others: string[] = [];
   const walk = (current: string) => {
     // A chart below is rendered by Helm, never applied as files.
     if (ownOnly && current !== dir && (kustomizationIn(current) || existsSync(join(current, 'Chart.yaml')))) return;
@@ -41,7 +51,7 @@ export function yamlFiles(dir: string, root: string, errors: Error[], others: st
     }
   };
   walk(dir);
-  return out;
+  return { yaml: out, errors, others };
 }
 
 /** The repository's directory, its links resolved; a clear error when it is not one. */
@@ -134,8 +144,10 @@ export function loadTree(
     }
     for (const [file, text] of texts) if (isKustomization(file) && !parsed.has(file)) parse(file, text);
   };
-  const others: string[] = [];
-  read(yamlFiles(scope, rootReal, errors, others));
+  const found = yamlFiles(scope, rootReal);
+  const others = found.others;
+  errors.push(...found.errors);
+  read(found.yaml);
   const scopes = [scope];
   const within = (path: string) => scopes.some((s) => path === s || path.startsWith(s + sep));
   if (followBases) {
@@ -151,7 +163,9 @@ export function loadTree(
           more = true;
           if (lstatSync(real).isDirectory()) {
             scopes.push(real);
-            read(yamlFiles(real, rootReal, errors));
+            const base = yamlFiles(real, rootReal);
+            errors.push(...base.errors);
+            read(base.yaml);
           } else {
             read([real]);
           }

@@ -224,7 +224,7 @@ export async function proveManifestChange(
   if (!ownerBuilds) {
     // Plain manifests: what the tool applies is the files under the path (those of a kustomization
     // directory below it are that kustomization's render).
-    const files = yamlFiles(ownerDir, rootReal, [], [], true).sort();
+    const files = yamlFiles(ownerDir, rootReal, true).yaml.sort();
     const text = (which: keyof ChangedFile) => files.map((f) => changed.get(f)?.[which] ?? readFileSync(f, 'utf8')).join('\n---\n');
     judged.push(judge(`the manifests under ${name(ownerDir)}`, true, false, text('before'), text('after')));
   }
