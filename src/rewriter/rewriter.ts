@@ -8,16 +8,15 @@
  * then a restart, neither loses a change nor makes a second commit. A rejected push (the base
  * moved) is retried from the new tip a bounded number of times; nothing is ever force-pushed.
  *
- * Intake: a scan at start (records written while the rewriter was down are not lost), then a
- * chokidar watch of the handoff directory, debounced, so a burst of records becomes one batch and
- * so one commit per repository.
+ * Intake (./intake.ts): a pass at start, then one per burst of new records, so a burst becomes one
+ * batch and so one commit per repository. Edits: the edit session of manifests (./session.ts), and
+ * the chart owners' objects proved by rendering their chart (./proof/chart-proof.ts).
  *
  * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
  * (or, for managed ones under `always`, as well as) changing Git.
  */
 import { realpathSync } from 'node:fs';
 import { relative } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
 import { ConfigError, describeError } from '../errors.ts';
@@ -27,7 +26,6 @@ import { parseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
-import { requeueDelay } from '../util/retry.ts';
 import { replaceFileAtomically } from '../util/files.ts';
 import { planApplicationValues, planValueFiles, type ApplicationPlan, type DerivedOverrides } from './edit/argo-application.ts';
 import { deriveImageValues } from './proof/image-values.ts';
@@ -44,6 +42,7 @@ import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from 
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
 import { editUnit, recordReplacements } from './records.ts';
 import { editSession } from './session.ts';
+import { Intake, StepClock } from './intake.ts';
 import { proveChartEdit } from './proof/chart-proof.ts';
 import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
@@ -145,42 +144,22 @@ export class Rewriter {
   readonly #config: RewriterConfig;
   readonly #ledger: Ledger;
   readonly #log: Logger;
-  #watcher: FSWatcher | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> = Promise.resolve();
-  #again = false;
-  /** After a pass with failed changes: the timer of the next attempt, and how many failed in a row. */
-  #retry: NodeJS.Timeout | undefined;
-  #failedPasses = 0;
-  #stopped = false;
+  readonly #intake: Intake<RewriteOutcome[]>;
+  readonly #clock = new StepClock();
   #lastPruneAt = 0;
-  /** What the running pass works on now, and since when (for /healthz); undefined between passes. */
-  #pass: { startedAt: number; on: string } | undefined;
   readonly #charts = new ExpiringCache<FetchedChart>({ ttlMs: () => Number.POSITIVE_INFINITY, maxEntries: 32 });
 
   constructor(config: RewriterConfig) {
     this.#config = config;
     this.#ledger = new Ledger(config.handoffDir);
     this.#log = config.logger.child({ role: 'rewriter' });
+    this.#intake = new Intake(this.#ledger.dir, this.#log);
     this.metrics.register(new Gauge('image_clone_pending_records', 'Handoff records not yet done.')).set(() => this.#ledger.pendingIds().length);
   }
 
-  /**
-   * For /healthz: one step of a pass (reading the records, one record, one repository's change)
-   * taking longer than `stuckAfterMs` means the intake is stuck (every Git call and render is
-   * bounded in time, so a healthy step ends; a pass over many repositories is many steps); the
-   * kubelet then restarts the container, and the records, still pending, are taken up again.
-   */
+  /** For /healthz: a step of a pass taking longer than `stuckAfterMs` (30 minutes) means the intake is stuck (./intake.ts). */
   healthy(now = Date.now()): { ok: boolean; detail: string } {
-    const pass = this.#pass;
-    const limit = this.#config.stuckAfterMs ?? 30 * 60_000;
-    if (pass === undefined || now - pass.startedAt <= limit) return { ok: true, detail: pass ? `pass running, on ${pass.on}` : 'idle, watching for records' };
-    return { ok: false, detail: `stuck: on ${pass.on} for ${Math.round((now - pass.startedAt) / 1000)} s, more than ${limit / 1000} s` };
-  }
-
-  /** The pass moves on to its next step (the stuck clock starts again). */
-  #step(on: string): void {
-    this.#pass = { startedAt: Date.now(), on };
+    return this.#clock.healthy(this.#config.stuckAfterMs ?? 30 * 60_000, now);
   }
 
   /** For /readyz: the first pass is done. */
@@ -194,54 +173,29 @@ export class Rewriter {
    * changes (Git refusing pushes, a forge down) is followed by another after a capped exponential
    * backoff (`retryMs`, doubling, at most 5 minutes), whether or not new records arrive.
    */
-  async watch(debounceMs: number, onPass?: (outcomes: RewriteOutcome[]) => void, retryMs = 5_000): Promise<void> {
-    const pass = () => {
-      clearTimeout(this.#retry);
-      this.#running = this.#running.then(async () => {
-        do {
-          this.#again = false;
-          const outcomes = await this.processPending().catch((error: unknown) => {
-            this.#log.error('pass failed; retried later', { error: describeError(error) });
-            this.#lastPassOk = false;
-            return [];
-          });
-          onPass?.(outcomes);
-        } while (this.#again);
-        this.#failedPasses = this.#lastPassOk ? 0 : this.#failedPasses + 1;
-        if (this.#failedPasses > 0 && !this.#stopped) {
-          const delay = requeueDelay(this.#failedPasses, retryMs);
-          this.#log.info('some changes failed; next attempt scheduled', { inMs: delay, failedPassesInARow: this.#failedPasses });
-          this.#retry = setTimeout(pass, delay);
-        }
+  watch(debounceMs: number, onPass?: (outcomes: RewriteOutcome[]) => void, retryMs = 5_000): Promise<void> {
+    const pass = async () => {
+      const outcomes = await this.processPending().catch((error: unknown) => {
+        this.#log.error('pass failed; retried later', { error: describeError(error) });
+        this.#lastPassOk = false;
+        return [];
       });
+      return { ok: this.#lastPassOk, result: outcomes };
     };
-    this.#watcher = watch(this.#ledger.dir, { ignoreInitial: true, depth: 0, ignored: (path) => /\/\.[^/]*$/.test(path) });
-    this.#watcher.on('add', (path) => {
-      if (!path.endsWith('.json')) return;
-      this.#again = true;
-      clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(pass, debounceMs);
-    });
-    await new Promise<void>((resolve) => this.#watcher!.once('ready', () => resolve()));
-    pass();
-    await this.#running;
+    return this.#intake.watch(pass, debounceMs, onPass, retryMs);
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#debounce);
-    clearTimeout(this.#retry);
-    await this.#watcher?.close();
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#intake.stop();
   }
 
   /** Turns every pending record into Git changes, one per repository and base branch. */
   async processPending(): Promise<RewriteOutcome[]> {
-    this.#step('reading the handoff records');
+    this.#clock.step('reading the handoff records');
     try {
       return await this.#processPending();
     } finally {
-      this.#pass = undefined;
+      this.#clock.idle();
     }
   }
 
@@ -257,7 +211,7 @@ export class Rewriter {
       this.#log.warn('unreadable handoff record skipped', { file, error: describeError(error) });
     };
     for (const record of this.#ledger.pending(unreadable)) {
-      this.#step(`record ${record.id}`);
+      this.#clock.step(`record ${record.id}`);
       const route = routeRecord(record, routing);
       if (route.patch !== 'none') {
         const patched = await this.#patch(record, route.patch === 'also');
@@ -269,7 +223,7 @@ export class Rewriter {
       else this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
     }
     for (const { target, records } of groupByTarget(toChange)) {
-      this.#step(`${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`);
+      this.#clock.step(`${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`);
       outcomes.push(...(await this.#changeRepository(target, records)));
     }
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
