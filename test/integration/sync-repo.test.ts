@@ -24,6 +24,25 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** `image-clone sync-repo` as a process, committing to `origin`'s main, with plain-HTTP `registries`. */
+function syncRepo(origin: string, backupTo: string, registries: readonly string[], extra: readonly string[] = []) {
+  const cli = join(import.meta.dirname, '../../src/cli.ts');
+  const args = [
+    'sync-repo',
+    '--repo',
+    `file://${origin}`,
+    '--backup-registry',
+    backupTo,
+    ...registries.flatMap((r) => ['--insecure-registry', r]),
+    '--git-mode',
+    'commit',
+    ...extra,
+  ];
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [cli, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+  );
+}
+
 it('backs up every image the repository runs and moves the manifests onto the backups in one commit', async () => {
   const web = await seedImage({ url: source.url }, { repository: 'shop/web', tag: '1.0', format: 'oci', layers: [{ seed: 'sync-web', size: 4096 }] });
   const api = await seedImage({ url: source.url }, { repository: 'shop/api', tag: '2.0', format: 'docker', layers: [{ seed: 'sync-api', size: 4096 }] });
@@ -35,23 +54,7 @@ it('backs up every image the repository runs and moves the manifests onto the ba
   };
   const origin = bareRepository(join(work, 'apps.git'), files);
 
-  const cli = join(import.meta.dirname, '../../src/cli.ts');
-  const args = [
-    'sync-repo',
-    '--repo',
-    `file://${origin}`,
-    '--backup-registry',
-    `${backup.address}/mirror`,
-    '--insecure-registry',
-    s,
-    '--insecure-registry',
-    backup.address,
-    '--git-mode',
-    'commit',
-  ];
-  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile(process.execPath, [cli, ...args], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
-  );
+  const result = await syncRepo(origin, `${backup.address}/mirror`, [s, backup.address]);
   assert.equal(result.code, 0, result.stderr + result.stdout);
   const mirror = (repo: string) => `mirror/${s.replace(':', '_')}/${repo}`;
   assert.equal(await manifestDigestAt({ url: backup.url }, mirror('shop/web'), '1.0'), web.digest);
@@ -72,9 +75,7 @@ it('backs up every image the repository runs and moves the manifests onto the ba
   );
 
   // A second run finds everything done: images present, nothing to commit.
-  const again = await new Promise<{ code: number; stdout: string }>((resolve) =>
-    execFile(process.execPath, [cli, ...args], (error, stdout) => resolve({ code: error ? 1 : 0, stdout })),
-  );
+  const again = await syncRepo(origin, `${backup.address}/mirror`, [s, backup.address]);
   assert.equal(again.code, 0);
   assert.equal(git(origin, 'rev-list', '--count', 'main'), '2');
 });
@@ -90,26 +91,8 @@ it('proposes nothing whose backup the nodes could not pull, and adds the pull Se
     const origin = bareRepository(join(work, 'private.git'), { 'app.yaml': manifest }, 'app');
     const auth = join(work, 'private-auth.json');
     writeFileSync(auth, dockerConfigJson({ [privateBackup.address]: { username: 'pusher', password: CANARIES.registryPassword } }));
-    const cli = join(import.meta.dirname, '../../src/cli.ts');
-    const args = [
-      'sync-repo',
-      '--repo',
-      `file://${origin}`,
-      '--backup-registry',
-      `${privateBackup.address}/mirror`,
-      '--insecure-registry',
-      source.address,
-      '--insecure-registry',
-      privateBackup.address,
-      '--auth-file',
-      auth,
-      '--git-mode',
-      'commit',
-    ];
     const run = (extra: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, [cli, ...args, ...extra], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
-      );
+      syncRepo(origin, `${privateBackup.address}/mirror`, [source.address, privateBackup.address], ['--auth-file', auth, ...extra]);
 
     const refused = await run([]);
     assert.equal(refused.code, 1);
@@ -152,29 +135,7 @@ it('never reads a source with the operator credentials: an image that needs them
     const origin = bareRepository(join(work, 'team-b.git'), { 'b.yaml': manifest }, 'b');
     const auth = join(work, 'team-b-auth.json');
     writeFileSync(auth, dockerConfigJson({ [privateSource.address]: { username: 'reader', password: CANARIES.registryPassword } }));
-    const cli = join(import.meta.dirname, '../../src/cli.ts');
-    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        [
-          cli,
-          'sync-repo',
-          '--repo',
-          `file://${origin}`,
-          '--backup-registry',
-          `${backup.address}/mirror`,
-          '--insecure-registry',
-          privateSource.address,
-          '--insecure-registry',
-          backup.address,
-          '--auth-file',
-          auth,
-          '--git-mode',
-          'commit',
-        ],
-        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
-      ),
-    );
+    const result = await syncRepo(origin, `${backup.address}/mirror`, [privateSource.address, backup.address], ['--auth-file', auth]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, new RegExp(`^skipped +${image.replaceAll('.', '\\.')}: not public`, 'm'));
     assert.equal(
