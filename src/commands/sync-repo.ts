@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkloadKind } from '../cluster/workloads.ts';
-import { describeError, RegistryError } from '../errors.ts';
+import { describeError } from '../errors.ts';
 import { Ledger } from '../handoff/ledger.ts';
 import type { HandoffImage } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, parseBackupTarget, type BackupLayout } from '../image/backup.ts';
@@ -18,7 +18,7 @@ import { formatReference, tryParseReference, type ImageReference } from '../imag
 import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
-import { anonymousPullRefusal, notPublic } from '../registry/pullable.ts';
+import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pullable.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
@@ -79,12 +79,9 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
         if (entry.ok) {
           out(`${entry.result.outcome.padEnd(9)} ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}`);
           const backup = formatReference({ ...entry.request.destination, digest: undefined });
-          const refusal =
-            options.backupPull.via === 'anonymous'
-              ? await anonymousPullRefusal(stack, entry.request.destination, entry.result.digest).catch(
-                  (error: unknown) => `it could not be checked: ${describeError(error)}`,
-                )
-              : undefined;
+          const refusal = await backupPullRefusal(stack, options.backupPull, entry.request.destination, entry.result.digest).catch(
+            (error: unknown) => `it could not be checked: ${describeError(error)}`,
+          );
           if (refusal !== undefined) {
             failed++;
             err(
@@ -93,11 +90,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
             continue;
           }
           backups.set(key, { backup, digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
-        } else if (
-          entry.error instanceof RegistryError &&
-          (entry.error.status === 401 || entry.error.status === 403) &&
-          entry.error.registry === entry.request.source.registry
-        ) {
+        } else if (refusedBySource(entry.error, entry.request.source)) {
           out(`skipped   ${key}: not public`);
         } else {
           failed++;

@@ -40,7 +40,7 @@ import {
   type WorkloadObject,
   type WorkloadRef,
 } from '../cluster/workloads.ts';
-import { ConfigError, ImageCloneError, RegistryError, describeError } from '../errors.ts';
+import { ConfigError, ImageCloneError, describeError } from '../errors.ts';
 import { Ledger } from '../handoff/ledger.ts';
 import type { HandoffRecord } from '../handoff/schema.ts';
 import { backupReference, isInBackupTarget, type BackupTarget } from '../image/backup.ts';
@@ -49,7 +49,7 @@ import { formatReference, parseReference, type ImageReference } from '../image/r
 import type { Logger } from '../observability/log.ts';
 import type { MetricsRegistry } from '../observability/metrics.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
-import { anonymousPullRefusal, notPublic } from '../registry/pullable.ts';
+import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pullable.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { CopyRefused, type CopyResult } from '../registry/copy.ts';
 import { DEFAULT_NAMESPACE_LIMITS, NamespaceBudget, type NamespaceLimits } from './namespace-budget.ts';
@@ -638,7 +638,7 @@ export class Copier {
       this.#metrics.durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied')
         this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
-      const unpullable = this.#backupPull.via === 'anonymous' ? await anonymousPullRefusal(this.#registry, backup, result.digest) : undefined;
+      const unpullable = await backupPullRefusal(this.#registry, this.#backupPull, backup, result.digest);
       if (unpullable !== undefined)
         return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
       return { kind: 'backed-up', source, backup, result };
@@ -647,8 +647,7 @@ export class Copier {
         return error.reason === 'budget'
           ? this.#refuse(source, 'namespace-bytes', error.message, namespace)
           : this.#refuse(source, error.reason, error.message);
-      // "Public" means an anonymous pull works: a source that refuses us is private, not broken.
-      if (error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry) {
+      if (refusedBySource(error, source)) {
         this.#metrics.copies.inc({ outcome: 'skipped' });
         this.#log.info('image skipped: not public', { image: formatReference(source) });
         return { kind: 'skipped', reason: 'not public' };

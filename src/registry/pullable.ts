@@ -3,6 +3,7 @@
  * for a backup, and what "public" means for a source.
  */
 import { RegistryError } from '../errors.ts';
+import type { BackupPull } from '../image/backup-pull.ts';
 import { effectiveTag, type ImageReference } from '../image/reference.ts';
 import type { RegistryStack } from './index.ts';
 
@@ -30,4 +31,21 @@ export async function anonymousPullRefusal(registry: RegistryStack, image: Image
  */
 export function notPublic(registry: RegistryStack, source: ImageReference): Promise<string | undefined> {
   return anonymousPullRefusal(registry, source, source.digest ?? effectiveTag(source)!);
+}
+
+/**
+ * Whether a copy failed because its source refused us: "public" means an anonymous pull works, so
+ * a source that answers 401 or 403 (after the anonymous check passed, to the copy's credentials)
+ * is private, not broken. Another registry's refusal (the backup's) is a failure.
+ */
+export function refusedBySource(error: unknown, source: ImageReference): boolean {
+  return error instanceof RegistryError && (error.status === 401 || error.status === 403) && error.registry === source.registry;
+}
+
+/**
+ * Why the nodes could not pull a backup the way the operator says they pull (`--backup-pull`), or
+ * undefined when they can or the way is not one to check: only an anonymous pull is proved here.
+ */
+export function backupPullRefusal(registry: RegistryStack, pull: BackupPull, backup: ImageReference, digest: string): Promise<string | undefined> {
+  return pull.via === 'anonymous' ? anonymousPullRefusal(registry, backup, digest) : Promise.resolve(undefined);
 }

@@ -1,49 +1,23 @@
-/**
- * The rewriter role, Git side: pending handoff records → one change per repository and base branch
- * → committed to the base (`commit` mode) or pushed to a branch of ours (`branch` mode).
- *
- * Crash safety comes from re-deriving everything from the remote: each attempt starts from the
- * remote tip (our branch if it exists, else the base), re-applies the edits, and a record is marked
- * done only after its change is pushed, or when the tip already holds it. So a crash at any step,
- * then a restart, neither loses a change nor makes a second commit. A rejected push (the base
- * moved) is retried from the new tip a bounded number of times; nothing is ever force-pushed.
- *
- * Intake (./intake.ts): a pass at start, then one per burst of new records, so a burst becomes one
- * batch and so one commit per repository. Edits: the edit session of manifests (./session.ts), and
- * the chart owners' objects proved by rendering their chart (./proof/chart-proof.ts).
- *
- * The direct-patch fallback (`unmanaged`, `always`) patches workloads through the API instead of
- * (or, for managed ones under `always`, as well as) changing Git.
- */
-import { realpathSync } from 'node:fs';
-import { relative } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { workloadKey } from '../cluster/workloads.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { Ledger } from '../handoff/ledger.ts';
 import { pinnedBackup, type ChartLocation, type HandoffRecord } from '../handoff/schema.ts';
-import { parseReference } from '../image/reference.ts';
 import type { Logger } from '../observability/log.ts';
 import { Counter, Gauge, MetricsRegistry } from '../observability/metrics.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
-import { replaceFileAtomically } from '../util/files.ts';
-import { planApplicationValues, planValueFiles, type ApplicationPlan, type DerivedOverrides } from './edit/argo-application.ts';
-import { deriveImageValues } from './proof/image-values.ts';
-import { planHelmRelease } from './edit/helm-release.ts';
-import { ChartFetchError, fetchChart, type FetchedChart } from './proof/chart.ts';
-import { describeVarying } from './proof/compare.ts';
-import { chartDefaults, renderChart, RenderProofError, type RenderTools } from './proof/helm-proof.ts';
-import type { RepositoryPlan } from './edit/planned-edits.ts';
+import { fetchChart, type FetchedChart } from './proof/chart.ts';
+import type { RenderTools } from './proof/helm-proof.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
-import { editUnit, recordReplacements } from './records.ts';
+import { editUnit } from './records.ts';
 import { editSession } from './session.ts';
 import { Intake, StepClock } from './intake.ts';
-import { proveChartEdit } from './proof/chart-proof.ts';
+import { editChartOwner } from './chart-session.ts';
 import { groupByTarget, patchableWorkload, routeRecord, type DirectPatchMode, type Target } from './routing.ts';
 
 export type { DirectPatchMode, GitMode };
@@ -519,99 +493,29 @@ export class Rewriter {
     return { found: session.found, refused: new Map(refused) };
   }
 
-  /**
-   * Edits the object that decides a record's images when its workload comes from a chart in a
-   * chart repository: a HelmRelease (its values, or a post-renderer entry) or an Argo CD
-   * Application (a values override whose key comes from the chart). Then proves the edit by
-   * rendering the chart before and after it (proof/chart-proof.ts); an edit that is not proved is
-   * undone and the record refused with the reason.
-   */
+  /** A chart owner's record in the chart edit session (./chart-session.ts), its proof counted and logged. */
   async #editDeclared(dir: string, path: string | undefined, record: HandoffRecord): Promise<{ found: boolean; refused?: string; notes?: EditNotes }> {
-    const declared = record.owner!.declares!;
-    const where = `${declared.kind} ${declared.namespace}/${declared.name}`;
-    if (record.pull?.via === 'secret' && record.pull.listedBy === 'none') {
-      return {
-        found: false,
-        refused: `cannot add imagePullSecrets ${record.pull.secret} to ${record.workload.kind} ${record.workload.namespace}/${record.workload.name}: its pod template comes from the chart of ${where}; list the Secret in its service account, or set it in the chart's values`,
-      };
-    }
-    const tools = this.#config.renderTools ?? DEFAULT_RENDER_TOOLS;
-    const chart = declared.chart;
-    const unknownChart = `cannot prove the edit of ${where} by rendering it: where its chart is served is not known (a HelmChart reference, or a source that no longer exists)`;
-    const failed = (error: unknown) => ({
-      found: false,
-      refused:
-        error instanceof RenderProofError || error instanceof ChartFetchError
-          ? error.message
-          : `cannot prove the edit of ${where} by rendering it: ${describeError(error)}`,
-    });
-    let plan: RepositoryPlan & { refused?: string };
-    let fetched: FetchedChart | undefined;
-    let how: readonly string[] = [];
     const cluster = this.#ledger.capabilities((error) =>
       this.#log.warn('cluster capabilities unreadable; rendering with Helm defaults', { error: error.message }),
     );
-    try {
-      if (declared.kind === 'HelmRelease') {
-        const replacements = recordReplacements(record);
-        const alreadyThere = replacements.map((r) => ({ from: parseReference(r.to), to: r.to, detectOnly: true }));
-        plan = planHelmRelease(dir, path, declared, [...replacements, ...alreadyThere]);
-      } else {
-        // The key to override comes from the chart's own values.
-        if (!chart) return { found: false, refused: unknownChart };
-        fetched = await this.#chart(chart);
-        const defaults = await chartDefaults(tools, fetched.bytes);
-        const planWith = (derived?: DerivedOverrides) =>
-          declared.valueFiles
-            ? planValueFiles(dir, declared.valueFiles, declared, defaults, record.images, derived)
-            : planApplicationValues(dir, path, declared, defaults, record.images, derived);
-        plan = planWith();
-        const byRendering = (plan as ApplicationPlan).byRendering;
-        if (byRendering) {
-          // No convention names the value: find it by rendering the chart (proof/image-values.ts).
-          const bytes = fetched.bytes;
-          const renderValues = (values: unknown) =>
-            renderChart(tools, bytes, chart.releaseName ?? declared.name, record.workload.namespace, { valueFiles: [JSON.stringify(values)] }, cluster);
-          const wants = record.images.filter((i) => byRendering.sources.includes(i.source));
-          const derived = await deriveImageValues(renderValues, byRendering.values, record.workload, wants);
-          if (typeof derived === 'string') return { found: false, refused: `${plan.refused}; rendering the chart shows why: ${derived}` };
-          plan = planWith(derived.overrides);
-          how = derived.notes;
-        }
-        how = [...how, ...((plan as ApplicationPlan).explained ?? [])];
-      }
-    } catch (error) {
-      return failed(error);
+    const result = await editChartOwner(
+      { root: dir, path, tools: this.#config.renderTools ?? DEFAULT_RENDER_TOOLS, fetchChart: (location) => this.#chart(location), cluster },
+      record,
+    );
+    for (const error of result.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
+    if (result.proof) {
+      this.#proofs.inc({ result: result.proof.notProved ? 'not-proved' : 'proved' });
+      const declared = record.owner!.declares!;
+      if (!result.proof.notProved)
+        this.#log.info('chart edit proved by rendering', {
+          owner: `${declared.kind} ${declared.namespace}/${declared.name}`,
+          chart: result.proof.chart,
+          images: record.images.length,
+          ...(cluster ? { kubeVersion: cluster.kubeVersion } : {}),
+          ...(result.proof.varies.length ? { variesOnEveryRender: result.proof.varies } : {}),
+        });
     }
-    for (const error of plan.errors) this.#log.warn('manifest left untouched', { error: describeError(error) });
-    if (plan.refused) return { found: false, refused: plan.refused };
-    if (plan.files.size === 0) return { found: plan.changes.length > 0 };
-    if (!chart) return { found: false, refused: unknownChart };
-    try {
-      fetched ??= await this.#chart(chart);
-      const { why, varying } = await proveChartEdit(tools, dir, path, record, plan.files, fetched.bytes, cluster);
-      this.#proofs.inc({ result: why ? 'not-proved' : 'proved' });
-      if (why) throw new RenderProofError(`the edit of ${where} is not proved by rendering ${fetched.from}: ${why}`);
-      const varies = describeVarying(varying);
-      this.#log.info('chart edit proved by rendering', {
-        owner: where,
-        chart: fetched.from,
-        images: record.images.length,
-        ...(cluster ? { kubeVersion: cluster.kubeVersion } : {}),
-        ...(varies.length ? { variesOnEveryRender: varies } : {}),
-      });
-      return {
-        found: true,
-        notes: {
-          files: [...plan.files.keys()].map((f) => relative(realpathSync(dir), f)),
-          ...(varies.length ? { varies } : {}),
-          ...(how.length ? { how } : {}),
-        },
-      };
-    } catch (error) {
-      for (const [file, { before }] of plan.files) replaceFileAtomically(file, before);
-      return failed(error);
-    }
+    return result;
   }
 
   /** A chart's package, fetched once per location and version while the rewriter runs (the last 32 kept). */
