@@ -192,11 +192,41 @@ describe('rewrite planning: remote bases', () => {
       'local/kustomization.yaml': 'resources:\n  - deployment.yaml\n',
     });
     const p = planOverlayEntries(root, undefined, [addition('ghcr.io/org/app:2.0', 'b.io/m/ghcr.io/org/app:2.0')]);
+    // In the file's own style: its lists at the key's column here, indented by two (and CRLF) below.
     assert.equal(
       after_(p, root, 'kustomization.yaml'),
-      'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: ghcr.io/org/app\n    newName: b.io/m/ghcr.io/org/app\n    newTag: "2.0"\n',
+      'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n- name: ghcr.io/org/app\n  newName: b.io/m/ghcr.io/org/app\n  newTag: "2.0"\n',
     );
     assert.equal(planOverlayEntries(root, 'local', [addition('x:1', 'b.io/x:1')]).files.size, 0);
+    const indented = repo({ 'kustomization.yaml': 'resources:\r\n  - github.com/org/base/deploy?ref=v1\r\n' });
+    const q = planOverlayEntries(indented, undefined, [
+      addition('ghcr.io/org/app:2.0', 'b.io/m/ghcr.io/org/app:2.0'),
+      addition('nginx:1.27', 'b.io/m/nginx:1.27'),
+    ]);
+    assert.equal(
+      after_(q, indented, 'kustomization.yaml'),
+      'resources:\r\n  - github.com/org/base/deploy?ref=v1\r\nimages:\r\n  - name: ghcr.io/org/app\r\n    newName: b.io/m/ghcr.io/org/app\r\n    newTag: "2.0"\r\n' +
+        '  - name: nginx\r\n    newName: b.io/m/nginx\r\n    newTag: "1.27"\r\n',
+    );
+  });
+  it('appends after the last entry of an images: list, before the comments that follow it', () => {
+    const root = repo({
+      'kustomization.yaml':
+        'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: redis\n    newTag: "7"\n  # pinned by the platform team\nnamespace: web\n',
+    });
+    const p = planOverlayEntries(root, undefined, [addition('ghcr.io/org/app@sha256:' + 'a'.repeat(64), 'b.io/m/ghcr.io/org/app@sha256:' + 'a'.repeat(64))]);
+    assert.equal(
+      after_(p, root, 'kustomization.yaml'),
+      'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: redis\n    newTag: "7"\n' +
+        `  - name: ghcr.io/org/app\n    newName: b.io/m/ghcr.io/org/app\n    digest: sha256:${'a'.repeat(64)}\n` +
+        '  # pinned by the platform team\nnamespace: web\n',
+    );
+  });
+  it('refuses an images: key that holds no list rather than write a second one', () => {
+    const root = repo({ 'kustomization.yaml': 'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n' });
+    const p = planOverlayEntries(root, undefined, [addition('nginx:1', 'b.io/nginx:1')]);
+    assert.equal(p.files.size, 0);
+    assert.match(p.errors[0]!.message, /neither a list nor absent/);
   });
   it('refuses a flow-style images: list rather than break it', () => {
     const root = repo({ 'kustomization.yaml': 'resources: [https://example.com/base.yaml]\nimages: [{name: redis, newTag: "7"}]\n' });

@@ -31,20 +31,9 @@ import { isWorkloadKind, objectImageUses, objectsOf } from './kubernetes.ts';
 import { buildModel } from './kustomize-build.ts';
 import { kustomizationIn, nameOf, REMOTE_RESOURCE } from './kustomize.ts';
 import { pullSecretEdits, type PullSecretWant } from './pull-secrets.ts';
+import { addToMap, addToSeq, type Block } from './yaml-insert.ts';
 import { loadTree } from './tree.ts';
-import {
-  columnOf,
-  formatScalar,
-  get,
-  items,
-  lineOf,
-  parseYamlFile,
-  scalarSite,
-  stringAt,
-  YamlSyntaxError,
-  type ParsedYaml,
-  type TextEdit,
-} from './yaml-scalars.ts';
+import { applyTextEdits, get, items, lineOf, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type TextEdit } from './yaml-scalars.ts';
 
 import { FORMATS } from './formats/index.ts';
 import { PlannedEdits, type Replacement, type RepositoryPlan, type SkippedUse } from './planned-edits.ts';
@@ -274,39 +263,35 @@ export function planOverlayEntries(
     return name === undefined ? [] : [{ ...a, name }];
   });
   if (wanted.length === 0) return none;
-  const entries = wanted.map(({ name, to }) => {
+  const entries = wanted.map(({ name, to }): Block => {
     const target = parseReference(to);
-    const lines = [`name: ${formatScalar(name)}`, `newName: ${formatScalar(`${target.registry}/${target.repository}`)}`];
-    if (target.tag !== undefined) lines.push(`newTag: ${formatScalar(target.tag)}`);
-    if (target.digest !== undefined) lines.push(`digest: ${formatScalar(target.digest)}`);
-    return lines;
-  });
-  const images = get(doc, 'images');
-  if (isSeq(images) && images.flow) {
     return {
-      ...none,
-      errors: [
-        new YamlSyntaxError(
-          relative(rootReal, file),
-          scalarSite(text, get(doc, 'images'))?.line ?? 0,
-          'cannot add an entry to a flow-style images: list; write it as a block list',
-        ),
-      ],
+      name,
+      newName: `${target.registry}/${target.repository}`,
+      ...(target.tag !== undefined ? { newTag: target.tag } : {}),
+      ...(target.digest !== undefined ? { digest: target.digest } : {}),
     };
-  }
-  const first = items(images)[0];
-  let after: string;
-  if (first?.range) {
-    // Append to the existing block sequence, at the column of its "-".
-    const column = columnOf(text, text.lastIndexOf('-', first.range[0]));
-    const end = (images as Node).range![1];
-    const at = text.lastIndexOf('\n', end - 1) === end - 1 ? end - 1 : end;
-    const block = entries.map((lines) => lines.map((l, i) => `${' '.repeat(column)}${i === 0 ? '- ' : '  '}${l}`).join('\n')).join('\n');
-    after = `${text.slice(0, at)}\n${block}${text.slice(at)}`;
-  } else {
-    const block = entries.map((lines) => lines.map((l, i) => `${i === 0 ? '  - ' : '    '}${l}`).join('\n')).join('\n');
-    after = `${text}${text.endsWith('\n') ? '' : '\n'}images:\n${block}\n`;
-  }
+  });
+  // Written in the file's own style (./yaml-insert.ts): after the last entry of its `images:`, or a new `images:` list at the end.
+  const images = get(doc, 'images');
+  const refuse = (why: string) => ({
+    ...none,
+    errors: [new YamlSyntaxError(relative(rootReal, file), scalarSite(text, images ?? doc)?.line ?? 0, why)],
+  });
+  let edits: TextEdit[] = [];
+  if (isSeq(images) && images.flow) return refuse('cannot add an entry to a flow-style images: list; write it as a block list');
+  if (isSeq(images) && images.items.length > 0) {
+    for (const entry of entries) {
+      const edit = addToSeq(text, images, entry, doc!);
+      if (typeof edit === 'string') return refuse(`cannot add an entry to its images: list: ${edit}`);
+      edits.push(edit);
+    }
+  } else if (images === undefined && isMap(doc)) {
+    const edit = addToMap(text, doc, 'images', entries);
+    if (typeof edit === 'string') return refuse(`cannot add an images: list: ${edit}`);
+    edits = [edit];
+  } else return refuse('cannot add an entry to its images:, which is neither a list nor absent');
+  const after = applyTextEdits(text, edits);
   return {
     files: new Map([[file, { before: text, after }]]),
     changes: wanted.map(({ name, to }) => ({
