@@ -214,7 +214,7 @@ describe('rewrite planning: remote bases', () => {
       'kustomization.yaml':
         'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: redis\n    newTag: "7"\n  # pinned by the platform team\nnamespace: web\n',
     });
-    const p = planOverlayEntries(root, undefined, [addition('ghcr.io/org/app@sha256:' + 'a'.repeat(64), 'b.io/m/ghcr.io/org/app@sha256:' + 'a'.repeat(64))]);
+    const p = planOverlayEntries(root, undefined, [addition(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`, `b.io/m/ghcr.io/org/app@sha256:${'a'.repeat(64)}`)]);
     assert.equal(
       after_(p, root, 'kustomization.yaml'),
       'resources:\n- github.com/org/base/deploy?ref=v1\nimages:\n  - name: redis\n    newTag: "7"\n' +

@@ -9,7 +9,7 @@ import { relative } from 'node:path';
 import type { YAMLMap } from 'yaml';
 import { formatReference } from '../../image/reference.ts';
 import { helmComposes, helmImage, helmPartEdits, helmParts, helmPartsFor, helmPinRefusal, repositoryKey, type HelmImagePart } from './helm-values.ts';
-import { helmRenderImage, type HelmLayer, type HelmValueRender } from './kustomize-build.ts';
+import { helmRenderImage, type HelmLayer, type HelmValueRender } from './release-renders.ts';
 import { PlannedEdits, type PlannedChange, type Replacement } from './planned-edits.ts';
 import { get } from './yaml-scalars.ts';
 

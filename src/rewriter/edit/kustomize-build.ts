@@ -14,8 +14,7 @@
  * a refused change, never as a wrong one.
  */
 import { relative } from 'node:path';
-import { isMap, isSeq, type Node, type YAMLMap } from 'yaml';
-import { helmImage, helmImageMapsIn, valuesAt, HELM_IMAGE_PARTS } from './helm-values.ts';
+import { isMap, isSeq, type Node } from 'yaml';
 import { editsImagesOf, imageUses, objectImageUses, objectsOf, workloadOf, type ImageUse, type Workload } from './kubernetes.ts';
 import {
   entryOutput,
@@ -30,6 +29,7 @@ import {
   type Source,
 } from './kustomize.ts';
 import { escapeRegExp } from '../../util/regexp.ts';
+import { layerReleasePatch, releaseValueRenders, type HelmValueRender } from './release-renders.ts';
 import { get, items, parseYamlFile, scalarSite, stringAt, YamlSyntaxError, type ParsedYaml, type ScalarSite } from './yaml-scalars.ts';
 
 /** A literal image: a container's `image` in a manifest, or in a patch. */
@@ -59,24 +59,6 @@ export interface ContainerRender {
   readonly entries: readonly KustomizeEntry[];
   readonly pullSecrets: readonly string[];
 }
-
-/** A mapping of a values layer (the HelmRelease's own, then each patch's). */
-export interface HelmLayer {
-  readonly source: Source;
-  readonly map: YAMLMap;
-}
-
-export interface HelmValueRender {
-  readonly root: string;
-  readonly release: Workload;
-  readonly names: readonly string[];
-  readonly path: readonly (string | number)[];
-  readonly where: string;
-  /** The mapping's layers, the HelmRelease's first: each part is the last layer's that sets it. */
-  readonly layers: readonly HelmLayer[];
-}
-
-export const helmRenderImage = (render: HelmValueRender) => helmImage(...render.layers.map((l) => l.map));
 
 export interface BuildModel {
   readonly containers: readonly ContainerRender[];
@@ -111,120 +93,121 @@ export function buildModel(
   kustomizations: readonly Kustomization[],
   loaded: (path: string) => boolean,
 ): BuildModel {
-  const byDir = new Map(kustomizations.map((k) => [k.dir, k]));
-  const wholes: WholeSite[] = [];
-  const reached = new Set<KustomizeEntry>();
-  const opaque = new Set<Kustomization>();
-  const errors: Error[] = [];
-  const sources = new Map<string, Source>();
-  const sourceOf = (file: string) => {
-    let source = sources.get(file);
+  return new BuildModeller(rootReal, parsed, kustomizations, loaded).model();
+}
+
+/** One modelling of a tree: what it has read and met so far, each file's source and each literal made once. */
+class BuildModeller {
+  readonly #rootReal: string;
+  readonly #parsed: ReadonlyMap<string, ParsedYaml>;
+  readonly #kustomizations: readonly Kustomization[];
+  readonly #loaded: (path: string) => boolean;
+  readonly #byDir: ReadonlyMap<string, Kustomization>;
+  readonly #wholes: WholeSite[] = [];
+  readonly #reached = new Set<KustomizeEntry>();
+  readonly #opaque = new Set<Kustomization>();
+  readonly #errors: Error[] = [];
+  readonly #sources = new Map<string, Source>();
+  // One object per literal, however many builds reach it: an edit of it is made once.
+  readonly #wholeSites = new Map<Source, Map<number, WholeSite>>();
+  // What a file declares, before any kustomization touches it.
+  readonly #declared = new Map<string, Renders>();
+  readonly #patches = new Map<PatchRef, { source: Source; documents: Node[] } | undefined>();
+
+  constructor(rootReal: string, parsed: ReadonlyMap<string, ParsedYaml>, kustomizations: readonly Kustomization[], loaded: (path: string) => boolean) {
+    this.#rootReal = rootReal;
+    this.#parsed = parsed;
+    this.#kustomizations = kustomizations;
+    this.#loaded = loaded;
+    this.#byDir = new Map(kustomizations.map((k) => [k.dir, k]));
+  }
+
+  /** Every build: each kustomization no other lists, each plain file no kustomization lists or patches with. */
+  model(): BuildModel {
+    const kustomizations = this.#kustomizations;
+    const listed = new Set(kustomizations.flatMap((k) => [...k.resources, ...k.components]));
+    const patchFiles = new Set(kustomizations.flatMap((k) => k.patches.flatMap((p) => p.file ?? [])));
+    const containers: ContainerRender[] = [];
+    const helm: HelmValueRender[] = [];
+    const add = (root: string, renders: Renders) => {
+      containers.push(...renders.containers.map((r) => ({ ...r, root })));
+      helm.push(...renders.helm.map((r) => ({ ...r, root })));
+    };
+    for (const k of kustomizations) if (!listed.has(k.dir)) add(k.dir, this.#accumulate(k, { containers: [], helm: [] }, new Set()));
+    for (const file of this.#parsed.keys()) if (!isKustomization(file) && !listed.has(file) && !patchFiles.has(file)) add(file, this.#fileRenders(file));
+    return { containers, helm, wholes: this.#wholes, reached: this.#reached, opaque: this.#opaque, errors: this.#errors };
+  }
+
+  #sourceOf(file: string): Source {
+    let source = this.#sources.get(file);
     if (!source) {
-      source = fileSource(file, parsed.get(file)!.text);
-      sources.set(file, source);
+      source = fileSource(file, this.#parsed.get(file)!.text);
+      this.#sources.set(file, source);
     }
     return source;
-  };
-  // One object per literal, however many builds reach it: an edit of it is made once.
-  const wholeSites = new Map<Source, Map<number, WholeSite>>();
-  const wholeAt = (source: Source, site: ScalarSite, where: string, container: string, patch = false): WholeSite => {
-    const bySite = wholeSites.get(source) ?? new Map<number, WholeSite>();
-    wholeSites.set(source, bySite);
+  }
+
+  #wholeAt(source: Source, site: ScalarSite, where: string, container: string, patch = false): WholeSite {
+    const bySite = this.#wholeSites.get(source) ?? new Map<number, WholeSite>();
+    this.#wholeSites.set(source, bySite);
     let whole = bySite.get(site.start);
     if (!whole) {
       whole = { source, site, where, container, ...(patch ? { patch } : {}) };
       bySite.set(site.start, whole);
-      wholes.push(whole);
+      this.#wholes.push(whole);
     }
     return whole;
-  };
-  const containerOf = (use: ImageUse, whole: WholeSite): ContainerRender => ({
-    root: '',
-    workload: use.workload,
-    names: [use.workload.name],
-    container: use.container,
-    init: use.init,
-    index: use.index,
-    value: use.site.value,
-    whole,
-    entries: [],
-    pullSecrets: use.pullSecrets,
-  });
+  }
 
-  // What a file declares, before any kustomization touches it.
-  const declared = new Map<string, Renders>();
-  const fileRenders = (file: string): Renders => {
-    let renders = declared.get(file);
+  #fileRenders(file: string): Renders {
+    let renders = this.#declared.get(file);
     if (renders) return renders;
-    const yaml = parsed.get(file)!;
-    const containers = imageUses(file, yaml).map((use) => {
-      return containerOf(use, wholeAt(sourceOf(file), use.site, use.where, containerKey(use.workload, use.init, use.container)));
-    });
-    const helm = objectsOf(yaml).flatMap((object) => {
-      const release = workloadOf(object);
-      if (release?.kind !== 'HelmRelease') return [];
-      return helmImageMapsIn(get(get(object, 'spec'), 'values'), `HelmRelease/${release.name} spec.values`).map((m) => ({
-        root: '',
-        release,
-        names: [release.name],
-        path: m.path,
-        where: m.where,
-        layers: [{ source: sourceOf(file), map: m.map }],
-      }));
-    });
+    const yaml = this.#parsed.get(file)!;
+    const source = this.#sourceOf(file);
+    const containers = imageUses(file, yaml).map((use) =>
+      containerOf(use, this.#wholeAt(source, use.site, use.where, containerKey(use.workload, use.init, use.container))),
+    );
+    const helm = objectsOf(yaml).flatMap((object) => releaseValueRenders(object, source));
     renders = { containers, helm, blind: yaml.partial === true };
-    declared.set(file, renders);
+    this.#declared.set(file, renders);
     return renders;
-  };
+  }
 
-  const patches = new Map<PatchRef, { source: Source; documents: Node[] } | undefined>();
-  const patchOf = (k: Kustomization, ref: PatchRef) => {
-    if (patches.has(ref)) return patches.get(ref);
+  #patchOf(k: Kustomization, ref: PatchRef): { source: Source; documents: Node[] } | undefined {
+    if (this.#patches.has(ref)) return this.#patches.get(ref);
     let found: { source: Source; documents: Node[] } | undefined;
     if (ref.file !== undefined) {
-      const yaml = parsed.get(ref.file);
-      if (yaml) found = { source: sourceOf(ref.file), documents: yaml.documents.map((d) => d.contents as Node) };
+      const yaml = this.#parsed.get(ref.file);
+      if (yaml) found = { source: this.#sourceOf(ref.file), documents: yaml.documents.map((d) => d.contents as Node) };
     } else if (ref.inline) {
-      const source = inlineSource(k.file, parsed.get(k.file)!.text, ref.inline);
+      const source = inlineSource(k.file, this.#parsed.get(k.file)!.text, ref.inline);
       try {
-        const yaml = parseYamlFile(`${relative(rootReal, k.file)} (a patch written inline)`, source.text);
+        const yaml = parseYamlFile(`${relative(this.#rootReal, k.file)} (a patch written inline)`, source.text);
         found = { source, documents: yaml.documents.map((d) => d.contents as Node) };
       } catch (error) {
-        errors.push(
+        this.#errors.push(
           error instanceof YamlSyntaxError
-            ? new YamlSyntaxError(relative(rootReal, k.file), source.line(0), `a patch written inline does not parse: ${error.message}`)
+            ? new YamlSyntaxError(relative(this.#rootReal, k.file), source.line(0), `a patch written inline does not parse: ${error.message}`)
             : (error as Error),
         );
       }
     }
-    patches.set(ref, found);
+    this.#patches.set(ref, found);
     return found;
-  };
-
-  const targets =
-    (target: PatchTarget | undefined, declaredBy: Workload | undefined) =>
-    (kind: string, names: readonly string[]): boolean => {
-      if (target) {
-        if (target.bySelector) return false;
-        if (target.kind !== undefined && target.kind !== kind) return false;
-        return target.name === undefined || names.some((n) => anchored(target.name!).test(n));
-      }
-      return declaredBy !== undefined && declaredBy.kind === kind && names.includes(declaredBy.name);
-    };
+  }
 
   /** A strategic-merge patch: its containers' images replace the targets', its values mappings layer over theirs. */
-  const strategicMerge = (k: Kustomization, ref: PatchRef, source: Source, object: Node, renders: Renders): Renders => {
+  #strategicMerge(k: Kustomization, ref: PatchRef, source: Source, object: Node, renders: Renders): Renders {
     const object_ = workloadOf(object);
     if (!object_) return renders;
-    const hits = targets(ref.target, object_);
+    const hits = patchTargets(ref.target, object_);
     let containers = [...renders.containers];
-    let helm = [...renders.helm];
     if (editsImagesOf(object)) {
       for (const use of objectImageUses(source.file, source.text, object)) {
-        const whole = wholeAt(
+        const whole = this.#wholeAt(
           source,
           use.site,
-          `${use.where}, set by a patch of ${relative(rootReal, k.file)}`,
+          `${use.where}, set by a patch of ${relative(this.#rootReal, k.file)}`,
           containerKey(use.workload, use.init, use.container),
           true,
         );
@@ -243,27 +226,14 @@ export function buildModel(
         else if (!found && renders.blind) containers.push(containerOf(use, whole));
       }
     }
-    if (object_.kind === 'HelmRelease') {
-      const values = get(get(object, 'spec'), 'values');
-      const seen = new Set<string>();
-      helm = helm.map((r) => {
-        if (!hits(r.release.kind, r.names)) return r;
-        seen.add(JSON.stringify(r.path));
-        const node = valuesAt(values, r.path);
-        return isMap(node) && HELM_IMAGE_PARTS.some((p) => get(node, p) !== undefined) ? { ...r, layers: [...r.layers, { source, map: node }] } : r;
-      });
-      for (const m of helmImageMapsIn(values, `HelmRelease/${object_.name} spec.values`)) {
-        if (!seen.has(JSON.stringify(m.path)))
-          helm.push({ root: '', release: object_, names: [object_.name], path: m.path, where: m.where, layers: [{ source, map: m.map }] });
-      }
-    }
+    const helm = object_.kind === 'HelmRelease' ? layerReleasePatch(renders.helm, hits, object, object_, source) : renders.helm;
     return { ...renders, containers, helm };
-  };
+  }
 
   /** JSON 6902 operations that add or replace a container's image (or a whole container). */
-  const json6902 = (k: Kustomization, ref: PatchRef, source: Source, operations: readonly Node[], renders: Renders): Renders => {
+  #json6902(k: Kustomization, ref: PatchRef, source: Source, operations: readonly Node[], renders: Renders): Renders {
     if (!ref.target) return renders;
-    const hits = targets(ref.target, undefined);
+    const hits = patchTargets(ref.target, undefined);
     let containers = [...renders.containers];
     for (const operation of operations) {
       const op = stringAt(operation, 'op');
@@ -286,10 +256,10 @@ export function buildModel(
         const replaced = replaces ? containers.find((r) => hits(r.workload.kind, r.names) && r.init === init && r.index === index) : undefined;
         const workload = replaced?.workload ?? { kind: ref.target.kind ?? '?', namespace: undefined, name: ref.target.name ?? '?' };
         const name = replaced?.container ?? (container === undefined ? undefined : stringAt(container, 'name')) ?? `#${index}`;
-        const whole = wholeAt(
+        const whole = this.#wholeAt(
           source,
           site,
-          `${path}${at[2] === undefined ? `/${index}` : ''} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(rootReal, k.file)}`,
+          `${path}${at[2] === undefined ? `/${index}` : ''} of ${workload.kind}/${workload.name}, set by a JSON 6902 patch of ${relative(this.#rootReal, k.file)}`,
           containerKey(workload, init, name),
           true,
         );
@@ -319,23 +289,24 @@ export function buildModel(
       }
     }
     return { ...renders, containers };
-  };
+  }
 
-  const transform = (k: Kustomization, renders: Renders): Renders => {
+  /** A kustomization's own changes to what it accumulated: patches, then `images:` entries, then name prefixes and suffixes. */
+  #transform(k: Kustomization, renders: Renders): Renders {
     let current = renders;
     for (const ref of k.patches) {
-      const patch = patchOf(k, ref);
+      const patch = this.#patchOf(k, ref);
       if (!patch) continue;
       for (const document of patch.documents) {
-        if (ref.json6902 || isSeq(document)) current = json6902(k, ref, patch.source, items(document), current);
-        else if (isMap(document)) current = strategicMerge(k, ref, patch.source, document, current);
+        if (ref.json6902 || isSeq(document)) current = this.#json6902(k, ref, patch.source, items(document), current);
+        else if (isMap(document)) current = this.#strategicMerge(k, ref, patch.source, document, current);
       }
     }
     let containers = current.containers;
     for (const entry of k.images) {
       containers = containers.map((r) => {
         if (!kustomizeMatches(r.value, entry.name)) return r;
-        reached.add(entry);
+        this.#reached.add(entry);
         return { ...r, value: entryOutput(entry, r.value)!, entries: [...r.entries, entry] };
       });
     }
@@ -346,26 +317,27 @@ export function buildModel(
       helm = helm.map((r) => ({ ...r, names: rename(r.names) }));
     }
     return { containers, helm, blind: current.blind };
-  };
+  }
 
-  const accumulate = (k: Kustomization, start: Renders, building: Set<Kustomization>): Renders => {
+  /** What a kustomization builds: its resources, then its components over them, then its own changes (`building`: a cycle stops). */
+  #accumulate(k: Kustomization, start: Renders, building: Set<Kustomization>): Renders {
     if (building.has(k)) return start;
     building.add(k);
-    if (k.remote) opaque.add(k);
+    if (k.remote) this.#opaque.add(k);
     const containers = [...start.containers];
     const helm = [...start.helm];
     let blind = start.blind === true;
     for (const resource of k.resources) {
-      const nested = byDir.get(resource);
+      const nested = this.#byDir.get(resource);
       let renders: Renders | undefined;
       if (nested) {
-        renders = accumulate(nested, { containers: [], helm: [] }, building);
-        if (opaque.has(nested)) opaque.add(k);
-      } else if (parsed.has(resource)) {
-        renders = fileRenders(resource);
+        renders = this.#accumulate(nested, { containers: [], helm: [] }, building);
+        if (this.#opaque.has(nested)) this.#opaque.add(k);
+      } else if (this.#parsed.has(resource)) {
+        renders = this.#fileRenders(resource);
       } else {
         blind = true;
-        if (!loaded(resource)) opaque.add(k);
+        if (!this.#loaded(resource)) this.#opaque.add(k);
       }
       if (renders) {
         containers.push(...renders.containers);
@@ -375,30 +347,45 @@ export function buildModel(
     }
     let current: Renders = { containers, helm, blind };
     for (const component of k.components) {
-      const nested = byDir.get(component);
+      const nested = this.#byDir.get(component);
       if (nested) {
-        current = accumulate(nested, current, building);
-        if (opaque.has(nested)) opaque.add(k);
+        current = this.#accumulate(nested, current, building);
+        if (this.#opaque.has(nested)) this.#opaque.add(k);
       } else {
         current = { ...current, blind: true };
-        if (!loaded(component)) opaque.add(k);
+        if (!this.#loaded(component)) this.#opaque.add(k);
       }
     }
     building.delete(k);
-    return transform(k, { ...current, blind: current.blind || opaque.has(k) });
-  };
+    return this.#transform(k, { ...current, blind: current.blind || this.#opaque.has(k) });
+  }
+}
 
-  const listed = new Set(kustomizations.flatMap((k) => [...k.resources, ...k.components]));
-  const patchFiles = new Set(kustomizations.flatMap((k) => k.patches.flatMap((p) => p.file ?? [])));
-  const containers: ContainerRender[] = [];
-  const helm: HelmValueRender[] = [];
-  const add = (root: string, renders: Renders) => {
-    containers.push(...renders.containers.map((r) => ({ ...r, root })));
-    helm.push(...renders.helm.map((r) => ({ ...r, root })));
+function containerOf(use: ImageUse, whole: WholeSite): ContainerRender {
+  return {
+    root: '',
+    workload: use.workload,
+    names: [use.workload.name],
+    container: use.container,
+    init: use.init,
+    index: use.index,
+    value: use.site.value,
+    whole,
+    entries: [],
+    pullSecrets: use.pullSecrets,
   };
-  for (const k of kustomizations) if (!listed.has(k.dir)) add(k.dir, accumulate(k, { containers: [], helm: [] }, new Set()));
-  for (const file of parsed.keys()) if (!isKustomization(file) && !listed.has(file) && !patchFiles.has(file)) add(file, fileRenders(file));
-  return { containers, helm, wholes, reached, opaque, errors };
+}
+
+/** Whether a patch applies to an object of `kind` known by `names`: by its target, else by the object it declares. */
+function patchTargets(target: PatchTarget | undefined, declaredBy: Workload | undefined): (kind: string, names: readonly string[]) => boolean {
+  return (kind, names) => {
+    if (target) {
+      if (target.bySelector) return false;
+      if (target.kind !== undefined && target.kind !== kind) return false;
+      return target.name === undefined || names.some((n) => anchored(target.name!).test(n));
+    }
+    return declaredBy !== undefined && declaredBy.kind === kind && names.includes(declaredBy.name);
+  };
 }
 
 /** The container a literal is written for, by its declared names (the same in a base and in the patches of it). */

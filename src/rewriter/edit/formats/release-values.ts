@@ -4,7 +4,7 @@
  * (../helm-layers.ts).
  */
 import { planHelmLayers } from '../helm-layers.ts';
-import { helmRenderImage } from '../kustomize-build.ts';
+import { helmRenderImage } from '../release-renders.ts';
 import type { PlannedEdits } from '../planned-edits.ts';
 import type { Format, PlanContext } from './format.ts';
 

@@ -7,7 +7,7 @@ import { dirname, relative } from 'node:path';
 import { isMap, type Node } from 'yaml';
 import { HELM_IMAGE_PARTS, helmImageMapsIn, isDefaultValuesFile, isValuesFile, valuesAt } from '../helm-values.ts';
 import { planHelmLayers } from '../helm-layers.ts';
-import { helmRenderImage, type HelmValueRender } from '../kustomize-build.ts';
+import { helmRenderImage, type HelmValueRender } from '../release-renders.ts';
 import { fileSource } from '../kustomize.ts';
 import type { PlannedEdits } from '../planned-edits.ts';
 import { get, type ParsedYaml } from '../yaml-scalars.ts';
