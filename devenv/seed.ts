@@ -164,6 +164,57 @@ export async function seedImage(target: SeedTarget, spec: SeedImageSpec): Promis
   return { digest, mediaType: media.index, children: children.map((c) => c.digest), layerDigests: [...new Set(allLayers)] };
 }
 
+export interface SeedArtifactSpec {
+  readonly repository: string;
+  /** The manifest it refers to (`subject`); none for a cosign tag, which names its subject by the tag. */
+  readonly subject?: { readonly digest: string; readonly mediaType: string; readonly size: number };
+  readonly artifactType: string;
+  readonly content: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** Also list it under the subject's `sha256-<hex>` tag, as tools do where a registry has no referrers API. */
+  readonly fallbackTag?: boolean;
+  /** Push under this tag (a cosign `sha256-<hex>.sig` tag) instead of by digest alone. */
+  readonly tag?: string;
+}
+
+/**
+ * An OCI 1.1 artifact (what a signature, an SBOM or an attestation is in a registry): the empty
+ * config, one layer holding `content`, `artifactType`, and a `subject` when given.
+ */
+export async function seedArtifact(target: SeedTarget, spec: SeedArtifactSpec): Promise<{ digest: string; mediaType: string; size: number }> {
+  const empty = Buffer.from('{}');
+  const layer = Buffer.from(spec.content);
+  await pushBlob(target, spec.repository, sha256(empty), empty.length, () => Readable.from([empty]));
+  await pushBlob(target, spec.repository, sha256(layer), layer.length, () => Readable.from([layer]));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.oci.manifest,
+      artifactType: spec.artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
+      layers: [{ mediaType: spec.artifactType, digest: sha256(layer), size: layer.length }],
+      ...(spec.subject ? { subject: { mediaType: spec.subject.mediaType, digest: spec.subject.digest, size: spec.subject.size } } : {}),
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    }),
+  );
+  const digest = await putManifest(target, spec.repository, spec.tag ?? sha256(manifest), manifest, MEDIA.oci.manifest);
+  if (spec.fallbackTag && spec.subject) {
+    const tag = spec.subject.digest.replace(':', '-');
+    const current = await call(target, 'GET', `${target.url}/v2/${spec.repository}/manifests/${tag}`, { accept: MEDIA.oci.index });
+    const listed = current.statusCode === 200 ? ((await current.body.json()) as { manifests: unknown[] }).manifests : await current.body.dump().then(() => []);
+    const entry = {
+      mediaType: MEDIA.oci.manifest,
+      digest,
+      size: manifest.length,
+      artifactType: spec.artifactType,
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    };
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.oci.index, manifests: [...listed, entry] }));
+    await putManifest(target, spec.repository, tag, index, MEDIA.oci.index);
+  }
+  return { digest, mediaType: MEDIA.oci.manifest, size: manifest.length };
+}
+
 async function call(target: SeedTarget, method: Dispatcher.HttpMethod, url: string, headers: Record<string, string>, body?: Buffer | Readable) {
   return request(url, {
     method,

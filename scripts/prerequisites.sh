@@ -2,7 +2,8 @@
 # Installs what the demo, the tests and the benchmarks need, skipping what is already there:
 # Debian packages (docker-registry, skopeo, etcd-server, apache2-utils for htpasswd, openssl, git,
 # time, gcc for Gitea's SQLite), the npm packages (which bring Node.js 24 for the npm scripts), with
-# NEED_IMAGE=1 buildah and mmdebstrap, and with NEED_CLUSTER=1 a kube-apiserver, kustomize and Gitea
+# NEED_IMAGE=1 buildah and mmdebstrap, and with NEED_CLUSTER=1 a kube-apiserver, kustomize, Gitea, Helm,
+# cosign, oras and a registry with the referrers API
 # built from the Go module proxy into ~/.cache/image-clone-controller (minutes the first time, then
 # cached). Idempotent.
 set -euo pipefail
@@ -53,4 +54,6 @@ if [ "${NEED_CLUSTER:-0}" = 1 ]; then
   bash scripts/build-gitea.sh >/dev/null
   # Helm renders the charts of the Helm tests (the render proof of every HelmRelease edit).
   bash scripts/build-helm.sh >/dev/null
+  # The referrers tests: a registry with the OCI 1.1 referrers API, cosign and oras.
+  bash scripts/build-referrers-tools.sh >/dev/null
 fi

@@ -12,7 +12,7 @@ import { parseDuration } from './util/duration.ts';
 import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
-import type { RegistrySettings } from './commands/registry-settings.ts';
+import { parseReferrersPolicy, type RegistrySettings } from './commands/registry-settings.ts';
 import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
 
 // V8's code cache for what the commands import (in the temp directory): a command run again starts
@@ -112,6 +112,16 @@ const REGISTRY_FLAGS = {
     default: '1MiB',
     help: 'bytes per second a blob must keep: each gets 60 s plus its size at this rate, then the source is abandoned and retried later',
   },
+  referrers: {
+    arg: 'WHICH',
+    default: 'all',
+    help: "what travels with each backup: all (signatures, SBOMs, attestations: OCI 1.1 referrers, the sha256-<hex> fallback tag, cosign's .sig/.att/.sbom tags), signatures, or none",
+  },
+  'referrer-artifact-type': {
+    arg: 'TYPE',
+    multiple: true,
+    help: "only referrers of this artifact type (repeatable; cosign's .sig tag counts as application/vnd.dev.cosign.artifact.sig.v1+json, .att as application/vnd.dsse.envelope.v1+json)",
+  },
 } as const satisfies FlagTable;
 
 /** The registry settings, from the REGISTRY_FLAGS every copying command shares (and its --retry-budget). */
@@ -126,6 +136,7 @@ function registrySettings(values: FlagValues<typeof REGISTRY_FLAGS> & { 'retry-b
       maxImageBytes: parseSize('--max-image-size', values['max-image-size']!),
       minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
     },
+    referrers: parseReferrersPolicy(values.referrers!, values['referrer-artifact-type']),
   };
 }
 const BACKUP_PULL = {

@@ -8,7 +8,7 @@ import { RegistryError } from '../errors.ts';
 import { parseRetryAfter } from '../util/retry.ts';
 import { repositoryScope, type Authenticator } from './auth.ts';
 import { digestOf } from './digest.ts';
-import { MANIFEST_ACCEPT } from './manifest.ts';
+import { MANIFEST_ACCEPT, MediaType, parseReferrers, type ReferrerDescriptor } from './manifest.ts';
 import { redactUrl, type Headers, type SendResponse, type Transport } from './transport.ts';
 import { readBounded } from '../util/bounded-body.ts';
 
@@ -47,6 +47,10 @@ const ERROR_BODY_LIMIT = 4096;
 const MiB = 1024 * 1024;
 /** Distribution's limit for a manifest (and the OCI spec's minimum a registry should accept). */
 const MANIFEST_MAX_BYTES = 4 * MiB;
+/** Tags read from one repository's listing; past that, tags are asked one by one instead (a registry may hold a tag per build). */
+const MAX_LISTED_TAGS = 20_000;
+/** Pages of one referrers list (a real image has a handful of referrers: one page). */
+const REFERRER_PAGES = 8;
 
 export function repoName(repo: Repo): string {
   return `${repo.registry}/${repo.repository}`;
@@ -112,8 +116,12 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** Pushes a manifest's original bytes under a tag or digest; returns the digest the registry computed. */
-  async putManifest(repo: Repo, selector: string, manifest: FetchedManifest): Promise<string> {
+  /**
+   * Pushes a manifest's original bytes under a tag or digest. Returns the digest the registry
+   * computed, and for a manifest with a `subject` whether the registry keeps its referrers itself
+   * (it answered with `OCI-Subject`, OCI 1.1): if not, the client maintains the fallback tag.
+   */
+  async putManifest(repo: Repo, selector: string, manifest: FetchedManifest): Promise<{ digest: string; subjectKept: boolean }> {
     const what = `PUT manifest ${at(repo, selector)}`;
     const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL_PUSH)], {
       method: 'PUT',
@@ -128,7 +136,79 @@ export class RegistryClient {
     if (digest !== manifest.digest) {
       throw new RegistryError(`${what}: the registry stored digest ${digest}, not the source's ${manifest.digest}`);
     }
-    return digest;
+    return { digest, subjectKept: response.headers['oci-subject'] !== undefined };
+  }
+
+  /**
+   * What refers to `digest` (OCI 1.1 referrers API: signatures, SBOMs, attestations), or undefined
+   * when the registry has no such API (it answers the route 404 or 405: look under the fallback
+   * tag). `artifactType` asks the registry to filter; a registry that did not is filtered here.
+   * Pages (`Link: <…>; rel="next"`) are followed on the same registry, at most REFERRER_PAGES.
+   */
+  async listReferrers(repo: Repo, digest: string, artifactType?: string): Promise<ReferrerDescriptor[] | undefined> {
+    const what = `GET referrers of ${repoName(repo)}@${digest}`;
+    const base = this.#transport.baseUrl(repo.registry);
+    let url: string | undefined = `${base}/${repo.repository}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`;
+    const found: ReferrerDescriptor[] = [];
+    for (let page = 0; url !== undefined; page++) {
+      if (page === REFERRER_PAGES) throw new RegistryError(`${what}: more than ${REFERRER_PAGES} pages of referrers; not copied`);
+      const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
+        method: 'GET',
+        url,
+        headers: { accept: MediaType.ociIndex },
+        what,
+      });
+      if (page === 0 && (response.status === 404 || response.status === 405)) {
+        await response.body.dump().catch(() => undefined);
+        return undefined;
+      }
+      if (response.status !== 200) throw await failure(response, what);
+      const bytes = await readBounded(response.body, MANIFEST_MAX_BYTES);
+      if (bytes === undefined) throw new RegistryError(`${what}: the referrers list is larger than ${MANIFEST_MAX_BYTES / MiB} MiB`);
+      const listed = parseReferrers(bytes, what);
+      const filtered = artifactType !== undefined && !String(response.headers['oci-filters-applied'] ?? '').includes('artifactType');
+      found.push(...(filtered ? listed.filter((r) => r.artifactType === artifactType) : listed));
+      url = nextPage(response, base, what);
+    }
+    return found;
+  }
+
+  /**
+   * The repository's tags (`GET /tags/list`, pages followed on the same registry, at most
+   * MAX_LISTED_TAGS), or undefined where the registry does not list them (401, 403, 404, 405).
+   */
+  async listTags(repo: Repo): Promise<string[] | undefined> {
+    const what = `GET tags of ${repoName(repo)}`;
+    const base = this.#transport.baseUrl(repo.registry);
+    let url: string | undefined = `${base}/${repo.repository}/tags/list?n=1000`;
+    const tags: string[] = [];
+    while (url !== undefined) {
+      let response: SendResponse;
+      try {
+        response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], { method: 'GET', url, what });
+      } catch (error) {
+        if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) return undefined;
+        throw error;
+      }
+      if (response.status === 404 || response.status === 405) {
+        await response.body.dump().catch(() => undefined);
+        return undefined;
+      }
+      if (response.status !== 200) throw await failure(response, what);
+      const bytes = await readBounded(response.body, MANIFEST_MAX_BYTES);
+      if (bytes === undefined) throw new RegistryError(`${what}: a page of tags is larger than ${MANIFEST_MAX_BYTES / MiB} MiB`);
+      let page: unknown;
+      try {
+        page = (JSON.parse(bytes.toString('utf8')) as { tags?: unknown }).tags;
+      } catch {
+        throw new RegistryError(`${what}: the tag list is not valid JSON`);
+      }
+      if (page !== null && page !== undefined && !Array.isArray(page)) throw new RegistryError(`${what}: the tag list is not a list`);
+      tags.push(...((page as unknown[] | null) ?? []).filter((t): t is string => typeof t === 'string'));
+      if (tags.length > MAX_LISTED_TAGS) return undefined;
+      url = nextPage(response, base, what);
+    }
+    return tags;
   }
 
   async hasBlob(repo: Repo, digest: string): Promise<boolean> {
@@ -275,6 +355,16 @@ function at(repo: Repo, selector: string): string {
 
 function contentType(response: SendResponse): string | undefined {
   return response.headers['content-type']?.split(';')[0]?.trim() || undefined;
+}
+
+/** The next page of a list (`Link: <url>; rel="next"`), only on the same registry: a hostile one must not send us elsewhere. */
+function nextPage(response: SendResponse, base: string, what: string): string | undefined {
+  const link = String(response.headers.link ?? '');
+  const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1];
+  if (next === undefined) return undefined;
+  const url = new URL(next, base);
+  if (url.origin !== new URL(base).origin) throw new RegistryError(`${what}: the next page is on another host (${url.origin}); not followed`);
+  return url.href;
 }
 
 function uploadLocation(base: string, response: SendResponse, what: string): URL {

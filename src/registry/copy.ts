@@ -26,7 +26,9 @@ import { formatBytes } from '../util/size.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } from '../util/retry.ts';
 import { repoName, type FetchedManifest, type RegistryClient, type Repo, type UploadSession } from './client.ts';
 import { transferBlob } from './blob-transfer.ts';
-import { formatPlatform, parseManifest, type Descriptor } from './manifest.ts';
+import { digestOf } from './digest.ts';
+import { formatPlatform, MediaType, parseManifest, referrersIndex, type Descriptor, type ReferrerDescriptor } from './manifest.ts';
+import { DEFAULT_REFERRERS, fallbackTag, findReferrers, readFallbackTag, repositoryView, type ReferrersPolicy, type RepositoryView } from './referrers.ts';
 import type { Transport } from './transport.ts';
 
 export interface CopyRequest {
@@ -79,6 +81,14 @@ export interface CopyResult {
   /** Sum of the sizes of every blob and manifest of the image (when it was read). */
   readonly totalBytes: number;
   readonly blobs: { transferred: number; mounted: number; present: number; bytesTransferred: number };
+  /** What travels with the image (./referrers.ts): referrers and cosign tags copied now, found already there, and those left behind with why. */
+  readonly referrers: ReferrerStats;
+}
+
+export interface ReferrerStats {
+  copied: number;
+  present: number;
+  readonly skipped: string[];
 }
 
 export type BatchResult = { ok: true; request: CopyRequest; result: CopyResult } | { ok: false; request: CopyRequest; error: Error };
@@ -101,6 +111,8 @@ export interface CopyEngineOptions {
   readonly blobGraceMs?: number;
   /** Time to read all of one image's manifests (default 3 minutes). */
   readonly manifestsDeadlineMs?: number;
+  /** What travels with each image: its signatures, SBOMs and attestations (default: all of them). */
+  readonly referrers?: ReferrersPolicy;
 }
 
 /** What the operator bounds a copy by (the --max-image-size and --min-copy-rate flags). */
@@ -113,6 +125,13 @@ interface ImageWork {
   readonly share: string;
   readonly abandoned: AbortSignal;
   readonly stats: CopyResult['blobs'];
+  /** The backup's own tag: where it is the fallback tag's name (a digest-pinned backup), it stays the backup's. */
+  readonly tag: string | undefined;
+  readonly referrers: ReferrerStats;
+  /** Referrers met so far in this image (one listed by two subjects, or a cycle, is copied once). */
+  readonly referrersSeen: Set<string>;
+  /** The source repository as its referrers are looked for (its tags listed once for all subjects). */
+  sourceView?: RepositoryView;
 }
 
 /** An image's manifests as read, before anything is placed: what its size is, what to copy. */
@@ -132,6 +151,16 @@ interface BlobLanding {
 
 type BlobHow = 'transferred' | 'mounted' | 'present';
 
+/** Referrers of one image, all subjects and depths together (a real one: a signature, an SBOM, a few attestations per platform). */
+const MAX_REFERRERS = 256;
+/** A referrer of a referrer of … (a signature of an SBOM is depth 2). */
+const MAX_REFERRER_DEPTH = 3;
+/** One referrer's declared bytes (an SBOM of a large image is some MiB); a larger one is left behind, with why. */
+const MAX_REFERRER_BYTES = 256 * 1024 * 1024;
+
+/** How long a registry that has no referrers API is not asked for it again. */
+const REFERRERS_API_MEMORY_MS = 10 * 60_000;
+
 /** How long a landed blob is trusted for mounting without asking (a registry may delete it later). */
 const BLOB_MEMORY_MS = 10 * 60_000;
 const BLOB_MEMORY_MAX = 50_000;
@@ -145,6 +174,10 @@ export class CopyEngine {
   readonly #options: CopyEngineOptions;
   readonly #landed = new Map<string, BlobLanding>();
   readonly #inFlight = new Map<string, Promise<CopyResult>>();
+  /** Whether a target registry keeps referrers itself (it answered a push of one with `OCI-Subject`), as learned. */
+  readonly #keepsReferrers = new Map<string, Promise<boolean>>();
+  /** Source registries that answered the referrers API 404, until when they are not asked again (an upgrade may bring it). */
+  readonly #noReferrersApi = new Map<string, number>();
 
   readonly #transport: Transport;
 
@@ -197,7 +230,17 @@ export class CopyEngine {
     const nothing = { transferred: 0, mounted: 0, present: 0, bytesTransferred: 0 };
     // Ends the image's other requests and transfers when one part fails (they would hold slots and bytes for nothing).
     const abandon = new AbortController();
-    const work: ImageWork = { src, dst, share: share ?? source.registry, abandoned: abandon.signal, stats: { ...nothing } };
+    const work: ImageWork = {
+      src,
+      dst,
+      share: share ?? source.registry,
+      abandoned: abandon.signal,
+      stats: { ...nothing },
+      tag: dstTag,
+      referrers: { copied: 0, present: 0, skipped: [] },
+      referrersSeen: new Set(),
+    };
+    const policy = this.#options.referrers ?? DEFAULT_REFERRERS;
 
     try {
       // One HEAD of the backup decides most cases: an immutable tag already there is trusted,
@@ -213,6 +256,7 @@ export class CopyEngine {
           platforms: [],
           totalBytes: 0,
           blobs: nothing,
+          referrers: work.referrers,
         };
       }
 
@@ -231,6 +275,12 @@ export class CopyEngine {
         }
       }
       if (current?.digest === wanted) {
+        // A re-check of a mutable tag also brings referrers added since (a signature attached later),
+        // found from the backup's own manifests: no manifest GET at the source.
+        if (mutable && policy.mode !== 'none') {
+          const backup = await this.#readTree(work, wanted, dstName, dst);
+          await this.#copyReferrers(work, manifestDigests(backup), srcName, 0);
+        }
         return {
           source: srcName,
           destination: dstName,
@@ -239,7 +289,8 @@ export class CopyEngine {
           outcome: mutable ? 'unchanged' : 'present',
           platforms: [],
           totalBytes: 0,
-          blobs: nothing,
+          blobs: work.stats,
+          referrers: work.referrers,
         };
       }
 
@@ -248,6 +299,11 @@ export class CopyEngine {
       this.#refuseOversized(srcName, largestPlatformBytes(tree), totalBytes, budget);
       const platforms = await this.#copyContents(work, tree, srcName);
       const top = tree.fetched;
+      if (policy.mode !== 'none') {
+        // The order a reader may rely on: the image, then what refers to it, then the tag.
+        if (dstTag !== undefined) await this.#call(() => this.#client.putManifest(dst, top.digest, top));
+        await this.#copyReferrers(work, manifestDigests(tree), srcName, 0);
+      }
       await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
       return {
         source: srcName,
@@ -258,6 +314,7 @@ export class CopyEngine {
         platforms,
         totalBytes,
         blobs: work.stats,
+        referrers: work.referrers,
       };
     } catch (error) {
       abandon.abort(new RegistryError(`${srcName}: abandoned, another part of the image failed`));
@@ -274,7 +331,7 @@ export class CopyEngine {
    * Every manifest of the image, read before anything is placed (so its size is known first), within
    * one deadline for them all; an index's children are read a few at a time.
    */
-  async #readTree(work: ImageWork, selector: string, what: string): Promise<ManifestTree> {
+  async #readTree(work: ImageWork, selector: string, what: string, from: Repo = work.src): Promise<ManifestTree> {
     const allowedMs = this.#options.manifestsDeadlineMs ?? DEFAULT_MANIFESTS_DEADLINE_MS;
     const limit = deadline(allowedMs, () => new RegistryError(`${what}: its manifests were not read within ${allowedMs / 1000} s; abandoned, retried later`));
     const signal = AbortSignal.any([limit.signal, work.abandoned]);
@@ -286,7 +343,7 @@ export class CopyEngine {
       let read = reads.get(selector);
       if (read === undefined) {
         if (++count > MAX_MANIFESTS) throw new RegistryError(`${what}: more than ${MAX_MANIFESTS} manifests in one image; not copied`);
-        read = this.#call(() => this.#client.getManifest(work.src, selector, signal)).then((fetched) => {
+        read = this.#call(() => this.#client.getManifest(from, selector, signal)).then((fetched) => {
           bytes += fetched.bytes.length;
           if (bytes > MAX_MANIFEST_BYTES)
             throw new RegistryError(`${what}: its manifests are more than ${formatBytes(MAX_MANIFEST_BYTES)} together; not copied`);
@@ -345,6 +402,96 @@ export class CopyEngine {
       if (there === undefined) await this.#call(() => this.#client.putManifest(work.dst, descriptor.digest, child.fetched));
     });
     return tree.children.flatMap(({ descriptor: d }) => (d.platform && d.platform.os !== 'unknown' ? [formatPlatform(d.platform)] : []));
+  }
+
+  /**
+   * What refers to each of `subjects` at the source, copied to the backup after them (./referrers.ts):
+   * each referrer's blobs and manifest by digest, then what refers to it in turn; cosign's tags as
+   * tags; at a target without the referrers API, its fallback tag kept listing them.
+   */
+  async #copyReferrers(work: ImageWork, subjects: readonly string[], what: string, depth: number): Promise<void> {
+    const policy = this.#options.referrers ?? DEFAULT_REFERRERS;
+    const call = <T>(operation: () => Promise<T>) => this.#call(operation, `referrers of ${what}`);
+    await mapLimited(subjects, this.#transfers.perKey, async (subject) => {
+      const absentUntil = this.#noReferrersApi.get(work.src.registry) ?? 0;
+      work.sourceView ??= repositoryView(this.#client, work.src, absentUntil > Date.now(), call);
+      const found = await findReferrers(this.#client, work.src, subject, policy, work.sourceView, call);
+      if (found.api === false) this.#noReferrersApi.set(work.src.registry, Date.now() + REFERRERS_API_MEMORY_MS);
+      const kept: ReferrerDescriptor[] = [];
+      await mapLimited(found.referrers, this.#transfers.perKey, async (referrer) => {
+        const referrerWhat = `${what} (${referrer.artifactType ?? 'referrer'} ${referrer.digest})`;
+        if (work.referrersSeen.has(referrer.digest)) return;
+        if (work.referrersSeen.size >= MAX_REFERRERS) {
+          work.referrers.skipped.push(`${referrerWhat}: more than ${MAX_REFERRERS} referrers in one image`);
+          return;
+        }
+        work.referrersSeen.add(referrer.digest);
+        if (await call(() => this.#client.headManifest(work.dst, referrer.digest))) work.referrers.present++;
+        else {
+          const tree = await this.#readTree(work, referrer.digest, referrerWhat);
+          const bytes = declaredBytes(tree);
+          if (bytes > MAX_REFERRER_BYTES) {
+            work.referrers.skipped.push(`${referrerWhat}: declares ${formatBytes(bytes)}, more than the ${formatBytes(MAX_REFERRER_BYTES)} a referrer may`);
+            return;
+          }
+          await this.#copyContents(work, tree, referrerWhat);
+          const pushed = await call(() => this.#client.putManifest(work.dst, referrer.digest, tree.fetched));
+          if (!this.#keepsReferrers.has(work.dst.registry)) this.#keepsReferrers.set(work.dst.registry, Promise.resolve(pushed.subjectKept));
+          work.referrers.copied++;
+        }
+        kept.push(referrer);
+        if (depth + 1 < MAX_REFERRER_DEPTH) await this.#copyReferrers(work, [referrer.digest], referrerWhat, depth + 1);
+      });
+      for (const tag of found.cosignTags) await this.#copyTag(work, tag, `${what} (cosign tag ${tag})`);
+      if (kept.length > 0 && !(await this.#targetKeepsReferrers(work, subject))) await this.#listUnderFallbackTag(work, subject, kept);
+    });
+  }
+
+  /** A tag copied as it is at the source (cosign's `.sig`, which grows as signatures are added). */
+  async #copyTag(work: ImageWork, tag: string, what: string): Promise<void> {
+    const [at, there] = await Promise.all([
+      this.#call(() => this.#client.headManifest(work.src, tag)),
+      this.#call(() => this.#client.headManifest(work.dst, tag)),
+    ]);
+    if (at === undefined) return;
+    if (there?.digest === at.digest) {
+      work.referrers.present++;
+      return;
+    }
+    const tree = await this.#readTree(work, at.digest, what);
+    await this.#copyContents(work, tree, what);
+    await this.#call(() => this.#client.putManifest(work.dst, tag, tree.fetched));
+    work.referrers.copied++;
+  }
+
+  /** Whether the target lists referrers itself: learned from a push, else asked once per registry. */
+  #targetKeepsReferrers(work: ImageWork, subject: string): Promise<boolean> {
+    let known = this.#keepsReferrers.get(work.dst.registry);
+    if (known === undefined) {
+      known = this.#call(() => this.#client.listReferrers(work.dst, subject)).then((listed) => listed !== undefined);
+      known.catch(() => this.#keepsReferrers.delete(work.dst.registry));
+      this.#keepsReferrers.set(work.dst.registry, known);
+    }
+    return known;
+  }
+
+  /** The spec's fallback at a target without the referrers API: the `sha256-<hex>` index lists them, merged with what it listed. */
+  async #listUnderFallbackTag(work: ImageWork, subject: string, referrers: readonly ReferrerDescriptor[]): Promise<void> {
+    const tag = fallbackTag(subject);
+    if (tag === work.tag) {
+      work.referrers.skipped.push(`the referrers of ${subject} are not listed under the tag ${tag}: that tag keeps the digest-pinned backup itself`);
+      return;
+    }
+    const at = await readFallbackTag(this.#client, work.dst, subject, (operation) => this.#call(operation));
+    if (at.holds === 'image') {
+      work.referrers.skipped.push(`the referrers of ${subject} are not listed under the tag ${tag}: it holds an image, not a referrers index`);
+      return;
+    }
+    const listed = at.holds === 'referrers' ? at.listed : [];
+    const missing = referrers.filter((r) => !listed.some((l) => l.digest === r.digest));
+    if (missing.length === 0) return;
+    const bytes = referrersIndex([...listed, ...missing]);
+    await this.#call(() => this.#client.putManifest(work.dst, tag, { bytes, mediaType: MediaType.ociIndex, digest: digestOf(bytes) }));
   }
 
   async #ensureBlob(work: ImageWork, blob: Descriptor): Promise<void> {
@@ -457,6 +604,11 @@ function declaredBytes(tree: ManifestTree): number {
     node.blobs.reduce((sum, blob) => sum + (seen.has(blob.digest) || !seen.add(blob.digest) ? 0 : blob.size), 0) +
     node.children.reduce((sum, child) => sum + walk(child.tree), 0);
   return walk(tree);
+}
+
+/** The digest of every manifest of the image: each can have referrers (a signature of the index, an SBOM per platform). */
+function manifestDigests(tree: ManifestTree): string[] {
+  return [tree.fetched.digest, ...tree.children.flatMap((child) => manifestDigests(child.tree))];
 }
 
 function dedupeDescriptors(descriptors: readonly Descriptor[]): Descriptor[] {

@@ -94,6 +94,66 @@ function descriptor(value: unknown, where: string): Descriptor {
   };
 }
 
+/**
+ * An entry of a referrers list (OCI 1.1: the referrers API's answer, or the index under the
+ * `sha256-<hex>` fallback tag): a manifest whose `subject` is the image, with what it is.
+ */
+export interface ReferrerDescriptor extends Descriptor {
+  /** What the artifact is: a signature, an SBOM, an attestation (`application/vnd.dev.cosign.artifact.sig.v1+json`, …). */
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** The entries of a referrers list (an image index), each checked as a descriptor. */
+export function parseReferrers(bytes: Uint8Array, what: string): ReferrerDescriptor[] {
+  let json: { manifests?: unknown };
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: unknown };
+  } catch {
+    throw new RegistryError(`${what}: the referrers list is not valid JSON`);
+  }
+  if (typeof json !== 'object' || json === null || !Array.isArray(json.manifests)) throw new RegistryError(`${what}: the referrers list is not an image index`);
+  return json.manifests.map((entry, i) => {
+    const raw = entry as Record<string, unknown>;
+    const annotations = stringsOf(raw.annotations);
+    return {
+      ...descriptor(entry, `${what}: manifests[${i}]`),
+      ...(typeof raw.artifactType === 'string' ? { artifactType: raw.artifactType } : {}),
+      ...(annotations ? { annotations } : {}),
+    };
+  });
+}
+
+/** An image index listing `referrers`: what the fallback tag holds where a registry has no referrers API. */
+export function referrersIndex(referrers: readonly ReferrerDescriptor[]): Buffer {
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: referrers }));
+}
+
+/** What a manifest says of itself, for a referrers list: its `subject`'s digest, its artifact type, its annotations. */
+export function artifactOf(bytes: Uint8Array): { subject?: string; artifactType?: string; annotations?: Record<string, string> } {
+  try {
+    const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
+    const subject = (json.subject as { digest?: unknown } | undefined)?.digest;
+    const config = (json.config as { mediaType?: unknown } | undefined)?.mediaType;
+    const artifactType = typeof json.artifactType === 'string' ? json.artifactType : typeof config === 'string' ? config : undefined;
+    const annotations = stringsOf(json.annotations);
+    return {
+      ...(typeof subject === 'string' ? { subject } : {}),
+      ...(artifactType ? { artifactType } : {}),
+      ...(annotations ? { annotations } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** The string entries of a JSON object (annotations), or undefined when there are none. */
+function stringsOf(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const strings = Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return Object.keys(strings).length > 0 ? strings : undefined;
+}
+
 export function formatPlatform(platform: Platform): string {
   return [platform.os, platform.architecture, platform.variant].filter((p) => p !== undefined && p !== '').join('/');
 }
