@@ -215,6 +215,13 @@ export async function seedArtifact(target: SeedTarget, spec: SeedArtifactSpec): 
   return { digest, mediaType: MEDIA.oci.manifest, size: manifest.length };
 }
 
+/** A blob pushed as it is (a test's own forged content). */
+export async function seedBlob(target: SeedTarget, repository: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  await pushBlob(target, repository, digest, bytes.length, () => Readable.from([bytes]));
+  return digest;
+}
+
 async function call(target: SeedTarget, method: Dispatcher.HttpMethod, url: string, headers: Record<string, string>, body?: Buffer | Readable) {
   return request(url, {
     method,

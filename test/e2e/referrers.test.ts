@@ -8,16 +8,19 @@
  * lists the same referrers, digest for digest, as at the source. A local key, no transparency log.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { referrersTools, startReferrersRegistry, type ReferrersRegistry } from '../../devenv/referrers-registry.ts';
 import { run } from '../../devenv/process.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
-import { seedImage } from '../../devenv/seed.ts';
+import { seedBlob, seedImage } from '../../devenv/seed.ts';
 import { parseReference } from '../../src/image/reference.ts';
+import { parseSignaturePolicy } from '../../src/image/signature-policy.ts';
 import { createRegistryStack } from '../../src/registry/index.ts';
+import { verifyBackupSignature } from '../../src/registry/signatures.ts';
 
 type Server = { readonly address: string; readonly url: string; stop(): Promise<void> };
 interface Discovered {
@@ -40,6 +43,8 @@ describe('what the real cosign and oras attach travels with the backup', () => {
     [withApi, withoutApi] = await Promise.all([startReferrersRegistry(), startRegistryServer()]);
     work = mkdtempSync(join(tmpdir(), 'image-clone-referrers-'));
     await cosign('generate-key-pair');
+    mkdirSync(join(work, 'other'));
+    await run(referrersTools().cosign, ['generate-key-pair'], undefined, { env, cwd: join(work, 'other') });
     writeFileSync(join(work, 'sbom.spdx.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'app', packages: [] }));
     writeFileSync(join(work, 'provenance.json'), JSON.stringify({ buildType: 'https://example.com/build/v1', builder: { id: 'ci' } }));
   });
@@ -96,6 +101,54 @@ describe('what the real cosign and oras attach travels with the backup', () => {
     return seeded;
   }
 
+  it('a signature tampered with at the backup does not verify, with the reason; the legacy .sig tag alone verifies when intact', async () => {
+    const seeded = await signedAt(withApi);
+    const mirror = `tampered/${seeded.repository}`;
+    // Only cosign's .sig tag travels (the bundles are of another artifact type).
+    const stack = createRegistryStack({
+      insecureRegistries: [withApi.address, withoutApi.address],
+      referrers: { mode: 'signatures', artifactTypes: ['application/vnd.dev.cosign.artifact.sig.v1+json'] },
+    });
+    const keys = parseSignaturePolicy([`${withApi.address}/*=key:${join(work, 'cosign.pub')}`]).keysFor(parseReference(`${withApi.address}/x`))!;
+    const backupRepo = { registry: withoutApi.address, repository: mirror };
+    const call = <T>(operation: () => Promise<T>) => operation();
+    try {
+      const result = await stack.engine.copy({
+        source: parseReference(`${withApi.address}/${seeded.repository}:v1`),
+        destination: parseReference(`${withoutApi.address}/${mirror}:v1`),
+      });
+      assert.equal(result.referrers.copied, 1);
+      assert.deepEqual(await verifyBackupSignature(stack.client, backupRepo, seeded.digest, keys, call), {
+        verified: true,
+        key: join(work, 'cosign.pub'),
+        scheme: 'cosign .sig tag',
+      });
+      // At the backup, the signed payload is changed and the tag moved to it: the signature no longer matches.
+      const tag = `${seeded.digest.replace(':', '-')}.sig`;
+      const manifest = JSON.parse((await stack.client.getManifest(backupRepo, tag)).bytes.toString('utf8')) as {
+        layers: Array<{ digest: string; size: number }>;
+      };
+      const payload = await stack.client.readBlob(backupRepo, manifest.layers[0]!.digest, 1 << 20);
+      const forged = Buffer.from(payload.toString('utf8').replace('"critical"', ' "critical"'));
+      await seedBlob({ url: withoutApi.url }, mirror, forged);
+      manifest.layers[0] = { ...manifest.layers[0]!, digest: `sha256:${createHash('sha256').update(forged).digest('hex')}`, size: forged.length };
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      await stack.client.putManifest(backupRepo, tag, {
+        bytes,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      });
+      const tampered = await verifyBackupSignature(stack.client, backupRepo, seeded.digest, keys, call);
+      assert.equal(tampered.verified, false);
+      assert.match(
+        (tampered as { reason: string }).reason,
+        /1 signature at the backup, none verified with .*cosign\.pub \(cosign \.sig tag sha256-.*: signature verification failed\)/,
+      );
+    } finally {
+      await stack.close();
+    }
+  });
+
   const servers = () =>
     [
       ['with the referrers API', withApi as Server],
@@ -109,7 +162,9 @@ describe('what the real cosign and oras attach travels with the backup', () => {
         const [, backup] = servers()[to]!;
         const seeded = await signedAt(source);
         const mirror = `copy${from}${to}/${seeded.repository}`;
-        const stack = createRegistryStack({ insecureRegistries: [source.address, backup.address]});
+        const stack = createRegistryStack({ insecureRegistries: [source.address, backup.address] });
+        const keys = (file: string) =>
+          parseSignaturePolicy([`${source.address}/*=key:${join(work, file)}`]).keysFor(parseReference(`${source.address}/${seeded.repository}`))!;
         try {
           const result = await stack.engine.copy({
             source: parseReference(`${source.address}/${seeded.repository}:v1`),
@@ -119,6 +174,17 @@ describe('what the real cosign and oras attach travels with the backup', () => {
           assert.deepEqual(result.referrers.skipped, []);
           // The two bundles, the SBOM, its signature and the .sig tag.
           assert.equal(result.referrers.copied, 5);
+          // Our own verification at the backup agrees with cosign's, and refuses another key.
+          const call = <T>(operation: () => Promise<T>) => operation();
+          const backupRepo = { registry: backup.address, repository: mirror };
+          const verdict = await verifyBackupSignature(stack.client, backupRepo, seeded.digest, keys('cosign.pub'), call);
+          assert.deepEqual(verdict, { verified: true, key: join(work, 'cosign.pub'), scheme: 'sigstore bundle' });
+          const wrong = await verifyBackupSignature(stack.client, backupRepo, seeded.digest, keys('other/cosign.pub'), call);
+          assert.equal(wrong.verified, false);
+          assert.match(
+            (wrong as { reason: string }).reason,
+            /\d signatures at the backup, none verified with .*other\/cosign\.pub \(sigstore bundle .*signature verification failed/,
+          );
         } finally {
           await stack.close();
         }
