@@ -12,6 +12,7 @@ import { parseDuration } from './util/duration.ts';
 import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
+import { parseSignaturePolicy } from './image/signature-policy.ts';
 import { parseReferrersPolicy, type RegistrySettings } from './commands/registry-settings.ts';
 import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
 
@@ -117,6 +118,11 @@ const REGISTRY_FLAGS = {
     default: 'all',
     help: "what travels with each backup: all (signatures, SBOMs, attestations: OCI 1.1 referrers, the sha256-<hex> fallback tag, cosign's .sig/.att/.sbom tags), signatures, or none",
   },
+  'verify-signature': {
+    arg: 'PATTERN=key:PATH',
+    multiple: true,
+    help: 'backups of images matching PATTERN (registry/repository, * globs) must carry a cosign signature that verifies at the backup with the public key at PATH, or they are not proposed (repeatable)',
+  },
   'referrer-artifact-type': {
     arg: 'TYPE',
     multiple: true,
@@ -137,6 +143,7 @@ function registrySettings(values: FlagValues<typeof REGISTRY_FLAGS> & { 'retry-b
       minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
     },
     referrers: parseReferrersPolicy(values.referrers!, values['referrer-artifact-type']),
+    ...(values['verify-signature'] ? { signatures: parseSignaturePolicy(values['verify-signature']) } : {}),
   };
 }
 const BACKUP_PULL = {

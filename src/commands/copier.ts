@@ -62,6 +62,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     includeNamespaces: options.includeNamespaces,
     excludeNamespaces: options.excludeNamespaces,
     registry: registryStackOptions(options, () => credentials.current()),
+    ...(options.signatures ? { signatures: options.signatures } : {}),
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),

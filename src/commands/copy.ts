@@ -3,6 +3,7 @@
  * from a file of `SRC DST` lines, copied concurrently. One line per image on stdout; failures on
  * stderr with what failed and why; exit 0 only when every copy succeeded.
  */
+import { verifyIfAsked, type SignatureVerdict } from '../registry/signatures.ts';
 import { registryStackOptions, type RegistrySettings } from './registry-settings.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError, describeError } from '../errors.ts';
@@ -75,18 +76,35 @@ export async function copyCommand(options: CopyCommandOptions, out: (line: strin
     ...(options.blobConcurrency === undefined ? {} : { blobConcurrency: options.blobConcurrency }),
   });
   let results: BatchResult[];
+  const signatures = new Map<BatchResult, SignatureVerdict | Error | undefined>();
   try {
     results = await stack.engine.copyAll(requests);
+    // Where --verify-signature asks: the signature checked at the backup, after the copy.
+    for (const entry of results)
+      if (entry.ok)
+        signatures.set(
+          entry,
+          await verifyIfAsked(stack.client, options.signatures, entry.request.source, entry.request.destination, entry.result.digest).catch((error: unknown) =>
+            error instanceof Error ? error : new Error(String(error)),
+          ),
+        );
   } finally {
     await stack.close();
   }
   let failed = invalid;
   for (const entry of results) {
-    if (entry.ok) out(options.json ? JSON.stringify(entry.result) : formatResult(entry.result));
-    else {
+    if (!entry.ok) {
       failed++;
       err(`failed ${formatReference(entry.request.source)} -> ${formatReference(entry.request.destination)}: ${entry.error.message}`);
+      continue;
     }
+    const signature = signatures.get(entry);
+    if (signature instanceof Error || signature?.verified === false) {
+      failed++;
+      const why = signature instanceof Error ? `it could not be checked: ${signature.message}` : signature.reason;
+      err(`not verified ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}: ${why}`);
+    } else if (options.json) out(JSON.stringify(signature ? { ...entry.result, signature } : entry.result));
+    else out(`${formatResult(entry.result)}${signature ? `; signature verified with ${signature.key} (${signature.scheme})` : ''}`);
   }
   if (options.pairs.length > 1) err(`${results.length - failed + invalid} of ${options.pairs.length} images copied or already backed up; ${failed} failed`);
   return failed === 0 ? 0 : 1;
@@ -100,5 +118,8 @@ function formatResult(result: CopyResult): string {
     if (result.blobs.mounted > 0) details.push(`${result.blobs.mounted} blobs mounted`);
     if (result.blobs.present > 0) details.push(`${result.blobs.present} blobs already there`);
   }
+  if (result.referrers.copied > 0) details.push(`${result.referrers.copied} referrers copied`);
+  if (result.referrers.present > 0) details.push(`${result.referrers.present} referrers already there`);
+  for (const why of result.referrers.skipped) details.push(`left behind: ${why}`);
   return `${result.outcome.padEnd(9)} ${result.source} -> ${result.destination} ${result.digest}${details.length ? ` (${details.join(', ')})` : ''}`;
 }

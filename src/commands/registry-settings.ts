@@ -7,6 +7,7 @@ import { TagPolicy } from '../image/tag-policy.ts';
 import type { CopyBounds } from '../registry/copy.ts';
 import type { CredentialStore } from '../registry/credentials.ts';
 import { ConfigError } from '../errors.ts';
+import type { SignaturePolicy } from '../image/signature-policy.ts';
 import type { RegistryStackOptions } from '../registry/index.ts';
 import { REFERRERS_MODES, type ReferrersMode, type ReferrersPolicy } from '../registry/referrers.ts';
 import { retryPolicyWithBudget } from '../util/retry.ts';
@@ -21,6 +22,8 @@ export interface RegistrySettings {
   readonly retryBudgetMs: number;
   /** --max-image-size and --min-copy-rate. */
   readonly bounds: CopyBounds;
+  /** --verify-signature: images whose backups must carry a signature that verifies, and the keys. */
+  readonly signatures?: SignaturePolicy;
   /** --referrers and --referrer-artifact-type: what travels with each backup (default: everything). */
   readonly referrers?: ReferrersPolicy;
 }

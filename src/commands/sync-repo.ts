@@ -19,6 +19,7 @@ import type { Logger } from '../observability/log.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { createRegistryStack } from '../registry/index.ts';
 import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pullable.ts';
+import { verifyIfAsked } from '../registry/signatures.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
@@ -58,7 +59,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
     }
     const credentials = options.authFile ? CredentialStore.fromFile(options.authFile) : CredentialStore.empty();
     const stack = createRegistryStack(registryStackOptions(options, () => credentials));
-    const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number }>();
+    const backups = new Map<string, { backup: string; digest: string; platforms: readonly string[]; size: number; signature?: HandoffImage['signature'] }>();
     let failed = 0;
     try {
       // Public means an anonymous pull works, asked first, as the copier asks it: a source only the
@@ -89,7 +90,21 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
             );
             continue;
           }
-          backups.set(key, { backup, digest: entry.result.digest, platforms: entry.result.platforms, size: entry.result.totalBytes });
+          const signature = await verifyIfAsked(stack.client, options.signatures, entry.request.source, entry.request.destination, entry.result.digest).catch(
+            (error: unknown) => ({ verified: false as const, reason: `it could not be checked: ${describeError(error)}` }),
+          );
+          if (signature?.verified === false) {
+            failed++;
+            err(`not proposed ${key}: the signature --verify-signature asks for does not verify at ${backup}@${entry.result.digest}: ${signature.reason}`);
+            continue;
+          }
+          backups.set(key, {
+            backup,
+            digest: entry.result.digest,
+            platforms: entry.result.platforms,
+            size: entry.result.totalBytes,
+            ...(signature ? { signature: { key: signature.key, scheme: signature.scheme } } : {}),
+          });
         } else if (refusedBySource(entry.error, entry.request.source)) {
           out(`skipped   ${key}: not public`);
         } else {
@@ -128,6 +143,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
         digest: backup.digest,
         platforms: backup.platforms,
         sizeBytes: backup.size,
+        ...(backup.signature ? { signature: backup.signature } : {}),
       });
       byWorkload.set(key, workload);
     }

@@ -50,6 +50,8 @@ import type { Logger } from '../observability/log.ts';
 import type { MetricsRegistry } from '../observability/metrics.ts';
 import { createRegistryStack, type RegistryStack, type RegistryStackOptions } from '../registry/index.ts';
 import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pullable.ts';
+import { verifyIfAsked } from '../registry/signatures.ts';
+import type { SignaturePolicy } from '../image/signature-policy.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { CopyRefused, type CopyResult } from '../registry/copy.ts';
 import { DEFAULT_NAMESPACE_LIMITS, NamespaceBudget, type NamespaceLimits } from './namespace-budget.ts';
@@ -93,6 +95,8 @@ export interface CopierConfig {
   readonly includeNamespaces: readonly string[];
   readonly excludeNamespaces: readonly string[];
   readonly registry: RegistryStackOptions;
+  /** --verify-signature: the images whose backups must carry a signature that verifies, and with which keys. */
+  readonly signatures?: SignaturePolicy;
   readonly logger: Logger;
   /** How long a verified backup is trusted before it is checked again (lifecycle policies delete). */
   readonly recheckIntervalMs?: number;
@@ -139,6 +143,8 @@ export class Copier {
   readonly #failing = new Set<string>();
   /** Workloads backed up but not handed off: their nodes could not pull the backup. */
   readonly #notPullable = new Set<string>();
+  /** Workloads backed up but not handed off: a signature the operator asks for does not verify at the backup. */
+  readonly #notVerified = new Set<string>();
   #leading = false;
   #firstPassDone = false;
   #resync: NodeJS.Timeout | undefined;
@@ -159,7 +165,12 @@ export class Copier {
     });
     // A namespace's refusal is that namespace's alone: not kept for another that runs the image.
     this.#images = new ExpiringCache({
-      ttlMs: (o) => (o.kind === 'refused' && o.reason !== 'image-too-large' ? 0 : o.kind === 'failed' || o.kind === 'not-pullable' ? 5_000 : this.#recheckMs()),
+      ttlMs: (o) =>
+        o.kind === 'refused' && o.reason !== 'image-too-large'
+          ? 0
+          : o.kind === 'failed' || o.kind === 'not-pullable' || o.kind === 'not-verified'
+            ? 5_000
+            : this.#recheckMs(),
     });
     this.#budget = new NamespaceBudget(config.namespaceLimits ?? DEFAULT_NAMESPACE_LIMITS, this.#recheckMs());
     this.#serviceAccounts = new ExpiringCache({ ttlMs: () => this.#recheckMs() });
@@ -195,6 +206,7 @@ export class Copier {
       eventsDropped: () => this.#events.dropped,
       failing: () => this.#failing.size,
       notPullable: () => this.#notPullable.size,
+      notVerified: () => this.#notVerified.size,
     });
   }
 
@@ -405,14 +417,19 @@ export class Copier {
       this.#queue.retryLater(key);
       return;
     }
-    // Backed up, but a change to it would break the workload at its next restart: wait, and say why (once).
-    if (verdict.kind === 'not-pullable') {
-      if (!this.#notPullable.has(key)) {
-        this.#log.warn('backup not pullable by the nodes; not handed off', { workload: key, error: verdict.message });
-        this.#events.record(ref, 'Warning', 'BackupNotPullable', verdict.message);
+    // Backed up, but a change to it would break the workload at its next restart, or move it onto an
+    // image whose signature does not verify: wait, and say why (once).
+    if (verdict.kind === 'not-pullable' || verdict.kind === 'not-verified') {
+      const waiting = verdict.kind === 'not-pullable' ? this.#notPullable : this.#notVerified;
+      if (!waiting.has(key)) {
+        this.#log.warn(verdict.kind === 'not-pullable' ? 'backup not pullable by the nodes; not handed off' : 'backup signature not verified; not handed off', {
+          workload: key,
+          error: verdict.message,
+        });
+        this.#events.record(ref, 'Warning', verdict.kind === 'not-pullable' ? 'BackupNotPullable' : 'SignatureNotVerified', forTenants(verdict.message));
       }
       this.#failing.delete(key);
-      this.#notPullable.add(key);
+      waiting.add(key);
       this.#queue.retryLater(key);
       return;
     }
@@ -638,10 +655,18 @@ export class Copier {
       this.#metrics.durations.observe((performance.now() - started) / 1000);
       if (result.outcome === 'copied')
         this.#log.info('image backed up', { source: result.source, backup: result.destination, digest: result.digest, bytes: result.blobs.bytesTransferred });
+      const pinned = `${formatReference({ ...backup, digest: undefined })}@${result.digest}`;
       const unpullable = await backupPullRefusal(this.#registry, this.#backupPull, backup, result.digest);
-      if (unpullable !== undefined)
-        return { kind: 'not-pullable', backup: `${formatReference({ ...backup, digest: undefined })}@${result.digest}`, reason: unpullable };
-      return { kind: 'backed-up', source, backup, result };
+      if (unpullable !== undefined) return { kind: 'not-pullable', backup: pinned, reason: unpullable };
+      // Checked at the backup, after the copy: what the nodes will pull is what is verified.
+      const signature = await verifyIfAsked(this.#registry.client, this.#config.signatures, source, backup, result.digest);
+      if (signature === undefined) return { kind: 'backed-up', source, backup, result };
+      this.#metrics.signatures.inc({ result: signature.verified ? 'verified' : 'not-verified' });
+      if (!signature.verified) {
+        this.#log.warn('backup signature not verified', { image: formatReference(source), backup: pinned, reason: signature.reason });
+        return { kind: 'not-verified', backup: pinned, reason: signature.reason };
+      }
+      return { kind: 'backed-up', source, backup, result, signature };
     } catch (error) {
       if (error instanceof CopyRefused)
         return error.reason === 'budget'
@@ -669,6 +694,7 @@ export class Copier {
   #forget(key: string): void {
     this.#failing.delete(key);
     this.#notPullable.delete(key);
+    this.#notVerified.delete(key);
     this.#queue.forget(key);
   }
 

@@ -12,6 +12,7 @@ export interface CopierState {
   readonly eventsDropped: () => number;
   readonly failing: () => number;
   readonly notPullable: () => number;
+  readonly notVerified: () => number;
 }
 
 export class CopierMetrics {
@@ -46,6 +47,12 @@ export class CopierMetrics {
     ),
   );
   readonly restarts = this.registry.register(new Counter('image_clone_informer_restarts_total', 'Informer restarts after a watch error or stall.'));
+  readonly signatures = this.registry.register(
+    new Counter(
+      'image_clone_signature_verifications_total',
+      'Backups whose signature --verify-signature asks for was checked at the backup, by result (verified, not-verified).',
+    ),
+  );
   readonly retries = this.registry.register(
     new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'),
   );
@@ -65,5 +72,13 @@ export class CopierMetrics {
         ),
       )
       .set(state.notPullable);
+    this.registry
+      .register(
+        new Gauge(
+          'image_clone_workloads_not_verified',
+          'Workloads backed up but not handed off, because a signature --verify-signature asks for does not verify at the backup.',
+        ),
+      )
+      .set(state.notVerified);
   }
 }

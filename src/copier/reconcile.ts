@@ -7,11 +7,21 @@ import type { ContainerImage } from '../cluster/workloads.ts';
 import type { HandoffImage } from '../handoff/schema.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
 import type { CopyResult } from '../registry/copy.ts';
+import type { SignatureVerdict } from '../registry/signatures.ts';
 
 /** What backing up one image came to. */
 export type ImageOutcome =
-  | { readonly kind: 'backed-up'; readonly source: ImageReference; readonly backup: ImageReference; readonly result: CopyResult }
+  | {
+      readonly kind: 'backed-up';
+      readonly source: ImageReference;
+      readonly backup: ImageReference;
+      readonly result: CopyResult;
+      /** Where --verify-signature asks for one: the signature that verified at the backup. */
+      readonly signature?: Extract<SignatureVerdict, { verified: true }>;
+    }
   | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
+  /** Backed up, but --verify-signature asks for a signature that does not verify at the backup. */
+  | { readonly kind: 'not-verified'; readonly backup: string; readonly reason: string }
   | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'failed'; readonly error: Error }
   /** Not copied because a bound says no (its size, the namespace's share): retried later, but not a failure of the registry. */
@@ -26,6 +36,8 @@ export type WorkloadVerdict =
   | { readonly kind: 'refused'; readonly reasons: readonly RefusalReason[]; readonly message: string }
   /** Backed up, but the nodes could not pull a backup: not handed off (a change would break the workload at its next restart). */
   | { readonly kind: 'not-pullable'; readonly message: string }
+  /** Backed up, but a signature the operator asks for does not verify at the backup: not handed off (admission would refuse it, or worse, not). */
+  | { readonly kind: 'not-verified'; readonly message: string }
   /** Every public image is backed up: these move (none when nothing was public or everything is a backup already). */
   | { readonly kind: 'backed-up'; readonly moved: readonly HandoffImage[] };
 
@@ -48,6 +60,15 @@ export function reconcileWorkload(outcomes: ReadonlyArray<{ container: Container
       message: `backed up, but not proposed: its nodes could not pull ${unpullable.join('; ')}. If the nodes hold credentials for the backup registry, set --backup-pull node (BACKUP_PULL in the ConfigMap).`,
     };
   }
+  const unverified = outcomes.flatMap(({ container, outcome }) =>
+    outcome.kind === 'not-verified' ? [`${outcome.backup} (${container.container}: ${outcome.reason})`] : [],
+  );
+  if (unverified.length > 0) {
+    return {
+      kind: 'not-verified',
+      message: `backed up, but not proposed: the signature --verify-signature asks for does not verify at the backup ${unverified.join('; ')}`,
+    };
+  }
   const moved = outcomes.flatMap(({ container, outcome }) =>
     outcome.kind === 'backed-up'
       ? [
@@ -59,6 +80,7 @@ export function reconcileWorkload(outcomes: ReadonlyArray<{ container: Container
             digest: outcome.result.digest,
             platforms: outcome.result.platforms,
             sizeBytes: outcome.result.totalBytes,
+            ...(outcome.signature ? { signature: { key: outcome.signature.key, scheme: outcome.signature.scheme } } : {}),
           },
         ]
       : [],

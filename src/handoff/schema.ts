@@ -20,6 +20,8 @@ export interface HandoffImage {
   readonly digest: string;
   readonly platforms: readonly string[];
   readonly sizeBytes: number;
+  /** The signature that verified at the backup, where --verify-signature asks for one: the key file, and how cosign stored it. */
+  readonly signature?: { readonly key: string; readonly scheme: string };
 }
 
 /** The image a container runs after the change: the backup, pinned by digest. */
@@ -198,7 +200,19 @@ const record = object({
   createdAt: string,
   // A kind the copier watches, or (sync-repo) any kind the manifest planner edits.
   workload: object({ kind: string, namespace: anyString, name: string, uid: string }),
-  images: list(object({ container: string, init: boolean, source: string, backup: string, digest, platforms: list(string), sizeBytes: count }), true),
+  images: list(
+    object({
+      container: string,
+      init: boolean,
+      source: string,
+      backup: string,
+      digest,
+      platforms: list(string),
+      sizeBytes: count,
+      signature: optional(object({ key: string, scheme: string })),
+    }),
+    true,
+  ),
   owner: optional(owner),
   controller: optional(object({ kind: string, name: string })),
   pull: optional(tagged('via', { anonymous: {}, node: {}, secret: { secret: string, listedBy: oneOf('pod', 'service-account', 'none') } })),

@@ -10,7 +10,9 @@ import { createHash } from 'node:crypto';
 import { bundleFromJSON, type SerializedBundle } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { describeError } from '../errors.ts';
-import type { VerificationKey } from '../image/signature-policy.ts';
+import type { ImageReference } from '../image/reference.ts';
+import type { SignaturePolicy, VerificationKey } from '../image/signature-policy.ts';
+import { DEFAULT_RETRY_POLICY, withRetries } from '../util/retry.ts';
 import type { RegistryClient, Repo } from './client.ts';
 import { parseManifest } from './manifest.ts';
 import { findReferrers, repositoryView } from './referrers.ts';
@@ -27,6 +29,24 @@ const BUNDLE_MEDIA = /^application\/vnd\.dev\.sigstore\.bundle(\.v[\d.]+)?\+json
 export type SignatureVerdict =
   | { readonly verified: true; readonly key: string; readonly scheme: 'sigstore bundle' | 'cosign .sig tag' }
   | { readonly verified: false; readonly reason: string };
+
+/**
+ * Where `policy` asks for a signature of `source` (--verify-signature): whether one verifies at the
+ * backup `backup@digest`; undefined where nothing asks. Each request retried as copies are.
+ */
+export function verifyIfAsked(
+  client: RegistryClient,
+  policy: SignaturePolicy | undefined,
+  source: ImageReference,
+  backup: Repo,
+  digest: string,
+): Promise<SignatureVerdict | undefined> {
+  const keys = policy?.keysFor(source);
+  if (keys === undefined) return Promise.resolve(undefined);
+  return verifyBackupSignature(client, { registry: backup.registry, repository: backup.repository }, digest, keys, (operation) =>
+    withRetries(operation, DEFAULT_RETRY_POLICY),
+  );
+}
 
 /** Whether one of the backup's signatures verifies with one of `keys`; the reason when none does. */
 export async function verifyBackupSignature(

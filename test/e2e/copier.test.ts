@@ -4,7 +4,7 @@
  * wires it) must back their images up and write handoff records.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,10 @@ import { request } from 'undici';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
+import { run } from '../../devenv/process.ts';
+import { referrersTools } from '../../devenv/referrers-registry.ts';
 import { manifestDigestAt, seedImage } from '../../devenv/seed.ts';
+import { parseSignaturePolicy } from '../../src/image/signature-policy.ts';
 import { Copier, IGNORE_ANNOTATION, type CopierConfig } from '../../src/copier/copier.ts';
 import type { HandoffRecord } from '../../src/handoff/schema.ts';
 import { parseBackupTarget } from '../../src/image/backup.ts';
@@ -127,6 +130,9 @@ before(async () => {
     ['prom', '2.50'],
     ['reloader', '0.7'],
     ['kafka', '3'],
+    ['signed', '1'],
+    ['forged', '1'],
+    ['unsigned', '1'],
   ] as const) {
     digests[`${repo}:${tag}`] = (
       await seedImage(
@@ -311,6 +317,45 @@ describe('copier against a real API server', () => {
     } finally {
       await open.stop();
     }
+  });
+
+  it('--verify-signature: a backup is proposed only when its signature verifies at the backup with the key; one signed with another key, or not at all, is not, with the reason', async () => {
+    await namespace('signed-check');
+    const keys = join(work, 'keys');
+    const env = { ...process.env, COSIGN_PASSWORD: '', COSIGN_YES: 'true' };
+    const cosign = (cwd: string, ...args: string[]) => run(referrersTools().cosign, args, undefined, { env, cwd });
+    for (const dir of [keys, join(keys, 'other')]) {
+      mkdirSync(dir, { recursive: true });
+      await cosign(dir, 'generate-key-pair');
+    }
+    const signing = ['--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry'];
+    await cosign(keys, 'sign', '--key', 'cosign.key', ...signing, `${source.address}/signed@${digests['signed:1']}`);
+    await cosign(join(keys, 'other'), 'sign', '--key', 'cosign.key', ...signing, `${source.address}/forged@${digests['forged:1']}`);
+    for (const repo of ['signed', 'forged', 'unsigned']) await deployment('signed-check', repo, podSpec({ app: `${source.address}/${repo}:1` }));
+    const handoff = join(work, 'handoff-signed');
+    const copier = new Copier(
+      copierConfig(handoff, {
+        includeNamespaces: ['signed-check'],
+        signatures: parseSignaturePolicy([`${source.address}/*=key:${join(keys, 'cosign.pub')}`]),
+      }),
+    );
+    await copier.runOnce();
+    const handed = records(handoff);
+    assert.deepEqual(
+      handed.map((r) => [r.workload.name, r.images.map((i) => i.signature)]),
+      [['signed', [{ key: join(keys, 'cosign.pub'), scheme: 'sigstore bundle' }]]],
+      'only the image whose signature verifies is handed off, the record saying with which key',
+    );
+    assert.match(copier.metrics.render(), /^image_clone_signature_verifications_total\{result="not-verified"\} 2$/m);
+    assert.match(copier.metrics.render(), /^image_clone_workloads_not_verified 2$/m);
+    const events = await core.listNamespacedEvent({ namespace: 'signed-check' });
+    const said = (name: string) => events.items.find((e) => e.involvedObject.name === name && e.reason === 'SignatureNotVerified')?.message ?? '';
+    assert.match(
+      said('forged'),
+      /not proposed: the signature --verify-signature asks for does not verify at the backup .*\/forged:1@sha256:[0-9a-f]{64} \(app: 1 signature at the backup, none verified with .*cosign\.pub/,
+    );
+    assert.match(said('unsigned'), /\(app: no signature at the backup /);
+    assert.equal(said('signed'), '');
   });
 
   it("backs up only what is anonymously public: another team's private image on a host the operator holds credentials for is never read with them", async () => {

@@ -74,6 +74,25 @@ describe("the copier's verdict on a workload", () => {
       /could not pull backup\.io\/m\/envoy:1@sha256:c+ \(side: anonymous pull: 401\)\. .*--backup-pull node/,
     );
   });
+
+  it('a signature that does not verify at the backup holds the workload back; one that does is carried in the record', () => {
+    const signature = { verified: true, key: '/keys/acme.pub', scheme: 'sigstore bundle' } as const;
+    const verdict = reconcileWorkload([
+      { container: container('web', 'nginx:1.25'), outcome: { ...backedUp('nginx:1.25', 'backup.io/m/nginx:1.25'), signature } as ImageOutcome },
+      {
+        container: container('side', 'envoy:1'),
+        outcome: { kind: 'not-verified', backup: `backup.io/m/envoy:1@${DIGEST}`, reason: 'no signature at the backup' },
+      },
+    ]);
+    assert.deepEqual(verdict, {
+      kind: 'not-verified',
+      message: `backed up, but not proposed: the signature --verify-signature asks for does not verify at the backup backup.io/m/envoy:1@${DIGEST} (side: no signature at the backup)`,
+    });
+    const signed = reconcileWorkload([
+      { container: container('web', 'nginx:1.25'), outcome: { ...backedUp('nginx:1.25', 'backup.io/m/nginx:1.25'), signature } as ImageOutcome },
+    ]);
+    assert.deepEqual(signed.kind === 'backed-up' && signed.moved[0]!.signature, { key: '/keys/acme.pub', scheme: 'sigstore bundle' });
+  });
 });
 
 describe('what a workload Event says of a failure', () => {

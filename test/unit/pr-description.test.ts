@@ -63,6 +63,16 @@ describe('pull request descriptions', () => {
     assert.match(older, /check that the nodes can pull from the backup registry before merging/);
   });
 
+  it('says per row which signature was verified at the backup, with which key, and says nothing where none was asked', () => {
+    const body = pullRequestBody(
+      [{ ...row('a/Deployment/x', 'n:1'), signature: { key: '/keys/acme.pub', scheme: 'sigstore bundle' } }, row('a/Deployment/y', 'm:1')],
+      [],
+    );
+    assert.match(body, /\*\*Signatures verified at the backup\*\*.*\n\n- a\/Deployment\/x .*: `.*` verified with `\/keys\/acme\.pub` \(sigstore bundle\)$/m);
+    assert.doesNotMatch(body, /a\/Deployment\/y .* verified with/);
+    assert.doesNotMatch(pullRequestBody([row('a/Deployment/y', 'm:1')], []), /Signatures verified/);
+  });
+
   it('carries its rows in a hidden marker, so a later batch adds to them', () => {
     const first = [row('shop/Deployment/web', 'nginx:1.25')];
     const body = pullRequestBody(first, []);

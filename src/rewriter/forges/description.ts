@@ -28,6 +28,8 @@ export interface DescribedImage {
   readonly varies?: readonly string[];
   /** How the edit was found where no convention named it (the chart's values found by rendering, a guard it sets). */
   readonly how?: readonly string[];
+  /** The signature that verified at the backup, where the operator asks for one (--verify-signature). */
+  readonly signature?: { readonly key: string; readonly scheme: string };
 }
 
 /** What the edit of one record says beside its rows: the files it is in, what varies on every render, how it was found. */
@@ -48,6 +50,7 @@ export function rowsOf(records: readonly HandoffRecord[], notes?: ReadonlyMap<st
       digest: i.digest,
       platforms: i.platforms,
       sizeBytes: i.sizeBytes,
+      ...(i.signature ? { signature: i.signature } : {}),
       ...(r.pull ? { pull: r.pull } : {}),
       ...(r.owner?.chain ? { chain: r.owner.chain } : {}),
       ...(notes?.get(r.id)?.files?.length ? { files: notes.get(r.id)!.files! } : {}),
@@ -126,6 +129,7 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
     '|---|---|---|---|---|---|---|---|',
     ...table,
     ...ownerChains(rows),
+    ...verifiedSignatures(rows),
     '',
     `**Why this is safe.** Each new reference pins the digest of the image the workload runs today (where Helm values without a digest key are edited, the backup's tag names it: that tag was copied from the same digest). The copy was made byte for byte, manifests included, so the digest in the backup registry is the same: it is the very same image, served from another place. Nothing else in the manifests changes${rows.some((r) => r.chain?.some((c) => c.startsWith('HelmRelease '))) ? '; each HelmRelease change was rendered with Helm before and after, and only container images differ' : ''}. ${pullStatement(rows.map((r) => r.pull))}`,
     '',
@@ -137,6 +141,18 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
       .replace(/>/g, '\\u003e')} -->`,
     '',
   ].join('\n');
+}
+
+/** What was verified, per row, where the operator asks for signatures: at the backup, with which key. */
+function verifiedSignatures(rows: readonly DescribedImage[]): string[] {
+  const signed = rows.filter((r) => r.signature);
+  if (signed.length === 0) return [];
+  return [
+    '',
+    '**Signatures verified at the backup** (what the nodes will pull), with the keys the operator set:',
+    '',
+    ...signed.map((r) => `- ${inert(r.workload)} ${inert(r.container)}: ${code(r.to)} verified with ${code(r.signature!.key)} (${inert(r.signature!.scheme)})`),
+  ];
 }
 
 /** Why each file changes: the chain from each workload to what declares it in Git. */
