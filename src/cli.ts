@@ -118,15 +118,15 @@ const REGISTRY_FLAGS = {
     default: 'all',
     help: "what travels with each backup: all (signatures, SBOMs, attestations: OCI 1.1 referrers, the sha256-<hex> fallback tag, cosign's .sig/.att/.sbom tags), signatures, or none",
   },
-  'verify-signature': {
-    arg: 'PATTERN=key:PATH',
-    multiple: true,
-    help: 'backups of images matching PATTERN (registry/repository, * globs) must carry a cosign signature that verifies at the backup with the public key at PATH, or they are not proposed (repeatable)',
-  },
   'referrer-artifact-type': {
     arg: 'TYPE',
     multiple: true,
     help: "only referrers of this artifact type (repeatable; cosign's .sig tag counts as application/vnd.dev.cosign.artifact.sig.v1+json, .att as application/vnd.dsse.envelope.v1+json)",
+  },
+  'verify-signature': {
+    arg: 'PATTERN=key:PATH',
+    multiple: true,
+    help: 'backups of images matching PATTERN (registry/repository, * globs) must carry a cosign signature that verifies at the backup with the public key at PATH, or they are not proposed (repeatable)',
   },
 } as const satisfies FlagTable;
 
