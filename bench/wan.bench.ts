@@ -8,6 +8,8 @@
  *   2. a cluster's worth: 60 images of mixed sizes (5 to 400 MiB), some multi-platform, sharing
  *      base layers, as one copier pass sees them
  *   3. re-checking 500 backed-up tags, of which 50 are mutable and 5 changed at the source
+ *   4. 60 images, each signed (cosign) and with an SBOM (oras), copied with what refers to them,
+ *      against the peers that copy referrers (bench/referrers.ts)
  *
  * The link: the source registry runs in a network namespace of its own, joined to this one by
  * `wanlink` (bench/wanlink, built once with Go into the cache), which carries every packet with a
@@ -30,6 +32,7 @@ import { startRegistryServer, type RegistryServer } from '../devenv/registry-ser
 import { manifestDigestAt, seedImage, type SeedImageSpec } from '../devenv/seed.ts';
 import { parseDuration } from '../src/util/duration.ts';
 import { copyTools, MiB, PEER_POOL, runScenario, trustForRegctl, type ScenarioOptions, type ScenarioResult } from './copy-tools.ts';
+import { referrerTools, seedSignedImages, signedBatchPlan, type SignedImage } from './referrers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +41,7 @@ const { values } = parseArgs({
     loss: { type: 'string', default: '0.1' },
     queue: { type: 'string', default: '50ms' },
     runs: { type: 'string', default: '3' },
-    only: { type: 'string', default: '1,2,3' },
+    only: { type: 'string', default: '1,2,3,4' },
     scale: { type: 'string', default: '1' },
   },
 });
@@ -171,12 +174,13 @@ let src: RegistryServer | undefined;
 let dst: RegistryServer | undefined;
 const SOURCE_PORT = 5000;
 
-/** Pushes the images on loopback (fast), then serves them from across the link. */
-async function seedThenServe(specs: readonly SeedImageSpec[]): Promise<Map<string, string>> {
+/** Pushes the images on loopback (fast), then serves them from across the link; `more` seeds on loopback too. */
+async function seedThenServe(specs: readonly SeedImageSpec[], more?: (local: RegistryServer) => Promise<void>): Promise<Map<string, string>> {
   await src?.stop();
   const local = await startRegistryServer({ dataDir: sourceData });
   const digests = new Map<string, string>();
   try {
+    await more?.(local);
     for (let i = 0; i < specs.length; i += 8) {
       for (const [spec, seeded] of await Promise.all(specs.slice(i, i + 8).map(async (spec) => [spec, await seedImage({ url: local.url }, spec)] as const)))
         digests.set(`${spec.repository}:${spec.tag}`, seeded.digest);
@@ -349,7 +353,26 @@ try {
     );
   }
 
-  say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 2x, 3 ≥ 3x faster than the fastest peer)');
+  if (ONLY.has(4)) {
+    let images: SignedImage[] = [];
+    await seedThenServe([], async (local) => {
+      images = await seedSignedImages(local.url, local.address, 60, work);
+    });
+    const tally = new Map<string, { signatures: number; sboms: number }>();
+    const result = await runScenario({
+      name: '4. 60 images, each with a cosign signature (.sig) and an oras SBOM (referrer), copied with them',
+      plan: signedBatchPlan(images, source, () => dst!, tally),
+      mode: 'fresh',
+      tools: referrerTools({ work, ours: [CLI], source, insecure: () => ['--insecure-registry', source(), '--insecure-registry', dst!.address] }),
+      runs: RUNS,
+      say,
+      freshTarget,
+    });
+    for (const [tool, counts] of tally) say(`- ${tool} carried ${counts.signatures} of 60 signatures and ${counts.sboms} of 60 SBOMs`);
+    results.push(result);
+  }
+
+  say('\n## Summary (targets: 1 ≥ 1.0x, 2 ≥ 2x, 3 ≥ 3x, 4 ≥ 2x faster than the fastest peer)');
   for (const s of results) say(`- ${s.name}: ${s.ratio.toFixed(2)}x`);
 } finally {
   await src?.stop();
