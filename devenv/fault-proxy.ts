@@ -2,7 +2,11 @@
  * An HTTP proxy of our own in front of a real server on loopback, that injects the faults real
  * networks and registries produce: an error status (500, 429 with Retry-After), a connection cut
  * in the middle of a response body, a stall, and blob downloads redirected to a "CDN" on another
- * host (which records whether our Authorization header followed it).
+ * host (which records whether our Authorization header followed it). With `quota`, it is also a
+ * stand-in for Docker Hub's pull limit, as Docker documents it: each manifest GET is a pull (a HEAD
+ * is not), every manifest answer carries `ratelimit-limit: N;w=SECONDS` and `ratelimit-remaining:
+ * R;w=SECONDS` (and `docker-ratelimit-source`), and a GET past N in the sliding window is answered
+ * 429 `TOOMANYREQUESTS` without reaching the registry.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -33,11 +37,41 @@ export interface FaultProxy {
   readonly cdnAuthorization: Array<string | undefined>;
   /** The CDN's `host:port` (plain HTTP: a client must be told it is insecure to follow a redirect there). */
   readonly cdnAddress: string;
+  /** With `quota`: the time of every manifest GET let through, and of every one refused. */
+  readonly pulls: { readonly allowed: number[]; readonly refused: number[] };
   stop(): Promise<void>;
 }
 
-export async function startFaultProxy(upstream: string, options: { cdnHost?: string } = {}): Promise<FaultProxy> {
+export interface PullQuota {
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+/** The most manifest GETs let through within any `windowMs` (for a test: the quota was never exceeded). */
+export function mostPullsInWindow(times: readonly number[], windowMs: number): number {
+  let most = 0;
+  for (let start = 0, end = 0; end < times.length; end++) {
+    while (times[end]! - times[start]! >= windowMs) start++;
+    most = Math.max(most, end - start + 1);
+  }
+  return most;
+}
+
+export async function startFaultProxy(upstream: string, options: { cdnHost?: string; quota?: PullQuota } = {}): Promise<FaultProxy> {
   const rules: FaultRule[] = [];
+  const pulls = { allowed: [] as number[], refused: [] as number[] };
+  const quota = options.quota;
+  /** Docker Hub's headers: what is left of the sliding window now. */
+  const quotaHeaders = (): Record<string, string> => {
+    if (!quota) return {};
+    const since = Date.now() - quota.windowSeconds * 1000;
+    const used = pulls.allowed.filter((t) => t > since).length;
+    return {
+      'ratelimit-limit': `${quota.limit};w=${quota.windowSeconds}`,
+      'ratelimit-remaining': `${Math.max(0, quota.limit - used)};w=${quota.windowSeconds}`,
+      'docker-ratelimit-source': '127.0.0.1',
+    };
+  };
   const log: string[] = [];
   const cdnAuthorization: Array<string | undefined> = [];
   const cdnObjects = new Map<string, Buffer>();
@@ -66,7 +100,7 @@ export async function startFaultProxy(upstream: string, options: { cdnHost?: str
       res.writeHead(307, { location: `http://${cdnHost}:${cdnPort}${id}`, 'content-length': '0' }).end();
       return;
     }
-    const outHeaders: Record<string, string | string[]> = {};
+    const outHeaders: Record<string, string | string[]> = /\/manifests\//.test(req.url ?? '') ? quotaHeaders() : {};
     for (const [k, v] of Object.entries(upstreamResponse.headers)) if (v !== undefined && k !== 'transfer-encoding' && k !== 'connection') outHeaders[k] = v;
     res.writeHead(upstreamResponse.statusCode, outHeaders);
     let sent = 0;
@@ -94,6 +128,20 @@ export async function startFaultProxy(upstream: string, options: { cdnHost?: str
       if (rule) rule.times--;
       const fault = rule?.fault;
       const go = async () => {
+        if (quota && req.method === 'GET' && /\/manifests\//.test(path)) {
+          const since = Date.now() - quota.windowSeconds * 1000;
+          if (pulls.allowed.filter((t) => t > since).length >= quota.limit) {
+            pulls.refused.push(Date.now());
+            const body = JSON.stringify({
+              errors: [
+                { code: 'TOOMANYREQUESTS', message: 'You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit' },
+              ],
+            });
+            res.writeHead(429, { 'content-type': 'application/json', ...quotaHeaders() }).end(body);
+            return;
+          }
+          pulls.allowed.push(Date.now());
+        }
         if (fault?.kind === 'status') {
           res
             .writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
@@ -116,6 +164,7 @@ export async function startFaultProxy(upstream: string, options: { cdnHost?: str
     log,
     cdnAuthorization,
     cdnAddress: `${cdnHost}:${cdnPort}`,
+    pulls,
     async stop() {
       proxy.closeAllConnections();
       cdn.closeAllConnections();

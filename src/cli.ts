@@ -12,6 +12,7 @@ import { parseDuration } from './util/duration.ts';
 import { parseSize } from './util/size.ts';
 import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import type { GitSettings } from './commands/rewriter.ts';
+import { parseRegistryRates } from './registry/pull-quota.ts';
 import { parseSignaturePolicy } from './image/signature-policy.ts';
 import { parseReferrersPolicy, type RegistrySettings } from './commands/registry-settings.ts';
 import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
@@ -113,6 +114,11 @@ const REGISTRY_FLAGS = {
     default: '1MiB',
     help: 'bytes per second a blob must keep: each gets 60 s plus its size at this rate, then the source is abandoned and retried later',
   },
+  'registry-rate': {
+    arg: 'HOST=N/PERIOD',
+    multiple: true,
+    help: 'manifest GETs (what registries count as pulls) HOST allows per PERIOD, for registries that do not say (docker.io says: ratelimit-* headers, read by itself); past it, copies wait (repeatable; e.g. quay.io=300/1h)',
+  },
   referrers: {
     arg: 'WHICH',
     default: 'all',
@@ -143,6 +149,7 @@ function registrySettings(values: FlagValues<typeof REGISTRY_FLAGS> & { 'retry-b
       minBytesPerSecond: parseSize('--min-copy-rate', values['min-copy-rate']!),
     },
     referrers: parseReferrersPolicy(values.referrers!, values['referrer-artifact-type']),
+    ...(values['registry-rate'] ? { registryRates: parseRegistryRates(values['registry-rate']) } : {}),
     ...(values['verify-signature'] ? { signatures: parseSignaturePolicy(values['verify-signature']) } : {}),
   };
 }

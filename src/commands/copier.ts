@@ -80,14 +80,20 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
       recordsWritten: summary.recordsWritten,
       failed: summary.failedWorkloads.length,
       notPullable: summary.notPullableWorkloads.length,
+      notVerified: summary.notVerifiedWorkloads.length,
+      deferred: summary.deferredWorkloads.length,
     });
     for (const workload of summary.failedWorkloads) log.error('workload not backed up', { workload });
     for (const workload of summary.notPullableWorkloads)
       log.error('workload backed up but not handed off: its nodes could not pull the backup (see --backup-pull)', { workload });
+    for (const workload of summary.notVerifiedWorkloads)
+      log.error('workload backed up but not handed off: a signature --verify-signature asks for does not verify at the backup', { workload });
+    for (const workload of summary.deferredWorkloads) log.warn("workload not backed up yet: a registry's pull quota is spent (run again later)", { workload });
     out(
-      `pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed; ${summary.notPullableWorkloads.length} not pullable by the nodes`,
+      `pass complete: ${summary.workloads} workloads decided in ${(summary.decidedAfterMs / 1000).toFixed(2)} s; ${summary.recordsWritten} handoff records written; ${summary.failedWorkloads.length} failed; ${summary.notPullableWorkloads.length} not pullable by the nodes; ${summary.notVerifiedWorkloads.length} signatures not verified; ${summary.deferredWorkloads.length} deferred by pull quotas`,
     );
-    return summary.failedWorkloads.length === 0 && summary.notPullableWorkloads.length === 0 ? 0 : 1;
+    const undone = [summary.failedWorkloads, summary.notPullableWorkloads, summary.notVerifiedWorkloads, summary.deferredWorkloads];
+    return undone.every((list) => list.length === 0) ? 0 : 1;
   }
 
   await credentials.watch();

@@ -9,6 +9,7 @@ import type { CredentialStore } from '../registry/credentials.ts';
 import { ConfigError } from '../errors.ts';
 import type { SignaturePolicy } from '../image/signature-policy.ts';
 import type { RegistryStackOptions } from '../registry/index.ts';
+import type { RegistryRate } from '../registry/pull-quota.ts';
 import { REFERRERS_MODES, type ReferrersMode, type ReferrersPolicy } from '../registry/referrers.ts';
 import { retryPolicyWithBudget } from '../util/retry.ts';
 
@@ -22,6 +23,8 @@ export interface RegistrySettings {
   readonly retryBudgetMs: number;
   /** --max-image-size and --min-copy-rate. */
   readonly bounds: CopyBounds;
+  /** --registry-rate: manifest GETs per period for registries that publish no quota headers. */
+  readonly registryRates?: ReadonlyMap<string, RegistryRate>;
   /** --verify-signature: images whose backups must carry a signature that verifies, and the keys. */
   readonly signatures?: SignaturePolicy;
   /** --referrers and --referrer-artifact-type: what travels with each backup (default: everything). */
@@ -38,6 +41,7 @@ export function registryStackOptions(settings: RegistrySettings, credentials: ()
     retry: retryPolicyWithBudget(settings.retryBudgetMs),
     ...settings.bounds,
     ...(settings.referrers ? { referrers: settings.referrers } : {}),
+    ...(settings.registryRates ? { registryRates: settings.registryRates } : {}),
   };
 }
 

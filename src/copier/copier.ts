@@ -54,6 +54,7 @@ import { verifyIfAsked } from '../registry/signatures.ts';
 import type { SignaturePolicy } from '../image/signature-policy.ts';
 import { ExpiringCache } from '../util/expiring-cache.ts';
 import { CopyRefused, type CopyResult } from '../registry/copy.ts';
+import { RateLimited } from '../registry/pull-quota.ts';
 import { DEFAULT_NAMESPACE_LIMITS, NamespaceBudget, type NamespaceLimits } from './namespace-budget.ts';
 import { reconcileWorkload, type ImageOutcome, type RefusalReason } from './reconcile.ts';
 import { KeyedWorkQueue } from './workqueue.ts';
@@ -115,6 +116,10 @@ export interface PassSummary {
   readonly failedWorkloads: readonly string[];
   /** Backed up, but not handed off: the nodes could not pull the backup (see --backup-pull). */
   readonly notPullableWorkloads: readonly string[];
+  /** Backed up, but a signature --verify-signature asks for does not verify at the backup. */
+  readonly notVerifiedWorkloads: readonly string[];
+  /** Waiting for a registry's pull quota (tried again when it allows; `--once` does not wait). */
+  readonly deferredWorkloads: readonly string[];
   readonly recordsWritten: number;
 }
 
@@ -145,6 +150,8 @@ export class Copier {
   readonly #notPullable = new Set<string>();
   /** Workloads backed up but not handed off: a signature the operator asks for does not verify at the backup. */
   readonly #notVerified = new Set<string>();
+  /** Workloads waiting for a registry's pull quota. */
+  readonly #deferred = new Set<string>();
   #leading = false;
   #firstPassDone = false;
   #resync: NodeJS.Timeout | undefined;
@@ -168,9 +175,11 @@ export class Copier {
       ttlMs: (o) =>
         o.kind === 'refused' && o.reason !== 'image-too-large'
           ? 0
-          : o.kind === 'failed' || o.kind === 'not-pullable' || o.kind === 'not-verified'
-            ? 5_000
-            : this.#recheckMs(),
+          : o.kind === 'deferred'
+            ? Math.max(0, o.until - Date.now())
+            : o.kind === 'failed' || o.kind === 'not-pullable' || o.kind === 'not-verified'
+              ? 5_000
+              : this.#recheckMs(),
     });
     this.#budget = new NamespaceBudget(config.namespaceLimits ?? DEFAULT_NAMESPACE_LIMITS, this.#recheckMs());
     this.#serviceAccounts = new ExpiringCache({ ttlMs: () => this.#recheckMs() });
@@ -311,6 +320,8 @@ export class Copier {
       decidedAfterMs: performance.now() - started,
       failedWorkloads: [...this.#failing],
       notPullableWorkloads: [...this.#notPullable],
+      notVerifiedWorkloads: [...this.#notVerified],
+      deferredWorkloads: [...this.#deferred],
       recordsWritten: this.#recordsWritten,
     };
     await this.stop();
@@ -415,6 +426,17 @@ export class Copier {
       });
       this.#events.record(ref, 'Warning', refused ? 'BackupRefused' : 'BackupFailed', forTenants(verdict.message));
       this.#queue.retryLater(key);
+      return;
+    }
+    // A registry's pull quota is spent: not a failure; tried again when the quota allows, said once.
+    if (verdict.kind === 'deferred') {
+      if (!this.#deferred.has(key)) {
+        this.#log.info('backup deferred: a pull quota is spent', { workload: key, until: new Date(verdict.until).toISOString(), reason: verdict.message });
+        this.#events.record(ref, 'Normal', 'RateLimited', forTenants(`${verdict.message}; tried again at ${new Date(verdict.until).toISOString()}`));
+      }
+      this.#deferred.add(key);
+      this.#failing.delete(key);
+      this.#queue.retryAfter(key, verdict.until - Date.now());
       return;
     }
     // Backed up, but a change to it would break the workload at its next restart, or move it onto an
@@ -619,6 +641,14 @@ export class Copier {
   }
 
   async #copy(source: ImageReference, namespace: string): Promise<ImageOutcome> {
+    try {
+      return await this.#copyAndVerify(source, namespace);
+    } finally {
+      for (const { registry, remaining } of this.#registry.quotas.remaining()) this.#metrics.pullsRemaining.set(remaining, { registry });
+    }
+  }
+
+  async #copyAndVerify(source: ImageReference, namespace: string): Promise<ImageOutcome> {
     const started = performance.now();
     let backup: ImageReference;
     try {
@@ -640,6 +670,7 @@ export class Copier {
       const share = this.#budget.admit(namespace);
       if (!share.ok) return this.#refuse(source, share.reason, share.why, namespace);
       let result: CopyResult | undefined;
+      let deferred = false;
       try {
         result = await this.#registry.engine.copy({
           source,
@@ -647,9 +678,12 @@ export class Copier {
           budget: { bytes: share.bytesLeft, what: "what is left of this namespace's share for this interval (--namespace-max-bytes)" },
           share: namespace,
         });
+      } catch (error) {
+        deferred = error instanceof RateLimited;
+        throw error;
       } finally {
-        // Only a copy that found the backup there gives its image back: a failed one may have moved bytes.
-        this.#budget.settle(share, result === undefined || result.outcome === 'copied', result?.blobs.bytesTransferred ?? 0);
+        // Only a copy that found the backup there, or that a pull quota put off, gives its image back: a failed one may have moved bytes.
+        this.#budget.settle(share, !deferred && (result === undefined || result.outcome === 'copied'), result?.blobs.bytesTransferred ?? 0);
       }
       this.#metrics.copies.inc({ outcome: result.outcome });
       this.#metrics.durations.observe((performance.now() - started) / 1000);
@@ -668,6 +702,10 @@ export class Copier {
       }
       return { kind: 'backed-up', source, backup, result, signature };
     } catch (error) {
+      if (error instanceof RateLimited) {
+        this.#metrics.deferred.inc({ registry: error.registry ?? source.registry });
+        return { kind: 'deferred', until: error.until, reason: error.message };
+      }
       if (error instanceof CopyRefused)
         return error.reason === 'budget'
           ? this.#refuse(source, 'namespace-bytes', error.message, namespace)
@@ -695,6 +733,7 @@ export class Copier {
     this.#failing.delete(key);
     this.#notPullable.delete(key);
     this.#notVerified.delete(key);
+    this.#deferred.delete(key);
     this.#queue.forget(key);
   }
 

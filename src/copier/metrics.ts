@@ -53,6 +53,18 @@ export class CopierMetrics {
       'Backups whose signature --verify-signature asks for was checked at the backup, by result (verified, not-verified).',
     ),
   );
+  readonly deferred = this.registry.register(
+    new Counter(
+      'image_clone_copies_deferred_total',
+      "Images not copied yet because their registry's pull quota was spent (tried again when it allows), by registry.",
+    ),
+  );
+  readonly pullsRemaining = this.registry.register(
+    new Gauge(
+      'image_clone_registry_pulls_remaining',
+      'Manifest GETs (what registries count as pulls) left in the current window, per registry that says (ratelimit-remaining) or has --registry-rate.',
+    ),
+  );
   readonly retries = this.registry.register(
     new Counter('image_clone_registry_retries_total', 'Registry requests retried after a 5xx, 429 or dropped connection.'),
   );

@@ -22,6 +22,8 @@ export type ImageOutcome =
   | { readonly kind: 'not-pullable'; readonly backup: string; readonly reason: string }
   /** Backed up, but --verify-signature asks for a signature that does not verify at the backup. */
   | { readonly kind: 'not-verified'; readonly backup: string; readonly reason: string }
+  /** Not copied now: its registry's pull quota is spent (registry/pull-quota.ts); tried again after `until`. */
+  | { readonly kind: 'deferred'; readonly until: number; readonly reason: string }
   | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'failed'; readonly error: Error }
   /** Not copied because a bound says no (its size, the namespace's share): retried later, but not a failure of the registry. */
@@ -34,6 +36,8 @@ export type WorkloadVerdict =
   | { readonly kind: 'failed'; readonly failed: number; readonly message: string }
   /** An image is refused by a bound (--max-image-size, the namespace's share): retried later, each reason said. */
   | { readonly kind: 'refused'; readonly reasons: readonly RefusalReason[]; readonly message: string }
+  /** An image waits for its registry's pull quota: tried again after `until` (epoch ms), not a failure. */
+  | { readonly kind: 'deferred'; readonly until: number; readonly message: string }
   /** Backed up, but the nodes could not pull a backup: not handed off (a change would break the workload at its next restart). */
   | { readonly kind: 'not-pullable'; readonly message: string }
   /** Backed up, but a signature the operator asks for does not verify at the backup: not handed off (admission would refuse it, or worse, not). */
@@ -50,6 +54,13 @@ export function reconcileWorkload(outcomes: ReadonlyArray<{ container: Container
       kind: 'refused',
       reasons: [...new Set(refused.map((r) => r.reason))],
       message: `not backed up now: ${refused.map((r) => `${r.container}: ${r.message}`).join('; ')}`,
+    };
+  const deferred = outcomes.flatMap(({ container, outcome }) => (outcome.kind === 'deferred' ? [{ container: container.container, ...outcome }] : []));
+  if (deferred.length > 0)
+    return {
+      kind: 'deferred',
+      until: Math.max(...deferred.map((d) => d.until)),
+      message: `not backed up yet, and not failed: ${deferred.map((d) => `${d.container}: ${d.reason}`).join('; ')}`,
     };
   const unpullable = outcomes.flatMap(({ container, outcome }) =>
     outcome.kind === 'not-pullable' ? [`${outcome.backup} (${container.container}: ${outcome.reason})`] : [],

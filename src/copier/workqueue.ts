@@ -62,10 +62,17 @@ export class KeyedWorkQueue {
 
   /** Adds the key again after a backoff that doubles with each call until `forget`. */
   retryLater(key: string): void {
-    const previous = this.#retries.get(key);
-    clearTimeout(previous?.timer);
-    const attempt = (previous?.attempt ?? 0) + 1;
-    const delay = requeueDelay(attempt, this.#options.baseMs, this.#options.maxMs);
+    const attempt = (this.#retries.get(key)?.attempt ?? 0) + 1;
+    this.#schedule(key, attempt, requeueDelay(attempt, this.#options.baseMs, this.#options.maxMs));
+  }
+
+  /** Adds the key again after `ms` exactly (a registry's quota says when), its backoff left as it was. */
+  retryAfter(key: string, ms: number): void {
+    this.#schedule(key, this.#retries.get(key)?.attempt ?? 0, Math.max(0, ms));
+  }
+
+  #schedule(key: string, attempt: number, delay: number): void {
+    clearTimeout(this.#retries.get(key)?.timer);
     const timer = setTimeout(() => this.add(key), delay);
     timer.unref();
     this.#retries.set(key, { attempt, timer });

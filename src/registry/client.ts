@@ -8,6 +8,7 @@ import { RegistryError } from '../errors.ts';
 import { parseRetryAfter } from '../util/retry.ts';
 import { repositoryScope, type Authenticator } from './auth.ts';
 import { digestOf } from './digest.ts';
+import type { PullQuotas, QuotaAnswer } from './pull-quota.ts';
 import { MANIFEST_ACCEPT, MediaType, parseReferrers, type ReferrerDescriptor } from './manifest.ts';
 import { redactUrl, type Headers, type SendResponse, type Transport } from './transport.ts';
 import { readBounded } from '../util/bounded-body.ts';
@@ -59,10 +60,13 @@ export function repoName(repo: Repo): string {
 export class RegistryClient {
   readonly #transport: Transport;
   readonly #auth: Authenticator;
+  /** Registries' pull quotas (./pull-quota.ts): a manifest GET takes a pull first; every manifest answer says what is left. */
+  readonly #quotas: PullQuotas | undefined;
 
-  constructor(transport: Transport, auth: Authenticator) {
+  constructor(transport: Transport, auth: Authenticator, quotas?: PullQuotas) {
     this.#transport = transport;
     this.#auth = auth;
+    this.#quotas = quotas;
   }
 
   /** Digest and media type of a manifest, or undefined when the registry does not have it. */
@@ -75,6 +79,7 @@ export class RegistryClient {
       what,
     });
     await response.body.dump().catch(() => undefined);
+    this.#quotas?.observe(repo.registry, quotaAnswer(response));
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw await failure(response, what);
     const digest = response.headers['docker-content-digest'];
@@ -90,13 +95,29 @@ export class RegistryClient {
   /** The manifest's original bytes, checked against the digest asked for or announced. */
   async getManifest(repo: Repo, selector: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const what = `GET manifest ${at(repo, selector)}`;
-    const response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
-      method: 'GET',
-      path: `/manifests/${selector}`,
-      headers: { accept: MANIFEST_ACCEPT },
-      what,
-      ...(signal ? { signal } : {}),
-    });
+    // One pull taken from the registry's quota first; its answer says what is left.
+    const answered = await this.#quotas?.admit(repo.registry);
+    let response: SendResponse;
+    try {
+      response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
+        method: 'GET',
+        path: `/manifests/${selector}`,
+        headers: { accept: MANIFEST_ACCEPT },
+        what,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      answered?.();
+      throw error;
+    }
+    answered?.(quotaAnswer(response));
+    // Past a quota for longer than a wait in place: deferred with when to try again, not retried at
+    // once (each try would count). A short Retry-After is a failure the retry policy waits out.
+    const deferred = response.status === 429 ? this.#quotas?.deferral(repo.registry) : undefined;
+    if (deferred) {
+      await response.body.dump().catch(() => undefined);
+      throw deferred;
+    }
     if (response.status === 404) {
       const detail = await errorDetail(response);
       throw new RegistryError(`${at(repo, selector)} not found (HTTP 404${detail})`, { status: 404 });
@@ -347,6 +368,11 @@ export class RegistryClient {
     }
     return response;
   }
+}
+
+function quotaAnswer(response: SendResponse): QuotaAnswer {
+  const retryAfterSeconds = parseRetryAfter(response.headers['retry-after']);
+  return { status: response.status, headers: response.headers, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) };
 }
 
 function at(repo: Repo, selector: string): string {

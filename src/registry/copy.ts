@@ -27,6 +27,7 @@ import { DEFAULT_RETRY_POLICY, withRetries, type RetryEvent, type RetryPolicy } 
 import { repoName, type FetchedManifest, type RegistryClient, type Repo, type UploadSession } from './client.ts';
 import { transferBlob } from './blob-transfer.ts';
 import { digestOf } from './digest.ts';
+import { RateLimited } from './pull-quota.ts';
 import { formatPlatform, MediaType, parseManifest, referrersIndex, type Descriptor, type ReferrerDescriptor } from './manifest.ts';
 import { DEFAULT_REFERRERS, fallbackTag, findReferrers, readFallbackTag, repositoryView, type ReferrersPolicy, type RepositoryView } from './referrers.ts';
 import type { Transport } from './transport.ts';
@@ -318,7 +319,8 @@ export class CopyEngine {
       };
     } catch (error) {
       abandon.abort(new RegistryError(`${srcName}: abandoned, another part of the image failed`));
-      if (error instanceof CopyRefused || (error instanceof RegistryError && error.message.includes(srcName))) throw error;
+      // A spent pull quota is not this image's failure: the caller defers it as it says.
+      if (error instanceof CopyRefused || error instanceof RateLimited || (error instanceof RegistryError && error.message.includes(srcName))) throw error;
       throw new RegistryError(`copy ${srcName} → ${dstName} failed: ${describeError(error)}`, {
         ...(error instanceof RegistryError && error.status !== undefined ? { status: error.status } : {}),
         ...(error instanceof RegistryError && error.registry !== undefined ? { registry: error.registry } : {}),

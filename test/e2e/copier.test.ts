@@ -4,13 +4,14 @@
  * wires it) must back their images up and write handoff records.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, type V1PodSpec } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
+import { startFaultProxy, mostPullsInWindow } from '../../devenv/fault-proxy.ts';
 import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { run } from '../../devenv/process.ts';
@@ -278,6 +279,74 @@ describe('copier against a real API server', () => {
     const after = await third.runOnce();
     assert.equal(await backupDigest(mirrorOf('moving'), 'latest'), moved.digest, 'latest follows the source digest');
     assert.equal(after.recordsWritten, 1, 'a new record for the workload whose image moved');
+  });
+
+  it("keeps within a registry's pull quota (Docker Hub's headers): 300 workloads over 120 images never pass it, finish as the window allows, and a re-check costs no manifest GET", async (t) => {
+    // A source behind Docker Hub's limit as Docker documents it: 40 manifest GETs per 4 s window here.
+    const quota = { limit: 40, windowSeconds: 4 };
+    const upstream = await startRegistryServer();
+    const hub = await startFaultProxy(upstream.url, { quota });
+    try {
+      const images = Array.from({ length: 120 }, (_, i) => ({ repository: `q/app-${i}`, tag: i < 20 ? 'latest' : '1' }));
+      for (let i = 0; i < images.length; i += 20)
+        await Promise.all(
+          images
+            .slice(i, i + 20)
+            .map((image) => seedImage({ url: upstream.url }, { ...image, format: 'oci', layers: [{ seed: `quota-${image.repository}`, size: 1024 }] })),
+        );
+      await namespace('quota');
+      for (let i = 0; i < 300; i += 25)
+        await Promise.all(
+          Array.from({ length: 25 }, (_, j) => i + j).map((n) => {
+            const image = images[n % images.length]!;
+            return deployment('quota', `w-${n}`, podSpec({ app: `${hub.address}/${image.repository}:${image.tag}` }));
+          }),
+        );
+      const handoff = join(work, 'handoff-quota');
+      const config = copierConfig(handoff, {
+        includeNamespaces: ['quota'],
+        registry: { ...copierConfig(handoff).registry, insecureRegistries: [hub.address, backup.address] },
+      });
+      const copier = new Copier(config);
+      const started = Date.now();
+      await copier.start();
+      try {
+        await waitUntil(() => existsSync(handoff) && records(handoff).length === 300, 'a record for each of the 300 workloads', 90_000).catch(
+          (error: Error) => {
+            throw new Error(
+              `${error.message}: ${existsSync(handoff) ? records(handoff).length : 0} records, ${hub.pulls.allowed.length} GETs let through, ${hub.pulls.refused.length} refused; ${logLines.slice(-5).join('\n')}`,
+            );
+          },
+        );
+      } finally {
+        await copier.stop();
+      }
+      const took = Date.now() - started;
+      t.diagnostic(
+        `quota: 300 workloads recorded in ${took} ms; ${hub.pulls.allowed.length} manifest GETs, at most ${mostPullsInWindow(hub.pulls.allowed, quota.windowSeconds * 1000)} in any ${quota.windowSeconds} s window (limit ${quota.limit}), ${hub.pulls.refused.length} refused`,
+      );
+      assert.equal(hub.pulls.refused.length, 0, 'no GET went past the quota: none was answered 429');
+      assert.equal(hub.pulls.allowed.length, 120, 'one manifest GET per image, each image once for its workloads');
+      assert.ok(mostPullsInWindow(hub.pulls.allowed, quota.windowSeconds * 1000) <= quota.limit);
+      assert.ok(took >= 2 * quota.windowSeconds * 1000, `120 pulls at 40 per window need at least three windows (took ${took} ms)`);
+      assert.match(copier.metrics.render(), /^image_clone_copies_deferred_total\{registry="127\.0\.0\.1:\d+"\} [1-9]\d*$/m);
+      assert.match(copier.metrics.render(), /^image_clone_registry_pulls_remaining\{registry="127\.0\.0\.1:\d+"\} \d+$/m);
+      const events = await core.listNamespacedEvent({ namespace: 'quota' });
+      const limited = events.items.filter((e) => e.reason === 'RateLimited');
+      assert.ok(limited.length > 0);
+      assert.match(limited[0]!.message ?? '', /not backed up yet, and not failed: app: .*pull quota spent \(40 per 4 s, as it says\); .*tried again at /);
+
+      // A re-check: the 100 immutable tags are trusted, the 20 mutable ones asked by HEAD only.
+      const before = hub.pulls.allowed.length;
+      const heads = hub.log.filter((line) => line.startsWith('HEAD ') && line.includes('/manifests/')).length;
+      const summary = await new Copier(config).runOnce();
+      assert.deepEqual([summary.failedWorkloads, summary.deferredWorkloads], [[], []]);
+      assert.equal(hub.pulls.allowed.length - before, 0, 'no manifest GET at the source');
+      assert.ok(hub.log.filter((line) => line.startsWith('HEAD ') && line.includes('/manifests/')).length - heads >= 20);
+    } finally {
+      await hub.stop();
+      await upstream.stop();
+    }
   });
 
   it('backs up but does not hand off an image the nodes could not pull without credentials (--backup-pull anonymous)', async () => {
