@@ -448,7 +448,9 @@ export class Copier {
           workload: key,
           error: verdict.message,
         });
-        this.#events.record(ref, 'Warning', verdict.kind === 'not-pullable' ? 'BackupNotPullable' : 'SignatureNotVerified', forTenants(verdict.message));
+        // A signature's reason can quote what a registry answered: masked and bounded, as failures are.
+        if (verdict.kind === 'not-pullable') this.#events.record(ref, 'Warning', 'BackupNotPullable', verdict.message);
+        else this.#events.record(ref, 'Warning', 'SignatureNotVerified', forTenants(verdict.message));
       }
       this.#failing.delete(key);
       waiting.add(key);

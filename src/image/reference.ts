@@ -176,6 +176,16 @@ export function repositoryName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}`;
 }
 
+/**
+ * The registry as a policy must match it, however a workload spells it: the host lowercased, the
+ * default https port dropped, Docker Hub's other names (`index.docker.io`, `registry-1.docker.io`)
+ * as `docker.io`. The same registry must not escape a rule by being written another way.
+ */
+export function canonicalRegistry(registry: string): string {
+  const host = registry.toLowerCase().replace(/:443$/, '');
+  return host === LEGACY_DEFAULT_REGISTRY || host === 'registry-1.docker.io' ? DEFAULT_REGISTRY : host;
+}
+
 /** The full normalised form: `docker.io/library/nginx:latest`, `quay.io/a/b@sha256:…`. */
 export function formatReference(ref: ImageReference): string {
   let out = repositoryName(ref);

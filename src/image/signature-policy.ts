@@ -8,7 +8,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { escapeRegExp } from '../util/regexp.ts';
-import type { ImageReference } from './reference.ts';
+import { canonicalRegistry, type ImageReference } from './reference.ts';
 
 export interface VerificationKey {
   /** How the pull request and the logs name it: the file it was read from. */
@@ -27,12 +27,13 @@ export class SignaturePolicy {
 
   constructor(rules: readonly SignatureRule[] = []) {
     this.rules = rules;
-    this.#matchers = rules.map((rule) => ({ regexp: new RegExp(`^${rule.pattern.split('*').map(escapeRegExp).join('.*')}$`), rule }));
+    this.#matchers = rules.map((rule) => ({ regexp: new RegExp(`^${rule.pattern.split('*').map(escapeRegExp).join('.*')}$`, 'i'), rule }));
   }
 
   /** The keys one of which must verify a signature of `source` (every rule that matches it counts), or undefined when none asks. */
   keysFor(source: ImageReference): readonly VerificationKey[] | undefined {
-    const name = `${source.registry}/${source.repository}`;
+    // However the workload spells the host (case, :443, Docker Hub's other names), the rule applies.
+    const name = `${canonicalRegistry(source.registry)}/${source.repository}`;
     const keys = this.#matchers.filter((m) => m.regexp.test(name)).flatMap((m) => m.rule.keys);
     return keys.length > 0 ? keys : undefined;
   }

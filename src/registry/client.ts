@@ -50,6 +50,9 @@ const MiB = 1024 * 1024;
 const MANIFEST_MAX_BYTES = 4 * MiB;
 /** Tags read from one repository's listing; past that, tags are asked one by one instead (a registry may hold a tag per build). */
 const MAX_LISTED_TAGS = 20_000;
+const TAG_PAGES = 50;
+const TAG_LIST_BYTES = 4 * MiB;
+const TAG = /^[\w][\w.-]{0,127}$/;
 /** Pages of one referrers list (a real image has a handful of referrers: one page). */
 const REFERRER_PAGES = 8;
 
@@ -96,7 +99,7 @@ export class RegistryClient {
   async getManifest(repo: Repo, selector: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const what = `GET manifest ${at(repo, selector)}`;
     // One pull taken from the registry's quota first; its answer says what is left.
-    const answered = await this.#quotas?.admit(repo.registry);
+    const answered = await this.#quotas?.admit(repo.registry, signal);
     let response: SendResponse;
     try {
       response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {
@@ -195,15 +198,18 @@ export class RegistryClient {
   }
 
   /**
-   * The repository's tags (`GET /tags/list`, pages followed on the same registry, at most
-   * MAX_LISTED_TAGS), or undefined where the registry does not list them (401, 403, 404, 405).
+   * The repository's tags (`GET /tags/list`, pages followed on the same registry), or undefined
+   * where the registry does not list them (401, 403, 404, 405) or lists more than a reader should
+   * hold (MAX_LISTED_TAGS tags, TAG_PAGES pages, TAG_LIST_BYTES in all): then tags are asked one by one.
    */
   async listTags(repo: Repo): Promise<string[] | undefined> {
     const what = `GET tags of ${repoName(repo)}`;
     const base = this.#transport.baseUrl(repo.registry);
     let url: string | undefined = `${base}/${repo.repository}/tags/list?n=1000`;
     const tags: string[] = [];
-    while (url !== undefined) {
+    let bytesRead = 0;
+    for (let page = 0; url !== undefined; page++) {
+      if (page === TAG_PAGES) return undefined;
       let response: SendResponse;
       try {
         response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], { method: 'GET', url, what });
@@ -216,16 +222,18 @@ export class RegistryClient {
         return undefined;
       }
       if (response.status !== 200) throw await failure(response, what);
-      const bytes = await readBounded(response.body, MANIFEST_MAX_BYTES);
-      if (bytes === undefined) throw new RegistryError(`${what}: a page of tags is larger than ${MANIFEST_MAX_BYTES / MiB} MiB`);
-      let page: unknown;
+      const bytes = await readBounded(response.body, TAG_LIST_BYTES - bytesRead);
+      if (bytes === undefined) return undefined;
+      bytesRead += bytes.length;
+      let listed: unknown;
       try {
-        page = (JSON.parse(bytes.toString('utf8')) as { tags?: unknown }).tags;
+        listed = (JSON.parse(bytes.toString('utf8')) as { tags?: unknown }).tags;
       } catch {
         throw new RegistryError(`${what}: the tag list is not valid JSON`);
       }
-      if (page !== null && page !== undefined && !Array.isArray(page)) throw new RegistryError(`${what}: the tag list is not a list`);
-      tags.push(...((page as unknown[] | null) ?? []).filter((t): t is string => typeof t === 'string'));
+      if (listed !== null && listed !== undefined && !Array.isArray(listed)) throw new RegistryError(`${what}: the tag list is not a list`);
+      // Only what can be a tag (the distribution spec's grammar, at most 128 characters).
+      tags.push(...((listed as unknown[] | null) ?? []).filter((t): t is string => typeof t === 'string' && TAG.test(t)));
       if (tags.length > MAX_LISTED_TAGS) return undefined;
       url = nextPage(response, base, what);
     }

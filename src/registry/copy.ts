@@ -28,8 +28,17 @@ import { repoName, type FetchedManifest, type RegistryClient, type Repo, type Up
 import { transferBlob } from './blob-transfer.ts';
 import { digestOf } from './digest.ts';
 import { RateLimited } from './pull-quota.ts';
-import { formatPlatform, MediaType, parseManifest, referrersIndex, type Descriptor, type ReferrerDescriptor } from './manifest.ts';
-import { DEFAULT_REFERRERS, fallbackTag, findReferrers, readFallbackTag, repositoryView, type ReferrersPolicy, type RepositoryView } from './referrers.ts';
+import { artifactOf, formatPlatform, MediaType, parseManifest, referrersIndex, type Descriptor, type ReferrerDescriptor } from './manifest.ts';
+import {
+  DEFAULT_REFERRERS,
+  fallbackTag,
+  findReferrers,
+  policyCopies,
+  readFallbackTag,
+  repositoryView,
+  type ReferrersPolicy,
+  type RepositoryView,
+} from './referrers.ts';
 import type { Transport } from './transport.ts';
 
 export interface CopyRequest {
@@ -133,6 +142,8 @@ interface ImageWork {
   readonly referrersSeen: Set<string>;
   /** The source repository as its referrers are looked for (its tags listed once for all subjects). */
   sourceView?: RepositoryView;
+  /** Declared bytes of the referrers and cosign tags copied so far. */
+  referrerBytes: number;
 }
 
 /** An image's manifests as read, before anything is placed: what its size is, what to copy. */
@@ -158,6 +169,10 @@ const MAX_REFERRERS = 256;
 const MAX_REFERRER_DEPTH = 3;
 /** One referrer's declared bytes (an SBOM of a large image is some MiB); a larger one is left behind, with why. */
 const MAX_REFERRER_BYTES = 256 * 1024 * 1024;
+/** All of one image's referrers and cosign tags together. */
+const MAX_IMAGE_REFERRER_BYTES = 512 * 1024 * 1024;
+/** A referrer's annotations as listed under the fallback tag (cosign's are a few hundred bytes). */
+const MAX_ANNOTATION_BYTES = 8 * 1024;
 
 /** How long a registry that has no referrers API is not asked for it again. */
 const REFERRERS_API_MEMORY_MS = 10 * 60_000;
@@ -240,6 +255,7 @@ export class CopyEngine {
       tag: dstTag,
       referrers: { copied: 0, present: 0, skipped: [] },
       referrersSeen: new Set(),
+      referrerBytes: 0,
     };
     const policy = this.#options.referrers ?? DEFAULT_REFERRERS;
 
@@ -295,6 +311,25 @@ export class CopyEngine {
         };
       }
 
+      // A digest-pinned backup's tag (`sha256-<hex>`) is also the name of that digest's referrers
+      // fallback tag: where it holds something else (another backup's referrers index), the image is
+      // found or pushed by digest, and the tag is left as it is.
+      const tagTaken = source.digest !== undefined && current !== undefined && current.digest !== wanted;
+      if (tagTaken) {
+        const byDigest = await this.#call(() => this.#client.headManifest(dst, wanted!));
+        if (byDigest)
+          return {
+            source: srcName,
+            destination: dstName,
+            digest: wanted,
+            mediaType: byDigest.mediaType,
+            outcome: 'present',
+            platforms: [],
+            totalBytes: 0,
+            blobs: nothing,
+            referrers: work.referrers,
+          };
+      }
       tree ??= await this.#readTree(work, wanted, srcName);
       const totalBytes = declaredBytes(tree);
       this.#refuseOversized(srcName, largestPlatformBytes(tree), totalBytes, budget);
@@ -305,7 +340,10 @@ export class CopyEngine {
         if (dstTag !== undefined) await this.#call(() => this.#client.putManifest(dst, top.digest, top));
         await this.#copyReferrers(work, manifestDigests(tree), srcName, 0);
       }
-      await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
+      if (tagTaken) {
+        leaveBehind(work, `the tag ${dstTag} holds another manifest (a referrers index); the image is pushed by digest only`);
+        await this.#call(() => this.#client.putManifest(dst, top.digest, top));
+      } else await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
       return {
         source: srcName,
         destination: dstName,
@@ -419,29 +457,31 @@ export class CopyEngine {
       work.sourceView ??= repositoryView(this.#client, work.src, absentUntil > Date.now(), call);
       const found = await findReferrers(this.#client, work.src, subject, policy, work.sourceView, call);
       if (found.api === false) this.#noReferrersApi.set(work.src.registry, Date.now() + REFERRERS_API_MEMORY_MS);
-      const kept: ReferrerDescriptor[] = [];
+      /** At the backup, for its fallback tag: each referrer's manifest as copied, or its digest where it was there already. */
+      const kept: Array<{ readonly digest: string; readonly manifest?: FetchedManifest }> = [];
       await mapLimited(found.referrers, this.#transfers.perKey, async (referrer) => {
-        const referrerWhat = `${what} (${referrer.artifactType ?? 'referrer'} ${referrer.digest})`;
+        const referrerWhat = `${what} (${(referrer.artifactType ?? 'referrer').slice(0, 80)} ${referrer.digest})`;
         if (work.referrersSeen.has(referrer.digest)) return;
-        if (work.referrersSeen.size >= MAX_REFERRERS) {
-          work.referrers.skipped.push(`${referrerWhat}: more than ${MAX_REFERRERS} referrers in one image`);
-          return;
-        }
+        if (work.referrersSeen.size >= MAX_REFERRERS) return leaveBehind(work, `more than ${MAX_REFERRERS} referrers in one image; the rest not copied`);
         work.referrersSeen.add(referrer.digest);
-        if (await call(() => this.#client.headManifest(work.dst, referrer.digest))) work.referrers.present++;
-        else {
+        if (await call(() => this.#client.headManifest(work.dst, referrer.digest))) {
+          work.referrers.present++;
+          kept.push({ digest: referrer.digest });
+        } else {
           const tree = await this.#readTree(work, referrer.digest, referrerWhat);
-          const bytes = declaredBytes(tree);
-          if (bytes > MAX_REFERRER_BYTES) {
-            work.referrers.skipped.push(`${referrerWhat}: declares ${formatBytes(bytes)}, more than the ${formatBytes(MAX_REFERRER_BYTES)} a referrer may`);
-            return;
-          }
+          // What the source lists is a claim: the manifest itself must name this subject.
+          if (artifactOf(tree.fetched.bytes).subject !== subject)
+            return leaveBehind(work, `${referrerWhat}: listed as a referrer of ${subject}, but does not name it as its subject`);
+          if (!policyCopies(policy, referrerDescriptor(tree.fetched)))
+            return leaveBehind(work, `${referrerWhat}: listed as a kind --referrers copies, but its manifest says another`);
+          if (!this.#withinReferrerBytes(work, tree, referrerWhat)) return;
           await this.#copyContents(work, tree, referrerWhat);
           const pushed = await call(() => this.#client.putManifest(work.dst, referrer.digest, tree.fetched));
+          // Learned only from a manifest with a subject: the header means nothing for one without.
           if (!this.#keepsReferrers.has(work.dst.registry)) this.#keepsReferrers.set(work.dst.registry, Promise.resolve(pushed.subjectKept));
           work.referrers.copied++;
+          kept.push({ digest: referrer.digest, manifest: tree.fetched });
         }
-        kept.push(referrer);
         if (depth + 1 < MAX_REFERRER_DEPTH) await this.#copyReferrers(work, [referrer.digest], referrerWhat, depth + 1);
       });
       for (const tag of found.cosignTags) await this.#copyTag(work, tag, `${what} (cosign tag ${tag})`);
@@ -449,7 +489,22 @@ export class CopyEngine {
     });
   }
 
-  /** A tag copied as it is at the source (cosign's `.sig`, which grows as signatures are added). */
+  /** Whether a referrer's declared bytes fit (one referrer, and all of the image's together); said when not. */
+  #withinReferrerBytes(work: ImageWork, tree: ManifestTree, what: string): boolean {
+    const bytes = declaredBytes(tree);
+    if (bytes > MAX_REFERRER_BYTES) {
+      leaveBehind(work, `${what}: declares ${formatBytes(bytes)}, more than the ${formatBytes(MAX_REFERRER_BYTES)} a referrer may`);
+      return false;
+    }
+    if (work.referrerBytes + bytes > MAX_IMAGE_REFERRER_BYTES) {
+      leaveBehind(work, `${what}: the image's referrers would declare more than ${formatBytes(MAX_IMAGE_REFERRER_BYTES)} together`);
+      return false;
+    }
+    work.referrerBytes += bytes;
+    return true;
+  }
+
+  /** A tag copied as it is at the source (cosign's `.sig`, which grows as signatures are added), within the referrers' bounds. */
   async #copyTag(work: ImageWork, tag: string, what: string): Promise<void> {
     const [at, there] = await Promise.all([
       this.#call(() => this.#client.headManifest(work.src, tag)),
@@ -461,6 +516,8 @@ export class CopyEngine {
       return;
     }
     const tree = await this.#readTree(work, at.digest, what);
+    if (tree.children.length > 0) return leaveBehind(work, `${what}: an index, not a cosign signature, attestation or SBOM`);
+    if (!this.#withinReferrerBytes(work, tree, what)) return;
     await this.#copyContents(work, tree, what);
     await this.#call(() => this.#client.putManifest(work.dst, tag, tree.fetched));
     work.referrers.copied++;
@@ -477,22 +534,34 @@ export class CopyEngine {
     return known;
   }
 
-  /** The spec's fallback at a target without the referrers API: the `sha256-<hex>` index lists them, merged with what it listed. */
-  async #listUnderFallbackTag(work: ImageWork, subject: string, referrers: readonly ReferrerDescriptor[]): Promise<void> {
+  /**
+   * The spec's fallback at a target without the referrers API: the `sha256-<hex>` index lists them,
+   * merged with what it listed, each entry made from the manifest itself at the backup (never from
+   * what the source said of it), at most MAX_REFERRERS entries.
+   */
+  async #listUnderFallbackTag(
+    work: ImageWork,
+    subject: string,
+    referrers: ReadonlyArray<{ readonly digest: string; readonly manifest?: FetchedManifest }>,
+  ): Promise<void> {
     const tag = fallbackTag(subject);
-    if (tag === work.tag) {
-      work.referrers.skipped.push(`the referrers of ${subject} are not listed under the tag ${tag}: that tag keeps the digest-pinned backup itself`);
-      return;
-    }
+    if (tag === work.tag)
+      return leaveBehind(work, `the referrers of ${subject} are not listed under the tag ${tag}: that tag keeps the digest-pinned backup itself`);
     const at = await readFallbackTag(this.#client, work.dst, subject, (operation) => this.#call(operation));
-    if (at.holds === 'image') {
-      work.referrers.skipped.push(`the referrers of ${subject} are not listed under the tag ${tag}: it holds an image, not a referrers index`);
-      return;
-    }
+    if (at.holds === 'image')
+      return leaveBehind(work, `the referrers of ${subject} are not listed under the tag ${tag}: it holds an image, not a referrers index`);
     const listed = at.holds === 'referrers' ? at.listed : [];
     const missing = referrers.filter((r) => !listed.some((l) => l.digest === r.digest));
     if (missing.length === 0) return;
-    const bytes = referrersIndex([...listed, ...missing]);
+    const room = Math.max(0, MAX_REFERRERS - listed.length);
+    if (missing.length > room) leaveBehind(work, `the fallback tag ${tag} lists ${listed.length} referrers already; ${missing.length - room} more not listed`);
+    const added: ReferrerDescriptor[] = [];
+    for (const r of missing.slice(0, room)) {
+      const manifest = r.manifest ?? (await this.#call(() => this.#client.getManifest(work.dst, r.digest)));
+      added.push(referrerDescriptor(manifest));
+    }
+    if (added.length === 0) return;
+    const bytes = referrersIndex([...listed, ...added]);
     await this.#call(() => this.#client.putManifest(work.dst, tag, { bytes, mediaType: MediaType.ociIndex, digest: digestOf(bytes) }));
   }
 
@@ -606,6 +675,29 @@ function declaredBytes(tree: ManifestTree): number {
     node.blobs.reduce((sum, blob) => sum + (seen.has(blob.digest) || !seen.add(blob.digest) ? 0 : blob.size), 0) +
     node.children.reduce((sum, child) => sum + walk(child.tree), 0);
   return walk(tree);
+}
+
+/** At most this many reasons a referrer was left behind, per image (a hostile list could name thousands). */
+const MAX_LEFT_BEHIND = 10;
+
+/** A referrer not copied, and why: said in the result, a few at most. */
+function leaveBehind(work: ImageWork, why: string): void {
+  const skipped = work.referrers.skipped;
+  if (skipped.length < MAX_LEFT_BEHIND) skipped.push(why.slice(0, 300));
+  else if (skipped.length === MAX_LEFT_BEHIND) skipped.push('more referrers left behind; not listed');
+}
+
+/** A referrers list's entry for a manifest, made from its own bytes: its media type, digest, size, artifact type and (bounded) annotations. */
+function referrerDescriptor(manifest: FetchedManifest): ReferrerDescriptor {
+  const { artifactType, annotations } = artifactOf(manifest.bytes);
+  const bounded = annotations && JSON.stringify(annotations).length <= MAX_ANNOTATION_BYTES ? annotations : undefined;
+  return {
+    mediaType: manifest.mediaType,
+    digest: manifest.digest,
+    size: manifest.bytes.length,
+    ...(artifactType ? { artifactType: artifactType.slice(0, 255) } : {}),
+    ...(bounded ? { annotations: bounded } : {}),
+  };
 }
 
 /** The digest of every manifest of the image: each can have referrers (a signature of the index, an SBOM per platform). */

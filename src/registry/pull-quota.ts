@@ -27,6 +27,10 @@ export interface RegistryRate {
 
 /** When a registry said none are left but not when more come: one pull's share of its window, at least this. */
 const MIN_DEFERRAL_MS = 30_000;
+/** No wait is shorter (a window of 0 must not spin) or longer (a hostile Retry-After of years): a day, then it is asked again. */
+const MIN_WAIT_MS = 1_000;
+const MAX_WAIT_MS = 86_400_000;
+const clampWait = (ms: number) => Math.min(MAX_WAIT_MS, Math.max(MIN_WAIT_MS, Number.isFinite(ms) ? ms : MAX_WAIT_MS));
 
 interface Budget {
   /** What the operator set (--registry-rate): the times of the pulls taken within the period. */
@@ -75,12 +79,15 @@ export class PullQuotas {
    * seconds); then takes one pull, or throws RateLimited (nothing sent) when the wait is longer.
    * Returns what to call with the answer (none: the request failed).
    */
-  async admit(registry: string): Promise<(answer?: QuotaAnswer) => void> {
+  async admit(registry: string, signal?: AbortSignal): Promise<(answer?: QuotaAnswer) => void> {
     const key = registry.toLowerCase();
-    while (!this.#answered.has(key) && this.#probing.has(key)) await this.#probing.get(key);
+    while (!this.#answered.has(key) && this.#probing.has(key)) {
+      signal?.throwIfAborted();
+      await this.#probing.get(key);
+    }
     for (let wait = this.#blocked(key); wait !== undefined; wait = this.#blocked(key)) {
       if (wait.until - this.#now() > this.#maxWaitMs) throw new RateLimited(registry, wait.until, wait.why);
-      await new Promise((resolve) => setTimeout(resolve, wait!.until - this.#now()));
+      await sleep(Math.max(0, wait.until - this.#now()), signal);
     }
     let release = () => {};
     if (!this.#answered.has(key)) this.#probing.set(key, new Promise<void>((resolve) => (release = resolve)));
@@ -107,7 +114,10 @@ export class PullQuotas {
         return { until: budget.taken[0]! + budget.rate.periodMs, why: `${budget.rate.limit} per ${budget.rate.periodMs / 1000} s, --registry-rate` };
     }
     if (budget.learned && budget.learned.remaining <= 0) {
-      budget.blocked = { until: now + deferral(budget.learned), why: `${budget.learned.limit} per ${budget.learned.windowMs / 1000} s, as it says` };
+      budget.blocked = {
+        until: now + deferral(budget.learned),
+        why: `${budget.learned.limit} per ${Math.round(budget.learned.windowMs / 1000)} s, as it says`,
+      };
       return budget.blocked;
     }
     return undefined;
@@ -144,12 +154,12 @@ export class PullQuotas {
     this.#budgets.set(key, budget);
     if (limit !== undefined && remaining !== undefined)
       budget.learned = {
-        limit: limit.count,
-        windowMs: (limit.windowSeconds ?? remaining.windowSeconds ?? 3600) * 1000,
+        limit: Math.max(1, limit.count),
+        windowMs: clampWait((limit.windowSeconds ?? remaining.windowSeconds ?? 3600) * 1000),
         remaining: remaining.count - budget.inFlight,
       };
     if (status === 429) {
-      const wait = retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : budget.learned ? deferral(budget.learned) : MIN_DEFERRAL_MS;
+      const wait = clampWait(retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : budget.learned ? deferral(budget.learned) : MIN_DEFERRAL_MS);
       budget.blocked = { until: this.#now() + wait, why: 'it answered 429' };
       if (budget.learned) budget.learned.remaining = 0;
     }
@@ -167,12 +177,28 @@ export class PullQuotas {
 
 /** One pull's share of the window (a sliding window frees about that often), at least MIN_DEFERRAL_MS or the window if shorter. */
 function deferral(learned: { limit: number; windowMs: number }): number {
-  return Math.max(Math.ceil(learned.windowMs / Math.max(1, learned.limit)), Math.min(MIN_DEFERRAL_MS, learned.windowMs));
+  return clampWait(Math.max(Math.ceil(learned.windowMs / Math.max(1, learned.limit)), Math.min(MIN_DEFERRAL_MS, learned.windowMs)));
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    }
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** `100;w=21600` → 100 per 21,600 s (RFC draft "RateLimit Header Fields" as Docker Hub writes them). */
 function parseRateHeader(value: string | undefined): { count: number; windowSeconds?: number } | undefined {
-  const match = value === undefined ? null : /^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?/.exec(value);
+  const match = value === undefined ? null : /^\s*(\d{1,9})\s*(?:;\s*w\s*=\s*(\d{1,9}))?/.exec(value);
   if (!match) return undefined;
   return { count: Number(match[1]), ...(match[2] !== undefined ? { windowSeconds: Number(match[2]) } : {}) };
 }

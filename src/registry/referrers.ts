@@ -42,7 +42,7 @@ const COSIGN_TAGS = [
 ] as const;
 
 /** Whether the policy copies a referrer of this kind. */
-export function wanted(policy: ReferrersPolicy, referrer: ReferrerDescriptor): boolean {
+export function policyCopies(policy: ReferrersPolicy, referrer: ReferrerDescriptor): boolean {
   if (policy.mode === 'none') return false;
   const type = referrer.artifactType ?? '';
   if (policy.artifactTypes !== undefined && !policy.artifactTypes.includes(type)) return false;
@@ -99,7 +99,7 @@ export async function findReferrers(
     const tag = `${fallbackTag(digest)}${suffix}`;
     if (await view.hasTag(tag)) cosignTags.push(tag);
   }
-  return { referrers: listed.filter((r) => wanted(policy, r)), api: view.apiAbsent ? undefined : fromApi !== undefined, cosignTags };
+  return { referrers: listed.filter((r) => policyCopies(policy, r)), api: view.apiAbsent ? undefined : fromApi !== undefined, cosignTags };
 }
 
 /**

@@ -344,6 +344,8 @@ describe('copier against a real API server', () => {
       assert.equal(hub.pulls.allowed.length - before, 0, 'no manifest GET at the source');
       assert.ok(hub.log.filter((line) => line.startsWith('HEAD ') && line.includes('/manifests/')).length - heads >= 20);
     } finally {
+      // Its 300 workloads are not for the tests after it (an API server alone never empties a deleted namespace).
+      await apps.deleteCollectionNamespacedDeployment({ namespace: 'quota' });
       await hub.stop();
       await upstream.stop();
     }
@@ -425,6 +427,8 @@ describe('copier against a real API server', () => {
     );
     assert.match(said('unsigned'), /\(app: no signature at the backup /);
     assert.equal(said('signed'), '');
+    // Not for the tests after it, which run over every namespace.
+    await apps.deleteCollectionNamespacedDeployment({ namespace: 'signed-check' });
   });
 
   it("backs up only what is anonymously public: another team's private image on a host the operator holds credentials for is never read with them", async () => {

@@ -143,6 +143,66 @@ describe('referrers travel with the backup', () => {
     }
   }
 
+  it("copies only what the manifest itself says: a listed referrer whose manifest names another subject is left behind, and the backup's fallback tag lists what the copies say", async () => {
+    const source = withoutApi;
+    const repository = 'team/liar';
+    const target: SeedTarget = { url: source.url };
+    const image = await seedImage(target, { repository, tag: 'v1', format: 'oci', layers: [{ seed: 'liar-layer', size: 8 * KiB }] });
+    const other = await seedImage(target, { repository, tag: 'other', format: 'oci', layers: [{ seed: 'liar-other', size: 8 * KiB }] });
+    const size = async (ref: string) =>
+      Number(
+        (await request(`${source.url}/v2/${repository}/manifests/${ref}`, { method: 'HEAD', headers: { accept: image.mediaType } })).headers['content-length'],
+      );
+    const honest = await seedArtifact(target, {
+      repository,
+      subject: { digest: image.digest, mediaType: image.mediaType, size: await size('v1') },
+      artifactType: SIG,
+      content: 'mine',
+      fallbackTag: true,
+    });
+    // A manifest of another image's, listed under this image's fallback tag with a made-up type and size.
+    const foreign = await seedArtifact(target, {
+      repository,
+      subject: { digest: other.digest, mediaType: other.mediaType, size: await size('other') },
+      artifactType: SBOM,
+      content: 'not yours',
+    });
+    const tag = image.digest.replace(':', '-');
+    const index = (await (
+      await request(`${source.url}/v2/${repository}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })
+    ).body.json()) as { manifests: unknown[] };
+    index.manifests.push({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: foreign.digest,
+      size: 1,
+      artifactType: SIG,
+      annotations: { note: 'x'.repeat(100) },
+    });
+    await request(`${source.url}/v2/${repository}/manifests/${tag}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+      body: JSON.stringify(index),
+    }).then((r) => r.body.dump());
+    const stack = createRegistryStack({ insecureRegistries: [source.address, withoutApi.address], retry: fastRetry });
+    try {
+      const result = await stack.engine.copy({
+        source: parseReference(`${source.address}/${repository}:v1`),
+        destination: parseReference(`${withoutApi.address}/mirror/${repository}:v1`),
+      });
+      assert.equal(result.referrers.copied, 1);
+      assert.equal(result.referrers.skipped.length, 1);
+      assert.match(result.referrers.skipped[0]!, /listed as a referrer of sha256:[0-9a-f]{64}, but does not name it as its subject/);
+      const listed = await referrersAt(withoutApi, `mirror/${repository}`, image.digest);
+      assert.deepEqual(
+        listed.map((r) => [r.digest, r.artifactType]),
+        [[honest.digest, SIG]],
+      );
+      assert.equal((listed[0] as { size?: number }).size, honest.size, 'the size of the manifest copied, not a listed one');
+    } finally {
+      await stack.close();
+    }
+  });
+
   it('a re-check of a mutable tag brings a signature attached after the first copy, with no manifest GET at the source', async () => {
     const source = withoutApi;
     const backup = withApi;

@@ -101,4 +101,17 @@ describe('registry pull quotas', () => {
     b(hub(0));
     assert.deepEqual(quotas.remaining(), [{ registry: 'docker.io', remaining: 0 }]);
   });
+
+  it("a hostile registry's numbers cannot make it spin or sleep for years: a window of 0 waits a second, a Retry-After of ages a day", async () => {
+    const now = 0;
+    const zero = new PullQuotas({ now: () => now, maxWaitMs: 0 });
+    zero.observe('evil.example', { status: 200, headers: { 'ratelimit-limit': '1;w=0', 'ratelimit-remaining': '0;w=0' } });
+    await assert.rejects(zero.admit('evil.example'), limitedUntil(1_000));
+    const ages = new PullQuotas({ now: () => now, maxWaitMs: 0 });
+    ages.observe('evil.example', { status: 429, headers: {}, retryAfterSeconds: Number('9'.repeat(400)) });
+    await assert.rejects(ages.admit('evil.example'), limitedUntil(86_400_000));
+    const huge = new PullQuotas({ now: () => now, maxWaitMs: 0 });
+    huge.observe('evil.example', { status: 200, headers: { 'ratelimit-limit': '1;w=999999999', 'ratelimit-remaining': '0;w=999999999' } });
+    await assert.rejects(huge.admit('evil.example'), limitedUntil(86_400_000));
+  });
 });

@@ -28,6 +28,10 @@ describe('--verify-signature', () => {
       ['/keys/other.pub'],
     );
     assert.equal(policy.keysFor(parseReference('ghcr.io/other/api:1')), undefined);
+    // The same registry spelled another way does not escape the rule.
+    for (const spelled of ['GHCR.IO/acme/api:1', 'ghcr.io:443/acme/api:1']) assert.equal(policy.keysFor(parseReference(spelled))?.length, 2, spelled);
+    for (const spelled of ['registry-1.docker.io/library/nginx:1', 'index.docker.io/library/nginx:1', 'docker.io/library/nginx:1'])
+      assert.equal(policy.keysFor(parseReference(spelled))?.length, 1, spelled);
     assert.equal(policy.keysFor(parseReference('ghcr.io/acmeco/api:1')), undefined);
   });
 
