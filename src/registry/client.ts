@@ -96,10 +96,11 @@ export class RegistryClient {
   }
 
   /** The manifest's original bytes, checked against the digest asked for or announced. */
-  async getManifest(repo: Repo, selector: string, signal?: AbortSignal): Promise<FetchedManifest> {
+  /** `share`: whom a pull is for, where a registry's quota is split among namespaces (./pull-quota.ts). */
+  async getManifest(repo: Repo, selector: string, signal?: AbortSignal, share?: string): Promise<FetchedManifest> {
     const what = `GET manifest ${at(repo, selector)}`;
     // One pull taken from the registry's quota first; its answer says what is left.
-    const answered = await this.#quotas?.admit(repo.registry, signal);
+    const answered = await this.#quotas?.admit(repo.registry, signal, share);
     let response: SendResponse;
     try {
       response = await this.#exchange(repo, [repositoryScope(repo.repository, PULL)], {

@@ -383,7 +383,7 @@ export class CopyEngine {
       let read = reads.get(selector);
       if (read === undefined) {
         if (++count > MAX_MANIFESTS) throw new RegistryError(`${what}: more than ${MAX_MANIFESTS} manifests in one image; not copied`);
-        read = this.#call(() => this.#client.getManifest(from, selector, signal)).then((fetched) => {
+        read = this.#call(() => this.#client.getManifest(from, selector, signal, from === work.src ? work.share : undefined)).then((fetched) => {
           bytes += fetched.bytes.length;
           if (bytes > MAX_MANIFEST_BYTES)
             throw new RegistryError(`${what}: its manifests are more than ${formatBytes(MAX_MANIFEST_BYTES)} together; not copied`);

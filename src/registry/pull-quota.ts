@@ -42,6 +42,8 @@ interface Budget {
   blocked?: { until: number; why: string };
   /** Our GETs sent and not yet answered: what the registry says is left does not count them yet. */
   inFlight: number;
+  /** The times of the pulls each share (a namespace) took within the window: no share takes more than its part. */
+  readonly byShare: Map<string, number[]>;
 }
 
 /** What a registry answered a manifest request, as the quota reads it. */
@@ -70,28 +72,30 @@ export class PullQuotas {
   constructor(options: PullQuotaOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#maxWaitMs = options.maxWaitMs ?? 60_000;
-    for (const [registry, rate] of options.rates ?? []) this.#budgets.set(registry.toLowerCase(), { rate, taken: [], inFlight: 0 });
+    for (const [registry, rate] of options.rates ?? []) this.#budgets.set(registry.toLowerCase(), { rate, taken: [], inFlight: 0, byShare: new Map() });
   }
 
   /**
    * Before a manifest GET to `registry`: waits while the first GET to a registry not heard from is
    * out (its answer says the quota, if any), and while a short block lasts (a Retry-After of
    * seconds); then takes one pull, or throws RateLimited (nothing sent) when the wait is longer.
-   * Returns what to call with the answer (none: the request failed).
+   * `share` (a namespace): whom the pull is for; while several shares pull from a registry whose
+   * quota is known, none takes more than its part of the window, so one tenant's images cannot
+   * spend what every other namespace needs. Returns what to call with the answer (none: the request failed).
    */
-  async admit(registry: string, signal?: AbortSignal): Promise<(answer?: QuotaAnswer) => void> {
+  async admit(registry: string, signal?: AbortSignal, share?: string): Promise<(answer?: QuotaAnswer) => void> {
     const key = registry.toLowerCase();
     while (!this.#answered.has(key) && this.#probing.has(key)) {
       signal?.throwIfAborted();
       await this.#probing.get(key);
     }
-    for (let wait = this.#blocked(key); wait !== undefined; wait = this.#blocked(key)) {
+    for (let wait = this.#blocked(key, share); wait !== undefined; wait = this.#blocked(key, share)) {
       if (wait.until - this.#now() > this.#maxWaitMs) throw new RateLimited(registry, wait.until, wait.why);
       await sleep(Math.max(0, wait.until - this.#now()), signal);
     }
     let release = () => {};
     if (!this.#answered.has(key)) this.#probing.set(key, new Promise<void>((resolve) => (release = resolve)));
-    const counted = this.#take(key);
+    const counted = this.#take(key, share);
     return (answer) => {
       if (counted) counted.inFlight--;
       if (answer) this.observe(registry, answer);
@@ -101,8 +105,8 @@ export class PullQuotas {
     };
   }
 
-  /** Whether `registry` takes no pull now, until when and why: a block (a 429, none left), or the operator's rate spent. */
-  #blocked(key: string): { until: number; why: string } | undefined {
+  /** Whether `registry` takes no pull now (for `share`), until when and why: a block (a 429, none left), the operator's rate, or the share's part spent. */
+  #blocked(key: string, share: string | undefined): { until: number; why: string } | undefined {
     const budget = this.#budgets.get(key);
     if (budget === undefined) return undefined;
     const now = this.#now();
@@ -120,15 +124,16 @@ export class PullQuotas {
       };
       return budget.blocked;
     }
-    return undefined;
+    return share === undefined ? undefined : shareSpent(budget, share, now);
   }
 
   /** One pull counted (returned, to count it in flight until answered). */
-  #take(key: string): Budget | undefined {
+  #take(key: string, share: string | undefined): Budget | undefined {
     const budget = this.#budgets.get(key);
     if (budget === undefined) return undefined;
     if (budget.learned) budget.learned.remaining--;
     budget.taken.push(this.#now());
+    if (share !== undefined) budget.byShare.set(share, [...(budget.byShare.get(share) ?? []), this.#now()]);
     budget.inFlight++;
     return budget;
   }
@@ -150,7 +155,7 @@ export class PullQuotas {
     const remaining = parseRateHeader(headers['ratelimit-remaining']);
     const key = registry.toLowerCase();
     if (limit === undefined && (status !== 429 || retryAfterSeconds === undefined)) return;
-    const budget: Budget = this.#budgets.get(key) ?? { taken: [], inFlight: 0 };
+    const budget: Budget = this.#budgets.get(key) ?? { taken: [], inFlight: 0, byShare: new Map() };
     this.#budgets.set(key, budget);
     if (limit !== undefined && remaining !== undefined)
       budget.learned = {
@@ -173,6 +178,30 @@ export class PullQuotas {
       remaining: b.learned ? Math.max(0, b.learned.remaining) : b.rate ? b.rate.limit - b.taken.filter((t) => t > now - b.rate!.periodMs).length : 0,
     }));
   }
+}
+
+/**
+ * Whether `share` has taken its part of the registry's window: the limit split evenly among the
+ * shares that pulled within it (and this one), so a share alone may take it all, and a second one
+ * arriving gets half of the next window whatever the first still wants. Until its oldest pull leaves.
+ */
+function shareSpent(budget: Budget, share: string, now: number): { until: number; why: string } | undefined {
+  const limit = budget.rate?.limit ?? budget.learned?.limit;
+  const windowMs = budget.rate?.periodMs ?? budget.learned?.windowMs;
+  if (limit === undefined || windowMs === undefined) return undefined;
+  for (const [name, times] of budget.byShare) {
+    const kept = times.filter((t) => t > now - windowMs);
+    if (kept.length === 0) budget.byShare.delete(name);
+    else budget.byShare.set(name, kept);
+  }
+  const shares = new Set([...budget.byShare.keys(), share]).size;
+  const part = Math.max(1, Math.ceil(limit / shares));
+  const mine = budget.byShare.get(share) ?? [];
+  if (mine.length < part) return undefined;
+  return {
+    until: mine[0]! + windowMs,
+    why: `this share's part of the pulls spent: ${part} of ${limit} per ${Math.round(windowMs / 1000)} s, split among ${shares}`,
+  };
 }
 
 /** One pull's share of the window (a sliding window frees about that often), at least MIN_DEFERRAL_MS or the window if shorter. */

@@ -114,4 +114,26 @@ describe('registry pull quotas', () => {
     huge.observe('evil.example', { status: 200, headers: { 'ratelimit-limit': '1;w=999999999', 'ratelimit-remaining': '0;w=999999999' } });
     await assert.rejects(huge.admit('evil.example'), limitedUntil(86_400_000));
   });
+
+  it("splits a known quota among the namespaces pulling from it: one tenant's images cannot spend what the others need", async () => {
+    let now = 0;
+    const quotas = new PullQuotas({ rates: parseRegistryRates(['docker.io=10/100s']), now: () => now, maxWaitMs: 0 });
+    const take = async (share: string) => (await quotas.admit('docker.io', undefined, share))();
+    for (let i = 0; i < 3; i++) await take('team-a'); // alone: it may take all ten
+    now = 1000;
+    await take('team-b'); // two now: five each
+    await take('team-a');
+    await take('team-a');
+    await assert.rejects(quotas.admit('docker.io', undefined, 'team-a'), (error: unknown) => {
+      assert.ok(error instanceof RateLimited);
+      assert.equal(error.until, 100_000, 'when its oldest pull leaves the window');
+      assert.match(error.message, /this share's part of the pulls spent: 5 of 10 per 100 s, split among 2/);
+      return true;
+    });
+    for (let i = 0; i < 4; i++) await take('team-b');
+    assert.deepEqual(quotas.remaining(), [{ registry: 'docker.io', remaining: 0 }]);
+    // Without a share (a pull no namespace asked for), only the registry's own budget applies.
+    now = 100_001;
+    await pull(quotas, 'docker.io');
+  });
 });
