@@ -29,16 +29,7 @@ import { transferBlob } from './blob-transfer.ts';
 import { digestOf } from './digest.ts';
 import { RateLimited } from './pull-quota.ts';
 import { artifactOf, formatPlatform, MediaType, parseManifest, referrersIndex, type Descriptor, type ReferrerDescriptor } from './manifest.ts';
-import {
-  DEFAULT_REFERRERS,
-  fallbackTag,
-  findReferrers,
-  policyCopies,
-  readFallbackTag,
-  repositoryView,
-  type ReferrersPolicy,
-  type RepositoryView,
-} from './referrers.ts';
+import { DEFAULT_REFERRERS, findReferrers, policyCopies, readFallbackTag, repositoryView, type ReferrersPolicy, type RepositoryView } from './referrers.ts';
 import type { Transport } from './transport.ts';
 
 export interface CopyRequest {
@@ -188,6 +179,7 @@ export class CopyEngine {
   readonly #transfers: FairLimit;
   readonly #retry: RetryPolicy;
   readonly #options: CopyEngineOptions;
+  readonly #referrers: ReferrersPolicy;
   readonly #landed = new Map<string, BlobLanding>();
   readonly #inFlight = new Map<string, Promise<CopyResult>>();
   /** Whether a target registry keeps referrers itself (it answered a push of one with `OCI-Subject`), as learned. */
@@ -205,6 +197,7 @@ export class CopyEngine {
     this.#images = new FairLimit(options.imageConcurrency ?? 16);
     this.#transfers = new FairLimit(options.blobConcurrency ?? 6);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.#referrers = options.referrers ?? DEFAULT_REFERRERS;
   }
 
   /** Images waiting or being copied now (the copier's queue depth). */
@@ -257,25 +250,25 @@ export class CopyEngine {
       referrersSeen: new Set(),
       referrerBytes: 0,
     };
-    const policy = this.#options.referrers ?? DEFAULT_REFERRERS;
+    const copiesReferrers = this.#referrers.mode !== 'none';
+    // The backup was there already: nothing copied (but referrers a re-check brought).
+    const settled = (digest: string, mediaType: string, outcome: CopyOutcome): CopyResult => ({
+      source: srcName,
+      destination: dstName,
+      digest,
+      mediaType,
+      outcome,
+      platforms: [],
+      totalBytes: 0,
+      blobs: work.stats,
+      referrers: work.referrers,
+    });
 
     try {
       // One HEAD of the backup decides most cases: an immutable tag already there is trusted,
       // with no request to the source at all.
       const current = dstTag === undefined ? undefined : await this.#call(() => this.#client.headManifest(dst, dstTag));
-      if (current && !mutable && source.digest === undefined) {
-        return {
-          source: srcName,
-          destination: dstName,
-          digest: current.digest,
-          mediaType: current.mediaType,
-          outcome: 'present',
-          platforms: [],
-          totalBytes: 0,
-          blobs: nothing,
-          referrers: work.referrers,
-        };
-      }
+      if (current && !mutable && source.digest === undefined) return settled(current.digest, current.mediaType, 'present');
 
       let tree: ManifestTree | undefined;
       let wanted = source.digest;
@@ -294,21 +287,11 @@ export class CopyEngine {
       if (current?.digest === wanted) {
         // A re-check of a mutable tag also brings referrers added since (a signature attached later),
         // found from the backup's own manifests: no manifest GET at the source.
-        if (mutable && policy.mode !== 'none') {
+        if (mutable && copiesReferrers) {
           const backup = await this.#readTree(work, wanted, dstName, dst);
           await this.#copyReferrers(work, manifestDigests(backup), srcName, 0);
         }
-        return {
-          source: srcName,
-          destination: dstName,
-          digest: wanted,
-          mediaType: current.mediaType,
-          outcome: mutable ? 'unchanged' : 'present',
-          platforms: [],
-          totalBytes: 0,
-          blobs: work.stats,
-          referrers: work.referrers,
-        };
+        return settled(wanted, current.mediaType, mutable ? 'unchanged' : 'present');
       }
 
       // A digest-pinned backup's tag (`sha256-<hex>`) is also the name of that digest's referrers
@@ -317,33 +300,19 @@ export class CopyEngine {
       const tagTaken = source.digest !== undefined && current !== undefined && current.digest !== wanted;
       if (tagTaken) {
         const byDigest = await this.#call(() => this.#client.headManifest(dst, wanted!));
-        if (byDigest)
-          return {
-            source: srcName,
-            destination: dstName,
-            digest: wanted,
-            mediaType: byDigest.mediaType,
-            outcome: 'present',
-            platforms: [],
-            totalBytes: 0,
-            blobs: nothing,
-            referrers: work.referrers,
-          };
+        if (byDigest) return settled(wanted, byDigest.mediaType, 'present');
       }
       tree ??= await this.#readTree(work, wanted, srcName);
       const totalBytes = declaredBytes(tree);
       this.#refuseOversized(srcName, largestPlatformBytes(tree), totalBytes, budget);
       const platforms = await this.#copyContents(work, tree, srcName);
       const top = tree.fetched;
-      if (policy.mode !== 'none') {
-        // The order a reader may rely on: the image, then what refers to it, then the tag.
-        if (dstTag !== undefined) await this.#call(() => this.#client.putManifest(dst, top.digest, top));
-        await this.#copyReferrers(work, manifestDigests(tree), srcName, 0);
-      }
-      if (tagTaken) {
-        leaveBehind(work, `the tag ${dstTag} holds another manifest (a referrers index); the image is pushed by digest only`);
-        await this.#call(() => this.#client.putManifest(dst, top.digest, top));
-      } else await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
+      // The order a reader may rely on: the image by digest, then what refers to it, then its tag
+      // (unless another manifest holds that tag: then by digest only).
+      if (dstTag !== undefined && (copiesReferrers || tagTaken)) await this.#call(() => this.#client.putManifest(dst, top.digest, top));
+      if (copiesReferrers) await this.#copyReferrers(work, manifestDigests(tree), srcName, 0);
+      if (tagTaken) leaveBehind(work, `the tag ${dstTag} holds another manifest (a referrers index); the image is pushed by digest only`);
+      else await this.#call(() => this.#client.putManifest(dst, dstTag ?? top.digest, top));
       return {
         source: srcName,
         destination: dstName,
@@ -450,7 +419,7 @@ export class CopyEngine {
    * tags; at a target without the referrers API, its fallback tag kept listing them.
    */
   async #copyReferrers(work: ImageWork, subjects: readonly string[], what: string, depth: number): Promise<void> {
-    const policy = this.#options.referrers ?? DEFAULT_REFERRERS;
+    const policy = this.#referrers;
     const call = <T>(operation: () => Promise<T>) => this.#call(operation, `referrers of ${what}`);
     await mapLimited(subjects, this.#transfers.perKey, async (subject) => {
       const absentUntil = this.#noReferrersApi.get(work.src.registry) ?? 0;
@@ -544,7 +513,7 @@ export class CopyEngine {
     subject: string,
     referrers: ReadonlyArray<{ readonly digest: string; readonly manifest?: FetchedManifest }>,
   ): Promise<void> {
-    const tag = fallbackTag(subject);
+    const tag = digestTag(subject);
     if (tag === work.tag)
       return leaveBehind(work, `the referrers of ${subject} are not listed under the tag ${tag}: that tag keeps the digest-pinned backup itself`);
     const at = await readFallbackTag(this.#client, work.dst, subject, (operation) => this.#call(operation));

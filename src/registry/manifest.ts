@@ -22,6 +22,8 @@ export interface Descriptor {
   readonly digest: string;
   readonly size: number;
   readonly platform?: Platform;
+  /** Its string annotations (a cosign signature layer's signature, a referrer's kind). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface Platform {
@@ -84,6 +86,7 @@ function descriptor(value: unknown, where: string): Descriptor {
     throw new RegistryError(`${where} is not a valid descriptor (needs digest and a non-negative size)`);
   }
   const platform = d.platform as Record<string, unknown> | undefined;
+  const annotations = stringsOf(d.annotations);
   return {
     mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
     digest: d.digest,
@@ -91,6 +94,7 @@ function descriptor(value: unknown, where: string): Descriptor {
     ...(platform && typeof platform.os === 'string' && typeof platform.architecture === 'string'
       ? { platform: { os: platform.os, architecture: platform.architecture, ...(typeof platform.variant === 'string' ? { variant: platform.variant } : {}) } }
       : {}),
+    ...(annotations ? { annotations } : {}),
   };
 }
 
@@ -101,7 +105,6 @@ function descriptor(value: unknown, where: string): Descriptor {
 export interface ReferrerDescriptor extends Descriptor {
   /** What the artifact is: a signature, an SBOM, an attestation (`application/vnd.dev.cosign.artifact.sig.v1+json`, …). */
   readonly artifactType?: string;
-  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** The entries of a referrers list (an image index), each checked as a descriptor. */
@@ -114,13 +117,8 @@ export function parseReferrers(bytes: Uint8Array, what: string): ReferrerDescrip
   }
   if (typeof json !== 'object' || json === null || !Array.isArray(json.manifests)) throw new RegistryError(`${what}: the referrers list is not an image index`);
   return json.manifests.map((entry, i) => {
-    const raw = entry as Record<string, unknown>;
-    const annotations = stringsOf(raw.annotations);
-    return {
-      ...descriptor(entry, `${what}: manifests[${i}]`),
-      ...(typeof raw.artifactType === 'string' ? { artifactType: raw.artifactType } : {}),
-      ...(annotations ? { annotations } : {}),
-    };
+    const artifactType = (entry as Record<string, unknown>).artifactType;
+    return { ...descriptor(entry, `${what}: manifests[${i}]`), ...(typeof artifactType === 'string' ? { artifactType } : {}) };
   });
 }
 

@@ -7,6 +7,7 @@
  * every image copied from it; when none is left the copy is deferred (RateLimited: until when), not
  * failed, and no request is sent, so the quota is never exceeded by us.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, RegistryError } from '../errors.ts';
 import { parseDuration } from '../util/duration.ts';
 
@@ -33,7 +34,7 @@ const MAX_WAIT_MS = 86_400_000;
 const clampWait = (ms: number) => Math.min(MAX_WAIT_MS, Math.max(MIN_WAIT_MS, Number.isFinite(ms) ? ms : MAX_WAIT_MS));
 
 interface Budget {
-  /** What the operator set (--registry-rate): the times of the pulls taken within the period. */
+  /** What the operator set (--registry-rate), and the times of the pulls taken within its period. */
   readonly rate?: RegistryRate;
   readonly taken: number[];
   /** What the registry said last: its limit and window, and what was left (counted down by our own pulls since). */
@@ -91,7 +92,7 @@ export class PullQuotas {
     }
     for (let wait = this.#blocked(key, share); wait !== undefined; wait = this.#blocked(key, share)) {
       if (wait.until - this.#now() > this.#maxWaitMs) throw new RateLimited(registry, wait.until, wait.why);
-      await sleep(Math.max(0, wait.until - this.#now()), signal);
+      await sleep(Math.max(0, wait.until - this.#now()), undefined, signal ? { signal } : {});
     }
     let release = () => {};
     if (!this.#answered.has(key)) this.#probing.set(key, new Promise<void>((resolve) => (release = resolve)));
@@ -132,7 +133,8 @@ export class PullQuotas {
     const budget = this.#budgets.get(key);
     if (budget === undefined) return undefined;
     if (budget.learned) budget.learned.remaining--;
-    budget.taken.push(this.#now());
+    // Only a rate reads (and prunes) them: a learned budget would keep one per GET for the process's life.
+    if (budget.rate) budget.taken.push(this.#now());
     if (share !== undefined) budget.byShare.set(share, [...(budget.byShare.get(share) ?? []), this.#now()]);
     budget.inFlight++;
     return budget;
@@ -207,22 +209,6 @@ function shareSpent(budget: Budget, share: string, now: number): { until: number
 /** One pull's share of the window (a sliding window frees about that often), at least MIN_DEFERRAL_MS or the window if shorter. */
 function deferral(learned: { limit: number; windowMs: number }): number {
   return clampWait(Math.max(Math.ceil(learned.windowMs / Math.max(1, learned.limit)), Math.min(MIN_DEFERRAL_MS, learned.windowMs)));
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', abort);
-      resolve();
-    }
-    function abort() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener('abort', abort, { once: true });
-  });
 }
 
 /** `100;w=21600` → 100 per 21,600 s (RFC draft "RateLimit Header Fields" as Docker Hub writes them). */

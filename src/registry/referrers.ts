@@ -12,6 +12,7 @@
  * destination that keeps referrers itself (it answers a push with `OCI-Subject`) nothing else is
  * needed; at one that does not, the fallback tag there is kept listing them.
  */
+import { digestTag } from '../image/backup.ts';
 import { repoName, type RegistryClient, type Repo } from './client.ts';
 import { isIndexMediaType, parseReferrers, type ReferrerDescriptor } from './manifest.ts';
 
@@ -50,11 +51,6 @@ export function policyCopies(policy: ReferrersPolicy, referrer: ReferrerDescript
   if (SIGNATURE_TYPES.has(type)) return true;
   // cosign v3 stores signatures and attestations alike as bundles; the annotation tells them apart.
   return SIGSTORE_BUNDLE.test(type) && (referrer.annotations?.[BUNDLE_PREDICATE] ?? COSIGN_SIGN_PREDICATE) === COSIGN_SIGN_PREDICATE;
-}
-
-/** The tag schema's name for what refers to `digest` (`sha256:abc…` → `sha256-abc…`). */
-export function fallbackTag(digest: string): string {
-  return digest.replace(':', '-');
 }
 
 export interface FoundReferrers {
@@ -96,7 +92,7 @@ export async function findReferrers(
   for (const { suffix, artifactType, signature } of COSIGN_TAGS) {
     if (policy.mode === 'signatures' && !signature) continue;
     if (policy.artifactTypes !== undefined && (artifactType === undefined || !policy.artifactTypes.includes(artifactType))) continue;
-    const tag = `${fallbackTag(digest)}${suffix}`;
+    const tag = `${digestTag(digest)}${suffix}`;
     if (await view.hasTag(tag)) cosignTags.push(tag);
   }
   return { referrers: listed.filter((r) => policyCopies(policy, r)), api: view.apiAbsent ? undefined : fromApi !== undefined, cosignTags };
@@ -114,7 +110,7 @@ export async function readFallbackTag(
   call: <T>(operation: () => Promise<T>) => Promise<T>,
   hasTag?: (tag: string) => Promise<boolean>,
 ): Promise<{ readonly holds: 'nothing' | 'image' } | { readonly holds: 'referrers'; readonly listed: ReferrerDescriptor[] }> {
-  const tag = fallbackTag(digest);
+  const tag = digestTag(digest);
   if (hasTag && !(await hasTag(tag))) return { holds: 'nothing' };
   const head = await call(() => client.headManifest(repo, tag));
   if (head === undefined) return { holds: 'nothing' };

@@ -67,9 +67,8 @@ export async function verifyBackupSignature(
     const manifest = await call(() => client.getManifest(backup, selector));
     const parsed = parseManifest(manifest.bytes, manifest.mediaType, `signature ${selector}`);
     if (parsed.kind !== 'image') continue;
-    const layers = JSON.parse(manifest.bytes.toString('utf8')).layers as Array<{ digest: string; mediaType?: string; annotations?: Record<string, string> }>;
-    for (const layer of layers.slice(0, MAX_SIGNATURES)) {
-      if (layer.mediaType !== SIMPLE_SIGNING && !BUNDLE_MEDIA.test(layer.mediaType ?? '')) continue;
+    for (const layer of parsed.layers.slice(0, MAX_SIGNATURES)) {
+      if (layer.mediaType !== SIMPLE_SIGNING && !BUNDLE_MEDIA.test(layer.mediaType)) continue;
       const content = await call(() => client.readBlob(backup, layer.digest, MAX_SIGNATURE_BYTES));
       for (const key of keys) {
         const why =
