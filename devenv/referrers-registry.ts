@@ -1,7 +1,7 @@
 /**
  * A registry with the OCI 1.1 referrers API on 127.0.0.1 (devenv/referrers-registry: go-containerregistry's
  * registry, in memory, with what the spec's referrers section asks in front of it), and the Go-built
- * tools the referrers tests run: cosign and oras. All built by scripts/build-referrers-tools.sh into
+ * tools the referrers tests run: cosign, oras and Sigstore's timestamp authority. All built by scripts/build-referrers-tools.sh into
  * the cache, once.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,20 +16,21 @@ export interface ReferrersTools {
   readonly registry: string;
   readonly cosign: string;
   readonly oras: string;
+  readonly timestampServer: string;
 }
 
 let tools: ReferrersTools | undefined;
 
-/** The three binaries, built first where the cache lacks them (minutes, once). */
+/** The four binaries, built first where the cache lacks them (minutes, once). */
 export function referrersTools(): ReferrersTools {
   if (tools === undefined) {
-    const [registry, cosign, oras] = execFileSync('bash', [join(ROOT, 'scripts/build-referrers-tools.sh')], {
+    const [registry, cosign, oras, timestampServer] = execFileSync('bash', [join(ROOT, 'scripts/build-referrers-tools.sh')], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     })
       .trim()
       .split('\n');
-    tools = { registry: registry!, cosign: cosign!, oras: oras! };
+    tools = { registry: registry!, cosign: cosign!, oras: oras!, timestampServer: timestampServer! };
   }
   return tools;
 }

@@ -4,12 +4,15 @@
 #   - devenv/referrers-registry: a registry with the OCI 1.1 referrers API (go-containerregistry's,
 #     with what the spec asks in front of it), named by a hash of its sources so a change rebuilds it;
 #   - cosign (signs, attests, attaches SBOMs; verifies at the backup) and oras (pushes artifacts with
-#     a subject, lists referrers).
+#     a subject, lists referrers);
+#   - Sigstore's timestamp authority (vouches for when a keyless signature was made).
 #
-# Usage: scripts/build-referrers-tools.sh      prints the three paths when done
+# Usage: scripts/build-referrers-tools.sh      prints the four paths when done
 set -euo pipefail
 COSIGN_VERSION=v3.1.3
 ORAS_VERSION=v1.3.6
+# v2.2.1 needs a newer Go than 1.26.
+TSA_VERSION=v2.1.3
 cd "$(dirname "$0")/.."
 source scripts/go-env.sh
 require_go "the referrers test tools"
@@ -36,3 +39,4 @@ build() { # name version module
 echo "$registry"
 build cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v3/cmd/cosign "a few minutes"
 build oras "$ORAS_VERSION" oras.land/oras/cmd/oras "about a minute"
+build timestamp-server "$TSA_VERSION" github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server "about a minute"

@@ -130,9 +130,9 @@ const REGISTRY_FLAGS = {
     help: "only referrers of this artifact type (repeatable; cosign's .sig tag counts as application/vnd.dev.cosign.artifact.sig.v1+json, .att as application/vnd.dsse.envelope.v1+json)",
   },
   'verify-signature': {
-    arg: 'PATTERN=key:PATH',
+    arg: 'PATTERN=key:PATH|PATTERN=keyless:issuer=URL,identity=GLOB,root=PATH',
     multiple: true,
-    help: 'backups of images matching PATTERN (registry/repository, * globs) must carry a cosign signature that verifies at the backup with the public key at PATH, or they are not proposed (repeatable)',
+    help: 'backups of images matching PATTERN (registry/repository, * globs) must carry a cosign signature that verifies at the backup, with the public key at PATH or keyless (a certificate naming that OIDC issuer and an identity matching GLOB, chaining to the Sigstore trusted root JSON at PATH, timestamped), or they are not proposed (repeatable: any one verifies)',
   },
 } as const satisfies FlagTable;
 

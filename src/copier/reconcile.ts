@@ -91,7 +91,15 @@ export function reconcileWorkload(outcomes: ReadonlyArray<{ container: Container
             digest: outcome.result.digest,
             platforms: outcome.result.platforms,
             sizeBytes: outcome.result.totalBytes,
-            ...(outcome.signature ? { signature: { key: outcome.signature.key, scheme: outcome.signature.scheme } } : {}),
+            ...(outcome.signature
+              ? {
+                  signature: {
+                    key: outcome.signature.key,
+                    scheme: outcome.signature.scheme,
+                    ...(outcome.signature.signer ? { signer: outcome.signature.signer } : {}),
+                  },
+                }
+              : {}),
           },
         ]
       : [],

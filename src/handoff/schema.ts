@@ -20,8 +20,11 @@ export interface HandoffImage {
   readonly digest: string;
   readonly platforms: readonly string[];
   readonly sizeBytes: number;
-  /** The signature that verified at the backup, where --verify-signature asks for one: the key file, and how cosign stored it. */
-  readonly signature?: { readonly key: string; readonly scheme: string };
+  /**
+   * The signature that verified at the backup, where --verify-signature asks for one: the key file (or
+   * the keyless identity and issuer asked for), how cosign stored it, and keyless, who the certificate names.
+   */
+  readonly signature?: { readonly key: string; readonly scheme: string; readonly signer?: string };
 }
 
 /** The image a container runs after the change: the backup, pinned by digest. */
@@ -209,7 +212,7 @@ const record = object({
       digest,
       platforms: list(string),
       sizeBytes: count,
-      signature: optional(object({ key: string, scheme: string })),
+      signature: optional(object({ key: string, scheme: string, signer: optional(string) })),
     }),
     true,
   ),

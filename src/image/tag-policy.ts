@@ -2,7 +2,7 @@
  * Which tags are "mutable": re-checked by digest on every pass instead of trusted once backed up.
  * Patterns are exact tag names or globs with `*` (`latest`, `main`, `*-SNAPSHOT`, `nightly-*`).
  */
-import { escapeRegExp } from '../util/regexp.ts';
+import { globRegExp } from '../util/regexp.ts';
 
 export const DEFAULT_MUTABLE_TAGS: readonly string[] = ['latest'];
 
@@ -12,7 +12,7 @@ export class TagPolicy {
 
   constructor(patterns: readonly string[] = DEFAULT_MUTABLE_TAGS) {
     this.patterns = patterns;
-    this.#patterns = patterns.map((p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`));
+    this.#patterns = patterns.map((p) => globRegExp(p));
   }
 
   isMutable(tag: string | undefined): boolean {

@@ -109,7 +109,7 @@ describe('what the real cosign and oras attach travels with the backup', () => {
       insecureRegistries: [withApi.address, withoutApi.address],
       referrers: { mode: 'signatures', artifactTypes: ['application/vnd.dev.cosign.artifact.sig.v1+json'] },
     });
-    const keys = parseSignaturePolicy([`${withApi.address}/*=key:${join(work, 'cosign.pub')}`]).keysFor(parseReference(`${withApi.address}/x`))!;
+    const keys = parseSignaturePolicy([`${withApi.address}/*=key:${join(work, 'cosign.pub')}`]).trustFor(parseReference(`${withApi.address}/x`))!;
     const backupRepo = { registry: withoutApi.address, repository: mirror };
     const call = <T>(operation: () => Promise<T>) => operation();
     try {
@@ -164,7 +164,7 @@ describe('what the real cosign and oras attach travels with the backup', () => {
         const mirror = `copy${from}${to}/${seeded.repository}`;
         const stack = createRegistryStack({ insecureRegistries: [source.address, backup.address] });
         const keys = (file: string) =>
-          parseSignaturePolicy([`${source.address}/*=key:${join(work, file)}`]).keysFor(parseReference(`${source.address}/${seeded.repository}`))!;
+          parseSignaturePolicy([`${source.address}/*=key:${join(work, file)}`]).trustFor(parseReference(`${source.address}/${seeded.repository}`))!;
         try {
           const result = await stack.engine.copy({
             source: parseReference(`${source.address}/${seeded.repository}:v1`),

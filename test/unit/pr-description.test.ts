@@ -63,7 +63,7 @@ describe('pull request descriptions', () => {
     assert.match(older, /check that the nodes can pull from the backup registry before merging/);
   });
 
-  it('says per row which signature was verified at the backup, with which key, and says nothing where none was asked', () => {
+  it('says per row which signature was verified at the backup, with which key or identity, and says nothing where none was asked', () => {
     const body = pullRequestBody(
       [{ ...row('a/Deployment/x', 'n:1'), signature: { key: '/keys/acme.pub', scheme: 'sigstore bundle' } }, row('a/Deployment/y', 'm:1')],
       [],
@@ -71,6 +71,24 @@ describe('pull request descriptions', () => {
     assert.match(body, /\*\*Signatures verified at the backup\*\*.*\n\n- a\/Deployment\/x .*: `.*` verified with `\/keys\/acme\.pub` \(sigstore bundle\)$/m);
     assert.doesNotMatch(body, /a\/Deployment\/y .* verified with/);
     assert.doesNotMatch(pullRequestBody([row('a/Deployment/y', 'm:1')], []), /Signatures verified/);
+    // Keyless: the identity asked for, and the one the certificate names.
+    const keyless = pullRequestBody(
+      [
+        {
+          ...row('a/Deployment/x', 'n:1'),
+          signature: {
+            key: 'https://github.com/acme/* from https://token.actions.githubusercontent.com',
+            scheme: 'sigstore bundle',
+            signer: 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1',
+          },
+        },
+      ],
+      [],
+    );
+    assert.match(
+      keyless,
+      /- a\/Deployment\/x .* verified with `https:\/\/github\.com\/acme\/\* from https:\/\/token\.actions\.githubusercontent\.com` \(sigstore bundle, signed by `https:\/\/github\.com\/acme\/app\/\.github\/workflows\/release\.yml@refs\/tags\/v1`\)$/m,
+    );
   });
 
   it('carries its rows in a hidden marker, so a later batch adds to them', () => {

@@ -29,7 +29,7 @@ export interface DescribedImage {
   /** How the edit was found where no convention named it (the chart's values found by rendering, a guard it sets). */
   readonly how?: readonly string[];
   /** The signature that verified at the backup, where the operator asks for one (--verify-signature). */
-  readonly signature?: { readonly key: string; readonly scheme: string };
+  readonly signature?: { readonly key: string; readonly scheme: string; readonly signer?: string };
 }
 
 /** What the edit of one record says beside its rows: the files it is in, what varies on every render, how it was found. */
@@ -143,15 +143,18 @@ export function pullRequestBody(rows: readonly DescribedImage[], files: readonly
   ].join('\n');
 }
 
-/** What was verified, per row, where the operator asks for signatures: at the backup, with which key. */
+/** What was verified, per row, where the operator asks for signatures: at the backup, with which key or identity. */
 function verifiedSignatures(rows: readonly DescribedImage[]): string[] {
   const signed = rows.filter((r) => r.signature);
   if (signed.length === 0) return [];
   return [
     '',
-    '**Signatures verified at the backup** (what the nodes will pull), with the keys the operator set:',
+    '**Signatures verified at the backup** (what the nodes will pull), with the keys and identities the operator set:',
     '',
-    ...signed.map((r) => `- ${inert(r.workload)} ${inert(r.container)}: ${code(r.to)} verified with ${code(r.signature!.key)} (${inert(r.signature!.scheme)})`),
+    ...signed.map(
+      (r) =>
+        `- ${inert(r.workload)} ${inert(r.container)}: ${code(r.to)} verified with ${code(r.signature!.key)} (${inert(r.signature!.scheme)}${r.signature!.signer ? `, signed by ${code(r.signature!.signer)}` : ''})`,
+    ),
   ];
 }
 
