@@ -106,6 +106,9 @@ function keylessTrust(pattern: string, spec: string, read: (path: string) => str
   } catch (error) {
     throw fail(`the trusted root ${path} is not readable as a Sigstore trusted root, JSON (${(error as Error).message})`);
   }
+  // A log key's validity must start somewhere (Sigstore's trust root spec); a missing start is not "always".
+  const unbounded = [...root.tlogs, ...root.ctlogs].find((log) => log.publicKey?.validFor?.start === undefined);
+  if (unbounded) throw fail(`the trusted root ${path} has a log (${unbounded.baseUrl || 'no URL'}) whose key has no validity start`);
   if (root.certificateAuthorities.length === 0) throw fail(`the trusted root ${path} lists no certificate authority, so no certificate can chain to it`);
   if (root.timestampAuthorities.length === 0 && root.tlogs.length === 0)
     throw fail(`the trusted root ${path} lists neither a timestamp authority nor a transparency log, so no signing time can be vouched for`);

@@ -101,7 +101,7 @@ type Checked = { readonly signer?: string } | string;
 function checkBundle(content: Buffer, digest: string, trust: SignerTrust): Checked {
   try {
     const bundle = bundleFromJSON(asCosignWritesIt(JSON.parse(content.toString('utf8')) as SerializedBundle));
-    const signed = verify(trust, toSignedEntity(bundle));
+    const signed = signedBy(trust, toSignedEntity(bundle));
     if (bundle.content.$case !== 'dsseEnvelope') return 'the bundle holds no signed statement';
     const statement = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8')) as {
       subject?: Array<{ digest?: Record<string, string> }>;
@@ -161,7 +161,7 @@ function checkSimpleSigning(payload: Buffer, annotations: Readonly<Record<string
       },
       messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(payload).digest('base64') }, signature },
     });
-    const signed = verify(trust, toSignedEntity(bundle, payload));
+    const signed = signedBy(trust, toSignedEntity(bundle, payload));
     const named = (JSON.parse(payload.toString('utf8')) as { critical?: { image?: { 'docker-manifest-digest'?: string } } }).critical?.image?.[
       'docker-manifest-digest'
     ];
@@ -172,12 +172,14 @@ function checkSimpleSigning(payload: Buffer, annotations: Readonly<Record<string
 }
 
 /**
- * Verified by `trust` (its key; or its root, and the certificate naming the identity and issuer it
- * asks for): who signed. The names are compared here, not by the library, which would read the
+ * Verified by `trust` (its key alone; or its root, and the certificate naming the identity and issuer
+ * it asks for): who signed. The names are compared here, not by the library, which would read the
  * identity as an unanchored regular expression.
  */
-function verify(trust: SignerTrust, entity: SignedEntity): { readonly signer?: string } {
-  const signer = trust.verifier.verify(entity);
+export function signedBy(trust: SignerTrust, entity: SignedEntity): { readonly signer?: string } {
+  // The operator's key is the whole trust: a log entry or timestamp beside the signature (cosign uploads
+  // to Rekor by default) is nothing a key policy checks, and would fail for want of the log's key.
+  const signer = trust.verifier.verify(trust.kind === 'key' ? { ...entity, tlogEntries: [], timestamps: [] } : entity);
   if (trust.certificate === undefined) return {};
   const identity = signer.identity?.subjectAlternativeName ?? '';
   const issuer = signer.identity?.extensions?.issuer ?? '';

@@ -147,6 +147,57 @@ describe('keyless signatures verify at the backup as cosign verifies them', () =
     });
   }
 
+  it('a key-signed image whose signature carries a timestamp (or a log entry) verifies with the key alone, as cosign verifies it', async () => {
+    // cosign adds what its signing config names (Rekor by default, here the timestamp authority);
+    // a key policy trusts the key, and must not fail for want of the timestamp authority's chain.
+    await cosign('generate-key-pair');
+    const repository = `team/keyed${++images}`;
+    const image = await seedImage({ url: withApi.url }, { repository, tag: 'v1', format: 'oci', layers: [{ seed: `keyed-${images}`, size: 4096 }] });
+    const at = `${withApi.address}/${repository}@${image.digest}`;
+    const flags = [
+      '--key',
+      'cosign.key',
+      '--tlog-upload=false',
+      '--use-signing-config=false',
+      '--timestamp-server-url',
+      tsa.url,
+      '--allow-http-registry',
+      '-y',
+    ];
+    await cosign('sign', ...flags, at);
+    await cosign('sign', ...flags, '--new-bundle-format=false', at);
+    for (const sigTagOnly of [false, true]) {
+      const mirror = `backup/${repository}${sigTagOnly ? '-sig' : ''}`;
+      const stack = createRegistryStack({
+        insecureRegistries: [withApi.address, withoutApi.address],
+        ...(sigTagOnly ? { referrers: { mode: 'signatures', artifactTypes: ['application/vnd.dev.cosign.artifact.sig.v1+json'] } } : {}),
+      });
+      try {
+        await stack.engine.copy({
+          source: parseReference(`${withApi.address}/${repository}:v1`),
+          destination: parseReference(`${withoutApi.address}/${mirror}:v1`),
+        });
+        const trust = parseSignaturePolicy([`${withApi.address}/*=key:${join(work, 'cosign.pub')}`]).trustFor(
+          parseReference(`${withApi.address}/${repository}`),
+        )!;
+        const verdict = await verifyBackupSignature(stack.client, { registry: withoutApi.address, repository: mirror }, image.digest, trust, (operation) =>
+          operation(),
+        );
+        assert.deepEqual(verdict, { verified: true, key: join(work, 'cosign.pub'), scheme: sigTagOnly ? 'cosign .sig tag' : 'sigstore bundle' });
+      } finally {
+        await stack.close();
+      }
+    }
+    await cosign(
+      'verify',
+      '--key',
+      'cosign.pub',
+      '--insecure-ignore-tlog=true',
+      '--allow-http-registry',
+      `${withoutApi.address}/backup/${repository}@${image.digest}`,
+    );
+  });
+
   it('another identity, another issuer, another authority or no timestamp does not verify, each with its reason, and cosign agrees', async () => {
     const cases: Array<[string, SigningCertificate, boolean, RegExp]> = [
       [

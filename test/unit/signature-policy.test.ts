@@ -28,6 +28,18 @@ const files: Record<string, string> = {
   '/trust/root.json': trustedRoot({ certificateAuthorities: [authority], timestampAuthorities: [authority] }),
   '/trust/no-ca.json': trustedRoot({ certificateAuthorities: [], timestampAuthorities: [authority] }),
   '/trust/no-time.json': trustedRoot({ certificateAuthorities: [authority], timestampAuthorities: [] }),
+  '/trust/log-unbounded.json': trustedRoot({
+    certificateAuthorities: [authority],
+    timestampAuthorities: [],
+    tlogs: [
+      {
+        baseUrl: 'https://log.test',
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: CERTIFICATE.rawBytes, keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: {} },
+        logId: { keyId: 'AA==' },
+      },
+    ],
+  }),
 };
 const read = (path: string) => {
   if (!(path in files)) throw new Error(`ENOENT: no such file ${path}`);
@@ -96,5 +108,7 @@ describe('--verify-signature', () => {
     assert.throws(flag(`${full},root=/keys/acme.pub`), /the trusted root \/keys\/acme\.pub is not readable as a Sigstore trusted root/);
     assert.throws(flag(`${full},root=/trust/no-ca.json`), /lists no certificate authority/);
     assert.throws(flag(`${full},root=/trust/no-time.json`), /lists neither a timestamp authority nor a transparency log/);
+    // Sigstore's conformance case trust-root-tlog-missing-validity-start_fail: refused, not read as unbounded.
+    assert.throws(flag(`${full},root=/trust/log-unbounded.json`), /has a log \(https:\/\/log\.test\) whose key has no validity start/);
   });
 });
