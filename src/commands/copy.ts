@@ -104,7 +104,10 @@ export async function copyCommand(options: CopyCommandOptions, out: (line: strin
       const why = signature instanceof Error ? `it could not be checked: ${signature.message}` : signature.reason;
       err(`not verified ${entry.result.source} -> ${entry.result.destination} ${entry.result.digest}: ${why}`);
     } else if (options.json) out(JSON.stringify(signature ? { ...entry.result, signature } : entry.result));
-    else out(`${formatResult(entry.result)}${signature ? `; signature verified with ${signature.key} (${signature.scheme})` : ''}`);
+    else
+      out(
+        `${formatResult(entry.result)}${signature ? `; signature verified with ${signature.key} (${signature.scheme}${signature.signer ? `, signed by ${signature.signer}` : ''})` : ''}`,
+      );
   }
   if (options.pairs.length > 1) err(`${results.length - failed + invalid} of ${options.pairs.length} images copied or already backed up; ${failed} failed`);
   return failed === 0 ? 0 : 1;
