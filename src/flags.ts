@@ -66,7 +66,8 @@ export function flagsMarkdown(table: FlagTable): string {
   const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
   const rows = Object.entries(table).map(([name, spec]) => {
     const flag = `\`${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.arg ? ` ${spec.arg}` : ''}\``;
-    return `| ${flag} | ${spec.default !== undefined ? `\`${cell(spec.default)}\`` : ''} | ${cell(spec.help)} |`;
+    // A pipe splits a table cell even inside a code span (GitHub's tables): escaped there too.
+    return `| ${flag.replaceAll('|', '\\|')} | ${spec.default !== undefined ? `\`${cell(spec.default)}\`` : ''} | ${cell(spec.help)} |`;
   });
   return ['| option | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
