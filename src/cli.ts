@@ -14,6 +14,7 @@ import { optionsUsage, parseFlags, type FlagTable, type FlagValues } from './fla
 import type { GitSettings } from './commands/rewriter.ts';
 import { parseRegistryRates } from './registry/pull-quota.ts';
 import { parseSignaturePolicy } from './image/signature-policy.ts';
+import { checkClusterName } from './cluster/identity.ts';
 import { parseReferrersPolicy, type RegistrySettings } from './commands/registry-settings.ts';
 import { FORGE_KINDS, isForgeKind } from './rewriter/forges/forge.ts';
 
@@ -231,6 +232,10 @@ const COPIER_FLAGS = {
   'no-leader-election': { help: 'run without the Lease (a single replica)' },
   'lease-name': { arg: 'NAME', default: 'image-clone-copier', help: 'the Lease for leader election' },
   'argocd-namespace': { arg: 'NS', default: 'argocd', help: 'where Argo CD Applications live' },
+  'cluster-name': {
+    arg: 'NAME',
+    help: "this cluster's name in records, commit messages and pull request rows (a DNS label; default: the first 8 characters of the kube-system namespace's uid)",
+  },
   'log-level': logLevel('info'),
   help: HELP,
 } as const satisfies FlagTable;
@@ -519,6 +524,8 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       leaderElection: !values['no-leader-election'],
       leaseName: values['lease-name']!,
       argocdNamespace: values['argocd-namespace']!,
+      // Empty (the ConfigMap's CLUSTER_NAME left blank): the default.
+      ...(values['cluster-name'] ? { clusterName: checkClusterName(values['cluster-name']) } : {}),
       backupPull: parseBackupPull(values['backup-pull']!),
       ...registrySettings(values),
       logger: createLogger({ level: parseLevel(values['log-level']) }),

@@ -29,6 +29,8 @@ export interface CopierCommandOptions extends RegistrySettings {
   readonly leaderElection: boolean;
   readonly leaseName: string;
   readonly argocdNamespace?: string;
+  /** --cluster-name (default: from the kube-system namespace's uid). */
+  readonly clusterName?: string;
   readonly backupPull: BackupPull;
   readonly logger: Logger;
 }
@@ -67,6 +69,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
+    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
     backupPull: options.backupPull,
     ...(options.namespaceLimits ? { namespaceLimits: options.namespaceLimits } : {}),
   });

@@ -22,6 +22,7 @@ import {
 } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { readClusterCapabilities } from '../cluster/capabilities.ts';
+import { readClusterIdentity, type ClusterIdentity } from '../cluster/identity.ts';
 import { EventRecorder } from '../cluster/events.ts';
 import { GitOpsOwners } from '../cluster/gitops.ts';
 import { operatorResource } from '../cluster/operator-images.ts';
@@ -103,6 +104,8 @@ export interface CopierConfig {
   readonly recheckIntervalMs?: number;
   readonly leaderElection?: { readonly leaseName: string; readonly identity?: string };
   readonly argocdNamespace?: string;
+  /** This cluster's name in records (--cluster-name); default: from the kube-system namespace's uid. */
+  readonly clusterName?: string;
   /** How the workloads' nodes pull from the backup registry (default: anonymously, proven per image). */
   readonly backupPull?: BackupPull;
   /** What one namespace may copy per re-check interval (default: 200 images, 100 GiB). */
@@ -125,6 +128,7 @@ export interface PassSummary {
 
 export class Copier {
   readonly #metrics = new CopierMetrics();
+  #cluster: ClusterIdentity | undefined;
   /** What /metrics serves. */
   readonly metrics: MetricsRegistry = this.#metrics.registry;
   readonly #config: CopierConfig;
@@ -276,6 +280,7 @@ export class Copier {
 
   /** Runs until stop(): informers, leader election, periodic re-checks. */
   async start(): Promise<void> {
+    await this.#identify();
     await this.#startInformers();
     if (this.#elector) this.#elector.start();
     else {
@@ -290,6 +295,12 @@ export class Copier {
       void this.#recordCapabilities();
     }, interval);
     this.#resync.unref();
+  }
+
+  /** Which cluster this is, before any record is written (every record names it). */
+  async #identify(): Promise<void> {
+    this.#cluster ??= await readClusterIdentity(this.#apis.core, this.#config.clusterName);
+    this.#log.info('serving cluster', { cluster: this.#cluster.name, uid: this.#cluster.uid });
   }
 
   /**
@@ -308,6 +319,7 @@ export class Copier {
   /** One full pass over every workload: waits for its copies, writes its records, then stops. */
   async runOnce(): Promise<PassSummary> {
     const started = performance.now();
+    await this.#identify();
     await this.#startInformers();
     this.#leading = true;
     this.#queue.run();
@@ -494,6 +506,7 @@ export class Copier {
       ...(subject.controller ? { controller: subject.controller } : {}),
       owner,
       pull,
+      ...(this.#cluster ? { cluster: this.#cluster } : {}),
     });
     if (written) {
       this.#recordsWritten++;

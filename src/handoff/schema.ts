@@ -53,6 +53,17 @@ export interface HandoffRecord {
   readonly owner: GitOpsOwner | undefined;
   /** How the workload's nodes will pull the backups, as the copier checked it (absent in older records). */
   readonly pull?: RecordedPull;
+  /** The cluster the workload runs in (absent in older records). */
+  readonly cluster?: ClusterIdentity;
+}
+
+/** A cluster's name is a DNS label: it goes into branch names, commit messages and tables as it is. */
+export const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A cluster: its name (--cluster-name, or its uid's first characters) and the kube-system namespace's uid. */
+export interface ClusterIdentity {
+  readonly name: string;
+  readonly uid: string;
 }
 
 /** Who applies a workload from Git, as the copier found it (cluster/gitops.ts) and the rewriter follows it. */
@@ -144,6 +155,10 @@ const anyString: Check = (v, p) => void (typeof v === 'string' ? v : fail(p, 'is
 const boolean: Check = (v, p) => void (typeof v === 'boolean' ? v : fail(p, 'is not true or false'));
 const count: Check = (v, p) => void (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fail(p, 'is not a count'));
 const digest: Check = (v, p) => void (typeof v === 'string' && /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(v) ? v : fail(p, 'is not a digest'));
+const matching =
+  (pattern: RegExp, what: string): Check =>
+  (v, p) =>
+    void (typeof v === 'string' && pattern.test(v) ? v : fail(p, `is not ${what}`));
 const oneOf =
   (...values: string[]): Check =>
   (v, p) =>
@@ -219,6 +234,7 @@ const record = object({
   owner: optional(owner),
   controller: optional(object({ kind: string, name: string })),
   pull: optional(tagged('via', { anonymous: {}, node: {}, secret: { secret: string, listedBy: oneOf('pod', 'service-account', 'none') } })),
+  cluster: optional(object({ name: matching(CLUSTER_NAME, 'a DNS label'), uid: string })),
 });
 
 /** The record in `text`, named `id`; throws with the reason when it is not one this version reads. */

@@ -548,11 +548,15 @@ export const DEFAULT_COMMIT_TEMPLATE =
 
 /**
  * The commit message from a template: `{workloads}` ("shop/web" or "3 workloads"), `{count}` (images
- * moved) and `{changes}` (one "- namespace/Kind/name container: old -> new@digest" line per image).
+ * moved) and `{changes}` (one "- namespace/Kind/name container: old -> new@digest" line per image,
+ * "(in cluster NAME)" after it where the record names its cluster).
  */
 export function commitMessage(records: readonly HandoffRecord[], template = DEFAULT_COMMIT_TEMPLATE): string {
   const lines = records.flatMap((r) =>
-    r.images.map((i) => `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${pinnedBackup(i)}`),
+    r.images.map(
+      (i) =>
+        `- ${r.workload.namespace}/${r.workload.kind}/${r.workload.name} ${i.container}: ${i.source} -> ${pinnedBackup(i)}${r.cluster ? ` (in cluster ${r.cluster.name})` : ''}`,
+    ),
   );
   const workloads = records.length === 1 ? `${records[0]!.workload.namespace}/${records[0]!.workload.name}` : `${records.length} workloads`;
   const values: Record<string, string> = { workloads, count: String(lines.length), changes: lines.join('\n') };

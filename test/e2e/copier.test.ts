@@ -247,6 +247,9 @@ describe('copier against a real API server', () => {
     assert.equal(webImage.digest, digests['web:1.0']);
     assert.equal(web.owner, undefined, 'no GitOps owner: unmanaged');
     assert.deepEqual(web.pull, { via: 'node' }, 'the record says how the nodes pull');
+    // Which cluster: named by its kube-system namespace's uid, where no --cluster-name is given.
+    const kubeSystem = (await core.readNamespace({ name: 'kube-system' })).metadata!.uid!;
+    assert.deepEqual(web.cluster, { name: kubeSystem.slice(0, 8), uid: kubeSystem });
     assert.equal(copier.metrics.render().match(/image_clone_copies_total\{outcome="copied"\} (\d+)/)?.[1], '7', 'seven distinct images, each copied once');
 
     const events = await core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=web' });
@@ -878,6 +881,8 @@ describe('copier against a real API server', () => {
       'monitoring',
       '--backup-pull',
       'node',
+      '--cluster-name',
+      'east-1',
     ];
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) =>
@@ -890,6 +895,7 @@ describe('copier against a real API server', () => {
       records(handoff).map((r) => `${r.workload.namespace}/${r.workload.name}`),
       ['cli-a/app'],
     );
+    assert.equal(records(handoff)[0]!.cluster?.name, 'east-1', '--cluster-name names the cluster in the record');
     for (const line of result.stderr.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
     assert.ok(!result.stderr.includes(PASSWORD) && !result.stdout.includes(PASSWORD));
 

@@ -135,6 +135,34 @@ describe('pull request descriptions', () => {
   });
 });
 
+describe('pull requests several clusters share', () => {
+  it("names each row's cluster, keeps another cluster's rows for the same workload, and counts the same move once", () => {
+    const east = { ...row('shop/Deployment/web', 'nginx:1.25'), cluster: 'east' };
+    const west = { ...row('shop/Deployment/web', 'nginx:1.25'), cluster: 'west' };
+    const body = pullRequestBody([east, west], ['apps/base/web.yaml']);
+    assert.match(body, /^\| Cluster \| Workload \| Container \| Old image/m);
+    assert.match(body, /^\| east \| shop\/Deployment\/web \| web \|/m);
+    assert.match(body, /^\| west \| shop\/Deployment\/web \| web \|/m);
+    // West's pass after east's: both rows stay; a later pass of east replaces only east's row.
+    const merged = mergeRows(rowsFromDescription(pullRequestBody([east], [])), [west]);
+    assert.deepEqual(merged.map((r) => r.cluster).sort(), ['east', 'west']);
+    const moved = { ...east, from: 'nginx:1.26', to: 'backup.io/m/nginx:1.26' };
+    assert.deepEqual(
+      mergeRows(merged, [moved])
+        .map((r) => `${r.cluster} ${r.from}`)
+        .sort(),
+      ['east nginx:1.26', 'west nginx:1.25'],
+    );
+    // The same move needed by both clusters is one change (a reviewer who declined it declined it for both).
+    assert.equal(changeId([east, west]), changeId([east]));
+    assert.equal(changeId([west]), changeId([row('shop/Deployment/web', 'nginx:1.25')]));
+    // A row of an older description (no cluster) beside new ones: said, not guessed.
+    assert.match(pullRequestBody([row('shop/Deployment/api', 'redis:7'), east], []), /^\| not recorded \| shop\/Deployment\/api \|/m);
+    // No cluster anywhere: the table as before.
+    assert.doesNotMatch(pullRequestBody([row('shop/Deployment/api', 'redis:7')], []), /Cluster/);
+  });
+});
+
 describe('commit messages', () => {
   it('fill a template with the workloads, the count and one line per image', async () => {
     const { commitMessage, DEFAULT_COMMIT_TEMPLATE } = await import('../../src/rewriter/rewriter.ts');
@@ -153,6 +181,11 @@ describe('commit messages', () => {
     assert.match(
       commitMessage([record('a'), record('b')], DEFAULT_COMMIT_TEMPLATE),
       /^image-clone: move 2 workloads to backed-up images\n\nThe new references pin the digests/,
+    );
+    // A record that names its cluster: each line says which.
+    assert.equal(
+      commitMessage([{ ...record('web'), cluster: { name: 'east', uid: 'u' } }], '{changes}'),
+      `- shop/Deployment/web app: nginx:1.25 -> b.io/nginx:1.25@${D} (in cluster east)`,
     );
   });
 });

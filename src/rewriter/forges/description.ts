@@ -11,6 +11,8 @@ import { pullCell, pullStatement, type RecordedPull } from '../../image/backup-p
 export const MARKER_PREFIX = '<!-- image-clone-controller:';
 
 export interface DescribedImage {
+  /** The cluster the workload runs in (absent in rows of older descriptions, and of older records). */
+  readonly cluster?: string;
   readonly workload: string;
   readonly container: string;
   readonly from: string;
@@ -43,6 +45,7 @@ export interface EditNotes {
 export function rowsOf(records: readonly HandoffRecord[], notes?: ReadonlyMap<string, EditNotes>): DescribedImage[] {
   return records.flatMap((r) =>
     r.images.map((i) => ({
+      ...(r.cluster ? { cluster: r.cluster.name } : {}),
       workload: `${r.workload.namespace}/${r.workload.kind}/${r.workload.name}`,
       container: `${i.container}${i.init ? ' (init)' : ''}`,
       from: i.source,
@@ -60,9 +63,12 @@ export function rowsOf(records: readonly HandoffRecord[], notes?: ReadonlyMap<st
   );
 }
 
-/** A stable id for a set of rows: the same change always has the same id. */
+/**
+ * A stable id for a set of rows: the same change always has the same id. The cluster is not in it:
+ * the same move of the same workload needed by two clusters is one change to the repository.
+ */
 export function changeId(rows: readonly DescribedImage[]): string {
-  const lines = rows.map((r) => `${r.workload}|${r.container}|${r.from}|${r.to}@${r.digest}`).sort();
+  const lines = [...new Set(rows.map((r) => `${r.workload}|${r.container}|${r.from}|${r.to}@${r.digest}`))].sort();
   return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
 }
 
@@ -79,9 +85,9 @@ export function rowsFromDescription(body: string | undefined): DescribedImage[] 
   }
 }
 
-/** Earlier rows, replaced by newer ones for the same workload and container. */
+/** Earlier rows, replaced by newer ones for the same workload and container of the same cluster (another cluster's rows stay). */
 export function mergeRows(earlier: readonly DescribedImage[], later: readonly DescribedImage[]): DescribedImage[] {
-  const key = (r: DescribedImage) => `${r.workload}|${r.container}`;
+  const key = (r: DescribedImage) => `${r.workload}|${r.container}|${r.cluster ?? ''}`;
   const merged = new Map(earlier.map((r) => [key(r), r]));
   for (const r of later) merged.set(key(r), r);
   return [...merged.values()].sort((a, b) => key(a).localeCompare(key(b)));
@@ -118,15 +124,17 @@ function code(text: string): string {
 }
 
 export function pullRequestBody(rows: readonly DescribedImage[], files: readonly string[]): string {
+  // The cluster column where any row names one (several clusters may share this pull request).
+  const clustered = rows.some((r) => r.cluster !== undefined);
   const table = rows.map(
     (r) =>
-      `| ${inert(r.workload)} | ${inert(r.container)} | ${code(r.from)} | ${code(r.to)} | ${code(r.digest)} | ${r.platforms.length ? inert(r.platforms.join(', ')) : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`,
+      `|${clustered ? ` ${r.cluster ? inert(r.cluster) : 'not recorded'} |` : ''} ${inert(r.workload)} | ${inert(r.container)} | ${code(r.from)} | ${code(r.to)} | ${code(r.digest)} | ${r.platforms.length ? inert(r.platforms.join(', ')) : 'single platform'} | ${formatSize(r.sizeBytes)} | ${pullCell(r.pull)} |`,
   );
   return [
     'This change moves workloads onto copies of their images in our own registry, so a deleted, rate-limited or unreachable public image cannot stop them from starting.',
     '',
-    '| Workload | Container | Old image | New image | Digest | Platforms | Size | Nodes pull it |',
-    '|---|---|---|---|---|---|---|---|',
+    `|${clustered ? ' Cluster |' : ''} Workload | Container | Old image | New image | Digest | Platforms | Size | Nodes pull it |`,
+    `|${clustered ? '---|' : ''}---|---|---|---|---|---|---|---|`,
     ...table,
     ...ownerChains(rows),
     ...verifiedSignatures(rows),
