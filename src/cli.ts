@@ -244,7 +244,20 @@ const REWRITER_FLAGS = {
   'handoff-dir': { arg: 'DIR', help: 'the directory shared with the copier' },
   'cache-dir': { arg: 'DIR', help: 'where repositories are cloned (kept between runs)' },
   ...GIT_FLAGS,
-  'branch-prefix': { arg: 'PREFIX', default: 'image-clone/', help: 'our branches in branch mode' },
+  'group-by': {
+    arg: 'BY',
+    default: 'repository',
+    help: 'which workloads share one branch and pull request: repository (and base branch), application (the GitOps owner), namespace, or image',
+  },
+  'branch-template': {
+    arg: 'TEMPLATE',
+    help: 'our branch names: {{base}}, {{hash}} (required), {{group}}, {{owner}}, {{cluster}} (default image-clone/{{base}}-{{hash}})',
+  },
+  'title-template': {
+    arg: 'TEMPLATE',
+    help: 'pull request titles: {{count}} (workloads), {{base}}, {{group}}, {{owner}}, {{cluster}}, {{hash}} (default "Move N workloads to backed-up images")',
+  },
+  'branch-prefix': { arg: 'PREFIX', help: 'our branches start with PREFIX (image-clone/ by default; --branch-template says more)' },
   'unmanaged-repo': { arg: 'URL', help: 'repository for workloads no GitOps tool manages' },
   'unmanaged-path': { arg: 'PATH', help: 'directory in it to search' },
   'unmanaged-branch': { arg: 'BRANCH', default: 'main', help: 'its base branch' },
@@ -432,7 +445,12 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       // Paths from flags resolved once, at start-up.
       handoffDir: resolve(values['handoff-dir']),
       cacheDir: resolve(values['cache-dir']),
-      branchPrefix: values['branch-prefix']!,
+      naming: {
+        groupBy: values['group-by']!,
+        ...(values['branch-template'] ? { branchTemplate: values['branch-template'] } : {}),
+        ...(values['title-template'] ? { titleTemplate: values['title-template'] } : {}),
+        ...(values['branch-prefix'] !== undefined ? { branchPrefix: values['branch-prefix'] } : {}),
+      },
       ...(values['unmanaged-repo'] ? { unmanagedRepo: values['unmanaged-repo'] } : {}),
       ...(values['unmanaged-path'] ? { unmanagedPath: values['unmanaged-path'] } : {}),
       unmanagedBranch: values['unmanaged-branch']!,

@@ -2,6 +2,7 @@
  * `image-clone rewriter`: the main container. Turns the copier's handoff records into Git changes.
  * `--once` processes what is pending and exits (0 only if every change landed).
  */
+import { parseNaming, type NamingSettings } from '../rewriter/grouping.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
@@ -67,7 +68,8 @@ export function gitAccess(
 export interface RewriterCommandOptions extends GitSettings {
   readonly handoffDir: string;
   readonly cacheDir: string;
-  readonly branchPrefix?: string;
+  /** --group-by, --branch-template, --title-template (and the older --branch-prefix), checked at start-up. */
+  readonly naming: NamingSettings;
   readonly unmanagedRepo?: string;
   readonly unmanagedPath?: string;
   readonly unmanagedBranch: string;
@@ -97,7 +99,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     logger: options.logger,
     renderTools: { helm: options.helm, kustomize: options.kustomize },
     ...(options.caFile ? { caFile: options.caFile } : {}),
-    ...(options.branchPrefix ? { branchPrefix: options.branchPrefix } : {}),
+    naming: parseNaming(options.naming),
     // The Kubernetes client is loaded only for the direct-patch fallback (importing it costs 71-79 MiB).
     ...(options.directPatch === 'never'
       ? {}

@@ -13,6 +13,7 @@ import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
+import { branchFor, groupNames, parseNaming, titleFor, type Naming } from './grouping.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
 import { editUnit } from './records.ts';
 import { editSession } from './session.ts';
@@ -33,8 +34,8 @@ export interface RewriterConfig {
   /** See commitMessage(); the default explains the change and lists every image. */
   readonly commitTemplate?: string;
   readonly logger: Logger;
-  /** Prefix of our branches in `branch` mode. */
-  readonly branchPrefix?: string;
+  /** Which records share a change, and what its branch and pull request are called (default: one per repository and base). */
+  readonly naming?: Naming;
   /** For workloads no GitOps tool manages: the repository, path and branch to search. */
   readonly unmanaged?: { readonly repoURL: string; readonly path?: string; readonly branch: string };
   readonly maxPushAttempts?: number;
@@ -116,6 +117,7 @@ export class Rewriter {
   #lastPassAt = 0;
   #lastPassOk = true;
   readonly #config: RewriterConfig;
+  readonly #naming: Naming;
   readonly #ledger: Ledger;
   readonly #log: Logger;
   readonly #intake: Intake<RewriteOutcome[]>;
@@ -124,6 +126,7 @@ export class Rewriter {
   readonly #charts = new ExpiringCache<FetchedChart>({ ttlMs: () => Number.POSITIVE_INFINITY, maxEntries: 32 });
 
   constructor(config: RewriterConfig) {
+    this.#naming = config.naming ?? parseNaming({});
     this.#config = config;
     this.#ledger = new Ledger(config.handoffDir);
     this.#log = config.logger.child({ role: 'rewriter' });
@@ -196,9 +199,9 @@ export class Rewriter {
       else if (route.git.kind === 'change') toChange.push({ record, target: route.git.target });
       else this.#log.warn('no repository for this workload: no GitOps owner and no --unmanaged-repo; left pending', { record: record.id });
     }
-    for (const { target, records } of groupByTarget(toChange)) {
-      this.#clock.step(`${redactRepo(target.repoURL)} ${target.base} (${records.length} records)`);
-      outcomes.push(...(await this.#changeRepository(target, records)));
+    for (const { target, group, records } of groupByTarget(toChange, this.#naming.groupBy)) {
+      this.#clock.step(`${redactRepo(target.repoURL)} ${target.base}${group ? ` ${group}` : ''} (${records.length} records)`);
+      outcomes.push(...(await this.#changeRepository(target, group, records)));
     }
     for (const outcome of outcomes) this.#outcomes.inc({ result: outcome.result });
     this.#passes.inc();
@@ -289,8 +292,12 @@ export class Rewriter {
    * edit refuses (a path that leads out of the clone, an edit not proved) are left out of it and
    * reported in an outcome of their own, still pending.
    */
-  async #changeRepository(target: Target, group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>): Promise<RewriteOutcome[]> {
-    const { outcome, refused } = await this.#deliver(target, group);
+  async #changeRepository(
+    target: Target,
+    groupValue: string,
+    group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
+  ): Promise<RewriteOutcome[]> {
+    const { outcome, refused } = await this.#deliver(target, groupValue, group);
     // Each refused record its own outcome with its own reason, kept beside the record for the copier's Event.
     const refusedOutcomes: RewriteOutcome[] = [];
     for (const [id, reason] of refused) {
@@ -311,6 +318,7 @@ export class Rewriter {
    */
   async #deliver(
     target: Target,
+    groupValue: string,
     group: ReadonlyArray<{ record: HandoffRecord; path: string | undefined }>,
   ): Promise<{ outcome: RewriteOutcome | undefined; refused: ReadonlyMap<string, string> }> {
     const refused = new Map<string, string>();
@@ -329,7 +337,15 @@ export class Rewriter {
     let delivery: Delivery;
     try {
       workspace = this.#openWorkspace(target.repoURL);
-      delivery = deliveryFor(this.#deliverySettings(), target.repoURL, target.base, () => this.#openForge(target.repoURL));
+      const names = groupNames(
+        this.#naming,
+        target.repoURL,
+        target.base,
+        groupValue,
+        group.map((r) => r.record),
+      );
+      const change = { base: target.base, branch: branchFor(this.#naming, names), title: (workloads: number) => titleFor(this.#naming, names, workloads) };
+      delivery = deliveryFor(this.#deliverySettings(), change, () => this.#openForge(target.repoURL));
     } catch (error) {
       const outcome: RewriteOutcome = { ...about, records: group.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
       return { outcome, refused };
@@ -406,8 +422,8 @@ export class Rewriter {
   }
 
   #deliverySettings(): DeliverySettings {
-    const { mode, branchPrefix, pullRequests } = this.#config;
-    return { mode, ...(branchPrefix ? { branchPrefix } : {}), ...pullRequests };
+    const { mode, pullRequests } = this.#config;
+    return { mode, ...pullRequests };
   }
 
   #openWorkspace(repoURL: string): Workspace {

@@ -5,6 +5,7 @@
  */
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadRef } from '../cluster/workloads.ts';
 import type { HandoffRecord } from '../handoff/schema.ts';
+import { groupOf, type GroupBy } from './grouping.ts';
 
 /** `never`: Git only; `unmanaged`: patch workloads no GitOps tool manages; `always`: patch every workload too. */
 export type DirectPatchMode = 'never' | 'unmanaged' | 'always';
@@ -83,14 +84,19 @@ function targetOf(record: HandoffRecord, unmanaged: RoutingSettings['unmanaged']
   return unmanaged ? { repoURL: unmanaged.repoURL, base: unmanaged.branch, path: unmanaged.path } : undefined;
 }
 
-/** One group per repository and base branch, in the order first seen; each record keeps its own path. */
+/**
+ * One group per repository, base branch and `--group-by` value (none by repository), in the order
+ * first seen; each record keeps its own path.
+ */
 export function groupByTarget(
   routed: ReadonlyArray<{ record: HandoffRecord; target: Target }>,
-): Array<{ target: Target; records: Array<{ record: HandoffRecord; path: string | undefined }> }> {
-  const groups = new Map<string, { target: Target; records: Array<{ record: HandoffRecord; path: string | undefined }> }>();
+  groupBy: GroupBy = 'repository',
+): Array<{ target: Target; group: string; records: Array<{ record: HandoffRecord; path: string | undefined }> }> {
+  const groups = new Map<string, { target: Target; group: string; records: Array<{ record: HandoffRecord; path: string | undefined }> }>();
   for (const { record, target } of routed) {
-    const key = `${target.repoURL}#${target.base}`;
-    const group = groups.get(key) ?? { target, records: [] };
+    const value = groupOf(record, groupBy);
+    const key = `${target.repoURL}#${target.base}#${value}`;
+    const group = groups.get(key) ?? { target, group: value, records: [] };
     group.records.push({ record, path: target.path });
     groups.set(key, group);
   }

@@ -3,6 +3,7 @@
  * 127.0.0.1): open, update with a later batch, crash-safe (no second pull request), merged and
  * closed changes not proposed again.
  */
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,6 @@ import { startGitea, type Gitea } from '../../devenv/gitea.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { MARKER_PREFIX } from '../../src/rewriter/forges/description.ts';
-import { branchName } from '../../src/rewriter/git/delivery.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { exhibit, plantCanary } from '../support/canaries.ts';
 
@@ -239,3 +239,8 @@ describe('pull requests on a real Gitea', () => {
     assert.equal(commits.length, 1, 'one commit of ours on the branch');
   });
 });
+
+/** Our branch as every version has named it by default (`--branch-prefix`, base, the repository URL's hash): pinned, so an upgrade finds its open branches. */
+function branchName(prefix: string, repoURL: string, base: string): string {
+  return `${prefix}${base}-${createHash('sha256').update(repoURL).digest('hex').slice(0, 8)}`;
+}

@@ -4,6 +4,7 @@
  * HTTP side is tested against Gitea and the GitHub and GitLab contracts elsewhere), and a
  * workspace wrapper where a test needs the remote to move under it.
  */
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,8 @@ import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { pullRequestBody, rowsOf } from '../../src/rewriter/forges/description.ts';
 import type { Forge, PullRequest, PullRequestSpec } from '../../src/rewriter/forges/forge.ts';
-import { branchName } from '../../src/rewriter/git/delivery.ts';
 import { GitWorkspace, type Workspace } from '../../src/rewriter/git/workspace.ts';
+import { parseNaming } from '../../src/rewriter/grouping.ts';
 import { Rewriter, type RewriterConfig } from '../../src/rewriter/rewriter.ts';
 import { bareRepository, git } from '../support/git.ts';
 
@@ -111,7 +112,7 @@ describe('rewriter outcomes, one per Git step', () => {
 
   it('branch mode, pushed: our branch carries the change, the base is untouched', async () => {
     const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25') });
-    const { ledger, rewriter } = setup('branch', { branchPrefix: 'backups/' });
+    const { ledger, rewriter } = setup('branch', { naming: parseNaming({ branchPrefix: 'backups/' }) });
     await record(ledger, repo.url, 'web', 'nginx:1.25');
     const [outcome] = await rewriter.processPending();
     const branch = branchName('backups/', repo.url, 'main');
@@ -188,6 +189,45 @@ describe('rewriter outcomes, one per Git step', () => {
     assert.match(pr!.body, /shop\/Deployment\/api/);
     assert.match(fileAt(repo.dir, pr!.head, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
     assert.match(fileAt(repo.dir, pr!.head, 'apps/api.yaml'), /backup\.io\/m\/redis/);
+  });
+
+  it('--group-by namespace with templates: one branch and pull request per namespace, named and titled as the operator asked', async () => {
+    const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/api.yaml': deployment('api', 'redis:7') });
+    const forge = new MemoryForge();
+    const naming = parseNaming({
+      groupBy: 'namespace',
+      branchTemplate: 'backups/{{cluster}}/{{group}}-{{hash}}',
+      titleTemplate: '[{{cluster}}] {{group}}: move {{count}} to backups',
+    });
+    const { ledger, rewriter } = setup('pr', { openForge: () => forge, naming });
+    for (const [namespace, name, source] of [
+      ['shop', 'web', 'nginx:1.25'],
+      ['billing', 'api', 'redis:7'],
+    ] as const)
+      await ledger.write({
+        workload: { kind: 'Deployment', namespace, name, uid: `uid-${name}` },
+        images: [{ container: name, init: false, source, backup: `backup.io/m/${source}`, digest: DIGEST, platforms: [], sizeBytes: 1 }],
+        owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL: repo.url, path: 'apps', revision: 'main' }] },
+        cluster: { name: 'east', uid: 'u-east' },
+      });
+    const outcomes = await rewriter.processPending();
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ['pushed', 'pushed'],
+    );
+    const pulls = [...forge.pulls].sort((a, b) => a.head.localeCompare(b.head));
+    assert.deepEqual(
+      pulls.map((p) => p.title),
+      ['[east] billing: move 1 to backups', '[east] shop: move 1 to backups'],
+    );
+    assert.match(pulls[0]!.head, /^backups\/east\/billing-[0-9a-f]{8}$/);
+    assert.match(pulls[1]!.head, /^backups\/east\/shop-[0-9a-f]{8}$/);
+    // Each branch carries its own namespace's change only.
+    assert.match(fileAt(repo.dir, pulls[0]!.head, 'apps/api.yaml'), /backup\.io\/m\/redis/);
+    assert.match(fileAt(repo.dir, pulls[0]!.head, 'apps/web.yaml'), /image: nginx:1\.25$/m);
+    assert.match(fileAt(repo.dir, pulls[1]!.head, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
+    assert.match(fileAt(repo.dir, pulls[1]!.head, 'apps/api.yaml'), /image: redis:7$/m);
+    assert.match(pulls[1]!.body, /^\| east \| shop\/Deployment\/web \|/m);
   });
 
   it('closed, not proposed again: a reviewer closed this very change; done, no branch pushed', async () => {
@@ -285,3 +325,8 @@ describe('rewriter outcomes, one per Git step', () => {
     assert.deepEqual([outcome!.result, outcome!.error], ['failed', '--git-mode pr needs a forge token (--forge-token-file)']);
   });
 });
+
+/** Our branch as every version has named it by default (`--branch-prefix`, base, the repository URL's hash): pinned, so an upgrade finds its open branches. */
+function branchName(prefix: string, repoURL: string, base: string): string {
+  return `${prefix}${base}-${createHash('sha256').update(repoURL).digest('hex').slice(0, 8)}`;
+}

@@ -10,7 +10,6 @@
  * The rewriter runs the same attempt loop for each (check out, edit, commit, push, re-apply on a
  * rejected push); what differs is asked of the strategy.
  */
-import { createHash } from 'node:crypto';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, type DescribedImage } from '../forges/description.ts';
 import type { Forge, PullRequest } from '../forges/forge.ts';
 import type { Workspace } from './workspace.ts';
@@ -35,23 +34,26 @@ export interface Delivery {
 
 export interface DeliverySettings {
   readonly mode: GitMode;
-  /** Prefix of our branches (default `image-clone/`). */
-  readonly branchPrefix?: string;
   /** In `pr` mode: how pull requests look. */
   readonly draft?: boolean;
   readonly labels?: readonly string[];
 }
 
-/** Our branch for a repository and base: stable, so each attempt and each restart finds the same one. */
-export function branchName(prefix: string, repoURL: string, base: string): string {
-  return `${prefix}${base}-${createHash('sha256').update(repoURL).digest('hex').slice(0, 8)}`;
+/**
+ * One change: its base, our branch for it (stable, so each attempt and each restart finds the same
+ * one: rewriter/grouping.ts names it) and, in `pr` mode, its title for a number of workloads
+ * (undefined: the default).
+ */
+export interface ChangeNames {
+  readonly base: string;
+  readonly branch: string;
+  readonly title?: (workloads: number) => string | undefined;
 }
 
-/** The strategy for a repository and base; `forge` is called only in `pr` mode. */
-export function deliveryFor(settings: DeliverySettings, repoURL: string, base: string, forge: () => Forge): Delivery {
-  if (settings.mode === 'commit') return pushOnly(base, undefined);
-  const branch = branchName(settings.branchPrefix ?? 'image-clone/', repoURL, base);
-  return settings.mode === 'branch' ? pushOnly(branch, branch) : throughPullRequest(branch, base, forge(), settings);
+/** The strategy for a change; `forge` is called only in `pr` mode. */
+export function deliveryFor(settings: DeliverySettings, change: ChangeNames, forge: () => Forge): Delivery {
+  if (settings.mode === 'commit') return pushOnly(change.base, undefined);
+  return settings.mode === 'branch' ? pushOnly(change.branch, change.branch) : throughPullRequest(change, forge(), settings);
 }
 
 /** `commit` and `branch` modes: the push is the whole delivery (to the base, or to our branch built on itself). */
@@ -65,7 +67,8 @@ function pushOnly(branch: string, checkoutBranch: string | undefined): Delivery 
   };
 }
 
-function throughPullRequest(branch: string, base: string, forge: Forge, settings: DeliverySettings): Delivery {
+function throughPullRequest({ branch, base, title: named }: ChangeNames, forge: Forge, settings: DeliverySettings): Delivery {
+  const title = (rows: readonly DescribedImage[]) => named?.(new Set(rows.map((r) => r.workload)).size) ?? pullRequestTitle(rows);
   return {
     branch,
     checkoutBranch: branch,
@@ -88,12 +91,12 @@ function throughPullRequest(branch: string, base: string, forge: Forge, settings
       const open = (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
       if (open) {
         const all = mergeRows(rowsFromDescription(open.body), rows);
-        return (await forge.update(open, { title: pullRequestTitle(all), body: pullRequestBody(all, files) })).url;
+        return (await forge.update(open, { title: title(all), body: pullRequestBody(all, files) })).url;
       }
       const created = await forge.open({
         head: branch,
         base,
-        title: pullRequestTitle(rows),
+        title: title(rows),
         body: pullRequestBody(rows, files),
         ...(settings.draft ? { draft: true } : {}),
         ...(settings.labels ? { labels: settings.labels } : {}),
