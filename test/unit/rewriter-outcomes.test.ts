@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
-import { pullRequestBody, rowsOf } from '../../src/rewriter/forges/description.ts';
+import { pullRequestBody, rowsFromDescription, rowsOf } from '../../src/rewriter/forges/description.ts';
 import type { Forge, PullRequest, PullRequestSpec } from '../../src/rewriter/forges/forge.ts';
 import { GitWorkspace, type Workspace } from '../../src/rewriter/git/workspace.ts';
 import { parseNaming } from '../../src/rewriter/grouping.ts';
@@ -228,6 +228,56 @@ describe('rewriter outcomes, one per Git step', () => {
     assert.match(fileAt(repo.dir, pulls[1]!.head, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
     assert.match(fileAt(repo.dir, pulls[1]!.head, 'apps/api.yaml'), /image: redis:7$/m);
     assert.match(pulls[1]!.body, /^\| east \| shop\/Deployment\/web \|/m);
+  });
+
+  it("another cluster's installation writing the description at the same time: a pull request it opened first is added to, and rows its stale write dropped are written again", async () => {
+    const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/api.yaml': deployment('api', 'redis:7') });
+    const west = {
+      cluster: 'west',
+      workload: 'shop/Deployment/worker',
+      container: 'worker',
+      from: 'busybox:1',
+      to: 'backup.io/m/busybox:1',
+      digest: DIGEST,
+      platforms: [],
+      sizeBytes: 1,
+    };
+    class RacingForge extends MemoryForge {
+      raced = { open: false, update: false };
+      override async open(spec: PullRequestSpec): Promise<PullRequest> {
+        if (this.raced.open) return super.open(spec);
+        // West opened it a moment before: ours is refused, as Gitea answers 409.
+        this.raced.open = true;
+        await super.open({ ...spec, title: 'west', body: pullRequestBody([west], []) });
+        throw new Error('409 Conflict: pull request already exists for these targets');
+      }
+      override async update(pr: PullRequest, change: { title: string; body: string }): Promise<PullRequest> {
+        const read = this.pulls.find((p) => p.number === pr.number)!.body;
+        const ours = await super.update(pr, change);
+        if (!this.raced.update && rowsFromDescription(change.body).some((r) => r.workload === 'shop/Deployment/api')) {
+          // West's write, made from what it read before ours landed: our new row is gone.
+          this.raced.update = true;
+          await super.update(ours, { title: 'west', body: pullRequestBody(rowsFromDescription(read), []) });
+        }
+        return ours;
+      }
+    }
+    const forge = new RacingForge();
+    const { ledger, rewriter } = setup('pr', { openForge: () => forge });
+    await record(ledger, repo.url, 'web', 'nginx:1.25');
+    const [first] = await rewriter.processPending();
+    assert.equal(first!.result, 'pushed');
+    assert.equal(forge.pulls.length, 1, 'added to the pull request west opened');
+    await record(ledger, repo.url, 'api', 'redis:7');
+    const [second] = await rewriter.processPending();
+    assert.equal(second!.result, 'pushed');
+    assert.ok(forge.raced.update);
+    assert.deepEqual(
+      rowsFromDescription(forge.pulls[0]!.body)
+        .map((r) => `${r.cluster ?? '-'} ${r.workload}`)
+        .sort(),
+      ['- shop/Deployment/api', '- shop/Deployment/web', 'west shop/Deployment/worker'],
+    );
   });
 
   it('closed, not proposed again: a reviewer closed this very change; done, no branch pushed', async () => {

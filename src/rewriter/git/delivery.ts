@@ -10,9 +10,13 @@
  * The rewriter runs the same attempt loop for each (check out, edit, commit, push, re-apply on a
  * rejected push); what differs is asked of the strategy.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { changeId, mergeRows, pullRequestBody, pullRequestTitle, rowsFromDescription, type DescribedImage } from '../forges/description.ts';
 import type { Forge, PullRequest } from '../forges/forge.ts';
 import type { Workspace } from './workspace.ts';
+
+/** How long, on average, a description is left before it is read again for rows another writer dropped. */
+const SETTLE_MS = 500;
 
 export type GitMode = 'commit' | 'branch' | 'pr';
 
@@ -86,22 +90,50 @@ function throughPullRequest({ branch, base, title: named }: ChangeNames, forge: 
     },
     // Our branch may carry the change from before a crash, with its pull request still to open.
     nothingCommitted: async (workspace) => ((await workspace.differsFrom(base)) ? 'propose' : 'done'),
+    /**
+     * Installations in other clusters may write this pull request's description at the same time
+     * (read, merge their rows, write): a write of theirs made from what they read before ours lands
+     * would drop our rows. So after a pause of random length the description is read again, and
+     * written again while rows it should hold are missing (three writes at most).
+     */
     async propose(workspace, rows) {
       const files = await workspace.changedFiles(base);
-      const open = (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
-      if (open) {
-        const all = mergeRows(rowsFromDescription(open.body), rows);
-        return (await forge.update(open, { title: title(all), body: pullRequestBody(all, files) })).url;
+      const openNow = async () => (await forge.pullRequests(branch, base)).find((p) => p.state === 'open');
+      let open = await openNow();
+      for (let write = 1; ; write++) {
+        const all = open ? mergeRows(rowsFromDescription(open.body), rows) : rows;
+        let url: string;
+        if (open) url = (await forge.update(open, { title: title(all), body: pullRequestBody(all, files) })).url;
+        else {
+          try {
+            url = (
+              await forge.open({
+                head: branch,
+                base,
+                title: title(rows),
+                body: pullRequestBody(rows, files),
+                ...(settings.draft ? { draft: true } : {}),
+                ...(settings.labels ? { labels: settings.labels } : {}),
+              })
+            ).url;
+          } catch (error) {
+            // Another installation opened it first: add to theirs.
+            open = await openNow();
+            if (open && write < 3) continue;
+            throw error;
+          }
+        }
+        if (write >= 3) return url;
+        await sleep(SETTLE_MS * (0.5 + Math.random()));
+        open = await openNow();
+        const described = rowsFromDescription(open?.body);
+        if (!open || all.every((r) => described.some((d) => sameRow(d, r)))) return url;
       }
-      const created = await forge.open({
-        head: branch,
-        base,
-        title: title(rows),
-        body: pullRequestBody(rows, files),
-        ...(settings.draft ? { draft: true } : {}),
-        ...(settings.labels ? { labels: settings.labels } : {}),
-      });
-      return created.url;
     },
   };
+}
+
+/** The same row: the same cluster's workload and container moved to the same backup. */
+function sameRow(a: DescribedImage, b: DescribedImage): boolean {
+  return a.cluster === b.cluster && a.workload === b.workload && a.container === b.container && a.to === b.to && a.digest === b.digest;
 }
