@@ -232,6 +232,15 @@ const COPIER_FLAGS = {
   'no-leader-election': { help: 'run without the Lease (a single replica)' },
   'lease-name': { arg: 'NAME', default: 'image-clone-copier', help: 'the Lease for leader election' },
   'argocd-namespace': { arg: 'NS', default: 'argocd', help: 'where Argo CD Applications live' },
+  'argocd-kubeconfig': {
+    arg: 'PATH',
+    help: 'read Argo CD Applications from the cluster Argo CD runs in (a hub) through this kubeconfig; workloads, Flux objects and Events stay in this cluster',
+  },
+  'argocd-destination': {
+    arg: 'NAME',
+    multiple: true,
+    help: 'what Argo CD calls this cluster (its cluster name or API server URL, repeatable): an Application deploying elsewhere owns nothing here (default: in-cluster, https://kubernetes.default.svc; needed with --argocd-kubeconfig)',
+  },
   'cluster-name': {
     arg: 'NAME',
     help: "this cluster's name in records, commit messages and pull request rows (a DNS label; default: the first 8 characters of the kube-system namespace's uid)",
@@ -542,6 +551,8 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       leaderElection: !values['no-leader-election'],
       leaseName: values['lease-name']!,
       argocdNamespace: values['argocd-namespace']!,
+      ...(values['argocd-kubeconfig'] ? { argocdKubeconfig: values['argocd-kubeconfig'] } : {}),
+      ...(values['argocd-destination']?.length ? { argocdDestinations: values['argocd-destination'] } : {}),
       // Empty (the ConfigMap's CLUSTER_NAME left blank): the default.
       ...(values['cluster-name'] ? { clusterName: checkClusterName(values['cluster-name']) } : {}),
       backupPull: parseBackupPull(values['backup-pull']!),

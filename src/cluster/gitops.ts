@@ -59,7 +59,21 @@ export interface OwnedObject {
 export interface OwnerLookupOptions {
   /** Where Argo CD's Applications live by default. */
   readonly argocdNamespace?: string;
+  /**
+   * Where Argo CD runs, when not in this cluster (`--argocd-kubeconfig`): its Applications are read
+   * there. Flux's objects are always read here, where Flux applies them.
+   */
+  readonly argocdApi?: CustomObjectsApi;
+  /**
+   * What Argo CD calls this cluster (`--argocd-destination`, a cluster name or API server URL): an
+   * Application whose destination is another cluster owns nothing here. Default: Argo CD's own
+   * cluster (`in-cluster`, `https://kubernetes.default.svc`).
+   */
+  readonly argocdDestinations?: readonly string[];
 }
+
+/** How Argo CD names the cluster it runs in. */
+export const ARGOCD_IN_CLUSTER = ['in-cluster', 'https://kubernetes.default.svc'] as const;
 
 /** How long an owner object read from the API is reused (many workloads share one Application). */
 const OWNER_CACHE_MS = 30_000;
@@ -82,12 +96,16 @@ type SourceRef = { kind?: string; name?: string; namespace?: string } | undefine
 
 export class GitOpsOwners {
   readonly #api: CustomObjectsApi;
+  readonly #argocdApi: CustomObjectsApi;
   readonly #argocdNamespace: string;
+  readonly #destinations: readonly string[];
   readonly #cache = new ExpiringCache<Obj | undefined>({ ttlMs: () => OWNER_CACHE_MS });
 
   constructor(api: CustomObjectsApi, options: OwnerLookupOptions = {}) {
     this.#api = api;
+    this.#argocdApi = options.argocdApi ?? api;
     this.#argocdNamespace = options.argocdNamespace ?? 'argocd';
+    this.#destinations = options.argocdDestinations?.length ? options.argocdDestinations : ARGOCD_IN_CLUSTER;
   }
 
   /**
@@ -108,9 +126,11 @@ export class GitOpsOwners {
           { tool: 'argocd', kind: 'Application', namespace, name },
           `Application ${namespace}/${name} is outside the Argo CD namespace the controller trusts (${this.#argocdNamespace})`,
         );
-      const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name);
+      const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name, this.#argocdApi);
       if (app) {
-        const refused = argoClaimRefused(object, metadata, app, namespace, name);
+        // A workload's Application deploys to this cluster; an Application's parent, to Argo CD's own (where Applications live).
+        const here = depth === 0 ? this.#destinations : ARGOCD_IN_CLUSTER;
+        const refused = destinationRefused(app, namespace, name, here) ?? argoClaimRefused(object, metadata, app, namespace, name);
         if (refused) return notVerified({ tool: 'argocd', kind: 'Application', namespace, name }, refused);
         return this.#applicationOwner(app, namespace, name, depth);
       }
@@ -351,10 +371,10 @@ export class GitOpsOwners {
     return { describe, repo: { repoURL: url, revision } };
   }
 
-  /** A custom object, or undefined when it (or its CRD) does not exist. */
-  #get(group: string, version: string, namespace: string, plural: string, name: string): Promise<Obj | undefined> {
+  /** A custom object (from `api`, by default this cluster's), or undefined when it (or its CRD) does not exist. */
+  #get(group: string, version: string, namespace: string, plural: string, name: string, api = this.#api): Promise<Obj | undefined> {
     return this.#cache.get(`${group}/${version}/${plural}/${namespace}/${name}`, () =>
-      this.#api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(
+      api.getNamespacedCustomObject({ group, version, namespace, plural, name }).then(
         (o) => o as Obj,
         (error: unknown) => {
           if (error instanceof ApiException && error.code === 404) return undefined;
@@ -373,6 +393,20 @@ function notVerified(owner: Pick<GitOpsOwner, 'tool' | 'kind' | 'namespace' | 'n
 
 function describeObject(o: Pick<OwnedObject, 'group' | 'kind' | 'namespace' | 'name'>): string {
   return `${o.group ? `${o.group}/` : ''}${o.kind} ${o.namespace}/${o.name}`;
+}
+
+/**
+ * Why an Application does not deploy to the cluster `here` names (its `destination.name` or
+ * `destination.server`), or undefined. One that names neither (Argo CD refuses it) counts as Argo
+ * CD's own cluster.
+ */
+function destinationRefused(app: Obj, namespace: string, name: string, here: readonly string[]): string | undefined {
+  const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
+  const named = [destination.name, destination.server].filter((v): v is string => typeof v === 'string' && v !== '');
+  const its = named.length > 0 ? named : ['in-cluster'];
+  const normal = (v: string) => v.replace(/\/+$/, '');
+  if (its.some((v) => here.some((h) => normal(h) === normal(v)))) return undefined;
+  return `Application ${namespace}/${name} deploys to ${its.map((v) => JSON.stringify(v.slice(0, 100))).join(' / ')}, not to this cluster (${here.join(', ')}; see --argocd-destination)`;
 }
 
 /**

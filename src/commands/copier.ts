@@ -5,6 +5,7 @@
 import { registryStackOptions, type RegistrySettings } from './registry-settings.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKubeConfig } from '../cluster/kubeconfig.ts';
+import { ConfigError } from '../errors.ts';
 import { Copier } from '../copier/copier.ts';
 import type { NamespaceLimits } from '../copier/namespace-budget.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
@@ -29,6 +30,10 @@ export interface CopierCommandOptions extends RegistrySettings {
   readonly leaderElection: boolean;
   readonly leaseName: string;
   readonly argocdNamespace?: string;
+  /** --argocd-kubeconfig: the hub cluster where Argo CD's Applications are read. */
+  readonly argocdKubeconfig?: string;
+  /** --argocd-destination: what Argo CD calls this cluster. */
+  readonly argocdDestinations?: readonly string[];
   /** --cluster-name (default: from the kube-system namespace's uid). */
   readonly clusterName?: string;
   readonly backupPull: BackupPull;
@@ -47,6 +52,9 @@ export function controllerNamespace(flag: string | undefined): string | undefine
 
 export async function copierCommand(options: CopierCommandOptions, out: (line: string) => void): Promise<number> {
   const log = options.logger;
+  // Another cluster's Argo CD knows this one by a name of its own: without it, nothing there would match.
+  if (options.argocdKubeconfig && !options.argocdDestinations?.length)
+    throw new ConfigError('--argocd-kubeconfig needs --argocd-destination: the name or API server URL Argo CD in that cluster gives this one');
   const target = parseBackupTarget(options.backupRegistry, options.layout);
   const credentials = new CredentialFiles({
     ...(options.authFile ? { authFile: options.authFile } : {}),
@@ -69,6 +77,8 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
     ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
+    ...(options.argocdKubeconfig ? { argocdKubeConfig: loadKubeConfig(options.argocdKubeconfig) } : {}),
+    ...(options.argocdDestinations ? { argocdDestinations: options.argocdDestinations } : {}),
     ...(options.clusterName ? { clusterName: options.clusterName } : {}),
     backupPull: options.backupPull,
     ...(options.namespaceLimits ? { namespaceLimits: options.namespaceLimits } : {}),

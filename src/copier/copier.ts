@@ -104,6 +104,10 @@ export interface CopierConfig {
   readonly recheckIntervalMs?: number;
   readonly leaderElection?: { readonly leaseName: string; readonly identity?: string };
   readonly argocdNamespace?: string;
+  /** Where Argo CD's Applications are read, when Argo CD runs in another cluster (--argocd-kubeconfig). */
+  readonly argocdKubeConfig?: KubeConfig;
+  /** What Argo CD calls this cluster (--argocd-destination). */
+  readonly argocdDestinations?: readonly string[];
   /** This cluster's name in records (--cluster-name); default: from the kube-system namespace's uid. */
   readonly clusterName?: string;
   /** How the workloads' nodes pull from the backup registry (default: anonymously, proven per image). */
@@ -207,7 +211,11 @@ export class Copier {
     });
     this.#ledger = new Ledger(config.handoffDir);
     this.#ledger.sweepTemporaries();
-    this.#owners = new GitOpsOwners(this.#apis.custom, { ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}) });
+    this.#owners = new GitOpsOwners(this.#apis.custom, {
+      ...(config.argocdNamespace ? { argocdNamespace: config.argocdNamespace } : {}),
+      ...(config.argocdKubeConfig ? { argocdApi: config.argocdKubeConfig.makeApiClient(CustomObjectsApi) } : {}),
+      ...(config.argocdDestinations ? { argocdDestinations: config.argocdDestinations } : {}),
+    });
     this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
 
     ({ informers: this.#informers, namespaces: this.#namespaces } = this.#watches(kc));

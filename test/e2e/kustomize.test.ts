@@ -17,11 +17,10 @@ import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const OVERLAYS = ['argocd', 'flux', 'direct-patch'];
+const OVERLAYS = ['argocd', 'argocd-spoke', 'flux', 'direct-patch'];
 const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'NetworkPolicy', 'Role', 'RoleBinding', 'ServiceAccount'];
 const EXTRA_KINDS: Record<string, string[]> = { 'direct-patch': ['ClusterRole', 'RoleBinding'] };
 const NAMESPACE = 'image-clone-namespace';
-const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:image-clone-controller`;
 
 function render(path: string): KubernetesObject[] {
   const text = execFileSync(join(BIN_DIR, 'kustomize'), ['build', join(ROOT, path)], { encoding: 'utf8' });
@@ -158,6 +157,32 @@ describe('kustomize manifests', () => {
     }
   });
 
+  it("argocd-hub-access, applied in a hub, lets a spoke's copier get Applications in Argo CD's namespace and do nothing else", async () => {
+    const api = KubernetesObjectApi.makeApiClient(kc);
+    const objects = render('kustomize/argocd-hub-access');
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['Role', 'RoleBinding', 'ServiceAccount']);
+    await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } }).catch((error: { code?: number }) => assert.equal(error.code, 409));
+    for (const object of objects) await api.create(object).catch((error: { code?: number }) => assert.equal(error.code, 409));
+    const spoke = { namespace: 'argocd', name: 'image-clone-spoke' };
+    const expectations: Array<[boolean, string, string, string, string | undefined]> = [
+      [true, 'get', 'argoproj.io', 'applications', 'argocd'],
+      [false, 'list', 'argoproj.io', 'applications', 'argocd'],
+      [false, 'watch', 'argoproj.io', 'applications', 'argocd'],
+      [false, 'update', 'argoproj.io', 'applications', 'argocd'],
+      [false, 'get', 'argoproj.io', 'applications', 'shop'],
+      [false, 'get', 'argoproj.io', 'appprojects', 'argocd'],
+      [false, 'get', '', 'secrets', 'argocd'],
+      [false, 'list', '', 'namespaces', undefined],
+      [false, 'get', 'apps', 'deployments', 'argocd'],
+    ];
+    for (const [allowed, verb, group, resource, namespace] of expectations)
+      assert.equal(
+        await can(verb, group, resource, namespace, spoke),
+        allowed,
+        `${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource}${namespace ? ` in ${namespace}` : ' cluster-wide'}`,
+      );
+  });
+
   it('the direct-patch overlay adds patch on the workload kinds, in the namespaces it lists only, and nothing else', async () => {
     const api = KubernetesObjectApi.makeApiClient(kc);
     const rbacKinds = ['ClusterRole', 'RoleBinding'];
@@ -189,12 +214,18 @@ describe('kustomize manifests', () => {
   });
 });
 
-async function can(verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
+async function can(
+  verb: string,
+  group: string,
+  resource: string,
+  namespace?: string,
+  account = { namespace: NAMESPACE, name: 'image-clone-controller' },
+): Promise<boolean> {
   const review = await kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
     body: {
       spec: {
-        user: SERVICE_ACCOUNT,
-        groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`],
+        user: `system:serviceaccount:${account.namespace}:${account.name}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${account.namespace}`],
         resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
       },
     },
