@@ -192,6 +192,12 @@ const GIT_FLAGS = {
   },
   'git-username': { arg: 'NAME', default: 'git', help: 'user name for HTTPS Git' },
   'git-password-file': { arg: 'PATH', help: 'password or token for HTTPS Git, read from a file (a mounted Secret)' },
+  'github-app-id': {
+    arg: 'ID',
+    help: "authenticate as this GitHub App: each repository's change gets an installation token of its own (push and pull request; instead of a token file)",
+  },
+  'github-app-key-file': { arg: 'PATH', help: "the GitHub App's private key, PEM (a mounted Secret)" },
+  'github-app-installation-id': { arg: 'ID', help: "the App's installation (default: found per repository)" },
   'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
   'git-known-hosts-file': { arg: 'PATH', help: 'the SSH servers trusted (required with a key; no other host is accepted)' },
   'credentials-for': {
@@ -413,8 +419,12 @@ type GitFlagValues = FlagValues<typeof GIT_FLAGS>;
 function gitSettings(values: GitFlagValues): GitSettings {
   const mode = values['git-mode'];
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
-  if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file'])
-    throw new UsageError("--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge's API accepts too)");
+  if (!values['github-app-id'] !== !values['github-app-key-file']) throw new UsageError('--github-app-id and --github-app-key-file go together');
+  if (values['github-app-installation-id'] && !values['github-app-id']) throw new UsageError('--github-app-installation-id needs --github-app-id');
+  if (values['github-app-id'] && (values['git-password-file'] || values['forge-token-file']))
+    throw new UsageError('--github-app-id replaces --git-password-file and --forge-token-file: give one or the other');
+  if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file'] && !values['github-app-id'])
+    throw new UsageError("--git-mode pr needs --forge-token-file (or a --git-password-file token that the forge's API accepts too, or a GitHub App)");
   const forge = values.forge;
   if (forge !== undefined && !isForgeKind(forge)) throw new UsageError(`--forge must be ${FORGE_KINDS.join(', ')}, got ${JSON.stringify(forge)}`);
   if (!values['git-ssh-key-file'] !== !values['git-known-hosts-file'])
@@ -428,6 +438,15 @@ function gitSettings(values: GitFlagValues): GitSettings {
     ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
     ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
     ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
+    ...(values['github-app-id']
+      ? {
+          githubApp: {
+            id: values['github-app-id'],
+            keyFile: values['github-app-key-file']!,
+            ...(values['github-app-installation-id'] ? { installationId: values['github-app-installation-id'] } : {}),
+          },
+        }
+      : {}),
     ...(forge ? { forgeKind: forge } : {}),
     ...(values['forge-api'] ? { forgeApi: values['forge-api'] } : {}),
     ...(values['pr-label'] ? { prLabels: values['pr-label'] } : {}),

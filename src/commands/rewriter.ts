@@ -9,6 +9,8 @@ import type { Logger } from '../observability/log.ts';
 import { holdSecret } from '../observability/secrets.ts';
 import { startHealthServer } from '../observability/server.ts';
 import type { ForgeKind } from '../rewriter/forges/forge.ts';
+import { checkGitHubApp, GitHubAppTokens } from '../rewriter/forges/github-app.ts';
+import { dispatcherFor } from '../rewriter/forges/registry.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 
 /** How to reach and change Git repositories and forges: shared by `rewriter` and `sync-repo`. */
@@ -21,6 +23,8 @@ export interface GitSettings {
   readonly gitSshKeyFile?: string;
   readonly gitKnownHostsFile?: string;
   readonly forgeTokenFile?: string;
+  /** A GitHub App instead of token files: its id, key file and (optionally) installation. */
+  readonly githubApp?: { readonly id: string; readonly keyFile: string; readonly installationId?: string };
   readonly forgeApi?: string;
   readonly forgeKind?: ForgeKind;
   readonly prLabels?: readonly string[];
@@ -33,7 +37,8 @@ export interface GitSettings {
 /** The Rewriter settings those name, with secrets read from their files (named in errors, never shown). */
 export function gitAccess(
   settings: GitSettings,
-): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'pullRequests' | 'commitTemplate' | 'credentialScopes'> {
+  caFile?: string,
+): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'githubApp' | 'pullRequests' | 'commitTemplate' | 'credentialScopes'> {
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
   // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
@@ -43,9 +48,12 @@ export function gitAccess(
   if (settings.gitSshKeyFile !== undefined) readSecretFile('--git-ssh-key-file', settings.gitSshKeyFile);
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
+  const app = settings.githubApp && githubAppOf(settings.githubApp, settings.forgeApi, caFile);
   return {
     mode: settings.mode,
     author: { name: settings.authorName, email: settings.authorEmail },
+    // The App's tokens serve GitHub alone: its repositories' pushes and pull requests.
+    ...(app ? { githubApp: app, forge: { token: '', kind: 'github' as const, ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}) } } : {}),
     ...(password === undefined ? {} : { gitCredentials: { username: settings.gitUsername, password } }),
     ...(settings.gitSshKeyFile && settings.gitKnownHostsFile
       ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } }
@@ -90,7 +98,7 @@ export interface RewriterCommandOptions extends GitSettings {
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
   const rewriter = new Rewriter({
-    ...gitAccess(options),
+    ...gitAccess(options, options.caFile),
     dryRun: options.dryRun,
     keepDoneMs: options.keepDoneMs,
     ...(options.stuckAfterMs === undefined ? {} : { stuckAfterMs: options.stuckAfterMs }),
@@ -156,4 +164,17 @@ export function readSecretFile(flag: string, path: string): string {
   } catch (error) {
     throw new ConfigError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
   }
+}
+
+/** The App's token maker, its settings checked and its key read once (named in errors, never shown). */
+function githubAppOf(app: NonNullable<GitSettings['githubApp']>, forgeApi: string | undefined, caFile: string | undefined): GitHubAppTokens {
+  const settings = checkGitHubApp(
+    {
+      appId: app.id,
+      privateKey: readSecretFile('--github-app-key-file', app.keyFile),
+      ...(app.installationId !== undefined ? { installationId: Number(app.installationId) } : {}),
+    },
+    app.keyFile,
+  );
+  return new GitHubAppTokens(settings, forgeApi ?? 'https://api.github.com', dispatcherFor(caFile));
 }

@@ -21,6 +21,7 @@ import { createRegistryStack } from '../registry/index.ts';
 import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pullable.ts';
 import { verifyIfAsked } from '../registry/signatures.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
+import { repositoryPath } from '../rewriter/forges/forge.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
 import { gitAccess, type GitSettings } from './rewriter.ts';
@@ -45,7 +46,18 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
   const access = gitAccess(options.git);
   try {
     const target = parseBackupTarget(options.backupRegistry, options.layout);
-    const workspace = new GitWorkspace(options.repoURL, join(work, 'git'), access.gitCredentials, access.gitSsh);
+    // A GitHub App: an installation token for this repository (the rewriter below is given the same one).
+    let token: string | undefined;
+    if (access.githubApp) {
+      const { owner, name } = repositoryPath(options.repoURL, 'github', access.forge?.apiBase);
+      token = await access.githubApp.tokenFor(owner, name);
+    }
+    const workspace = new GitWorkspace(
+      options.repoURL,
+      join(work, 'git'),
+      token !== undefined ? { username: 'x-access-token', password: token } : access.gitCredentials,
+      access.gitSsh,
+    );
     await workspace.checkout(options.branch);
     const scan = scanImages(workspace.dir, options.path);
     for (const error of scan.errors) err(`error: ${describeError(error)} (file left untouched)`);

@@ -9,7 +9,8 @@ import { ExpiringCache } from '../util/expiring-cache.ts';
 import { fetchChart, type FetchedChart } from './proof/chart.ts';
 import type { RenderTools } from './proof/helm-proof.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
-import { forgeRefusal, type Forge, type ForgeOptions } from './forges/forge.ts';
+import { forgeRefusal, repositoryPath, type Forge, type ForgeOptions } from './forges/forge.ts';
+import type { GitHubAppTokens } from './forges/github-app.ts';
 import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
@@ -45,6 +46,8 @@ export interface RewriterConfig {
   readonly pullRequests?: { readonly draft?: boolean; readonly labels?: readonly string[] };
   /** HTTPS credentials for every repository (from a mounted Secret). */
   readonly gitCredentials?: GitCredentials;
+  /** A GitHub App: each GitHub repository's change gets an installation token of its own, for the push and the pull request. */
+  readonly githubApp?: GitHubAppTokens;
   /** SSH key and known_hosts for ssh:// and scp-like repository URLs. */
   readonly gitSsh?: GitSsh;
   /**
@@ -324,7 +327,11 @@ export class Rewriter {
     const refused = new Map<string, string>();
     const about = { repoURL: redactRepo(target.repoURL), base: target.base };
     // Before any network call: a repository the credentials are not bound to gets none, and no change.
-    const holds = this.#config.gitCredentials !== undefined || this.#config.gitSsh !== undefined || this.#config.forge !== undefined;
+    const holds =
+      this.#config.gitCredentials !== undefined ||
+      this.#config.gitSsh !== undefined ||
+      this.#config.forge !== undefined ||
+      this.#config.githubApp !== undefined;
     const forgeSettings = this.#config.mode === 'pr' && !this.#config.openForge ? this.#config.forge : undefined;
     const outOfScope =
       credentialRefusal(target.repoURL, this.#config.credentialScopes, holds) ?? (forgeSettings ? forgeRefusal(target.repoURL, forgeSettings) : undefined);
@@ -336,7 +343,8 @@ export class Rewriter {
     let workspace: Workspace;
     let delivery: Delivery;
     try {
-      workspace = this.#openWorkspace(target.repoURL);
+      const token = await this.#appToken(target.repoURL);
+      workspace = this.#openWorkspace(target.repoURL, token);
       const names = groupNames(
         this.#naming,
         target.repoURL,
@@ -345,7 +353,7 @@ export class Rewriter {
         group.map((r) => r.record),
       );
       const change = { base: target.base, branch: branchFor(this.#naming, names), title: (workloads: number) => titleFor(this.#naming, names, workloads) };
-      delivery = deliveryFor(this.#deliverySettings(), change, () => this.#openForge(target.repoURL));
+      delivery = deliveryFor(this.#deliverySettings(), change, () => this.#openForge(target.repoURL, token));
     } catch (error) {
       const outcome: RewriteOutcome = { ...about, records: group.map((r) => r.record.id), branch: '', result: 'failed', error: describeError(error) };
       return { outcome, refused };
@@ -426,15 +434,29 @@ export class Rewriter {
     return { mode, ...pullRequests };
   }
 
-  #openWorkspace(repoURL: string): Workspace {
-    if (this.#config.openWorkspace) return this.#config.openWorkspace(repoURL);
-    return new GitWorkspace(repoURL, this.#config.cacheDir, this.#config.gitCredentials, this.#config.gitSsh);
+  /** With a GitHub App: an installation token for this repository (on the App's GitHub only), else none. */
+  async #appToken(repoURL: string): Promise<string | undefined> {
+    const app = this.#config.githubApp;
+    if (!app) return undefined;
+    const { owner, name } = repositoryPath(repoURL, 'github', this.#config.forge?.apiBase);
+    return app.tokenFor(owner, name);
   }
 
-  #openForge(repoURL: string): Forge {
+  /** `token`: a GitHub App's installation token for this repository, in place of the configured credentials. */
+  #openWorkspace(repoURL: string, token?: string): Workspace {
+    if (this.#config.openWorkspace) return this.#config.openWorkspace(repoURL);
+    const credentials = token !== undefined ? { username: 'x-access-token', password: token } : this.#config.gitCredentials;
+    return new GitWorkspace(repoURL, this.#config.cacheDir, credentials, this.#config.gitSsh);
+  }
+
+  #openForge(repoURL: string, token?: string): Forge {
     if (this.#config.openForge) return this.#config.openForge(repoURL);
     if (!this.#config.forge) throw new ConfigError('--git-mode pr needs a forge token (--forge-token-file)');
-    return forgeFor(repoURL, { ...this.#config.forge, ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}) });
+    return forgeFor(repoURL, {
+      ...this.#config.forge,
+      ...(token !== undefined ? { token } : {}),
+      ...(this.#config.caFile ? { caFile: this.#config.caFile } : {}),
+    });
   }
 
   /**

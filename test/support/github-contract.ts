@@ -6,8 +6,9 @@
  * state and validated against the response schema. Anything off the contract is recorded as a
  * violation and answered 422.
  */
+import { createVerify, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { freePort } from '../../devenv/process.ts';
@@ -28,6 +29,22 @@ function spec(): Spec {
   return loaded;
 }
 
+/**
+ * A GitHub App the stand-in knows, as github.com does: its id and public key (an App's JWT must be
+ * RS256, signed by that key, issued by that id, for at most 10 minutes) and the installation that
+ * holds the repository. Installation tokens it issues are the only bearer tokens it then takes for
+ * the repository's API.
+ */
+export interface StandInApp {
+  readonly id: string;
+  readonly publicKey: KeyObject;
+  readonly installationId: number;
+  /** How long an installation token lives (GitHub: one hour). */
+  readonly tokenLifetimeMs?: number;
+  /** Each token as it is issued, with the repositories and permissions it was asked for. */
+  onToken?(token: string, asked: { repositories?: string[]; permissions?: Record<string, string> }): void;
+}
+
 export interface GitHubStandIn {
   /** A pull request opened from a fork (in the same organisation) with a branch named `head` (what a tenant can do). */
   openFromFork(head: string, base: string, body: string): void;
@@ -42,7 +59,44 @@ export interface GitHubStandIn {
   stop(): Promise<void>;
 }
 
-export async function startGitHubStandIn(): Promise<GitHubStandIn> {
+/**
+ * `gitUpstream`: be a GitHub Enterprise Server, API under `/api/v3` and Git at the same origin
+ * (everything else is passed to that Git server), as a GHES serves both.
+ */
+/**
+ * OpenAPI 3.0's `nullable`, which Ajv reads only beside a `type`: where the description puts it on a
+ * schema without one (an `anyOf` of an App's account), it is said as JSON Schema says it.
+ */
+function openApiNullable(schema: unknown): object {
+  if (Array.isArray(schema)) return schema.map(openApiNullable);
+  if (typeof schema !== 'object' || schema === null) return schema as object;
+  const copy: Record<string, unknown> = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, openApiNullable(v)]));
+  if (copy.nullable === true && copy.type === undefined) {
+    delete copy.nullable;
+    return { anyOf: [copy, { type: 'null' }] };
+  }
+  return copy;
+}
+
+export async function startGitHubStandIn(app?: StandInApp, options: { readonly gitUpstream?: string } = {}): Promise<GitHubStandIn> {
+  const issued = new Map<string, number>();
+  /** Why `authorization` is not a JWT of the App that GitHub would take, or undefined. */
+  const jwtRefused = (authorization: string): string | undefined => {
+    if (!app) return 'no App configured';
+    const token = /^Bearer (.+)$/.exec(authorization)?.[1] ?? '';
+    const [header, payload, signature] = token.split('.');
+    if (!header || !payload || !signature) return 'not a JWT';
+    const decode = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (decode(header).alg !== 'RS256') return 'not RS256';
+    if (!createVerify('RSA-SHA256').update(`${header}.${payload}`).verify(app.publicKey, Buffer.from(signature, 'base64url'))) return 'bad signature';
+    const claims = decode(payload);
+    const now = Math.floor(Date.now() / 1000);
+    if (String(claims.iss) !== app.id) return `issued by ${String(claims.iss)}, not the App ${app.id}`;
+    if (typeof claims.iat !== 'number' || claims.iat > now + 60) return 'issued in the future';
+    if (typeof claims.exp !== 'number' || claims.exp <= now) return 'expired';
+    if (claims.exp - claims.iat > 600) return 'valid for more than 10 minutes';
+    return undefined;
+  };
   const { paths } = spec();
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const coercing = new Ajv({ strict: false, coerceTypes: true, validateFormats: false });
@@ -50,7 +104,7 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
   const validator = (schema: object, engine = ajv) => {
     let fn = compiled.get(schema);
     if (!fn) {
-      fn = engine.compile(schema);
+      fn = engine.compile(openApiNullable(schema));
       compiled.set(schema, fn);
     }
     return fn;
@@ -110,6 +164,22 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
   };
 
   const server: Server = createServer((req, res) => {
+    if (options.gitUpstream) {
+      if (!req.url?.startsWith('/api/v3/')) {
+        const upstream = new URL(options.gitUpstream);
+        const forwarded = httpRequest(
+          { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forwarded.on('error', () => res.writeHead(502).end());
+        req.pipe(forwarded);
+        return;
+      }
+      req.url = req.url.slice('/api/v3'.length);
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -125,6 +195,16 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
       calls.push(op.operationId);
       if (req.headers['x-github-api-version'] !== '2022-11-28') return fail('no X-GitHub-Api-Version 2022-11-28 header');
       if (!/^Bearer .+/.test(String(req.headers.authorization))) return fail('no bearer token');
+      const authorization = String(req.headers.authorization);
+      const appCall = op.operationId.startsWith('apps/');
+      if (appCall) {
+        const why = jwtRefused(authorization);
+        if (why) return fail(`the App's JWT is refused: ${why}`);
+      } else if (app) {
+        // With an App, the repository's API takes only the installation tokens it issued, while they live.
+        const until = issued.get(authorization.slice('Bearer '.length));
+        if (until === undefined || until <= Date.now()) return fail('not a live installation token');
+      }
       const values = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(route.pattern.exec(url.pathname)![i + 1]!)]));
       for (const param of op.parameters ?? []) {
         const raw = param.in === 'path' ? values[param.name] : param.in === 'query' ? (url.searchParams.get(param.name) ?? undefined) : undefined;
@@ -181,6 +261,23 @@ export async function startGitHubStandIn(): Promise<GitHubStandIn> {
         if (typeof body.title === 'string') pull.title = body.title;
         if (typeof body.body === 'string') pull.body = body.body;
         answer = pullFrom(op, '200', pull);
+      } else if (op.operationId === 'apps/get-repo-installation') {
+        if (values.owner !== 'octo' || values.repo !== 'apps') return fail('no installation for that repository');
+        answer = { ...example(op, '200'), id: app!.installationId };
+      } else if (op.operationId === 'apps/create-installation-access-token') {
+        if (Number(values.installation_id) !== app!.installationId) return fail('no such installation');
+        const token = `ghs_${randomBytes(18).toString('base64url')}`;
+        const until = Date.now() + (app!.tokenLifetimeMs ?? 3_600_000);
+        issued.set(token, until);
+        app!.onToken?.(token, body as { repositories?: string[]; permissions?: Record<string, string> });
+        status = '201';
+        answer = {
+          ...example(op, '201'),
+          token,
+          expires_at: new Date(until).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          permissions: body.permissions ?? {},
+          repositories: [],
+        };
       } else if (op.operationId === 'issues/add-labels') {
         const pull = pulls.find((p) => p.number === Number(values.issue_number));
         if (!pull) return fail('no such issue');

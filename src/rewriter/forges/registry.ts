@@ -36,7 +36,7 @@ export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
 /** One connection pool per CA file for the process (a forge is opened per repository and pass). */
 const dispatchers = new Map<string, Agent>();
 
-function dispatcherFor(caFile: string | undefined): Agent | undefined {
+export function dispatcherFor(caFile: string | undefined): Agent | undefined {
   if (caFile === undefined) return undefined;
   let agent = dispatchers.get(caFile);
   if (!agent) {
