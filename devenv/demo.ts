@@ -135,7 +135,10 @@ export async function demoCommand(say: (line: string) => void, options: DemoOpti
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
     await createGitOpsObject(kc, 'Application', 'argocd', {
       metadata: { name: 'web' },
-      spec: { source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' }, destination: { namespace: 'shop' } },
+      spec: {
+        source: { repoURL: remote, path: 'apps/web', targetRevision: 'main' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'shop' },
+      },
       // What Argo CD lists after syncing it: the controller trusts an owner only when it lists the workload.
       status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' }] },
     });

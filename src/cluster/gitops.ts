@@ -128,8 +128,9 @@ export class GitOpsOwners {
         );
       const app = await this.#get('argoproj.io', 'v1alpha1', namespace, 'applications', name, this.#argocdApi);
       if (app) {
-        // A workload's Application deploys to this cluster; an Application's parent, to Argo CD's own (where Applications live).
-        const here = depth === 0 ? this.#destinations : ARGOCD_IN_CLUSTER;
+        // What Argo CD applies here (a workload, a HelmRelease) comes from an Application deploying to this cluster; an
+        // Application comes from its parent, deploying to Argo CD's own cluster (where Applications live).
+        const here = object.group === 'argoproj.io' && object.kind === 'Application' ? ARGOCD_IN_CLUSTER : this.#destinations;
         const refused = destinationRefused(app, namespace, name, here) ?? argoClaimRefused(object, metadata, app, namespace, name);
         if (refused) return notVerified({ tool: 'argocd', kind: 'Application', namespace, name }, refused);
         return this.#applicationOwner(app, namespace, name, depth);
@@ -395,18 +396,16 @@ function describeObject(o: Pick<OwnedObject, 'group' | 'kind' | 'namespace' | 'n
   return `${o.group ? `${o.group}/` : ''}${o.kind} ${o.namespace}/${o.name}`;
 }
 
-/**
- * Why an Application does not deploy to the cluster `here` names (its `destination.name` or
- * `destination.server`), or undefined. One that names neither (Argo CD refuses it) counts as Argo
- * CD's own cluster.
- */
+/** Why an Application does not deploy to the cluster `here` names (its `destination.name` or `destination.server`), or undefined. */
 function destinationRefused(app: Obj, namespace: string, name: string, here: readonly string[]): string | undefined {
   const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
   const named = [destination.name, destination.server].filter((v): v is string => typeof v === 'string' && v !== '');
-  const its = named.length > 0 ? named : ['in-cluster'];
+  // As Argo CD: exactly one of the two (it refuses an Application with both or neither).
+  if (named.length !== 1) return `Application ${namespace}/${name} names ${named.length === 0 ? 'no' : 'both a name and a server for its'} destination cluster`;
+  const its = named[0]!;
   const normal = (v: string) => v.replace(/\/+$/, '');
-  if (its.some((v) => here.some((h) => normal(h) === normal(v)))) return undefined;
-  return `Application ${namespace}/${name} deploys to ${its.map((v) => JSON.stringify(v.slice(0, 100))).join(' / ')}, not to this cluster (${here.join(', ')}; see --argocd-destination)`;
+  if (here.some((h) => normal(h) === normal(its))) return undefined;
+  return `Application ${namespace}/${name} deploys to ${JSON.stringify(its.slice(0, 100))}, not to this cluster (${here.join(', ')}; see --argocd-destination)`;
 }
 
 /**

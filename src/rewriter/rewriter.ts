@@ -379,7 +379,7 @@ export class Rewriter {
         return { outcome: outcomeOf('not-reopened', { pullRequest: prepared.declined.url }), refused };
       }
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        const { remoteBranchTip } = await workspace.checkout(target.base, delivery.checkoutBranch, prepared.fresh);
+        const { remoteBranchTip, onExistingBranch } = await workspace.checkout(target.base, delivery.checkoutBranch, prepared.fresh);
         const changed = await this.#edit(workspace.dir, records);
         for (const [id, error] of changed.refused) {
           refused.set(id, error);
@@ -405,7 +405,9 @@ export class Rewriter {
           return { outcome: outcomeOf(nothingThere), refused };
         }
         await this.#config.beforePush?.(attempt);
-        if (commit === undefined || (await workspace.push(branch, prepared.fresh ? remoteBranchTip : undefined)) === 'pushed') {
+        // Our branch restarted from the base (or made anew) replaces what was there only if nobody pushed since.
+        const lease = prepared.fresh !== false && !onExistingBranch ? remoteBranchTip : undefined;
+        if (commit === undefined || (await workspace.push(branch, lease)) === 'pushed') {
           const pullRequest = await delivery.propose(
             workspace,
             rowsOf(

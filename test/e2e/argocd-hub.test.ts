@@ -59,6 +59,15 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     });
     hubAccess = await hub.kubeconfigFor('image-clone-spoke-east');
 
+    // An Application deploying to the hub itself, listing a HelmRelease shop/charts there.
+    await createGitOpsObject(hubKc, 'Application', 'argocd', {
+      metadata: { name: 'hub-platform' },
+      spec: {
+        source: { repoURL: 'https://git.example.test/platform/hub.git', path: 'releases', targetRevision: 'main' },
+        destination: { name: 'in-cluster', namespace: 'shop' },
+      },
+      status: { resources: [{ group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', namespace: 'shop', name: 'charts' }] },
+    });
     // Two Applications in the hub, one per spoke, each listing a Deployment shop/… in its own spoke.
     for (const [name, destination, workload] of [
       ['east-shop', 'east', 'web'],
@@ -73,6 +82,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     // The spoke: web, tracked by east-shop; rogue, claiming west-shop (whose destination is another spoke).
     const spokeKc = new KubeConfig();
     spokeKc.loadFromFile(spoke.kubeconfig);
+    await installGitOpsCrds(spokeKc);
     const core = spokeKc.makeApiClient(CoreV1Api);
     for (const namespace of ['shop', 'image-clone']) await core.createNamespace({ body: { metadata: { name: namespace } } });
     const apps = spokeKc.makeApiClient(AppsV1Api);
@@ -89,6 +99,20 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       body.metadata.annotations = { 'argocd.argoproj.io/tracking-id': `${app}:apps/Deployment:shop/${workload}` };
       await apps.createNamespacedDeployment({ namespace: 'shop', body });
     }
+    // A spoke tenant's HelmRelease of the same name, claiming the hub's own Application, and its Deployment.
+    await createGitOpsObject(spokeKc, 'HelmRepository', 'shop', { metadata: { name: 'charts' }, spec: { url: 'https://charts.example.test' } });
+    await createGitOpsObject(spokeKc, 'HelmRelease', 'shop', {
+      metadata: { name: 'charts', annotations: { 'argocd.argoproj.io/tracking-id': 'hub-platform:helm.toolkit.fluxcd.io/HelmRelease:shop/charts' } },
+      spec: { chart: { spec: { chart: 'web', sourceRef: { kind: 'HelmRepository', name: 'charts' } } } },
+    });
+    await seedImage({ url: source.url }, { repository: 'team/charts', tag: '1.0', format: 'oci', layers: [{ seed: 'hub-charts', size: 8 * 1024 }] });
+    const released = deploymentObject({ namespace: 'shop', name: 'charts-web' }, `${source.address}/team/charts:1.0`);
+    released.metadata = {
+      name: 'charts-web',
+      namespace: 'shop',
+      labels: { 'helm.toolkit.fluxcd.io/name': 'charts', 'helm.toolkit.fluxcd.io/namespace': 'shop' },
+    } as never;
+    await apps.createNamespacedDeployment({ namespace: 'shop', body: released });
   });
 
   after(async () => {
@@ -152,6 +176,8 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     assert.equal(by.get('web')?.cluster?.name, 'east');
     const rogue = by.get('rogue')?.owner;
     assert.match(rogue?.notVerified ?? '', /^Application argocd\/west-shop deploys to "west", not to this cluster \(east; see --argocd-destination\)$/);
+    // A HelmRelease in the spoke is applied here: its Application must deploy here too, not to the hub.
+    assert.match(by.get('charts-web')?.owner?.notVerified ?? '', /Application argocd\/hub-platform deploys to "in-cluster", not to this cluster \(east/);
     assert.doesNotMatch(result.stderr, /forbidden/i, 'the hub user needs nothing but get on Applications');
   });
 

@@ -535,7 +535,7 @@ describe('copier against a real API server', () => {
       metadata: { name: 'stack' },
       spec: {
         source: { repoURL: 'https://git.example.com/platform/monitoring.git', path: 'prod', targetRevision: 'main' },
-        destination: { namespace: 'monitoring' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'monitoring' },
       },
       // Argo CD applies the Prometheus, never the StatefulSet its operator makes from it.
       status: { resources: [{ group: 'monitoring.coreos.com', version: 'v1', kind: 'Prometheus', namespace: 'monitoring', name: 'k8s' }] },
@@ -622,7 +622,7 @@ describe('copier against a real API server', () => {
       metadata: { name: 'shop' },
       spec: {
         source: { repoURL: 'https://git.example.com/platform/apps.git', path: './shop/overlays/prod', targetRevision: 'main' },
-        destination: { namespace: 'team-a' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'team-a' },
       },
       // What Argo CD records it manages: only argo-web.
       status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'team-a', name: 'argo-web' }] },
@@ -649,7 +649,10 @@ describe('copier against a real API server', () => {
     // taking its manifests from another namespace's repository.
     await createGitOpsObject(kc, 'Application', 'team-a', {
       metadata: { name: 'tenant-app' },
-      spec: { source: { repoURL: 'https://git.example.com/team-b/apps.git', path: '.', targetRevision: 'main' }, destination: { namespace: 'team-a' } },
+      spec: {
+        source: { repoURL: 'https://git.example.com/team-b/apps.git', path: '.', targetRevision: 'main' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'team-a' },
+      },
       status: { resources: [{ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'team-a', name: 'in-tenant-app' }] },
     });
     await createGitOpsObject(kc, 'Kustomization', 'team-a', {

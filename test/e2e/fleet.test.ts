@@ -111,7 +111,10 @@ describe('two clusters whose overlays share a base converge on one pull request'
       for (const namespace of ['argocd', 'shop', 'image-clone']) await core.createNamespace({ body: { metadata: { name: namespace } } });
       await createGitOpsObject(kc, 'Application', 'argocd', {
         metadata: { name: 'shop' },
-        spec: { source: { repoURL, path: `clusters/${name}`, targetRevision: 'main' }, destination: { namespace: 'shop' } },
+        spec: {
+          source: { repoURL, path: `clusters/${name}`, targetRevision: 'main' },
+          destination: { server: 'https://kubernetes.default.svc', namespace: 'shop' },
+        },
         status: {
           resources: ['web', own].map((workload) => ({ group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: workload })),
         },

@@ -211,7 +211,7 @@ function platformFiles(s: string): Record<string, string> {
           { ...chartSource('podinfo', '6.5.0'), helm: { valueFiles: ['$values/envs/prod/podinfo.yaml'] } },
           { repoURL: platformURL, targetRevision: 'main', ref: 'values' },
         ],
-        destination: { namespace: 'argo-apps' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' },
       },
     }),
     // The shapes, each overriding values its own way.
@@ -646,7 +646,10 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
       metadata: { name: 'root' },
-      spec: { source: { repoURL: platformURL, path: 'root', targetRevision: 'main' }, destination: { namespace: 'argocd' } },
+      spec: {
+        source: { repoURL: platformURL, path: 'root', targetRevision: 'main' },
+        destination: { server: 'https://kubernetes.default.svc', namespace: 'argocd' },
+      },
       // What Argo CD lists after syncing each level: the child Applications, then (below) the workloads.
       status: { resources: [{ group: 'argoproj.io', version: 'v1alpha1', kind: 'Application', namespace: 'argocd', name: 'apps' }] },
     });
@@ -669,13 +672,13 @@ describe('Flux HelmReleases with charts from chart repositories', () => {
         name: 'generated',
         ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', name: 'clusters', uid: '3c7e1a2b-0000-4000-8000-000000000001' }],
       },
-      spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } },
+      spec: { source: chartSource('podinfo', '6.5.0'), destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' } },
     });
     await create({
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
       metadata: { name: 'handmade' },
-      spec: { source: chartSource('podinfo', '6.5.0'), destination: { namespace: 'argo-apps' } },
+      spec: { source: chartSource('podinfo', '6.5.0'), destination: { server: 'https://kubernetes.default.svc', namespace: 'argo-apps' } },
     });
 
     // Each chart rendered as Argo CD renders it, its workloads tracked to their Application.

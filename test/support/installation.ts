@@ -373,7 +373,7 @@ export async function startInstallation(options: InstallationOptions): Promise<I
       await core.createNamespace({ body: { metadata: { name: namespace } } });
       await createGitOpsObject(kubeConfig, 'Application', 'argocd', {
         metadata: { name: namespace },
-        spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { namespace } },
+        spec: { source: { repoURL, path: `apps/${namespace}`, targetRevision: 'main' }, destination: { server: 'https://kubernetes.default.svc', namespace } },
         // What Argo CD lists after a sync: every workload of the namespace in Git (the deferred ones too).
         status: {
           resources: workloads

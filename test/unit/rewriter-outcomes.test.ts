@@ -280,6 +280,26 @@ describe('rewriter outcomes, one per Git step', () => {
     );
   });
 
+  it("another installation's commit on our branch, its pull request still to open, is built on and never dropped", async () => {
+    const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/worker.yaml': deployment('worker', 'busybox:1') });
+    const forge = new MemoryForge();
+    const { ledger, rewriter } = setup('pr', { openForge: () => forge });
+    // West pushed its change to the shared branch and was killed before it opened the pull request.
+    const branch = branchName('image-clone/', repo.url, 'main');
+    const west = join(work, `west-${serial}`);
+    git(work, 'clone', '-q', repo.url, west);
+    writeFileSync(join(west, 'apps/worker.yaml'), deployment('worker', `backup.io/m/busybox:1@${DIGEST}`));
+    git(west, '-c', 'user.name=west', '-c', 'user.email=west@example.test', 'commit', '-qam', 'west moves worker');
+    git(west, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+    const westCommit = git(west, 'rev-parse', 'HEAD');
+    await record(ledger, repo.url, 'web', 'nginx:1.25');
+    const [outcome] = await rewriter.processPending();
+    assert.equal(outcome!.result, 'pushed', JSON.stringify(outcome));
+    assert.doesNotThrow(() => git(repo.dir, 'merge-base', '--is-ancestor', westCommit, branch), "west's commit is still on the branch");
+    assert.match(fileAt(repo.dir, branch, 'apps/worker.yaml'), /backup\.io\/m\/busybox/);
+    assert.match(fileAt(repo.dir, branch, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
+  });
+
   it('closed, not proposed again: a reviewer closed this very change; done, no branch pushed', async () => {
     const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25') });
     const forge = new MemoryForge();

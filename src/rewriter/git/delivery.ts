@@ -25,8 +25,13 @@ export interface Delivery {
   readonly branch: string;
   /** The branch to check out and build on (undefined: the base itself). */
   readonly checkoutBranch: string | undefined;
-  /** Before any attempt: the pull request that declined this change, or whether our branch restarts from the base. */
-  prepare(rows: readonly DescribedImage[]): Promise<{ readonly declined: PullRequest } | { readonly fresh: boolean }>;
+  /**
+   * Before any attempt: the pull request that declined this change, or whether our branch restarts
+   * from the base: never (`false`), or only where its tip is one a pull request that ended (merged,
+   * closed) had, or is in the base already (the set of those tips). A tip nobody proposed yet, another
+   * installation's commit whose pull request is still to open, is built on, never dropped.
+   */
+  prepare(rows: readonly DescribedImage[]): Promise<{ readonly declined: PullRequest } | { readonly fresh: false | ReadonlySet<string> }>;
   /**
    * Nothing new to commit: `done` when nothing is left to do (the tip holds the change, or nothing
    * uses the images), `propose` when our branch already carries it and only the proposal is missing.
@@ -86,7 +91,8 @@ function throughPullRequest({ branch, base, title: named }: ChangeNames, forge: 
           changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows),
       );
       if (!open && declined) return { declined };
-      return { fresh: open === undefined };
+      if (open) return { fresh: false };
+      return { fresh: new Set(pulls.flatMap((p) => (p.headSha ? [p.headSha] : []))) };
     },
     // Our branch may carry the change from before a crash, with its pull request still to open.
     nothingCommitted: async (workspace) => ((await workspace.differsFrom(base)) ? 'propose' : 'done'),
