@@ -6,9 +6,9 @@
  *
  * Variables: `{{base}}` the base branch; `{{hash}}` 8 hex characters of the repository URL (and the
  * group, where grouped otherwise than by repository; and the base, where the template leaves it out);
- * `{{group}}` the group's value (the owner as `kind-namespace-name`, the namespace, the images;
- * `all` by repository); `{{owner}}` the name of the GitOps owner every record of the group shares,
- * else the repository's name; `{{cluster}}` the cluster the records come from; and in titles only,
+ * `{{group}}` the group's value (the owner as `kind/namespace/name`, the namespace, the images;
+ * `all` by repository); `{{owner}}` the GitOps owner's name with `--group-by application`, else the
+ * repository's name; `{{cluster}}` the cluster the records come from; and in titles only,
  * `{{count}}` the workloads the pull request moves.
  */
 import { createHash } from 'node:crypto';
@@ -92,7 +92,8 @@ export function groupOf(record: HandoffRecord, groupBy: GroupBy): string {
     case 'repository':
       return '';
     case 'application':
-      return record.owner ? `${record.owner.kind}-${record.owner.namespace}-${record.owner.name}`.toLowerCase() : 'unmanaged';
+      // `/` is in no Kubernetes name: kind, namespace and name read back one way only.
+      return record.owner ? `${record.owner.kind}/${record.owner.namespace}/${record.owner.name}`.toLowerCase() : 'unmanaged';
     case 'namespace':
       return record.workload.namespace;
     case 'image':
@@ -110,25 +111,32 @@ function repositoryOf(image: string): string {
   }
 }
 
-/** The names of one group's change in `repoURL` on `base`. */
+/**
+ * The names of one group's change in `repoURL` on `base`. Each depends on the group alone, never on
+ * which records it holds this pass (a name that changed would orphan the open pull request).
+ */
 export function groupNames(naming: Naming, repoURL: string, base: string, group: string, records: readonly HandoffRecord[]): GroupNames {
   // By repository with the base in the template, the hash is the repository URL's alone: the branches of earlier versions.
   const hashed = `${repoURL}${naming.branchTemplate.includes('{{base}}') ? '' : `#${base}`}${group ? `\n${group}` : ''}`;
-  const owners = new Set(records.map((r) => r.owner?.name ?? ''));
-  const clusters = new Set(records.map((r) => r.cluster?.name ?? 'unnamed'));
+  // A group's value is a tenant's to choose (a namespace, an owner, an image): 64 bits, not 32, stand between it and another's branch.
+  const hash = createHash('sha256')
+    .update(hashed)
+    .digest('hex')
+    .slice(0, group ? 16 : 8);
+  // Records from before clusters were named say nothing; the rest name this installation's one cluster.
+  const clusters = new Set(records.flatMap((r) => (r.cluster ? [r.cluster.name] : [])));
+  const repository =
+    repoURL
+      .replace(/\.git$/, '')
+      .split(/[/:]/)
+      .filter(Boolean)
+      .pop() ?? 'repository';
   return {
     base,
-    hash: createHash('sha256').update(hashed).digest('hex').slice(0, 8),
+    hash,
     group: group || 'all',
-    owner:
-      owners.size === 1 && !owners.has('')
-        ? [...owners][0]!
-        : (repoURL
-            .replace(/\.git$/, '')
-            .split(/[/:]/)
-            .filter(Boolean)
-            .pop() ?? 'repository'),
-    cluster: clusters.size === 1 ? [...clusters][0]! : 'several',
+    owner: naming.groupBy === 'application' && group !== 'unmanaged' ? group.split('/').slice(2).join('/') : repository,
+    cluster: clusters.size === 1 ? [...clusters][0]! : clusters.size === 0 ? 'unnamed' : 'several',
   };
 }
 

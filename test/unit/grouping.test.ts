@@ -27,7 +27,11 @@ describe('--group-by and the branch and title templates', () => {
 
   it('groups a record by repository, owner, namespace or its images', () => {
     assert.equal(groupOf(record(), 'repository'), '');
-    assert.equal(groupOf(record(), 'application'), 'application-argocd-shop');
+    assert.equal(groupOf(record(), 'application'), 'application/argocd/shop');
+    // Read back one way only: shop/payments-api and shop-payments/api are two groups.
+    const ks = (namespace: string, name: string) =>
+      groupOf(record({ owner: { tool: 'flux', kind: 'Kustomization', namespace, name, sources: [] } }), 'application');
+    assert.notEqual(ks('shop', 'payments-api'), ks('shop-payments', 'api'));
     assert.equal(groupOf(record({ owner: undefined }), 'application'), 'unmanaged');
     assert.equal(groupOf(record(), 'namespace'), 'shop');
     assert.equal(groupOf(record(), 'image'), 'docker.io/library/nginx+ghcr.io/acme/proxy');
@@ -35,7 +39,7 @@ describe('--group-by and the branch and title templates', () => {
 
   it('fills the templates, each value made safe for a ref; distinct groups get distinct hashes', () => {
     const naming = parseNaming({
-      groupBy: 'image',
+      groupBy: 'application',
       branchTemplate: 'ic/{{cluster}}/{{owner}}/{{group}}-{{hash}}',
       titleTemplate: '{{owner}}: {{count}} on {{base}} ({{group}})',
     });
@@ -43,18 +47,25 @@ describe('--group-by and the branch and title templates', () => {
       owner: { tool: 'flux', kind: 'Kustomization', namespace: 'x', name: '../../etc passwd;$(x)', sources: [] },
       cluster: { name: 'east', uid: 'u' },
     });
-    const names = groupNames(naming, 'https://git.test/org/apps', 'main', groupOf(hostile, 'image'), [hostile]);
-    const branch = branchFor(naming, names);
-    assert.match(branch, /^ic\/east\/etc-passwd-x\/docker\.io-library-nginx-ghcr\.io-acme-proxy-[0-9a-f]{8}$/);
-    assert.equal(titleFor(naming, names, 3), '../../etc passwd;$(x): 3 on main (docker.io/library/nginx+ghcr.io/acme/proxy)');
-    const other = groupNames(naming, 'https://git.test/org/apps', 'main', 'docker.io/library/redis', [hostile]);
-    assert.notEqual(other.hash, names.hash);
-    // Records of several clusters, or owners: said so.
-    const mixed = groupNames(naming, 'https://git.test/org/apps.git', 'main', '', [
+    const names = groupNames(naming, 'https://git.test/org/apps', 'main', groupOf(hostile, 'application'), [hostile]);
+    // A group other than the repository gets 16 hex characters of hash: its value is a tenant's to choose.
+    assert.match(branchFor(naming, names), /^ic\/east\/etc-passwd-x\/kustomization-x-.-.-etc-passwd-x-[0-9a-f]{16}$/);
+    assert.equal(titleFor(naming, names, 3), '../../etc passwd;$(x): 3 on main (kustomization/x/../../etc passwd;$(x))');
+    const byImage = parseNaming({ groupBy: 'image', branchTemplate: 'ic/{{group}}-{{hash}}' });
+    const images = groupNames(byImage, 'https://git.test/org/apps', 'main', groupOf(hostile, 'image'), [hostile]);
+    assert.match(branchFor(byImage, images), /^ic\/docker\.io-library-nginx-ghcr\.io-acme-proxy-[0-9a-f]{16}$/);
+    const other = groupNames(byImage, 'https://git.test/org/apps', 'main', 'docker.io/library/redis', [hostile]);
+    assert.notEqual(other.hash, images.hash);
+    // The names depend on the group, not on which records it holds this pass: a record from before
+    // clusters were named changes nothing; outside --group-by application, {{owner}} is the repository's.
+    const byRepository = parseNaming({});
+    const one = groupNames(byRepository, 'https://git.test/org/apps.git', 'main', '', [record({ cluster: { name: 'a', uid: '1' } })]);
+    const more = groupNames(byRepository, 'https://git.test/org/apps.git', 'main', '', [
       record({ cluster: { name: 'a', uid: '1' } }),
-      record({ cluster: { name: 'b', uid: '2' }, owner: undefined }),
+      record({ owner: undefined }),
     ]);
-    assert.deepEqual([mixed.cluster, mixed.owner], ['several', 'apps']);
+    assert.deepEqual(one, more);
+    assert.deepEqual([one.cluster, one.owner], ['a', 'apps']);
     assert.equal(titleFor(parseNaming({}), names, 3), undefined, 'no template: the default title');
   });
 

@@ -35,6 +35,28 @@ describe('pull request descriptions', () => {
     assert.deepEqual(rowsFromDescription(body), [hostile]);
   });
 
+  it('reads back only rows shaped as its own: one a description editor broke is dropped, not a failure of every later pass', () => {
+    const good = row('shop/Deployment/web', 'nginx:1.25');
+    const marker = (rows: unknown[]) => `text\n<!-- image-clone-controller: ${JSON.stringify({ change: 'x', rows })} -->`;
+    assert.deepEqual(
+      rowsFromDescription(marker([good, { ...good, cluster: 1 }, { ...good, cluster: 'Not A Label' }, { ...good, sizeBytes: '5' }, null, 'row'])),
+      [good],
+    );
+    assert.deepEqual(
+      rowsFromDescription(
+        marker([
+          { ...good, signature: { key: 3 } },
+          { ...good, pull: { via: 'secret', secret: 's', listedBy: 'kubelet' } },
+        ]),
+      ),
+      [],
+    );
+    // Fields of its own only: anything else is not carried into the next description.
+    assert.deepEqual(rowsFromDescription(marker([{ ...good, cluster: 'east', injected: '<script>' }])), [{ ...good, cluster: 'east' }]);
+    // A body of a broken row still renders.
+    assert.doesNotThrow(() => pullRequestBody(rowsFromDescription(marker([{ ...good, cluster: 1 }])), []));
+  });
+
   it('tells a reviewer what moves, where, and why it is safe', () => {
     const body = pullRequestBody([{ ...row('shop/Deployment/web', 'nginx:1.25'), pull: { via: 'anonymous' } }], ['apps/web.yaml']);
     assert.match(body, /\| Workload \| Container \| Old image \| New image \| Digest \| Platforms \| Size \| Nodes pull it \|/);

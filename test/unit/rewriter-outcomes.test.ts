@@ -220,8 +220,8 @@ describe('rewriter outcomes, one per Git step', () => {
       pulls.map((p) => p.title),
       ['[east] billing: move 1 to backups', '[east] shop: move 1 to backups'],
     );
-    assert.match(pulls[0]!.head, /^backups\/east\/billing-[0-9a-f]{8}$/);
-    assert.match(pulls[1]!.head, /^backups\/east\/shop-[0-9a-f]{8}$/);
+    assert.match(pulls[0]!.head, /^backups\/east\/billing-[0-9a-f]{16}$/);
+    assert.match(pulls[1]!.head, /^backups\/east\/shop-[0-9a-f]{16}$/);
     // Each branch carries its own namespace's change only.
     assert.match(fileAt(repo.dir, pulls[0]!.head, 'apps/api.yaml'), /backup\.io\/m\/redis/);
     assert.match(fileAt(repo.dir, pulls[0]!.head, 'apps/web.yaml'), /image: nginx:1\.25$/m);

@@ -5,7 +5,7 @@
  * later batch on the same branch adds to the description instead of replacing it.
  */
 import { createHash } from 'node:crypto';
-import type { HandoffRecord } from '../../handoff/schema.ts';
+import { CLUSTER_NAME, type HandoffRecord } from '../../handoff/schema.ts';
 import { pullCell, pullStatement, type RecordedPull } from '../../image/backup-pull.ts';
 
 export const MARKER_PREFIX = '<!-- image-clone-controller:';
@@ -78,11 +78,62 @@ export function rowsFromDescription(body: string | undefined): DescribedImage[] 
   if (start < 0) return [];
   const end = body!.indexOf('-->', start);
   try {
-    const parsed = JSON.parse(body!.slice(start + MARKER_PREFIX.length, end).trim()) as { rows?: DescribedImage[] };
-    return Array.isArray(parsed.rows) ? parsed.rows : [];
+    const parsed = JSON.parse(body!.slice(start + MARKER_PREFIX.length, end).trim()) as { rows?: unknown };
+    // Whoever may edit the description may edit these: each row is read field by field, and one that is not ours in shape is dropped.
+    return Array.isArray(parsed.rows) ? parsed.rows.slice(0, MAX_ROWS).flatMap((row) => describedRow(row) ?? []) : [];
   } catch {
     return [];
   }
+}
+
+/** More rows than any change of ours holds is not a description of ours. */
+const MAX_ROWS = 10_000;
+
+const text = (v: unknown): v is string => typeof v === 'string' && v.length <= 2_048;
+const texts = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 64 && v.every(text);
+
+/** A row as this controller writes it, with only its own fields, or undefined. */
+function describedRow(value: unknown): DescribedImage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (![r.workload, r.container, r.from, r.to, r.digest].every(text) || !texts(r.platforms)) return undefined;
+  if (typeof r.sizeBytes !== 'number' || !Number.isSafeInteger(r.sizeBytes) || r.sizeBytes < 0) return undefined;
+  if (r.cluster !== undefined && !(typeof r.cluster === 'string' && CLUSTER_NAME.test(r.cluster))) return undefined;
+  if (![r.chain, r.files, r.varies, r.how].every((v) => v === undefined || texts(v))) return undefined;
+  const pull = r.pull as Record<string, unknown> | undefined;
+  const pullRead =
+    pull === undefined ||
+    (typeof pull === 'object' &&
+      pull !== null &&
+      (pull.via === 'anonymous' ||
+        pull.via === 'node' ||
+        (pull.via === 'secret' && text(pull.secret) && ['pod', 'service-account', 'none'].includes(String(pull.listedBy)))));
+  const signature = r.signature as Record<string, unknown> | undefined;
+  const signatureRead =
+    signature === undefined ||
+    (typeof signature === 'object' &&
+      signature !== null &&
+      text(signature.key) &&
+      text(signature.scheme) &&
+      (signature.signer === undefined || text(signature.signer)));
+  if (!pullRead || !signatureRead) return undefined;
+  const optional = <K extends keyof DescribedImage>(key: K) => (r[key] !== undefined ? { [key]: r[key] } : {});
+  return {
+    ...optional('cluster'),
+    workload: r.workload as string,
+    container: r.container as string,
+    from: r.from as string,
+    to: r.to as string,
+    digest: r.digest as string,
+    platforms: r.platforms as string[],
+    sizeBytes: r.sizeBytes,
+    ...optional('pull'),
+    ...optional('chain'),
+    ...optional('files'),
+    ...optional('varies'),
+    ...optional('how'),
+    ...optional('signature'),
+  } as DescribedImage;
 }
 
 /** Earlier rows, replaced by newer ones for the same workload and container of the same cluster (another cluster's rows stay). */
