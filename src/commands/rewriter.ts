@@ -9,7 +9,7 @@ import type { Logger } from '../observability/log.ts';
 import { holdSecret } from '../observability/secrets.ts';
 import { startHealthServer } from '../observability/server.ts';
 import type { ForgeKind } from '../rewriter/forges/forge.ts';
-import { checkGitHubApp, GitHubAppTokens } from '../rewriter/forges/github-app.ts';
+import { checkGitHubApp, GITHUB_API, GitHubAppTokens } from '../rewriter/forges/github-app.ts';
 import { dispatcherFor } from '../rewriter/forges/registry.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 
@@ -52,8 +52,9 @@ export function gitAccess(
   return {
     mode: settings.mode,
     author: { name: settings.authorName, email: settings.authorEmail },
-    // The App's tokens serve GitHub alone: its repositories' pushes and pull requests.
-    ...(app ? { githubApp: app, forge: { token: '', kind: 'github' as const, ...(settings.forgeApi ? { apiBase: settings.forgeApi } : {}) } } : {}),
+    // The App's tokens serve its GitHub alone (github.com, or the Enterprise Server --forge-api names):
+    // the API base is set, so a repository on any other host is refused before a token is made.
+    ...(app ? { githubApp: app, forge: { token: '', kind: 'github' as const, apiBase: settings.forgeApi ?? GITHUB_API } } : {}),
     ...(password === undefined ? {} : { gitCredentials: { username: settings.gitUsername, password } }),
     ...(settings.gitSshKeyFile && settings.gitKnownHostsFile
       ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } }
@@ -176,5 +177,5 @@ function githubAppOf(app: NonNullable<GitSettings['githubApp']>, forgeApi: strin
     },
     app.keyFile,
   );
-  return new GitHubAppTokens(settings, forgeApi ?? 'https://api.github.com', dispatcherFor(caFile));
+  return new GitHubAppTokens(settings, forgeApi ?? GITHUB_API, dispatcherFor(caFile));
 }

@@ -22,6 +22,7 @@ import { backupPullRefusal, notPublic, refusedBySource } from '../registry/pulla
 import { verifyIfAsked } from '../registry/signatures.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { repositoryPath } from '../rewriter/forges/forge.ts';
+import { GITHUB_API } from '../rewriter/forges/github-app.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
 import { gitAccess, type GitSettings } from './rewriter.ts';
@@ -49,7 +50,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
     // A GitHub App: an installation token for this repository (the rewriter below is given the same one).
     let token: string | undefined;
     if (access.githubApp) {
-      const { owner, name } = repositoryPath(options.repoURL, 'github', access.forge?.apiBase);
+      const { owner, name } = repositoryPath(options.repoURL, 'github', access.forge?.apiBase ?? GITHUB_API);
       token = await access.githubApp.tokenFor(owner, name);
     }
     const workspace = new GitWorkspace(

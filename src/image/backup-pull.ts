@@ -28,11 +28,16 @@ export const DEFAULT_BACKUP_PULL: BackupPull = { via: 'anonymous' };
 /** A Secret's name: a DNS-1123 subdomain. */
 const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** A Secret's name as Kubernetes names one (a DNS subdomain). */
+export function isSecretName(name: string): boolean {
+  return name.length <= 253 && SECRET_NAME.test(name);
+}
+
 export function parseBackupPull(text: string): BackupPull {
   if (text === 'anonymous' || text === 'node') return { via: text };
   if (text.startsWith('secret:')) {
     const secret = text.slice('secret:'.length);
-    if (secret.length > 253 || !SECRET_NAME.test(secret))
+    if (!isSecretName(secret))
       throw new ConfigError(`--backup-pull secret:NAME needs a Secret name (lower-case letters, digits, '-' and '.'), got ${JSON.stringify(secret)}`);
     return { via: 'secret', secret };
   }

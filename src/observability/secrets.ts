@@ -11,6 +11,11 @@ export function holdSecret(value: string): void {
   for (const part of [value.trim(), ...value.split('\n').map((l) => l.trim())]) if (part.length >= 8) held.add(part);
 }
 
+/** Forgets a secret that can no longer be used (an expired token), so the held set does not grow for the process's life. */
+export function forgetSecret(value: string): void {
+  held.delete(value.trim());
+}
+
 /** `text` with every held secret masked. */
 export function scrub(text: string): string {
   let out = text;

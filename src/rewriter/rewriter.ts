@@ -10,7 +10,7 @@ import { fetchChart, type FetchedChart } from './proof/chart.ts';
 import type { RenderTools } from './proof/helm-proof.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, repositoryPath, type Forge, type ForgeOptions } from './forges/forge.ts';
-import type { GitHubAppTokens } from './forges/github-app.ts';
+import { GITHUB_API, type GitHubAppTokens } from './forges/github-app.ts';
 import { forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
@@ -333,8 +333,14 @@ export class Rewriter {
       this.#config.forge !== undefined ||
       this.#config.githubApp !== undefined;
     const forgeSettings = this.#config.mode === 'pr' && !this.#config.openForge ? this.#config.forge : undefined;
+    // A GitHub App's tokens go to its GitHub alone, whatever the Git mode.
+    const appRefusal = this.#config.githubApp
+      ? forgeRefusal(target.repoURL, { kind: 'github', apiBase: this.#config.forge?.apiBase ?? GITHUB_API })
+      : undefined;
     const outOfScope =
-      credentialRefusal(target.repoURL, this.#config.credentialScopes, holds) ?? (forgeSettings ? forgeRefusal(target.repoURL, forgeSettings) : undefined);
+      credentialRefusal(target.repoURL, this.#config.credentialScopes, holds) ??
+      appRefusal ??
+      (forgeSettings ? forgeRefusal(target.repoURL, forgeSettings) : undefined);
     if (outOfScope !== undefined) {
       for (const { record } of group) refused.set(record.id, outOfScope);
       this.#log.warn('repository refused before any network call', { repo: about.repoURL, reason: outOfScope, records: group.length });
@@ -378,8 +384,9 @@ export class Rewriter {
         this.#log.info('change not proposed again: its pull request was closed', { repo: about.repoURL, pullRequest: prepared.declined.url });
         return { outcome: outcomeOf('not-reopened', { pullRequest: prepared.declined.url }), refused };
       }
+      let fresh = prepared.fresh;
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        const { remoteBranchTip, onExistingBranch } = await workspace.checkout(target.base, delivery.checkoutBranch, prepared.fresh);
+        const { remoteBranchTip, onExistingBranch } = await workspace.checkout(target.base, delivery.checkoutBranch, fresh);
         const changed = await this.#edit(workspace.dir, records);
         for (const [id, error] of changed.refused) {
           refused.set(id, error);
@@ -405,8 +412,13 @@ export class Rewriter {
           return { outcome: outcomeOf(nothingThere), refused };
         }
         await this.#config.beforePush?.(attempt);
-        // Our branch restarted from the base (or made anew) replaces what was there only if nobody pushed since.
-        const lease = prepared.fresh !== false && !onExistingBranch ? remoteBranchTip : undefined;
+        // Our branch restarted from the base (or made anew) replaces what was there only if nobody pushed since,
+        // and not at all once another installation has proposed what is there: then the change is made on top of it.
+        const lease = fresh && !onExistingBranch ? remoteBranchTip : undefined;
+        if (lease && (await delivery.proposedMeanwhile())) {
+          fresh = false;
+          continue;
+        }
         if (commit === undefined || (await workspace.push(branch, lease)) === 'pushed') {
           const pullRequest = await delivery.propose(
             workspace,
@@ -415,6 +427,15 @@ export class Rewriter {
               changed.notes,
             ),
           );
+          // Another installation may have replaced the branch between our push and its own proposal
+          // (propose pauses before it reads the description again): then this change is made again next pass.
+          if (delivery.checkoutBranch !== undefined && !(await workspace.landed(branch)))
+            return {
+              outcome: outcomeOf('failed', {
+                error: `${branch} was replaced after our push (another installation restarted it); the change is made again on the next pass`,
+              }),
+              refused,
+            };
           await markDone(`pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
           this.#log.info('change pushed', { repo: about.repoURL, branch, commit, records: records.length, ...(pullRequest ? { pullRequest } : {}) });
           return { outcome: outcomeOf('pushed', { ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) }), refused };
@@ -440,7 +461,7 @@ export class Rewriter {
   async #appToken(repoURL: string): Promise<string | undefined> {
     const app = this.#config.githubApp;
     if (!app) return undefined;
-    const { owner, name } = repositoryPath(repoURL, 'github', this.#config.forge?.apiBase);
+    const { owner, name } = repositoryPath(repoURL, 'github', this.#config.forge?.apiBase ?? GITHUB_API);
     return app.tokenFor(owner, name);
   }
 

@@ -16,8 +16,10 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGitHttpServer, type GitHttpServer } from '../../devenv/git-http-server.ts';
 import { Ledger } from '../../src/handoff/ledger.ts';
+import { createLogger } from '../../src/observability/log.ts';
 import { GitHubForge } from '../../src/rewriter/forges/github.ts';
 import { checkGitHubApp, GitHubAppTokens } from '../../src/rewriter/forges/github-app.ts';
+import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { plantCanary } from '../support/canaries.ts';
 import { startGitHubStandIn, type GitHubStandIn } from '../support/github-contract.ts';
 
@@ -94,6 +96,39 @@ describe('GitHub App authentication', () => {
     );
     assert.throws(() => checkGitHubApp({ appId: APP_ID, privateKey: 'junk' }, '/keys/app.pem'), /not a PEM RSA private key/);
     assert.throws(() => checkGitHubApp({ appId: 'my-app', privateKey: KEY }, '/keys/app.pem'), /--github-app-id "my-app": expected the App's numeric id/);
+  });
+
+  it("never makes or sends a token for a repository on another host than the App's GitHub, whatever a tenant's owner names", async () => {
+    const handoff = mkdtempSync(join(work, 'handoff-evil-'));
+    // A tenant's Application names a look-alike path on another host (no call goes there: it is refused first).
+    await new Ledger(handoff).write({
+      workload: { kind: 'Deployment', namespace: 'shop', name: 'web', uid: 'uid-evil' },
+      images: [{ container: 'app', init: false, source: 'nginx:1.25', backup: 'backup.example/m/nginx:1.25', digest: DIGEST, platforms: [], sizeBytes: 1 }],
+      owner: {
+        tool: 'argocd',
+        kind: 'Application',
+        namespace: 'argocd',
+        name: 'shop',
+        sources: [{ repoURL: 'https://evil.example/octo/apps.git', path: 'apps', revision: 'main' }],
+      },
+    });
+    const app = new GitHubAppTokens({ appId: APP_ID, privateKey: KEY }, github.url);
+    const minted = github.calls.filter((c) => c.startsWith('apps/')).length;
+    for (const mode of ['branch', 'pr'] as const) {
+      const rewriter = new Rewriter({
+        handoffDir: handoff,
+        cacheDir: join(work, `cache-evil-${mode}`),
+        mode,
+        author: { name: 'image-clone', email: 'bot@example.test' },
+        logger: createLogger({ write: () => {} }),
+        githubApp: app,
+        forge: { token: '', kind: 'github', apiBase: github.url },
+      });
+      const [outcome] = await rewriter.processPending();
+      assert.equal(outcome!.result, 'failed');
+      assert.match(outcome!.error!, /the repository https:\/\/evil\.example is not on the forge whose API is http:\/\/127\.0\.0\.1:\d+/);
+    }
+    assert.equal(github.calls.filter((c) => c.startsWith('apps/')).length, minted, 'no token made for it');
   });
 
   describe('the rewriter with a GitHub App, on a GitHub Enterprise-shaped origin', () => {

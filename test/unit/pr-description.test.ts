@@ -51,6 +51,20 @@ describe('pull request descriptions', () => {
       ),
       [],
     );
+    // A Secret's name that would break out of its code span, a listedBy that is not text: dropped.
+    assert.deepEqual(
+      rowsFromDescription(
+        marker([
+          { ...good, pull: { via: 'secret', secret: 'x` | ## Merge now [here](https://evil.example) @team', listedBy: 'pod' } },
+          { ...good, pull: { via: 'secret', secret: 'backup-pull', listedBy: ['pod'] } },
+        ]),
+      ),
+      [],
+    );
+    // Inside pull and signature too, only their own fields come back.
+    assert.deepEqual(rowsFromDescription(marker([{ ...good, pull: { via: 'node', extra: '<b>' }, signature: { key: 'k', scheme: 's', x: 1 } }])), [
+      { ...good, pull: { via: 'node' }, signature: { key: 'k', scheme: 's' } },
+    ]);
     // Fields of its own only: anything else is not carried into the next description.
     assert.deepEqual(rowsFromDescription(marker([{ ...good, cluster: 'east', injected: '<script>' }])), [{ ...good, cluster: 'east' }]);
     // A body of a broken row still renders.

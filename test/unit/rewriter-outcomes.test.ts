@@ -280,24 +280,73 @@ describe('rewriter outcomes, one per Git step', () => {
     );
   });
 
-  it("another installation's commit on our branch, its pull request still to open, is built on and never dropped", async () => {
+  it("a commit pushed to our branch while no pull request is open (a tenant's, or a change a reviewer declined) is not carried into a new one", async () => {
     const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/worker.yaml': deployment('worker', 'busybox:1') });
     const forge = new MemoryForge();
     const { ledger, rewriter } = setup('pr', { openForge: () => forge });
-    // West pushed its change to the shared branch and was killed before it opened the pull request.
+    const branch = branchName('image-clone/', repo.url, 'main');
+    const tenant = join(work, `tenant-${serial}`);
+    git(work, 'clone', '-q', repo.url, tenant);
+    writeFileSync(join(tenant, 'apps/worker.yaml'), deployment('worker', 'evil.example/worker:1'));
+    git(tenant, '-c', 'user.name=image-clone', '-c', 'user.email=bot@example.com', 'commit', '-qam', 'image-clone: move shop/worker');
+    git(tenant, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+    await record(ledger, repo.url, 'web', 'nginx:1.25');
+    const [outcome] = await rewriter.processPending();
+    assert.equal(outcome!.result, 'pushed');
+    assert.match(fileAt(repo.dir, branch, 'apps/worker.yaml'), /image: busybox:1$/m, "the tenant's commit is gone");
+    assert.match(fileAt(repo.dir, branch, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
+  });
+
+  it('another installation that pushed and proposed between our look and our push: its commit is built on, never replaced', async () => {
+    const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/worker.yaml': deployment('worker', 'busybox:1') });
+    const forge = new MemoryForge();
     const branch = branchName('image-clone/', repo.url, 'main');
     const west = join(work, `west-${serial}`);
     git(work, 'clone', '-q', repo.url, west);
-    writeFileSync(join(west, 'apps/worker.yaml'), deployment('worker', `backup.io/m/busybox:1@${DIGEST}`));
-    git(west, '-c', 'user.name=west', '-c', 'user.email=west@example.test', 'commit', '-qam', 'west moves worker');
-    git(west, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
-    const westCommit = git(west, 'rev-parse', 'HEAD');
+    const { ledger, rewriter } = setup('pr', {
+      openForge: () => forge,
+      // Just before our first push: west pushes its change to the shared branch and opens the pull request.
+      beforePush: async (attempt) => {
+        if (attempt !== 1) return;
+        writeFileSync(join(west, 'apps/worker.yaml'), deployment('worker', `backup.io/m/busybox:1@${DIGEST}`));
+        git(west, '-c', 'user.name=west', '-c', 'user.email=west@example.test', 'commit', '-qam', 'west moves worker');
+        git(west, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+        await forge.open({ head: branch, base: 'main', title: 'west', body: pullRequestBody([], []) });
+      },
+    });
     await record(ledger, repo.url, 'web', 'nginx:1.25');
     const [outcome] = await rewriter.processPending();
-    assert.equal(outcome!.result, 'pushed', JSON.stringify(outcome));
-    assert.doesNotThrow(() => git(repo.dir, 'merge-base', '--is-ancestor', westCommit, branch), "west's commit is still on the branch");
-    assert.match(fileAt(repo.dir, branch, 'apps/worker.yaml'), /backup\.io\/m\/busybox/);
+    assert.equal(outcome!.result, 'pushed');
+    assert.match(fileAt(repo.dir, branch, 'apps/worker.yaml'), /backup\.io\/m\/busybox/, "west's commit is still there");
     assert.match(fileAt(repo.dir, branch, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
+    assert.equal(forge.pulls.length, 1);
+  });
+
+  it('replaced after our push (another installation restarted the branch): not done, and made again on the next pass', async () => {
+    const repo = origin({ 'apps/web.yaml': deployment('web', 'nginx:1.25') });
+    const branch = branchName('image-clone/', repo.url, 'main');
+    let replaced = false;
+    class ReplacingForge extends MemoryForge {
+      override async open(spec: PullRequestSpec): Promise<PullRequest> {
+        if (!replaced) {
+          // West, acting on what it read before our push, puts the branch back to the base.
+          replaced = true;
+          git(repo.dir, 'update-ref', `refs/heads/${branch}`, git(repo.dir, 'rev-parse', 'main'));
+        }
+        return super.open(spec);
+      }
+    }
+    const forge = new ReplacingForge();
+    const { ledger, rewriter } = setup('pr', { openForge: () => forge });
+    const id = await record(ledger, repo.url, 'web', 'nginx:1.25');
+    const [first] = await rewriter.processPending();
+    assert.equal(first!.result, 'failed');
+    assert.match(first!.error!, /was replaced after our push .* made again on the next pass/);
+    assert.ok(!done(ledger, id), 'still pending');
+    const [second] = await rewriter.processPending();
+    assert.equal(second!.result, 'pushed');
+    assert.match(fileAt(repo.dir, branch, 'apps/web.yaml'), /backup\.io\/m\/nginx/);
+    assert.ok(done(ledger, id));
   });
 
   it('closed, not proposed again: a reviewer closed this very change; done, no branch pushed', async () => {
@@ -353,6 +402,7 @@ describe('rewriter outcomes, one per Git step', () => {
           diff: () => real.diff(),
           differsFrom: (base) => real.differsFrom(base),
           changedFiles: (base) => real.changedFiles(base),
+          landed: (branch) => real.landed(branch),
           // Someone else lands a commit on main just before each of our pushes.
           push: async (branch, lease) => {
             pushes++;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CLUSTER_NAME, type HandoffRecord } from '../../handoff/schema.ts';
-import { pullCell, pullStatement, type RecordedPull } from '../../image/backup-pull.ts';
+import { isSecretName, pullCell, pullStatement, type RecordedPull } from '../../image/backup-pull.ts';
 
 export const MARKER_PREFIX = '<!-- image-clone-controller:';
 
@@ -100,23 +100,9 @@ function describedRow(value: unknown): DescribedImage | undefined {
   if (typeof r.sizeBytes !== 'number' || !Number.isSafeInteger(r.sizeBytes) || r.sizeBytes < 0) return undefined;
   if (r.cluster !== undefined && !(typeof r.cluster === 'string' && CLUSTER_NAME.test(r.cluster))) return undefined;
   if (![r.chain, r.files, r.varies, r.how].every((v) => v === undefined || texts(v))) return undefined;
-  const pull = r.pull as Record<string, unknown> | undefined;
-  const pullRead =
-    pull === undefined ||
-    (typeof pull === 'object' &&
-      pull !== null &&
-      (pull.via === 'anonymous' ||
-        pull.via === 'node' ||
-        (pull.via === 'secret' && text(pull.secret) && ['pod', 'service-account', 'none'].includes(String(pull.listedBy)))));
-  const signature = r.signature as Record<string, unknown> | undefined;
-  const signatureRead =
-    signature === undefined ||
-    (typeof signature === 'object' &&
-      signature !== null &&
-      text(signature.key) &&
-      text(signature.scheme) &&
-      (signature.signer === undefined || text(signature.signer)));
-  if (!pullRead || !signatureRead) return undefined;
+  const pull = describedPull(r.pull);
+  const signature = describedSignature(r.signature);
+  if (pull === null || signature === null) return undefined;
   const optional = <K extends keyof DescribedImage>(key: K) => (r[key] !== undefined ? { [key]: r[key] } : {});
   return {
     ...optional('cluster'),
@@ -127,13 +113,37 @@ function describedRow(value: unknown): DescribedImage | undefined {
     digest: r.digest as string,
     platforms: r.platforms as string[],
     sizeBytes: r.sizeBytes,
-    ...optional('pull'),
+    ...(pull ? { pull } : {}),
     ...optional('chain'),
     ...optional('files'),
     ...optional('varies'),
     ...optional('how'),
-    ...optional('signature'),
+    ...(signature ? { signature } : {}),
   } as DescribedImage;
+}
+
+/** A row's pull, rebuilt from its own fields (a Secret's name as Kubernetes names one); undefined if absent, null if not ours. */
+function describedPull(value: unknown): RecordedPull | undefined | null {
+  if (value === undefined) return undefined;
+  const pull = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (pull.via === 'anonymous' || pull.via === 'node') return { via: pull.via };
+  const listedBy = pull.listedBy;
+  if (
+    pull.via === 'secret' &&
+    typeof pull.secret === 'string' &&
+    isSecretName(pull.secret) &&
+    (listedBy === 'pod' || listedBy === 'service-account' || listedBy === 'none')
+  )
+    return { via: 'secret', secret: pull.secret, listedBy };
+  return null;
+}
+
+/** A row's verified signature, rebuilt from its own fields; undefined if absent, null if not ours. */
+function describedSignature(value: unknown): DescribedImage['signature'] | undefined | null {
+  if (value === undefined) return undefined;
+  const signature = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (!text(signature.key) || !text(signature.scheme) || !(signature.signer === undefined || text(signature.signer))) return null;
+  return { key: signature.key, scheme: signature.scheme, ...(signature.signer !== undefined ? { signer: signature.signer as string } : {}) };
 }
 
 /** Earlier rows, replaced by newer ones for the same workload and container of the same cluster (another cluster's rows stay). */

@@ -19,8 +19,6 @@ export interface PullRequest {
   readonly base: string;
   readonly title: string;
   readonly body: string;
-  /** The commit its head branch pointed at (absent where the forge did not say). */
-  readonly headSha?: string;
 }
 
 export interface PullRequestSpec {

@@ -11,8 +11,11 @@ import { createPrivateKey } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import githubAppJwt from 'universal-github-app-jwt';
 import { ConfigError } from '../../errors.ts';
-import { holdSecret } from '../../observability/secrets.ts';
+import { forgetSecret, holdSecret } from '../../observability/secrets.ts';
 import { ForgeApi, ForgeError } from './http.ts';
+
+/** github.com's API: where an App's tokens are made, and (with github.com) the only host they are sent to. */
+export const GITHUB_API = 'https://api.github.com';
 
 /** A token this close to its end is not handed out: a push or a pass may take minutes. */
 const REFRESH_BEFORE_MS = 5 * 60_000;
@@ -78,14 +81,16 @@ export class GitHubAppTokens {
     if (typeof answer.token !== 'string' || answer.token === '' || Number.isNaN(expiresAt))
       throw new ForgeError(`GitHub answered the installation token request for ${key} without a token and its expiry`);
     holdSecret(answer.token);
+    forgetWhenExpired(answer.token, expiresAt - Date.now());
     this.#tokens.set(key, { token: answer.token, expiresAt });
     return answer.token;
   }
 
   /** The App's own token (10 minutes at most, as GitHub allows), for the two calls that make an installation's. */
   async #jwt(): Promise<string> {
-    const { token } = await githubAppJwt({ id: this.#settings.appId, privateKey: this.#settings.privateKey });
+    const { token, expiration } = await githubAppJwt({ id: this.#settings.appId, privateKey: this.#settings.privateKey });
     holdSecret(token);
+    forgetWhenExpired(token, expiration * 1000 - Date.now());
     return token;
   }
 
@@ -99,4 +104,9 @@ export class GitHubAppTokens {
     this.#installations.set(key, answer.id);
     return answer.id;
   }
+}
+
+/** A token is masked until a minute after it expires (a token or JWT a refresh replaced is useless then), then forgotten. */
+function forgetWhenExpired(token: string, validForMs: number): void {
+  setTimeout(() => forgetSecret(token), Math.max(0, validForMs) + 60_000).unref();
 }

@@ -18,8 +18,6 @@ interface GitLabMergeRequest {
   target_branch: string;
   source_project_id?: number;
   target_project_id?: number;
-  /** The head commit of its source branch. */
-  sha?: string | null;
 }
 
 export class GitLabForge implements Forge {
@@ -75,6 +73,5 @@ function toPullRequest(mr: GitLabMergeRequest): PullRequest {
     base: mr.target_branch,
     title: mr.title,
     body: mr.description ?? '',
-    ...(typeof mr.sha === 'string' ? { headSha: mr.sha } : {}),
   };
 }

@@ -126,7 +126,7 @@ export interface AnsweredPull {
   state: 'open' | 'closed';
   title: string;
   body: string | null;
-  head: { ref: string; sha?: string };
+  head: { ref: string };
   base: { ref: string };
 }
 
@@ -144,6 +144,5 @@ export function answeredPullRequest(forge: string, pull: AnsweredPull, merged: b
     base: pull.base.ref,
     title: pull.title,
     body: pull.body ?? '',
-    ...(typeof pull.head.sha === 'string' ? { headSha: pull.head.sha } : {}),
   };
 }

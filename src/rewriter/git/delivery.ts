@@ -27,11 +27,15 @@ export interface Delivery {
   readonly checkoutBranch: string | undefined;
   /**
    * Before any attempt: the pull request that declined this change, or whether our branch restarts
-   * from the base: never (`false`), or only where its tip is one a pull request that ended (merged,
-   * closed) had, or is in the base already (the set of those tips). A tip nobody proposed yet, another
-   * installation's commit whose pull request is still to open, is built on, never dropped.
+   * from the base (no pull request is open: nothing merged, declined or pushed there by anyone else is
+   * carried into a new one).
    */
-  prepare(rows: readonly DescribedImage[]): Promise<{ readonly declined: PullRequest } | { readonly fresh: false | ReadonlySet<string> }>;
+  prepare(rows: readonly DescribedImage[]): Promise<{ readonly declined: PullRequest } | { readonly fresh: boolean }>;
+  /**
+   * Whether a pull request of our branch is open now: asked just before our branch is replaced from
+   * the base, since another installation may have pushed to it and opened one after `prepare`.
+   */
+  proposedMeanwhile(): Promise<boolean>;
   /**
    * Nothing new to commit: `done` when nothing is left to do (the tip holds the change, or nothing
    * uses the images), `propose` when our branch already carries it and only the proposal is missing.
@@ -71,6 +75,7 @@ function pushOnly(branch: string, checkoutBranch: string | undefined): Delivery 
     branch,
     checkoutBranch,
     prepare: async () => ({ fresh: false }),
+    proposedMeanwhile: async () => false,
     nothingCommitted: async () => 'done',
     propose: async () => undefined,
   };
@@ -91,9 +96,9 @@ function throughPullRequest({ branch, base, title: named }: ChangeNames, forge: 
           changeId(rowsFromDescription(p.body).filter((r) => rows.some((n) => n.workload === r.workload && n.container === r.container))) === changeId(rows),
       );
       if (!open && declined) return { declined };
-      if (open) return { fresh: false };
-      return { fresh: new Set(pulls.flatMap((p) => (p.headSha ? [p.headSha] : []))) };
+      return { fresh: open === undefined };
     },
+    proposedMeanwhile: async () => (await forge.pullRequests(branch, base)).some((p) => p.state === 'open'),
     // Our branch may carry the change from before a crash, with its pull request still to open.
     nothingCommitted: async (workspace) => ((await workspace.differsFrom(base)) ? 'propose' : 'done'),
     /**

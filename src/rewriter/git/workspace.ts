@@ -53,7 +53,7 @@ export function assertSafeBranch(branch: string): void {
 }
 
 /** What the rewriter asks of a working copy (a GitWorkspace; tests may wrap one to stage a rejected push). */
-export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles'>;
+export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles' | 'landed'>;
 
 export class GitWorkspace {
   readonly url: string;
@@ -97,15 +97,10 @@ export class GitWorkspace {
   /**
    * A clean working tree at `origin/<base>`, or at `origin/<branch>` when that branch already
    * exists (a change pushed before a crash is found there, not made twice), unless `fresh` asks
-   * for the base anyway: always (`true`), or where the branch's tip is one of the given commits or
-   * already in the base's history. Returns the tip used and the remote branch's tip ('' when it does
-   * not exist), the lease for replacing our own branch.
+   * for the base anyway. Returns the tip used and the remote branch's tip ('' when it does not
+   * exist), the lease for replacing our own branch.
    */
-  async checkout(
-    base: string,
-    branch?: string,
-    fresh: boolean | ReadonlySet<string> = false,
-  ): Promise<{ tip: string; onExistingBranch: boolean; remoteBranchTip: string }> {
+  async checkout(base: string, branch?: string, fresh = false): Promise<{ tip: string; onExistingBranch: boolean; remoteBranchTip: string }> {
     assertSafeBranch(base);
     if (branch !== undefined) assertSafeBranch(branch);
     if (!existsSync(join(this.dir, '.git'))) {
@@ -122,20 +117,11 @@ export class GitWorkspace {
     if (!remoteBranches.includes(`origin/${base}`)) throw new GitError(`${redactRepo(this.url)} has no branch ${base}`);
     const exists = branch !== undefined && remoteBranches.includes(`origin/${branch}`);
     const remoteBranchTip = exists ? (await this.#git.revparse([`origin/${branch}`])).trim() : '';
-    const restart =
-      exists && (fresh === true || (fresh instanceof Set && (fresh.has(remoteBranchTip) || (await this.#inHistoryOf(remoteBranchTip, `origin/${base}`)))));
-    const onExistingBranch = exists && !restart;
+    const onExistingBranch = exists && !fresh;
     const start = `origin/${onExistingBranch ? branch : base}`;
     await this.#git.raw(['checkout', '--force', '-B', branch ?? base, start]);
     await this.#git.raw(['clean', '-fdx']);
     return { tip: (await this.#git.revparse(['HEAD'])).trim(), onExistingBranch, remoteBranchTip };
-  }
-
-  /** Whether `commit` is in the history of `ref` (merged there): their common ancestor is `commit` itself. */
-  async #inHistoryOf(commit: string, ref: string): Promise<boolean> {
-    // By the answer, not the exit status (which simple-git does not always turn into an error).
-    const common = await this.#git.raw(['merge-base', commit, ref]).catch(() => '');
-    return common.trim() === commit;
   }
 
   /** Commits every change in the tree; undefined when there is nothing to commit. */
@@ -176,6 +162,23 @@ export class GitWorkspace {
   /** Whether HEAD has changes that `origin/<base>` does not. */
   async differsFrom(base: string): Promise<boolean> {
     return (await this.changedFiles(base)).length > 0;
+  }
+
+  /**
+   * Whether HEAD is still in the history of the remote `branch`, fetched again now: false when
+   * someone replaced the branch after our push (another installation restarting it from the base).
+   */
+  async landed(branch: string): Promise<boolean> {
+    assertSafeBranch(branch);
+    try {
+      await retryTransient(() => this.#git.raw(['fetch', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]));
+    } catch (error) {
+      throw new GitError(`cannot fetch ${redactRepo(this.url)} ${branch}: ${gitComplaint(error)}`);
+    }
+    const head = (await this.#git.revparse(['HEAD'])).trim();
+    // By the answer, not the exit status (which simple-git does not always turn into an error).
+    const common = await this.#git.raw(['merge-base', head, `origin/${branch}`]).catch(() => '');
+    return common.trim() === head;
   }
 
   /** Files HEAD changes relative to `origin/<base>` (the pull request's files). */
