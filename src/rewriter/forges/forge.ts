@@ -2,12 +2,12 @@
  * One small interface over the forges that host GitOps repositories: find the pull requests of a
  * branch, open one, update one; and how a repository URL names its repository on a forge.
  * Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub Enterprise Server (./github.ts),
- * GitLab (./gitlab.ts), registered in ./registry.ts.
+ * GitLab (./gitlab.ts), Bitbucket Cloud (./bitbucket.ts), registered in ./registry.ts.
  */
 import { ConfigError } from '../../errors.ts';
 
 /** The forges pull requests open on (--forge). A new one: its module, and its line in ./registry.ts. */
-export const FORGE_KINDS = ['gitea', 'github', 'gitlab'] as const;
+export const FORGE_KINDS = ['gitea', 'github', 'gitlab', 'bitbucket'] as const;
 export type ForgeKind = (typeof FORGE_KINDS)[number];
 export const isForgeKind = (kind: string): kind is ForgeKind => (FORGE_KINDS as readonly string[]).includes(kind);
 
@@ -43,7 +43,7 @@ export interface Forge {
 }
 
 export interface ForgeOptions {
-  /** Chosen from the URL when absent: github.com → github, gitlab.* → gitlab, anything else → gitea. */
+  /** Chosen from the URL when absent: github.com → github, gitlab.* → gitlab, bitbucket.org → bitbucket, anything else → gitea. */
   readonly kind?: ForgeKind;
   /** API base URL, for self-hosted forges whose API is not at the repository's origin. */
   readonly apiBase?: string;
@@ -86,12 +86,14 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
   // The operator's API address serves its own forge: a repository on another host is not one of its repositories.
   if (apiBase !== undefined && URL.canParse(apiBase)) {
     const api = new URL(apiBase);
-    if (api.origin !== url.origin && !(url.hostname === 'github.com' && api.hostname === 'api.github.com'))
+    // github.com and bitbucket.org answer their API on a host of its own.
+    const apiHost = { 'github.com': 'api.github.com', 'bitbucket.org': 'api.bitbucket.org' }[url.hostname];
+    if (api.origin !== url.origin && !(apiHost !== undefined && api.hostname === apiHost))
       throw new ConfigError(`the repository ${url.origin} is not on the forge whose API is ${api.origin} (--forge-api)`);
   }
   const root =
     apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin
-      ? new URL(apiBase).pathname.replace(/\/api(\/v\d+)?\/?$/, '/')
+      ? new URL(apiBase).pathname.replace(/\/(api(\/v\d+)?|2\.0)\/?$/, '/')
       : '/';
   const rooted = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   if (!`${rooted}/`.startsWith(root.endsWith('/') ? root : `${root}/`))
@@ -122,8 +124,8 @@ export function forgeRefusal(repoURL: string, options: Pick<ForgeOptions, 'kind'
   }
 }
 
-/** The forge a repository URL is on: as configured, else github.com → github, gitlab.* → gitlab, anything else → gitea. */
+/** The forge a repository URL is on: as configured, else github.com → github, gitlab.* → gitlab, bitbucket.org → bitbucket, anything else → gitea. */
 export function kindOf(repoURL: string, options: Pick<ForgeOptions, 'kind'>): ForgeKind {
   const host = URL.canParse(repoURL) ? new URL(repoURL).hostname : '';
-  return options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : 'gitea');
+  return options.kind ?? (host === 'github.com' ? 'github' : host.startsWith('gitlab.') ? 'gitlab' : host === 'bitbucket.org' ? 'bitbucket' : 'gitea');
 }

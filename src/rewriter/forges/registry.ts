@@ -8,6 +8,7 @@ import { kindOf, repositoryPath, type Forge, type ForgeKind, type ForgeOptions }
 import { GiteaForge } from './gitea.ts';
 import { GitHubForge } from './github.ts';
 import { GitLabForge } from './gitlab.ts';
+import { BitbucketForge } from './bitbucket.ts';
 
 interface Located {
   readonly origin: string;
@@ -25,6 +26,7 @@ const FORGES: Record<ForgeKind, Open> = {
   github: (at, api, token, d) =>
     new GitHubForge(api ?? (at.host === 'github.com' ? 'https://api.github.com' : `${at.origin}/api/v3`), at.owner, at.name, token, d),
   gitlab: (at, api, token, d) => new GitLabForge(api ?? `${at.origin}/api/v4`, at.path, token, d),
+  bitbucket: (at, api, token, d) => new BitbucketForge(api ?? 'https://api.bitbucket.org/2.0', at.owner, at.name, token, d),
 };
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
