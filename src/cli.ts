@@ -174,7 +174,7 @@ const GIT_FLAGS = {
   'git-mode': {
     arg: 'MODE',
     default: 'branch',
-    help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea, Forgejo or Bitbucket Cloud), branch (the branch only) or commit (straight to the base branch)',
+    help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea, Forgejo, Bitbucket Cloud or Bitbucket Data Center), branch (the branch only) or commit (straight to the base branch)',
   },
   'forge-token-file': { arg: 'PATH', help: 'API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)' },
   forge: {
@@ -183,7 +183,7 @@ const GIT_FLAGS = {
   },
   'forge-api': {
     arg: 'URL',
-    help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea; api.bitbucket.org/2.0 for Bitbucket Cloud)",
+    help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea; api.bitbucket.org/2.0 for Bitbucket Cloud; <origin>/rest/api/1.0 for Bitbucket Data Center)",
   },
   'pr-label': { arg: 'NAME', multiple: true, help: 'label the pull request (repeatable)' },
   'pr-draft': { help: 'open pull requests as drafts' },

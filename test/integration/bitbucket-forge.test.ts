@@ -1,7 +1,8 @@
 /**
- * The Bitbucket Cloud client against a stand-in held to Bitbucket's documented pull request API
- * (test/support/bitbucket-contract.ts), alone and as the rewriter's forge in pr mode: opened, updated
- * by a later batch, a declined pull request not proposed again, a fork's never taken for ours.
+ * The Bitbucket Cloud and Data Center clients against stand-ins held to Bitbucket's documented pull
+ * request APIs (test/support/bitbucket-contract.ts, bitbucket-server-contract.ts), alone and as the
+ * rewriter's forge in pr mode: opened, updated by a later batch, a declined pull request not proposed
+ * again, a fork's never taken for ours; on Data Center, an update names the version it read.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,10 +13,12 @@ import { request } from 'undici';
 import { Ledger } from '../../src/handoff/ledger.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { BitbucketForge } from '../../src/rewriter/forges/bitbucket.ts';
+import { BitbucketServerForge } from '../../src/rewriter/forges/bitbucket-server.ts';
 import { forgeRefusal, kindOf } from '../../src/rewriter/forges/forge.ts';
 import { forgeFor } from '../../src/rewriter/forges/registry.ts';
 import { Rewriter } from '../../src/rewriter/rewriter.ts';
 import { startBitbucketStandIn, type BitbucketStandIn } from '../support/bitbucket-contract.ts';
+import { startBitbucketServerStandIn, type BitbucketServerStandIn } from '../support/bitbucket-server-contract.ts';
 import { bareRepository, git } from '../support/git.ts';
 
 const DIGEST = `sha256:${'e'.repeat(64)}`;
@@ -23,13 +26,16 @@ const deployment = (name: string, image: string) =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ${image}\n`;
 
 let bitbucket: BitbucketStandIn;
+let server: BitbucketServerStandIn;
 let work: string;
 before(async () => {
   bitbucket = await startBitbucketStandIn('acme', 'apps');
+  server = await startBitbucketServerStandIn('PLAT', 'apps');
   work = mkdtempSync(join(tmpdir(), 'image-clone-bitbucket-'));
 });
 after(async () => {
   await bitbucket?.stop();
+  await server?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -88,9 +94,70 @@ describe('Bitbucket Cloud pull requests, checked against the documented API', ()
   });
 
   it('as the rewriter forge: opens, adds a later batch, and does not propose again what a reviewer declined', async () => {
-    const dir = bareRepository(join(work, 'apps.git'), { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/api.yaml': deployment('api', 'redis:7') });
+    await rewriterFlow(
+      'cloud',
+      () => new BitbucketForge(bitbucket.api, 'acme', 'apps', 'bb-token'),
+      bitbucket,
+      (id) => bitbucket.setState(id, 'DECLINED'),
+    );
+  });
+});
+
+describe('Bitbucket Data Center pull requests, checked against the documented API', () => {
+  it('lists outgoing ones in every state, opens, updates with the version read; a stale version is refused, not overwritten', async () => {
+    const forge = new BitbucketServerForge(server.api, 'PLAT', 'apps', 'bbs-token');
+    assert.deepEqual(await forge.pullRequests('image-clone/main-1', 'main'), []);
+    const opened = await forge.open({ head: 'image-clone/main-1', base: 'main', title: 'Move 1 workload', body: 'table', draft: true, labels: ['ignored'] });
+    assert.deepEqual([opened.number, opened.state, opened.version], [1, 'open', 0]);
+    const updated = await forge.update(opened, { title: 'Move 2 workloads', body: 'bigger table' });
+    assert.equal(updated.version, 1);
+    // Another writer changed it since our read: refused, not overwritten.
+    server.edit(1, 'theirs');
+    await assert.rejects(
+      forge.update(updated, { title: 't', body: 'ours' }),
+      /HTTP 409: You are attempting to modify a pull request based on out-of-date information/,
+    );
+    assert.equal((await forge.pullRequests('image-clone/main-1', 'main'))[0]?.body, 'theirs');
+    server.setState(1, 'DECLINED');
+    assert.equal((await forge.pullRequests('image-clone/main-1', 'main'))[0]?.state, 'closed');
+    server.openFromFork('image-clone/main-fork', 'main', '<!-- image-clone-controller: {"rows":[]} -->');
+    assert.deepEqual(await forge.pullRequests('image-clone/main-fork', 'main'), []);
+    assert.deepEqual(server.violations, []);
+  });
+
+  it('has teeth, and finds the repository in a clone URL (scm/<project>/<repository>, under a context path)', async () => {
+    const response = await request(`${server.api}/projects/PLAT/repos/apps/pull-requests?state=CLOSED`, { headers: { authorization: 'Bearer t' } });
+    await response.body.dump();
+    assert.equal(response.statusCode, 400);
+    assert.match(server.violations.join('\n'), /state=CLOSED is not one of its documented values/);
+    const options = { kind: 'bitbucket-server' as const, apiBase: 'https://git.corp.example/bitbucket/rest/api/1.0' };
+    assert.equal(forgeRefusal('https://git.corp.example/bitbucket/scm/PLAT/apps.git', options), undefined);
+    assert.equal(forgeFor('https://git.corp.example/bitbucket/scm/PLAT/apps.git', { token: 't', ...options }).kind, 'bitbucket-server');
+    assert.match(forgeRefusal('https://git.corp.example/bitbucket/projects/PLAT/repos/apps', options) ?? '', /scm\/<project>\/<repository> under/);
+    assert.match(forgeRefusal('https://other.example/bitbucket/scm/PLAT/apps.git', options) ?? '', /not on the forge whose API is/);
+  });
+
+  it('as the rewriter forge: opens, adds a later batch, and does not propose again what a reviewer declined', async () => {
+    await rewriterFlow(
+      'server',
+      () => new BitbucketServerForge(server.api, 'PLAT', 'apps', 'bbs-token'),
+      server,
+      (id) => server.setState(id, 'DECLINED'),
+    );
+  });
+});
+
+/** The rewriter in pr mode with `forge`: a change opened, a later batch added to it, a declined one not proposed again. */
+async function rewriterFlow(
+  name: string,
+  forge: () => BitbucketForge | BitbucketServerForge,
+  standIn: { calls: string[]; violations: string[] },
+  decline: (id: number) => void,
+): Promise<void> {
+  {
+    const dir = bareRepository(join(work, `${name}.git`), { 'apps/web.yaml': deployment('web', 'nginx:1.25'), 'apps/api.yaml': deployment('api', 'redis:7') });
     const repoURL = `file://${dir}`;
-    const ledger = new Ledger(join(work, 'handoff'));
+    const ledger = new Ledger(join(work, `handoff-${name}`));
     const write = (name: string, source: string) =>
       ledger.write({
         workload: { kind: 'Deployment', namespace: 'shop', name, uid: `uid-${name}` },
@@ -100,14 +167,14 @@ describe('Bitbucket Cloud pull requests, checked against the documented API', ()
     const rewriter = () =>
       new Rewriter({
         handoffDir: ledger.dir,
-        cacheDir: join(work, 'cache'),
+        cacheDir: join(work, `cache-${name}`),
         mode: 'pr',
         author: { name: 'image-clone', email: 'bot@example.test' },
         logger: createLogger({ write: () => {} }),
-        openForge: () => new BitbucketForge(bitbucket.api, 'acme', 'apps', 'bb-token'),
+        openForge: forge,
       });
-    const calls = bitbucket.calls.length;
-    const violations = bitbucket.violations.length;
+    const calls = standIn.calls.length;
+    const violations = standIn.violations.length;
     await write('web', 'nginx:1.25');
     const [first] = await rewriter().processPending();
     assert.equal(first!.result, 'pushed');
@@ -116,17 +183,17 @@ describe('Bitbucket Cloud pull requests, checked against the documented API', ()
     assert.equal(second!.result, 'pushed');
     assert.equal(first!.pullRequest, second!.pullRequest, 'the later batch updates the same pull request');
     assert.deepEqual(
-      bitbucket.calls.slice(calls).filter((c) => c !== 'list'),
+      standIn.calls.slice(calls).filter((c) => c !== 'list'),
       ['create', 'update'],
     );
     assert.match(git(dir, 'show', `${first!.branch}:apps/api.yaml`), /backup\.io\/m\/redis/);
     // The reviewer declines it; the same change comes again and is not proposed again.
-    bitbucket.setState(Number(/(\d+)$/.exec(first!.pullRequest!)![1]), 'DECLINED');
+    decline(Number(/(\d+)$/.exec(first!.pullRequest!)![1]));
     for (const id of ledger.pendingIds()) assert.fail(`pending ${id}`);
     const id = (await write('web', 'nginx:1.25')).id;
     rmSync(join(ledger.dir, `${id}.done`), { force: true });
     const [third] = await rewriter().processPending();
     assert.equal(third!.result, 'not-reopened');
-    assert.deepEqual(bitbucket.violations.slice(violations), []);
-  });
-});
+    assert.deepEqual(standIn.violations.slice(violations), []);
+  }
+}

@@ -2,12 +2,13 @@
  * One small interface over the forges that host GitOps repositories: find the pull requests of a
  * branch, open one, update one; and how a repository URL names its repository on a forge.
  * Implementations: Gitea/Forgejo (./gitea.ts), GitHub and GitHub Enterprise Server (./github.ts),
- * GitLab (./gitlab.ts), Bitbucket Cloud (./bitbucket.ts), registered in ./registry.ts.
+ * GitLab (./gitlab.ts), Bitbucket Cloud (./bitbucket.ts), Bitbucket Data Center (./bitbucket-server.ts),
+ * registered in ./registry.ts.
  */
 import { ConfigError } from '../../errors.ts';
 
 /** The forges pull requests open on (--forge). A new one: its module, and its line in ./registry.ts. */
-export const FORGE_KINDS = ['gitea', 'github', 'gitlab', 'bitbucket'] as const;
+export const FORGE_KINDS = ['gitea', 'github', 'gitlab', 'bitbucket', 'bitbucket-server'] as const;
 export type ForgeKind = (typeof FORGE_KINDS)[number];
 export const isForgeKind = (kind: string): kind is ForgeKind => (FORGE_KINDS as readonly string[]).includes(kind);
 
@@ -19,6 +20,8 @@ export interface PullRequest {
   readonly base: string;
   readonly title: string;
   readonly body: string;
+  /** Where the forge versions a pull request for its updates (Bitbucket Data Center): the version read. */
+  readonly version?: number;
 }
 
 export interface PullRequestSpec {
@@ -93,16 +96,21 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
   }
   const root =
     apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin
-      ? new URL(apiBase).pathname.replace(/\/(api(\/v\d+)?|2\.0)\/?$/, '/')
+      ? new URL(apiBase).pathname.replace(/\/(api(\/v\d+)?|2\.0|rest\/api\/1\.0)\/?$/, '/')
       : '/';
   const rooted = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   if (!`${rooted}/`.startsWith(root.endsWith('/') ? root : `${root}/`))
     throw new ConfigError(`the repository URL ${shown} is not under the forge's root ${url.origin}${root}`);
-  const parts = rooted
+  const path = rooted
     .slice(root.length)
     .replace(/\.git$/, '')
     .split('/')
     .filter(Boolean);
+  // Bitbucket Data Center clones at /scm/<project key>/<repository>.
+  const scm = kind === 'bitbucket-server';
+  if (scm && path[0] !== 'scm')
+    throw new ConfigError(`cannot find the ${kind} repository in ${shown}: scm/<project>/<repository> under ${url.origin}${root} expected`);
+  const parts = scm ? path.slice(1) : path;
   const bad = parts.find((part) => !NAME.test(part));
   if (bad !== undefined) throw new ConfigError(`the repository URL ${shown} has a path segment that is not a ${kind} name: ${JSON.stringify(bad)}`);
   const fits = kind === 'gitlab' ? parts.length >= 2 : parts.length === 2;

@@ -101,7 +101,9 @@ async function forgeCallOnce(call: ForgeCall): Promise<unknown> {
   if (response.statusCode >= 300) {
     let message = '';
     try {
-      message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
+      // GitHub, Gitea and GitLab say `message`; Bitbucket Cloud `error.message`; Data Center `errors[0].message`. A forge's words, cut.
+      const said = JSON.parse(text) as { message?: unknown; error?: { message?: unknown }; errors?: Array<{ message?: unknown }> };
+      message = String(said.message ?? said.error?.message ?? said.errors?.[0]?.message ?? '').slice(0, 300);
     } catch {
       // not JSON: the status says enough
     }

@@ -9,6 +9,7 @@ import { GiteaForge } from './gitea.ts';
 import { GitHubForge } from './github.ts';
 import { GitLabForge } from './gitlab.ts';
 import { BitbucketForge } from './bitbucket.ts';
+import { BitbucketServerForge } from './bitbucket-server.ts';
 
 interface Located {
   readonly origin: string;
@@ -27,6 +28,7 @@ const FORGES: Record<ForgeKind, Open> = {
     new GitHubForge(api ?? (at.host === 'github.com' ? 'https://api.github.com' : `${at.origin}/api/v3`), at.owner, at.name, token, d),
   gitlab: (at, api, token, d) => new GitLabForge(api ?? `${at.origin}/api/v4`, at.path, token, d),
   bitbucket: (at, api, token, d) => new BitbucketForge(api ?? 'https://api.bitbucket.org/2.0', at.owner, at.name, token, d),
+  'bitbucket-server': (at, api, token, d) => new BitbucketServerForge(api ?? `${at.origin}/rest/api/1.0`, at.owner, at.name, token, d),
 };
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
