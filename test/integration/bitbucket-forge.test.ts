@@ -82,7 +82,27 @@ describe('Bitbucket Cloud pull requests, checked against the documented API', ()
     assert.match(bitbucket.violations.slice(before).join('\n'), /labels is not a writable field/);
   });
 
+  it('reads every page of a busy branch (never taking "not on the first page" for "none"), and never follows a page link elsewhere', async () => {
+    const forge = new BitbucketForge(bitbucket.api, 'acme', 'apps', 'bb-token');
+    const violations = bitbucket.violations.length;
+    bitbucket.addMany('image-clone/busy', 'main', 120, 'DECLINED');
+    const open = await forge.open({ head: 'image-clone/busy', base: 'main', title: 't', body: 'b' });
+    bitbucket.addMany('image-clone/busy', 'main', 60, 'SUPERSEDED');
+    const seen = await forge.pullRequests('image-clone/busy', 'main');
+    assert.equal(seen.length, 181);
+    assert.equal(seen.find((p) => p.state === 'open')?.number, open.number);
+    bitbucket.linkElsewhere();
+    await assert.rejects(forge.pullRequests('image-clone/busy', 'main'), /Bitbucket linked a next page outside its API/);
+    assert.deepEqual(bitbucket.violations.slice(violations), []);
+  });
+
   it('is chosen for bitbucket.org with the API at api.bitbucket.org; a repository elsewhere is not one of its repositories', () => {
+    // Even without --forge-api: its API is at one place, so another host's path is never taken for a bitbucket.org repository.
+    assert.match(
+      forgeRefusal('https://git.team-b.example/team-a/x.git', { kind: 'bitbucket' }) ?? '',
+      /not on the forge whose API is https:\/\/api\.bitbucket\.org/,
+    );
+    assert.throws(() => forgeFor('https://git.team-b.example/team-a/x.git', { token: 't', kind: 'bitbucket' }), /not on the forge whose API is/);
     assert.equal(kindOf('https://bitbucket.org/acme/apps.git', {}), 'bitbucket');
     assert.equal(forgeFor('https://bitbucket.org/acme/apps.git', { token: 't' }).kind, 'bitbucket');
     assert.equal(forgeRefusal('https://bitbucket.org/acme/apps.git', { kind: 'bitbucket', apiBase: 'https://api.bitbucket.org/2.0' }), undefined);
@@ -122,6 +142,15 @@ describe('Bitbucket Data Center pull requests, checked against the documented AP
     assert.equal((await forge.pullRequests('image-clone/main-1', 'main'))[0]?.state, 'closed');
     server.openFromFork('image-clone/main-fork', 'main', '<!-- image-clone-controller: {"rows":[]} -->');
     assert.deepEqual(await forge.pullRequests('image-clone/main-fork', 'main'), []);
+    // From our branch into another repository: listed as outgoing, not ours.
+    server.addMany('image-clone/main-fork', 'main', 1, 'OPEN', true);
+    assert.deepEqual(await forge.pullRequests('image-clone/main-fork', 'main'), []);
+    // A busy branch: every page read.
+    server.addMany('image-clone/busy', 'main', 250, 'DECLINED');
+    const open = await forge.open({ head: 'image-clone/busy', base: 'main', title: 't', body: 'b' });
+    const seen = await forge.pullRequests('image-clone/busy', 'main');
+    assert.equal(seen.length, 251);
+    assert.equal(seen.find((p) => p.state === 'open')?.number, open.number);
     assert.deepEqual(server.violations, []);
   });
 

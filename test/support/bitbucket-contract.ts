@@ -36,6 +36,10 @@ export interface BitbucketStandIn {
   openFromFork(head: string, base: string, description: string): void;
   /** A reviewer declines (or merges) one. */
   setState(id: number, state: State): void;
+  /** Pull requests of ours in bulk (a busy branch), in a state. */
+  addMany(head: string, base: string, count: number, state: State): void;
+  /** From now, `next` links point at another host (a hostile or misconfigured server). */
+  linkElsewhere(): void;
   stop(): Promise<void>;
 }
 
@@ -47,6 +51,7 @@ export async function startBitbucketStandIn(workspace: string, slug: string): Pr
   const pulls: Array<{ id: number; title: string; description: string; state: State; draft: boolean; head: string; base: string; fork: boolean }> = [];
   const calls: string[] = [];
   const violations: string[] = [];
+  let nextElsewhere = false;
   const shaped = (p: (typeof pulls)[number]) => ({
     type: 'pullrequest',
     id: p.id,
@@ -112,14 +117,31 @@ export async function startBitbucketStandIn(workspace: string, slug: string): Pr
             filters[m[1]!] = m[2]!.replace(/\\(.)/g, '$1');
           }
         }
+        for (const field of Object.keys(filters))
+          if (!['source.branch.name', 'destination.branch.name', 'source.repository.full_name'].includes(field))
+            return fail(`a BBQL field it does not filter on here: ${field}`);
         const wanted = states.length > 0 ? states : ['OPEN'];
-        const values = pulls
+        const all = pulls
           .filter((p) => wanted.includes(p.state))
           .filter((p) => filters['source.branch.name'] === undefined || p.head === filters['source.branch.name'])
           .filter((p) => filters['destination.branch.name'] === undefined || p.base === filters['destination.branch.name'])
-          .sort((a, b) => (at.searchParams.get('sort') === '-id' ? b.id - a.id : a.id - b.id))
-          .map(shaped);
-        return answer(200, { pagelen: Number(pagelen ?? 10), size: values.length, page: 1, values });
+          .filter(
+            (p) => filters['source.repository.full_name'] === undefined || (p.fork ? fork : repository).full_name === filters['source.repository.full_name'],
+          )
+          .sort((a, b) => (at.searchParams.get('sort') === '-id' ? b.id - a.id : a.id - b.id));
+        // Paged as Bitbucket pages: `pagelen` a page (default 10), `next` the absolute URL of the next one.
+        const size = Number(pagelen ?? 10);
+        const page = Number(at.searchParams.get('page') ?? 1);
+        const next = new URL(at.href);
+        next.searchParams.set('page', String(page + 1));
+        const more = page * size < all.length;
+        return answer(200, {
+          pagelen: size,
+          size: all.length,
+          page,
+          values: all.slice((page - 1) * size, page * size).map(shaped),
+          ...(more ? { next: nextElsewhere ? next.href.replace('127.0.0.1', 'localhost') : next.href } : {}),
+        });
       }
       if (at.pathname === base && req.method === 'POST') {
         calls.push('create');
@@ -165,6 +187,12 @@ export async function startBitbucketStandIn(workspace: string, slug: string): Pr
     },
     setState(id, state) {
       pulls.find((p) => p.id === id)!.state = state;
+    },
+    addMany(head, base, count, state) {
+      for (let i = 0; i < count; i++) pulls.push({ id: pulls.length + 1, title: `old ${i}`, description: '', state, draft: false, head, base, fork: false });
+    },
+    linkElsewhere() {
+      nextElsewhere = true;
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -52,6 +52,8 @@ export interface BitbucketServerStandIn {
   setState(id: number, state: State): void;
   /** Another writer edits a pull request (its version moves on). */
   edit(id: number, description: string): void;
+  /** Pull requests of ours in bulk: `elsewhere`, from our branch into another repository. */
+  addMany(head: string, base: string, count: number, state: State, elsewhere?: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -68,7 +70,10 @@ export async function startBitbucketServerStandIn(projectKey: string, slug: stri
     draft: boolean;
     head: string;
     base: string;
+    /** From a fork into this repository (INCOMING here). */
     fork: boolean;
+    /** From this repository into another (OUTGOING here). */
+    elsewhere?: boolean;
   }> = [];
   const calls: string[] = [];
   const violations: string[] = [];
@@ -88,7 +93,12 @@ export async function startBitbucketServerStandIn(projectKey: string, slug: stri
       latestCommit: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2',
       repository: p.fork ? repository(2, `${slug}-fork`) : repository(1, slug),
     },
-    toRef: { id: `refs/heads/${p.base}`, displayId: p.base, latestCommit: 'f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1f6e5', repository: repository(1, slug) },
+    toRef: {
+      id: `refs/heads/${p.base}`,
+      displayId: p.base,
+      latestCommit: 'f6e5d4c3b2a1f6e5d4c3b2a1f6e5d4c3b2a1f6e5',
+      repository: p.elsewhere ? repository(3, `${slug}-other`) : repository(1, slug),
+    },
     links: { self: [{ href: `${url}/projects/${projectKey}/repos/${slug}/pull-requests/${p.id}` }] },
     createdDate: 1764806400000,
     updatedDate: 1764806400000,
@@ -133,12 +143,23 @@ export async function startBitbucketServerStandIn(projectKey: string, slug: stri
         const state = at.searchParams.get('state') ?? 'OPEN';
         const ref = at.searchParams.get('at');
         const outgoing = (at.searchParams.get('direction') ?? 'INCOMING') === 'OUTGOING';
-        const values = pulls
+        // OUTGOING: from a branch of this repository (into it or another); INCOMING: into this repository (from it or a fork).
+        const all = pulls
           .filter((p) => state === 'ALL' || p.state === state)
+          .filter((p) => (outgoing ? !p.fork : !p.elsewhere))
           .filter((p) => ref === null || `refs/heads/${outgoing ? p.head : p.base}` === ref)
-          .sort((a, b) => (at.searchParams.get('order') === 'OLDEST' ? a.id - b.id : b.id - a.id))
-          .map(shaped);
-        return answer(200, { size: values.length, limit: Number(at.searchParams.get('limit') ?? 25), isLastPage: true, start: 0, values });
+          .sort((a, b) => (at.searchParams.get('order') === 'OLDEST' ? a.id - b.id : b.id - a.id));
+        const start = Number(at.searchParams.get('start') ?? 0);
+        const limit = Number(at.searchParams.get('limit') ?? 25);
+        const last = start + limit >= all.length;
+        return answer(200, {
+          size: Math.max(0, Math.min(limit, all.length - start)),
+          limit,
+          isLastPage: last,
+          start,
+          values: all.slice(start, start + limit).map(shaped),
+          ...(last ? {} : { nextPageStart: start + limit }),
+        });
       }
       if (at.pathname === base && req.method === 'POST') {
         calls.push('create');
@@ -198,6 +219,10 @@ export async function startBitbucketServerStandIn(projectKey: string, slug: stri
       const pull = pulls.find((p) => p.id === id)!;
       pull.state = state;
       pull.version++;
+    },
+    addMany(head, base, count, state, elsewhere = false) {
+      for (let i = 0; i < count; i++)
+        pulls.push({ id: pulls.length + 1, version: 0, title: `old ${i}`, description: '', state, draft: false, head, base, fork: false, elsewhere });
     },
     edit(id, description) {
       const pull = pulls.find((p) => p.id === id)!;

@@ -45,12 +45,25 @@ export class BitbucketServerForge implements Forge {
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
-    const query = new URLSearchParams({ state: 'ALL', direction: 'OUTGOING', at: `refs/heads/${head}`, order: 'NEWEST', limit: '100' });
-    const page = (await this.#api.call('GET', `/${this.#repo}/pull-requests?${query}`)) as { values?: unknown };
-    if (!Array.isArray(page?.values)) throw new ForgeError('Bitbucket Data Center answered the pull request list with something that is not a page of them');
-    // A fork's pull request comes from another repository (its own id).
+    const answered: ServerPull[] = [];
+    let start = 0;
+    for (let pages = 0; ; pages++) {
+      // Not seeing ours is not "none": past the pages read, the call fails rather than restart the branch.
+      if (pages === MAX_PAGES) throw new ForgeError(`Bitbucket Data Center lists more than ${MAX_PAGES * 100} pull requests from ${head}`);
+      const query = new URLSearchParams({ state: 'ALL', direction: 'OUTGOING', at: `refs/heads/${head}`, order: 'NEWEST', limit: '100', start: String(start) });
+      const page = (await this.#api.call('GET', `/${this.#repo}/pull-requests?${query}`)) as {
+        values?: unknown;
+        isLastPage?: unknown;
+        nextPageStart?: unknown;
+      };
+      if (!Array.isArray(page?.values)) throw new ForgeError('Bitbucket Data Center answered the pull request list with something that is not a page of them');
+      answered.push(...(page.values as ServerPull[]));
+      if (page.isLastPage !== false || typeof page.nextPageStart !== 'number' || page.nextPageStart <= start) break;
+      start = page.nextPageStart;
+    }
+    // Another repository's pull request (a fork's, or one into another repository) is not ours.
     const sameRepository = (p: ServerPull) => typeof p.fromRef?.repository?.id === 'number' && p.fromRef.repository.id === p.toRef?.repository?.id;
-    return ownPullRequests(page.values as ServerPull[], toPullRequest, sameRepository, head, base);
+    return ownPullRequests(answered, toPullRequest, sameRepository, head, base);
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
@@ -77,6 +90,11 @@ export class BitbucketServerForge implements Forge {
   }
 }
 
+/** Pages of a branch's pull requests read at most (a real branch has a handful). */
+const MAX_PAGES = 10;
+
+const STATES: Record<string, PullRequest['state']> = { OPEN: 'open', MERGED: 'merged', DECLINED: 'closed' };
+
 function branch(ref: Ref | undefined): string | undefined {
   return typeof ref?.id === 'string' && ref.id.startsWith('refs/heads/') ? ref.id.slice('refs/heads/'.length) : undefined;
 }
@@ -91,7 +109,14 @@ function toPullRequest(pull: ServerPull): PullRequest {
   return {
     number: pull.id,
     url: pull.links?.self?.[0]?.href ?? '',
-    state: pull.state === 'OPEN' ? 'open' : pull.state === 'MERGED' ? 'merged' : 'closed',
+    state:
+      STATES[pull.state] ??
+      (() => {
+        // A state it does not know is not taken for "declined" (which would stop a change for good).
+        throw new ForgeError(
+          `Bitbucket Data Center answered pull request #${pull.id} in a state it does not document: ${JSON.stringify(String(pull.state).slice(0, 40))}`,
+        );
+      })(),
     head,
     base,
     title: pull.title,

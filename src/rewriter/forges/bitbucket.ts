@@ -24,6 +24,7 @@ export class BitbucketForge implements Forge {
   readonly kind = 'bitbucket' as const;
   readonly #api: ForgeApi;
   readonly #repo: string;
+  readonly #fullName: string;
 
   constructor(apiBase: string, workspace: string, slug: string, token: string, dispatcher?: Dispatcher) {
     this.#api = new ForgeApi(
@@ -34,21 +35,31 @@ export class BitbucketForge implements Forge {
       dispatcher,
     );
     this.#repo = `${encodeURIComponent(workspace)}/${encodeURIComponent(slug)}`;
+    this.#fullName = `${workspace}/${slug}`;
   }
 
   async pullRequests(head: string, base: string): Promise<PullRequest[]> {
     const query = new URLSearchParams([
       ...['OPEN', 'MERGED', 'DECLINED', 'SUPERSEDED'].map((state): [string, string] => ['state', state]),
-      // BBQL: a string in double quotes, a quote or backslash in it escaped.
-      ['q', `source.branch.name = ${bbql(head)} AND destination.branch.name = ${bbql(base)}`],
+      // BBQL: a string in double quotes, a quote or backslash in it escaped. From this repository only,
+      // so forks' pull requests from a branch of our name cannot crowd ours out of the pages.
+      ['q', `source.repository.full_name = ${bbql(this.#fullName)} AND source.branch.name = ${bbql(head)} AND destination.branch.name = ${bbql(base)}`],
       ['sort', '-id'],
       ['pagelen', '50'],
     ]);
-    const page = (await this.#api.call('GET', `/repositories/${this.#repo}/pullrequests?${query}`)) as { values?: unknown };
-    if (!Array.isArray(page?.values)) throw new ForgeError('Bitbucket answered the pull request list with something that is not a page of them');
+    const answered: BitbucketPull[] = [];
+    let path: string | undefined = `/repositories/${this.#repo}/pullrequests?${query}`;
+    for (let pages = 0; path !== undefined; pages++) {
+      // Not seeing ours is not "none": past the pages read, the call fails rather than restart the branch.
+      if (pages === MAX_PAGES) throw new ForgeError(`Bitbucket lists more than ${MAX_PAGES * 50} pull requests from ${head} into ${base}`);
+      const page = (await this.#api.call('GET', path)) as { values?: unknown; next?: unknown };
+      if (!Array.isArray(page?.values)) throw new ForgeError('Bitbucket answered the pull request list with something that is not a page of them');
+      answered.push(...(page.values as BitbucketPull[]));
+      path = typeof page.next === 'string' ? this.#api.pathOf(page.next) : undefined;
+    }
     // A fork's pull request comes from another repository (its own uuid).
     const sameRepository = (p: BitbucketPull) => typeof p.source?.repository?.uuid === 'string' && p.source.repository.uuid === p.destination?.repository?.uuid;
-    return ownPullRequests(page.values as BitbucketPull[], toPullRequest, sameRepository, head, base);
+    return ownPullRequests(answered, toPullRequest, sameRepository, head, base);
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
@@ -74,8 +85,18 @@ export class BitbucketForge implements Forge {
   }
 }
 
+/** Pages of a branch's pull requests read at most (a real branch has a handful). */
+const MAX_PAGES = 10;
+
 function bbql(text: string): string {
   return `"${text.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+const STATES: Record<string, PullRequest['state']> = { OPEN: 'open', MERGED: 'merged', DECLINED: 'closed', SUPERSEDED: 'closed' };
+
+/** A state it does not know is not taken for "declined" (which would stop a change for good). */
+function unknownState(pull: BitbucketPull): never {
+  throw new ForgeError(`Bitbucket answered pull request #${pull.id} in a state it does not document: ${JSON.stringify(String(pull.state).slice(0, 40))}`);
 }
 
 function toPullRequest(pull: BitbucketPull): PullRequest {
@@ -86,7 +107,7 @@ function toPullRequest(pull: BitbucketPull): PullRequest {
   return {
     number: pull.id,
     url: pull.links?.html?.href ?? '',
-    state: pull.state === 'OPEN' ? 'open' : pull.state === 'MERGED' ? 'merged' : 'closed',
+    state: STATES[pull.state] ?? unknownState(pull),
     head: pull.source.branch.name,
     base: pull.destination.branch.name,
     title: pull.title,

@@ -96,7 +96,7 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
   }
   const root =
     apiBase !== undefined && URL.canParse(apiBase) && new URL(apiBase).origin === url.origin
-      ? new URL(apiBase).pathname.replace(/\/(api(\/v\d+)?|2\.0|rest\/api\/1\.0)\/?$/, '/')
+      ? new URL(apiBase).pathname.replace(/\/(api(\/v\d+)?|2\.0|rest\/api\/(1\.0|latest))\/?$/, '/')
       : '/';
   const rooted = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   if (!`${rooted}/`.startsWith(root.endsWith('/') ? root : `${root}/`))
@@ -124,12 +124,18 @@ export function repositoryPath(repoURL: string, kind: ForgeKind = 'gitea', apiBa
 /** Why no forge call may be made for this repository URL (it names no repository of the forge's), or undefined. */
 export function forgeRefusal(repoURL: string, options: Pick<ForgeOptions, 'kind' | 'apiBase'>): string | undefined {
   try {
-    repositoryPath(repoURL, kindOf(repoURL, options), options.apiBase);
+    const kind = kindOf(repoURL, options);
+    repositoryPath(repoURL, kind, options.apiBase ?? fixedApi(kind));
     return undefined;
   } catch (error) {
     if (error instanceof ConfigError) return error.message;
     throw error;
   }
+}
+
+/** Bitbucket Cloud's API is at one place: a repository elsewhere is not one of its repositories. */
+export function fixedApi(kind: ForgeKind): string | undefined {
+  return kind === 'bitbucket' ? 'https://api.bitbucket.org/2.0' : undefined;
 }
 
 /** The forge a repository URL is on: as configured, else github.com → github, gitlab.* → gitlab, bitbucket.org → bitbucket, anything else → gitea. */

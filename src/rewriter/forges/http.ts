@@ -49,6 +49,13 @@ export class ForgeApi {
     this.#fixed = { forge, headers, authHint, ...(dispatcher ? { dispatcher } : {}) };
   }
 
+  /** A URL the forge gave (a next page) as a path under this API, or a refusal: a link elsewhere is never followed with the token. */
+  pathOf(link: string): string {
+    if (!link.startsWith(`${this.#base}/`))
+      throw new ForgeError(`${this.#fixed.forge} linked a next page outside its API (${JSON.stringify(link.slice(0, 100))})`);
+    return link.slice(this.#base.length);
+  }
+
   call(method: ForgeCall['method'], path: string, body?: object): Promise<unknown> {
     return forgeCall({ ...this.#fixed, method, url: `${this.#base}${path}`, ...(body ? { body } : {}) });
   }

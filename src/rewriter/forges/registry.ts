@@ -4,7 +4,7 @@
  */
 import { Agent } from 'undici';
 import { trustedCa } from '../../util/trusted-ca.ts';
-import { kindOf, repositoryPath, type Forge, type ForgeKind, type ForgeOptions } from './forge.ts';
+import { fixedApi, kindOf, repositoryPath, type Forge, type ForgeKind, type ForgeOptions } from './forge.ts';
 import { GiteaForge } from './gitea.ts';
 import { GitHubForge } from './github.ts';
 import { GitLabForge } from './gitlab.ts';
@@ -27,13 +27,13 @@ const FORGES: Record<ForgeKind, Open> = {
   github: (at, api, token, d) =>
     new GitHubForge(api ?? (at.host === 'github.com' ? 'https://api.github.com' : `${at.origin}/api/v3`), at.owner, at.name, token, d),
   gitlab: (at, api, token, d) => new GitLabForge(api ?? `${at.origin}/api/v4`, at.path, token, d),
-  bitbucket: (at, api, token, d) => new BitbucketForge(api ?? 'https://api.bitbucket.org/2.0', at.owner, at.name, token, d),
+  bitbucket: (at, api, token, d) => new BitbucketForge(api ?? fixedApi('bitbucket')!, at.owner, at.name, token, d),
   'bitbucket-server': (at, api, token, d) => new BitbucketServerForge(api ?? `${at.origin}/rest/api/1.0`, at.owner, at.name, token, d),
 };
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
   const kind = kindOf(repoURL, options);
-  const at = repositoryPath(repoURL, kind, options.apiBase);
+  const at = repositoryPath(repoURL, kind, options.apiBase ?? fixedApi(kind));
   return FORGES[kind]({ ...at, host: new URL(at.origin).hostname }, options.apiBase, options.token, dispatcherFor(options.caFile));
 }
 
