@@ -245,6 +245,10 @@ const COPIER_FLAGS = {
     arg: 'PATH',
     help: 'read Argo CD Applications from the cluster Argo CD runs in (a hub) through this kubeconfig; workloads, Flux objects and Events stay in this cluster',
   },
+  'argocd-cluster-secret': {
+    arg: 'NAME',
+    help: "run in an Argo CD hub and back up the workloads of the spoke this cluster Secret (in --argocd-namespace) reaches, as Argo CD reaches it; Applications, the Lease and the controller's namespace stay in this cluster, workloads, Events and pull access are the spoke's",
+  },
   'argocd-destination': {
     arg: 'NAME',
     multiple: true,
@@ -252,7 +256,7 @@ const COPIER_FLAGS = {
   },
   'cluster-name': {
     arg: 'NAME',
-    help: "this cluster's name in records, commit messages and pull request rows (a DNS label; default: the first 8 characters of the kube-system namespace's uid)",
+    help: "this cluster's name in records, commit messages and pull request rows (a DNS label; default: the name in --argocd-cluster-secret, else the first 8 characters of the kube-system namespace's uid)",
   },
   'log-level': logLevel('info'),
   help: HELP,
@@ -292,6 +296,11 @@ const REWRITER_FLAGS = {
     help: 'never, unmanaged (patch workloads no GitOps tool manages through the Kubernetes API) or always (also managed ones: the GitOps tool may revert them until the Git change lands)',
   },
   kubeconfig: { arg: 'PATH', help: 'the cluster to patch (default: in-cluster, $KUBECONFIG, ~/.kube/config)' },
+  'argocd-cluster-secret': {
+    arg: 'NAME',
+    help: 'in an Argo CD hub: patch the spoke this cluster Secret (in --argocd-namespace) reaches, as the copier given the same Secret backs it up',
+  },
+  'argocd-namespace': { arg: 'NS', default: 'argocd', help: 'where --argocd-cluster-secret is' },
   'health-address': { arg: 'ADDR', default: ':8081', help: '/healthz, /readyz and /metrics ("" for none)' },
   once: { help: 'process what is pending, then exit (0 only if every change landed)' },
   'dry-run': { help: 'print the plan and the unified diff (and any patch) for what is pending; commit, push, patch and mark nothing (implies --once)' },
@@ -491,6 +500,7 @@ async function rewriter(args: readonly string[], out: (l: string) => void): Prom
       stuckAfterMs: parseDuration('--stuck-after', values['stuck-after']!),
       directPatch,
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      ...(values['argocd-cluster-secret'] ? { argocdClusterSecret: values['argocd-cluster-secret'], argocdNamespace: values['argocd-namespace']! } : {}),
       dryRun: values['dry-run'] ?? false,
       helm: values.helm!,
       kustomize: values.kustomize!,
@@ -575,6 +585,7 @@ async function copier(args: readonly string[], out: (l: string) => void): Promis
       argocdNamespace: values['argocd-namespace']!,
       ...(values['argocd-kubeconfig'] ? { argocdKubeconfig: values['argocd-kubeconfig'] } : {}),
       ...(values['argocd-destination']?.length ? { argocdDestinations: values['argocd-destination'] } : {}),
+      ...(values['argocd-cluster-secret'] ? { argocdClusterSecret: values['argocd-cluster-secret'] } : {}),
       // Empty (the ConfigMap's CLUSTER_NAME left blank): the default.
       ...(values['cluster-name'] ? { clusterName: checkClusterName(values['cluster-name']) } : {}),
       backupPull: parseBackupPull(values['backup-pull']!),

@@ -6,7 +6,9 @@ import { registryStackOptions, type RegistrySettings } from './registry-settings
 import { existsSync, readFileSync } from 'node:fs';
 import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { ConfigError } from '../errors.ts';
-import { Copier } from '../copier/copier.ts';
+import { Copier, type CopierConfig } from '../copier/copier.ts';
+import { readArgoCdCluster } from '../cluster/argocd-cluster.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { NamespaceLimits } from '../copier/namespace-budget.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull } from '../image/backup-pull.ts';
@@ -32,6 +34,8 @@ export interface CopierCommandOptions extends RegistrySettings {
   readonly argocdNamespace?: string;
   /** --argocd-kubeconfig: the hub cluster where Argo CD's Applications are read. */
   readonly argocdKubeconfig?: string;
+  /** --argocd-cluster-secret: in an Argo CD hub, the cluster Secret of the spoke whose workloads are backed up. */
+  readonly argocdClusterSecret?: string;
   /** --argocd-destination: what Argo CD calls this cluster. */
   readonly argocdDestinations?: readonly string[];
   /** --cluster-name (default: from the kube-system namespace's uid). */
@@ -50,11 +54,37 @@ export function controllerNamespace(flag: string | undefined): string | undefine
   return undefined;
 }
 
+/**
+ * Where the workloads are: the cluster of --kubeconfig; or, in an Argo CD hub (--argocd-cluster-secret),
+ * the spoke that Secret reaches, with the hub kept for the Applications and the Lease.
+ */
+async function workloadCluster(
+  options: CopierCommandOptions,
+): Promise<Pick<CopierConfig, 'kubeConfig' | 'homeKubeConfig' | 'argocdKubeConfig' | 'argocdDestinations' | 'clusterName'>> {
+  const own = loadKubeConfig(options.kubeconfig);
+  const clusterName = options.clusterName ? { clusterName: options.clusterName } : {};
+  if (!options.argocdClusterSecret) return { kubeConfig: own, ...clusterName };
+  const spoke = await readArgoCdCluster(own.makeApiClient(CoreV1Api), options.argocdNamespace ?? 'argocd', options.argocdClusterSecret);
+  return {
+    kubeConfig: spoke.kubeConfig,
+    homeKubeConfig: own,
+    argocdKubeConfig: own,
+    argocdDestinations: spoke.destinations,
+    ...(spoke.clusterName ? { clusterName: spoke.clusterName } : {}),
+    ...clusterName,
+  };
+}
+
 export async function copierCommand(options: CopierCommandOptions, out: (line: string) => void): Promise<number> {
   const log = options.logger;
   // Another cluster's Argo CD knows this one by a name of its own: without it, nothing there would match.
   if (options.argocdKubeconfig && !options.argocdDestinations?.length)
     throw new ConfigError('--argocd-kubeconfig needs --argocd-destination: the name or API server URL Argo CD in that cluster gives this one');
+  if (options.argocdClusterSecret && (options.argocdKubeconfig || options.argocdDestinations?.length))
+    throw new ConfigError(
+      "--argocd-cluster-secret runs the copier in the hub, where Argo CD is: --argocd-kubeconfig and --argocd-destination (a spoke copier reading a hub) do not go with it; the destination is the Secret's name and server",
+    );
+  const workloads = await workloadCluster(options);
   const target = parseBackupTarget(options.backupRegistry, options.layout);
   const credentials = new CredentialFiles({
     ...(options.authFile ? { authFile: options.authFile } : {}),
@@ -65,7 +95,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
   if (namespace === undefined)
     log.warn('the controller namespace is unknown (no --controller-namespace, POD_NAMESPACE or service account); only kube-system is skipped');
   const copier = new Copier({
-    kubeConfig: loadKubeConfig(options.kubeconfig),
+    ...workloads,
     backupTarget: target,
     handoffDir: options.handoffDir,
     controllerNamespace: namespace,
@@ -79,7 +109,6 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
     ...(options.argocdKubeconfig ? { argocdKubeConfig: loadKubeConfig(options.argocdKubeconfig) } : {}),
     ...(options.argocdDestinations ? { argocdDestinations: options.argocdDestinations } : {}),
-    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
     backupPull: options.backupPull,
     ...(options.namespaceLimits ? { namespaceLimits: options.namespaceLimits } : {}),
   });

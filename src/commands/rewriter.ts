@@ -5,6 +5,7 @@
 import { parseNaming, type NamingSettings } from '../rewriter/grouping.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../observability/log.ts';
 import { holdSecret } from '../observability/secrets.ts';
 import { startHealthServer } from '../observability/server.ts';
@@ -88,6 +89,9 @@ export interface RewriterCommandOptions extends GitSettings {
   readonly stuckAfterMs?: number;
   readonly directPatch: DirectPatchMode;
   readonly kubeconfig?: string;
+  /** --argocd-cluster-secret: in an Argo CD hub, the spoke the direct patch reaches. */
+  readonly argocdClusterSecret?: string;
+  readonly argocdNamespace?: string;
   readonly healthAddress?: string;
   readonly dryRun: boolean;
   readonly logger: Logger;
@@ -95,6 +99,15 @@ export interface RewriterCommandOptions extends GitSettings {
   readonly helm: string;
   readonly kustomize: string;
   readonly caFile?: string;
+}
+
+/** The cluster the direct patch reaches: --kubeconfig's, or the spoke of --argocd-cluster-secret (the Secret read through --kubeconfig's). */
+async function patchedCluster(options: RewriterCommandOptions): Promise<KubeConfig> {
+  const own = (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig);
+  if (!options.argocdClusterSecret) return own;
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { readArgoCdCluster } = await import('../cluster/argocd-cluster.ts');
+  return (await readArgoCdCluster(own.makeApiClient(CoreV1Api), options.argocdNamespace ?? 'argocd', options.argocdClusterSecret)).kubeConfig;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {
@@ -110,9 +123,7 @@ export async function rewriterCommand(options: RewriterCommandOptions, out: (lin
     ...(options.caFile ? { caFile: options.caFile } : {}),
     naming: parseNaming(options.naming),
     // The Kubernetes client is loaded only for the direct-patch fallback (importing it costs 71-79 MiB).
-    ...(options.directPatch === 'never'
-      ? {}
-      : { directPatch: { mode: options.directPatch, kubeConfig: (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig) } }),
+    ...(options.directPatch === 'never' ? {} : { directPatch: { mode: options.directPatch, kubeConfig: await patchedCluster(options) } }),
     ...(options.unmanagedRepo
       ? { unmanaged: { repoURL: options.unmanagedRepo, branch: options.unmanagedBranch, ...(options.unmanagedPath ? { path: options.unmanagedPath } : {}) } }
       : {}),

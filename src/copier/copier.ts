@@ -88,10 +88,17 @@ type RecordSubject = Pick<HandoffRecord, 'workload' | 'images' | 'controller'> &
 };
 
 export interface CopierConfig {
+  /** The cluster whose workloads are backed up. */
   readonly kubeConfig: KubeConfig;
+  /**
+   * The cluster the controller runs in, where that is not the workloads' (in an Argo CD hub, serving
+   * a spoke: --argocd-cluster-secret): its Lease is there, and its own namespace is there rather than
+   * among the workloads.
+   */
+  readonly homeKubeConfig?: KubeConfig;
   readonly backupTarget: BackupTarget;
   readonly handoffDir: string;
-  /** The controller's own namespace, never touched. */
+  /** The controller's own namespace, never touched (in the home cluster, where one is given). */
   readonly controllerNamespace: string | undefined;
   /** When non-empty, only these namespaces. */
   readonly includeNamespaces: readonly string[];
@@ -219,7 +226,7 @@ export class Copier {
     this.#events = new EventRecorder(this.#apis.core, 'image-clone-copier', this.#log);
 
     ({ informers: this.#informers, namespaces: this.#namespaces } = this.#watches(kc));
-    this.#elector = config.leaderElection ? this.#leaderElector(kc, config.leaderElection) : undefined;
+    this.#elector = config.leaderElection ? this.#leaderElector(config.homeKubeConfig ?? kc, config.leaderElection) : undefined;
     this.#metrics.observe({
       queueDepth: () => this.#queue.depth,
       inFlight: () => this.#registry.engine.pending,
@@ -420,7 +427,8 @@ export class Copier {
 
   #namespaceIgnored(namespace: string): boolean {
     const { includeNamespaces, excludeNamespaces, controllerNamespace } = this.#config;
-    if (ALWAYS_IGNORED_NAMESPACES.includes(namespace) || namespace === controllerNamespace) return true;
+    const own = this.#config.homeKubeConfig === undefined && namespace === controllerNamespace;
+    if (ALWAYS_IGNORED_NAMESPACES.includes(namespace) || own) return true;
     if (includeNamespaces.length > 0 && !includeNamespaces.includes(namespace)) return true;
     if (excludeNamespaces.includes(namespace)) return true;
     return this.#namespaces.get(namespace)?.metadata?.annotations?.[IGNORE_ANNOTATION] === 'true';

@@ -1,18 +1,33 @@
 /**
- * Argo CD in a hub, the workloads in a spoke: the copier runs in the spoke (as `image-clone copier`,
- * a process) and reads the hub's Applications through a kubeconfig whose user may only get
- * Applications in the hub's argocd namespace (`--argocd-kubeconfig`, `--argocd-destination east`).
- * Two real kube-apiservers. A workload whose Application deploys to this spoke is owned by it; one
- * that claims an Application deploying to another spoke (which lists a workload of the same name
- * there) is not: its owner is not verified, with the reason.
+ * Argo CD in a hub, the workloads in a spoke, two real kube-apiservers, both topologies:
+ * - the copier in the spoke (as `image-clone copier`, a process) reads the hub's Applications through
+ *   a kubeconfig whose user may only get Applications in the hub's argocd namespace
+ *   (`--argocd-kubeconfig`, `--argocd-destination east`);
+ * - the copier in the hub (`--argocd-cluster-secret`) reaches the spoke through Argo CD's cluster
+ *   Secret, as the hub's service account with the RBAC of overlays/argocd-hub, and the spoke with a
+ *   token of kustomize/argocd-spoke-access's service account.
+ * Either way, a workload whose Application deploys to this spoke is owned by it; one that claims an
+ * Application deploying to another spoke (which lists a workload of the same name there) is not:
+ * its owner is not verified, with the reason.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  RbacAuthorizationV1Api,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { BIN_DIR } from '../../devenv/cache.ts';
 import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
@@ -21,6 +36,48 @@ import type { HandoffRecord } from '../../src/handoff/schema.ts';
 import { deploymentObject } from '../support/installation.ts';
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function render(path: string): KubernetesObject[] {
+  const text = execFileSync(join(BIN_DIR, 'kustomize'), ['build', join(ROOT, path)], { encoding: 'utf8' });
+  return parseAllDocuments(text).map((d) => d.toJS() as KubernetesObject);
+}
+
+/** A kubeconfig file for a service account of `cluster`, from a token the apiserver issues (TokenRequest). */
+async function serviceAccountKubeconfig(cluster: Cluster, admin: KubeConfig, namespace: string, name: string, file: string): Promise<string> {
+  const token = await issueToken(admin, namespace, name);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: cluster.server, caData: readFileSync(cluster.caFile).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'u', token }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
+  writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
+  return file;
+}
+
+async function issueToken(admin: KubeConfig, namespace: string, name: string): Promise<string> {
+  const request = await admin
+    .makeApiClient(CoreV1Api)
+    .createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  return request.status!.token!;
+}
+
+/** Whether a service account may do `verb` (SubjectAccessReview). */
+async function can(admin: KubeConfig, account: string, verb: string, group: string, resource: string, namespace?: string, name?: string): Promise<boolean> {
+  const [ns, sa] = account.split('/') as [string, string];
+  const review = await admin.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: {
+      spec: {
+        user: `system:serviceaccount:${ns}:${sa}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`],
+        resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) },
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}
 const REPO = 'https://git.example.test/platform/apps.git';
 
 describe('Argo CD in a hub: a spoke copier reads its Applications there, and only those deploying to it own its workloads', () => {
@@ -30,6 +87,8 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
   let source: RegistryServer;
   let backup: RegistryServer;
   let hubAccess: string;
+  let hubKc: KubeConfig;
+  let spokeKc: KubeConfig;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'image-clone-hub-'));
@@ -39,7 +98,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       startRegistryServer(),
       startRegistryServer(),
     ]);
-    const hubKc = new KubeConfig();
+    hubKc = new KubeConfig();
     hubKc.loadFromFile(hub.kubeconfig);
     await installGitOpsCrds(hubKc);
     await hubKc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'argocd' } } });
@@ -80,7 +139,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       });
 
     // The spoke: web, tracked by east-shop; rogue, claiming west-shop (whose destination is another spoke).
-    const spokeKc = new KubeConfig();
+    spokeKc = new KubeConfig();
     spokeKc.loadFromFile(spoke.kubeconfig);
     await installGitOpsCrds(spokeKc);
     const core = spokeKc.makeApiClient(CoreV1Api);
@@ -120,7 +179,8 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const copier = (...extra: string[]) =>
+  /** `image-clone copier --once` against the two registries, with `args` saying where it runs. */
+  const run = (args: readonly string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
       execFile(
         process.execPath,
@@ -128,27 +188,39 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
           CLI,
           'copier',
           '--once',
-          '--kubeconfig',
-          spoke.kubeconfig,
           '--backup-registry',
           `${backup.address}/backup`,
-          '--handoff-dir',
-          join(work, 'handoff'),
           '--insecure-registry',
           source.address,
           '--insecure-registry',
           backup.address,
-          '--controller-namespace',
-          'image-clone',
           '--backup-pull',
           'node',
-          '--cluster-name',
-          'east',
-          ...extra,
+          ...args,
         ],
         { timeout: 120_000 },
         (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
+    );
+  /** The copier in the spoke. */
+  const copier = (...extra: string[]) =>
+    run([
+      '--kubeconfig',
+      spoke.kubeconfig,
+      '--handoff-dir',
+      join(work, 'handoff'),
+      '--controller-namespace',
+      'image-clone',
+      '--cluster-name',
+      'east',
+      ...extra,
+    ]);
+  const recordsIn = (dir: string) =>
+    new Map(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+        .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord)
+        .map((r) => [r.workload.name, r]),
     );
 
   it('refuses --argocd-kubeconfig without --argocd-destination, naming what is missing', async () => {
@@ -160,11 +232,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
   it("owns the workload whose hub Application deploys here, and not the one claiming another spoke's", async () => {
     const result = await copier('--argocd-kubeconfig', hubAccess, '--argocd-destination', 'east');
     assert.equal(result.code, 0, result.stderr);
-    const dir = join(work, 'handoff');
-    const records = readdirSync(dir)
-      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
-      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as HandoffRecord);
-    const by = new Map(records.map((r) => [r.workload.name, r]));
+    const by = recordsIn(join(work, 'handoff'));
     assert.deepEqual(by.get('web')?.owner, {
       tool: 'argocd',
       kind: 'Application',
@@ -203,5 +271,193 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       metadata: { name: string };
     };
     assert.equal(app.metadata.name, 'east-shop');
+  });
+  describe("the controller in the hub, reaching the spoke through Argo CD's cluster Secret", () => {
+    let hubAccount: string;
+    let spokeToken: string;
+    const SPOKE_ACCOUNT = 'kube-system/image-clone-hub';
+    const HUB_ACCOUNT = 'image-clone-namespace/image-clone-controller';
+
+    before(async () => {
+      // The spoke: what kustomize/argocd-spoke-access applies, and a token of its service account.
+      const spokeObjects = KubernetesObjectApi.makeApiClient(spokeKc);
+      for (const object of render('kustomize/argocd-spoke-access')) await spokeObjects.create(object);
+      spokeToken = await issueToken(spokeKc, 'kube-system', 'image-clone-hub');
+      // The hub: overlays/argocd-hub's namespace, service account and RBAC (nothing else of it runs here).
+      const hubObjects = KubernetesObjectApi.makeApiClient(hubKc);
+      const rbacKinds = ['Namespace', 'ServiceAccount', 'Role', 'RoleBinding'];
+      const rendered = render('kustomize/overlays/argocd-hub').filter((o) => rbacKinds.includes(o.kind!));
+      for (const kind of rbacKinds) for (const object of rendered.filter((o) => o.kind === kind)) await hubObjects.create(object);
+      // Argo CD's cluster Secret for the spoke, under the name the overlay's Role lets the copier get.
+      const config = { bearerToken: spokeToken, tlsClientConfig: { insecure: false, caData: readFileSync(spoke.caFile).toString('base64') } };
+      const clusterSecret = (name: string, fields: Record<string, string>) =>
+        hubKc.makeApiClient(CoreV1Api).createNamespacedSecret({
+          namespace: 'argocd',
+          body: { metadata: { name, labels: { 'argocd.argoproj.io/secret-type': 'cluster' } }, stringData: fields },
+        });
+      await clusterSecret('spoke-cluster', { name: 'east', server: spoke.server, config: JSON.stringify(config) });
+      // Another spoke's Secret, which the copier may not read.
+      await clusterSecret('west', { name: 'west', server: 'https://127.0.0.1:1', config: JSON.stringify(config) });
+      hubAccount = await serviceAccountKubeconfig(hub, hubKc, 'image-clone-namespace', 'image-clone-controller', join(work, 'hub-account.kubeconfig'));
+    });
+
+    const inHub = (dir: string, ...extra: string[]) =>
+      run(['--kubeconfig', hubAccount, '--handoff-dir', join(work, dir), '--controller-namespace', 'image-clone-namespace', ...extra]);
+
+    it("backs up the spoke's workloads, owned by the Application deploying there, named after the Secret's cluster", async () => {
+      const result = await inHub('hub-handoff', '--argocd-cluster-secret', 'spoke-cluster');
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /forbidden/i, 'the hub and spoke accounts need nothing more than their RBAC');
+      const by = recordsIn(join(work, 'hub-handoff'));
+      assert.deepEqual([...by.keys()].sort(), ['charts-web', 'rogue', 'web'], "the spoke's workloads (the hub has none)");
+      assert.equal(by.get('web')?.owner?.name, 'east-shop');
+      assert.equal(by.get('web')?.owner?.notVerified, undefined);
+      assert.equal(by.get('web')?.images[0]?.backup.startsWith(`${backup.address}/backup/`), true);
+      const spokeUid = (await spokeKc.makeApiClient(CoreV1Api).readNamespace({ name: 'kube-system' })).metadata!.uid;
+      assert.deepEqual(by.get('web')?.cluster, { name: 'east', uid: spokeUid });
+      assert.match(by.get('rogue')?.owner?.notVerified ?? '', /^Application argocd\/west-shop deploys to "west", not to this cluster \(east/);
+      assert.match(by.get('charts-web')?.owner?.notVerified ?? '', /Application argocd\/hub-platform deploys to "in-cluster", not to this cluster/);
+      assert.ok(!`${result.stdout}${result.stderr}`.includes(spokeToken), "the spoke's token is in no output");
+    });
+
+    it("refuses, with the reason, a Secret it may not read, and a spoke copier's flags beside it", async () => {
+      const forbidden = await inHub('hub-refused', '--argocd-cluster-secret', 'west');
+      assert.notEqual(forbidden.code, 0);
+      assert.match(forbidden.stderr, /cannot read the Argo CD cluster Secret argocd\/west \(the copier needs get on that Secret alone/);
+      const mixed = await inHub('hub-refused', '--argocd-cluster-secret', 'spoke-cluster', '--argocd-destination', 'east');
+      assert.notEqual(mixed.code, 0);
+      assert.match(mixed.stderr, /--argocd-cluster-secret runs the copier in the hub/);
+    });
+
+    it('holds its Lease in the hub, and the spoke sees none', async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'copier',
+          '--kubeconfig',
+          hubAccount,
+          '--argocd-cluster-secret',
+          'spoke-cluster',
+          '--handoff-dir',
+          join(work, 'hub-lease'),
+          '--controller-namespace',
+          'image-clone-namespace',
+          '--backup-registry',
+          `${backup.address}/backup`,
+          '--insecure-registry',
+          source.address,
+          '--insecure-registry',
+          backup.address,
+          '--backup-pull',
+          'node',
+          '--health-address',
+          '',
+        ],
+        { stdio: 'ignore' },
+      );
+      try {
+        const leases = hubKc.makeApiClient(CoordinationV1Api);
+        let holder: string | undefined;
+        for (let i = 0; i < 120 && !holder; i++) {
+          holder = await leases
+            .readNamespacedLease({ namespace: 'image-clone-namespace', name: 'image-clone-copier' })
+            .then((lease) => lease.spec?.holderIdentity ?? undefined)
+            .catch(() => undefined);
+          if (!holder) await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.ok(holder, 'the copier took its Lease in the hub');
+        const inSpoke = await spokeKc.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces();
+        assert.deepEqual(
+          inSpoke.items.filter((l) => l.metadata?.name === 'image-clone-copier'),
+          [],
+        );
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+
+    it("each account may do only what its RBAC lists: the spoke's reads and creates Events, the hub's gets Applications and one Secret", async () => {
+      const expectations: Array<[KubeConfig, string, boolean, string, string, string, string?, string?]> = [
+        [spokeKc, SPOKE_ACCOUNT, true, 'list', 'apps', 'deployments'],
+        [spokeKc, SPOKE_ACCOUNT, true, 'watch', '', 'namespaces'],
+        [spokeKc, SPOKE_ACCOUNT, true, 'create', '', 'events', 'shop'],
+        [spokeKc, SPOKE_ACCOUNT, true, 'get', '', 'serviceaccounts', 'shop'],
+        [spokeKc, SPOKE_ACCOUNT, false, 'get', '', 'secrets', 'shop'],
+        [spokeKc, SPOKE_ACCOUNT, false, 'list', '', 'secrets'],
+        [spokeKc, SPOKE_ACCOUNT, false, 'patch', 'apps', 'deployments', 'shop'],
+        [spokeKc, SPOKE_ACCOUNT, false, 'create', 'coordination.k8s.io', 'leases', 'kube-system'],
+        [spokeKc, SPOKE_ACCOUNT, false, 'create', '', 'pods', 'shop'],
+        [hubKc, HUB_ACCOUNT, true, 'get', 'argoproj.io', 'applications', 'argocd'],
+        [hubKc, HUB_ACCOUNT, true, 'get', '', 'secrets', 'argocd', 'spoke-cluster'],
+        [hubKc, HUB_ACCOUNT, true, 'update', 'coordination.k8s.io', 'leases', 'image-clone-namespace'],
+        [hubKc, HUB_ACCOUNT, false, 'get', '', 'secrets', 'argocd', 'west'],
+        [hubKc, HUB_ACCOUNT, false, 'list', '', 'secrets', 'argocd'],
+        [hubKc, HUB_ACCOUNT, false, 'list', 'argoproj.io', 'applications', 'argocd'],
+        [hubKc, HUB_ACCOUNT, false, 'list', 'apps', 'deployments'],
+        [hubKc, HUB_ACCOUNT, false, 'list', '', 'namespaces'],
+      ];
+      for (const [kc, account, allowed, verb, group, resource, namespace, name] of expectations)
+        assert.equal(
+          await can(kc, account, verb, group, resource, namespace, name),
+          allowed,
+          `${account} ${allowed ? 'may' : 'may not'} ${verb} ${group || 'core'}/${resource}${name ? ` ${name}` : ''}${namespace ? ` in ${namespace}` : ' cluster-wide'}`,
+        );
+    });
+
+    it("with the direct-patch fallback, the rewriter given the same Secret patches the spoke's unmanaged workload", async () => {
+      // A workload no GitOps tool manages, in the spoke, and the patch right the direct-patch overlay grants per namespace.
+      await seedImage({ url: source.url }, { repository: 'team/plain', tag: '1.0', format: 'oci', layers: [{ seed: 'hub-plain', size: 8 * 1024 }] });
+      const apps = spokeKc.makeApiClient(AppsV1Api);
+      await apps.createNamespacedDeployment({
+        namespace: 'shop',
+        body: deploymentObject({ namespace: 'shop', name: 'plain' }, `${source.address}/team/plain:1.0`),
+      });
+      const rbac = spokeKc.makeApiClient(RbacAuthorizationV1Api);
+      await rbac.createNamespacedRole({
+        namespace: 'shop',
+        body: { metadata: { name: 'image-clone-patch' }, rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }] },
+      });
+      await rbac.createNamespacedRoleBinding({
+        namespace: 'shop',
+        body: {
+          metadata: { name: 'image-clone-patch' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-patch' },
+          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-hub', namespace: 'kube-system' }],
+        },
+      });
+      const copied = await inHub('hub-patch', '--argocd-cluster-secret', 'spoke-cluster');
+      assert.equal(copied.code, 0, copied.stderr);
+      const backupOf = recordsIn(join(work, 'hub-patch')).get('plain')?.images[0]?.backup;
+      assert.ok(backupOf);
+      const rewritten = await new Promise<{ code: number; stderr: string }>((done) =>
+        execFile(
+          process.execPath,
+          [
+            CLI,
+            'rewriter',
+            '--once',
+            '--handoff-dir',
+            join(work, 'hub-patch'),
+            '--cache-dir',
+            join(work, 'hub-patch-cache'),
+            '--direct-patch',
+            'unmanaged',
+            '--kubeconfig',
+            hubAccount,
+            '--argocd-cluster-secret',
+            'spoke-cluster',
+            '--health-address',
+            '',
+          ],
+          { timeout: 120_000 },
+          (error, _stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+        ),
+      );
+      assert.match(rewritten.stderr, /workload patched directly/);
+      assert.ok(!rewritten.stderr.includes(spokeToken), "the spoke's token is in no output");
+      const patched = await apps.readNamespacedDeployment({ namespace: 'shop', name: 'plain' });
+      assert.match(patched.spec?.template.spec?.containers[0]?.image ?? '', new RegExp(`^${backup.address}/backup/`), 'moved onto its backup, in the spoke');
+    });
   });
 });
