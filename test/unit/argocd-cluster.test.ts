@@ -26,6 +26,16 @@ describe('an Argo CD cluster Secret, read as Argo CD reads it, or refused with t
     assert.equal(scrub(`request failed with ${token}`).includes(token), false, 'the token is held from every log line');
   });
 
+  it('takes the shape `argocd cluster add` writes (insecure: false always present, compression off, nothing else)', () => {
+    const spoke = argoCdCluster(WHERE, {
+      name: 'gke_prod',
+      server: 'https://10.0.0.1',
+      config: config({ bearerToken: 't-81d2', tlsClientConfig: { insecure: false, caData: CA }, disableCompression: true, awsAuthConfig: null }),
+    });
+    assert.deepEqual(spoke.destinations, ['gke_prod', 'https://10.0.0.1']);
+    assert.equal(spoke.clusterName, undefined, 'gke_prod is no DNS label: the uid names the cluster');
+  });
+
   it('takes basic auth and a client certificate; a name that is no DNS label is no cluster name', () => {
     const basic = argoCdCluster(WHERE, { name: 'East Prod', server: 'https://e.test', config: config({ username: 'u', password: 'p-3c9e1' }) });
     assert.equal(basic.kubeConfig.getCurrentUser()?.username, 'u');
