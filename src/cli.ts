@@ -174,16 +174,16 @@ const GIT_FLAGS = {
   'git-mode': {
     arg: 'MODE',
     default: 'branch',
-    help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea, Forgejo, Bitbucket Cloud or Bitbucket Data Center), branch (the branch only) or commit (straight to the base branch)',
+    help: 'pr (a branch of ours and a pull request on GitHub, GitLab, Gitea, Forgejo, Bitbucket Cloud, Bitbucket Data Center or Azure DevOps), branch (the branch only) or commit (straight to the base branch)',
   },
   'forge-token-file': { arg: 'PATH', help: 'API token of the forge, for pr mode (a mounted Secret; default: the --git-password-file token)' },
   forge: {
     arg: 'KIND',
-    help: `${FORGE_KINDS.join(', ')} (default from the URL: github.com is github, gitlab.* gitlab, bitbucket.org bitbucket, others gitea)`,
+    help: `${FORGE_KINDS.join(', ')} (default from the URL: github.com is github, gitlab.* gitlab, bitbucket.org bitbucket, dev.azure.com and *.visualstudio.com azure-devops, others gitea)`,
   },
   'forge-api': {
     arg: 'URL',
-    help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea; api.bitbucket.org/2.0 for Bitbucket Cloud; <origin>/rest/api/1.0 for Bitbucket Data Center)",
+    help: "the forge's API base (default api.github.com; <origin>/api/v3 for GitHub Enterprise; <origin>/api/v4 for GitLab; <origin>/api/v1 for Gitea; api.bitbucket.org/2.0 for Bitbucket Cloud; <origin>/rest/api/1.0 for Bitbucket Data Center; for Azure DevOps the organization, dev.azure.com/<organization> or <organization>.visualstudio.com, or on a server the collection, <origin>/<collection>, by default what precedes <project>/_git/<repository>)",
   },
   'pr-label': { arg: 'NAME', multiple: true, help: 'label the pull request (repeatable)' },
   'pr-draft': { help: 'open pull requests as drafts' },

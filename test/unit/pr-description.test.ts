@@ -150,6 +150,7 @@ describe('pull request descriptions', () => {
   it('reads owner and name from repository URLs, and refuses what it would have to guess', () => {
     assert.deepEqual(repositoryPath('https://git.example.com/platform/apps.git'), {
       origin: 'https://git.example.com',
+      root: '/',
       owner: 'platform',
       name: 'apps',
       path: 'platform/apps',

@@ -56,8 +56,9 @@ export class ForgeApi {
     return link.slice(this.#base.length);
   }
 
-  call(method: ForgeCall['method'], path: string, body?: object): Promise<unknown> {
-    return forgeCall({ ...this.#fixed, method, url: `${this.#base}${path}`, ...(body ? { body } : {}) });
+  /** `options`: the body's media type where the API wants another than JSON's own (a JSON Patch), a tighter bound on the answer. */
+  call(method: ForgeCall['method'], path: string, body?: object, options: Pick<ForgeCall, 'contentType' | 'maxBytes'> = {}): Promise<unknown> {
+    return forgeCall({ ...this.#fixed, ...options, method, url: `${this.#base}${path}`, ...(body ? { body } : {}) });
   }
 }
 
@@ -67,6 +68,10 @@ export interface ForgeCall {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: object;
+  /** The body's media type (default application/json; Azure DevOps takes its JSON Patch documents as application/json-patch+json). */
+  readonly contentType?: string;
+  /** The largest answer read, in bytes (default FORGE_ANSWER_MAX_BYTES): more is refused, not buffered. */
+  readonly maxBytes?: number;
   /** Appended to 401 and 403 errors: what the token needs. */
   readonly authHint: string;
   /** The connection pool to use (one trusting the operator's CA, --ca-file); undici's global one otherwise. */
@@ -88,7 +93,7 @@ async function forgeCallOnce(call: ForgeCall): Promise<unknown> {
   try {
     response = await request(call.url, {
       method: call.method,
-      headers: { accept: 'application/json', ...call.headers, ...(call.body ? { 'content-type': 'application/json' } : {}) },
+      headers: { accept: 'application/json', ...call.headers, ...(call.body ? { 'content-type': call.contentType ?? 'application/json' } : {}) },
       // A pull request's body is made of rows from records; a held secret never reaches the forge in it.
       ...(call.body ? { body: scrub(JSON.stringify(call.body)) } : {}),
       headersTimeout: FORGE_STALL_MS,
@@ -99,16 +104,16 @@ async function forgeCallOnce(call: ForgeCall): Promise<unknown> {
     const code = (error as { code?: string }).code;
     throw new ForgeError(`${what}: ${(error as Error).message}`, { transient: true, notActedOn: code === 'ECONNREFUSED' });
   }
-  const bytes = await readBounded(response.body, FORGE_ANSWER_MAX_BYTES).catch((error: unknown) => {
+  const limit = call.maxBytes ?? FORGE_ANSWER_MAX_BYTES;
+  const bytes = await readBounded(response.body, limit).catch((error: unknown) => {
     throw new ForgeError(`${what}: the answer broke off: ${(error as Error).message}`);
   });
-  if (bytes === undefined)
-    throw new ForgeError(`${what} answered HTTP ${response.statusCode} with more than ${FORGE_ANSWER_MAX_BYTES >> 20} MiB (not an API answer)`);
+  if (bytes === undefined) throw new ForgeError(`${what} answered HTTP ${response.statusCode} with more than ${limit >> 20} MiB (not an API answer)`);
   const text = bytes.toString('utf8');
   if (response.statusCode >= 300) {
     let message = '';
     try {
-      // GitHub, Gitea and GitLab say `message`; Bitbucket Cloud `error.message`; Data Center `errors[0].message`. A forge's words, cut.
+      // GitHub, Gitea, GitLab and Azure DevOps say `message`; Bitbucket Cloud `error.message`; Data Center `errors[0].message`. A forge's words, cut.
       const said = JSON.parse(text) as { message?: unknown; error?: { message?: unknown }; errors?: Array<{ message?: unknown }> };
       message = String(said.message ?? said.error?.message ?? said.errors?.[0]?.message ?? '').slice(0, 300);
     } catch {

@@ -10,13 +10,16 @@ import { GitHubForge } from './github.ts';
 import { GitLabForge } from './gitlab.ts';
 import { BitbucketForge } from './bitbucket.ts';
 import { BitbucketServerForge } from './bitbucket-server.ts';
+import { AzureDevOpsForge } from './azure-devops.ts';
 
 interface Located {
   readonly origin: string;
   readonly host: string;
+  /** The forge's root under the origin (on Azure DevOps, the organization's or collection's path). */
+  readonly root: string;
   readonly owner: string;
   readonly name: string;
-  /** The whole path under the forge's root (a GitLab project's group/…/name). */
+  /** The whole path under the forge's root (a GitLab project's group/…/name). On Azure DevOps the owner is the project. */
   readonly path: string;
 }
 
@@ -29,6 +32,8 @@ const FORGES: Record<ForgeKind, Open> = {
   gitlab: (at, api, token, d) => new GitLabForge(api ?? `${at.origin}/api/v4`, at.path, token, d),
   bitbucket: (at, api, token, d) => new BitbucketForge(api ?? fixedApi('bitbucket')!, at.owner, at.name, token, d),
   'bitbucket-server': (at, api, token, d) => new BitbucketServerForge(api ?? `${at.origin}/rest/api/1.0`, at.owner, at.name, token, d),
+  // The organization (dev.azure.com/<organization>, <organization>.visualstudio.com) or the server's collection.
+  'azure-devops': (at, api, token, d) => new AzureDevOpsForge(api ?? `${at.origin}${at.root.replace(/\/$/, '')}`, at.owner, at.name, token, d),
 };
 
 export function forgeFor(repoURL: string, options: ForgeOptions): Forge {
