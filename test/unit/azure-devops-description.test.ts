@@ -1,6 +1,6 @@
 /**
  * Azure DevOps's 4,000-character descriptions: what the forge writes in the description (the body
- * without its marker, cut at a line to fit) and what it keeps for the property (the marker whole).
+ * without its marker, rows dropped from its table to fit) and what it keeps for the property (the marker whole).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -18,7 +18,7 @@ describe('an Azure DevOps description', () => {
     assert.deepEqual(split(`a ${MARKER_PREFIX} {`), { visible: `a ${MARKER_PREFIX} {` });
   });
 
-  it('is cut at a line, counting the rows of the table left out, and always fits', () => {
+  it('drops rows from the end of the table, saying how many, and keeps what follows it', () => {
     const table = [
       'intro',
       '',
@@ -30,11 +30,20 @@ describe('an Azure DevOps description', () => {
     ];
     const cut = fitted(table.join('\n'));
     assert.ok(cut.length <= DESCRIPTION_MAX_CHARS);
-    const shown = cut.split('\n').filter((l) => l.startsWith('| row ')).length;
-    assert.match(cut.split('\n').at(-1)!, new RegExp(`^_… ${200 - shown} more rows of the table and the rest of the description are not shown`));
+    const lines = cut.split('\n');
+    const shown = lines.filter((l) => l.startsWith('| row ')).length;
+    assert.ok(shown > 10 && shown < 200, `${shown} rows shown`);
+    assert.deepEqual(lines.slice(2, 4 + shown), table.slice(2, 4 + shown), 'the first rows, in order');
+    assert.match(lines[4 + shown + 1]!, new RegExp(`^_… ${200 - shown} more rows not shown`));
+    assert.equal(lines.at(-1), '**Files changed:** x', 'what follows the table stays');
     // One line longer than the limit: only the note is left, never a line cut in the middle.
     const long = fitted(`${'z'.repeat(5_000)}\nmore`);
     assert.ok(long.length <= DESCRIPTION_MAX_CHARS);
     assert.match(long, /^_… the rest of the description is not shown/);
+    // Text around the table too long itself: cut at a line, the rows left out counted.
+    const crowded = fitted([...table.slice(0, -2), '', 'w'.repeat(3_950)].join('\n'));
+    assert.ok(crowded.length <= DESCRIPTION_MAX_CHARS);
+    const crowdedShown = crowded.split('\n').filter((l) => l.startsWith('| row ')).length;
+    assert.match(crowded, new RegExp(`\n_… ${200 - crowdedShown} more rows of the table and the rest of the description are not shown`));
   });
 });

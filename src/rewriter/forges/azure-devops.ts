@@ -17,6 +17,7 @@ import type { Dispatcher } from 'undici';
 import { MARKER_PREFIX } from './description.ts';
 import { ownPullRequests, type Forge, type PullRequest, type PullRequestSpec } from './forge.ts';
 import { ForgeApi, ForgeError } from './http.ts';
+import { mapLimited } from '../../util/limit.ts';
 
 interface AzurePull {
   pullRequestId: number;
@@ -88,7 +89,7 @@ export class AzureDevOpsForge implements Forge {
       head,
       base,
     );
-    return inTurn(own, PARALLEL_READS, async (pull) => ({ ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) }));
+    return mapLimited(own, PARALLEL_READS, async (pull) => ({ ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) }));
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
@@ -186,35 +187,34 @@ function withMarker(description: string, marker: string | undefined): string {
 }
 
 /**
- * The description cut at a line to hold at most DESCRIPTION_MAX_CHARS, the last line saying how many
- * rows of the table are not shown and where every change still is (the pull request's files; with
- * the default commit template, each commit's message lists the images it moves).
+ * The description made to hold at most DESCRIPTION_MAX_CHARS: rows are dropped from the end of the
+ * table (what follows it, why the change is safe and the files, stays), a line under the table
+ * saying how many and where every change still is (the pull request's files; with the default
+ * commit template, each commit's message lists the images it moves). Only if the text around the
+ * table alone is too long is it cut at a line, the last line saying so.
  */
 export function fitted(text: string): string {
   if (text.length <= DESCRIPTION_MAX_CHARS) return text;
   const lines = text.split('\n');
-  const note = (rows: number) =>
-    `_… ${rows > 0 ? `${rows} more row${rows === 1 ? '' : 's'} of the table and the rest of the description are` : 'the rest of the description is'} not shown: Azure DevOps keeps at most 4,000 characters of a description. The pull request's files hold every change; with the default commit messages, each commit lists the images it moves._`;
-  // The longest note, whatever the count: what is kept and the note together always fit.
-  const room = DESCRIPTION_MAX_CHARS - note(lines.length).length - 2;
-  let kept = 0;
-  let length = 0;
-  while (kept < lines.length && length + lines[kept]!.length + 1 <= room) length += lines[kept++]!.length + 1;
-  // The table's rows (not its separator line) among the lines left out.
-  const rows = lines.slice(kept).filter((line) => line.startsWith('|') && !/^\|(-+\|)+$/.test(line)).length;
-  return [...lines.slice(0, kept), ...(kept > 0 ? [''] : []), note(rows)].join('\n');
-}
-
-/** `each` over `items`, at most `parallel` at a time, results in order. */
-async function inTurn<T, R>(items: readonly T[], parallel: number, each: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const at = next++;
-      results[at] = await each(items[at]!);
-    }
+  const separator = lines.findIndex((line) => /^\|( *:?-+:? *\|)+$/.test(line));
+  let end = separator;
+  while (separator >= 0 && end + 1 < lines.length && lines[end + 1]!.startsWith('|')) end++;
+  const rows = separator < 0 ? 0 : end - separator;
+  const hidden = (n: number) =>
+    `_… ${n} more row${n === 1 ? '' : 's'} not shown: Azure DevOps keeps at most 4,000 characters of a description. The pull request's files hold every change; with the default commit messages, each commit lists the images it moves._`;
+  for (let shown = rows - 1; shown >= 1; shown--) {
+    const candidate = [...lines.slice(0, separator + 1 + shown), '', hidden(rows - shown), ...lines.slice(end + 1)].join('\n');
+    if (candidate.length <= DESCRIPTION_MAX_CHARS) return candidate;
+  }
+  // The text around the table is itself too long (a change of many files): cut at a line.
+  const rowsAfter = (kept: number) => (separator < 0 ? 0 : Math.max(0, end + 1 - Math.max(kept, separator + 1)));
+  const cut = (kept: number) => {
+    const left = rowsAfter(kept);
+    const what = left > 0 ? `${left} more row${left === 1 ? '' : 's'} of the table and the rest of the description are` : 'the rest of the description is';
+    const note = `_… ${what} not shown: Azure DevOps keeps at most 4,000 characters of a description. The pull request's files hold every change._`;
+    return [...lines.slice(0, kept), ...(kept > 0 ? [''] : []), note].join('\n');
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
-  return results;
+  let kept = lines.length;
+  while (kept > 0 && cut(kept).length > DESCRIPTION_MAX_CHARS) kept--;
+  return cut(kept);
 }
