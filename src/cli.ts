@@ -203,6 +203,10 @@ const GIT_FLAGS = {
   'github-app-installation-id': { arg: 'ID', help: "the App's installation (default: found per repository)" },
   'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
   'git-known-hosts-file': { arg: 'PATH', help: 'the SSH servers trusted (required with a key; no other host is accepted)' },
+  'git-signing-key-file': {
+    arg: 'PATH',
+    help: 'an SSH private key (no passphrase; a mounted Secret) that signs every commit; add its public key to the committing account as a signing key, and the forge shows the commits verified (for branch protection that requires signed commits)',
+  },
   'credentials-for': {
     arg: 'URL',
     multiple: true,
@@ -449,6 +453,7 @@ function gitSettings(values: GitFlagValues): GitSettings {
     ...(values['git-password-file'] ? { gitPasswordFile: values['git-password-file'] } : {}),
     ...(values['git-ssh-key-file'] ? { gitSshKeyFile: values['git-ssh-key-file'] } : {}),
     ...(values['git-known-hosts-file'] ? { gitKnownHostsFile: values['git-known-hosts-file'] } : {}),
+    ...(values['git-signing-key-file'] ? { gitSigningKeyFile: values['git-signing-key-file'] } : {}),
     ...(values['forge-token-file'] ? { forgeTokenFile: values['forge-token-file'] } : {}),
     ...(values['github-app-id']
       ? {

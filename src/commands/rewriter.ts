@@ -12,6 +12,7 @@ import { startHealthServer } from '../observability/server.ts';
 import type { ForgeKind } from '../rewriter/forges/forge.ts';
 import { checkGitHubApp, GITHUB_API, GitHubAppTokens } from '../rewriter/forges/github-app.ts';
 import { dispatcherFor } from '../rewriter/forges/registry.ts';
+import { checkSigningKey } from '../rewriter/git/workspace.ts';
 import { Rewriter, type DirectPatchMode, type GitMode, type RewriteOutcome, type RewriterConfig } from '../rewriter/rewriter.ts';
 
 /** How to reach and change Git repositories and forges: shared by `rewriter` and `sync-repo`. */
@@ -23,6 +24,8 @@ export interface GitSettings {
   readonly gitPasswordFile?: string;
   readonly gitSshKeyFile?: string;
   readonly gitKnownHostsFile?: string;
+  /** An SSH private key that signs every commit. */
+  readonly gitSigningKeyFile?: string;
   readonly forgeTokenFile?: string;
   /** A GitHub App instead of token files: its id, key file and (optionally) installation. */
   readonly githubApp?: { readonly id: string; readonly keyFile: string; readonly installationId?: string };
@@ -47,12 +50,20 @@ export function gitAccess(
     settings.forgeTokenFile !== undefined ? readSecretFile('--forge-token-file', settings.forgeTokenFile) : settings.mode === 'pr' ? password : undefined;
   // The key is read here only to be known to the scrubber (the workspace copies the file itself).
   if (settings.gitSshKeyFile !== undefined) readSecretFile('--git-ssh-key-file', settings.gitSshKeyFile);
+  if (settings.gitSigningKeyFile !== undefined) {
+    readSecretFile('--git-signing-key-file', settings.gitSigningKeyFile);
+    checkSigningKey(settings.gitSigningKeyFile);
+  }
   const commitTemplate = settings.commitTemplateFile === undefined ? undefined : readFileSync(settings.commitTemplateFile, 'utf8');
   if (commitTemplate !== undefined && commitTemplate.trim() === '') throw new ConfigError(`the commit template ${settings.commitTemplateFile} is empty`);
   const app = settings.githubApp && githubAppOf(settings.githubApp, settings.forgeApi, caFile);
   return {
     mode: settings.mode,
-    author: { name: settings.authorName, email: settings.authorEmail },
+    author: {
+      name: settings.authorName,
+      email: settings.authorEmail,
+      ...(settings.gitSigningKeyFile ? { signingKeyFile: settings.gitSigningKeyFile } : {}),
+    },
     // The App's tokens serve its GitHub alone (github.com, or the Enterprise Server --forge-api names):
     // the API base is set, so a repository on any other host is refused before a token is made.
     ...(app ? { githubApp: app, forge: { token: '', kind: 'github' as const, apiBase: settings.forgeApi ?? GITHUB_API } } : {}),

@@ -532,6 +532,67 @@ describe('rewriter and git', () => {
     }
   });
 
+  it('--git-signing-key-file signs every commit (git verify-commit accepts it with the public key as an allowed signer); a key with a passphrase is refused at start-up', async () => {
+    const keys = join(work, 'signing');
+    execFileSync('mkdir', ['-p', keys]);
+    const key = join(keys, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'image-clone signing', '-f', key]);
+    const origin = makeOrigin('signed', { 'apps/web.yaml': WEB });
+    const ledger = new Ledger(join(work, 'handoff-signed'));
+    await record(ledger, `file://${origin}`);
+    const cli = join(import.meta.dirname, '../../src/cli.ts');
+    const run = (signingKey: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          cli,
+          'rewriter',
+          '--once',
+          '--handoff-dir',
+          ledger.dir,
+          '--cache-dir',
+          join(work, 'cache-signed'),
+          '--git-mode',
+          'commit',
+          '--author-email',
+          'bot@example.com',
+          '--git-signing-key-file',
+          signingKey,
+          '--log-level',
+          'warn',
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+    // A key with a passphrase: refused before anything is done, the record left pending.
+    const locked = join(keys, 'locked');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', locked]);
+    assert.throws(
+      () => run(locked),
+      (error: { stderr?: string }) => /--git-signing-key-file .*locked: not an SSH private key usable without a passphrase/.test(error.stderr ?? ''),
+    );
+    assert.equal(git(origin, 'rev-list', '--count', 'main'), '1');
+    assert.match(run(key), /^pushed /);
+    // Verified as a forge verifies it: the commit's SSH signature against the account's signing key.
+    const signers = join(keys, 'allowed_signers');
+    writeFileSync(signers, `bot@example.com ${readFileSync(`${key}.pub`, 'utf8')}`);
+    const verified = execFileSync('git', ['-C', origin, '-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', '--raw', 'main'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(verified, '');
+    const status = execFileSync('git', ['-C', origin, '-c', `gpg.ssh.allowedSignersFile=${signers}`, 'log', '-1', '--format=%G? %GS', 'main'], {
+      encoding: 'utf8',
+    });
+    assert.equal(status.trim(), 'G bot@example.com');
+    // Another account's key does not verify it: the signature is the key's, not a flag.
+    const other = join(keys, 'other');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    writeFileSync(signers, `bot@example.com ${readFileSync(`${other}.pub`, 'utf8')}`);
+    assert.throws(() => execFileSync('git', ['-C', origin, '-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', 'main'], { stdio: 'ignore' }));
+    // The key is in no commit, and not in the clone's tree.
+    assert.equal(git(origin, 'log', '-p', 'main').includes(readFileSync(key, 'utf8').split('\n')[1]!), false);
+  });
+
   it('pushes over SSH with a key and known_hosts from files, and trusts no other host', async () => {
     const origin = makeOrigin('ssh', { 'apps/web.yaml': WEB });
     const sshd = await startSshServer(join(work, 'sshd'));

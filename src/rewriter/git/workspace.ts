@@ -11,9 +11,10 @@
  * file first, since ssh refuses keys that others may read. The working copy is our own `git init`
  * plus fetches, so no hooks come with the repository.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
 import { withRetries, type RetryPolicy } from '../../util/retry.ts';
@@ -21,6 +22,12 @@ import { withRetries, type RetryPolicy } from '../../util/retry.ts';
 export interface GitAuthor {
   readonly name: string;
   readonly email: string;
+  /**
+   * An SSH private key that signs every commit (git's SSH signing, `ssh-keygen -Y sign`): forges
+   * show the commit as verified when its public key is a signing key of the committing account, and
+   * branch protection that requires signed commits accepts it. Checked at start-up (checkSigningKey).
+   */
+  readonly signingKeyFile?: string;
 }
 
 export interface GitCredentials {
@@ -130,6 +137,13 @@ export class GitWorkspace {
     const status = await this.#git.status();
     if (status.isClean()) return undefined;
     await this.#git.addConfig('user.name', author.name).addConfig('user.email', author.email);
+    if (author.signingKeyFile) {
+      // A private copy beside the clone, never in its tree: ssh-keygen refuses a key others may read.
+      const key = join(dirname(this.dir), 'image-clone-signing-key');
+      copyFileSync(author.signingKeyFile, key);
+      chmodSync(key, 0o600);
+      await this.#git.addConfig('gpg.format', 'ssh').addConfig('user.signingKey', key).addConfig('commit.gpgSign', 'true');
+    }
     await this.#git.commit(message);
     return (await this.#git.revparse(['HEAD'])).trim();
   }
@@ -205,6 +219,24 @@ function removeStaleLocks(gitDir: string): void {
     }
   };
   for (const entry of [...locks(gitDir, false), ...locks(join(gitDir, 'refs'), true)]) rmSync(join(entry.parentPath, entry.name), { force: true });
+}
+
+/**
+ * Refuses, at start-up, a signing key git could not sign with unattended: not an SSH private key, or
+ * one with a passphrase (ssh-keygen would ask for it, and every commit would fail). The key is read by
+ * ssh-keygen from its file, never passed as an argument or shown.
+ */
+export function checkSigningKey(file: string): void {
+  try {
+    execFileSync('ssh-keygen', ['-y', '-P', '', '-f', file], { stdio: ['ignore', 'ignore', 'ignore'], timeout: 10_000 });
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ConfigError(
+      missing
+        ? 'commits are signed with ssh-keygen (--git-signing-key-file), which is not installed'
+        : `--git-signing-key-file ${file}: not an SSH private key usable without a passphrase (ssh-keygen could not read it)`,
+    );
+  }
 }
 
 export function redactRepo(url: string): string {
