@@ -201,6 +201,9 @@ const GIT_FLAGS = {
   },
   'github-app-key-file': { arg: 'PATH', help: "the GitHub App's private key, PEM (a mounted Secret)" },
   'github-app-installation-id': { arg: 'ID', help: "the App's installation (default: found per repository)" },
+  'github-app-signed-commits': {
+    help: "make the App's commits through GitHub's API, which signs them as the App's (for branch protection that requires signed commits); the branch moved by compare-and-swap as a push would",
+  },
   'git-ssh-key-file': { arg: 'PATH', help: 'private key for ssh:// and git@host: repositories (a mounted Secret)' },
   'git-known-hosts-file': { arg: 'PATH', help: 'the SSH servers trusted (required with a key; no other host is accepted)' },
   'git-signing-key-file': {
@@ -437,6 +440,8 @@ function gitSettings(values: GitFlagValues): GitSettings {
   if (mode !== 'commit' && mode !== 'branch' && mode !== 'pr') throw new UsageError(`--git-mode must be pr, branch or commit, got ${JSON.stringify(mode)}`);
   if (!values['github-app-id'] !== !values['github-app-key-file']) throw new UsageError('--github-app-id and --github-app-key-file go together');
   if (values['github-app-installation-id'] && !values['github-app-id']) throw new UsageError('--github-app-installation-id needs --github-app-id');
+  if (values['github-app-signed-commits'] && !values['github-app-id'])
+    throw new UsageError('--github-app-signed-commits needs --github-app-id: GitHub signs the commits an App makes through its API');
   if (values['github-app-id'] && (values['git-password-file'] || values['forge-token-file']))
     throw new UsageError('--github-app-id replaces --git-password-file and --forge-token-file: give one or the other');
   if (mode === 'pr' && !values['forge-token-file'] && !values['git-password-file'] && !values['github-app-id'])
@@ -461,6 +466,7 @@ function gitSettings(values: GitFlagValues): GitSettings {
             id: values['github-app-id'],
             keyFile: values['github-app-key-file']!,
             ...(values['github-app-installation-id'] ? { installationId: values['github-app-installation-id'] } : {}),
+            ...(values['github-app-signed-commits'] ? { signedCommits: true } : {}),
           },
         }
       : {}),

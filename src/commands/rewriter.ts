@@ -28,7 +28,7 @@ export interface GitSettings {
   readonly gitSigningKeyFile?: string;
   readonly forgeTokenFile?: string;
   /** A GitHub App instead of token files: its id, key file and (optionally) installation. */
-  readonly githubApp?: { readonly id: string; readonly keyFile: string; readonly installationId?: string };
+  readonly githubApp?: { readonly id: string; readonly keyFile: string; readonly installationId?: string; readonly signedCommits?: boolean };
   readonly forgeApi?: string;
   readonly forgeKind?: ForgeKind;
   readonly prLabels?: readonly string[];
@@ -42,7 +42,10 @@ export interface GitSettings {
 export function gitAccess(
   settings: GitSettings,
   caFile?: string,
-): Pick<RewriterConfig, 'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'githubApp' | 'pullRequests' | 'commitTemplate' | 'credentialScopes'> {
+): Pick<
+  RewriterConfig,
+  'mode' | 'author' | 'gitCredentials' | 'gitSsh' | 'forge' | 'githubApp' | 'githubAppSignedCommits' | 'pullRequests' | 'commitTemplate' | 'credentialScopes'
+> {
   const password = settings.gitPasswordFile === undefined ? undefined : readSecretFile('--git-password-file', settings.gitPasswordFile);
   // In pr mode the Git token is the forge token unless one is given: a GitHub, GitLab or Gitea
   // token that may push over HTTPS usually may open pull requests too, so one Secret key serves both.
@@ -67,6 +70,7 @@ export function gitAccess(
     // The App's tokens serve its GitHub alone (github.com, or the Enterprise Server --forge-api names):
     // the API base is set, so a repository on any other host is refused before a token is made.
     ...(app ? { githubApp: app, forge: { token: '', kind: 'github' as const, apiBase: settings.forgeApi ?? GITHUB_API } } : {}),
+    ...(app && settings.githubApp?.signedCommits ? { githubAppSignedCommits: true } : {}),
     ...(password === undefined ? {} : { gitCredentials: { username: settings.gitUsername, password } }),
     ...(settings.gitSshKeyFile && settings.gitKnownHostsFile
       ? { gitSsh: { keyFile: settings.gitSshKeyFile, knownHostsFile: settings.gitKnownHostsFile } }

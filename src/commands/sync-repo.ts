@@ -23,6 +23,7 @@ import { verifyIfAsked } from '../registry/signatures.ts';
 import { scanImages } from '../rewriter/edit/plan.ts';
 import { repositoryPath } from '../rewriter/forges/forge.ts';
 import { GITHUB_API } from '../rewriter/forges/github-app.ts';
+import { appCommitsFor } from '../rewriter/forges/github-commits.ts';
 import { GitWorkspace } from '../rewriter/git/workspace.ts';
 import { DEFAULT_RENDER_TOOLS, Rewriter } from '../rewriter/rewriter.ts';
 import { gitAccess, type GitSettings } from './rewriter.ts';
@@ -58,6 +59,7 @@ export async function syncRepoCommand(options: SyncRepoOptions, out: (line: stri
       join(work, 'git'),
       token !== undefined ? { username: 'x-access-token', password: token } : access.gitCredentials,
       access.gitSsh,
+      token !== undefined && access.githubAppSignedCommits ? appCommitsFor(options.repoURL, access.forge?.apiBase ?? GITHUB_API, token, undefined) : undefined,
     );
     await workspace.checkout(options.branch);
     const scan = scanImages(workspace.dir, options.path);

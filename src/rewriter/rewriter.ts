@@ -11,11 +11,12 @@ import type { RenderTools } from './proof/helm-proof.ts';
 import { rowsOf, type EditNotes } from './forges/description.ts';
 import { forgeRefusal, repositoryPath, type Forge, type ForgeOptions } from './forges/forge.ts';
 import { GITHUB_API, type GitHubAppTokens } from './forges/github-app.ts';
-import { forgeFor } from './forges/registry.ts';
+import { dispatcherFor, forgeFor } from './forges/registry.ts';
 import { credentialRefusal } from './git/credential-scope.ts';
 import { deliveryFor, type Delivery, type DeliverySettings, type GitMode } from './git/delivery.ts';
 import { branchFor, groupNames, parseNaming, titleFor, type Naming } from './grouping.ts';
 import { GitWorkspace, redactRepo, type GitAuthor, type GitCredentials, type GitSsh, type Workspace } from './git/workspace.ts';
+import { appCommitsFor } from './forges/github-commits.ts';
 import { editUnit } from './records.ts';
 import { editSession } from './session.ts';
 import { Intake, StepClock } from './intake.ts';
@@ -48,6 +49,8 @@ export interface RewriterConfig {
   readonly gitCredentials?: GitCredentials;
   /** A GitHub App: each GitHub repository's change gets an installation token of its own, for the push and the pull request. */
   readonly githubApp?: GitHubAppTokens;
+  /** With a GitHub App: commits made through GitHub's API, which GitHub signs as the App's (--github-app-signed-commits). */
+  readonly githubAppSignedCommits?: boolean;
   /** SSH key and known_hosts for ssh:// and scp-like repository URLs. */
   readonly gitSsh?: GitSsh;
   /**
@@ -469,7 +472,11 @@ export class Rewriter {
   #openWorkspace(repoURL: string, token?: string): Workspace {
     if (this.#config.openWorkspace) return this.#config.openWorkspace(repoURL);
     const credentials = token !== undefined ? { username: 'x-access-token', password: token } : this.#config.gitCredentials;
-    return new GitWorkspace(repoURL, this.#config.cacheDir, credentials, this.#config.gitSsh);
+    const publish =
+      token !== undefined && this.#config.githubAppSignedCommits
+        ? appCommitsFor(repoURL, this.#config.forge?.apiBase ?? GITHUB_API, token, dispatcherFor(this.#config.caFile))
+        : undefined;
+    return new GitWorkspace(repoURL, this.#config.cacheDir, credentials, this.#config.gitSsh, publish);
   }
 
   #openForge(repoURL: string, token?: string): Forge {

@@ -137,15 +137,25 @@ describe('GitHub App authentication', () => {
     // The Git server takes the installation token the App was last given, and nothing else.
     const users: Record<string, string> = {};
 
+    let bare: string;
+    // The key GitHub signs an App's API commits with (its web-flow key; here an SSH one, so git can check it).
+    let webFlowKey: string;
+
     before(async () => {
+      webFlowKey = join(work, 'web-flow');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'web-flow', '-f', webFlowKey]);
       const root = join(work, 'git');
-      const bare = join(root, 'octo', 'apps.git');
+      bare = join(root, 'octo', 'apps.git');
       mkdirSync(bare, { recursive: true });
       execFileSync('git', ['init', '-q', '--bare', '--initial-branch=main', bare]);
       execFileSync('git', ['config', 'http.receivepack', 'true'], { cwd: bare });
       const seed = join(work, 'seed');
       execFileSync('git', ['clone', '-q', bare, seed]);
       mkdirSync(join(seed, 'apps'));
+      writeFileSync(
+        join(seed, 'apps', 'api.yaml'),
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: redis:7\n',
+      );
       writeFileSync(
         join(seed, 'apps', 'web.yaml'),
         'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: nginx:1.25\n',
@@ -164,7 +174,7 @@ describe('GitHub App authentication', () => {
             users['x-access-token'] = token;
           },
         },
-        { gitUpstream: git.url },
+        { gitUpstream: git.url, gitDir: bare, webFlowKey },
       );
     });
     after(async () => {
@@ -226,6 +236,124 @@ describe('GitHub App authentication', () => {
         assert.ok(!text.includes(token), 'the installation token never shows');
         assert.ok(!text.includes(KEY.split('\n')[5]!), "the App's key never shows");
       }
+    });
+
+    it("--github-app-signed-commits: the change is committed through the API on the tree git made, signed as GitHub signs an App's, the branch moved by compare-and-swap", async () => {
+      const handoff = join(work, 'handoff-signed');
+      const repoURL = `${enterprise.url}/octo/apps.git`;
+      await new Ledger(handoff).write({
+        workload: { kind: 'Deployment', namespace: 'shop', name: 'api', uid: 'uid-api' },
+        images: [{ container: 'app', init: false, source: 'redis:7', backup: 'backup.example/m/redis:7', digest: DIGEST, platforms: [], sizeBytes: 1 }],
+        owner: { tool: 'argocd', kind: 'Application', namespace: 'argocd', name: 'shop', sources: [{ repoURL, path: 'apps', revision: 'main' }] },
+      });
+      const keyFile = join(work, 'app-signed.pem');
+      writeFileSync(keyFile, KEY, { mode: 0o600 });
+      const branchesBefore = execFileSync('git', ['-C', bare, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads/image-clone/'], {
+        encoding: 'utf8',
+      }).trim();
+      const calls = enterprise.calls.length;
+      const pushesBefore = git.log.length;
+      const args = [
+        CLI,
+        'rewriter',
+        '--once',
+        '--handoff-dir',
+        handoff,
+        '--cache-dir',
+        join(work, 'cache-signed'),
+        '--git-mode',
+        'pr',
+        '--github-app-id',
+        APP_ID,
+        '--github-app-key-file',
+        keyFile,
+        '--github-app-signed-commits',
+        '--forge',
+        'github',
+        '--forge-api',
+        `${enterprise.url}/api/v3`,
+        '--credentials-for',
+        `${enterprise.url}/octo/`,
+        '--health-address',
+        '',
+      ];
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+        execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) =>
+          done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(enterprise.violations, []);
+      const made = enterprise.calls.slice(calls);
+      for (const call of ['git/create-blob', 'git/create-tree', 'git/create-commit', 'repos/get', 'graphql'])
+        assert.ok(made.includes(call), `${call} in ${made.join(', ')}`);
+      // Our branch (the pull request the first test opened) moved forward by one commit: the API's, no push of ours.
+      const [ref, previous] = branchesBefore.split(' ') as [string, string];
+      const tip = execFileSync('git', ['-C', bare, 'rev-parse', ref], { encoding: 'utf8' }).trim();
+      assert.equal(execFileSync('git', ['-C', bare, 'rev-parse', `${tip}^`], { encoding: 'utf8' }).trim(), previous, 'a fast-forward of the branch');
+      assert.match(execFileSync('git', ['-C', bare, 'show', `${tip}:apps/api.yaml`], { encoding: 'utf8' }), /image: backup\.example\/m\/redis:7@sha256:e{64}/);
+      assert.match(
+        execFileSync('git', ['-C', bare, 'log', '-1', '--format=%an|%cn|%s', tip], { encoding: 'utf8' }).trim(),
+        new RegExp(`^${APP_ID}\\[bot\\]\\|GitHub\\|image-clone: move shop/api`),
+      );
+      // Signed, and the signature verifies against the web-flow key (as GitHub shows "Verified").
+      const signers = join(work, 'web-flow-signers');
+      writeFileSync(signers, `noreply@github.com ${execFileSync('cat', [`${webFlowKey}.pub`], { encoding: 'utf8' })}`);
+      execFileSync('git', ['-C', bare, '-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', tip], { stdio: 'ignore' });
+      assert.deepEqual(
+        git.log.slice(pushesBefore).filter((l) => l.path.endsWith('/git-receive-pack')),
+        [],
+        'nothing pushed with git',
+      );
+    });
+
+    it("the API's compare-and-swap: a branch that moved is not overwritten, a stale lease is refused, and only a restart from the base forces", async () => {
+      const { GitHubApiCommits } = await import('../../src/rewriter/forges/github-commits.ts');
+      const token = await new GitHubAppTokens({ appId: APP_ID, privateKey: KEY }, `${enterprise.url}/api/v3`).tokenFor('octo', 'apps');
+      const commits = new GitHubApiCommits(`${enterprise.url}/api/v3`, 'octo', 'apps', token);
+      const at = (ref: string) => execFileSync('git', ['-C', bare, 'rev-parse', ref], { encoding: 'utf8' }).trim();
+      const main = at('refs/heads/main');
+      // A local commit on main: one file changed, its blob written where git would have it.
+      const content = Buffer.from('kind: ConfigMap\nmetadata:\n  name: cas\n');
+      const blob = execFileSync('git', ['-C', bare, 'hash-object', '--stdin'], { input: content, encoding: 'utf8' }).trim();
+      const index = join(work, 'cas-index');
+      const env = { ...process.env, GIT_INDEX_FILE: index };
+      execFileSync('git', ['-C', bare, 'read-tree', 'main'], { env });
+      execFileSync('git', ['-C', bare, 'update-index', '--add', '--cacheinfo', `100644,${blob},apps/cas.yaml`], { env });
+      execFileSync('git', ['-C', bare, 'hash-object', '-w', '--stdin'], { input: content });
+      const tree = execFileSync('git', ['-C', bare, 'write-tree'], { env, encoding: 'utf8' }).trim();
+      const history = {
+        commits: [
+          { sha: 'local', tree, parent: main, parentTree: at('main^{tree}'), message: 'cas', changes: [{ path: 'apps/cas.yaml', mode: '100644', blob }] },
+        ],
+        blob: async () => content,
+      };
+      // A new branch: made when it does not exist; refused when it does (the lease "none").
+      const made = await commits.publish(history, 'image-clone/cas', undefined, false);
+      assert.notEqual(made, 'rejected');
+      const first = (made as { pushed: string }).pushed;
+      assert.equal(at('refs/heads/image-clone/cas'), first);
+      assert.equal(await commits.publish(history, 'image-clone/cas', undefined, false), 'rejected');
+      // Built on a tip the branch is no longer at: refused, nothing moved.
+      assert.equal(await commits.publish(history, 'image-clone/cas', main, false), 'rejected');
+      assert.equal(at('refs/heads/image-clone/cas'), first);
+      // Not a fast-forward, without force, from the right tip: GitHub's refusal reported (no other writer to make it again for).
+      const again = { ...history, commits: [{ ...history.commits[0]!, message: 'cas, made again from the base' }] };
+      await assert.rejects(commits.publish(again, 'image-clone/cas', first, false), /GitHub refused to move image-clone\/cas: .*not a fast-forward/);
+      assert.equal(at('refs/heads/image-clone/cas'), first);
+      // Our branch restarted from the base, with the tip read as lease: replaced.
+      const restarted = await commits.publish(again, 'image-clone/cas', first, true);
+      assert.notEqual(restarted, 'rejected');
+      assert.equal(at('refs/heads/image-clone/cas'), (restarted as { pushed: string }).pushed);
+      assert.deepEqual(enterprise.violations, []);
+      // The stand-in's teeth: a document GitHub's schema does not allow is refused as GitHub would.
+      const bogus = await fetch(`${enterprise.url}/api/graphql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: 'mutation { updateRefs(input: {repositoryId: "x", refUpdates: [{name: "refs/heads/x", afterOid: "0"}]}) { ref } }' }),
+      });
+      assert.match(JSON.stringify(await bogus.json()), /not valid against GitHub's schema: Cannot query field \\"ref\\" on type \\"UpdateRefsPayload\\"/);
+      assert.equal(enterprise.violations.splice(0).length, 1);
     });
   });
 });

@@ -11,6 +11,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { buildClientSchema, parse, validate as validateGraphql, type GraphQLSchema, type IntrospectionQuery } from 'graphql';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../devenv/process.ts';
 
 interface Operation {
@@ -59,10 +64,29 @@ export interface GitHubStandIn {
   stop(): Promise<void>;
 }
 
-/**
- * `gitUpstream`: be a GitHub Enterprise Server, API under `/api/v3` and Git at the same origin
- * (everything else is passed to that Git server), as a GHES serves both.
- */
+export interface StandInOptions {
+  /**
+   * Be a GitHub Enterprise Server, API under `/api/v3`, GraphQL at `/api/graphql`, and Git at the
+   * same origin (everything else is passed to that Git server), as a GHES serves both.
+   */
+  readonly gitUpstream?: string;
+  /**
+   * The repository's bare Git directory, for the Git database API (blobs, trees, commits, refs) and
+   * GraphQL's `updateRefs`: the commits an App makes there with an installation token and no author
+   * are signed, as GitHub signs them, with `webFlowKey` (an SSH key; gpg.format ssh).
+   */
+  readonly gitDir?: string;
+  readonly webFlowKey?: string;
+}
+
+/** GitHub's published GraphQL schema (@octokit/graphql-schema): every document the stand-in takes is validated against it. */
+let graphqlSchema: GraphQLSchema | undefined;
+async function githubGraphql(): Promise<GraphQLSchema> {
+  // Loaded when first asked for: the package parses its JSON form on import.
+  // Its introspection form: the SDL form defines some fields twice, which graphql-js refuses.
+  graphqlSchema ??= buildClientSchema((await import('@octokit/graphql-schema')).schema.json as unknown as IntrospectionQuery);
+  return graphqlSchema;
+}
 /**
  * OpenAPI 3.0's `nullable`, which Ajv reads only beside a `type`: where the description puts it on a
  * schema without one (an `anyOf` of an App's account), it is said as JSON Schema says it.
@@ -78,7 +102,7 @@ function openApiNullable(schema: unknown): object {
   return copy;
 }
 
-export async function startGitHubStandIn(app?: StandInApp, options: { readonly gitUpstream?: string } = {}): Promise<GitHubStandIn> {
+export async function startGitHubStandIn(app?: StandInApp, options: StandInOptions = {}): Promise<GitHubStandIn> {
   const issued = new Map<string, number>();
   /** Why `authorization` is not a JWT of the App that GitHub would take, or undefined. */
   const jwtRefused = (authorization: string): string | undefined => {
@@ -112,7 +136,8 @@ export async function startGitHubStandIn(app?: StandInApp, options: { readonly g
   const routes = Object.entries(paths).map(([template, methods]) => ({
     template,
     methods,
-    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
+    // A ref (`heads/image-clone/main-…`) is written with its slashes, as GitHub takes it.
+    pattern: new RegExp(`^${template.replace(/\{ref\}$/, '(.+)').replace(/\{[^}]+\}/g, '([^/]+)')}$`),
     names: [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!),
   }));
 
@@ -132,6 +157,7 @@ export async function startGitHubStandIn(app?: StandInApp, options: { readonly g
   const calls: string[] = [];
   const violations: string[] = [];
   const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}${options.gitUpstream ? '/api/v3' : ''}`;
 
   const example = (op: Operation, status: string): Record<string, unknown> => {
     const content = op.responses[status]!.content!['application/json']!;
@@ -163,7 +189,95 @@ export async function startGitHubStandIn(app?: StandInApp, options: { readonly g
     };
   };
 
+  const NODE_ID = 'R_kgDOstandin';
+  const gitIn = (args: string[], input?: Buffer, env: Record<string, string> = {}) =>
+    execFileSync('git', ['-C', options.gitDir!, ...args], { input, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+      .toString('utf8')
+      .trim();
+  const tipOf = (ref: string) => {
+    try {
+      return gitIn(['rev-parse', '--verify', '--quiet', ref]);
+    } catch {
+      return undefined;
+    }
+  };
+  /** Signed as GitHub signs what an App commits through the API: a web-flow key's signature (here an SSH one). */
+  const commitTree = (tree: string, parents: string[], message: string, author: { name: string; email: string } | undefined, signed: boolean) => {
+    const who = author ?? { name: `${app?.id ?? 'app'}[bot]`, email: `${app?.id ?? 0}+bot@users.noreply.github.com` };
+    const sign = signed && options.webFlowKey ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.webFlowKey}`] : [];
+    return execFileSync('git', ['-C', options.gitDir!, ...sign, 'commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), ...(sign.length ? ['-S'] : [])], {
+      input: message,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: who.name,
+        GIT_AUTHOR_EMAIL: who.email,
+        GIT_COMMITTER_NAME: author ? who.name : 'GitHub',
+        GIT_COMMITTER_EMAIL: author ? who.email : 'noreply@github.com',
+      },
+    })
+      .toString('utf8')
+      .trim();
+  };
+
+  /** GraphQL: a document valid against GitHub's schema, and of it `updateRefs` only (a compare-and-swap of refs, as documented). */
+  const graphql = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      const refuse = (why: string) => {
+        violations.push(`POST graphql: ${why}`);
+        answer(200, { errors: [{ message: why }] });
+      };
+      calls.push('graphql');
+      const authorization = String(req.headers.authorization ?? '');
+      const until = issued.get(authorization.replace(/^Bearer /, ''));
+      if (!app || until === undefined || until <= Date.now()) return refuse('not a live installation token');
+      let request: {
+        query?: string;
+        variables?: { input?: { repositoryId?: string; refUpdates?: Array<{ name: string; beforeOid?: string; afterOid: string; force?: boolean }> } };
+      };
+      try {
+        request = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return refuse('the body is not JSON');
+      }
+      let document: ReturnType<typeof parse>;
+      try {
+        document = parse(request.query ?? '');
+      } catch (error) {
+        return refuse(`the query does not parse: ${(error as Error).message}`);
+      }
+      let errors: ReturnType<typeof validateGraphql>;
+      try {
+        errors = validateGraphql(await githubGraphql(), document);
+      } catch (error) {
+        return refuse(`the stand-in could not load GitHub's schema: ${(error as Error).message}`);
+      }
+      if (errors.length) return refuse(`the query is not valid against GitHub's schema: ${errors.map((e) => e.message).join('; ')}`);
+      if (!/\bupdateRefs\s*\(/.test(request.query ?? '')) return refuse('the stand-in implements only updateRefs');
+      const input = request.variables?.input;
+      if (input?.repositoryId !== NODE_ID) return refuse('no such repository node id');
+      const NONE = '0'.repeat(40);
+      // All or none, each from the value it must hold.
+      for (const update of input.refUpdates ?? []) {
+        const now = tipOf(update.name) ?? NONE;
+        if (update.beforeOid !== undefined && update.beforeOid !== now)
+          return answer(200, { data: { updateRefs: null }, errors: [{ type: 'UNPROCESSABLE', message: `${update.name} is not at ${update.beforeOid}` }] });
+        if (!update.force && now !== NONE) {
+          const base = tipOf(`${update.afterOid}`) ? gitIn(['merge-base', now, update.afterOid]) : '';
+          if (base !== now)
+            return answer(200, { data: { updateRefs: null }, errors: [{ type: 'UNPROCESSABLE', message: `${update.name}: not a fast-forward` }] });
+        }
+      }
+      for (const update of input.refUpdates ?? [])
+        gitIn(['update-ref', update.name, update.afterOid, update.beforeOid === NONE ? '' : (update.beforeOid ?? '')]);
+      answer(200, { data: { updateRefs: { clientMutationId: null } } });
+    });
+  };
+
   const server: Server = createServer((req, res) => {
+    if (req.url === (options.gitUpstream ? '/api/graphql' : '/graphql') && req.method === 'POST') return graphql(req, res);
     if (options.gitUpstream) {
       if (!req.url?.startsWith('/api/v3/')) {
         const upstream = new URL(options.gitUpstream);
@@ -277,6 +391,70 @@ export async function startGitHubStandIn(app?: StandInApp, options: { readonly g
           expires_at: new Date(until).toISOString().replace(/\.\d{3}Z$/, 'Z'),
           permissions: body.permissions ?? {},
           repositories: [],
+        };
+      } else if (op.operationId === 'repos/get' && options.gitDir) {
+        // GitHub's example leaves out the language its schema requires (and lists a fork's source and parent): a repository of its own here.
+        const { source: _source, parent: _parent, ...own } = example(op, '200');
+        answer = { ...own, language: null, node_id: NODE_ID, name: values.repo, full_name: `${values.owner}/${values.repo}` };
+      } else if (op.operationId === 'git/create-blob' && options.gitDir) {
+        const content = Buffer.from(String(body.content), body.encoding === 'base64' ? 'base64' : 'utf8');
+        const sha = gitIn(['hash-object', '-w', '--stdin'], content);
+        status = '201';
+        answer = { url: `${baseUrl}/repos/octo/apps/git/blobs/${sha}`, sha };
+      } else if (op.operationId === 'git/create-tree' && options.gitDir) {
+        const scratch = mkdtempSync(join(tmpdir(), 'standin-index-'));
+        try {
+          const index = { GIT_INDEX_FILE: join(scratch, 'index') };
+          if (body.base_tree) gitIn(['read-tree', String(body.base_tree)], undefined, index);
+          for (const entry of body.tree as Array<{ path: string; mode: string; sha: string | null }>) {
+            if (entry.sha === null) gitIn(['update-index', '--force-remove', '--', entry.path], undefined, index);
+            else gitIn(['update-index', '--add', '--cacheinfo', `${entry.mode},${entry.sha},${entry.path}`], undefined, index);
+          }
+          const sha = gitIn(['write-tree'], undefined, index);
+          status = '201';
+          answer = { ...example(op, '201'), sha, url: `${baseUrl}/repos/octo/apps/git/trees/${sha}`, truncated: false };
+        } finally {
+          rmSync(scratch, { recursive: true, force: true });
+        }
+      } else if (op.operationId === 'git/create-commit' && options.gitDir) {
+        const author = body.author as { name: string; email: string } | undefined;
+        // GitHub signs a commit an App makes through the API only when it names no author, committer or signature of its own.
+        const signed = app !== undefined && !author && !body.committer && !body.signature;
+        const sha = commitTree(String(body.tree), (body.parents as string[]) ?? [], String(body.message), author, signed);
+        status = '201';
+        answer = {
+          ...example(op, '201'),
+          sha,
+          node_id: `C_${sha}`,
+          message: String(body.message),
+          tree: { sha: String(body.tree), url: `${baseUrl}/repos/octo/apps/git/trees/${String(body.tree)}` },
+          parents: ((body.parents as string[]) ?? []).map((p) => ({
+            sha: p,
+            url: `${baseUrl}/repos/octo/apps/git/commits/${p}`,
+            html_url: `https://github.com/octo/apps/commit/${p}`,
+          })),
+          verification: signed
+            ? { verified: true, reason: 'valid', signature: null, payload: null, verified_at: new Date().toISOString() }
+            : { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
+        };
+      } else if (op.operationId === 'git/get-commit' && options.gitDir) {
+        const tree = tipOf(`${values.commit_sha}^{tree}`);
+        if (!tree) {
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+          return;
+        }
+        answer = { ...example(op, '200'), sha: values.commit_sha, tree: { sha: tree, url: `${baseUrl}/repos/octo/apps/git/trees/${tree}` } };
+      } else if (op.operationId === 'git/get-ref' && options.gitDir) {
+        const sha = tipOf(`refs/${values.ref}`);
+        if (!sha) {
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+          return;
+        }
+        answer = {
+          ref: `refs/${values.ref}`,
+          node_id: 'REF_standin',
+          url: `${baseUrl}/repos/octo/apps/git/refs/${values.ref}`,
+          object: { type: 'commit', sha, url: `${baseUrl}/repos/octo/apps/git/commits/${sha}` },
         };
       } else if (op.operationId === 'issues/add-labels') {
         const pull = pulls.find((p) => p.number === Number(values.issue_number));

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
 import { withRetries, type RetryPolicy } from '../../util/retry.ts';
+import type { LocalCommit, LocalHistory } from '../forges/github-commits.ts';
 
 export interface GitAuthor {
   readonly name: string;
@@ -62,12 +63,23 @@ export function assertSafeBranch(branch: string): void {
 /** What the rewriter asks of a working copy (a GitWorkspace; tests may wrap one to stage a rejected push). */
 export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles' | 'landed'>;
 
+/**
+ * Moves a branch to the workspace's commits by another road than `git push` (a GitHub App's commits,
+ * made through its API so GitHub signs them): from `before` (undefined: the branch must not exist),
+ * `force` only where our own branch is replaced from the base.
+ */
+export type Publish = (history: LocalHistory, branch: string, before: string | undefined, force: boolean) => Promise<{ readonly pushed: string } | 'rejected'>;
+
 export class GitWorkspace {
   readonly url: string;
   readonly dir: string;
   readonly #git: SimpleGit;
+  readonly #publish: Publish | undefined;
+  /** The tip the last checkout started from: the commits made since are what a push sends. */
+  #start = '';
 
-  constructor(url: string, cacheDirGiven: string, credentials?: GitCredentials, ssh?: GitSsh) {
+  constructor(url: string, cacheDirGiven: string, credentials?: GitCredentials, ssh?: GitSsh, publish?: Publish) {
+    this.#publish = publish;
     // Absolute once: git runs in the clone, where a relative askpass or key path would not be found.
     const cacheDir = resolve(cacheDirGiven);
     if (url.startsWith('-')) throw new ConfigError(`unsafe repository URL ${JSON.stringify(url)}`);
@@ -128,7 +140,8 @@ export class GitWorkspace {
     const start = `origin/${onExistingBranch ? branch : base}`;
     await this.#git.raw(['checkout', '--force', '-B', branch ?? base, start]);
     await this.#git.raw(['clean', '-fdx']);
-    return { tip: (await this.#git.revparse(['HEAD'])).trim(), onExistingBranch, remoteBranchTip };
+    this.#start = (await this.#git.revparse(['HEAD'])).trim();
+    return { tip: this.#start, onExistingBranch, remoteBranchTip };
   }
 
   /** Commits every change in the tree; undefined when there is nothing to commit. */
@@ -155,6 +168,7 @@ export class GitWorkspace {
    */
   async push(branch: string, replacing?: string): Promise<'pushed' | 'rejected'> {
     assertSafeBranch(branch);
+    if (this.#publish) return this.#pushThrough(this.#publish, branch, replacing);
     try {
       const lease = replacing === undefined ? [] : [`--force-with-lease=refs/heads/${branch}:${replacing}`];
       // Again after a dropped answer is safe: a push that had landed is then up to date, or its
@@ -166,6 +180,44 @@ export class GitWorkspace {
       if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(text)) return 'rejected';
       throw new GitError(`push to ${redactRepo(this.url)} ${branch} failed: ${gitComplaint(error)}`);
     }
+  }
+
+  /**
+   * The push made by `publish`: the commits since the checkout, from the branch's tip as fetched (or
+   * the lease), then HEAD moved to the commit made there (the same tree), so what follows (whether
+   * it landed, the next change) reads the branch as it now is.
+   */
+  async #pushThrough(publish: Publish, branch: string, replacing: string | undefined): Promise<'pushed' | 'rejected'> {
+    const fetched = (await this.#git.raw(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`]).catch(() => '')).trim();
+    const before = replacing !== undefined ? replacing || undefined : fetched || undefined;
+    const shas = (await this.#git.raw(['rev-list', '--reverse', '--first-parent', `${this.#start}..HEAD`])).split('\n').filter((l) => l !== '');
+    const commits: LocalCommit[] = [];
+    for (const sha of shas) commits.push(await this.#localCommit(sha));
+    const result = await publish({ commits, blob: (sha) => this.#git.binaryCatFile(['blob', sha]) }, branch, before, replacing !== undefined);
+    if (result === 'rejected') return 'rejected';
+    try {
+      await retryTransient(() => this.#git.raw(['fetch', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]));
+      await this.#git.raw(['reset', '--hard', result.pushed]);
+    } catch (error) {
+      throw new GitError(`${redactRepo(this.url)} ${branch} was moved to ${result.pushed.slice(0, 12)}, which could not be read back: ${gitComplaint(error)}`);
+    }
+    this.#start = result.pushed;
+    return 'pushed';
+  }
+
+  /** One local commit: its tree, its parent's, its message and the files it changes (blob null: deleted). */
+  async #localCommit(sha: string): Promise<LocalCommit> {
+    const [tree, parents, ...message] = (await this.#git.raw(['show', '-s', '--format=%T%n%P%n%B', sha])).split('\n');
+    const parent = parents!.split(' ')[0]!;
+    const parentTree = (await this.#git.revparse([`${parent}^{tree}`])).trim();
+    const fields = (await this.#git.raw(['diff-tree', '-r', '-z', '--no-renames', '--raw', parent, sha])).split('\0');
+    const changes: Array<LocalCommit['changes'][number]> = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const [oldMode, newMode, , newBlob, status] = fields[i]!.replace(/^:/, '').split(' ');
+      const deleted = status === 'D';
+      changes.push({ path: fields[i + 1]!, mode: deleted ? oldMode! : newMode!, blob: deleted ? null : newBlob! });
+    }
+    return { sha, tree: tree!, parent, parentTree, message: message.join('\n').trimEnd(), changes };
   }
 
   /** The uncommitted changes of the working tree, as a unified diff. */
