@@ -5,6 +5,7 @@
  */
 import { enableCompileCache } from 'node:module';
 import { resolve } from 'node:path';
+import { scrub } from './observability/secrets.ts';
 import { ImageCloneError, describeError } from './errors.ts';
 import { parseBackupPull } from './image/backup-pull.ts';
 import { createLogger, parseLevel } from './observability/log.ts';
@@ -246,7 +247,11 @@ const COPIER_FLAGS = {
   'namespace-max-bytes': { arg: 'SIZE', default: '100GiB', help: "bytes one namespace's workloads may have copied per re-check interval" },
   'health-address': { arg: 'ADDR', default: ':8080', help: '/healthz, /readyz and /metrics ("" for none)' },
   'no-leader-election': { help: 'run without the Lease (a single replica)' },
-  'lease-name': { arg: 'NAME', default: 'image-clone-copier', help: 'the Lease for leader election' },
+  'lease-name': {
+    arg: 'NAME',
+    default: 'image-clone-copier',
+    help: 'the Lease for leader election (with --argocd-cluster-secret, by default image-clone-copier-<that Secret>: one leader per spoke)',
+  },
   'argocd-namespace': { arg: 'NS', default: 'argocd', help: 'where Argo CD Applications live' },
   'argocd-kubeconfig': {
     arg: 'PATH',
@@ -625,7 +630,8 @@ if (process.argv[1] !== undefined && import.meta.filename === (await import('nod
     },
     (error: unknown) => {
       const known = error instanceof ImageCloneError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`image-clone: ${known ? describeError(error) : ((error as Error).stack ?? String(error))}\n`);
+      // Scrubbed whatever threw it: a library's error may quote a credential (undici repeats an invalid header's value).
+      process.stderr.write(scrub(`image-clone: ${known ? describeError(error) : ((error as Error).stack ?? String(error))}\n`));
       if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
         process.stderr.write(`Run "image-clone help" for usage.\n`);
       process.exitCode = 2;

@@ -54,6 +54,11 @@ export function argoCdCluster(where: string, fields: { name?: string; server?: s
     throw new ConfigError(`${where}: its server is not a URL`);
   }
   if (url.protocol !== 'https:') throw new ConfigError(`${where}: its server must be https (the spoke's credentials would otherwise travel in clear)`);
+  if (url.username || url.password || url.search || url.hash)
+    throw new ConfigError(`${where}: its server must be a plain https URL (no user, query or fragment)`);
+  // The hub itself: its Applications would own the spoke's workloads.
+  if (url.hostname === 'kubernetes.default.svc' || fields.name?.trim() === 'in-cluster')
+    throw new ConfigError(`${where} names the cluster Argo CD runs in (in-cluster), not a spoke`);
   if (fields.namespaces?.trim())
     throw new ConfigError(
       `${where} lets Argo CD reach only some namespaces of the spoke; the copier watches the whole cluster: name a Secret whose credentials reach it cluster-wide (docs/fleets.md)`,
@@ -75,11 +80,16 @@ export function argoCdCluster(where: string, fields: { name?: string; server?: s
   if (tlsUnhonoured.length > 0) throw new ConfigError(`${where}: its tlsClientConfig sets ${tlsUnhonoured.join(', ')}, which the copier does not support`);
   if (tls.insecure === true) throw new ConfigError(`${where} asks for insecure TLS; the copier verifies the spoke's certificate: give tlsClientConfig.caData`);
   const strings = { bearerToken: config.bearerToken, username: config.username, password: config.password, ...tls };
-  for (const [key, value] of Object.entries(strings))
+  for (const [key, value] of Object.entries(strings)) {
     if (value !== undefined && typeof value !== (key === 'insecure' ? 'boolean' : 'string'))
       throw new ConfigError(`${where}: its config's ${key} has the wrong type`);
+    // A header could not carry it, and the error saying so would quote it.
+    if (typeof value === 'string' && /[\u0000-\u001f\u007f]/.test(value) && !key.endsWith('Data'))
+      throw new ConfigError(`${where}: its config's ${key} holds a control character`);
+  }
   // Never written anywhere: held so that no log line or error can carry them.
   for (const secret of [config.bearerToken, config.password, tls.keyData]) if (secret) holdSecret(secret);
+  if (config.username && config.password) holdSecret(Buffer.from(`${config.username}:${config.password}`).toString('base64'));
   const certificate = Boolean(tls.certData && tls.keyData);
   if (!config.bearerToken && !(config.username && config.password) && !certificate)
     throw new ConfigError(`${where}: its config has no credentials (bearerToken, username and password, or tlsClientConfig certData and keyData)`);

@@ -6,7 +6,7 @@
  * already watches).
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, describeError, ImageCloneError } from '../errors.ts';
 import { CLUSTER_NAME, type ClusterIdentity } from '../handoff/schema.ts';
 
 export type { ClusterIdentity };
@@ -23,7 +23,7 @@ export async function readClusterIdentity(core: CoreV1Api, name: string | undefi
   try {
     uid = (await core.readNamespace({ name: 'kube-system' })).metadata?.uid;
   } catch (error) {
-    throw new Error(`cannot read the kube-system namespace, whose uid names this cluster (or give --cluster-name): ${(error as Error).message}`);
+    throw new ImageCloneError(`cannot read the kube-system namespace, whose uid names this cluster (or give --cluster-name): ${describeError(error)}`);
   }
   if (!uid) throw new Error('the kube-system namespace has no uid to name this cluster by (give --cluster-name)');
   return { name: name ?? uid.slice(0, 8), uid };

@@ -86,6 +86,15 @@ export class ResilientInformer<T extends KubernetesObject> {
     return `${this.name}: ${typeof status?.message === 'string' ? status.message : 'forbidden'}`;
   }
 
+  /**
+   * Set when the API server no longer takes the credentials (401: an expired, rotated or revoked
+   * token): retrying with them will not help; a restart, which reads them again, may.
+   */
+  get unauthorized(): boolean {
+    const error = this.#lastError as { code?: number; statusCode?: number } | undefined;
+    return error?.code === 401 || error?.statusCode === 401;
+  }
+
   /** The last list or watch error, described, while it has not synced since. */
   get problem(): string | undefined {
     return this.#lastError === undefined ? undefined : describeError(this.#lastError);

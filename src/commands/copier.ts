@@ -75,6 +75,12 @@ async function workloadCluster(
   };
 }
 
+/** The Lease's name unless told: in a hub, one per spoke served, so installations for two spokes in one namespace do not share a leader. */
+export const DEFAULT_LEASE_NAME = 'image-clone-copier';
+function leaseNameOf(options: CopierCommandOptions): string {
+  return options.argocdClusterSecret && options.leaseName === DEFAULT_LEASE_NAME ? `${DEFAULT_LEASE_NAME}-${options.argocdClusterSecret}` : options.leaseName;
+}
+
 export async function copierCommand(options: CopierCommandOptions, out: (line: string) => void): Promise<number> {
   const log = options.logger;
   // Another cluster's Argo CD knows this one by a name of its own: without it, nothing there would match.
@@ -105,7 +111,7 @@ export async function copierCommand(options: CopierCommandOptions, out: (line: s
     ...(options.signatures ? { signatures: options.signatures } : {}),
     logger: log,
     ...(options.recheckIntervalMs ? { recheckIntervalMs: options.recheckIntervalMs } : {}),
-    ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: options.leaseName } } : {}),
+    ...(options.leaderElection && !options.once ? { leaderElection: { leaseName: leaseNameOf(options) } } : {}),
     ...(options.argocdNamespace ? { argocdNamespace: options.argocdNamespace } : {}),
     ...(options.argocdKubeconfig ? { argocdKubeConfig: loadKubeConfig(options.argocdKubeconfig) } : {}),
     ...(options.argocdDestinations ? { argocdDestinations: options.argocdDestinations } : {}),

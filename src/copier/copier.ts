@@ -770,6 +770,13 @@ export class Copier {
 
   /** For /healthz: every informer has listed successfully within 5 minutes. */
   healthy(): { ok: boolean; detail: string } {
+    // Credentials refused: the kubelet's restart reads them again (a rotated token, a renewed cluster Secret).
+    const refused = [...this.#informers.values(), this.#namespaces].filter((i) => i.unauthorized);
+    if (refused.length > 0)
+      return {
+        ok: false,
+        detail: `the API server refuses the copier's credentials (401) for ${refused.map((i) => i.name).join(', ')}: an expired, rotated or revoked token; a restart reads them again`,
+      };
     const stalled = [...this.#informers.values(), this.#namespaces].filter((i) => !i.synced && i.quietForMs > 5 * 60_000);
     return stalled.length === 0
       ? { ok: true, detail: 'informers alive' }

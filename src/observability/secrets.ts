@@ -8,7 +8,13 @@ const held = new Set<string>();
 
 /** Registers a secret (each line of a multi-line one, such as a key); short strings are not, lest ordinary words be masked. */
 export function holdSecret(value: string): void {
-  for (const part of [value.trim(), ...value.split('\n').map((l) => l.trim())]) if (part.length >= 8) held.add(part);
+  for (const part of [value.trim(), ...value.split('\n').map((l) => l.trim())]) {
+    if (part.length < 8) continue;
+    held.add(part);
+    // As a JSON log line writes it (quotes, backslashes and control characters escaped).
+    const escaped = JSON.stringify(part).slice(1, -1);
+    if (escaped !== part) held.add(escaped);
+  }
 }
 
 /** Forgets a secret that can no longer be used (an expired token), so the held set does not grow for the process's life. */

@@ -32,6 +32,7 @@ import { startCluster, type Cluster } from '../../devenv/cluster.ts';
 import { createGitOpsObject, installGitOpsCrds } from '../../devenv/gitops-crds.ts';
 import { startRegistryServer, type RegistryServer } from '../../devenv/registry-server.ts';
 import { seedImage } from '../../devenv/seed.ts';
+import { freePort } from '../../devenv/process.ts';
 import type { HandoffRecord } from '../../src/handoff/schema.ts';
 import { deploymentObject } from '../support/installation.ts';
 
@@ -361,7 +362,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         let holder: string | undefined;
         for (let i = 0; i < 120 && !holder; i++) {
           holder = await leases
-            .readNamespacedLease({ namespace: 'image-clone-namespace', name: 'image-clone-copier' })
+            .readNamespacedLease({ namespace: 'image-clone-namespace', name: 'image-clone-copier-spoke-cluster' })
             .then((lease) => lease.spec?.holderIdentity ?? undefined)
             .catch(() => undefined);
           if (!holder) await new Promise((r) => setTimeout(r, 250));
@@ -369,7 +370,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         assert.ok(holder, 'the copier took its Lease in the hub');
         const inSpoke = await spokeKc.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces();
         assert.deepEqual(
-          inSpoke.items.filter((l) => l.metadata?.name === 'image-clone-copier'),
+          inSpoke.items.filter((l) => l.metadata?.name?.startsWith('image-clone-copier')),
           [],
         );
       } finally {
@@ -405,8 +406,9 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         );
     });
 
-    it("with the direct-patch fallback, the rewriter given the same Secret patches the spoke's unmanaged workload", async () => {
-      // A workload no GitOps tool manages, in the spoke, and the patch right the direct-patch overlay grants per namespace.
+    it("with the direct-patch fallback, the rewriter given a Secret of its own patches the spoke's unmanaged workload", async () => {
+      // A workload no GitOps tool manages, in the spoke; an account of the rewriter's own there, which may patch in
+      // that namespace alone (the copier's account gets no write verb), and its cluster Secret in the hub.
       await seedImage({ url: source.url }, { repository: 'team/plain', tag: '1.0', format: 'oci', layers: [{ seed: 'hub-plain', size: 8 * 1024 }] });
       const apps = spokeKc.makeApiClient(AppsV1Api);
       await apps.createNamespacedDeployment({
@@ -423,9 +425,42 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         body: {
           metadata: { name: 'image-clone-patch' },
           roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-patch' },
-          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-hub', namespace: 'kube-system' }],
+          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-hub-patch', namespace: 'kube-system' }],
         },
       });
+      await spokeKc
+        .makeApiClient(CoreV1Api)
+        .createNamespacedServiceAccount({ namespace: 'kube-system', body: { metadata: { name: 'image-clone-hub-patch' } } });
+      const patchToken = await issueToken(spokeKc, 'kube-system', 'image-clone-hub-patch');
+      const hubCore = hubKc.makeApiClient(CoreV1Api);
+      await hubCore.createNamespacedSecret({
+        namespace: 'argocd',
+        body: {
+          metadata: { name: 'spoke-cluster-patch' },
+          stringData: {
+            name: 'east',
+            server: spoke.server,
+            config: JSON.stringify({ bearerToken: patchToken, tlsClientConfig: { caData: readFileSync(spoke.caFile).toString('base64') } }),
+          },
+        },
+      });
+      const hubRbac = hubKc.makeApiClient(RbacAuthorizationV1Api);
+      await hubRbac.createNamespacedRole({
+        namespace: 'argocd',
+        body: {
+          metadata: { name: 'image-clone-rewriter-hub' },
+          rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['spoke-cluster-patch'], verbs: ['get'] }],
+        },
+      });
+      await hubRbac.createNamespacedRoleBinding({
+        namespace: 'argocd',
+        body: {
+          metadata: { name: 'image-clone-rewriter-hub' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-rewriter-hub' },
+          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-controller', namespace: 'image-clone-namespace' }],
+        },
+      });
+      assert.equal(await can(spokeKc, SPOKE_ACCOUNT, 'patch', 'apps', 'deployments', 'shop'), false, "the copier's account stays read-only");
       const copied = await inHub('hub-patch', '--argocd-cluster-secret', 'spoke-cluster');
       assert.equal(copied.code, 0, copied.stderr);
       const backupOf = recordsIn(join(work, 'hub-patch')).get('plain')?.images[0]?.backup;
@@ -446,7 +481,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
             '--kubeconfig',
             hubAccount,
             '--argocd-cluster-secret',
-            'spoke-cluster',
+            'spoke-cluster-patch',
             '--health-address',
             '',
           ],
@@ -455,9 +490,65 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         ),
       );
       assert.match(rewritten.stderr, /workload patched directly/);
-      assert.ok(!rewritten.stderr.includes(spokeToken), "the spoke's token is in no output");
+      assert.ok(!rewritten.stderr.includes(patchToken), "the spoke's token is in no output");
       const patched = await apps.readNamespacedDeployment({ namespace: 'shop', name: 'plain' });
       assert.match(patched.spec?.template.spec?.containers[0]?.image ?? '', new RegExp(`^${backup.address}/backup/`), 'moved onto its backup, in the spoke');
+    });
+
+    it("/healthz fails when the spoke stops taking the Secret's token (an expired or revoked one), so a restart reads the Secret again", async () => {
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'copier',
+          '--kubeconfig',
+          hubAccount,
+          '--argocd-cluster-secret',
+          'spoke-cluster',
+          '--handoff-dir',
+          join(work, 'hub-health'),
+          '--controller-namespace',
+          'image-clone-namespace',
+          '--backup-registry',
+          `${backup.address}/backup`,
+          '--insecure-registry',
+          source.address,
+          '--insecure-registry',
+          backup.address,
+          '--backup-pull',
+          'node',
+          '--health-address',
+          `127.0.0.1:${port}`,
+          '--lease-name',
+          'image-clone-health',
+        ],
+        { stdio: 'ignore' },
+      );
+      const health = async () => {
+        const answer = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        return answer ? { status: answer.status, text: await answer.text() } : undefined;
+      };
+      const until = async (done: (h: Awaited<ReturnType<typeof health>>) => boolean, ms: number) => {
+        const deadline = Date.now() + ms;
+        let seen = await health();
+        while (!done(seen) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 500));
+          seen = await health();
+        }
+        return seen;
+      };
+      try {
+        assert.equal((await until((h) => h?.status === 200, 30_000))?.status, 200);
+        // The token revoked: its service account deleted; every watch cut, so the informers list again.
+        await spokeKc.makeApiClient(CoreV1Api).deleteNamespacedServiceAccount({ namespace: 'kube-system', name: 'image-clone-hub' });
+        await spoke.restartApiServer();
+        const failed = await until((h) => h?.status === 503, 90_000);
+        assert.equal(failed?.status, 503, failed?.text);
+        assert.match(failed!.text, /refuses the copier's credentials \(401\)/);
+      } finally {
+        child.kill('SIGTERM');
+      }
     });
   });
 });

@@ -59,6 +59,18 @@ describe('an Argo CD cluster Secret, read as Argo CD reads it, or refused with t
     ['a config that is not JSON', { server: 'https://e.test', config: '{bearerToken' }, /its config is not JSON$/],
     ['a token that is no string', { server: 'https://e.test', config: config({ bearerToken: 42 }) }, /bearerToken has the wrong type/],
     ['some namespaces only', { server: 'https://e.test', namespaces: 'shop,web', config: config({ bearerToken: 't' }) }, /reach only some namespaces/],
+    ['a server with a user in it', { server: 'https://admin:pw-1234567@e.test', config: config({ bearerToken: 't' }) }, /must be a plain https URL/],
+    [
+      'the hub itself (in-cluster)',
+      { name: 'in-cluster', server: 'https://e.test', config: config({ bearerToken: 't' }) },
+      /names the cluster Argo CD runs in/,
+    ],
+    ['the hub itself (its service)', { server: 'https://kubernetes.default.svc', config: config({ bearerToken: 't' }) }, /names the cluster Argo CD runs in/],
+    [
+      'a token a header cannot carry',
+      { server: 'https://e.test', config: config({ bearerToken: 'abc\u0000def-12345' }) },
+      /bearerToken holds a control character/,
+    ],
   ];
   for (const [what, fields, reason] of refusals)
     it(`refuses ${what}`, () => {

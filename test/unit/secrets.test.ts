@@ -20,6 +20,11 @@ describe('held secrets', () => {
     assert.match(lines.join(''), /remote said: \*\*\* is invalid/);
     assert.equal(describeError(new Error('kustomize: AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 in a file')), 'kustomize: *** in a file');
     assert.equal(scrub('a short word stays'), 'a short word stays', 'strings under 8 characters are not held');
+    // One with a quote or a backslash, as a JSON log line escapes it.
+    holdSecret('pa"ss\\word-long-1234');
+    const escaped: string[] = [];
+    createLogger({ write: (l) => void escaped.push(l) }).error('login failed', { error: 'refused pa"ss\\word-long-1234 here' });
+    assert.doesNotMatch(escaped.join(''), /word-long-1234/);
     const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
     try {
       const ledger = new Ledger(dir);
