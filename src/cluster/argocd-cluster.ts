@@ -11,6 +11,7 @@ import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, describeError } from '../errors.ts';
 import { CLUSTER_NAME } from '../handoff/schema.ts';
 import { holdSecret } from '../observability/secrets.ts';
+import { hasControlCharacter } from '../util/control-characters.ts';
 
 export interface ArgoCdCluster {
   /** The spoke, with the Secret's credentials. */
@@ -84,7 +85,7 @@ export function argoCdCluster(where: string, fields: { name?: string; server?: s
     if (value !== undefined && typeof value !== (key === 'insecure' ? 'boolean' : 'string'))
       throw new ConfigError(`${where}: its config's ${key} has the wrong type`);
     // A header could not carry it, and the error saying so would quote it.
-    if (typeof value === 'string' && /[\u0000-\u001f\u007f]/.test(value) && !key.endsWith('Data'))
+    if (typeof value === 'string' && hasControlCharacter(value) && !key.endsWith('Data'))
       throw new ConfigError(`${where}: its config's ${key} holds a control character`);
   }
   // Never written anywhere: held so that no log line or error can carry them.

@@ -6,6 +6,7 @@
  * tenant's own server: without this, the token would be handed to it. Checked before any network
  * call; pure.
  */
+import { hasControlCharacter } from '../../util/control-characters.ts';
 
 /** Why credentials may not go to `repoURL`, or undefined when they may (or when there are none to send). */
 export function credentialRefusal(repoURL: string, scopes: readonly string[] | undefined, holdsCredentials: boolean): string | undefined {
@@ -13,7 +14,7 @@ export function credentialRefusal(repoURL: string, scopes: readonly string[] | u
   // What git and curl would read differently from the URL parser (a backslash taken for a slash by one
   // and for part of a user name by the other, control characters, a user name in an http(s) URL, where
   // the password would go) is refused. An ssh:// user is the SSH login, as in git@host.
-  if (/[\\\s]/.test(repoURL) || [...repoURL].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) || /^https?:\/\/[^/]*@/i.test(repoURL))
+  if (/[\\\s]/.test(repoURL) || hasControlCharacter(repoURL) || /^https?:\/\/[^/]*@/i.test(repoURL))
     return 'the repository URL has a backslash, a control character or a user name in it; no credentials are sent to it';
   const url = normalise(repoURL);
   if (url === undefined) return 'the repository URL cannot be read; no credentials are sent to it';
