@@ -34,7 +34,10 @@ import { startRegistryServer, type RegistryServer } from '../../devenv/registry-
 import { seedImage } from '../../devenv/seed.ts';
 import { freePort } from '../../devenv/process.ts';
 import type { HandoffRecord } from '../../src/handoff/schema.ts';
-import { deploymentObject } from '../support/installation.ts';
+import { deploymentObject, deploymentYaml } from '../support/installation.ts';
+import { startGitea, type Gitea } from '../../devenv/gitea.ts';
+import { plantCanary } from '../support/canaries.ts';
+import { rowsFromDescription } from '../../src/rewriter/forges/description.ts';
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -79,7 +82,6 @@ async function can(admin: KubeConfig, account: string, verb: string, group: stri
   });
   return review.status?.allowed === true;
 }
-const REPO = 'https://git.example.test/platform/apps.git';
 
 describe('Argo CD in a hub: a spoke copier reads its Applications there, and only those deploying to it own its workloads', () => {
   let work: string;
@@ -90,15 +92,26 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
   let hubAccess: string;
   let hubKc: KubeConfig;
   let spokeKc: KubeConfig;
+  /** The Applications' repository, on a real Gitea: the hub installation's pull request opens there. */
+  let gitea: Gitea;
+  let REPO: string;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'image-clone-hub-'));
-    [hub, spoke, source, backup] = await Promise.all([
+    [hub, spoke, source, backup, gitea] = await Promise.all([
       startCluster({ dir: join(work, 'hub') }),
       startCluster({ dir: join(work, 'spoke') }),
       startRegistryServer(),
       startRegistryServer(),
+      startGitea(join(work, 'gitea')),
     ]);
+    plantCanary(gitea.token);
+    plantCanary(gitea.password);
+    REPO = await gitea.createRepository('apps');
+    await gitea.api('POST', `/repos/${gitea.user}/apps/contents/clusters/east/web.yaml`, {
+      message: 'east: web',
+      content: Buffer.from(deploymentYaml({ namespace: 'shop', name: 'web' }, `${source.address}/team/web:1.0`)).toString('base64'),
+    });
     hubKc = new KubeConfig();
     hubKc.loadFromFile(hub.kubeconfig);
     await installGitOpsCrds(hubKc);
@@ -176,7 +189,7 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
   });
 
   after(async () => {
-    await Promise.all([hub?.stop(), spoke?.stop(), source?.stop(), backup?.stop()]);
+    await Promise.all([hub?.stop(), spoke?.stop(), source?.stop(), backup?.stop(), gitea?.stop()]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -319,6 +332,64 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       assert.match(by.get('rogue')?.owner?.notVerified ?? '', /^Application argocd\/west-shop deploys to "west", not to this cluster \(east/);
       assert.match(by.get('charts-web')?.owner?.notVerified ?? '', /Application argocd\/hub-platform deploys to "in-cluster", not to this cluster/);
       assert.ok(!`${result.stdout}${result.stderr}`.includes(spokeToken), "the spoke's token is in no output");
+    });
+
+    it("checks pull access in the spoke, where the Pods run: BACKUP_PULL=secret:NAME is found in the spoke's service account", async () => {
+      // The spoke's service account lists the pull Secret; the hub has no such account (and the copier may read none there).
+      await spokeKc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({
+        namespace: 'shop',
+        body: { metadata: { name: 'default' }, imagePullSecrets: [{ name: 'backup-pull' }] },
+      });
+      const result = await inHub('hub-pull', '--argocd-cluster-secret', 'spoke-cluster', '--backup-pull', 'secret:backup-pull');
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(recordsIn(join(work, 'hub-pull')).get('web')?.pull, { via: 'secret', secret: 'backup-pull', listedBy: 'service-account' });
+    });
+
+    it("the hub installation's rewriter opens the pull request against the Application's repository, its row naming the spoke", async () => {
+      const secrets = join(work, 'hub-secrets');
+      execFileSync('mkdir', ['-m', '700', '-p', secrets]);
+      writeFileSync(join(secrets, 'git-password'), gitea.password, { mode: 0o600 });
+      writeFileSync(join(secrets, 'forge-token'), gitea.token, { mode: 0o600 });
+      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+        execFile(
+          process.execPath,
+          [
+            CLI,
+            'rewriter',
+            '--once',
+            '--handoff-dir',
+            join(work, 'hub-handoff'),
+            '--cache-dir',
+            join(work, 'hub-cache'),
+            '--git-mode',
+            'pr',
+            '--git-username',
+            gitea.user,
+            '--git-password-file',
+            join(secrets, 'git-password'),
+            '--forge-token-file',
+            join(secrets, 'forge-token'),
+            '--credentials-for',
+            `${gitea.url}/`,
+            '--health-address',
+            '',
+          ],
+          { timeout: 120_000 },
+          (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      assert.match(result.stdout, /pushed/, result.stderr);
+      const pulls = (await gitea.api('GET', `/repos/${gitea.user}/apps/pulls?state=all`)) as Array<{ body: string; head: { ref: string } }>;
+      assert.equal(pulls.length, 1, 'one pull request: the spoke workload its Application owns (the others are refused, with the reason)');
+      const rows = rowsFromDescription(pulls[0]!.body);
+      assert.deepEqual(
+        rows.map((r) => [r.cluster, r.workload, r.from]),
+        [['east', 'shop/Deployment/web', `${source.address}/team/web:1.0`]],
+      );
+      assert.match(
+        await gitea.text(`/repos/${gitea.user}/apps/raw/clusters/east/web.yaml?ref=${encodeURIComponent(pulls[0]!.head.ref)}`),
+        new RegExp(`image: ${backup.address}/backup/`),
+      );
     });
 
     it("refuses, with the reason, a Secret it may not read, and a spoke copier's flags beside it", async () => {
