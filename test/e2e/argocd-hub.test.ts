@@ -193,27 +193,25 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  /** `image-clone copier --once` against the two registries, with `args` saying where it runs. */
+  /** `image-clone copier` against the two registries, with `args` saying where it runs. */
+  const copierArgs = (args: readonly string[]) => [
+    CLI,
+    'copier',
+    '--backup-registry',
+    `${backup.address}/backup`,
+    '--insecure-registry',
+    source.address,
+    '--insecure-registry',
+    backup.address,
+    '--backup-pull',
+    'node',
+    ...args,
+  ];
+  /** One pass of it (--once), to its end. */
   const run = (args: readonly string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-      execFile(
-        process.execPath,
-        [
-          CLI,
-          'copier',
-          '--once',
-          '--backup-registry',
-          `${backup.address}/backup`,
-          '--insecure-registry',
-          source.address,
-          '--insecure-registry',
-          backup.address,
-          '--backup-pull',
-          'node',
-          ...args,
-        ],
-        { timeout: 120_000 },
-        (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(process.execPath, copierArgs(['--once', ...args]), { timeout: 120_000 }, (error, stdout, stderr) =>
+        done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );
   /** The copier in the spoke. */
@@ -315,8 +313,17 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       hubAccount = await serviceAccountKubeconfig(hub, hubKc, 'image-clone-namespace', 'image-clone-controller', join(work, 'hub-account.kubeconfig'));
     });
 
-    const inHub = (dir: string, ...extra: string[]) =>
-      run(['--kubeconfig', hubAccount, '--handoff-dir', join(work, dir), '--controller-namespace', 'image-clone-namespace', ...extra]);
+    /** Where the hub's copier runs: as the hub's service account, its records in `dir`. */
+    const hubWhere = (dir: string, ...extra: string[]) => [
+      '--kubeconfig',
+      hubAccount,
+      '--handoff-dir',
+      join(work, dir),
+      '--controller-namespace',
+      'image-clone-namespace',
+      ...extra,
+    ];
+    const inHub = (dir: string, ...extra: string[]) => run(hubWhere(dir, ...extra));
 
     it("backs up the spoke's workloads, owned by the Application deploying there, named after the Secret's cluster", async () => {
       const result = await inHub('hub-handoff', '--argocd-cluster-secret', 'spoke-cluster');
@@ -402,32 +409,9 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     });
 
     it('holds its Lease in the hub, and the spoke sees none', async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          CLI,
-          'copier',
-          '--kubeconfig',
-          hubAccount,
-          '--argocd-cluster-secret',
-          'spoke-cluster',
-          '--handoff-dir',
-          join(work, 'hub-lease'),
-          '--controller-namespace',
-          'image-clone-namespace',
-          '--backup-registry',
-          `${backup.address}/backup`,
-          '--insecure-registry',
-          source.address,
-          '--insecure-registry',
-          backup.address,
-          '--backup-pull',
-          'node',
-          '--health-address',
-          '',
-        ],
-        { stdio: 'ignore' },
-      );
+      const child = spawn(process.execPath, copierArgs(hubWhere('hub-lease', '--argocd-cluster-secret', 'spoke-cluster', '--health-address', '')), {
+        stdio: 'ignore',
+      });
       try {
         const leases = hubKc.makeApiClient(CoordinationV1Api);
         let holder: string | undefined;
@@ -570,30 +554,9 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
       const port = await freePort();
       const child = spawn(
         process.execPath,
-        [
-          CLI,
-          'copier',
-          '--kubeconfig',
-          hubAccount,
-          '--argocd-cluster-secret',
-          'spoke-cluster',
-          '--handoff-dir',
-          join(work, 'hub-health'),
-          '--controller-namespace',
-          'image-clone-namespace',
-          '--backup-registry',
-          `${backup.address}/backup`,
-          '--insecure-registry',
-          source.address,
-          '--insecure-registry',
-          backup.address,
-          '--backup-pull',
-          'node',
-          '--health-address',
-          `127.0.0.1:${port}`,
-          '--lease-name',
-          'image-clone-health',
-        ],
+        copierArgs(
+          hubWhere('hub-health', '--argocd-cluster-secret', 'spoke-cluster', '--health-address', `127.0.0.1:${port}`, '--lease-name', 'image-clone-health'),
+        ),
         { stdio: 'ignore' },
       );
       const health = async () => {

@@ -177,6 +177,40 @@ describe('GitHub App authentication', () => {
         { gitUpstream: git.url, gitDir: bare, webFlowKey },
       );
     });
+    /** `image-clone rewriter --once` in pr mode as the App, against the Enterprise-shaped origin. */
+    const rewriterOnce = (handoff: string, cache: string, keyFile: string, ...extra: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+        execFile(
+          process.execPath,
+          [
+            CLI,
+            'rewriter',
+            '--once',
+            '--handoff-dir',
+            handoff,
+            '--cache-dir',
+            join(work, cache),
+            '--git-mode',
+            'pr',
+            '--github-app-id',
+            APP_ID,
+            '--github-app-key-file',
+            keyFile,
+            ...extra,
+            '--forge',
+            'github',
+            '--forge-api',
+            `${enterprise.url}/api/v3`,
+            '--credentials-for',
+            `${enterprise.url}/octo/`,
+            '--health-address',
+            '',
+          ],
+          { timeout: 120_000 },
+          (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+
     after(async () => {
       await enterprise?.stop();
       await git?.stop();
@@ -192,34 +226,7 @@ describe('GitHub App authentication', () => {
       });
       const keyFile = join(work, 'app.pem');
       writeFileSync(keyFile, KEY, { mode: 0o600 });
-      const args = [
-        CLI,
-        'rewriter',
-        '--once',
-        '--handoff-dir',
-        handoff,
-        '--cache-dir',
-        join(work, 'cache'),
-        '--git-mode',
-        'pr',
-        '--github-app-id',
-        APP_ID,
-        '--github-app-key-file',
-        keyFile,
-        '--forge',
-        'github',
-        '--forge-api',
-        `${enterprise.url}/api/v3`,
-        '--credentials-for',
-        `${enterprise.url}/octo/`,
-        '--health-address',
-        '',
-      ];
-      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-        execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) =>
-          done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        ),
-      );
+      const result = await rewriterOnce(handoff, 'cache', keyFile);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /pushed/);
       assert.deepEqual(enterprise.violations, []);
@@ -253,35 +260,7 @@ describe('GitHub App authentication', () => {
       }).trim();
       const calls = enterprise.calls.length;
       const pushesBefore = git.log.length;
-      const args = [
-        CLI,
-        'rewriter',
-        '--once',
-        '--handoff-dir',
-        handoff,
-        '--cache-dir',
-        join(work, 'cache-signed'),
-        '--git-mode',
-        'pr',
-        '--github-app-id',
-        APP_ID,
-        '--github-app-key-file',
-        keyFile,
-        '--github-app-signed-commits',
-        '--forge',
-        'github',
-        '--forge-api',
-        `${enterprise.url}/api/v3`,
-        '--credentials-for',
-        `${enterprise.url}/octo/`,
-        '--health-address',
-        '',
-      ];
-      const result = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-        execFile(process.execPath, args, { timeout: 120_000 }, (error, stdout, stderr) =>
-          done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        ),
-      );
+      const result = await rewriterOnce(handoff, 'cache-signed', keyFile, '--github-app-signed-commits');
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(enterprise.violations, []);
       const made = enterprise.calls.slice(calls);

@@ -13,6 +13,7 @@ import githubAppJwt from 'universal-github-app-jwt';
 import { ConfigError } from '../../errors.ts';
 import { forgetSecret, holdSecret } from '../../observability/secrets.ts';
 import { ForgeApi, ForgeError } from './http.ts';
+import { githubHeaders } from './github.ts';
 
 /** github.com's API: where an App's tokens are made, and (with github.com) the only host they are sent to. */
 export const GITHUB_API = 'https://api.github.com';
@@ -60,7 +61,7 @@ export class GitHubAppTokens {
       new ForgeApi(
         'GitHub',
         apiBase,
-        { authorization: `Bearer ${jwt}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'image-clone-controller' },
+        githubHeaders(jwt),
         'check the App id and key, that the App is installed on the repository, and that it may write contents and pull requests',
         dispatcher,
       );

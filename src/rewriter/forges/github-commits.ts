@@ -11,6 +11,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { repositoryPath } from './forge.ts';
+import { githubHeaders } from './github.ts';
 import { ForgeApi, ForgeError } from './http.ts';
 
 /** One commit git made locally, as the API is asked to make it again. */
@@ -46,12 +47,7 @@ export class GitHubApiCommits {
 
   /** `apiBase`: https://api.github.com, or an Enterprise Server's https://host/api/v3 (its GraphQL at /api/graphql). */
   constructor(apiBase: string, owner: string, name: string, token: string, dispatcher?: Dispatcher) {
-    const headers = {
-      authorization: `Bearer ${token}`,
-      accept: 'application/vnd.github+json',
-      'x-github-api-version': '2022-11-28',
-      'user-agent': 'image-clone-controller',
-    };
+    const headers = githubHeaders(token);
     const hint = 'check the GitHub App: it needs contents: write on the repository';
     this.#rest = new ForgeApi('GitHub', apiBase, headers, hint, dispatcher);
     this.#graphql = new ForgeApi('GitHub', graphqlEndpoint(apiBase), headers, hint, dispatcher);

@@ -19,6 +19,16 @@ interface GitHubPull {
   base: { ref: string; repo?: { id?: number } | null };
 }
 
+/** What every call to GitHub's REST API carries: the token (an App's JWT or an installation's), the media type and API version it is written for. */
+export function githubHeaders(token: string): Record<string, string> {
+  return {
+    authorization: `Bearer ${token}`,
+    accept: 'application/vnd.github+json',
+    'x-github-api-version': '2022-11-28',
+    'user-agent': 'image-clone-controller',
+  };
+}
+
 export class GitHubForge implements Forge {
   readonly kind = 'github' as const;
   readonly #api: ForgeApi;
@@ -26,13 +36,13 @@ export class GitHubForge implements Forge {
   readonly #repo: string;
 
   constructor(apiBase: string, owner: string, name: string, token: string, dispatcher?: Dispatcher) {
-    const headers = {
-      authorization: `Bearer ${token}`,
-      accept: 'application/vnd.github+json',
-      'x-github-api-version': '2022-11-28',
-      'user-agent': 'image-clone-controller',
-    };
-    this.#api = new ForgeApi('GitHub', apiBase, headers, 'check the token: it needs pull requests: write, and contents: write to push', dispatcher);
+    this.#api = new ForgeApi(
+      'GitHub',
+      apiBase,
+      githubHeaders(token),
+      'check the token: it needs pull requests: write, and contents: write to push',
+      dispatcher,
+    );
     this.#owner = owner;
     this.#repo = `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
   }
