@@ -396,16 +396,25 @@ function describeObject(o: Pick<OwnedObject, 'group' | 'kind' | 'namespace' | 'n
   return `${o.group ? `${o.group}/` : ''}${o.kind} ${o.namespace}/${o.name}`;
 }
 
-/** Why an Application does not deploy to the cluster `here` names (its `destination.name` or `destination.server`), or undefined. */
-function destinationRefused(app: Obj, namespace: string, name: string, here: readonly string[]): string | undefined {
+/**
+ * Why an Application does not deploy to the cluster `here` names, or undefined. As Argo CD reads a
+ * destination: its `name` is a cluster's name, its `server` a cluster's API server URL, so each is
+ * compared with the names, or the URLs, among `here` alone (an Application with `server: east` deploys
+ * nowhere, whatever a cluster named east). The refusal names neither the cluster the Application does
+ * deploy to nor this one's names: it reaches the workload's Events, which the tenant who wrote the
+ * claim reads.
+ */
+export function destinationRefused(app: Obj, namespace: string, name: string, here: readonly string[]): string | undefined {
   const destination = (app.spec?.destination ?? {}) as Record<string, unknown>;
-  const named = [destination.name, destination.server].filter((v): v is string => typeof v === 'string' && v !== '');
+  const named = (['name', 'server'] as const).filter((field) => typeof destination[field] === 'string' && destination[field] !== '');
   // As Argo CD: exactly one of the two (it refuses an Application with both or neither).
   if (named.length !== 1) return `Application ${namespace}/${name} names ${named.length === 0 ? 'no' : 'both a name and a server for its'} destination cluster`;
-  const its = named[0]!;
+  const field = named[0]!;
+  const its = destination[field] as string;
   const normal = (v: string) => v.replace(/\/+$/, '');
-  if (here.some((h) => normal(h) === normal(its))) return undefined;
-  return `Application ${namespace}/${name} deploys to ${JSON.stringify(its.slice(0, 100))}, not to this cluster (${here.join(', ')}; see --argocd-destination)`;
+  const isServer = (v: string) => /^https?:\/\//i.test(v);
+  if (here.some((h) => isServer(h) === (field === 'server') && normal(h) === normal(its))) return undefined;
+  return `Application ${namespace}/${name} deploys to another cluster than this one (its destination ${field} is not one of this cluster's: see --argocd-destination, or the cluster Secret)`;
 }
 
 /**
