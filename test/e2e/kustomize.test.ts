@@ -153,6 +153,11 @@ describe('kustomize manifests', () => {
       [false, 'get', '', 'secrets', 'kube-system'],
       [false, 'list', '', 'secrets', NAMESPACE],
       [false, 'update', 'argoproj.io', 'applications', 'argocd'],
+      // Owners are read by name: no list or watch of them.
+      [false, 'list', 'argoproj.io', 'applications', 'argocd'],
+      [false, 'watch', 'kustomize.toolkit.fluxcd.io', 'kustomizations', 'flux-system'],
+      [false, 'list', 'helm.toolkit.fluxcd.io', 'helmreleases', 'shop'],
+      [false, 'list', 'source.toolkit.fluxcd.io', 'gitrepositories', 'flux-system'],
     ];
     for (const [allowed, verb, group, resource, namespace] of expectations) {
       assert.equal(
