@@ -423,6 +423,8 @@ export class Rewriter {
           continue;
         }
         if (commit === undefined || (await workspace.push(branch, lease)) === 'pushed') {
+          // What the branch holds: our commit, or the one a forge's API made of it (a GitHub App's).
+          const pushed = commit === undefined ? undefined : await workspace.head();
           const pullRequest = await delivery.propose(
             workspace,
             rowsOf(
@@ -439,9 +441,9 @@ export class Rewriter {
               }),
               refused,
             };
-          await markDone(`pushed ${commit ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
-          this.#log.info('change pushed', { repo: about.repoURL, branch, commit, records: records.length, ...(pullRequest ? { pullRequest } : {}) });
-          return { outcome: outcomeOf('pushed', { ...(commit ? { commit } : {}), ...(pullRequest ? { pullRequest } : {}) }), refused };
+          await markDone(`pushed ${pushed ?? '(already on the branch)'} to ${branch}${pullRequest ? `, ${pullRequest}` : ''}`);
+          this.#log.info('change pushed', { repo: about.repoURL, branch, commit: pushed, records: records.length, ...(pullRequest ? { pullRequest } : {}) });
+          return { outcome: outcomeOf('pushed', { ...(pushed ? { commit: pushed } : {}), ...(pullRequest ? { pullRequest } : {}) }), refused };
         }
         this.#rejections.inc();
         this.#log.info('push rejected: the branch moved; re-applying on the new tip', { repo: about.repoURL, branch, attempt });

@@ -210,9 +210,12 @@ describe('Azure DevOps pull requests, checked against the documented API', () =>
     await client.update(read!, { title: 'Move 120 workloads', body: pullRequestBody([...rows(80), ...rows(40, 80)], files) });
     assert.ok(azure.pull(opened.number)!.description.length <= DESCRIPTION_MAX_CHARS);
     assert.equal(rowsFromDescription((await client.pullRequests('image-clone/long', 'main'))[0]!.body).length, 120);
-    // A marker typed into the description is not read over ours: ours comes first in the body.
+    // A marker typed into the description is not read over ours: ours comes last in the body.
+    azure.editDescription(opened.number, `${azure.pull(opened.number)!.description}\n${MARKER_PREFIX} {"rows":[]} -->`);
+    assert.match(azure.pull(opened.number)!.description, /\{"rows":\[\]\} -->$/);
     const [again] = await client.pullRequests('image-clone/long', 'main');
-    assert.ok(again!.body.startsWith(MARKER_PREFIX));
+    assert.equal(rowsFromDescription(again!.body).length, 120);
+    assert.ok(again!.body.lastIndexOf(MARKER_PREFIX) > again!.body.indexOf('{"rows":[]}'));
     // A short body is left whole, but for its marker.
     const short = pullRequestBody(rows(1), ['apps/web.yaml']);
     const small = await client.open({ head: 'image-clone/short', base: 'main', title: 't', body: short });

@@ -264,8 +264,8 @@ describe('GitHub App authentication', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(enterprise.violations, []);
       const made = enterprise.calls.slice(calls);
-      for (const call of ['git/create-blob', 'git/create-tree', 'git/create-commit', 'repos/get', 'graphql'])
-        assert.ok(made.includes(call), `${call} in ${made.join(', ')}`);
+      assert.ok(!made.includes('git/create-blob'), 'a manifest goes inside the tree request');
+      for (const call of ['git/create-tree', 'git/create-commit', 'repos/get', 'graphql']) assert.ok(made.includes(call), `${call} in ${made.join(', ')}`);
       // Our branch (the pull request the first test opened) moved forward by one commit: the API's, no push of ours.
       const [ref, previous] = branchesBefore.split(' ') as [string, string];
       const tip = execFileSync('git', ['-C', bare, 'rev-parse', ref], { encoding: 'utf8' }).trim();
@@ -275,6 +275,7 @@ describe('GitHub App authentication', () => {
         execFileSync('git', ['-C', bare, 'log', '-1', '--format=%an|%cn|%s', tip], { encoding: 'utf8' }).trim(),
         new RegExp(`^${APP_ID}\\[bot\\]\\|GitHub\\|image-clone: move shop/api`),
       );
+      assert.match(result.stdout, new RegExp(`pushed .* ${tip.slice(0, 12)}`), 'the commit reported is the one the branch holds');
       // Signed, and the signature verifies against the web-flow key (as GitHub shows "Verified").
       const signers = join(work, 'web-flow-signers');
       writeFileSync(signers, `noreply@github.com ${execFileSync('cat', [`${webFlowKey}.pub`], { encoding: 'utf8' })}`);
@@ -333,6 +334,42 @@ describe('GitHub App authentication', () => {
       });
       assert.match(JSON.stringify(await bogus.json()), /not valid against GitHub's schema: Cannot query field \\"ref\\" on type \\"UpdateRefsPayload\\"/);
       assert.equal(enterprise.violations.splice(0).length, 1);
+      // A deletion and a file that is not text (sent as a blob of its own) come out as git's very tree.
+      const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80]);
+      const binary = execFileSync('git', ['-C', bare, 'hash-object', '-w', '--stdin'], { input: bytes, encoding: 'utf8' }).trim();
+      const index2 = join(work, 'cas-index-2');
+      const env2 = { ...process.env, GIT_INDEX_FILE: index2 };
+      const scratch = mkdtempSync(join(work, 'cas-tree-'));
+      execFileSync('git', ['-C', bare, 'read-tree', 'main'], { env: env2 });
+      execFileSync('git', ['-C', bare, '--work-tree', scratch, 'update-index', '--force-remove', '--', 'apps/api.yaml'], { env: env2 });
+      execFileSync('git', ['-C', bare, 'update-index', '--add', '--cacheinfo', `100644,${binary},apps/logo.bin`], { env: env2 });
+      const tree2 = execFileSync('git', ['-C', bare, 'write-tree'], { env: env2, encoding: 'utf8' }).trim();
+      const mixed = {
+        commits: [
+          {
+            sha: 'local-2',
+            tree: tree2,
+            parent: main,
+            parentTree: at('main^{tree}'),
+            message: 'delete and add bytes',
+            changes: [
+              { path: 'apps/api.yaml', mode: '100644', blob: null },
+              { path: 'apps/logo.bin', mode: '100644', blob: binary },
+            ],
+          },
+        ],
+        blob: async () => bytes,
+      };
+      const calls2 = enterprise.calls.length;
+      const published = await commits.publish(mixed, 'image-clone/cas-2', undefined, false);
+      assert.notEqual(published, 'rejected');
+      assert.equal(at(`${(published as { pushed: string }).pushed}^{tree}`), tree2);
+      assert.deepEqual(
+        enterprise.calls.slice(calls2).filter((c) => c === 'git/create-blob'),
+        ['git/create-blob'],
+        'the bytes alone as a blob',
+      );
+      assert.deepEqual(enterprise.violations, []);
     });
   });
 });

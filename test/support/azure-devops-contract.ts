@@ -83,6 +83,8 @@ export interface AzureDevOpsStandIn {
   /** A pull request from a fork's branch of the same name, its rows in a property of ours, as a fork's owner could set it. */
   openFromFork(head: string, base: string, marker: string): number;
   setStatus(id: number, status: Status): void;
+  /** A description edited in Azure's web page (a reviewer, or a tenant who may edit the pull request). */
+  editDescription(id: number, description: string): void;
   addMany(head: string, base: string, count: number, status: Status): void;
   /** What a pull request holds: its whole description, labels, draft flag and properties. */
   pull(id: number): { description: string; labels: string[]; isDraft: boolean; properties: Map<string, unknown> } | undefined;
@@ -310,6 +312,9 @@ export async function startAzureDevOpsStandIn(prefix: string, project: string, r
     },
     addMany(head, base, count, status) {
       for (let i = 0; i < count; i++) add(head, base, status, false, `old ${i}`);
+    },
+    editDescription(id, description) {
+      pulls.find((p) => p.id === id)!.description = description;
     },
     pull(id) {
       const p = pulls.find((p) => p.id === id);

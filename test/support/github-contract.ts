@@ -406,9 +406,16 @@ export async function startGitHubStandIn(app?: StandInApp, options: StandInOptio
         try {
           const index = { GIT_INDEX_FILE: join(scratch, 'index') };
           if (body.base_tree) gitIn(['read-tree', String(body.base_tree)], undefined, index);
-          for (const entry of body.tree as Array<{ path: string; mode: string; sha: string | null }>) {
-            if (entry.sha === null) gitIn(['update-index', '--force-remove', '--', entry.path], undefined, index);
-            else gitIn(['update-index', '--add', '--cacheinfo', `${entry.mode},${entry.sha},${entry.path}`], undefined, index);
+          for (const entry of body.tree as Array<{ path: string; mode: string; type: string; sha?: string | null; content?: string }>) {
+            // As GitHub: a blob's mode, and a sha or a content (whose blob it writes), not both.
+            if (entry.type !== 'blob' || !['100644', '100755', '120000'].includes(entry.mode))
+              return fail(`tree entry ${entry.path}: not a blob's mode and type`);
+            if ((entry.sha !== undefined) === (entry.content !== undefined)) return fail(`tree entry ${entry.path}: give sha or content, one of them`);
+            const sha = entry.content !== undefined ? gitIn(['hash-object', '-w', '--stdin'], Buffer.from(entry.content, 'utf8')) : entry.sha;
+            // update-index needs a work tree to remove from, even an empty one.
+            const worked = ['--work-tree', scratch];
+            if (sha === null) gitIn([...worked, 'update-index', '--force-remove', '--', entry.path], undefined, index);
+            else gitIn([...worked, 'update-index', '--add', '--cacheinfo', `${entry.mode},${sha},${entry.path}`], undefined, index);
           }
           const sha = gitIn(['write-tree'], undefined, index);
           status = '201';

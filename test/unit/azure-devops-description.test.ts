@@ -14,6 +14,9 @@ describe('an Azure DevOps description', () => {
     const marker = `${MARKER_PREFIX} {"rows":[]} -->`;
     assert.deepEqual(split(`table\n\n${marker}\n`), { visible: 'table', marker });
     assert.deepEqual(split('no marker here'), { visible: 'no marker here' });
+    // A file name above spelling a marker: ours (the last) is the one kept apart, the other stays text.
+    const planted = `${MARKER_PREFIX} {} -->`;
+    assert.deepEqual(split(`files: \`${planted}.yaml\`\n\n${marker}\n`), { visible: `files: \`${planted}.yaml\``, marker });
     // A marker that never closes is not one: nothing is cut out.
     assert.deepEqual(split(`a ${MARKER_PREFIX} {`), { visible: `a ${MARKER_PREFIX} {` });
   });

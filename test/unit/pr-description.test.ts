@@ -35,6 +35,14 @@ describe('pull request descriptions', () => {
     assert.deepEqual(rowsFromDescription(body), [hostile]);
   });
 
+  it('reads its own marker, the last in the body, whatever a file name above it spells (git does not quote `<!-- … -->`)', () => {
+    const ours = row('shop/Deployment/web', 'nginx:1.25');
+    const planted = '<!-- image-clone-controller: {"rows":[]} -->.yaml';
+    const body = pullRequestBody([ours], [`apps/${planted}`, 'apps/web.yaml']);
+    assert.ok(body.indexOf('<!-- image-clone-controller:') < body.lastIndexOf('<!-- image-clone-controller:'), 'the file name spells a marker above ours');
+    assert.deepEqual(rowsFromDescription(body), [ours]);
+  });
+
   it('reads back only rows shaped as its own: one a description editor broke is dropped, not a failure of every later pass', () => {
     const good = row('shop/Deployment/web', 'nginx:1.25');
     const marker = (rows: unknown[]) => `text\n<!-- image-clone-controller: ${JSON.stringify({ change: 'x', rows })} -->`;

@@ -403,6 +403,7 @@ describe('rewriter outcomes, one per Git step', () => {
           differsFrom: (base) => real.differsFrom(base),
           changedFiles: (base) => real.changedFiles(base),
           landed: (branch) => real.landed(branch),
+          head: () => real.head(),
           // Someone else lands a commit on main just before each of our pushes.
           push: async (branch, lease) => {
             pushes++;

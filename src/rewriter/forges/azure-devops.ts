@@ -40,6 +40,8 @@ const PAGE = 100;
 const MAX_PAGES = 10;
 /** A pull request's properties as read: far above any marker of ours (10,000 rows), far below a flood. */
 const PROPERTIES_MAX_BYTES = 8 * 1024 * 1024;
+/** The closed pull requests (newest first) whose rows are read, beside the open ones. */
+const CLOSED_READ = 10;
 /** Pull requests whose properties are read at once. */
 const PARALLEL_READS = 4;
 
@@ -89,7 +91,12 @@ export class AzureDevOpsForge implements Forge {
       head,
       base,
     );
-    return mapLimited(own, PARALLEL_READS, async (pull) => ({ ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) }));
+    // Rows are read from the open pull requests and the newest closed ones (whether a reviewer declined this
+    // change): a branch a tenant filled with abandoned pull requests costs a bounded number of reads.
+    let closedRead = 0;
+    return mapLimited(own, PARALLEL_READS, async (pull) =>
+      pull.state === 'open' || closedRead++ < CLOSED_READ ? { ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) } : pull,
+    );
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
@@ -172,18 +179,18 @@ function branch(ref: unknown): string | undefined {
   return typeof ref === 'string' && ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
 }
 
-/** A body of ours as the description shows it (the marker taken out, cut to fit) and its marker. */
+/** A body of ours as the description shows it (the marker taken out, cut to fit) and its marker (the last, as rowsFromDescription reads it). */
 export function split(body: string): { visible: string; marker?: string } {
-  const start = body.indexOf(MARKER_PREFIX);
+  const start = body.lastIndexOf(MARKER_PREFIX);
   const end = start < 0 ? -1 : body.indexOf('-->', start);
   if (end < 0) return { visible: fitted(body) };
   const marker = body.slice(start, end + '-->'.length);
   return { visible: fitted(`${body.slice(0, start).trimEnd()}\n${body.slice(end + '-->'.length).trimStart()}`.trimEnd()), marker };
 }
 
-/** The marker in front (the first marker in a body is the one read, so one typed into the description is not), then the description. */
+/** The description, then the property's marker (the last marker in a body is the one read, so one typed into the description is not). */
 function withMarker(description: string, marker: string | undefined): string {
-  return marker === undefined ? description : `${marker}\n\n${description}`;
+  return marker === undefined ? description : `${description}\n\n${marker}`;
 }
 
 /**

@@ -72,9 +72,12 @@ export function changeId(rows: readonly DescribedImage[]): string {
   return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
 }
 
-/** The rows a previous description of ours carried (from its marker), or none. */
+/**
+ * The rows a previous description of ours carried (from its marker, the last in the body, where we
+ * write it: a file name in the "Files changed" line above it may spell a marker too), or none.
+ */
 export function rowsFromDescription(body: string | undefined): DescribedImage[] {
-  const start = body?.indexOf(MARKER_PREFIX) ?? -1;
+  const start = body?.lastIndexOf(MARKER_PREFIX) ?? -1;
   if (start < 0) return [];
   const end = body!.indexOf('-->', start);
   try {

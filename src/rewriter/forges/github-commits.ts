@@ -2,8 +2,9 @@
  * Commits a GitHub App makes through GitHub's API, which GitHub signs as the App's ("Verified"): a
  * commit pushed with git under an installation token is unsigned, and an App has no account to hold
  * a signing key. So where branch protection requires signed commits (--github-app-signed-commits),
- * each commit git made locally is made again on GitHub from the same tree: its changed files as
- * blobs, its tree on its parent's (required to come out as the very tree git made, id for id), a
+ * each commit git made locally is made again on GitHub from the same tree: its changed files (text
+ * inside the tree request, other bytes as blobs), its tree on its parent's (required to come out as
+ * the very tree git made, id for id: whatever was changed on the way fails it), a
  * commit with its message and no author or committer (GitHub signs only those), and the branch moved
  * by GraphQL `updateRefs` from the tip it was built on: a compare-and-swap, so another writer's push
  * in between fails ours (made again on the new tip), and a restart from the base replaces only the
@@ -88,7 +89,7 @@ export class GitHubApiCommits {
 
   /** One commit made again on `parent`: its blobs, its tree (the same id as git's), the commit. */
   async #remake(commit: LocalCommit, parent: string, history: LocalHistory): Promise<string> {
-    const entries = [];
+    const entries: Array<{ path: string; mode: string; type: 'blob'; sha?: string | null; content?: string }> = [];
     for (const change of commit.changes) {
       if (change.blob === null) {
         entries.push({ path: change.path, mode: change.mode, type: 'blob', sha: null });
@@ -96,6 +97,13 @@ export class GitHubApiCommits {
       }
       const content = await history.blob(change.blob);
       if (content.length > BLOB_MAX_BYTES) throw new ForgeError(`${change.path} is larger than ${BLOB_MAX_BYTES >> 20} MiB: not sent through the GitHub API`);
+      // A text file (every manifest) goes inside the tree request: one request a commit, however many
+      // files, within GitHub's limits on content-creating requests. Other bytes as a blob of their own.
+      const text = content.toString('utf8');
+      if (Buffer.from(text, 'utf8').equals(content) && change.mode !== '120000') {
+        entries.push({ path: change.path, mode: change.mode, type: 'blob', content: text });
+        continue;
+      }
       const blob = (await this.#rest.call('POST', `${this.#repo}/git/blobs`, { content: content.toString('base64'), encoding: 'base64' })) as { sha?: unknown };
       if (blob?.sha !== change.blob) throw new ForgeError(`GitHub stored ${change.path} as another blob than git made`);
       entries.push({ path: change.path, mode: change.mode, type: 'blob', sha: change.blob });

@@ -13,7 +13,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConfigError, ImageCloneError } from '../../errors.ts';
@@ -61,7 +62,7 @@ export function assertSafeBranch(branch: string): void {
 }
 
 /** What the rewriter asks of a working copy (a GitWorkspace; tests may wrap one to stage a rejected push). */
-export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'diff' | 'differsFrom' | 'changedFiles' | 'landed'>;
+export type Workspace = Pick<GitWorkspace, 'dir' | 'checkout' | 'commitAll' | 'push' | 'head' | 'diff' | 'differsFrom' | 'changedFiles' | 'landed'>;
 
 /**
  * Moves a branch to the workspace's commits by another road than `git push` (a GitHub App's commits,
@@ -99,8 +100,7 @@ export class GitWorkspace {
     }
     if (ssh) {
       const key = join(cacheDir, 'image-clone-ssh-key');
-      copyFileSync(ssh.keyFile, key);
-      chmodSync(key, 0o600);
+      privateCopy(ssh.keyFile, key);
       for (const path of [key, ssh.knownHostsFile]) if (path.includes("'")) throw new ConfigError(`unsupported character in the path ${path}`);
       env.GIT_SSH_COMMAND = `ssh -i '${key}' -o IdentitiesOnly=yes -o UserKnownHostsFile='${ssh.knownHostsFile}' -o StrictHostKeyChecking=yes -o BatchMode=yes`;
     }
@@ -153,8 +153,7 @@ export class GitWorkspace {
     if (author.signingKeyFile) {
       // A private copy beside the clone, never in its tree: ssh-keygen refuses a key others may read.
       const key = join(dirname(this.dir), 'image-clone-signing-key');
-      copyFileSync(author.signingKeyFile, key);
-      chmodSync(key, 0o600);
+      privateCopy(author.signingKeyFile, key);
       await this.#git.addConfig('gpg.format', 'ssh').addConfig('user.signingKey', key).addConfig('commit.gpgSign', 'true');
     }
     await this.#git.commit(message);
@@ -207,7 +206,7 @@ export class GitWorkspace {
 
   /** One local commit: its tree, its parent's, its message and the files it changes (blob null: deleted). */
   async #localCommit(sha: string): Promise<LocalCommit> {
-    const [tree, parents, ...message] = (await this.#git.raw(['show', '-s', '--format=%T%n%P%n%B', sha])).split('\n');
+    const [tree, parents, ...message] = (await this.#git.raw(['-c', 'log.showSignature=false', 'show', '-s', '--format=%T%n%P%n%B', sha])).split('\n');
     const parent = parents!.split(' ')[0]!;
     const parentTree = (await this.#git.revparse([`${parent}^{tree}`])).trim();
     const fields = (await this.#git.raw(['diff-tree', '-r', '-z', '--no-renames', '--raw', parent, sha])).split('\0');
@@ -218,6 +217,11 @@ export class GitWorkspace {
       changes.push({ path: fields[i + 1]!, mode: deleted ? oldMode! : newMode!, blob: deleted ? null : newBlob! });
     }
     return { sha, tree: tree!, parent, parentTree, message: message.join('\n').trimEnd(), changes };
+  }
+
+  /** The commit checked out: after a push through an API, the one the forge made (what the branch holds). */
+  async head(): Promise<string> {
+    return (await this.#git.revparse(['HEAD'])).trim();
   }
 
   /** The uncommitted changes of the working tree, as a unified diff. */
@@ -279,8 +283,11 @@ function removeStaleLocks(gitDir: string): void {
  * ssh-keygen from its file, never passed as an argument or shown.
  */
 export function checkSigningKey(file: string): void {
+  // Checked as it is used: a private copy (ssh-keygen refuses a key file others may read, as a mounted Secret's often is).
+  const scratch = mkdtempSync(join(tmpdir(), 'image-clone-signing-'));
   try {
-    execFileSync('ssh-keygen', ['-y', '-P', '', '-f', file], { stdio: ['ignore', 'ignore', 'ignore'], timeout: 10_000 });
+    privateCopy(file, join(scratch, 'key'));
+    execFileSync('ssh-keygen', ['-y', '-P', '', '-f', join(scratch, 'key')], { stdio: ['ignore', 'ignore', 'ignore'], timeout: 10_000 });
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ConfigError(
@@ -288,7 +295,17 @@ export function checkSigningKey(file: string): void {
         ? 'commits are signed with ssh-keygen (--git-signing-key-file), which is not installed'
         : `--git-signing-key-file ${file}: not an SSH private key usable without a passphrase (ssh-keygen could not read it)`,
     );
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** A key copied where only this user may read it, from its first byte (written to a private file, then renamed into place). */
+function privateCopy(from: string, to: string): void {
+  const partial = `${to}.${process.pid}.partial`;
+  rmSync(partial, { force: true });
+  writeFileSync(partial, readFileSync(from), { mode: 0o600 });
+  renameSync(partial, to);
 }
 
 export function redactRepo(url: string): string {
