@@ -24,6 +24,8 @@ export interface Gitea {
   api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: object, as?: string): Promise<unknown>;
   /** A GET of the API that answers text (a pull request's .diff). */
   text(path: string): Promise<string>;
+  /** Merges a pull request as a reviewer would, once Gitea has checked that it can be merged. */
+  merge(repository: string, number: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +154,19 @@ export async function startGitea(dir: string): Promise<Gitea> {
       const body = await response.body.text();
       if (response.statusCode >= 300) throw new Error(`gitea GET ${path}: ${response.statusCode} ${body}`);
       return body;
+    },
+    async merge(repository, number) {
+      // Gitea checks a new pull request's mergeability in the background and answers 405 "Please try
+      // again later" until it has: asked again for up to 30 s.
+      for (let waited = 0; ; waited += 250) {
+        try {
+          await api('POST', `/repos/${user}/${repository}/pulls/${number}/merge`, { Do: 'merge' });
+          return;
+        } catch (error) {
+          if (!/: 405 .*try again later/i.test((error as Error).message) || waited >= 30_000) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
     },
     async createRepository(name) {
       await api('POST', '/user/repos', { name, auto_init: true, default_branch: 'main', private: false });

@@ -144,7 +144,7 @@ describe('pull requests on a real Gitea', () => {
     const web = await record(ledger, repo, 'web', 'nginx:1.25');
     await rewriter(ledger.dir, 'cache-c').processPending();
     const [opened] = await pulls('catalog');
-    await gitea.api('POST', `/repos/${gitea.user}/catalog/pulls/${opened!.number}/merge`, { Do: 'merge' });
+    await gitea.merge('catalog', opened!.number);
     unlinkSync(join(ledger.dir, `${web.id}.done`));
     const [merged] = await rewriter(ledger.dir, 'cache-c').processPending();
     assert.equal(merged?.result, 'already-applied', 'merged: the base holds the change');
