@@ -7,7 +7,7 @@
  * than half-honoured: insecure TLS, an exec plugin or AWS IAM (a command to run), a proxy, and a
  * cluster Argo CD may reach only some namespaces of (the copier watches the whole cluster).
  */
-import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, describeError } from '../errors.ts';
 import { CLUSTER_NAME } from '../handoff/schema.ts';
 import { holdSecret } from '../observability/secrets.ts';
@@ -32,7 +32,10 @@ interface ClusterConfig {
 const HONOURED = new Set(['bearerToken', 'username', 'password', 'tlsClientConfig', 'disableCompression']);
 const HONOURED_TLS = new Set(['insecure', 'serverName', 'caData', 'certData', 'keyData']);
 
-export async function readArgoCdCluster(hub: CoreV1Api, namespace: string, secretName: string): Promise<ArgoCdCluster> {
+/** `hub`: the cluster the controller runs in, where the Secret is read (`namespace`: Argo CD's, argocd unless told). */
+export async function readArgoCdCluster(hubConfig: KubeConfig, namespace: string | undefined, secretName: string): Promise<ArgoCdCluster> {
+  const hub = hubConfig.makeApiClient(CoreV1Api);
+  namespace ??= 'argocd';
   const where = `the Argo CD cluster Secret ${namespace}/${secretName}`;
   let data: Record<string, string>;
   try {

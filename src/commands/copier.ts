@@ -8,7 +8,6 @@ import { loadKubeConfig } from '../cluster/kubeconfig.ts';
 import { ConfigError } from '../errors.ts';
 import { Copier, type CopierConfig } from '../copier/copier.ts';
 import { readArgoCdCluster } from '../cluster/argocd-cluster.ts';
-import { CoreV1Api } from '@kubernetes/client-node';
 import type { NamespaceLimits } from '../copier/namespace-budget.ts';
 import { parseBackupTarget, type BackupLayout } from '../image/backup.ts';
 import type { BackupPull } from '../image/backup-pull.ts';
@@ -64,7 +63,7 @@ async function workloadCluster(
   const own = loadKubeConfig(options.kubeconfig);
   const clusterName = options.clusterName ? { clusterName: options.clusterName } : {};
   if (!options.argocdClusterSecret) return { kubeConfig: own, ...clusterName };
-  const spoke = await readArgoCdCluster(own.makeApiClient(CoreV1Api), options.argocdNamespace ?? 'argocd', options.argocdClusterSecret);
+  const spoke = await readArgoCdCluster(own, options.argocdNamespace, options.argocdClusterSecret);
   return {
     kubeConfig: spoke.kubeConfig,
     homeKubeConfig: own,

@@ -120,9 +120,8 @@ export interface RewriterCommandOptions extends GitSettings {
 async function patchedCluster(options: RewriterCommandOptions): Promise<KubeConfig> {
   const own = (await import('../cluster/kubeconfig.ts')).loadKubeConfig(options.kubeconfig);
   if (!options.argocdClusterSecret) return own;
-  const { CoreV1Api } = await import('@kubernetes/client-node');
   const { readArgoCdCluster } = await import('../cluster/argocd-cluster.ts');
-  return (await readArgoCdCluster(own.makeApiClient(CoreV1Api), options.argocdNamespace ?? 'argocd', options.argocdClusterSecret)).kubeConfig;
+  return (await readArgoCdCluster(own, options.argocdNamespace, options.argocdClusterSecret)).kubeConfig;
 }
 
 export async function rewriterCommand(options: RewriterCommandOptions, out: (line: string) => void): Promise<number> {

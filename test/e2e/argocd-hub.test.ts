@@ -25,6 +25,8 @@ import {
   KubernetesObjectApi,
   RbacAuthorizationV1Api,
   type KubernetesObject,
+  type RbacV1Subject,
+  type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { BIN_DIR } from '../../devenv/cache.ts';
@@ -66,6 +68,16 @@ async function issueToken(admin: KubeConfig, namespace: string, name: string): P
     .makeApiClient(CoreV1Api)
     .createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
   return request.status!.token!;
+}
+
+/** A Role of `rules` in `namespace` and its binding (`binding`, the Role's name unless told) to `subject`. */
+async function grant(kc: KubeConfig, namespace: string, name: string, rules: V1PolicyRule[], subject: RbacV1Subject, binding = name): Promise<void> {
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: { metadata: { name: binding }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [subject] },
+  });
 }
 
 /** Whether a service account may do `verb` (SubjectAccessReview). */
@@ -117,19 +129,18 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
     await installGitOpsCrds(hubKc);
     await hubKc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'argocd' } } });
     // What the README's hub RBAC for a spoke lists: get Applications in Argo CD's namespace, nothing else.
-    const rbac = hubKc.makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createNamespacedRole({
-      namespace: 'argocd',
-      body: { metadata: { name: 'image-clone-spoke' }, rules: [{ apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get'] }] },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace: 'argocd',
-      body: {
-        metadata: { name: 'image-clone-spoke-east' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-spoke' },
-        subjects: [{ kind: 'User', name: 'image-clone-spoke-east', apiGroup: 'rbac.authorization.k8s.io' }],
+    await grant(
+      hubKc,
+      'argocd',
+      'image-clone-spoke',
+      [{ apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get'] }],
+      {
+        kind: 'User',
+        name: 'image-clone-spoke-east',
+        apiGroup: 'rbac.authorization.k8s.io',
       },
-    });
+      'image-clone-spoke-east',
+    );
     hubAccess = await hub.kubeconfigFor('image-clone-spoke-east');
 
     // An Application deploying to the hub itself, listing a HelmRelease shop/charts there.
@@ -474,18 +485,10 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
         namespace: 'shop',
         body: deploymentObject({ namespace: 'shop', name: 'plain' }, `${source.address}/team/plain:1.0`),
       });
-      const rbac = spokeKc.makeApiClient(RbacAuthorizationV1Api);
-      await rbac.createNamespacedRole({
-        namespace: 'shop',
-        body: { metadata: { name: 'image-clone-patch' }, rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }] },
-      });
-      await rbac.createNamespacedRoleBinding({
-        namespace: 'shop',
-        body: {
-          metadata: { name: 'image-clone-patch' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-patch' },
-          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-hub-patch', namespace: 'kube-system' }],
-        },
+      await grant(spokeKc, 'shop', 'image-clone-patch', [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }], {
+        kind: 'ServiceAccount',
+        name: 'image-clone-hub-patch',
+        namespace: 'kube-system',
       });
       await spokeKc
         .makeApiClient(CoreV1Api)
@@ -503,22 +506,13 @@ describe('Argo CD in a hub: a spoke copier reads its Applications there, and onl
           },
         },
       });
-      const hubRbac = hubKc.makeApiClient(RbacAuthorizationV1Api);
-      await hubRbac.createNamespacedRole({
-        namespace: 'argocd',
-        body: {
-          metadata: { name: 'image-clone-rewriter-hub' },
-          rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['spoke-cluster-patch'], verbs: ['get'] }],
-        },
-      });
-      await hubRbac.createNamespacedRoleBinding({
-        namespace: 'argocd',
-        body: {
-          metadata: { name: 'image-clone-rewriter-hub' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-clone-rewriter-hub' },
-          subjects: [{ kind: 'ServiceAccount', name: 'image-clone-controller', namespace: 'image-clone-namespace' }],
-        },
-      });
+      await grant(
+        hubKc,
+        'argocd',
+        'image-clone-rewriter-hub',
+        [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['spoke-cluster-patch'], verbs: ['get'] }],
+        { kind: 'ServiceAccount', name: 'image-clone-controller', namespace: 'image-clone-namespace' },
+      );
       assert.equal(await can(spokeKc, SPOKE_ACCOUNT, 'patch', 'apps', 'deployments', 'shop'), false, "the copier's account stays read-only");
       const copied = await inHub('hub-patch', '--argocd-cluster-secret', 'spoke-cluster');
       assert.equal(copied.code, 0, copied.stderr);

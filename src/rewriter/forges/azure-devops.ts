@@ -93,10 +93,8 @@ export class AzureDevOpsForge implements Forge {
     );
     // Rows are read from the open pull requests and the newest closed ones (whether a reviewer declined this
     // change): a branch a tenant filled with abandoned pull requests costs a bounded number of reads.
-    let closedRead = 0;
-    return mapLimited(own, PARALLEL_READS, async (pull) =>
-      pull.state === 'open' || closedRead++ < CLOSED_READ ? { ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) } : pull,
-    );
+    const read = new Set([...own.filter((p) => p.state === 'open'), ...own.filter((p) => p.state !== 'open').slice(0, CLOSED_READ)]);
+    return mapLimited(own, PARALLEL_READS, async (pull) => (read.has(pull) ? { ...pull, body: withMarker(pull.body, await this.#marker(pull.number)) } : pull));
   }
 
   async open(spec: PullRequestSpec): Promise<PullRequest> {
